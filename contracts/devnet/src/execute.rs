@@ -1,0 +1,1464 @@
+//! Transaction execution: checks that the devnet enforces before running a
+//! transaction (signature, gas, input ownership and versions), the
+//! programmable-transaction interpreter, gas charging, and the resulting
+//! effects, computed the Sui way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sui_crypto::SuiVerifier;
+use sui_crypto::simple::SimpleVerifier;
+use sui_sdk_types::{
+    Address, Argument, ChangedObject, Command, CommandArgumentError, Digest, Event, ExecutionError,
+    ExecutionStatus, IdOperation, Identifier, Input, MoveLocation, Mutability, Object, ObjectIn,
+    ObjectOut, Owner, ProgrammableTransaction, SimpleSignature, StructTag, Transaction,
+    TransactionEffects, TransactionEffectsV2, TransactionEvents, TransactionExpiration,
+    TransactionKind, UnchangedConsensusKind, UnchangedConsensusObject, UserSignature,
+};
+
+use crate::gas::{self, GasCharge};
+use crate::object::{self, CLOCK_ID, MoveObject};
+use crate::package::{self, CallArg, CallError};
+use crate::store::StoreError;
+
+/// Why a transaction was rejected before execution. Nothing is recorded and
+/// no gas is charged for these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectError {
+    /// Only programmable transactions can be submitted.
+    #[error("only programmable transactions can be submitted, got {0}")]
+    UnsupportedKind(&'static str),
+    /// The number of signatures is wrong.
+    #[error("expected exactly one signature from the sender, got {0}")]
+    SignatureCount(usize),
+    /// Sponsored transactions are not supported.
+    #[error(
+        "sponsored transactions are not supported by the devnet (gas owner {owner} differs from sender {sender})"
+    )]
+    Sponsored {
+        /// The gas owner.
+        owner: Address,
+        /// The sender.
+        sender: Address,
+    },
+    /// The signature scheme is not supported.
+    #[error(
+        "unsupported signature scheme {0}: the devnet accepts ed25519, secp256k1 and secp256r1"
+    )]
+    UnsupportedScheme(String),
+    /// The signature's public key is not the sender's.
+    #[error("signature is from {signer}, not from the sender {sender}")]
+    SignerMismatch {
+        /// Address derived from the signature's public key.
+        signer: Address,
+        /// The sender.
+        sender: Address,
+    },
+    /// The signature does not verify over the transaction.
+    #[error("invalid signature: {0}")]
+    BadSignature(String),
+    /// The transaction has expired.
+    #[error("transaction expired: {0}")]
+    Expired(String),
+    /// Gas price below the reference gas price.
+    #[error("gas price {price} is below the reference gas price {reference}")]
+    GasPriceTooLow {
+        /// Offered price.
+        price: u64,
+        /// Reference gas price.
+        reference: u64,
+    },
+    /// Gas budget out of range.
+    #[error("gas budget {budget} is outside the accepted range {min}..={max}")]
+    GasBudget {
+        /// Offered budget.
+        budget: u64,
+        /// Minimum.
+        min: u64,
+        /// Maximum.
+        max: u64,
+    },
+    /// No gas coin was given.
+    #[error("no gas payment object given")]
+    NoGas,
+    /// A gas object is not a SUI coin.
+    #[error("gas object {0} is not a 0x2::coin::Coin<0x2::sui::SUI>")]
+    GasNotCoin(Address),
+    /// The gas coins cannot cover the budget.
+    #[error("gas balance {balance} is less than the gas budget {budget}")]
+    InsufficientGasBalance {
+        /// Total balance of the gas coins.
+        balance: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// An input object does not exist.
+    #[error("object {0} not found")]
+    ObjectNotFound(Address),
+    /// An owned object's version or digest does not match the live object.
+    #[error(
+        "object {id} is at version {current} with digest {current_digest}, the transaction gives version {given} with digest {given_digest}"
+    )]
+    StaleObject {
+        /// Object id.
+        id: Address,
+        /// Live version.
+        current: u64,
+        /// Live digest.
+        current_digest: Digest,
+        /// Version given.
+        given: u64,
+        /// Digest given.
+        given_digest: Digest,
+    },
+    /// An owned object is not owned by the sender.
+    #[error("object {id} is owned by {owner}, not by the sender {sender}")]
+    NotOwner {
+        /// Object id.
+        id: Address,
+        /// Its owner.
+        owner: String,
+        /// The sender.
+        sender: Address,
+    },
+    /// A shared object was passed as owned or an owned one as shared.
+    #[error("object {id} is {actual}, but was passed as {given}")]
+    WrongInputKind {
+        /// Object id.
+        id: Address,
+        /// How it is owned.
+        actual: String,
+        /// How it was passed.
+        given: &'static str,
+    },
+    /// A shared object's initial shared version is wrong.
+    #[error(
+        "shared object {id} has initial shared version {initial}, the transaction gives {given}"
+    )]
+    SharedVersion {
+        /// Object id.
+        id: Address,
+        /// Its initial shared version.
+        initial: u64,
+        /// Version given.
+        given: u64,
+    },
+    /// The clock may only be read.
+    #[error("the clock 0x6 can only be passed as an immutable shared input")]
+    MutableClock,
+    /// The same object appears twice among the inputs and gas.
+    #[error("object {0} appears more than once among the inputs and gas payment")]
+    DuplicateObject(Address),
+    /// Input kinds the devnet does not support.
+    #[error("input {index}: {what} inputs are not supported by the devnet")]
+    UnsupportedInput {
+        /// Input index.
+        index: usize,
+        /// Kind of input.
+        what: &'static str,
+    },
+    /// Commands the devnet does not support.
+    #[error("command {index}: {what} is not supported by the devnet")]
+    UnsupportedCommand {
+        /// Command index.
+        index: usize,
+        /// Command name.
+        what: &'static str,
+    },
+    /// A MoveCall names a package, module or function that does not exist.
+    #[error("command {index}: {what}")]
+    UnknownFunction {
+        /// Command index.
+        index: usize,
+        /// What is unknown, naming it.
+        what: String,
+    },
+    /// `0x2::nitro_attestation` cannot be run yet.
+    #[error(
+        "command {index}: 0x2::nitro_attestation::{function} is rejected: attestation verification is not available yet on the devnet"
+    )]
+    AttestationUnavailable {
+        /// Command index.
+        index: usize,
+        /// The function.
+        function: String,
+    },
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Initial shared version a native function gives an object it shares;
+/// replaced by the transaction's lamport version when effects are computed,
+/// as Sui does for newly shared objects.
+pub const NEW_SHARED: u64 = 0;
+
+/// Source of live objects for execution.
+pub trait ObjectSource {
+    /// The live version of an object.
+    fn live_object(&self, id: &Address) -> Result<Option<Object>, StoreError>;
+}
+
+/// Chain context of an execution.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainContext {
+    /// Current epoch.
+    pub epoch: u64,
+    /// Timestamp of the checkpoint being built (also the clock's).
+    pub timestamp_ms: u64,
+    /// Digest of the genesis checkpoint (the chain identifier).
+    pub chain: Digest,
+}
+
+/// The outcome of an executed transaction.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// Effects (V2).
+    pub effects: TransactionEffects,
+    /// Events, if any.
+    pub events: Option<TransactionEvents>,
+    /// Objects written, at their new versions.
+    pub written: Vec<Object>,
+    /// Ids of deleted objects.
+    pub deleted: Vec<Address>,
+    /// Input objects before execution.
+    pub input_objects: Vec<Object>,
+}
+
+/// Verifies that `signatures` holds exactly one valid signature by the
+/// transaction's sender (ed25519, secp256k1 or secp256r1).
+pub fn verify_signatures(
+    transaction: &Transaction,
+    signatures: &[UserSignature],
+) -> Result<(), RejectError> {
+    let [signature] = signatures else {
+        return Err(RejectError::SignatureCount(signatures.len()));
+    };
+    if transaction.gas_payment.owner != transaction.sender {
+        return Err(RejectError::Sponsored {
+            owner: transaction.gas_payment.owner,
+            sender: transaction.sender,
+        });
+    }
+    let UserSignature::Simple(simple) = signature else {
+        return Err(RejectError::UnsupportedScheme(format!(
+            "{:?}",
+            signature.scheme()
+        )));
+    };
+    let signer = match simple {
+        SimpleSignature::Ed25519 { public_key, .. } => public_key.derive_address(),
+        SimpleSignature::Secp256k1 { public_key, .. } => public_key.derive_address(),
+        SimpleSignature::Secp256r1 { public_key, .. } => public_key.derive_address(),
+        other => {
+            return Err(RejectError::UnsupportedScheme(format!(
+                "{:?}",
+                other.scheme()
+            )));
+        }
+    };
+    if signer != transaction.sender {
+        return Err(RejectError::SignerMismatch {
+            signer,
+            sender: transaction.sender,
+        });
+    }
+    SimpleVerifier
+        .verify_transaction(transaction, signature)
+        .map_err(|e| RejectError::BadSignature(e.to_string()))
+}
+
+fn owner_text(owner: &Owner) -> String {
+    match owner {
+        Owner::Address(a) => format!("address {a}"),
+        Owner::Object(a) => format!("object {a}"),
+        Owner::Shared(v) => format!("shared (initial version {v})"),
+        Owner::Immutable => "immutable".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// How a loaded input may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Owned by the sender (mutable, version advances).
+    Owned,
+    /// Shared and mutable (version advances).
+    SharedMut,
+    /// Shared, read only.
+    SharedRead,
+    /// Immutable object.
+    Immutable,
+    /// A dynamic field (child object) loaded during execution; written only
+    /// when changed.
+    Child,
+}
+
+/// An object in the working set of a transaction.
+#[derive(Debug, Clone)]
+struct Working {
+    object: MoveObject,
+    /// The object as loaded, for inputs.
+    input: Option<(Object, Access)>,
+    deleted: bool,
+    /// Changed by a native function (children are written only if so).
+    dirty: bool,
+    /// Created by this transaction and still held by the PTB (not
+    /// transferred, shared or frozen), with the result that made it.
+    held: Option<(u16, u16)>,
+}
+
+impl Working {
+    fn mutable(&self) -> bool {
+        match &self.input {
+            None => true,
+            Some((_, access)) => {
+                matches!(access, Access::Owned | Access::SharedMut | Access::Child)
+            }
+        }
+    }
+}
+
+/// The objects a transaction works on, plus the events it emits: what the
+/// package executor reads and changes through [`CallContext`].
+#[derive(Debug, Clone)]
+pub struct WorkingSet {
+    objects: BTreeMap<Address, Working>,
+    events: Vec<Event>,
+    created: u64,
+    digest: Digest,
+    sender: Address,
+    timestamp_ms: u64,
+}
+
+/// What a native Move function sees: the transaction's sender, its objects,
+/// fresh ids and the event log.
+pub struct CallContext<'a> {
+    set: &'a mut WorkingSet,
+    source: &'a dyn ObjectSource,
+    package: Address,
+    module: Identifier,
+    command: u16,
+}
+
+impl std::fmt::Debug for CallContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("set", &self.set)
+            .field("package", &self.package)
+            .field("module", &self.module)
+            .field("command", &self.command)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallContext<'_> {
+    /// The transaction's sender (`tx_context::sender`).
+    pub fn sender(&self) -> Address {
+        self.set.sender
+    }
+
+    /// The checkpoint timestamp (what the clock shows).
+    pub fn timestamp_ms(&self) -> u64 {
+        self.set.timestamp_ms
+    }
+
+    /// The transaction digest (`tx_context::digest`).
+    pub fn digest(&self) -> Digest {
+        self.set.digest
+    }
+
+    /// Reads an object that the call may use.
+    pub fn object(&self, id: &Address) -> Result<&MoveObject, CallError> {
+        match self.set.objects.get(id) {
+            Some(w) if !w.deleted => Ok(&w.object),
+            _ => Err(CallError::ObjectUnavailable(*id)),
+        }
+    }
+
+    /// Borrows an object mutably; fails for read-only shared and immutable
+    /// inputs.
+    pub fn object_mut(&mut self, id: &Address) -> Result<&mut MoveObject, CallError> {
+        match self.set.objects.get_mut(id) {
+            Some(w) if !w.deleted => {
+                if !w.mutable() {
+                    return Err(CallError::NotMutable(*id));
+                }
+                w.dirty = true;
+                Ok(&mut w.object)
+            }
+            _ => Err(CallError::ObjectUnavailable(*id)),
+        }
+    }
+
+    /// A fresh object id (`object::new`), derived from the transaction
+    /// digest the Sui way.
+    pub fn new_id(&mut self) -> Address {
+        let id = Address::derive_id(self.set.digest, self.set.created);
+        self.set.created += 1;
+        id
+    }
+
+    /// Adds a new object with its final owner (transferred, shared or
+    /// frozen by the function).
+    pub fn create(&mut self, object: MoveObject) -> Result<Address, CallError> {
+        let id = object
+            .id()
+            .ok_or(CallError::Invariant("object contents lack an id"))?;
+        self.set.objects.insert(
+            id,
+            Working {
+                object,
+                input: None,
+                deleted: false,
+                dirty: true,
+                held: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Adds a new object that the function returns to the PTB.
+    pub fn create_returned(&mut self, object: MoveObject) -> Result<Address, CallError> {
+        let id = self.create(object)?;
+        if let Some(w) = self.set.objects.get_mut(&id) {
+            w.held = Some((self.command, 0));
+        }
+        Ok(id)
+    }
+
+    /// Deletes an object the call received by value (`object::delete`);
+    /// shared objects passed mutably may be deleted too.
+    pub fn delete(&mut self, id: &Address) -> Result<(), CallError> {
+        match self.set.objects.get_mut(id) {
+            Some(w) if !w.deleted => {
+                if !matches!(
+                    w.input,
+                    None | Some((_, Access::Owned | Access::Child | Access::SharedMut))
+                ) {
+                    return Err(CallError::NotOwned(*id));
+                }
+                w.deleted = true;
+                Ok(())
+            }
+            _ => Err(CallError::ObjectUnavailable(*id)),
+        }
+    }
+
+    /// Transfers an object the call received by value to `recipient`.
+    pub fn transfer(&mut self, id: &Address, recipient: Address) -> Result<(), CallError> {
+        match self.set.objects.get_mut(id) {
+            Some(w) if !w.deleted => {
+                if !matches!(w.input, None | Some((_, Access::Owned))) {
+                    return Err(CallError::NotOwned(*id));
+                }
+                w.object.owner = Owner::Address(recipient);
+                w.held = None;
+                Ok(())
+            }
+            _ => Err(CallError::ObjectUnavailable(*id)),
+        }
+    }
+
+    fn load_child(&mut self, parent: &Address, id: &Address) -> Result<bool, CallError> {
+        if !self.set.objects.contains_key(id) {
+            let stored = self
+                .source
+                .live_object(id)
+                .map_err(|e| CallError::Storage(e.to_string()))?;
+            let Some(stored) = stored else {
+                return Ok(false);
+            };
+            let object = MoveObject::from_object(&stored)
+                .ok_or(CallError::Invariant("child is a package"))?;
+            self.set.objects.insert(
+                *id,
+                Working {
+                    object,
+                    input: Some((stored, Access::Child)),
+                    deleted: false,
+                    dirty: false,
+                    held: None,
+                },
+            );
+        }
+        match self.set.objects.get(id) {
+            Some(w) if !w.deleted => {
+                if w.object.owner != Owner::Object(*parent) {
+                    return Err(CallError::NotOwned(*id));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Reads a dynamic field (an object owned by the object `parent`) from
+    /// this transaction's working set or from the ledger; `None` if it does
+    /// not exist.
+    pub fn child(
+        &mut self,
+        parent: &Address,
+        id: &Address,
+    ) -> Result<Option<&MoveObject>, CallError> {
+        if !self.load_child(parent, id)? {
+            return Ok(None);
+        }
+        Ok(self.set.objects.get(id).map(|w| &w.object))
+    }
+
+    /// Like [`CallContext::child`], for changing the field; the change is
+    /// written with the transaction.
+    pub fn child_mut(
+        &mut self,
+        parent: &Address,
+        id: &Address,
+    ) -> Result<Option<&mut MoveObject>, CallError> {
+        if !self.load_child(parent, id)? {
+            return Ok(None);
+        }
+        Ok(self.set.objects.get_mut(id).map(|w| {
+            w.dirty = true;
+            &mut w.object
+        }))
+    }
+
+    /// Emits an event of type `type_` with BCS `contents`.
+    pub fn emit(&mut self, type_: StructTag, contents: Vec<u8>) {
+        self.set.events.push(Event {
+            package_id: self.package,
+            module: self.module.clone(),
+            sender: self.set.sender,
+            type_,
+            contents,
+        });
+    }
+}
+
+/// A value in the PTB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Pure(Vec<u8>),
+    Object(Address),
+    Taken,
+}
+
+struct Failure {
+    error: Box<ExecutionError>,
+    command: Option<u64>,
+}
+
+impl Failure {
+    fn new(error: ExecutionError, command: Option<u64>) -> Self {
+        Self {
+            error: Box::new(error),
+            command,
+        }
+    }
+}
+
+fn arg_error(argument: u16, kind: CommandArgumentError, command: usize) -> Failure {
+    Failure::new(
+        ExecutionError::CommandArgumentError { argument, kind },
+        Some(command as u64),
+    )
+}
+
+/// Executes a transaction against `source`. Signatures must have been
+/// verified already.
+pub fn execute(
+    source: &dyn ObjectSource,
+    chain: &ChainContext,
+    transaction: &Transaction,
+) -> Result<Executed, RejectError> {
+    let TransactionKind::ProgrammableTransaction(ptb) = &transaction.kind else {
+        return Err(RejectError::UnsupportedKind(kind_name(&transaction.kind)));
+    };
+    check_expiration(chain, &transaction.expiration)?;
+    check_commands(ptb)?;
+    let gas = &transaction.gas_payment;
+    if gas.price < gas::REFERENCE_GAS_PRICE {
+        return Err(RejectError::GasPriceTooLow {
+            price: gas.price,
+            reference: gas::REFERENCE_GAS_PRICE,
+        });
+    }
+    if !(gas::MIN_GAS_BUDGET..=gas::MAX_GAS_BUDGET).contains(&gas.budget) {
+        return Err(RejectError::GasBudget {
+            budget: gas.budget,
+            min: gas::MIN_GAS_BUDGET,
+            max: gas::MAX_GAS_BUDGET,
+        });
+    }
+    let sender = transaction.sender;
+    let digest = transaction.digest();
+
+    // Load and check every input object and the gas coins.
+    let mut seen = BTreeSet::new();
+    let mut loaded: BTreeMap<Address, (Object, Access)> = BTreeMap::new();
+    let mut slots = Vec::with_capacity(ptb.inputs.len());
+    for (index, input) in ptb.inputs.iter().enumerate() {
+        match input {
+            Input::Pure(bytes) => slots.push(Slot::Pure(bytes.clone())),
+            Input::ImmutableOrOwned(r) => {
+                let id = *r.object_id();
+                if !seen.insert(id) {
+                    return Err(RejectError::DuplicateObject(id));
+                }
+                let object = load(source, &id)?;
+                let access = match object.owner() {
+                    Owner::Address(owner) if *owner == sender => Access::Owned,
+                    Owner::Address(_) | Owner::Object(_) | Owner::ConsensusAddress { .. } => {
+                        return Err(RejectError::NotOwner {
+                            id,
+                            owner: owner_text(object.owner()),
+                            sender,
+                        });
+                    }
+                    Owner::Immutable => Access::Immutable,
+                    other => {
+                        return Err(RejectError::WrongInputKind {
+                            id,
+                            actual: owner_text(other),
+                            given: "an owned or immutable object",
+                        });
+                    }
+                };
+                check_reference(&object, r.version(), r.digest())?;
+                loaded.insert(id, (object, access));
+                slots.push(Slot::Object(id));
+            }
+            Input::Shared(shared) => {
+                let id = shared.object_id();
+                if !seen.insert(id) {
+                    return Err(RejectError::DuplicateObject(id));
+                }
+                let object = load(source, &id)?;
+                let Owner::Shared(initial) = object.owner() else {
+                    return Err(RejectError::WrongInputKind {
+                        id,
+                        actual: owner_text(object.owner()),
+                        given: "a shared object",
+                    });
+                };
+                if *initial != shared.version() {
+                    return Err(RejectError::SharedVersion {
+                        id,
+                        initial: *initial,
+                        given: shared.version(),
+                    });
+                }
+                let access = match shared.mutability() {
+                    Mutability::Immutable => Access::SharedRead,
+                    _ if id == CLOCK_ID => return Err(RejectError::MutableClock),
+                    _ => Access::SharedMut,
+                };
+                loaded.insert(id, (object, access));
+                slots.push(Slot::Object(id));
+            }
+            Input::Receiving(_) => {
+                return Err(RejectError::UnsupportedInput {
+                    index,
+                    what: "receiving",
+                });
+            }
+            _ => {
+                return Err(RejectError::UnsupportedInput {
+                    index,
+                    what: "funds withdrawal",
+                });
+            }
+        }
+    }
+    let Some(first_gas) = gas.objects.first() else {
+        return Err(RejectError::NoGas);
+    };
+    let gas_id = *first_gas.object_id();
+    let mut gas_total: u64 = 0;
+    for r in &gas.objects {
+        let id = *r.object_id();
+        if !seen.insert(id) {
+            return Err(RejectError::DuplicateObject(id));
+        }
+        let object = load(source, &id)?;
+        if *object.owner() != Owner::Address(sender) {
+            return Err(RejectError::NotOwner {
+                id,
+                owner: owner_text(object.owner()),
+                sender,
+            });
+        }
+        check_reference(&object, r.version(), r.digest())?;
+        let balance = MoveObject::from_object(&object)
+            .as_ref()
+            .and_then(object::coin_balance)
+            .ok_or(RejectError::GasNotCoin(id))?;
+        gas_total = gas_total.saturating_add(balance);
+        loaded.insert(id, (object, Access::Owned));
+    }
+    if gas_total < gas.budget {
+        return Err(RejectError::InsufficientGasBalance {
+            balance: gas_total,
+            budget: gas.budget,
+        });
+    }
+
+    // The working set before execution: gas coins smashed into the first,
+    // with the budget held back while commands run.
+    let mut base = WorkingSet {
+        objects: BTreeMap::new(),
+        events: Vec::new(),
+        created: 0,
+        digest,
+        sender,
+        timestamp_ms: chain.timestamp_ms,
+    };
+    for (id, (object, access)) in &loaded {
+        let mut mo = MoveObject::from_object(object).ok_or(RejectError::WrongInputKind {
+            id: *id,
+            actual: "a package".to_owned(),
+            given: "an object",
+        })?;
+        let mut deleted = false;
+        if gas.objects.iter().any(|r| r.object_id() == id) {
+            if *id == gas_id {
+                object::set_coin_balance(&mut mo, gas_total - gas.budget);
+            } else {
+                deleted = true;
+            }
+        }
+        base.objects.insert(
+            *id,
+            Working {
+                object: mo,
+                input: Some((object.clone(), *access)),
+                deleted,
+                dirty: false,
+                held: None,
+            },
+        );
+    }
+
+    let mut set = base.clone();
+    let mut status = match run_commands(&mut set, source, ptb, &slots, gas_id) {
+        Ok(()) => ExecutionStatus::Success,
+        Err(f) => ExecutionStatus::Failure {
+            error: *f.error,
+            command: f.command,
+        },
+    };
+    if !matches!(status, ExecutionStatus::Success) {
+        set = base.clone();
+    }
+
+    let lamport = set
+        .objects
+        .values()
+        .filter_map(|w| w.input.as_ref().map(|(o, _)| o.version()))
+        .chain(loaded.values().map(|(o, _)| o.version()))
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
+    let computation = gas::computation_cost(ptb.commands.len(), gas.price);
+    let mut finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
+    if finished.charge.budget_cost() > gas.budget && matches!(status, ExecutionStatus::Success) {
+        status = ExecutionStatus::Failure {
+            error: ExecutionError::InsufficientGas,
+            command: None,
+        };
+        set = base.clone();
+        finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
+    }
+    if finished.charge.budget_cost() > gas.budget {
+        // Even the reverted transaction costs more than the budget: charge
+        // the whole budget as computation.
+        let computation = gas.budget.saturating_sub(finished.charge.storage);
+        finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
+        if matches!(status, ExecutionStatus::Success) {
+            status = ExecutionStatus::Failure {
+                error: ExecutionError::InsufficientGas,
+                command: None,
+            };
+        }
+    }
+
+    let events = if matches!(status, ExecutionStatus::Success) && !set.events.is_empty() {
+        Some(TransactionEvents(set.events.clone()))
+    } else {
+        None
+    };
+    let mut dependencies: Vec<Digest> = loaded
+        .values()
+        .map(|(o, _)| o.previous_transaction())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    dependencies.retain(|d| *d != digest);
+    let unchanged_consensus_objects = loaded
+        .iter()
+        .filter(|(_, (_, a))| *a == Access::SharedRead)
+        .map(|(id, (o, _))| UnchangedConsensusObject {
+            object_id: *id,
+            kind: UnchangedConsensusKind::ReadOnlyRoot {
+                version: o.version(),
+                digest: o.digest(),
+            },
+        })
+        .collect();
+    let gas_object_index = finished
+        .changed
+        .iter()
+        .position(|c| c.object_id == gas_id)
+        .and_then(|i| u32::try_from(i).ok());
+    let effects = TransactionEffectsV2 {
+        status,
+        epoch: chain.epoch,
+        gas_used: finished.charge.summary(),
+        transaction_digest: digest,
+        gas_object_index,
+        events_digest: events.as_ref().map(TransactionEvents::digest),
+        dependencies,
+        lamport_version: lamport,
+        changed_objects: finished.changed,
+        unchanged_consensus_objects,
+        auxiliary_data_digest: None,
+    };
+    Ok(Executed {
+        effects: TransactionEffects::V2(Box::new(effects)),
+        events,
+        written: finished.written,
+        deleted: finished.deleted,
+        input_objects: loaded.into_values().map(|(o, _)| o).collect(),
+    })
+}
+
+struct Finished {
+    charge: GasCharge,
+    changed: Vec<ChangedObject>,
+    written: Vec<Object>,
+    deleted: Vec<Address>,
+}
+
+/// Computes storage costs, charges gas to the gas coin, assigns the
+/// lamport version and digests, and lists changed objects.
+fn finish(
+    set: &WorkingSet,
+    lamport: u64,
+    digest: Digest,
+    computation: u64,
+    gas_id: Address,
+    budget: u64,
+) -> Finished {
+    let mut charge = GasCharge {
+        computation,
+        ..GasCharge::default()
+    };
+    // Objects to write: mutable inputs still alive and created objects.
+    let mut to_write: Vec<MoveObject> = Vec::new();
+    let mut deleted = Vec::new();
+    for (id, w) in &set.objects {
+        match &w.input {
+            Some((original, Access::Child)) => {
+                if w.deleted {
+                    charge.rebate = charge.rebate.saturating_add(original.storage_rebate());
+                    deleted.push(*id);
+                } else if w.dirty {
+                    charge.rebate = charge.rebate.saturating_add(original.storage_rebate());
+                    to_write.push(w.object.clone());
+                }
+            }
+            Some((original, Access::Owned | Access::SharedMut)) => {
+                charge.rebate = charge.rebate.saturating_add(original.storage_rebate());
+                if w.deleted {
+                    deleted.push(*id);
+                } else {
+                    to_write.push(w.object.clone());
+                }
+            }
+            Some(_) => {}
+            None => {
+                if !w.deleted {
+                    to_write.push(w.object.clone());
+                }
+            }
+        }
+    }
+    let mut sizes = Vec::with_capacity(to_write.len());
+    for mo in &to_write {
+        let size = mo
+            .to_object(lamport, digest, 0)
+            .and_then(|o| bcs::serialized_size(&o).ok())
+            .unwrap_or(0);
+        let cost = gas::storage_cost(size);
+        charge.storage = charge.storage.saturating_add(cost);
+        sizes.push(cost);
+    }
+    // Return the held-back budget minus the charge to the gas coin.
+    let refund = budget
+        .saturating_add(charge.rebate)
+        .saturating_sub(charge.budget_cost());
+    let mut written = Vec::with_capacity(to_write.len());
+    let mut changed = Vec::new();
+    for (mut mo, rebate) in to_write.into_iter().zip(sizes) {
+        let Some(id) = mo.id() else { continue };
+        if matches!(mo.owner, Owner::Shared(NEW_SHARED)) {
+            mo.owner = Owner::Shared(lamport);
+        }
+        if id == gas_id {
+            let balance = object::coin_balance(&mo)
+                .unwrap_or(0)
+                .saturating_add(refund);
+            object::set_coin_balance(&mut mo, balance);
+        }
+        let Some(object) = mo.to_object(lamport, digest, rebate) else {
+            continue;
+        };
+        let input_state = match set.objects.get(&id).and_then(|w| w.input.as_ref()) {
+            Some((original, _)) => ObjectIn::Exist {
+                version: original.version(),
+                digest: original.digest(),
+                owner: *original.owner(),
+            },
+            None => ObjectIn::NotExist,
+        };
+        let id_operation = if matches!(input_state, ObjectIn::NotExist) {
+            IdOperation::Created
+        } else {
+            IdOperation::None
+        };
+        changed.push(ChangedObject {
+            object_id: id,
+            input_state,
+            output_state: ObjectOut::ObjectWrite {
+                digest: object.digest(),
+                owner: *object.owner(),
+            },
+            id_operation,
+        });
+        written.push(object);
+    }
+    for id in &deleted {
+        if let Some((original, _)) = set.objects.get(id).and_then(|w| w.input.as_ref()) {
+            changed.push(ChangedObject {
+                object_id: *id,
+                input_state: ObjectIn::Exist {
+                    version: original.version(),
+                    digest: original.digest(),
+                    owner: *original.owner(),
+                },
+                output_state: ObjectOut::NotExist,
+                id_operation: IdOperation::Deleted,
+            });
+        }
+    }
+    changed.sort_by_key(|c| c.object_id);
+    Finished {
+        charge,
+        changed,
+        written,
+        deleted,
+    }
+}
+
+fn load(source: &dyn ObjectSource, id: &Address) -> Result<Object, RejectError> {
+    source
+        .live_object(id)?
+        .ok_or(RejectError::ObjectNotFound(*id))
+}
+
+fn check_reference(object: &Object, version: u64, digest: &Digest) -> Result<(), RejectError> {
+    let current_digest = object.digest();
+    if object.version() != version || current_digest != *digest {
+        return Err(RejectError::StaleObject {
+            id: object.object_id(),
+            current: object.version(),
+            current_digest,
+            given: version,
+            given_digest: *digest,
+        });
+    }
+    Ok(())
+}
+
+fn kind_name(kind: &TransactionKind) -> &'static str {
+    match kind {
+        TransactionKind::ProgrammableTransaction(_) => "ProgrammableTransaction",
+        TransactionKind::Genesis(_) => "Genesis",
+        TransactionKind::ChangeEpoch(_) => "ChangeEpoch",
+        TransactionKind::EndOfEpoch(_) => "EndOfEpoch",
+        _ => "a system transaction",
+    }
+}
+
+fn check_expiration(
+    chain: &ChainContext,
+    expiration: &TransactionExpiration,
+) -> Result<(), RejectError> {
+    match expiration {
+        TransactionExpiration::None => Ok(()),
+        TransactionExpiration::Epoch(e) if *e < chain.epoch => Err(RejectError::Expired(format!(
+            "valid until epoch {e}, current epoch is {}",
+            chain.epoch
+        ))),
+        TransactionExpiration::Epoch(_) => Ok(()),
+        TransactionExpiration::ValidDuring {
+            min_epoch,
+            max_epoch,
+            min_timestamp,
+            max_timestamp,
+            chain: chain_id,
+            ..
+        } => {
+            if *chain_id != chain.chain {
+                return Err(RejectError::Expired(format!(
+                    "transaction is for chain {chain_id}, this devnet is {}",
+                    chain.chain
+                )));
+            }
+            if min_epoch.is_some_and(|m| chain.epoch < m)
+                || max_epoch.is_some_and(|m| chain.epoch > m)
+            {
+                return Err(RejectError::Expired(format!(
+                    "epoch {} is outside the valid range",
+                    chain.epoch
+                )));
+            }
+            if min_timestamp.is_some_and(|m| chain.timestamp_ms < m)
+                || max_timestamp.is_some_and(|m| chain.timestamp_ms > m)
+            {
+                return Err(RejectError::Expired(format!(
+                    "time {} ms is outside the valid range",
+                    chain.timestamp_ms
+                )));
+            }
+            Ok(())
+        }
+        _ => Err(RejectError::Expired("unknown expiration kind".to_owned())),
+    }
+}
+
+/// Rejects commands the devnet cannot run and calls to unknown functions,
+/// naming them.
+fn check_commands(ptb: &ProgrammableTransaction) -> Result<(), RejectError> {
+    for (index, command) in ptb.commands.iter().enumerate() {
+        let what = match command {
+            Command::MoveCall(call) => {
+                if call.package == Address::TWO && call.module.as_str() == "nitro_attestation" {
+                    return Err(RejectError::AttestationUnavailable {
+                        index,
+                        function: call.function.to_string(),
+                    });
+                }
+                package::resolve(&call.package, call.module.as_str(), call.function.as_str())
+                    .map_err(|what| RejectError::UnknownFunction { index, what })?;
+                continue;
+            }
+            Command::SplitCoins(_) | Command::MergeCoins(_) | Command::TransferObjects(_) => {
+                continue;
+            }
+            Command::Publish(_) => "Publish",
+            Command::Upgrade(_) => "Upgrade",
+            Command::MakeMoveVector(_) => "MakeMoveVector",
+            _ => "this command",
+        };
+        return Err(RejectError::UnsupportedCommand { index, what });
+    }
+    Ok(())
+}
+
+fn run_commands(
+    set: &mut WorkingSet,
+    source: &dyn ObjectSource,
+    ptb: &ProgrammableTransaction,
+    inputs: &[Slot],
+    gas_id: Address,
+) -> Result<(), Failure> {
+    let mut inputs = inputs.to_vec();
+    let mut gas_slot = Slot::Object(gas_id);
+    let mut results: Vec<Vec<Slot>> = Vec::with_capacity(ptb.commands.len());
+    for (index, command) in ptb.commands.iter().enumerate() {
+        let command_index = u16::try_from(index).unwrap_or(u16::MAX);
+        let produced = match command {
+            Command::SplitCoins(split) => {
+                let coin = object_arg(&inputs, &gas_slot, &results, &split.coin, 0, index)?;
+                let mut amounts = Vec::with_capacity(split.amounts.len());
+                for (i, a) in split.amounts.iter().enumerate() {
+                    let arg = arg_number(i + 1);
+                    let bytes = pure_arg(&inputs, &results, a, arg, index)?;
+                    let amount: u64 = bcs::from_bytes(&bytes).map_err(|_| {
+                        arg_error(arg, CommandArgumentError::InvalidBcsBytes, index)
+                    })?;
+                    amounts.push(amount);
+                }
+                split_coin(set, coin, &amounts, command_index, index)?
+            }
+            Command::MergeCoins(merge) => {
+                let target = object_arg(&inputs, &gas_slot, &results, &merge.coin, 0, index)?;
+                let mut sources = Vec::new();
+                for (i, c) in merge.coins_to_merge.iter().enumerate() {
+                    let arg = arg_number(i + 1);
+                    if matches!(c, Argument::Gas) {
+                        return Err(arg_error(
+                            arg,
+                            CommandArgumentError::InvalidGasCoinUsage,
+                            index,
+                        ));
+                    }
+                    let id = object_arg(&inputs, &gas_slot, &results, c, arg, index)?;
+                    if id == target || sources.contains(&id) {
+                        return Err(arg_error(
+                            arg,
+                            CommandArgumentError::InvalidValueUsage,
+                            index,
+                        ));
+                    }
+                    sources.push(id);
+                    take(&mut inputs, &mut gas_slot, &mut results, c);
+                }
+                merge_coins(set, target, &sources, index)?;
+                Vec::new()
+            }
+            Command::TransferObjects(transfer) => {
+                let arg = arg_number(transfer.objects.len());
+                let bytes = pure_arg(&inputs, &results, &transfer.address, arg, index)?;
+                let recipient = Address::from_bytes(&bytes)
+                    .map_err(|_| arg_error(arg, CommandArgumentError::InvalidBcsBytes, index))?;
+                for (i, o) in transfer.objects.iter().enumerate() {
+                    let arg = arg_number(i);
+                    let id = object_arg(&inputs, &gas_slot, &results, o, arg, index)?;
+                    let w = set.objects.get_mut(&id).ok_or_else(|| {
+                        arg_error(arg, CommandArgumentError::InvalidValueUsage, index)
+                    })?;
+                    if !matches!(w.input, None | Some((_, Access::Owned))) {
+                        return Err(Failure::new(
+                            ExecutionError::InvalidTransferObject,
+                            Some(index as u64),
+                        ));
+                    }
+                    w.object.owner = Owner::Address(recipient);
+                    w.held = None;
+                    take(&mut inputs, &mut gas_slot, &mut results, o);
+                }
+                Vec::new()
+            }
+            Command::MoveCall(call) => {
+                let mut args = Vec::with_capacity(call.arguments.len());
+                for (i, a) in call.arguments.iter().enumerate() {
+                    let arg = arg_number(i);
+                    let slot = resolve(&inputs, &gas_slot, &results, a, arg, index)?;
+                    args.push(match slot {
+                        Slot::Pure(b) => CallArg::Pure(b),
+                        Slot::Object(id) => CallArg::Object(id),
+                        Slot::Taken => {
+                            return Err(arg_error(
+                                arg,
+                                CommandArgumentError::InvalidValueUsage,
+                                index,
+                            ));
+                        }
+                    });
+                }
+                let mut ctx = CallContext {
+                    set,
+                    source,
+                    package: call.package,
+                    module: call.module.clone(),
+                    command: command_index,
+                };
+                let returned = package::call(
+                    &mut ctx,
+                    call.module.as_str(),
+                    call.function.as_str(),
+                    &call.type_arguments,
+                    &args,
+                )
+                .map_err(|e| call_failure(e, call, index))?;
+                // Objects the function consumed can no longer be used.
+                for a in &call.arguments {
+                    if let Ok(Slot::Object(id)) = resolve(&inputs, &gas_slot, &results, a, 0, index)
+                        && set.objects.get(&id).is_some_and(|w| w.deleted)
+                    {
+                        take(&mut inputs, &mut gas_slot, &mut results, a);
+                    }
+                }
+                returned
+                    .into_iter()
+                    .map(|v| match v {
+                        CallArg::Pure(b) => Slot::Pure(b),
+                        CallArg::Object(id) => Slot::Object(id),
+                    })
+                    .collect()
+            }
+            _ => {
+                return Err(Failure::new(
+                    ExecutionError::FeatureNotYetSupported,
+                    Some(index as u64),
+                ));
+            }
+        };
+        results.push(produced);
+    }
+    if set.objects.get(&gas_id).is_none_or(|w| w.deleted) {
+        return Err(Failure::new(ExecutionError::InvalidGasObject, None));
+    }
+    if let Some((result, subresult)) = set
+        .objects
+        .values()
+        .filter(|w| !w.deleted)
+        .find_map(|w| w.held)
+    {
+        return Err(Failure::new(
+            ExecutionError::UnusedValueWithoutDrop { result, subresult },
+            None,
+        ));
+    }
+    Ok(())
+}
+
+fn arg_number(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+fn call_failure(error: CallError, call: &sui_sdk_types::MoveCall, index: usize) -> Failure {
+    let command = Some(index as u64);
+    let error = match error {
+        CallError::Abort {
+            module,
+            function,
+            code,
+        } => ExecutionError::MoveAbort {
+            location: MoveLocation {
+                package: call.package,
+                module: Identifier::new(module).unwrap_or_else(|_| call.module.clone()),
+                function,
+                instruction: 0,
+                function_name: Some(call.function.clone()),
+            },
+            code,
+        },
+        CallError::Argument {
+            index: argument,
+            kind,
+        } => ExecutionError::CommandArgumentError { argument, kind },
+        CallError::TypeArguments => ExecutionError::TypeArityMismatch,
+        CallError::Arity { .. } => ExecutionError::ArityMismatch,
+        CallError::ObjectUnavailable(_) | CallError::NotOwned(_) => {
+            ExecutionError::CommandArgumentError {
+                argument: 0,
+                kind: CommandArgumentError::InvalidValueUsage,
+            }
+        }
+        CallError::NotMutable(_) => ExecutionError::CommandArgumentError {
+            argument: 0,
+            kind: CommandArgumentError::InvalidObjectByMutRef,
+        },
+        CallError::Invariant(_) | CallError::Storage(_) => ExecutionError::VmInvariantViolation,
+    };
+    Failure::new(error, command)
+}
+
+fn resolve(
+    inputs: &[Slot],
+    gas: &Slot,
+    results: &[Vec<Slot>],
+    argument: &Argument,
+    arg: u16,
+    command: usize,
+) -> Result<Slot, Failure> {
+    let slot = match argument {
+        Argument::Gas => gas.clone(),
+        Argument::Input(i) => inputs.get(usize::from(*i)).cloned().ok_or_else(|| {
+            arg_error(
+                arg,
+                CommandArgumentError::IndexOutOfBounds { index: *i },
+                command,
+            )
+        })?,
+        Argument::Result(r) => {
+            let values = results.get(usize::from(*r)).ok_or_else(|| {
+                arg_error(
+                    arg,
+                    CommandArgumentError::IndexOutOfBounds { index: *r },
+                    command,
+                )
+            })?;
+            match values.as_slice() {
+                [one] => one.clone(),
+                _ => {
+                    return Err(arg_error(
+                        arg,
+                        CommandArgumentError::InvalidResultArity { result: *r },
+                        command,
+                    ));
+                }
+            }
+        }
+        Argument::NestedResult(r, s) => results
+            .get(usize::from(*r))
+            .and_then(|v| v.get(usize::from(*s)))
+            .cloned()
+            .ok_or_else(|| {
+                arg_error(
+                    arg,
+                    CommandArgumentError::SecondaryIndexOutOfBounds {
+                        result: *r,
+                        subresult: *s,
+                    },
+                    command,
+                )
+            })?,
+    };
+    Ok(slot)
+}
+
+fn take(inputs: &mut [Slot], gas: &mut Slot, results: &mut [Vec<Slot>], argument: &Argument) {
+    let slot = match argument {
+        Argument::Gas => Some(gas),
+        Argument::Input(i) => inputs.get_mut(usize::from(*i)),
+        Argument::Result(r) => results.get_mut(usize::from(*r)).and_then(|v| v.first_mut()),
+        Argument::NestedResult(r, s) => results
+            .get_mut(usize::from(*r))
+            .and_then(|v| v.get_mut(usize::from(*s))),
+    };
+    if let Some(slot) = slot {
+        *slot = Slot::Taken;
+    }
+}
+
+fn object_arg(
+    inputs: &[Slot],
+    gas: &Slot,
+    results: &[Vec<Slot>],
+    argument: &Argument,
+    arg: u16,
+    command: usize,
+) -> Result<Address, Failure> {
+    match resolve(inputs, gas, results, argument, arg, command)? {
+        Slot::Object(id) => Ok(id),
+        Slot::Pure(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
+        Slot::Taken => Err(arg_error(
+            arg,
+            CommandArgumentError::InvalidValueUsage,
+            command,
+        )),
+    }
+}
+
+fn pure_arg(
+    inputs: &[Slot],
+    results: &[Vec<Slot>],
+    argument: &Argument,
+    arg: u16,
+    command: usize,
+) -> Result<Vec<u8>, Failure> {
+    match resolve(inputs, &Slot::Taken, results, argument, arg, command)? {
+        Slot::Pure(bytes) => Ok(bytes),
+        Slot::Object(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
+        Slot::Taken => Err(arg_error(
+            arg,
+            CommandArgumentError::InvalidValueUsage,
+            command,
+        )),
+    }
+}
+
+fn coin_mut(
+    set: &mut WorkingSet,
+    id: &Address,
+    arg: u16,
+    command: usize,
+) -> Result<(u64, bool), Failure> {
+    let w = set
+        .objects
+        .get(id)
+        .filter(|w| !w.deleted)
+        .ok_or_else(|| arg_error(arg, CommandArgumentError::InvalidValueUsage, command))?;
+    if !w.mutable() {
+        return Err(arg_error(
+            arg,
+            CommandArgumentError::InvalidObjectByMutRef,
+            command,
+        ));
+    }
+    let balance = object::coin_balance(&w.object)
+        .ok_or_else(|| arg_error(arg, CommandArgumentError::TypeMismatch, command))?;
+    Ok((balance, w.input.is_none()))
+}
+
+fn split_coin(
+    set: &mut WorkingSet,
+    coin: Address,
+    amounts: &[u64],
+    command_index: u16,
+    command: usize,
+) -> Result<Vec<Slot>, Failure> {
+    let (balance, _) = coin_mut(set, &coin, 0, command)?;
+    let total = amounts
+        .iter()
+        .try_fold(0u64, |acc, a| acc.checked_add(*a))
+        .ok_or(Failure::new(
+            ExecutionError::CoinBalanceOverflow,
+            Some(command as u64),
+        ))?;
+    let rest = balance.checked_sub(total).ok_or(Failure::new(
+        ExecutionError::InsufficientCoinBalance,
+        Some(command as u64),
+    ))?;
+    if let Some(w) = set.objects.get_mut(&coin) {
+        object::set_coin_balance(&mut w.object, rest);
+    }
+    let mut out = Vec::with_capacity(amounts.len());
+    for (i, amount) in amounts.iter().enumerate() {
+        let id = Address::derive_id(set.digest, set.created);
+        set.created += 1;
+        set.objects.insert(
+            id,
+            Working {
+                object: object::sui_coin(id, *amount, Owner::Address(set.sender)),
+                input: None,
+                deleted: false,
+                dirty: true,
+                held: Some((command_index, arg_number(i))),
+            },
+        );
+        out.push(Slot::Object(id));
+    }
+    Ok(out)
+}
+
+fn merge_coins(
+    set: &mut WorkingSet,
+    target: Address,
+    sources: &[Address],
+    command: usize,
+) -> Result<(), Failure> {
+    let (mut balance, _) = coin_mut(set, &target, 0, command)?;
+    for (i, id) in sources.iter().enumerate() {
+        let arg = arg_number(i + 1);
+        let (b, _) = coin_mut(set, id, arg, command)?;
+        let w = set
+            .objects
+            .get(id)
+            .ok_or_else(|| arg_error(arg, CommandArgumentError::InvalidValueUsage, command))?;
+        if !matches!(w.input, None | Some((_, Access::Owned))) {
+            return Err(arg_error(
+                arg,
+                CommandArgumentError::InvalidObjectByValue,
+                command,
+            ));
+        }
+        balance = balance.checked_add(b).ok_or(Failure::new(
+            ExecutionError::CoinBalanceOverflow,
+            Some(command as u64),
+        ))?;
+    }
+    for id in sources {
+        if let Some(w) = set.objects.get_mut(id) {
+            w.deleted = true;
+        }
+    }
+    if let Some(w) = set.objects.get_mut(&target) {
+        object::set_coin_balance(&mut w.object, balance);
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The K3s-DaaS devnet: a local, Sui-compatible ledger on loopback.
+//!
+//! It serves the subset of `sui.rpc.v2` that K3s-DaaS uses (with the
+//! server traits of `sui-rpc`), keeps its state in a redb database, and
+//! executes the `k3s_daas` package natively. Layers, bottom up:
+//!
+//! - [`store`]: redb tables, one write transaction per executed transaction;
+//! - [`execute`]: signature, gas, ownership and version checks, the PTB
+//!   interpreter, effects; [`gas`] holds the schedule;
+//! - [`package`]: the `k3s_daas` entry functions;
+//! - [`ledger`]: the single writer, checkpoints ([`checkpoint`]), genesis
+//!   ([`genesis`]) and the [`faucet`];
+//! - [`service`] and [`server`]: gRPC plus the HTTP devnet endpoints.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod execute;
+pub mod faucet;
+pub mod gas;
+pub mod genesis;
+pub mod ledger;
+pub mod object;
+pub mod package;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use ledger::{Ledger, LedgerError};
+pub use server::{DEFAULT_FAUCET_AMOUNT, DevnetConfig, RunningDevnet, ServerError, start};

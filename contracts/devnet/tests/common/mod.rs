@@ -1,0 +1,189 @@
+//! Shared harness of the devnet's integration tests: a devnet on a loopback
+//! port in a temporary directory, a real `sui-rpc` client, keys from
+//! `sui-crypto` and transactions from `sui-transaction-builder`.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::Path;
+
+use daas_devnet::{DEFAULT_FAUCET_AMOUNT, DevnetConfig, RunningDevnet};
+use sui_crypto::SuiSigner;
+use sui_crypto::ed25519::Ed25519PrivateKey;
+use sui_rpc::proto::sui::rpc::v2 as proto;
+use sui_sdk_types::{
+    Address, Object, Transaction, TransactionEffects, TransactionEvents, UserSignature,
+};
+use sui_transaction_builder::{ObjectInput, TransactionBuilder};
+
+/// A devnet with a client.
+pub struct Net {
+    pub devnet: RunningDevnet,
+    pub client: sui_rpc::Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn start_in(dir: &Path) -> RunningDevnet {
+    daas_devnet::start(DevnetConfig {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: None,
+        slasher: None,
+        faucet_amount: DEFAULT_FAUCET_AMOUNT,
+    })
+    .await
+    .unwrap()
+}
+
+pub async fn start() -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start_in(dir.path()).await;
+    let client = sui_rpc::Client::new(devnet.url()).unwrap();
+    Net {
+        devnet,
+        client,
+        dir,
+    }
+}
+
+pub fn key(seed: u8) -> Ed25519PrivateKey {
+    Ed25519PrivateKey::new([seed; 32])
+}
+
+pub fn address_of(key: &Ed25519PrivateKey) -> Address {
+    key.public_key().derive_address()
+}
+
+impl Net {
+    /// Funds `address` through the HTTP faucet and returns the new coin.
+    pub async fn fund(&mut self, address: Address) -> Object {
+        let faucet = sui_rpc::faucet::FaucetClient::new(self.devnet.url()).unwrap();
+        let coins = faucet.request(address).await.unwrap();
+        assert_eq!(coins.len(), 1);
+        assert_eq!(coins[0].amount, DEFAULT_FAUCET_AMOUNT);
+        self.object(coins[0].id).await
+    }
+
+    pub async fn object(&mut self, id: Address) -> Object {
+        let mut request = proto::GetObjectRequest::default();
+        request.object_id = Some(id.to_string());
+        let response = self
+            .client
+            .ledger_client()
+            .get_object(request)
+            .await
+            .unwrap()
+            .into_inner();
+        Object::try_from(response.object.as_ref().unwrap()).unwrap()
+    }
+
+    pub async fn try_object(&mut self, id: Address) -> Result<Object, tonic::Status> {
+        let mut request = proto::GetObjectRequest::default();
+        request.object_id = Some(id.to_string());
+        let response = self
+            .client
+            .ledger_client()
+            .get_object(request)
+            .await?
+            .into_inner();
+        Ok(Object::try_from(response.object.as_ref().unwrap()).unwrap())
+    }
+
+    pub async fn balance(&mut self, owner: Address) -> u64 {
+        let mut request = proto::GetBalanceRequest::default();
+        request.owner = Some(owner.to_string());
+        let response = self
+            .client
+            .state_client()
+            .get_balance(request)
+            .await
+            .unwrap()
+            .into_inner();
+        response.balance.unwrap().balance.unwrap()
+    }
+
+    pub async fn execute_signed(
+        &mut self,
+        transaction: &Transaction,
+        signatures: Vec<UserSignature>,
+    ) -> Result<Executed, tonic::Status> {
+        let mut request = proto::ExecuteTransactionRequest::default();
+        request.transaction = Some(transaction.clone().into());
+        request.signatures = signatures.into_iter().map(Into::into).collect();
+        let response = self
+            .client
+            .execution_client()
+            .execute_transaction(request)
+            .await?
+            .into_inner();
+        Ok(Executed::from_proto(response.transaction.unwrap()))
+    }
+
+    pub async fn execute(
+        &mut self,
+        transaction: &Transaction,
+        key: &Ed25519PrivateKey,
+    ) -> Result<Executed, tonic::Status> {
+        let signature = key.sign_transaction(transaction).unwrap();
+        self.execute_signed(transaction, vec![signature]).await
+    }
+}
+
+/// An executed transaction decoded from the gRPC answer.
+#[derive(Debug)]
+pub struct Executed {
+    pub digest: String,
+    pub effects: TransactionEffects,
+    pub events: Option<TransactionEvents>,
+    pub checkpoint: Option<u64>,
+}
+
+impl Executed {
+    pub fn from_proto(executed: proto::ExecutedTransaction) -> Self {
+        let effects = TransactionEffects::try_from(executed.effects.as_ref().unwrap()).unwrap();
+        let events = executed
+            .events
+            .as_ref()
+            .filter(|e| !e.events.is_empty())
+            .map(|e| TransactionEvents::try_from(e).unwrap());
+        Self {
+            digest: executed.digest.unwrap(),
+            effects,
+            events,
+            checkpoint: executed.checkpoint,
+        }
+    }
+
+    pub fn v2(&self) -> &sui_sdk_types::TransactionEffectsV2 {
+        match &self.effects {
+            TransactionEffects::V2(v2) => v2,
+            TransactionEffects::V1(_) => panic!("devnet effects are V2"),
+        }
+    }
+
+    pub fn assert_success(&self) {
+        assert_eq!(
+            self.effects.status(),
+            &sui_sdk_types::ExecutionStatus::Success,
+            "{:?}",
+            self.effects
+        );
+    }
+}
+
+/// A builder with sender, gas coin, the reference gas price and `budget`.
+pub fn builder(sender: Address, gas: &Object, budget: u64) -> TransactionBuilder {
+    let mut tx = TransactionBuilder::new();
+    tx.set_sender(sender);
+    tx.set_gas_budget(budget);
+    tx.set_gas_price(1000);
+    tx.add_gas_objects([ObjectInput::from(gas)]);
+    tx
+}
+
+pub const BUDGET: u64 = 50_000_000;
+
+/// The balance of a SUI coin object.
+pub fn coin_balance(object: &Object) -> u64 {
+    sui_sdk_types::framework::Coin::try_from_object(object)
+        .unwrap()
+        .balance()
+}

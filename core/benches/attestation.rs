@@ -1,0 +1,57 @@
+//! Verification time of one real production attestation document (the
+//! blocky/nitrite fixture: 4-certificate bundle, 1024-byte public key, user
+//! data and nonce), pinned to the document's own timestamp.
+//!
+//! `cargo bench -p daas-core --bench attestation`; target ≤ 5 ms.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use daas_core::attestation::{
+    PcrPolicy, Policy, TrustRoots, decode_document_file, parse_unverified, verify,
+};
+
+const TIMESTAMP_MS: u64 = 1_725_719_859_545;
+
+fn document() -> Vec<u8> {
+    let dir = std::env::var_os("DAAS_NITRO_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/fixtures/nitro"
+            ))
+        });
+    let path = dir.join("prod-2024-09-07-blocky.b64");
+    let contents = std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "Nitro fixture {} not found ({error}); set DAAS_NITRO_FIXTURES",
+            path.display()
+        )
+    });
+    decode_document_file(&contents).unwrap().1
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let bytes = document();
+    let at = UNIX_EPOCH + Duration::from_millis(TIMESTAMP_MS);
+    let roots = TrustRoots::aws();
+    let policy = Policy::new(PcrPolicy::AnyMeasurement);
+    verify(&bytes, &roots, &policy, at).unwrap();
+
+    c.bench_function("attestation/verify prod blocky document", |b| {
+        b.iter(|| verify(std::hint::black_box(&bytes), &roots, &policy, at).unwrap())
+    });
+    c.bench_function("attestation/parse prod blocky document", |b| {
+        b.iter(|| parse_unverified(std::hint::black_box(&bytes)).unwrap())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
+    targets = bench_verify
+}
+criterion_main!(benches);

@@ -1,0 +1,146 @@
+//! Verification of an attestation document: envelope, document, chain,
+//! signature, then policy.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::chain::{RootKind, TrustRoots, verify_chain};
+use super::cose::CoseSign1;
+use super::document::{AttestationDocument, Pcrs};
+use super::error::AttestationError;
+use super::policy::Policy;
+
+/// Largest accepted COSE_Sign1 input. Real documents are under 10 KiB even
+/// with 1024-byte `public_key`, `user_data` and `nonce`.
+pub const MAX_DOCUMENT_LEN: usize = 16 * 1024;
+
+/// An attestation document whose COSE signature, certificate chain,
+/// freshness and PCRs have been checked.
+///
+/// Only [`verify`] (or [`Verifier::verify`]) constructs one: the fields are
+/// private, there is no public constructor and no `Deserialize`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedAttestation {
+    document: AttestationDocument,
+    root: RootKind,
+}
+
+impl VerifiedAttestation {
+    /// The enclave module id.
+    pub fn module_id(&self) -> &str {
+        self.document.module_id()
+    }
+
+    /// Creation time, milliseconds since the Unix epoch.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.document.timestamp_ms()
+    }
+
+    /// Creation time.
+    pub fn timestamp(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.document.timestamp_ms())
+    }
+
+    /// The PCRs.
+    pub fn pcrs(&self) -> &Pcrs {
+        self.document.pcrs()
+    }
+
+    /// The public key the enclave put in the document (the master's signing
+    /// key), if any.
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.document.public_key()
+    }
+
+    /// The user data the enclave put in the document (the master binds its
+    /// TLS key here), if any.
+    pub fn user_data(&self) -> Option<&[u8]> {
+        self.document.user_data()
+    }
+
+    /// The nonce, if any.
+    pub fn nonce(&self) -> Option<&[u8]> {
+        self.document.nonce()
+    }
+
+    /// Which root the chain led to.
+    pub fn root(&self) -> RootKind {
+        self.root
+    }
+
+    /// Whether the document chains to a local development root rather than
+    /// to AWS: no hardware guarantee; show this loudly.
+    pub fn is_dev(&self) -> bool {
+        self.root == RootKind::Dev
+    }
+
+    /// The whole verified document, certificates included.
+    pub fn document(&self) -> &AttestationDocument {
+        &self.document
+    }
+}
+
+/// Trust roots and policy, bundled for repeated verification.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    roots: TrustRoots,
+    policy: Policy,
+}
+
+impl Verifier {
+    /// A verifier with these roots and this policy.
+    pub fn new(roots: TrustRoots, policy: Policy) -> Self {
+        Self { roots, policy }
+    }
+
+    /// Verifies `document` (a COSE_Sign1) as of `at`; see [`verify`].
+    pub fn verify(
+        &self,
+        document: &[u8],
+        at: SystemTime,
+    ) -> Result<VerifiedAttestation, AttestationError> {
+        verify(document, &self.roots, &self.policy, at)
+    }
+}
+
+/// Decodes a COSE_Sign1 attestation document **without verifying** its
+/// signature, chain or policy: for showing what a document claims.
+pub fn parse_unverified(document: &[u8]) -> Result<AttestationDocument, AttestationError> {
+    parse(document).map(|(_, document)| document)
+}
+
+fn parse(bytes: &[u8]) -> Result<(CoseSign1<'_>, AttestationDocument), AttestationError> {
+    if bytes.len() > MAX_DOCUMENT_LEN {
+        return Err(AttestationError::TooLarge {
+            len: bytes.len(),
+            max: MAX_DOCUMENT_LEN,
+        });
+    }
+    let envelope = CoseSign1::parse(bytes)?;
+    let document = AttestationDocument::decode(envelope.payload)?;
+    Ok((envelope, document))
+}
+
+/// Verifies a Nitro attestation document (a COSE_Sign1, tagged or not) as
+/// of the time `at`.
+///
+/// In order: the envelope (ES384 protected header, 96-byte signature); the
+/// document fields; the certificate chain `cabundle[0] → … → certificate`
+/// up to one of `roots`, every certificate valid at `at`; the COSE
+/// signature with the leaf's key; then `policy` (nonce, age relative to
+/// `at`, debug PCRs, expected PCRs). Pass `SystemTime::now()` in
+/// production; tests pin `at` to the document's own timestamp.
+pub fn verify(
+    document: &[u8],
+    roots: &TrustRoots,
+    policy: &Policy,
+    at: SystemTime,
+) -> Result<VerifiedAttestation, AttestationError> {
+    let at = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| AttestationError::TimeBeforeEpoch)?;
+    let (envelope, document) = parse(document)?;
+    let (root, leaf_key) = verify_chain(&document.cabundle, &document.certificate, roots, at)?;
+    envelope.verify(&leaf_key)?;
+    policy.check(&document, at)?;
+    Ok(VerifiedAttestation { document, root })
+}

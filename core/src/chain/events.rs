@@ -1,0 +1,386 @@
+//! Following the package's events in checkpoint order, resumably.
+//!
+//! The [`EventFollower`] reads checkpoints one after the other
+//! (`LedgerService.GetCheckpoint`) and yields the events of the `k3s_daas`
+//! package in the order the chain fixed: checkpoint, then transaction index
+//! within the checkpoint, then event index within the transaction. That
+//! triple is the [`EventCursor`]. After handling an event the caller
+//! [acknowledges](EventFollower::ack) it, which stores its cursor in a
+//! [`CursorStore`]; a follower started later with the same store resumes
+//! right after the last acknowledged event, so every event is handled once
+//! and in order across restarts (an event handled but not yet acknowledged
+//! when the process died is delivered again).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sui_rpc::field::{FieldMask, FieldMaskUtil};
+use sui_rpc::proto::sui::rpc::v2 as proto;
+use sui_sdk_types::{Address, Digest};
+use tracing::{debug, instrument};
+
+use super::client::{ChainClient, EmittedEvent, emitted_event_from_proto};
+use super::error::ChainError;
+
+/// Position of one event on the chain: total order of all events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventCursor {
+    /// Checkpoint sequence number.
+    pub checkpoint: u64,
+    /// Index of the emitting transaction within the checkpoint.
+    pub transaction_index: u64,
+    /// Index of the event within the transaction's events.
+    pub event_index: u32,
+}
+
+impl std::fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.checkpoint, self.transaction_index, self.event_index
+        )
+    }
+}
+
+/// An event of the followed package together with where it is on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainEvent {
+    /// Where the event is.
+    pub cursor: EventCursor,
+    /// Digest of the emitting transaction.
+    pub transaction_digest: Digest,
+    /// The event.
+    pub event: EmittedEvent,
+}
+
+/// Durable storage of the follower's position.
+///
+/// Implemented here for files ([`FileCursorStore`]); the master stores it in
+/// the Kubernetes API.
+pub trait CursorStore: Send + Sync {
+    /// The last acknowledged event, or `None` if nothing was stored yet.
+    fn load(&self) -> impl Future<Output = Result<Option<EventCursor>, ChainError>> + Send;
+    /// Records `cursor` as acknowledged; must be durable when it returns.
+    fn store(&self, cursor: EventCursor) -> impl Future<Output = Result<(), ChainError>> + Send;
+}
+
+/// A [`CursorStore`] in a small JSON file, replaced atomically on update.
+#[derive(Debug, Clone)]
+pub struct FileCursorStore {
+    path: PathBuf,
+}
+
+impl FileCursorStore {
+    /// A store at `path`; the file is created on the first [`CursorStore::store`].
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(
+        &self,
+        what: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ChainError {
+        ChainError::CursorStore {
+            what: format!("{what} {}", self.path.display()),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl CursorStore for FileCursorStore {
+    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
+        let bytes = match tokio::fs::read(&self.path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error("cannot read", e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.error("malformed cursor in", e))
+    }
+
+    async fn store(&self, cursor: EventCursor) -> Result<(), ChainError> {
+        let bytes =
+            serde_json::to_vec(&cursor).map_err(|e| self.error("cannot encode cursor for", e))?;
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let write = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+            file.sync_all().await?;
+            drop(file);
+            tokio::fs::rename(&tmp, &self.path).await
+        };
+        write.await.map_err(|e| self.error("cannot write", e))
+    }
+}
+
+/// Where a follower without a stored cursor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StartAt {
+    /// Checkpoint 0 (the devnet, or a node that keeps all history).
+    #[default]
+    Genesis,
+    /// The next checkpoint after the node's current height.
+    Latest,
+    /// A given checkpoint.
+    Checkpoint(u64),
+}
+
+/// Reads the package's events in chain order and resumes from a cursor.
+#[derive(Debug)]
+pub struct EventFollower<S> {
+    client: ChainClient,
+    store: S,
+    package: Option<Address>,
+    start: StartAt,
+    poll: Duration,
+    /// Next checkpoint to read; `None` until the cursor was loaded.
+    next_checkpoint: Option<u64>,
+    /// Events at or before this position are skipped.
+    after: Option<EventCursor>,
+    /// Highest checkpoint the node reported.
+    known_height: Option<u64>,
+    buffer: VecDeque<ChainEvent>,
+}
+
+impl<S: CursorStore> EventFollower<S> {
+    /// Follows the events of `client`'s package, resuming from `store`.
+    pub fn new(client: ChainClient, store: S) -> Self {
+        let package = Some(client.package_id());
+        Self {
+            client,
+            store,
+            package,
+            start: StartAt::Genesis,
+            poll: Duration::from_millis(200),
+            next_checkpoint: None,
+            after: None,
+            known_height: None,
+            buffer: VecDeque::new(),
+        }
+    }
+
+    /// Where to start when the store holds no cursor.
+    pub fn with_start(mut self, start: StartAt) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// How long to wait before asking again when caught up.
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Follow events of every package instead of only `k3s_daas`.
+    pub fn all_packages(mut self) -> Self {
+        self.package = None;
+        self
+    }
+
+    /// The next event, waiting for new checkpoints when caught up.
+    ///
+    /// # Errors
+    /// The store or the node failed; the follower can be polled again.
+    pub async fn next(&mut self) -> Result<ChainEvent, ChainError> {
+        loop {
+            if let Some(event) = self.try_next().await? {
+                return Ok(event);
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// The next event if one is already on chain, `None` when caught up.
+    ///
+    /// # Errors
+    /// The store or the node failed.
+    #[instrument(skip(self), err)]
+    pub async fn try_next(&mut self) -> Result<Option<ChainEvent>, ChainError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(Some(event));
+            }
+            let next = self.next_checkpoint().await?;
+            if self.known_height.is_none_or(|h| next > h) {
+                self.known_height = Some(self.client.service_info().await?.checkpoint_height);
+            }
+            if self.known_height.is_none_or(|h| next > h) {
+                return Ok(None);
+            }
+            self.read_checkpoint(next).await?;
+            self.next_checkpoint = Some(next.saturating_add(1));
+        }
+    }
+
+    /// Records `event` as handled: after a restart the follower continues
+    /// with the event after it.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn ack(&mut self, event: &ChainEvent) -> Result<(), ChainError> {
+        self.store.store(event.cursor).await?;
+        self.after = Some(event.cursor);
+        Ok(())
+    }
+
+    /// The last acknowledged position, if any.
+    pub fn acknowledged(&self) -> Option<EventCursor> {
+        self.after
+    }
+
+    async fn next_checkpoint(&mut self) -> Result<u64, ChainError> {
+        if let Some(next) = self.next_checkpoint {
+            return Ok(next);
+        }
+        let next = match self.store.load().await? {
+            Some(cursor) => {
+                self.after = Some(cursor);
+                cursor.checkpoint
+            }
+            None => match self.start {
+                StartAt::Genesis => 0,
+                StartAt::Checkpoint(n) => n,
+                StartAt::Latest => self
+                    .client
+                    .service_info()
+                    .await?
+                    .checkpoint_height
+                    .saturating_add(1),
+            },
+        };
+        debug!(next, after = ?self.after, "event follower starts");
+        self.next_checkpoint = Some(next);
+        Ok(next)
+    }
+
+    async fn read_checkpoint(&mut self, sequence: u64) -> Result<(), ChainError> {
+        let mut request = proto::GetCheckpointRequest::by_sequence_number(sequence);
+        request.read_mask = Some(FieldMask::from_paths([
+            "sequence_number",
+            "transactions.digest",
+            "transactions.transaction_index",
+            "transactions.events",
+        ]));
+        let checkpoint = self
+            .client
+            .rpc()
+            .ledger_client()
+            .get_checkpoint(request)
+            .await
+            .map_err(|s| ChainError::rpc("GetCheckpoint", s))?
+            .into_inner()
+            .checkpoint
+            .ok_or_else(|| {
+                ChainError::malformed(format!("GetCheckpoint {sequence} without checkpoint"))
+            })?;
+        if checkpoint.sequence_number.is_some_and(|n| n != sequence) {
+            return Err(ChainError::malformed(format!(
+                "asked for checkpoint {sequence}, got {:?}",
+                checkpoint.sequence_number
+            )));
+        }
+        for (position, transaction) in checkpoint.transactions.iter().enumerate() {
+            let transaction_index = transaction.transaction_index.unwrap_or(position as u64);
+            let Some(events) = &transaction.events else {
+                continue;
+            };
+            let digest = transaction
+                .digest
+                .as_deref()
+                .ok_or_else(|| {
+                    ChainError::malformed(format!(
+                        "transaction in checkpoint {sequence} without digest"
+                    ))
+                })
+                .and_then(|d| {
+                    Digest::from_str(d).map_err(|_| {
+                        ChainError::malformed(format!(
+                            "transaction digest {d:?} in checkpoint {sequence}"
+                        ))
+                    })
+                })?;
+            for (index, event) in events.events.iter().enumerate() {
+                let cursor = EventCursor {
+                    checkpoint: sequence,
+                    transaction_index,
+                    event_index: u32::try_from(index).map_err(|_| {
+                        ChainError::malformed("more than 2^32 events in a transaction")
+                    })?,
+                };
+                if self.after.is_some_and(|after| cursor <= after) {
+                    continue;
+                }
+                let event = emitted_event_from_proto(event)?;
+                if self
+                    .package
+                    .is_some_and(|p| *event.event_type.address() != p)
+                {
+                    continue;
+                }
+                self.buffer.push_back(ChainEvent {
+                    cursor,
+                    transaction_digest: digest,
+                    event,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_order_by_checkpoint_then_transaction_then_event() {
+        let a = EventCursor {
+            checkpoint: 1,
+            transaction_index: 5,
+            event_index: 9,
+        };
+        let b = EventCursor {
+            checkpoint: 2,
+            transaction_index: 0,
+            event_index: 0,
+        };
+        let c = EventCursor {
+            checkpoint: 2,
+            transaction_index: 0,
+            event_index: 1,
+        };
+        assert!(a < b && b < c);
+    }
+
+    #[tokio::test]
+    async fn file_store_round_trips_and_reports_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCursorStore::new(dir.path().join("cursor.json"));
+        assert_eq!(store.load().await.unwrap(), None);
+        let cursor = EventCursor {
+            checkpoint: 7,
+            transaction_index: 1,
+            event_index: 2,
+        };
+        store.store(cursor).await.unwrap();
+        assert_eq!(store.load().await.unwrap(), Some(cursor));
+        std::fs::write(store.path(), b"not json").unwrap();
+        let err = store.load().await.unwrap_err();
+        assert!(err.to_string().contains("malformed cursor"), "{err}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Where the chain is: the network profiles and the [`ChainConfig`] section.
+//!
+//! Three profiles exist:
+//!
+//! | profile   | default endpoint                           | package id                         |
+//! |-----------|--------------------------------------------|------------------------------------|
+//! | `devnet`  | `http://127.0.0.1:9000` (embedded devnet)  | fixed by the devnet's genesis      |
+//! | `testnet` | `https://fullnode.testnet.sui.io:443`      | must be configured (from a publish)|
+//! | `mainnet` | `https://fullnode.mainnet.sui.io:443`      | must be configured (from a publish)|
+//!
+//! On a real network the `k3s_daas` package and its shared `StakePool` only
+//! exist after `deploy/` published them, so their ids have to be supplied in
+//! the configuration; leaving them out is an error that says so.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sui_sdk_types::Address;
+
+use super::error::ChainError;
+
+/// Default gRPC endpoint of the embedded devnet.
+pub const DEVNET_ENDPOINT: &str = "http://127.0.0.1:9000";
+/// Sui testnet full node, gRPC (`sui.rpc.v2`).
+pub const TESTNET_ENDPOINT: &str = "https://fullnode.testnet.sui.io:443";
+/// Sui mainnet full node, gRPC (`sui.rpc.v2`).
+pub const MAINNET_ENDPOINT: &str = "https://fullnode.mainnet.sui.io:443";
+
+/// The `0x6` Clock shared object every Sui network has.
+pub const CLOCK_ID: Address = Address::from_static("0x6");
+/// Initial shared version of the Clock on every Sui network.
+pub const CLOCK_INITIAL_SHARED_VERSION: u64 = 1;
+
+/// Which network a [`ChainConfig`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The embedded devnet on loopback; its package address is fixed.
+    Devnet,
+    /// Sui testnet; the package id comes from a publish.
+    Testnet,
+    /// Sui mainnet; the package id comes from a publish.
+    Mainnet,
+}
+
+impl Profile {
+    /// All profiles, in the order they are documented.
+    pub const ALL: [Profile; 3] = [Profile::Devnet, Profile::Testnet, Profile::Mainnet];
+
+    /// The profile's name as written in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Devnet => "devnet",
+            Profile::Testnet => "testnet",
+            Profile::Mainnet => "mainnet",
+        }
+    }
+
+    /// The gRPC endpoint used when the configuration names none.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Profile::Devnet => DEVNET_ENDPOINT,
+            Profile::Testnet => TESTNET_ENDPOINT,
+            Profile::Mainnet => MAINNET_ENDPOINT,
+        }
+    }
+
+    /// How a transaction is known to be final on this network.
+    ///
+    /// The devnet answers `ExecuteTransaction` with final effects; on a real
+    /// network the client also waits until a checkpoint includes the
+    /// transaction.
+    pub fn finality(self) -> Finality {
+        match self {
+            Profile::Devnet => Finality::Effects,
+            Profile::Testnet | Profile::Mainnet => Finality::Checkpoint,
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = ChainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "devnet" | "local" => Ok(Profile::Devnet),
+            "testnet" => Ok(Profile::Testnet),
+            "mainnet" => Ok(Profile::Mainnet),
+            _ => Err(ChainError::UnknownProfile {
+                given: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// When a transaction counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finality {
+    /// Effects returned by `ExecuteTransaction` are final (the devnet).
+    Effects,
+    /// The transaction must be included in a checkpoint (real networks).
+    Checkpoint,
+}
+
+/// The `[chain]` section of a configuration file.
+///
+/// Only `profile` is required for the devnet; real networks need `package`
+/// and `stake_pool` too.
+///
+/// ```toml
+/// [chain]
+/// profile = "testnet"
+/// package = "0x…"      # from `sui client publish`
+/// stake_pool = "0x…"   # the shared StakePool created by the publish
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Which network.
+    pub profile: Profile,
+    /// gRPC endpoint (`http://` or `https://`); the profile's default if absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Id of the published `k3s_daas` package; fixed on the devnet.
+    #[serde(default)]
+    pub package: Option<Address>,
+    /// Id of the shared `StakePool`; fixed on the devnet.
+    #[serde(default)]
+    pub stake_pool: Option<Address>,
+    /// Id of the shared `EnclaveConfig`, if the deployment has one.
+    #[serde(default)]
+    pub enclave_config: Option<Address>,
+    /// How long to wait for a transaction to become final, in seconds.
+    #[serde(default = "default_finality_timeout_secs")]
+    pub finality_timeout_secs: u64,
+}
+
+fn default_finality_timeout_secs() -> u64 {
+    30
+}
+
+impl ChainConfig {
+    /// A configuration for `profile` with every optional field left out.
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            endpoint: None,
+            package: None,
+            stake_pool: None,
+            enclave_config: None,
+            finality_timeout_secs: default_finality_timeout_secs(),
+        }
+    }
+
+    /// The embedded devnet listening at `endpoint` (e.g. `http://127.0.0.1:41234`).
+    pub fn devnet(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: Some(endpoint.into()),
+            ..Self::new(Profile::Devnet)
+        }
+    }
+
+    /// Sets the package id.
+    pub fn with_package(mut self, package: Address) -> Self {
+        self.package = Some(package);
+        self
+    }
+
+    /// Sets the StakePool id.
+    pub fn with_stake_pool(mut self, stake_pool: Address) -> Self {
+        self.stake_pool = Some(stake_pool);
+        self
+    }
+
+    /// The endpoint to dial.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint
+            .as_deref()
+            .unwrap_or_else(|| self.profile.default_endpoint())
+    }
+
+    /// How long to wait for finality.
+    pub fn finality_timeout(&self) -> Duration {
+        Duration::from_secs(self.finality_timeout_secs)
+    }
+
+    /// The `k3s_daas` package id.
+    ///
+    /// # Errors
+    /// [`ChainError::MissingSetting`] on a real network without `package`.
+    pub fn package_id(&self) -> Result<Address, ChainError> {
+        match (self.package, self.profile) {
+            (Some(id), _) => Ok(id),
+            (None, Profile::Devnet) => Ok(crate::package::PACKAGE_ID),
+            (None, profile) => Err(ChainError::MissingSetting {
+                setting: "package",
+                profile,
+                hint: "the package id comes from publishing contracts/move (deploy/); put it in [chain] package",
+            }),
+        }
+    }
+
+    /// The shared `StakePool` id.
+    ///
+    /// # Errors
+    /// [`ChainError::MissingSetting`] on a real network without `stake_pool`.
+    pub fn stake_pool_id(&self) -> Result<Address, ChainError> {
+        match (self.stake_pool, self.profile) {
+            (Some(id), _) => Ok(id),
+            (None, Profile::Devnet) => Ok(crate::package::STAKE_POOL_ID),
+            (None, profile) => Err(ChainError::MissingSetting {
+                setting: "stake_pool",
+                profile,
+                hint: "the StakePool is created when the package is published (deploy/); put its id in [chain] stake_pool",
+            }),
+        }
+    }
+
+    /// Checks that the section is usable: a parseable `http(s)` endpoint
+    /// and, on real networks, the package and StakePool ids.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ChainError> {
+        let endpoint = self.endpoint();
+        let uri: http_uri::Uri = endpoint.parse().map_err(|_| ChainError::InvalidEndpoint {
+            endpoint: endpoint.to_owned(),
+            reason: "not a URI",
+        })?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => {
+                return Err(ChainError::InvalidEndpoint {
+                    endpoint: endpoint.to_owned(),
+                    reason: "scheme must be http or https",
+                });
+            }
+        }
+        if uri.host().is_none() {
+            return Err(ChainError::InvalidEndpoint {
+                endpoint: endpoint.to_owned(),
+                reason: "no host",
+            });
+        }
+        if self.finality_timeout_secs == 0 {
+            return Err(ChainError::InvalidSetting {
+                setting: "finality_timeout_secs",
+                reason: "must be at least 1",
+            });
+        }
+        self.package_id()?;
+        self.stake_pool_id()?;
+        Ok(())
+    }
+}
+
+/// `http::Uri`, re-exported by tonic.
+mod http_uri {
+    pub use tonic::codegen::http::Uri;
+}

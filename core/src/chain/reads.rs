@@ -1,0 +1,240 @@
+//! Typed reads of the `k3s_daas` objects: `GetObject` with BCS contents,
+//! checked against the expected Move type and decoded into the
+//! `daas_core::package` structs.
+//!
+//! Table entries (stake records, slash proposals) are dynamic-field
+//! objects whose ids are derived from the table's `UID` and the key
+//! (`daas_core::package::staking::stake_record_field_id`).
+
+use serde::de::DeserializeOwned;
+use sui_sdk_types::{Address, Owner};
+use tracing::instrument;
+
+use super::client::{ChainClient, RawObject};
+use super::error::ChainError;
+use crate::package::audit::AuditLog;
+use crate::package::enclave::{Enclave, EnclaveConfig};
+use crate::package::gateway::K8sRequest;
+use crate::package::staking::{
+    SealToken, SlashProposal, StakePool, StakeRecord, TokenStatus, slash_proposal_field_id,
+    stake_record_field_id,
+};
+use crate::package::{DynamicField, MoveStruct, SealTokenId, Tier};
+
+/// A decoded object with its on-chain reference data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The decoded Move value.
+    pub value: T,
+    /// The object as read (id, version, digest, owner, raw contents).
+    pub object: RawObject,
+}
+
+/// Everything the master needs to decide about one seal token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealTokenState {
+    /// The token object.
+    pub token: Versioned<SealToken>,
+    /// Its stake record; `None` once withdrawn (or for a foreign pool).
+    pub record: Option<StakeRecord>,
+    /// The pool's state at the time of the read.
+    pub pool: StakePool,
+}
+
+impl SealTokenState {
+    /// The address that owns the token object, if an address owns it.
+    pub fn object_owner(&self) -> Option<Address> {
+        match self.token.object.owner {
+            Owner::Address(owner) => Some(owner),
+            _ => None,
+        }
+    }
+
+    /// The token's status at `now_ms`; `None` without a stake record.
+    pub fn status(&self, now_ms: u64) -> Option<TokenStatus> {
+        self.record
+            .as_ref()
+            .map(|r| r.status(now_ms, &self.pool.params))
+    }
+
+    /// Whether the token grants access at `now_ms`: record present, owned
+    /// by the record's owner, active.
+    pub fn is_active(&self, now_ms: u64) -> bool {
+        let Some(record) = &self.record else {
+            return false;
+        };
+        self.object_owner() == Some(record.owner)
+            && self.token.value.pool_id == self.pool.id
+            && record.status(now_ms, &self.pool.params) == TokenStatus::Active
+    }
+
+    /// The tier the token's current stake buys.
+    pub fn tier(&self) -> Option<Tier> {
+        self.record.as_ref().and_then(|r| r.tier(&self.pool.params))
+    }
+}
+
+impl ChainClient {
+    /// Reads object `id` and decodes it as the package struct `T`.
+    ///
+    /// # Errors
+    /// [`ChainError::ObjectNotFound`], [`ChainError::WrongObjectType`],
+    /// [`ChainError::Decode`].
+    pub async fn read<T: MoveStruct + DeserializeOwned>(
+        &self,
+        id: Address,
+    ) -> Result<Versioned<T>, ChainError> {
+        let object = self.object(id).await?;
+        let value = object.decode::<T>(self.package_id(), T::MODULE, T::NAME)?;
+        Ok(Versioned { value, object })
+    }
+
+    /// Reads the dynamic field `id` (a table entry) and decodes its value.
+    async fn read_field<K: DeserializeOwned, V: DeserializeOwned>(
+        &self,
+        id: Address,
+        what: &str,
+    ) -> Result<Option<V>, ChainError> {
+        let object = match self.object(id).await {
+            Ok(object) => object,
+            Err(ChainError::ObjectNotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let tag = &object.object_type;
+        if *tag.address() != Address::TWO
+            || tag.module().as_str() != "dynamic_field"
+            || tag.name().as_str() != "Field"
+        {
+            return Err(ChainError::WrongObjectType {
+                id,
+                expected: format!("0x2::dynamic_field::Field<_, {what}>"),
+                found: tag.to_string(),
+            });
+        }
+        let field: DynamicField<K, V> =
+            bcs::from_bytes(&object.contents).map_err(|source| ChainError::Decode {
+                what: format!("{what} table entry {id}"),
+                source,
+            })?;
+        Ok(Some(field.value))
+    }
+
+    /// The shared `StakePool`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`].
+    #[instrument(skip(self), err)]
+    pub async fn stake_pool(&self) -> Result<Versioned<StakePool>, ChainError> {
+        self.read(self.stake_pool_id()).await
+    }
+
+    /// A `SealToken`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`]; a withdrawn token is
+    /// [`ChainError::ObjectNotFound`].
+    #[instrument(skip(self), err)]
+    pub async fn seal_token(&self, token: SealTokenId) -> Result<Versioned<SealToken>, ChainError> {
+        self.read(token.address()).await
+    }
+
+    /// The `StakeRecord` behind `token` in the configured pool, `None` if
+    /// the pool holds none (withdrawn, or never staked there).
+    ///
+    /// # Errors
+    /// The node failed or the entry is malformed.
+    #[instrument(skip(self), err)]
+    pub async fn stake_record(
+        &self,
+        token: SealTokenId,
+    ) -> Result<Option<StakeRecord>, ChainError> {
+        let pool = self.stake_pool().await?;
+        self.stake_record_in(&pool.value, token).await
+    }
+
+    async fn stake_record_in(
+        &self,
+        pool: &StakePool,
+        token: SealTokenId,
+    ) -> Result<Option<StakeRecord>, ChainError> {
+        let id = stake_record_field_id(pool.records.id, token);
+        self.read_field::<Address, StakeRecord>(id, "StakeRecord")
+            .await
+    }
+
+    /// The pending `SlashProposal` `proposal_id`, `None` once approved or
+    /// rejected.
+    ///
+    /// # Errors
+    /// The node failed or the entry is malformed.
+    #[instrument(skip(self), err)]
+    pub async fn slash_proposal(
+        &self,
+        proposal_id: u64,
+    ) -> Result<Option<SlashProposal>, ChainError> {
+        let pool = self.stake_pool().await?;
+        let id = slash_proposal_field_id(pool.value.proposals.id, proposal_id);
+        self.read_field::<u64, SlashProposal>(id, "SlashProposal")
+            .await
+    }
+
+    /// Token, stake record and pool in one go, for access decisions.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`]; a withdrawn token is
+    /// [`ChainError::ObjectNotFound`].
+    #[instrument(skip(self), err)]
+    pub async fn seal_token_state(&self, token: SealTokenId) -> Result<SealTokenState, ChainError> {
+        let object = self.seal_token(token).await?;
+        let pool = self.stake_pool().await?.value;
+        let record = if object.value.pool_id == pool.id {
+            self.stake_record_in(&pool, token).await?
+        } else {
+            None
+        };
+        Ok(SealTokenState {
+            token: object,
+            record,
+            pool,
+        })
+    }
+
+    /// An `EnclaveConfig`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`].
+    #[instrument(skip(self), err)]
+    pub async fn enclave_config(
+        &self,
+        id: Address,
+    ) -> Result<Versioned<EnclaveConfig>, ChainError> {
+        self.read(id).await
+    }
+
+    /// A registered `Enclave`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`].
+    #[instrument(skip(self), err)]
+    pub async fn enclave(&self, id: Address) -> Result<Versioned<Enclave>, ChainError> {
+        self.read(id).await
+    }
+
+    /// A gateway `K8sRequest`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`].
+    #[instrument(skip(self), err)]
+    pub async fn k8s_request(&self, id: Address) -> Result<Versioned<K8sRequest>, ChainError> {
+        self.read(id).await
+    }
+
+    /// The shared `AuditLog` `id`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`].
+    #[instrument(skip(self), err)]
+    pub async fn audit_log(&self, id: Address) -> Result<Versioned<AuditLog>, ChainError> {
+        self.read(id).await
+    }
+}

@@ -1,0 +1,12 @@
+//! Shared library of K3s-DaaS.
+//!
+//! Everything the console, the agent, the master and the devnet have in
+//! common lives here once: wallets and Sui signing, the chain client, the
+//! bindings of the on-chain `k3s_daas` package, attestation verification and
+//! the wire types of the master API. It has no UI or HTTP-server dependencies.
+#![warn(missing_docs)]
+
+pub mod attestation;
+pub mod chain;
+pub mod package;
+pub mod wallet;

@@ -1,0 +1,181 @@
+//! The stake-and-mint transaction built by `daas_core::chain` must be the
+//! very bytes (and digest) that the official TypeScript SDK builds for the
+//! same inputs: `tests/js/tx_stake_and_mint.mjs` with `@mysten/sui`.
+//!
+//! Needs `node` and `tests/js/node_modules` (run `deploy/dev/setup.sh`);
+//! without them the tests fail, they do not skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use daas_core::chain::ptb;
+use daas_core::package::{PACKAGE_ID, STAKE_POOL_ID};
+use sui_sdk_types::{Address, Digest};
+use sui_transaction_builder::{ObjectInput, TransactionBuilder};
+
+struct Case {
+    sender: Address,
+    gas: Vec<(Address, u64, Digest)>,
+    price: u64,
+    budget: u64,
+    package: Address,
+    pool: Address,
+    pool_version: u64,
+    amount: u64,
+    role: u8,
+    node_id: &'static [u8],
+}
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js")
+}
+
+/// Runs the TypeScript builder; panics with a clear message when the
+/// toolchain is missing.
+fn typescript_build(case: &Case) -> (Vec<u8>, String) {
+    let dir = js_dir();
+    let sdk = dir.join("node_modules/@mysten/sui/package.json");
+    assert!(
+        sdk.is_file(),
+        "{} is missing: the TypeScript SDK is not installed; run deploy/dev/setup.sh",
+        sdk.display()
+    );
+    let input = serde_json::json!({
+        "sender": case.sender.to_string(),
+        "gasPrice": case.price.to_string(),
+        "gasBudget": case.budget.to_string(),
+        "gasPayment": case.gas.iter().map(|(id, version, digest)| serde_json::json!({
+            "objectId": id.to_string(),
+            "version": version.to_string(),
+            "digest": digest.to_string(),
+        })).collect::<Vec<_>>(),
+        "package": case.package.to_string(),
+        "pool": { "objectId": case.pool.to_string(), "initialSharedVersion": case.pool_version.to_string() },
+        "amount": case.amount.to_string(),
+        "role": case.role,
+        "nodeIdHex": hex::encode(case.node_id),
+    });
+    let mut child = match Command::new("node")
+        .arg("tx_stake_and_mint.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("cannot run `node` ({e}): install Node.js >= 18; run deploy/dev/setup.sh"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "tx_stake_and_mint.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(answer["bytes"].as_str().unwrap())
+        .unwrap();
+    (bytes, answer["digest"].as_str().unwrap().to_owned())
+}
+
+fn rust_build(case: &Case) -> (Vec<u8>, String) {
+    let mut tx = TransactionBuilder::new();
+    tx.set_sender(case.sender);
+    tx.set_gas_price(case.price);
+    tx.set_gas_budget(case.budget);
+    tx.add_gas_objects(
+        case.gas
+            .iter()
+            .map(|(id, version, digest)| ObjectInput::owned(*id, *version, *digest)),
+    );
+    ptb::stake_and_mint(
+        &mut tx,
+        case.package,
+        ObjectInput::shared(case.pool, case.pool_version, true),
+        case.amount,
+        case.role,
+        case.node_id,
+    );
+    let transaction = tx.try_build().unwrap();
+    (
+        bcs::to_bytes(&transaction).unwrap(),
+        transaction.digest().to_string(),
+    )
+}
+
+fn assert_same(case: &Case) {
+    let (rust_bytes, rust_digest) = rust_build(case);
+    let (ts_bytes, ts_digest) = typescript_build(case);
+    assert_eq!(
+        hex::encode(&rust_bytes),
+        hex::encode(&ts_bytes),
+        "transaction bytes differ between daas_core::chain and @mysten/sui"
+    );
+    assert_eq!(rust_digest, ts_digest, "transaction digests differ");
+}
+
+fn digest(byte: u8) -> Digest {
+    Digest::new([byte; 32])
+}
+
+#[test]
+fn typescript_sdk_builds_the_same_worker_stake_and_mint() {
+    assert_same(&Case {
+        sender: Address::new([0x11; 32]),
+        gas: vec![(Address::new([0x22; 32]), 7, digest(0x33))],
+        price: 1_000,
+        budget: 10_000_000,
+        package: PACKAGE_ID,
+        pool: STAKE_POOL_ID,
+        pool_version: 1,
+        amount: 5_000_000_000,
+        role: 0,
+        node_id: b"worker-1",
+    });
+}
+
+#[test]
+fn typescript_sdk_builds_the_same_user_stake_and_mint() {
+    assert_same(&Case {
+        sender: Address::new([0xab; 32]),
+        gas: vec![(Address::new([0x01; 32]), 1, digest(0x02))],
+        price: 750,
+        budget: 2_345_678,
+        package: PACKAGE_ID,
+        pool: STAKE_POOL_ID,
+        pool_version: 3,
+        amount: 500_000_000,
+        role: 1,
+        node_id: b"",
+    });
+}
+
+#[test]
+fn typescript_sdk_builds_the_same_with_merged_gas_coins_and_published_package() {
+    assert_same(&Case {
+        sender: Address::new([0x5e; 32]),
+        gas: vec![
+            (Address::new([0xc1; 32]), 42, digest(0xd1)),
+            (Address::new([0xc2; 32]), 43, digest(0xd2)),
+            (Address::new([0xc3; 32]), 44, digest(0xd3)),
+        ],
+        price: 1_000,
+        budget: 50_000_000,
+        package: Address::new([0x7f; 32]),
+        pool: Address::new([0x70; 32]),
+        pool_version: 123_456,
+        amount: 12_000_000_000,
+        role: 0,
+        node_id: b"ip-10-0-3-17.eu-west-1.compute.internal",
+    });
+}

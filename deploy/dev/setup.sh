@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything the K3s-DaaS test suite needs on a fresh machine of the
+# project's kind (Debian with Rust, Go, Node.js): Rust components, the pinned
+# npm packages of the TypeScript cross-checks, and the cached control-plane and
+# kwok builds. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "Rust components (rustfmt, clippy)"
+rustup component add rustfmt clippy >/dev/null
+
+step "Node.js $(node --version) and the pinned @mysten/sui (tests/js)"
+if [[ ! -d tests/js/node_modules/@mysten/sui ]] || [[ tests/js/package-lock.json -nt tests/js/node_modules ]]; then
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch tests/js/node_modules
+fi
+
+step "Control plane and kwok for the end-to-end tests (cached in ~/.cache/k3s-daas)"
+deploy/k3s/build.sh
+
+step "Setup complete; run the tests with: cargo test --workspace"

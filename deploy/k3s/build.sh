@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Build the Kubernetes control plane that the end-to-end tests and the local
+# stack run, from Go modules pinned in this directory, into a cache outside the
+# repository. See deploy/k3s/README.md for why this is upstream Kubernetes plus
+# kine rather than the K3s binary.
+#
+# Usage: deploy/k3s/build.sh [all|control-plane|kwok] [--print-dir]
+#
+#   all            (default) the control plane and kwok
+#   control-plane  kube-apiserver, kube-controller-manager, kube-scheduler,
+#                  kubectl (k8s.io/kubernetes) and kine (SQLite etcd shim)
+#   kwok           sigs.k8s.io/kwok/cmd/kwok
+#   --print-dir    print only the directory of stable links on stdout
+#
+# Output:
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kubernetes-<version>/{kube-apiserver,...}
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kine-<version>/kine
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kwok-<version>/kwok
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/bin/   stable links to the above; the
+#                                              test harness looks here first
+#
+# A component whose versioned directory is complete is not rebuilt, so a
+# second run costs a few milliseconds. Prerequisites (Debian): golang >= 1.26.5
+# on PATH (the machine's Go), gcc and libc6-dev (cgo, for kine's SQLite), and
+# the Go module proxy. No apt package beyond build-essential is needed.
+#
+# Environment:
+#   XDG_CACHE_HOME  cache root (default ~/.cache)
+#   DAAS_BUILD_TIME set to 1 to run each go build under /usr/bin/time -v
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Pinned versions. They must agree with the go.mod files next to this script.
+KUBERNETES_VERSION="v1.37.2"
+KINE_VERSION="v0.17.5"
+KWOK_VERSION="v0.8.0"
+# Oldest Go that every pinned module accepts (kine's go.mod says go 1.26.5).
+GO_MIN="1.26.5"
+
+die() {
+	echo "deploy/k3s/build.sh: error: $*" >&2
+	exit 1
+}
+log() {
+	if [[ "${print_dir}" != 1 ]]; then
+		echo "deploy/k3s/build.sh: $*" >&2
+	fi
+}
+
+what="all"
+print_dir=0
+for arg in "$@"; do
+	case "${arg}" in
+	all | control-plane | kwok) what="${arg}" ;;
+	--print-dir) print_dir=1 ;;
+	-h | --help)
+		sed -n '2,30p' "$0"
+		exit 0
+		;;
+	*) die "unknown argument '${arg}' (expected all, control-plane, kwok or --print-dir)" ;;
+	esac
+done
+
+cache_root="${XDG_CACHE_HOME:-${HOME:?HOME is not set and XDG_CACHE_HOME is empty}/.cache}/k3s-daas"
+bin_dir="${cache_root}/bin"
+
+check_go() {
+	command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go >= ${GO_MIN}"
+	local have
+	have="$(go env GOVERSION)"
+	have="${have#go}"
+	if [[ "$(printf '%s\n%s\n' "${GO_MIN}" "${have}" | sort -V | head -n1)" != "${GO_MIN}" ]]; then
+		die "Go ${have} is too old; the pinned modules need Go >= ${GO_MIN}"
+	fi
+}
+
+# run_build DIR LOGNAME CMD...: run a build command, optionally under time -v.
+run_build() {
+	local name="$1"
+	shift
+	if [[ "${DAAS_BUILD_TIME:-0}" == 1 ]]; then
+		[[ -x /usr/bin/time ]] || die "DAAS_BUILD_TIME=1 needs /usr/bin/time (apt-get install time)"
+		/usr/bin/time -v -o "${cache_root}/${name}.time" "$@"
+		log "resource usage of the ${name} build: ${cache_root}/${name}.time"
+		grep -E 'Elapsed|Maximum resident' "${cache_root}/${name}.time" >&2 || true
+	else
+		"$@"
+	fi
+}
+
+# install_dir NAME VERSION BUILDFN: build into a temporary directory next to
+# the final one and rename it into place, so that an interrupted build never
+# leaves a directory that looks complete.
+install_dir() {
+	local name="$1" version="$2" buildfn="$3"
+	local dest="${cache_root}/${name}-${version}"
+	if [[ -f "${dest}/.complete" ]]; then
+		log "${name} ${version}: cached in ${dest}"
+		return 0
+	fi
+	check_go
+	local tmp
+	tmp="$(mktemp -d "${cache_root}/.${name}-${version}.XXXXXX")"
+	chmod 755 "${tmp}"
+	log "${name} ${version}: building into ${dest} (the first build takes minutes)"
+	if ! "${buildfn}" "${tmp}" >&2; then
+		rm -rf "${tmp}"
+		die "building ${name} ${version} failed (see the go output above)"
+	fi
+	date -u +%Y-%m-%dT%H:%M:%SZ >"${tmp}/.complete"
+	rm -rf "${dest}"
+	mv "${tmp}" "${dest}"
+	log "${name} ${version}: done"
+}
+
+build_kubernetes() {
+	local out="$1"
+	local build_date
+	# The release's own time from the module proxy, so rebuilds are identical.
+	build_date="$(cd "${here}/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+	local minor="${KUBERNETES_VERSION#v1.}"
+	minor="${minor%%.*}"
+	local ldflags="-s -w"
+	local pkg
+	for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+		ldflags+=" -X ${pkg}.gitVersion=${KUBERNETES_VERSION}"
+		ldflags+=" -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
+		ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${build_date}"
+	done
+	# Upstream's hack/lib/golang.sh: static, trimmed, tags selinux,notest,grpcnotrace.
+	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubernetes \
+		go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
+		k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl)
+}
+
+build_kine() {
+	local out="$1"
+	command -v gcc >/dev/null 2>&1 || die "gcc is not on PATH; kine needs cgo for SQLite (apt-get install gcc libc6-dev)"
+	local ldflags="-s -w -X github.com/k3s-io/kine/pkg/version.Version=${KINE_VERSION}"
+	# kine's scripts/build: cgo SQLite with these CFLAGS.
+	(cd "${here}/kine" && export CGO_ENABLED=1 GOTOOLCHAIN=local \
+		CGO_CFLAGS="-DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_USE_ALLOCA=1" && run_build kine \
+		go build -trimpath -ldflags "${ldflags}" -o "${out}/kine" github.com/k3s-io/kine)
+}
+
+build_kwok() {
+	local out="$1"
+	local ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}"
+	(cd "${here}/kwok" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kwok \
+		go build -trimpath -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
+}
+
+link() {
+	local target="$1" name="$2"
+	ln -sfn "${target}" "${bin_dir}/${name}.tmp"
+	mv -fT "${bin_dir}/${name}.tmp" "${bin_dir}/${name}"
+}
+
+mkdir -p "${cache_root}" "${bin_dir}"
+# One build at a time per cache: a second run waits, then finds the cache full.
+exec 9>"${cache_root}/.build.lock"
+flock 9
+
+if [[ "${what}" == all || "${what}" == control-plane ]]; then
+	install_dir kubernetes "${KUBERNETES_VERSION}" build_kubernetes
+	install_dir kine "${KINE_VERSION}" build_kine
+	for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+		link "../kubernetes-${KUBERNETES_VERSION}/${b}" "${b}"
+	done
+	link "../kine-${KINE_VERSION}/kine" kine
+fi
+if [[ "${what}" == all || "${what}" == kwok ]]; then
+	install_dir kwok "${KWOK_VERSION}" build_kwok
+	link "../kwok-${KWOK_VERSION}/kwok" kwok
+fi
+
+if [[ "${print_dir}" == 1 ]]; then
+	echo "${bin_dir}"
+else
+	log "binaries are linked in ${bin_dir}"
+fi

@@ -1,0 +1,306 @@
+//! A `daas-devnet` process for tests: started on a free loopback port with
+//! a temporary data directory, killed on drop, restartable on the same
+//! directory and port.
+//!
+//! # Finding the binary
+//!
+//! `env!("CARGO_BIN_EXE_daas-devnet")` only exists inside the devnet's own
+//! package, and artifact dependencies are unstable, so the harness asks
+//! Cargo: once per test process it runs
+//! `cargo build -p daas-devnet --bin daas-devnet --message-format=json`
+//! in the workspace (with the same `cargo`, profile-free dev build and the
+//! inherited `CARGO_TARGET_DIR`) and takes the executable path from Cargo's
+//! `compiler-artifact` message. That is a no-op when the binary is fresh,
+//! rebuilds it when the devnet's sources changed, and never guesses a
+//! target directory. Set `DAAS_DEVNET_BIN` to use a prebuilt binary instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use daas_core::chain::{ChainClient, ChainConfig};
+use sui_sdk_types::Address;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a devnet may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Genesis choices of a test devnet.
+#[derive(Debug, Clone, Default)]
+pub struct DevnetOptions {
+    /// Owner of the `AdminCap` and `EnclaveCap` (default: the faucet).
+    pub admin: Option<Address>,
+    /// Owner of the `SlasherCap` (default: the admin).
+    pub slasher: Option<Address>,
+    /// MIST per faucet request (default: the devnet's, 100 SUI).
+    pub faucet_amount: Option<u64>,
+}
+
+/// A running `daas-devnet` child process.
+pub struct Devnet {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    listen: String,
+    url: String,
+    options: DevnetOptions,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("url", &self.url)
+            .field("data_dir", &self.data_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `daas-devnet` executable, built by Cargo if needed (see the module
+/// documentation).
+///
+/// # Errors
+/// Cargo failed or produced no executable.
+pub fn devnet_binary() -> anyhow::Result<PathBuf> {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BINARY
+        .get_or_init(|| locate_binary().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn locate_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("DAAS_DEVNET_BIN") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("DAAS_DEVNET_BIN={} is not a file", path.display());
+        }
+        return Ok(path);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("tests crate has no parent directory")?
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(&cargo)
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "-p",
+            "daas-devnet",
+            "--bin",
+            "daas-devnet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} build -p daas-devnet", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        bail!("cargo build -p daas-devnet failed ({})", output.status);
+    }
+    for line in output.stdout.split(|b| *b == b'\n') {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact"
+            && message["target"]["name"] == "daas-devnet"
+            && let Some(executable) = message["executable"].as_str()
+        {
+            return Ok(PathBuf::from(executable));
+        }
+    }
+    bail!("cargo build -p daas-devnet reported no daas-devnet executable")
+}
+
+impl Devnet {
+    /// Starts a devnet with default genesis.
+    ///
+    /// # Errors
+    /// The binary could not be built or the process did not come up.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(DevnetOptions::default()).await
+    }
+
+    /// Starts a devnet with the given genesis options.
+    ///
+    /// # Errors
+    /// The binary could not be built or the process did not come up.
+    pub async fn start_with(options: DevnetOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("daas-devnet-")
+            .tempdir()
+            .context("creating the devnet's temp dir")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        let mut devnet = Self {
+            child: None,
+            dir,
+            listen: "127.0.0.1:0".to_owned(),
+            url: String::new(),
+            options,
+            http,
+        };
+        devnet.spawn().await?;
+        Ok(devnet)
+    }
+
+    /// The devnet's base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The ledger's directory (kept across restarts).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    /// The devnet's log (its stderr), for failure messages.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("devnet.log")
+    }
+
+    /// A chain configuration for this devnet.
+    pub fn chain_config(&self) -> ChainConfig {
+        ChainConfig::devnet(self.url.clone())
+    }
+
+    /// A chain client connected to this devnet.
+    ///
+    /// # Errors
+    /// The configuration was refused.
+    pub fn client(&self) -> anyhow::Result<ChainClient> {
+        ChainClient::new(self.chain_config()).context("building a chain client for the devnet")
+    }
+
+    /// Asks the faucet to send SUI to `recipient` (`POST /v2/gas`).
+    ///
+    /// # Errors
+    /// The faucet refused or is unreachable.
+    pub async fn fund(&self, recipient: Address) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/v2/gas", self.url))
+            .json(&serde_json::json!({ "FixedAmountRequest": { "recipient": recipient.to_string() } }))
+            .send()
+            .await
+            .context("calling the devnet faucet")?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("faucet answered {status}: {body}");
+        }
+        Ok(())
+    }
+
+    /// Moves the devnet's clock forward by `ms` (`POST /devnet/v1/advance-clock`)
+    /// and returns the total offset.
+    ///
+    /// # Errors
+    /// The devnet refused or is unreachable.
+    pub async fn advance_clock(&self, ms: u64) -> anyhow::Result<u64> {
+        let response = self
+            .http
+            .post(format!("{}/devnet/v1/advance-clock", self.url))
+            .json(&serde_json::json!({ "ms": ms }))
+            .send()
+            .await
+            .context("calling advance-clock")?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.context("advance-clock answer")?;
+        if !status.is_success() {
+            bail!("advance-clock answered {status}: {body}");
+        }
+        body["offset_ms"]
+            .as_u64()
+            .with_context(|| format!("advance-clock answer without offset_ms: {body}"))
+    }
+
+    /// Kills the process (as a crash would) and starts it again on the same
+    /// data directory and port.
+    ///
+    /// # Errors
+    /// The process did not come back.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.spawn().await
+    }
+
+    /// Kills the process and waits for it to exit.
+    ///
+    /// # Errors
+    /// The kill failed.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing the devnet")?;
+        }
+        Ok(())
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let binary = tokio::task::spawn_blocking(devnet_binary)
+            .await
+            .context("locating daas-devnet")??;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .context("opening the devnet log")?;
+        let mut command = Command::new(&binary);
+        command
+            .arg("start")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg(&self.listen)
+            .env("RUST_LOG", std::env::var("DAAS_DEVNET_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        if let Some(admin) = self.options.admin {
+            command.arg("--admin").arg(admin.to_string());
+        }
+        if let Some(slasher) = self.options.slasher {
+            command.arg("--slasher").arg(slasher.to_string());
+        }
+        if let Some(amount) = self.options.faucet_amount {
+            command.arg("--faucet-amount").arg(amount.to_string());
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let stdout = child.stdout.take().context("devnet stdout not piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
+        let first = match first {
+            Ok(Ok(Some(line))) => line,
+            other => {
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                bail!(
+                    "daas-devnet printed no address ({other:?}); its log:\n{}",
+                    tail(&log, 40)
+                );
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .with_context(|| format!("no http:// address in the devnet's first line {first:?}"))?
+            .to_owned();
+        self.listen = url.trim_start_matches("http://").to_owned();
+        self.url = url;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,6 @@
+//! End-to-end test harness of K3s-DaaS: real control-plane, kwok, devnet and
+//! master processes, started and cleaned up for the tests in `tests/tests/`.
+
+pub mod devnet;
+pub mod k3s;
+pub mod kwok;
