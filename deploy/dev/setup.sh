@@ -8,6 +8,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# Debian packages: a Secret Service (gnome-keyring in a private D-Bus session)
+# for the wallet's OS-keyring tests; gcc and libc headers for cgo builds.
+APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential)
+
+step "Debian packages: ${APT_PACKAGES[*]}"
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "${package}" 2>/dev/null | grep -q "install ok installed" || missing+=("${package}")
+done
+if ((${#missing[@]})); then
+	sudo=""
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	${sudo} apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq "${missing[@]}"
+fi
+
 step "Rust components (rustfmt, clippy)"
 rustup component add rustfmt clippy >/dev/null
 
