@@ -30,6 +30,52 @@ pub enum Command {
     /// Create, import, list and use wallet keys; sign and verify messages.
     #[command(subcommand)]
     Wallet(WalletCommand),
+    /// Verify Nitro attestation documents and attested masters.
+    Attest(AttestArgs),
+}
+
+/// `daas-console attest …`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AttestArgs {
+    #[command(subcommand)]
+    pub command: Option<AttestCommand>,
+}
+
+/// Attestation commands that work offline.
+#[derive(Debug, Subcommand)]
+pub enum AttestCommand {
+    /// Verify an attestation document file (raw CBOR, Base64 or hex) and print its verified fields.
+    ///
+    /// Checks the COSE ES384 signature, the certificate chain to the AWS Nitro
+    /// Enclaves Root G1 (or a dev root given with --dev-root) at the
+    /// verification time, debug PCRs, and the PCRs given with --expect-pcr.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `daas-console attest verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The document file.
+    pub file: PathBuf,
+    /// Verification time in milliseconds since the Unix epoch (default: now).
+    #[arg(long, value_name = "UNIX_MS")]
+    pub at: Option<u64>,
+    /// A PCR the document must have, as INDEX=HEX (repeatable).
+    #[arg(long = "expect-pcr", value_name = "N=HEX")]
+    pub expect_pcr: Vec<String>,
+    /// Accept debug-mode enclaves (all-zero PCR0/1/2).
+    #[arg(long)]
+    pub allow_debug: bool,
+    /// Refuse documents older than this many seconds at the verification time.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_age: Option<u64>,
+    /// Also trust this local development root (PEM). Insecure: no hardware guarantee.
+    #[arg(long, value_name = "PEM")]
+    pub dev_root: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `daas-console wallet …`

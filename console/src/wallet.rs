@@ -4,7 +4,8 @@ use std::io::{IsTerminal as _, Read as _};
 
 use anyhow::{Context as _, bail};
 use daas_core::wallet::{
-    DerivationPath, Keypair, Passphrase, Scheme, WalletStore, read_sui_keystore, verify_personal_message,
+    DerivationPath, Keypair, Passphrase, Scheme, WalletStore, read_sui_keystore,
+    verify_personal_message,
 };
 
 use crate::cli::{GlobalArgs, ImportSource, WalletCommand};
@@ -17,34 +18,44 @@ pub fn run(global: &GlobalArgs, command: WalletCommand) -> anyhow::Result<()> {
     match command {
         WalletCommand::New { alias, scheme } => {
             let key = Keypair::generate(scheme.parse()?);
-            print_added(&store.add(&alias, &key)?);
+            print_added(&store.add(&alias, &key)?)?;
         }
         WalletCommand::Import {
             alias,
             source,
             scheme,
             derivation_path,
-        } => import(&mut store, &alias, &source, &scheme, derivation_path.as_deref())?,
+        } => import(
+            &mut store,
+            &alias,
+            &source,
+            &scheme,
+            derivation_path.as_deref(),
+        )?,
         WalletCommand::List { json } => list(&store, json)?,
-        WalletCommand::Use { name } => print_added(&store.set_active(&name)?),
+        WalletCommand::Use { name } => print_added(&store.set_active(&name)?)?,
         WalletCommand::Remove { name } => {
             let entry = store.remove(&name)?;
-            println!("removed {} {}", entry.alias, entry.address);
+            out!("removed {} {}", entry.alias, entry.address)?;
         }
         WalletCommand::Export { name } => {
             if std::io::stdout().is_terminal() {
-                eprintln!("warning: this is the private key; anyone who sees it controls the stake");
+                eprintln!(
+                    "warning: this is the private key; anyone who sees it controls the stake"
+                );
             }
-            println!("{}", store.keypair(Some(&name))?.to_suiprivkey().as_str());
+            out!("{}", store.keypair(Some(&name))?.to_suiprivkey().as_str())?;
         }
         WalletCommand::SignMessage { key } => {
             let message = read_stdin_bytes()?;
-            println!("{}", store.sign_personal_message(key.as_deref(), &message)?);
+            out!("{}", store.sign_personal_message(key.as_deref(), &message)?)?;
         }
         WalletCommand::VerifyMessage { address, signature } => {
-            let address = address.parse().with_context(|| format!("`{address}` is not a Sui address"))?;
+            let address = address
+                .parse()
+                .with_context(|| format!("`{address}` is not a Sui address"))?;
             verify_personal_message(&read_stdin_bytes()?, &signature, address)?;
-            println!("valid signature by {address}");
+            out!("valid signature by {address}")?;
         }
     }
     Ok(())
@@ -53,10 +64,17 @@ pub fn run(global: &GlobalArgs, command: WalletCommand) -> anyhow::Result<()> {
 fn open_store(global: &GlobalArgs) -> anyhow::Result<WalletStore> {
     let dir = match &global.wallet_dir {
         Some(dir) => dir.clone(),
-        None => WalletStore::default_dir().context("cannot find a data directory; pass --wallet-dir")?,
+        None => {
+            WalletStore::default_dir().context("cannot find a data directory; pass --wallet-dir")?
+        }
     };
-    let passphrase = if WalletStore::needs_passphrase(&dir)? { passphrase()? } else { None };
-    WalletStore::open(&dir, passphrase).with_context(|| format!("cannot open the wallet in {}", dir.display()))
+    let passphrase = if WalletStore::needs_passphrase(&dir)? {
+        passphrase()?
+    } else {
+        None
+    };
+    WalletStore::open(&dir, passphrase)
+        .with_context(|| format!("cannot open the wallet in {}", dir.display()))
 }
 
 /// The passphrase from the environment or, interactively, from the terminal.
@@ -67,7 +85,8 @@ fn passphrase() -> anyhow::Result<Option<Passphrase>> {
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let value = rpassword::prompt_password("wallet passphrase: ").context("cannot read the passphrase")?;
+    let value =
+        rpassword::prompt_password("wallet passphrase: ").context("cannot read the passphrase")?;
     Ok(Some(Passphrase::new(value)))
 }
 
@@ -80,7 +99,7 @@ fn import(
 ) -> anyhow::Result<()> {
     if let Some(file) = &source.keystore {
         for (i, key) in read_sui_keystore(file)?.iter().enumerate() {
-            print_added(&store.add(&format!("{alias}-{i}"), key)?);
+            print_added(&store.add(&format!("{alias}-{i}"), key)?)?;
         }
         return Ok(());
     }
@@ -92,33 +111,47 @@ fn import(
         let path = path.map(str::parse::<DerivationPath>).transpose()?;
         Keypair::from_mnemonic(&secret, scheme, path.as_ref())?
     };
-    print_added(&store.add(alias, &key)?);
+    print_added(&store.add(alias, &key)?)?;
     Ok(())
 }
 
 fn list(store: &WalletStore, json: bool) -> anyhow::Result<()> {
     let active = store.active().map(|e| e.address);
     if json {
-        println!("{}", serde_json::to_string_pretty(store.list())?);
+        out!("{}", serde_json::to_string_pretty(store.list())?)?;
         return Ok(());
     }
     if store.list().is_empty() {
-        println!("no keys ({}); create one with `daas-console wallet new --alias NAME`", store.backend());
+        out!(
+            "no keys ({}); create one with `daas-console wallet new --alias NAME`",
+            store.backend()
+        )?;
     }
     for entry in store.list() {
-        let mark = if Some(entry.address) == active { "*" } else { " " };
-        println!("{mark} {:<16} {:<10} {}", entry.alias, entry.scheme, entry.address);
+        let mark = if Some(entry.address) == active {
+            "*"
+        } else {
+            " "
+        };
+        out!(
+            "{mark} {:<16} {:<10} {}",
+            entry.alias,
+            entry.scheme,
+            entry.address
+        )?;
     }
     Ok(())
 }
 
-fn print_added(entry: &daas_core::wallet::WalletEntry) {
-    println!("{} {} ({})", entry.alias, entry.address, entry.scheme);
+fn print_added(entry: &daas_core::wallet::WalletEntry) -> std::io::Result<()> {
+    out!("{} {} ({})", entry.alias, entry.address, entry.scheme)
 }
 
 fn read_stdin_bytes() -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("cannot read stdin")?;
     Ok(bytes)
 }
 
@@ -126,7 +159,9 @@ fn read_stdin_text() -> anyhow::Result<String> {
     let bytes = read_stdin_bytes()?;
     match String::from_utf8(bytes) {
         Ok(text) if !text.trim().is_empty() => Ok(text),
-        Ok(_) => bail!("nothing on stdin: pipe the secret in, e.g. `daas-console wallet import --alias a --suiprivkey < key.txt`"),
+        Ok(_) => bail!(
+            "nothing on stdin: pipe the secret in, e.g. `daas-console wallet import --alias a --suiprivkey < key.txt`"
+        ),
         Err(_) => bail!("stdin is not UTF-8 text"),
     }
 }

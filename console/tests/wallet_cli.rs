@@ -24,25 +24,51 @@ fn console(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 #[test]
 fn import_sign_and_verify_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let out = stdout(&console(dir.path(), &["wallet", "import", "--alias", "m", "--mnemonic"], MNEMONIC.as_bytes()));
+    let out = stdout(&console(
+        dir.path(),
+        &["wallet", "import", "--alias", "m", "--mnemonic"],
+        MNEMONIC.as_bytes(),
+    ));
     assert!(out.contains(MNEMONIC_ADDRESS), "{out}");
-    let signature = stdout(&console(dir.path(), &["wallet", "sign-message"], b"join me"));
+    let signature = stdout(&console(
+        dir.path(),
+        &["wallet", "sign-message"],
+        b"join me",
+    ));
     let verified = console(
         dir.path(),
-        &["wallet", "verify-message", "--address", MNEMONIC_ADDRESS, "--signature", signature.trim()],
+        &[
+            "wallet",
+            "verify-message",
+            "--address",
+            MNEMONIC_ADDRESS,
+            "--signature",
+            signature.trim(),
+        ],
         b"join me",
     );
     assert!(stdout(&verified).contains("valid signature"));
     let tampered = console(
         dir.path(),
-        &["wallet", "verify-message", "--address", MNEMONIC_ADDRESS, "--signature", signature.trim()],
+        &[
+            "wallet",
+            "verify-message",
+            "--address",
+            MNEMONIC_ADDRESS,
+            "--signature",
+            signature.trim(),
+        ],
         b"join you",
     );
     assert!(!tampered.status.success());
@@ -52,11 +78,19 @@ fn import_sign_and_verify_through_the_cli() {
 #[test]
 fn exported_key_reimports_to_the_same_address() {
     let dir = tempfile::tempdir().unwrap();
-    stdout(&console(dir.path(), &["wallet", "new", "--alias", "k", "--scheme", "secp256k1"], b""));
+    stdout(&console(
+        dir.path(),
+        &["wallet", "new", "--alias", "k", "--scheme", "secp256k1"],
+        b"",
+    ));
     let secret = stdout(&console(dir.path(), &["wallet", "export", "k"], b""));
     assert!(secret.starts_with("suiprivkey1"));
     let other = tempfile::tempdir().unwrap();
-    let imported = stdout(&console(other.path(), &["wallet", "import", "--alias", "k", "--suiprivkey"], secret.as_bytes()));
+    let imported = stdout(&console(
+        other.path(),
+        &["wallet", "import", "--alias", "k", "--suiprivkey"],
+        secret.as_bytes(),
+    ));
     let listed = stdout(&console(dir.path(), &["wallet", "list"], b""));
     let address = imported.split_whitespace().nth(1).unwrap();
     assert!(listed.contains(address), "{listed} / {imported}");
@@ -66,10 +100,26 @@ fn exported_key_reimports_to_the_same_address() {
 fn bad_input_gives_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &[u8], &str); 4] = [
-        (&["wallet", "import", "--alias", "x", "--suiprivkey"], b"suiprivkey1qqqqqq", "invalid suiprivkey"),
-        (&["wallet", "import", "--alias", "x", "--mnemonic"], b"one two three", "invalid mnemonic"),
-        (&["wallet", "import", "--alias", "x", "--suiprivkey"], b"", "nothing on stdin"),
-        (&["wallet", "new", "--alias", "x", "--scheme", "rsa"], b"", "unknown signature scheme `rsa`"),
+        (
+            &["wallet", "import", "--alias", "x", "--suiprivkey"],
+            b"suiprivkey1qqqqqq",
+            "invalid suiprivkey",
+        ),
+        (
+            &["wallet", "import", "--alias", "x", "--mnemonic"],
+            b"one two three",
+            "invalid mnemonic",
+        ),
+        (
+            &["wallet", "import", "--alias", "x", "--suiprivkey"],
+            b"",
+            "nothing on stdin",
+        ),
+        (
+            &["wallet", "new", "--alias", "x", "--scheme", "rsa"],
+            b"",
+            "unknown signature scheme `rsa`",
+        ),
     ];
     for (args, stdin, expected) in cases {
         let output = console(dir.path(), args, stdin);
@@ -80,6 +130,17 @@ fn bad_input_gives_errors_not_panics() {
     }
     let keystore = dir.path().join("sui.keystore");
     std::fs::write(&keystore, "[\"AAE=\"").unwrap();
-    let output = console(dir.path(), &["wallet", "import", "--alias", "ks", "--keystore", keystore.to_str().unwrap()], b"");
+    let output = console(
+        dir.path(),
+        &[
+            "wallet",
+            "import",
+            "--alias",
+            "ks",
+            "--keystore",
+            keystore.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a JSON array"));
 }
