@@ -5,7 +5,9 @@
 
 use std::process::Command;
 
-use daas_core::wallet::{BackendKind, Keypair, Scheme, StoreError, WalletStore, verify_personal_message};
+use daas_core::wallet::{
+    BackendKind, Keypair, Scheme, StoreError, WalletStore, verify_personal_message,
+};
 
 const INNER: &str = "DAAS_KEYRING_TEST_SESSION";
 
@@ -23,29 +25,46 @@ fn os_keyring_backend_stores_signs_and_deletes() {
     if std::env::var_os(INNER).is_none() {
         return run_inside_a_keyring_session("os_keyring_backend_stores_signs_and_deletes");
     }
-    assert!(WalletStore::keyring_available(), "the Secret Service of the session is not reachable");
+    assert!(
+        WalletStore::keyring_available(),
+        "the Secret Service of the session is not reachable"
+    );
     let dir = tempfile::tempdir().unwrap();
     let keys: Vec<Keypair> = Scheme::ALL.iter().map(|s| Keypair::generate(*s)).collect();
     {
         let mut store = WalletStore::open(dir.path(), None).unwrap();
-        assert_eq!(store.backend(), BackendKind::Keyring, "a reachable keyring is preferred");
+        assert_eq!(
+            store.backend(),
+            BackendKind::Keyring,
+            "a reachable keyring is preferred"
+        );
         for (i, key) in keys.iter().enumerate() {
             store.add(&format!("k{i}"), key).unwrap();
         }
     }
-    assert!(!dir.path().join("keys.enc").exists(), "no key file next to a keyring wallet");
+    assert!(
+        !dir.path().join("keys.enc").exists(),
+        "no key file next to a keyring wallet"
+    );
     let index = std::fs::read_to_string(dir.path().join("wallet.json")).unwrap();
     assert!(!index.contains("suiprivkey"));
 
     let mut store = WalletStore::open(dir.path(), None).unwrap();
     for (i, key) in keys.iter().enumerate() {
         let loaded = store.keypair(Some(&format!("k{i}"))).unwrap();
-        assert_eq!(loaded.to_suiprivkey().as_str(), key.to_suiprivkey().as_str());
-        let signature = store.sign_personal_message(Some(&format!("k{i}")), b"m").unwrap();
+        assert_eq!(
+            loaded.to_suiprivkey().as_str(),
+            key.to_suiprivkey().as_str()
+        );
+        let signature = store
+            .sign_personal_message(Some(&format!("k{i}")), b"m")
+            .unwrap();
         verify_personal_message(b"m", &signature.to_base64(), key.address()).unwrap();
     }
     store.remove("k1").unwrap();
-    let err = store.keypair(Some(&keys[1].address().to_string())).unwrap_err();
+    let err = store
+        .keypair(Some(&keys[1].address().to_string()))
+        .unwrap_err();
     assert!(matches!(err, StoreError::UnknownKey(_)), "{err}");
 }
 
@@ -53,7 +72,12 @@ fn run_inside_a_keyring_session(test: &str) {
     let home = tempfile::tempdir().unwrap();
     for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
         assert!(
-            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().status.success(),
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
             "{tool} is missing: run deploy/dev/setup.sh (it installs dbus and gnome-keyring)"
         );
     }

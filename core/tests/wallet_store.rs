@@ -30,10 +30,19 @@ fn keys_survive_reopening_and_sign() {
     let store = file_store(dir.path());
     assert_eq!(store.backend(), BackendKind::EncryptedFile);
     let listed: Vec<_> = store.list().iter().map(|e| e.address).collect();
-    assert_eq!(listed, keys.iter().map(Keypair::address).collect::<Vec<_>>());
-    assert_eq!(store.active().unwrap().alias, "key0", "the first key becomes active");
+    assert_eq!(
+        listed,
+        keys.iter().map(Keypair::address).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.active().unwrap().alias,
+        "key0",
+        "the first key becomes active"
+    );
     for (i, key) in keys.iter().enumerate() {
-        let signature = store.sign_personal_message(Some(&format!("key{i}")), b"join").unwrap();
+        let signature = store
+            .sign_personal_message(Some(&format!("key{i}")), b"join")
+            .unwrap();
         verify_personal_message(b"join", &signature.to_base64(), key.address()).unwrap();
     }
 }
@@ -49,13 +58,23 @@ fn set_active_and_remove() {
     store.set_active(&b.address().to_string()).unwrap();
     assert_eq!(store.active().unwrap().alias, "b");
     store.remove("b").unwrap();
-    assert_eq!(store.active().unwrap().alias, "a", "removing the active key activates another");
-    assert!(matches!(store.keypair(Some("b")), Err(StoreError::UnknownKey(_))));
+    assert_eq!(
+        store.active().unwrap().alias,
+        "a",
+        "removing the active key activates another"
+    );
+    assert!(matches!(
+        store.keypair(Some("b")),
+        Err(StoreError::UnknownKey(_))
+    ));
     drop(store);
     let mut store = file_store(dir.path());
     assert_eq!(store.list().len(), 1);
     let err = store.set_active("b").unwrap_err();
-    assert!(matches!(err, StoreError::UnknownKey(ref name) if name == "b"), "{err}");
+    assert!(
+        matches!(err, StoreError::UnknownKey(ref name) if name == "b"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,20 +83,33 @@ fn duplicates_are_refused() {
     let mut store = file_store(dir.path());
     let key = Keypair::generate(Scheme::Ed25519);
     store.add("main", &key).unwrap();
-    assert!(matches!(store.add("other", &key), Err(StoreError::Duplicate(_))));
-    let err = store.add("main", &Keypair::generate(Scheme::Ed25519)).unwrap_err();
+    assert!(matches!(
+        store.add("other", &key),
+        Err(StoreError::Duplicate(_))
+    ));
+    let err = store
+        .add("main", &Keypair::generate(Scheme::Ed25519))
+        .unwrap_err();
     assert_eq!(err.to_string(), "the wallet already has a key `main`");
 }
 
 #[test]
 fn wrong_passphrase_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    file_store(dir.path()).add("k", &Keypair::generate(Scheme::Ed25519)).unwrap();
-    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, Some(Passphrase::new("wrong")))
+    file_store(dir.path())
+        .add("k", &Keypair::generate(Scheme::Ed25519))
+        .unwrap();
+    let err = WalletStore::open_with(
+        dir.path(),
+        BackendKind::EncryptedFile,
+        Some(Passphrase::new("wrong")),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, StoreError::WrongPassphrase(_)), "{err}");
+    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, None)
         .err()
         .unwrap();
-    assert!(matches!(err, StoreError::WrongPassphrase(_)), "{err}");
-    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, None).err().unwrap();
     assert!(matches!(err, StoreError::PassphraseRequired(_)), "{err}");
     assert!(err.to_string().contains("DAAS_WALLET_PASSPHRASE"), "{err}");
 }
@@ -93,7 +125,10 @@ fn files_are_private_and_hold_no_plaintext_key() {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
         let text = fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(key.to_suiprivkey().as_str()), "{name} holds the key");
+        assert!(
+            !text.contains(key.to_suiprivkey().as_str()),
+            "{name} holds the key"
+        );
         assert!(!text.contains("suiprivkey"), "{name} holds a key");
     }
 }
@@ -101,18 +136,29 @@ fn files_are_private_and_hold_no_plaintext_key() {
 #[test]
 fn tampered_or_corrupt_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    file_store(dir.path()).add("k", &Keypair::generate(Scheme::Ed25519)).unwrap();
+    file_store(dir.path())
+        .add("k", &Keypair::generate(Scheme::Ed25519))
+        .unwrap();
     let keys = dir.path().join("keys.enc");
-    let mut envelope: serde_json::Value = serde_json::from_slice(&fs::read(&keys).unwrap()).unwrap();
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&fs::read(&keys).unwrap()).unwrap();
     let ciphertext = envelope["ciphertext"].as_str().unwrap().to_owned();
-    let flipped = if ciphertext.starts_with('A') { "B" } else { "A" };
+    let flipped = if ciphertext.starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
     envelope["ciphertext"] = format!("{flipped}{}", &ciphertext[1..]).into();
     fs::write(&keys, serde_json::to_vec(&envelope).unwrap()).unwrap();
-    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, passphrase()).err().unwrap();
+    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, passphrase())
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::WrongPassphrase(_)), "{err}");
 
     fs::write(&keys, b"{not json").unwrap();
-    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, passphrase()).err().unwrap();
+    let err = WalletStore::open_with(dir.path(), BackendKind::EncryptedFile, passphrase())
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 
     fs::write(dir.path().join("wallet.json"), b"[]").unwrap();
@@ -135,10 +181,14 @@ fn new_wallets_use_the_keyring_only_when_reachable() {
 #[test]
 fn the_backend_is_fixed_at_creation() {
     let dir = tempfile::tempdir().unwrap();
-    file_store(dir.path()).add("k", &Keypair::generate(Scheme::Ed25519)).unwrap();
+    file_store(dir.path())
+        .add("k", &Keypair::generate(Scheme::Ed25519))
+        .unwrap();
     let store = WalletStore::open(dir.path(), passphrase()).unwrap();
     assert_eq!(store.backend(), BackendKind::EncryptedFile);
-    let err = WalletStore::open_with(dir.path(), BackendKind::Keyring, None).err().unwrap();
+    let err = WalletStore::open_with(dir.path(), BackendKind::Keyring, None)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("uses the encrypted file"), "{err}");
 }
 
