@@ -130,7 +130,7 @@ build_kubernetes() {
 	done
 	# Upstream's hack/lib/golang.sh: static, trimmed, tags selinux,notest,grpcnotrace.
 	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubernetes \
-		go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
+		go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler \
@@ -144,14 +144,14 @@ build_kine() {
 	# kine's scripts/build: cgo SQLite with these CFLAGS.
 	(cd "${here}/kine" && export CGO_ENABLED=1 GOTOOLCHAIN=local \
 		CGO_CFLAGS="-DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_USE_ALLOCA=1" && run_build kine \
-		go build -trimpath -ldflags "${ldflags}" -o "${out}/kine" github.com/k3s-io/kine)
+		go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kine" github.com/k3s-io/kine)
 }
 
 build_kwok() {
 	local out="$1"
 	local ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}"
 	(cd "${here}/kwok" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kwok \
-		go build -trimpath -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
+		go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
 }
 
 link() {

@@ -129,13 +129,18 @@ pub async fn create_node(cluster: &Cluster, client: &Client, name: &str) -> Resu
         .create(&PostParams::default(), &fake_node(name))
         .await
         .with_context(|| format!("creating node {name}"))?;
-    wait_for(cluster, Duration::from_secs(60), &format!("node {name} to be Ready"), || {
-        let nodes = nodes.clone();
-        async move {
-            let node = nodes.get(name).await?;
-            Ok(node_ready(&node).then_some(node))
-        }
-    })
+    wait_for(
+        cluster,
+        Duration::from_secs(60),
+        &format!("node {name} to be Ready"),
+        || {
+            let nodes = nodes.clone();
+            async move {
+                let node = nodes.get(name).await?;
+                Ok(node_ready(&node).then_some(node))
+            }
+        },
+    )
     .await
 }
 
@@ -155,20 +160,31 @@ pub async fn wait_pod_running(
     name: &str,
 ) -> Result<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    wait_for(cluster, Duration::from_secs(60), &format!("pod {namespace}/{name} to run"), || {
-        let pods = pods.clone();
-        async move {
-            let pod = pods.get(name).await?;
-            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-            Ok(running.then_some(pod))
-        }
-    })
+    wait_for(
+        cluster,
+        Duration::from_secs(60),
+        &format!("pod {namespace}/{name} to run"),
+        || {
+            let pods = pods.clone();
+            async move {
+                let pod = pods.get(name).await?;
+                let running =
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                Ok(running.then_some(pod))
+            }
+        },
+    )
     .await
 }
 
 /// Polls `probe` every 100 ms until it yields a value, failing after
 /// `timeout` with kwok's log, or at once if a component died.
-async fn wait_for<T, F, Fut>(cluster: &Cluster, timeout: Duration, what: &str, mut probe: F) -> Result<T>
+async fn wait_for<T, F, Fut>(
+    cluster: &Cluster,
+    timeout: Duration,
+    what: &str,
+    mut probe: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -184,7 +200,9 @@ where
         }
         if Instant::now() > deadline {
             let log = log_tail(&kwok_log(cluster), 30);
-            let err = anyhow!("timed out after {timeout:?} waiting for {what}; kwok's log ends with:\n{log}");
+            let err = anyhow!(
+                "timed out after {timeout:?} waiting for {what}; kwok's log ends with:\n{log}"
+            );
             return Err(match last_error {
                 Some(e) => err.context(format!("last error: {e:#}")),
                 None => err,

@@ -1,9 +1,11 @@
 //! Smoke tests of the test cluster itself: the API through kube-rs and
 //! kubectl, a static-token user under RBAC, bootstrap-token authentication,
-//! and kwok nodes running pods. All tests share one cluster.
+//! and kwok nodes running pods, on one shared cluster; and the token and
+//! audit webhooks that the product plugs in, on a cluster of their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daas_e2e::k3s::{self, E2E_USER, unique_suffix};
@@ -14,6 +16,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Who the API server says the client is.
 async fn whoami(client: &Client) -> (String, Vec<String>) {
@@ -22,8 +26,14 @@ async fn whoami(client: &Client) -> (String, Vec<String>) {
         .create(&PostParams::default(), &SelfSubjectReview::default())
         .await
         .expect("SelfSubjectReview");
-    let info = review.status.and_then(|s| s.user_info).expect("user info in the review");
-    (info.username.unwrap_or_default(), info.groups.unwrap_or_default())
+    let info = review
+        .status
+        .and_then(|s| s.user_info)
+        .expect("user info in the review");
+    (
+        info.username.unwrap_or_default(),
+        info.groups.unwrap_or_default(),
+    )
 }
 
 fn is_forbidden(err: &kube::Error) -> bool {
@@ -51,8 +61,15 @@ async fn objects_are_created_listed_and_deleted_through_kube_rs() {
         };
         maps.create(&PostParams::default(), &map).await.unwrap();
     }
-    let listed = maps.list(&ListParams::default().labels("smoke=yes")).await.unwrap();
-    let mut names: Vec<_> = listed.items.iter().filter_map(|m| m.metadata.name.clone()).collect();
+    let listed = maps
+        .list(&ListParams::default().labels("smoke=yes"))
+        .await
+        .unwrap();
+    let mut names: Vec<_> = listed
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.name.clone())
+        .collect();
     names.sort();
     assert_eq!(names, ["map-0", "map-1", "map-2"]);
     assert_eq!(
@@ -61,11 +78,22 @@ async fn objects_are_created_listed_and_deleted_through_kube_rs() {
         "the stored object round-trips"
     );
 
-    maps.delete("map-1", &DeleteParams::default()).await.unwrap();
+    maps.delete("map-1", &DeleteParams::default())
+        .await
+        .unwrap();
     assert!(maps.get_opt("map-1").await.unwrap().is_none());
-    let err = maps.delete("map-1", &DeleteParams::default()).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err}");
-    let left = maps.list(&ListParams::default().labels("smoke=yes")).await.unwrap();
+    let err = maps
+        .delete("map-1", &DeleteParams::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err}"
+    );
+    let left = maps
+        .list(&ListParams::default().labels("smoke=yes"))
+        .await
+        .unwrap();
     assert_eq!(left.items.len(), 2);
 }
 
@@ -77,30 +105,63 @@ async fn kubectl_works_against_the_cluster() {
 
     let out = cluster
         .kubectl()
-        .args(["create", "configmap", "from-kubectl", "-n", &ns, "--from-literal=k=v"])
+        .args([
+            "create",
+            "configmap",
+            "from-kubectl",
+            "-n",
+            &ns,
+            "--from-literal=k=v",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "kubectl create: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    assert_eq!(maps.get("from-kubectl").await.unwrap().data.unwrap()["k"], "v");
+    assert_eq!(
+        maps.get("from-kubectl").await.unwrap().data.unwrap()["k"],
+        "v"
+    );
 
     let out = cluster
         .kubectl()
         .args(["get", "configmaps", "-n", &ns, "-o", "name"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "kubectl get: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl get: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/from-kubectl"));
 
-    let out = cluster.kubectl().args(["auth", "whoami", "-o", "name"]).output().unwrap();
+    let out = cluster
+        .kubectl()
+        .args(["auth", "whoami", "-o", "name"])
+        .output()
+        .unwrap();
     let out_text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "kubectl auth whoami: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl auth whoami: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out_text.contains("selfsubjectreview"), "{out_text}");
 
-    let out = cluster.kubectl().args(["version", "-o", "json"]).output().unwrap();
+    let out = cluster
+        .kubectl()
+        .args(["version", "-o", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let version: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(version["serverVersion"]["gitVersion"], k3s::KUBERNETES_VERSION);
+    assert_eq!(
+        version["serverVersion"]["gitVersion"],
+        k3s::KUBERNETES_VERSION
+    );
 }
 
 #[tokio::test]
@@ -113,11 +174,17 @@ async fn a_static_token_user_is_denied_until_bound() {
 
     let (name, groups) = whoami(&user).await;
     assert_eq!(name, E2E_USER);
-    assert!(groups.contains(&"system:authenticated".to_owned()), "{groups:?}");
+    assert!(
+        groups.contains(&"system:authenticated".to_owned()),
+        "{groups:?}"
+    );
 
     let maps: Api<ConfigMap> = Api::namespaced(user.clone(), &ns);
     let err = maps.list(&ListParams::default()).await.unwrap_err();
-    assert!(is_forbidden(&err), "an unbound user must be forbidden, got {err}");
+    assert!(
+        is_forbidden(&err),
+        "an unbound user must be forbidden, got {err}"
+    );
 
     let binding = RoleBinding {
         metadata: ObjectMeta {
@@ -154,13 +221,16 @@ async fn a_static_token_user_is_denied_until_bound() {
     }
     // `view` does not allow writing.
     let err = maps
-        .create(&PostParams::default(), &ConfigMap {
-            metadata: ObjectMeta {
-                name: Some("nope".to_owned()),
-                ..ObjectMeta::default()
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("nope".to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..ConfigMap::default()
             },
-            ..ConfigMap::default()
-        })
+        )
         .await
         .unwrap_err();
     assert!(is_forbidden(&err), "a viewer must not create, got {err}");
@@ -170,7 +240,10 @@ async fn a_static_token_user_is_denied_until_bound() {
         .list(&ListParams::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 401), "{err}");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -184,9 +257,18 @@ async fn a_bootstrap_token_secret_authenticates_as_system_bootstrap() {
     let group = "system:bootstrappers:k3s:default-node-token";
     let data = BTreeMap::from([
         ("token-id".to_owned(), ByteString(id.clone().into_bytes())),
-        ("token-secret".to_owned(), ByteString(secret.as_bytes().to_vec())),
-        ("usage-bootstrap-authentication".to_owned(), ByteString(b"true".to_vec())),
-        ("auth-extra-groups".to_owned(), ByteString(group.as_bytes().to_vec())),
+        (
+            "token-secret".to_owned(),
+            ByteString(secret.as_bytes().to_vec()),
+        ),
+        (
+            "usage-bootstrap-authentication".to_owned(),
+            ByteString(b"true".to_vec()),
+        ),
+        (
+            "auth-extra-groups".to_owned(),
+            ByteString(group.as_bytes().to_vec()),
+        ),
     ]);
     let secret_object = Secret {
         metadata: ObjectMeta {
@@ -202,12 +284,18 @@ async fn a_bootstrap_token_secret_authenticates_as_system_bootstrap() {
         .await
         .unwrap();
 
-    let node_client = cluster.client_for_token(&format!("{id}.{secret}")).await.unwrap();
+    let node_client = cluster
+        .client_for_token(&format!("{id}.{secret}"))
+        .await
+        .unwrap();
     // The authenticator reads Secrets from an informer: allow it a moment.
     let reviews: Api<SelfSubjectReview> = Api::all(node_client.clone());
     let deadline = Instant::now() + Duration::from_secs(15);
     let review = loop {
-        match reviews.create(&PostParams::default(), &SelfSubjectReview::default()).await {
+        match reviews
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await
+        {
             Ok(r) => break r,
             Err(kube::Error::Api(s)) if s.code == 401 && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -216,18 +304,30 @@ async fn a_bootstrap_token_secret_authenticates_as_system_bootstrap() {
         }
     };
     let info = review.status.and_then(|s| s.user_info).unwrap();
-    assert_eq!(info.username.as_deref(), Some(format!("system:bootstrap:{id}").as_str()));
+    assert_eq!(
+        info.username.as_deref(),
+        Some(format!("system:bootstrap:{id}").as_str())
+    );
     let groups = info.groups.unwrap_or_default();
-    assert!(groups.contains(&"system:bootstrappers".to_owned()), "{groups:?}");
+    assert!(
+        groups.contains(&"system:bootstrappers".to_owned()),
+        "{groups:?}"
+    );
     assert!(groups.contains(&group.to_owned()), "{groups:?}");
 
     // A wrong secret for the same id is refused.
-    let wrong = cluster.client_for_token(&format!("{id}.ffffffffffffffff")).await.unwrap();
+    let wrong = cluster
+        .client_for_token(&format!("{id}.ffffffffffffffff"))
+        .await
+        .unwrap();
     let err = Api::<SelfSubjectReview>::all(wrong)
         .create(&PostParams::default(), &SelfSubjectReview::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 401), "{err}");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -238,30 +338,261 @@ async fn kwok_nodes_appear_and_their_pods_run() {
     let ns = cluster.create_namespace(&client, "kwok").await.unwrap();
 
     let node_name = format!("kwok-node-{}", unique_suffix());
-    let node = kwok::create_node(cluster, &client, &node_name).await.unwrap();
+    let node = kwok::create_node(cluster, &client, &node_name)
+        .await
+        .unwrap();
     assert!(kwok::node_ready(&node));
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     // One pod bound to the node by name, one placed by the scheduler (the only
     // schedulable nodes are kwok's, so it lands on one of them).
-    pods.create(&PostParams::default(), &kwok::simple_pod("bound", Some(&node_name)))
-        .await
-        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &kwok::simple_pod("bound", Some(&node_name)),
+    )
+    .await
+    .unwrap();
     pods.create(&PostParams::default(), &kwok::simple_pod("scheduled", None))
         .await
         .unwrap();
-    let bound = kwok::wait_pod_running(cluster, &client, &ns, "bound").await.unwrap();
-    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some(node_name.as_str()));
-    assert!(bound.status.unwrap().pod_ip.is_some(), "kwok gives running pods an IP");
-    let scheduled = kwok::wait_pod_running(cluster, &client, &ns, "scheduled").await.unwrap();
+    let bound = kwok::wait_pod_running(cluster, &client, &ns, "bound")
+        .await
+        .unwrap();
+    assert_eq!(
+        bound.spec.unwrap().node_name.as_deref(),
+        Some(node_name.as_str())
+    );
+    assert!(
+        bound.status.unwrap().pod_ip.is_some(),
+        "kwok gives running pods an IP"
+    );
+    let scheduled = kwok::wait_pod_running(cluster, &client, &ns, "scheduled")
+        .await
+        .unwrap();
     let placed_on = scheduled.spec.unwrap().node_name.unwrap();
-    assert!(placed_on.starts_with("kwok-node-"), "scheduled onto {placed_on}");
+    assert!(
+        placed_on.starts_with("kwok-node-"),
+        "scheduled onto {placed_on}"
+    );
 
     // Deleting a pod on a kwok node removes it (no kubelet to confirm).
-    pods.delete("bound", &DeleteParams::default()).await.unwrap();
+    pods.delete("bound", &DeleteParams::default())
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while pods.get_opt("bound").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "the deleted pod was never removed");
+        assert!(
+            Instant::now() < deadline,
+            "the deleted pod was never removed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What the webhook server below has received.
+#[derive(Default)]
+struct Received {
+    token_reviews: Vec<serde_json::Value>,
+    audit_bodies: Vec<String>,
+}
+
+/// A minimal HTTP/1.1 server standing in for the master's webhooks:
+/// `POST /authenticate` answers TokenReviews (token `daas-good-token` is
+/// `sui:0xabc` in group `daas:viewer`, anything else is unauthenticated) and
+/// `POST /audit` records audit event lists.
+async fn serve_webhooks(listener: TcpListener, received: Arc<Mutex<Received>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(serve_connection(stream, received.clone()));
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, received: Arc<Mutex<Received>>) {
+    let mut buf = Vec::new();
+    loop {
+        // Read one request: headers up to the blank line, then Content-Length bytes.
+        let header_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < header_end + length {
+            let mut chunk = [0u8; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..header_end + length).skip(header_end).collect();
+        let answer = if path.starts_with("/authenticate") {
+            let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let token = review["spec"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            received.lock().unwrap().token_reviews.push(review);
+            let status = if token == "daas-good-token" {
+                serde_json::json!({"authenticated": true, "user": {
+                    "username": "sui:0xabc", "uid": "0xabc", "groups": ["daas:viewer"]}})
+            } else {
+                serde_json::json!({"authenticated": false})
+            };
+            serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                "status": status})
+            .to_string()
+        } else {
+            received
+                .lock()
+                .unwrap()
+                .audit_bodies
+                .push(String::from_utf8_lossy(&body).into_owned());
+            "{}".to_owned()
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A webhook config file (kubeconfig format) pointing at `url`.
+fn webhook_config(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: master\n  cluster:\n    server: {url}\n\
+         users:\n- name: apiserver\n  user: {{}}\ncontexts:\n- name: master\n  context:\n    \
+         cluster: master\n    user: apiserver\ncurrent-context: master\n"
+    )
+}
+
+#[tokio::test]
+async fn token_and_audit_webhooks_reach_their_server_and_a_dropped_cluster_is_removed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Received::default()));
+    tokio::spawn(serve_webhooks(listener, received.clone()));
+
+    let files = tempfile::tempdir().unwrap();
+    let token_config = files.path().join("token-webhook.yaml");
+    let audit_config = files.path().join("audit-webhook.yaml");
+    let audit_policy = files.path().join("audit-policy.yaml");
+    std::fs::write(
+        &token_config,
+        webhook_config(&format!("http://127.0.0.1:{port}/authenticate")),
+    )
+    .unwrap();
+    std::fs::write(
+        &audit_config,
+        webhook_config(&format!("http://127.0.0.1:{port}/audit")),
+    )
+    .unwrap();
+    std::fs::write(
+        &audit_policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+    )
+    .unwrap();
+
+    let cluster = k3s::ClusterBuilder::new()
+        .token_webhook(&token_config, Duration::from_millis(500))
+        .audit_policy_file(&audit_policy)
+        .audit_webhook_config_file(&audit_config)
+        .apiserver_arg("audit-webhook-batch-max-wait", "500ms")
+        .start()
+        .await
+        .unwrap();
+    let data_dir = cluster.data_dir().to_owned();
+    assert!(data_dir.is_dir());
+
+    // The webhook decides who a bearer token belongs to.
+    let user = cluster.client_for_token("daas-good-token").await.unwrap();
+    let (name, groups) = whoami(&user).await;
+    assert_eq!(name, "sui:0xabc");
+    assert!(groups.contains(&"daas:viewer".to_owned()), "{groups:?}");
+    let stranger = cluster.client_for_token("daas-bad-token").await.unwrap();
+    let err = Api::<SelfSubjectReview>::all(stranger)
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401),
+        "{err}"
+    );
+    {
+        let got = received.lock().unwrap();
+        assert!(
+            got.token_reviews
+                .iter()
+                .any(|r| r["apiVersion"] == "authentication.k8s.io/v1"
+                    && r["spec"]["token"] == "daas-good-token")
+        );
+    }
+
+    // Audit events of a write reach the audit webhook.
+    let admin = cluster.client().await.unwrap();
+    let ns = cluster.create_namespace(&admin, "audit").await.unwrap();
+    let marker = format!("audited-{}", unique_suffix());
+    Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(marker.clone()),
+                    ..ObjectMeta::default()
+                },
+                ..ConfigMap::default()
+            },
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if received
+            .lock()
+            .unwrap()
+            .audit_bodies
+            .iter()
+            .any(|b| b.contains(&marker))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no audit event for {marker} reached the webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event_list: serde_json::Value = {
+        let got = received.lock().unwrap();
+        let body = got
+            .audit_bodies
+            .iter()
+            .find(|b| b.contains(&marker))
+            .unwrap();
+        serde_json::from_str(body).unwrap()
+    };
+    assert_eq!(event_list["kind"], "EventList");
+    assert_eq!(event_list["apiVersion"], "audit.k8s.io/v1");
+
+    // Dropping the cluster stops it and removes its data directory.
+    drop(cluster);
+    assert!(!data_dir.exists(), "{} was left behind", data_dir.display());
 }
