@@ -3,7 +3,18 @@
 # project's kind (Debian with Rust, Go, Node.js): Rust components, the pinned
 # npm packages of the TypeScript cross-checks, and the cached control-plane and
 # kwok builds. Idempotent: a second run only checks.
+#
+# Usage: deploy/dev/setup.sh [--without-control-plane]
+#   --without-control-plane  skip deploy/k3s/build.sh (CI runs it in parallel
+#                            with the Rust lint pass)
 set -euo pipefail
+build_control_plane=1
+for arg in "$@"; do
+	case "${arg}" in
+	--without-control-plane) build_control_plane=0 ;;
+	*) echo "deploy/dev/setup.sh: unknown argument ${arg}" >&2; exit 2 ;;
+	esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -33,7 +44,9 @@ if [[ ! -d tests/js/node_modules/@mysten/sui ]] || [[ tests/js/package-lock.json
 	touch tests/js/node_modules
 fi
 
-step "Control plane and kwok for the end-to-end tests (cached in ~/.cache/k3s-daas)"
-deploy/k3s/build.sh
+if ((build_control_plane)); then
+	step "Control plane and kwok for the end-to-end tests (cached in ~/.cache/k3s-daas)"
+	deploy/k3s/build.sh
+fi
 
 step "Setup complete; run the tests with: cargo test --workspace"

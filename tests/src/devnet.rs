@@ -132,7 +132,18 @@ impl Devnet {
             .prefix("daas-devnet-")
             .tempdir()
             .context("creating the devnet's temp dir")?;
+        // The devnet's HTTP endpoints are plain http on loopback; the TLS
+        // config (required by the workspace's provider-less reqwest) trusts
+        // nothing.
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;
@@ -256,7 +267,10 @@ impl Devnet {
             .arg(self.data_dir())
             .arg("--listen")
             .arg(&self.listen)
-            .env("RUST_LOG", std::env::var("DAAS_DEVNET_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("DAAS_DEVNET_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

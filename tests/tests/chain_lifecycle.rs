@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use daas_core::chain::{
-    ChainClient, ChainError, ChainEvent, CursorStore, EventFollower, FileCursorStore, GasOptions,
-    Stage, TransactionSigner,
+    ChainClient, ChainConfig, ChainError, ChainEvent, CursorStore, EventFollower, FileCursorStore,
+    GasOptions, Profile, Stage, TransactionSigner,
 };
 use daas_core::package::staking::{StakingAbort, TokenStatus};
 use daas_core::package::{
-    Mist, PackageAbort, PackageEvent, Role, SLASHER_CAP_ID, SealTokenId, Tier,
+    Mist, PACKAGE_ID, PackageAbort, Role, SLASHER_CAP_ID, STAKE_POOL_ID, Tier,
 };
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use sui_crypto::SignatureError;
@@ -149,7 +149,12 @@ async fn add_stake_raises_the_tier_and_refresh_extends_the_expiry() {
         "expiry {} not extended by a day from {before}",
         refreshed.event.expires_at_ms
     );
-    let record = chain.client.stake_record(minted.token).await.unwrap().unwrap();
+    let record = chain
+        .client
+        .stake_record(minted.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.expires_at_ms, refreshed.event.expires_at_ms);
 }
 
@@ -163,7 +168,11 @@ async fn request_unstake_deactivates_at_once_and_withdraw_waits_for_unbonding() 
         .await
         .unwrap();
 
-    let early = chain.client.withdraw(&user, minted.token).await.unwrap_err();
+    let early = chain
+        .client
+        .withdraw(&user, minted.token)
+        .await
+        .unwrap_err();
     assert_eq!(
         abort_of(&early),
         PackageAbort::Staking(StakingAbort::NotUnbonding),
@@ -185,7 +194,11 @@ async fn request_unstake_deactivates_at_once_and_withdraw_waits_for_unbonding() 
         })
     );
 
-    let too_early = chain.client.withdraw(&user, minted.token).await.unwrap_err();
+    let too_early = chain
+        .client
+        .withdraw(&user, minted.token)
+        .await
+        .unwrap_err();
     assert_eq!(
         abort_of(&too_early),
         PackageAbort::Staking(StakingAbort::UnbondingNotOver),
@@ -248,8 +261,15 @@ async fn slashing_by_proposal_approval_and_rejection() {
         .approve_slash(&reporter, SLASHER_CAP_ID, proposed.event.proposal_id)
         .await
         .unwrap_err();
-    assert_eq!(rpc_code(&refused), tonic::Code::InvalidArgument, "{refused}");
-    assert!(refused.to_string().contains("SimulateTransaction"), "{refused}");
+    assert_eq!(
+        rpc_code(&refused),
+        tonic::Code::InvalidArgument,
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("SimulateTransaction"),
+        "{refused}"
+    );
 
     let approved = chain
         .client
@@ -259,8 +279,19 @@ async fn slashing_by_proposal_approval_and_rejection() {
     assert_eq!(approved.event.slashed, sui(1));
     assert_eq!(approved.event.stake, sui(9));
     assert_eq!(approved.event.approver, chain.slasher.address());
-    assert!(approved.outcome.events.iter().any(|e| e.event_type.name().as_str() == "SlashApproved"));
-    let record = chain.client.stake_record(minted.token).await.unwrap().unwrap();
+    assert!(
+        approved
+            .outcome
+            .events
+            .iter()
+            .any(|e| e.event_type.name().as_str() == "SlashApproved")
+    );
+    let record = chain
+        .client
+        .stake_record(minted.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.stake, sui(9));
     assert_eq!(record.slashed_total, sui(1));
     let treasury_after = chain.client.stake_pool().await.unwrap().value.treasury;
@@ -285,7 +316,12 @@ async fn slashing_by_proposal_approval_and_rejection() {
         .await
         .unwrap();
     assert_eq!(rejected.event.proposal_id, second.event.proposal_id);
-    let record = chain.client.stake_record(minted.token).await.unwrap().unwrap();
+    let record = chain
+        .client
+        .stake_record(minted.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.stake, sui(9), "a rejected proposal leaves the stake");
     let gone = chain
         .client
@@ -297,7 +333,6 @@ async fn slashing_by_proposal_approval_and_rejection() {
         PackageAbort::Staking(StakingAbort::UnknownProposal)
     );
 }
-
 
 /// Claims one address but signs with another key.
 struct Impostor {
@@ -327,8 +362,17 @@ async fn rejections_carry_the_documented_errors() {
         .stake_and_mint(&alice, Mist::new(SUI / 10), Role::User, "")
         .await
         .unwrap_err();
-    assert_eq!(abort_of(&low), PackageAbort::Staking(StakingAbort::StakeTooLow));
-    assert!(matches!(low, ChainError::Aborted { stage: Stage::Simulation, .. }));
+    assert_eq!(
+        abort_of(&low),
+        PackageAbort::Staking(StakingAbort::StakeTooLow)
+    );
+    assert!(matches!(
+        low,
+        ChainError::Aborted {
+            stage: Stage::Simulation,
+            ..
+        }
+    ));
     let low_worker = chain
         .client
         .stake_and_mint(&alice, sui(1), Role::Worker, "node-a")
@@ -350,7 +394,10 @@ async fn rejections_carry_the_documented_errors() {
         .await
         .unwrap_err();
     assert_eq!(rpc_code(&forged), tonic::Code::Unauthenticated, "{forged}");
-    assert!(forged.to_string().contains("not from the sender"), "{forged}");
+    assert!(
+        forged.to_string().contains("not from the sender"),
+        "{forged}"
+    );
 
     // Someone else's seal token.
     let minted = chain
@@ -358,7 +405,11 @@ async fn rejections_carry_the_documented_errors() {
         .stake_and_mint(&alice, sui(1), Role::User, "")
         .await
         .unwrap();
-    let stolen = chain.client.refresh(&mallory, minted.token).await.unwrap_err();
+    let stolen = chain
+        .client
+        .refresh(&mallory, minted.token)
+        .await
+        .unwrap_err();
     assert_eq!(rpc_code(&stolen), tonic::Code::InvalidArgument, "{stolen}");
     assert!(stolen.to_string().contains("not by the sender"), "{stolen}");
     let stolen = chain
@@ -473,10 +524,7 @@ fn names(client: &ChainClient, events: &[ChainEvent]) -> Vec<String> {
     events
         .iter()
         .map(|e| {
-            let decoded =
-                PackageEvent::decode(client.package_id(), &e.event.event_type, &e.event.contents)
-                    .unwrap()
-                    .unwrap();
+            let decoded = e.decode(client.package_id()).unwrap().unwrap();
             format!("{}:{decoded:?}", e.event.event_type.name())
         })
         .collect()
@@ -501,10 +549,7 @@ async fn the_event_follower_resumes_from_its_cursor_and_sees_every_event_once_in
         .await
         .unwrap();
 
-    let mut follower = EventFollower::new(
-        chain.client.clone(),
-        FileCursorStore::new(&cursor_file),
-    );
+    let mut follower = EventFollower::new(chain.client.clone(), FileCursorStore::new(&cursor_file));
     let first = drain(&mut follower).await;
     assert_eq!(first.len(), 2, "{:?}", names(&chain.client, &first));
     drop(follower);
@@ -523,10 +568,7 @@ async fn the_event_follower_resumes_from_its_cursor_and_sees_every_event_once_in
         .await
         .unwrap();
 
-    let mut follower = EventFollower::new(
-        chain.client.clone(),
-        FileCursorStore::new(&cursor_file),
-    );
+    let mut follower = EventFollower::new(chain.client.clone(), FileCursorStore::new(&cursor_file));
     let second = drain(&mut follower).await;
     drop(follower);
 
@@ -569,15 +611,29 @@ async fn the_event_follower_resumes_from_its_cursor_and_sees_every_event_once_in
 }
 
 #[tokio::test]
-async fn seal_token_ids_from_events_match_the_minted_objects() {
+async fn the_testnet_profile_waits_for_checkpoint_inclusion() {
     let chain = Chain::start().await;
-    let user = chain.funded(11).await;
-    let minted = chain
-        .client
+    let user = chain.funded(12).await;
+    // The real-network code path (finality by checkpoint, configured ids)
+    // pointed at the devnet.
+    let config = ChainConfig {
+        endpoint: Some(chain.devnet.url().to_owned()),
+        ..ChainConfig::new(Profile::Testnet)
+            .with_package(PACKAGE_ID)
+            .with_stake_pool(STAKE_POOL_ID)
+    };
+    let client = ChainClient::new(config).unwrap();
+    let minted = client
         .stake_and_mint(&user, sui(1), Role::User, "")
         .await
         .unwrap();
-    let id: SealTokenId = minted.event.token_id;
-    assert_eq!(id, minted.token);
-    assert!(minted.outcome.checkpoint.is_some() || minted.outcome.digest.inner().len() == 32);
+    let checkpoint = minted.outcome.checkpoint.expect("final by checkpoint");
+    assert_eq!(
+        client
+            .wait_for_checkpoint(minted.outcome.digest)
+            .await
+            .unwrap(),
+        checkpoint
+    );
+    assert!(client.service_info().await.unwrap().checkpoint_height >= checkpoint);
 }

@@ -1,24 +1,26 @@
-//! Transaction execution: checks that the devnet enforces before running a
-//! transaction (signature, gas, input ownership and versions), the
-//! programmable-transaction interpreter, gas charging, and the resulting
-//! effects, computed the Sui way.
+//! Transaction execution: the checks the devnet enforces before running a
+//! transaction (signature, gas, input ownership and versions), then the run
+//! ([`crate::ptb`]), gas charging, and the resulting effects, computed the
+//! Sui way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sui_crypto::SuiVerifier;
 use sui_crypto::simple::SimpleVerifier;
 use sui_sdk_types::{
-    Address, Argument, ChangedObject, Command, CommandArgumentError, Digest, Event, ExecutionError,
-    ExecutionStatus, IdOperation, Identifier, Input, MoveLocation, Mutability, Object, ObjectIn,
-    ObjectOut, Owner, ProgrammableTransaction, SimpleSignature, StructTag, Transaction,
-    TransactionEffects, TransactionEffectsV2, TransactionEvents, TransactionExpiration,
-    TransactionKind, UnchangedConsensusKind, UnchangedConsensusObject, UserSignature,
+    Address, ChangedObject, Command, Digest, ExecutionError, ExecutionStatus, IdOperation, Input,
+    Mutability, Object, ObjectIn, ObjectOut, Owner, ProgrammableTransaction, SimpleSignature,
+    Transaction, TransactionEffects, TransactionEffectsV2, TransactionEvents,
+    TransactionExpiration, TransactionKind, UnchangedConsensusKind, UnchangedConsensusObject,
+    UserSignature,
 };
 
 use crate::gas::{self, GasCharge};
 use crate::object::{self, CLOCK_ID, MoveObject};
-use crate::package::{self, CallArg, CallError};
+use crate::package;
+use crate::ptb::{Slot, run_commands};
 use crate::store::StoreError;
+use crate::working_set::{Access, Working, WorkingSet};
 
 /// Why a transaction was rejected before execution. Nothing is recorded and
 /// no gas is charged for these.
@@ -278,292 +280,6 @@ fn owner_text(owner: &Owner) -> String {
     }
 }
 
-/// How a loaded input may be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Owned by the sender (mutable, version advances).
-    Owned,
-    /// Shared and mutable (version advances).
-    SharedMut,
-    /// Shared, read only.
-    SharedRead,
-    /// Immutable object.
-    Immutable,
-    /// A dynamic field (child object) loaded during execution; written only
-    /// when changed.
-    Child,
-}
-
-/// An object in the working set of a transaction.
-#[derive(Debug, Clone)]
-struct Working {
-    object: MoveObject,
-    /// The object as loaded, for inputs.
-    input: Option<(Object, Access)>,
-    deleted: bool,
-    /// Changed by a native function (children are written only if so).
-    dirty: bool,
-    /// Created by this transaction and still held by the PTB (not
-    /// transferred, shared or frozen), with the result that made it.
-    held: Option<(u16, u16)>,
-}
-
-impl Working {
-    fn mutable(&self) -> bool {
-        match &self.input {
-            None => true,
-            Some((_, access)) => {
-                matches!(access, Access::Owned | Access::SharedMut | Access::Child)
-            }
-        }
-    }
-}
-
-/// The objects a transaction works on, plus the events it emits: what the
-/// package executor reads and changes through [`CallContext`].
-#[derive(Debug, Clone)]
-pub struct WorkingSet {
-    objects: BTreeMap<Address, Working>,
-    events: Vec<Event>,
-    created: u64,
-    digest: Digest,
-    sender: Address,
-    timestamp_ms: u64,
-}
-
-/// What a native Move function sees: the transaction's sender, its objects,
-/// fresh ids and the event log.
-pub struct CallContext<'a> {
-    set: &'a mut WorkingSet,
-    source: &'a dyn ObjectSource,
-    package: Address,
-    module: Identifier,
-    command: u16,
-}
-
-impl std::fmt::Debug for CallContext<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallContext")
-            .field("set", &self.set)
-            .field("package", &self.package)
-            .field("module", &self.module)
-            .field("command", &self.command)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CallContext<'_> {
-    /// The transaction's sender (`tx_context::sender`).
-    pub fn sender(&self) -> Address {
-        self.set.sender
-    }
-
-    /// The checkpoint timestamp (what the clock shows).
-    pub fn timestamp_ms(&self) -> u64 {
-        self.set.timestamp_ms
-    }
-
-    /// The transaction digest (`tx_context::digest`).
-    pub fn digest(&self) -> Digest {
-        self.set.digest
-    }
-
-    /// Reads an object that the call may use.
-    pub fn object(&self, id: &Address) -> Result<&MoveObject, CallError> {
-        match self.set.objects.get(id) {
-            Some(w) if !w.deleted => Ok(&w.object),
-            _ => Err(CallError::ObjectUnavailable(*id)),
-        }
-    }
-
-    /// Borrows an object mutably; fails for read-only shared and immutable
-    /// inputs.
-    pub fn object_mut(&mut self, id: &Address) -> Result<&mut MoveObject, CallError> {
-        match self.set.objects.get_mut(id) {
-            Some(w) if !w.deleted => {
-                if !w.mutable() {
-                    return Err(CallError::NotMutable(*id));
-                }
-                w.dirty = true;
-                Ok(&mut w.object)
-            }
-            _ => Err(CallError::ObjectUnavailable(*id)),
-        }
-    }
-
-    /// A fresh object id (`object::new`), derived from the transaction
-    /// digest the Sui way.
-    pub fn new_id(&mut self) -> Address {
-        let id = Address::derive_id(self.set.digest, self.set.created);
-        self.set.created += 1;
-        id
-    }
-
-    /// Adds a new object with its final owner (transferred, shared or
-    /// frozen by the function).
-    pub fn create(&mut self, object: MoveObject) -> Result<Address, CallError> {
-        let id = object
-            .id()
-            .ok_or(CallError::Invariant("object contents lack an id"))?;
-        self.set.objects.insert(
-            id,
-            Working {
-                object,
-                input: None,
-                deleted: false,
-                dirty: true,
-                held: None,
-            },
-        );
-        Ok(id)
-    }
-
-    /// Adds a new object that the function returns to the PTB.
-    pub fn create_returned(&mut self, object: MoveObject) -> Result<Address, CallError> {
-        let id = self.create(object)?;
-        if let Some(w) = self.set.objects.get_mut(&id) {
-            w.held = Some((self.command, 0));
-        }
-        Ok(id)
-    }
-
-    /// Deletes an object the call received by value (`object::delete`);
-    /// shared objects passed mutably may be deleted too.
-    pub fn delete(&mut self, id: &Address) -> Result<(), CallError> {
-        match self.set.objects.get_mut(id) {
-            Some(w) if !w.deleted => {
-                if !matches!(
-                    w.input,
-                    None | Some((_, Access::Owned | Access::Child | Access::SharedMut))
-                ) {
-                    return Err(CallError::NotOwned(*id));
-                }
-                w.deleted = true;
-                Ok(())
-            }
-            _ => Err(CallError::ObjectUnavailable(*id)),
-        }
-    }
-
-    /// Transfers an object the call received by value to `recipient`.
-    pub fn transfer(&mut self, id: &Address, recipient: Address) -> Result<(), CallError> {
-        match self.set.objects.get_mut(id) {
-            Some(w) if !w.deleted => {
-                if !matches!(w.input, None | Some((_, Access::Owned))) {
-                    return Err(CallError::NotOwned(*id));
-                }
-                w.object.owner = Owner::Address(recipient);
-                w.held = None;
-                Ok(())
-            }
-            _ => Err(CallError::ObjectUnavailable(*id)),
-        }
-    }
-
-    fn load_child(&mut self, parent: &Address, id: &Address) -> Result<bool, CallError> {
-        if !self.set.objects.contains_key(id) {
-            let stored = self
-                .source
-                .live_object(id)
-                .map_err(|e| CallError::Storage(e.to_string()))?;
-            let Some(stored) = stored else {
-                return Ok(false);
-            };
-            let object = MoveObject::from_object(&stored)
-                .ok_or(CallError::Invariant("child is a package"))?;
-            self.set.objects.insert(
-                *id,
-                Working {
-                    object,
-                    input: Some((stored, Access::Child)),
-                    deleted: false,
-                    dirty: false,
-                    held: None,
-                },
-            );
-        }
-        match self.set.objects.get(id) {
-            Some(w) if !w.deleted => {
-                if w.object.owner != Owner::Object(*parent) {
-                    return Err(CallError::NotOwned(*id));
-                }
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// Reads a dynamic field (an object owned by the object `parent`) from
-    /// this transaction's working set or from the ledger; `None` if it does
-    /// not exist.
-    pub fn child(
-        &mut self,
-        parent: &Address,
-        id: &Address,
-    ) -> Result<Option<&MoveObject>, CallError> {
-        if !self.load_child(parent, id)? {
-            return Ok(None);
-        }
-        Ok(self.set.objects.get(id).map(|w| &w.object))
-    }
-
-    /// Like [`CallContext::child`], for changing the field; the change is
-    /// written with the transaction.
-    pub fn child_mut(
-        &mut self,
-        parent: &Address,
-        id: &Address,
-    ) -> Result<Option<&mut MoveObject>, CallError> {
-        if !self.load_child(parent, id)? {
-            return Ok(None);
-        }
-        Ok(self.set.objects.get_mut(id).map(|w| {
-            w.dirty = true;
-            &mut w.object
-        }))
-    }
-
-    /// Emits an event of type `type_` with BCS `contents`.
-    pub fn emit(&mut self, type_: StructTag, contents: Vec<u8>) {
-        self.set.events.push(Event {
-            package_id: self.package,
-            module: self.module.clone(),
-            sender: self.set.sender,
-            type_,
-            contents,
-        });
-    }
-}
-
-/// A value in the PTB.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Slot {
-    Pure(Vec<u8>),
-    Object(Address),
-    Taken,
-}
-
-struct Failure {
-    error: Box<ExecutionError>,
-    command: Option<u64>,
-}
-
-impl Failure {
-    fn new(error: ExecutionError, command: Option<u64>) -> Self {
-        Self {
-            error: Box::new(error),
-            command,
-        }
-    }
-}
-
-fn arg_error(argument: u16, kind: CommandArgumentError, command: usize) -> Failure {
-    Failure::new(
-        ExecutionError::CommandArgumentError { argument, kind },
-        Some(command as u64),
-    )
-}
-
 /// Executes a transaction against `source`. Signatures must have been
 /// verified already.
 pub fn execute(
@@ -571,19 +287,41 @@ pub fn execute(
     chain: &ChainContext,
     transaction: &Transaction,
 ) -> Result<Executed, RejectError> {
+    run(source, chain, transaction, false)
+}
+
+/// Executes a devnet system transaction (sender `0x0`, no gas, no
+/// signature). Only the ledger builds these, for the devnet hooks; see
+/// [`crate::ledger::Ledger::register_enclave_without_attestation`].
+pub fn execute_system(
+    source: &dyn ObjectSource,
+    chain: &ChainContext,
+    transaction: &Transaction,
+) -> Result<Executed, RejectError> {
+    run(source, chain, transaction, true)
+}
+
+fn run(
+    source: &dyn ObjectSource,
+    chain: &ChainContext,
+    transaction: &Transaction,
+    system: bool,
+) -> Result<Executed, RejectError> {
     let TransactionKind::ProgrammableTransaction(ptb) = &transaction.kind else {
         return Err(RejectError::UnsupportedKind(kind_name(&transaction.kind)));
     };
     check_expiration(chain, &transaction.expiration)?;
     check_commands(ptb)?;
     let gas = &transaction.gas_payment;
-    if gas.price < gas::REFERENCE_GAS_PRICE {
+    if system {
+        // No gas: checked below by skipping the gas section.
+    } else if gas.price < gas::REFERENCE_GAS_PRICE {
         return Err(RejectError::GasPriceTooLow {
             price: gas.price,
             reference: gas::REFERENCE_GAS_PRICE,
         });
     }
-    if !(gas::MIN_GAS_BUDGET..=gas::MAX_GAS_BUDGET).contains(&gas.budget) {
+    if !system && !(gas::MIN_GAS_BUDGET..=gas::MAX_GAS_BUDGET).contains(&gas.budget) {
         return Err(RejectError::GasBudget {
             budget: gas.budget,
             min: gas::MIN_GAS_BUDGET,
@@ -670,10 +408,11 @@ pub fn execute(
             }
         }
     }
-    let Some(first_gas) = gas.objects.first() else {
-        return Err(RejectError::NoGas);
+    let gas_id = match (system, gas.objects.first()) {
+        (true, _) => Address::ZERO,
+        (false, Some(first)) => *first.object_id(),
+        (false, None) => return Err(RejectError::NoGas),
     };
-    let gas_id = *first_gas.object_id();
     let mut gas_total: u64 = 0;
     for r in &gas.objects {
         let id = *r.object_id();
@@ -696,7 +435,7 @@ pub fn execute(
         gas_total = gas_total.saturating_add(balance);
         loaded.insert(id, (object, Access::Owned));
     }
-    if gas_total < gas.budget {
+    if !system && gas_total < gas.budget {
         return Err(RejectError::InsufficientGasBalance {
             balance: gas_total,
             budget: gas.budget,
@@ -740,7 +479,7 @@ pub fn execute(
     }
 
     let mut set = base.clone();
-    let mut status = match run_commands(&mut set, source, ptb, &slots, gas_id) {
+    let mut status = match run_commands(&mut set, source, ptb, &slots, gas_id, system) {
         Ok(()) => ExecutionStatus::Success,
         Err(f) => ExecutionStatus::Failure {
             error: *f.error,
@@ -761,7 +500,11 @@ pub fn execute(
         .saturating_add(1);
     let computation = gas::computation_cost(ptb.commands.len(), gas.price);
     let mut finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
-    if finished.charge.budget_cost() > gas.budget && matches!(status, ExecutionStatus::Success) {
+    if system {
+        finished.charge = GasCharge::default();
+    } else if finished.charge.budget_cost() > gas.budget
+        && matches!(status, ExecutionStatus::Success)
+    {
         status = ExecutionStatus::Failure {
             error: ExecutionError::InsufficientGas,
             command: None,
@@ -769,7 +512,7 @@ pub fn execute(
         set = base.clone();
         finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
     }
-    if finished.charge.budget_cost() > gas.budget {
+    if !system && finished.charge.budget_cost() > gas.budget {
         // Even the reverted transaction costs more than the budget: charge
         // the whole budget as computation.
         let computation = gas.budget.saturating_sub(finished.charge.storage);
@@ -1062,403 +805,6 @@ fn check_commands(ptb: &ProgrammableTransaction) -> Result<(), RejectError> {
             _ => "this command",
         };
         return Err(RejectError::UnsupportedCommand { index, what });
-    }
-    Ok(())
-}
-
-fn run_commands(
-    set: &mut WorkingSet,
-    source: &dyn ObjectSource,
-    ptb: &ProgrammableTransaction,
-    inputs: &[Slot],
-    gas_id: Address,
-) -> Result<(), Failure> {
-    let mut inputs = inputs.to_vec();
-    let mut gas_slot = Slot::Object(gas_id);
-    let mut results: Vec<Vec<Slot>> = Vec::with_capacity(ptb.commands.len());
-    for (index, command) in ptb.commands.iter().enumerate() {
-        let command_index = u16::try_from(index).unwrap_or(u16::MAX);
-        let produced = match command {
-            Command::SplitCoins(split) => {
-                let coin = object_arg(&inputs, &gas_slot, &results, &split.coin, 0, index)?;
-                let mut amounts = Vec::with_capacity(split.amounts.len());
-                for (i, a) in split.amounts.iter().enumerate() {
-                    let arg = arg_number(i + 1);
-                    let bytes = pure_arg(&inputs, &results, a, arg, index)?;
-                    let amount: u64 = bcs::from_bytes(&bytes).map_err(|_| {
-                        arg_error(arg, CommandArgumentError::InvalidBcsBytes, index)
-                    })?;
-                    amounts.push(amount);
-                }
-                split_coin(set, coin, &amounts, command_index, index)?
-            }
-            Command::MergeCoins(merge) => {
-                let target = object_arg(&inputs, &gas_slot, &results, &merge.coin, 0, index)?;
-                let mut sources = Vec::new();
-                for (i, c) in merge.coins_to_merge.iter().enumerate() {
-                    let arg = arg_number(i + 1);
-                    if matches!(c, Argument::Gas) {
-                        return Err(arg_error(
-                            arg,
-                            CommandArgumentError::InvalidGasCoinUsage,
-                            index,
-                        ));
-                    }
-                    let id = object_arg(&inputs, &gas_slot, &results, c, arg, index)?;
-                    if id == target || sources.contains(&id) {
-                        return Err(arg_error(
-                            arg,
-                            CommandArgumentError::InvalidValueUsage,
-                            index,
-                        ));
-                    }
-                    sources.push(id);
-                    take(&mut inputs, &mut gas_slot, &mut results, c);
-                }
-                merge_coins(set, target, &sources, index)?;
-                Vec::new()
-            }
-            Command::TransferObjects(transfer) => {
-                let arg = arg_number(transfer.objects.len());
-                let bytes = pure_arg(&inputs, &results, &transfer.address, arg, index)?;
-                let recipient = Address::from_bytes(&bytes)
-                    .map_err(|_| arg_error(arg, CommandArgumentError::InvalidBcsBytes, index))?;
-                for (i, o) in transfer.objects.iter().enumerate() {
-                    let arg = arg_number(i);
-                    let id = object_arg(&inputs, &gas_slot, &results, o, arg, index)?;
-                    let w = set.objects.get_mut(&id).ok_or_else(|| {
-                        arg_error(arg, CommandArgumentError::InvalidValueUsage, index)
-                    })?;
-                    if !matches!(w.input, None | Some((_, Access::Owned))) {
-                        return Err(Failure::new(
-                            ExecutionError::InvalidTransferObject,
-                            Some(index as u64),
-                        ));
-                    }
-                    w.object.owner = Owner::Address(recipient);
-                    w.held = None;
-                    take(&mut inputs, &mut gas_slot, &mut results, o);
-                }
-                Vec::new()
-            }
-            Command::MoveCall(call) => {
-                let mut args = Vec::with_capacity(call.arguments.len());
-                for (i, a) in call.arguments.iter().enumerate() {
-                    let arg = arg_number(i);
-                    let slot = resolve(&inputs, &gas_slot, &results, a, arg, index)?;
-                    args.push(match slot {
-                        Slot::Pure(b) => CallArg::Pure(b),
-                        Slot::Object(id) => CallArg::Object(id),
-                        Slot::Taken => {
-                            return Err(arg_error(
-                                arg,
-                                CommandArgumentError::InvalidValueUsage,
-                                index,
-                            ));
-                        }
-                    });
-                }
-                let mut ctx = CallContext {
-                    set,
-                    source,
-                    package: call.package,
-                    module: call.module.clone(),
-                    command: command_index,
-                };
-                let returned = package::call(
-                    &mut ctx,
-                    call.module.as_str(),
-                    call.function.as_str(),
-                    &call.type_arguments,
-                    &args,
-                )
-                .map_err(|e| call_failure(e, call, index))?;
-                // Objects the function consumed can no longer be used.
-                for a in &call.arguments {
-                    if let Ok(Slot::Object(id)) = resolve(&inputs, &gas_slot, &results, a, 0, index)
-                        && set.objects.get(&id).is_some_and(|w| w.deleted)
-                    {
-                        take(&mut inputs, &mut gas_slot, &mut results, a);
-                    }
-                }
-                returned
-                    .into_iter()
-                    .map(|v| match v {
-                        CallArg::Pure(b) => Slot::Pure(b),
-                        CallArg::Object(id) => Slot::Object(id),
-                    })
-                    .collect()
-            }
-            _ => {
-                return Err(Failure::new(
-                    ExecutionError::FeatureNotYetSupported,
-                    Some(index as u64),
-                ));
-            }
-        };
-        results.push(produced);
-    }
-    if set.objects.get(&gas_id).is_none_or(|w| w.deleted) {
-        return Err(Failure::new(ExecutionError::InvalidGasObject, None));
-    }
-    if let Some((result, subresult)) = set
-        .objects
-        .values()
-        .filter(|w| !w.deleted)
-        .find_map(|w| w.held)
-    {
-        return Err(Failure::new(
-            ExecutionError::UnusedValueWithoutDrop { result, subresult },
-            None,
-        ));
-    }
-    Ok(())
-}
-
-fn arg_number(i: usize) -> u16 {
-    u16::try_from(i).unwrap_or(u16::MAX)
-}
-
-fn call_failure(error: CallError, call: &sui_sdk_types::MoveCall, index: usize) -> Failure {
-    let command = Some(index as u64);
-    let error = match error {
-        CallError::Abort {
-            module,
-            function,
-            code,
-        } => ExecutionError::MoveAbort {
-            location: MoveLocation {
-                package: call.package,
-                module: Identifier::new(module).unwrap_or_else(|_| call.module.clone()),
-                function,
-                instruction: 0,
-                function_name: Some(call.function.clone()),
-            },
-            code,
-        },
-        CallError::Argument {
-            index: argument,
-            kind,
-        } => ExecutionError::CommandArgumentError { argument, kind },
-        CallError::TypeArguments => ExecutionError::TypeArityMismatch,
-        CallError::Arity { .. } => ExecutionError::ArityMismatch,
-        CallError::ObjectUnavailable(_) | CallError::NotOwned(_) => {
-            ExecutionError::CommandArgumentError {
-                argument: 0,
-                kind: CommandArgumentError::InvalidValueUsage,
-            }
-        }
-        CallError::NotMutable(_) => ExecutionError::CommandArgumentError {
-            argument: 0,
-            kind: CommandArgumentError::InvalidObjectByMutRef,
-        },
-        CallError::Invariant(_) | CallError::Storage(_) => ExecutionError::VmInvariantViolation,
-    };
-    Failure::new(error, command)
-}
-
-fn resolve(
-    inputs: &[Slot],
-    gas: &Slot,
-    results: &[Vec<Slot>],
-    argument: &Argument,
-    arg: u16,
-    command: usize,
-) -> Result<Slot, Failure> {
-    let slot = match argument {
-        Argument::Gas => gas.clone(),
-        Argument::Input(i) => inputs.get(usize::from(*i)).cloned().ok_or_else(|| {
-            arg_error(
-                arg,
-                CommandArgumentError::IndexOutOfBounds { index: *i },
-                command,
-            )
-        })?,
-        Argument::Result(r) => {
-            let values = results.get(usize::from(*r)).ok_or_else(|| {
-                arg_error(
-                    arg,
-                    CommandArgumentError::IndexOutOfBounds { index: *r },
-                    command,
-                )
-            })?;
-            match values.as_slice() {
-                [one] => one.clone(),
-                _ => {
-                    return Err(arg_error(
-                        arg,
-                        CommandArgumentError::InvalidResultArity { result: *r },
-                        command,
-                    ));
-                }
-            }
-        }
-        Argument::NestedResult(r, s) => results
-            .get(usize::from(*r))
-            .and_then(|v| v.get(usize::from(*s)))
-            .cloned()
-            .ok_or_else(|| {
-                arg_error(
-                    arg,
-                    CommandArgumentError::SecondaryIndexOutOfBounds {
-                        result: *r,
-                        subresult: *s,
-                    },
-                    command,
-                )
-            })?,
-    };
-    Ok(slot)
-}
-
-fn take(inputs: &mut [Slot], gas: &mut Slot, results: &mut [Vec<Slot>], argument: &Argument) {
-    let slot = match argument {
-        Argument::Gas => Some(gas),
-        Argument::Input(i) => inputs.get_mut(usize::from(*i)),
-        Argument::Result(r) => results.get_mut(usize::from(*r)).and_then(|v| v.first_mut()),
-        Argument::NestedResult(r, s) => results
-            .get_mut(usize::from(*r))
-            .and_then(|v| v.get_mut(usize::from(*s))),
-    };
-    if let Some(slot) = slot {
-        *slot = Slot::Taken;
-    }
-}
-
-fn object_arg(
-    inputs: &[Slot],
-    gas: &Slot,
-    results: &[Vec<Slot>],
-    argument: &Argument,
-    arg: u16,
-    command: usize,
-) -> Result<Address, Failure> {
-    match resolve(inputs, gas, results, argument, arg, command)? {
-        Slot::Object(id) => Ok(id),
-        Slot::Pure(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
-        Slot::Taken => Err(arg_error(
-            arg,
-            CommandArgumentError::InvalidValueUsage,
-            command,
-        )),
-    }
-}
-
-fn pure_arg(
-    inputs: &[Slot],
-    results: &[Vec<Slot>],
-    argument: &Argument,
-    arg: u16,
-    command: usize,
-) -> Result<Vec<u8>, Failure> {
-    match resolve(inputs, &Slot::Taken, results, argument, arg, command)? {
-        Slot::Pure(bytes) => Ok(bytes),
-        Slot::Object(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
-        Slot::Taken => Err(arg_error(
-            arg,
-            CommandArgumentError::InvalidValueUsage,
-            command,
-        )),
-    }
-}
-
-fn coin_mut(
-    set: &mut WorkingSet,
-    id: &Address,
-    arg: u16,
-    command: usize,
-) -> Result<(u64, bool), Failure> {
-    let w = set
-        .objects
-        .get(id)
-        .filter(|w| !w.deleted)
-        .ok_or_else(|| arg_error(arg, CommandArgumentError::InvalidValueUsage, command))?;
-    if !w.mutable() {
-        return Err(arg_error(
-            arg,
-            CommandArgumentError::InvalidObjectByMutRef,
-            command,
-        ));
-    }
-    let balance = object::coin_balance(&w.object)
-        .ok_or_else(|| arg_error(arg, CommandArgumentError::TypeMismatch, command))?;
-    Ok((balance, w.input.is_none()))
-}
-
-fn split_coin(
-    set: &mut WorkingSet,
-    coin: Address,
-    amounts: &[u64],
-    command_index: u16,
-    command: usize,
-) -> Result<Vec<Slot>, Failure> {
-    let (balance, _) = coin_mut(set, &coin, 0, command)?;
-    let total = amounts
-        .iter()
-        .try_fold(0u64, |acc, a| acc.checked_add(*a))
-        .ok_or(Failure::new(
-            ExecutionError::CoinBalanceOverflow,
-            Some(command as u64),
-        ))?;
-    let rest = balance.checked_sub(total).ok_or(Failure::new(
-        ExecutionError::InsufficientCoinBalance,
-        Some(command as u64),
-    ))?;
-    if let Some(w) = set.objects.get_mut(&coin) {
-        object::set_coin_balance(&mut w.object, rest);
-    }
-    let mut out = Vec::with_capacity(amounts.len());
-    for (i, amount) in amounts.iter().enumerate() {
-        let id = Address::derive_id(set.digest, set.created);
-        set.created += 1;
-        set.objects.insert(
-            id,
-            Working {
-                object: object::sui_coin(id, *amount, Owner::Address(set.sender)),
-                input: None,
-                deleted: false,
-                dirty: true,
-                held: Some((command_index, arg_number(i))),
-            },
-        );
-        out.push(Slot::Object(id));
-    }
-    Ok(out)
-}
-
-fn merge_coins(
-    set: &mut WorkingSet,
-    target: Address,
-    sources: &[Address],
-    command: usize,
-) -> Result<(), Failure> {
-    let (mut balance, _) = coin_mut(set, &target, 0, command)?;
-    for (i, id) in sources.iter().enumerate() {
-        let arg = arg_number(i + 1);
-        let (b, _) = coin_mut(set, id, arg, command)?;
-        let w = set
-            .objects
-            .get(id)
-            .ok_or_else(|| arg_error(arg, CommandArgumentError::InvalidValueUsage, command))?;
-        if !matches!(w.input, None | Some((_, Access::Owned))) {
-            return Err(arg_error(
-                arg,
-                CommandArgumentError::InvalidObjectByValue,
-                command,
-            ));
-        }
-        balance = balance.checked_add(b).ok_or(Failure::new(
-            ExecutionError::CoinBalanceOverflow,
-            Some(command as u64),
-        ))?;
-    }
-    for id in sources {
-        if let Some(w) = set.objects.get_mut(id) {
-            w.deleted = true;
-        }
-    }
-    if let Some(w) = set.objects.get_mut(&target) {
-        object::set_coin_balance(&mut w.object, balance);
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use sui_sdk_types::{
     ProgrammableTransaction, SplitCoins, Transaction, TransactionExpiration, TransactionKind,
     TransferObjects, UserSignature,
 };
+use tracing::Instrument;
 
 use crate::gas;
 use crate::ledger::Ledger;
@@ -167,8 +168,9 @@ pub async fn gas_handler(
         }
     };
     let span = tracing::info_span!("faucet", %recipient);
-    let _guard = span.enter();
-    let result = tokio::task::spawn_blocking(move || ledger.faucet(recipient)).await;
+    let result = tokio::task::spawn_blocking(move || ledger.faucet(recipient))
+        .instrument(span)
+        .await;
     match result {
         Ok(Ok(coin)) => (
             StatusCode::CREATED,

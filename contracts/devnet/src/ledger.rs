@@ -6,8 +6,9 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::{
-    Address, Digest, IdOperation, Object, ObjectOut, Owner, Transaction, TransactionEffects,
-    UserSignature,
+    Address, Argument, Command, Digest, GasPayment, IdOperation, Identifier, Input, MoveCall,
+    Mutability, Object, ObjectOut, Owner, ProgrammableTransaction, SharedInput, Transaction,
+    TransactionEffects, TransactionExpiration, TransactionKind, UserSignature,
 };
 use tokio::sync::broadcast;
 
@@ -214,6 +215,66 @@ impl Ledger {
         transaction: &Transaction,
         signatures: &[UserSignature],
     ) -> Result<Submitted, LedgerError> {
+        self.apply(transaction, signatures, false)
+    }
+
+    /// Registers `public_key` as an enclave of the `EnclaveConfig`
+    /// `config_id` without an attestation document: a devnet system
+    /// transaction (sender `0x0`, no gas, no signature) calling
+    /// `enclave::register_enclave` with the key in place of the document.
+    /// Returns the submission; the new `Enclave` is in its effects and its
+    /// `EnclaveRegistered` event.
+    pub fn register_enclave_without_attestation(
+        &self,
+        config_id: Address,
+        public_key: &[u8],
+    ) -> Result<Submitted, LedgerError> {
+        let config = self
+            .store
+            .object(&config_id)?
+            .ok_or(RejectError::ObjectNotFound(config_id))?;
+        let Owner::Shared(initial) = *config.owner() else {
+            return Err(RejectError::WrongInputKind {
+                id: config_id,
+                actual: format!("{:?}", config.owner()),
+                given: "a shared EnclaveConfig",
+            }
+            .into());
+        };
+        let transaction = Transaction {
+            kind: TransactionKind::ProgrammableTransaction(ProgrammableTransaction {
+                inputs: vec![
+                    Input::Shared(SharedInput::new(config_id, initial, Mutability::Immutable)),
+                    Input::Pure(object::encode(&public_key.to_vec())),
+                    // Makes every registration a distinct transaction.
+                    Input::Pure(object::encode(&wall_clock_ms())),
+                ],
+                commands: vec![Command::MoveCall(MoveCall {
+                    package: daas_core::package::PACKAGE_ID,
+                    module: Identifier::from_static("enclave"),
+                    function: Identifier::from_static("register_enclave"),
+                    type_arguments: Vec::new(),
+                    arguments: vec![Argument::Input(0), Argument::Input(1)],
+                })],
+            }),
+            sender: Address::ZERO,
+            gas_payment: GasPayment {
+                objects: Vec::new(),
+                owner: Address::ZERO,
+                price: crate::gas::REFERENCE_GAS_PRICE,
+                budget: 0,
+            },
+            expiration: TransactionExpiration::None,
+        };
+        self.apply(&transaction, &[], true)
+    }
+
+    fn apply(
+        &self,
+        transaction: &Transaction,
+        signatures: &[UserSignature],
+        system: bool,
+    ) -> Result<Submitted, LedgerError> {
         let digest = transaction.digest();
         let _w = self.writer.lock().map_err(|_| poisoned())?;
         if let Some(record) = self.store.transaction(&digest)? {
@@ -223,7 +284,9 @@ impl Ledger {
                 duplicate: true,
             });
         }
-        execute::verify_signatures(transaction, signatures)?;
+        if !system {
+            execute::verify_signatures(transaction, signatures)?;
+        }
         let latest = self
             .store
             .latest_checkpoint()?
@@ -235,14 +298,15 @@ impl Ledger {
             timestamp_ms,
             chain: self.chain,
         };
-        let executed = execute::execute(
-            &WithClock {
-                store: &self.store,
-                clock: &clock,
-            },
-            &chain,
-            transaction,
-        )?;
+        let source = WithClock {
+            store: &self.store,
+            clock: &clock,
+        };
+        let executed = if system {
+            execute::execute_system(&source, &chain, transaction)?
+        } else {
+            execute::execute(&source, &chain, transaction)?
+        };
         let effects_digest = executed.effects.digest();
         let cp = checkpoint::next_checkpoint(
             Some(&latest),

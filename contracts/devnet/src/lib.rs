@@ -5,8 +5,9 @@
 //! executes the `k3s_daas` package natively. Layers, bottom up:
 //!
 //! - [`store`]: redb tables, one write transaction per executed transaction;
-//! - [`execute`]: signature, gas, ownership and version checks, the PTB
-//!   interpreter, effects; [`gas`] holds the schedule;
+//! - [`execute`]: signature, gas, ownership and version checks, effects;
+//!   the PTB interpreter runs over a [`working_set`]; [`gas`] holds the
+//!   schedule;
 //! - [`package`]: the `k3s_daas` entry functions;
 //! - [`ledger`]: the single writer, checkpoints ([`checkpoint`]), genesis
 //!   ([`genesis`]) and the [`faucet`];
@@ -21,9 +22,11 @@ pub mod genesis;
 pub mod ledger;
 pub mod object;
 pub mod package;
+mod ptb;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod working_set;
 
 pub use ledger::{Ledger, LedgerError};
 pub use server::{DEFAULT_FAUCET_AMOUNT, DevnetConfig, RunningDevnet, ServerError, start};

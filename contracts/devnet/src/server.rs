@@ -9,20 +9,28 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use sui_rpc::proto::sui::rpc::v2::ledger_service_server::LedgerServiceServer;
+use sui_rpc::proto::sui::rpc::v2::move_package_service_server::MovePackageServiceServer;
+use sui_rpc::proto::sui::rpc::v2::name_service_server::NameServiceServer;
+use sui_rpc::proto::sui::rpc::v2::signature_verification_service_server::SignatureVerificationServiceServer;
 use sui_rpc::proto::sui::rpc::v2::state_service_server::StateServiceServer;
 use sui_rpc::proto::sui::rpc::v2::subscription_service_server::SubscriptionServiceServer;
 use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::TransactionExecutionServiceServer;
 use sui_sdk_types::Address;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::faucet;
 use crate::genesis::GenesisConfig;
 use crate::ledger::{Ledger, LedgerError};
 use crate::service::DevnetService;
+
+/// How long a shutdown waits for open connections.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Default faucet payout: 100 SUI.
 pub const DEFAULT_FAUCET_AMOUNT: u64 = 100_000_000_000;
@@ -92,13 +100,23 @@ impl RunningDevnet {
         &self.ledger
     }
 
-    /// Stops accepting requests, lets open ones finish, and closes the
-    /// ledger.
+    /// Stops accepting requests and lets open ones finish for up to
+    /// [`SHUTDOWN_GRACE`]; connections still open after that (idle
+    /// keep-alive clients, subscriptions) are dropped. Committed
+    /// transactions are durable either way.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(s) = self.shutdown.take() {
             let _ = s.send(());
         }
-        self.wait().await
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+            Ok(Ok(r)) => r.map_err(ServerError::Serve),
+            Ok(Err(e)) => Err(ServerError::Task(e.to_string())),
+            Err(_) => {
+                tracing::warn!("connections still open after the grace period; closing them");
+                self.task.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Waits until the server stops.
@@ -133,18 +151,23 @@ fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The HTTP and gRPC routes over `ledger`.
-pub fn router(ledger: Arc<Ledger>) -> axum::Router {
-    let service = DevnetService::new(Arc::clone(&ledger));
+/// The HTTP and gRPC routes over `ledger`; streams end when `stopping`
+/// turns true.
+pub fn router(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> axum::Router {
+    let service = DevnetService::new(Arc::clone(&ledger), stopping);
     let grpc = tonic::service::Routes::new(LedgerServiceServer::new(service.clone()))
         .add_service(StateServiceServer::new(service.clone()))
         .add_service(TransactionExecutionServiceServer::new(service.clone()))
-        .add_service(SubscriptionServiceServer::new(service))
+        .add_service(SubscriptionServiceServer::new(service.clone()))
+        .add_service(MovePackageServiceServer::new(service.clone()))
+        .add_service(NameServiceServer::new(service.clone()))
+        .add_service(SignatureVerificationServiceServer::new(service))
         .prepare()
         .into_axum_router();
     let http = axum::Router::new()
         .route("/v2/gas", post(faucet::gas_handler))
         .route("/devnet/v1/advance-clock", post(advance_clock))
+        .route("/devnet/v1/register-enclave", post(register_enclave))
         .with_state(ledger);
     grpc.merge(http)
 }
@@ -175,12 +198,22 @@ pub async fn start(config: DevnetConfig) -> Result<RunningDevnet, ServerError> {
         addr: config.listen,
         source,
     })?;
+    // gRPC answers are small: without TCP_NODELAY each one waits for the
+    // client's delayed ACK (about 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let (tx, rx) = oneshot::channel::<()>();
-    let app = router(Arc::clone(&ledger));
+    let (stopping_tx, stopping) = watch::channel(false);
+    let app = router(Arc::clone(&ledger), stopping);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
+                // End open subscriptions so their connections can close.
+                let _ = stopping_tx.send(true);
             })
             .await
     });
@@ -218,8 +251,10 @@ async fn advance_clock(
         )
     })?;
     let span = tracing::info_span!("advance_clock", ms = request.ms);
-    let _guard = span.enter();
-    match tokio::task::spawn_blocking(move || ledger.advance_clock(request.ms)).await {
+    match tokio::task::spawn_blocking(move || ledger.advance_clock(request.ms))
+        .instrument(span)
+        .await
+    {
         Ok(Ok(offset_ms)) => Ok(Json(ClockOffset { offset_ms })),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "advancing the clock failed");
@@ -257,4 +292,98 @@ pub fn banner(devnet: &RunningDevnet) -> String {
         format!("faucet_address {}", faucet::faucet_address()),
     ]
     .join("\n")
+}
+
+/// Body of `POST /devnet/v1/register-enclave`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegisterEnclave {
+    /// The shared `EnclaveConfig` the enclave belongs to.
+    pub config_id: Address,
+    /// The enclave's Ed25519 public key, hex (32 bytes).
+    pub public_key: String,
+}
+
+/// Answer of `POST /devnet/v1/register-enclave`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnclaveRegistered {
+    /// The new shared `Enclave` object.
+    pub enclave_id: Address,
+    /// Digest of the system transaction that registered it.
+    pub digest: String,
+    /// Its checkpoint.
+    pub checkpoint: u64,
+}
+
+/// `POST /devnet/v1/register-enclave`: the devnet's stand-in for
+/// attestation-based registration (see `contracts/devnet/README.md`).
+async fn register_enclave(
+    State(ledger): State<Arc<Ledger>>,
+    body: Result<Json<RegisterEnclave>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<EnclaveRegistered>, (StatusCode, String)> {
+    let Json(request) = body.map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"config_id\": \"0x…\", \"public_key\": \"<hex>\"}}: {e}"),
+        )
+    })?;
+    let public_key = hex::decode(request.public_key.trim_start_matches("0x")).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("public_key {:?} is not hex: {e}", request.public_key),
+        )
+    })?;
+    let span = tracing::info_span!("register_enclave", config = %request.config_id);
+    let config_id = request.config_id;
+    let submitted = tokio::task::spawn_blocking(move || {
+        ledger.register_enclave_without_attestation(config_id, &public_key)
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "register task failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "register task failed".to_owned(),
+        )
+    })?
+    .map_err(|e| match e {
+        LedgerError::Rejected(r) => (StatusCode::BAD_REQUEST, r.to_string()),
+        other => {
+            tracing::error!(error = %other, "registering an enclave failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "registering the enclave failed".to_owned(),
+            )
+        }
+    })?;
+    let record = &submitted.record;
+    if let sui_sdk_types::ExecutionStatus::Failure { error, .. } = record.effects.status() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("register_enclave failed: {error:?}"),
+        ));
+    }
+    let enclave_id = record
+        .output_objects
+        .iter()
+        .find(|o| {
+            o.as_struct().is_some_and(|s| {
+                <daas_core::package::enclave::Enclave as daas_core::package::MoveStruct>::matches(
+                    s.object_type(),
+                    daas_core::package::PACKAGE_ID,
+                )
+            })
+        })
+        .map(sui_sdk_types::Object::object_id)
+        .ok_or_else(|| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "register_enclave created no Enclave".to_owned(),
+            )
+        })?;
+    Ok(Json(EnclaveRegistered {
+        enclave_id,
+        digest: submitted.digest.to_string(),
+        checkpoint: record.checkpoint,
+    }))
 }

@@ -14,6 +14,7 @@ use sui_rpc::proto::sui::rpc::v2::subscription_service_server::SubscriptionServi
 use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::TransactionExecutionService;
 use sui_sdk_types::{Address, Digest, Object, StructTag};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -37,12 +38,14 @@ const MAX_PAGE: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct DevnetService {
     ledger: Arc<Ledger>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl DevnetService {
-    /// A service over `ledger`.
-    pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger }
+    /// A service over `ledger`; its subscriptions end when `stopping`
+    /// turns true (server shutdown).
+    pub fn new(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> Self {
+        Self { ledger, stopping }
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
@@ -127,7 +130,30 @@ pub fn executed_proto(digest: Digest, record: StoredTransaction) -> proto::Execu
         .into_iter()
         .map(proto::UserSignature::from)
         .collect();
-    out.effects = Some(proto::TransactionEffects::from(record.effects));
+    let mut effects = proto::TransactionEffects::from(record.effects);
+    let types: std::collections::BTreeMap<String, String> = record
+        .input_objects
+        .iter()
+        .chain(&record.output_objects)
+        .filter_map(|o| {
+            o.as_struct()
+                .map(|s| (o.object_id().to_string(), s.object_type().to_string()))
+        })
+        .collect();
+    for changed in effects
+        .changed_objects
+        .iter_mut()
+        .chain(effects.gas_object.iter_mut())
+    {
+        if changed.object_type.is_none() {
+            changed.object_type = changed
+                .object_id
+                .as_ref()
+                .and_then(|id| types.get(id))
+                .cloned();
+        }
+    }
+    out.effects = Some(effects);
     let mut events = proto::TransactionEvents::from(
         record
             .events
@@ -607,9 +633,14 @@ impl SubscriptionService for DevnetService {
     ) -> Result<Response<BoxStream<proto::SubscribeCheckpointsResponse>>, Status> {
         let ledger = Arc::clone(&self.ledger);
         let mut receiver = ledger.subscribe();
+        let mut stopping = self.stopping.clone();
         let stream = async_stream(move |tx| async move {
             loop {
-                let sequence = match receiver.recv().await {
+                let next = tokio::select! {
+                    next = receiver.recv() => next,
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
+                let sequence = match next {
                     Ok(s) => s,
                     Err(RecvError::Lagged(n)) => {
                         let _ = tx
@@ -675,3 +706,37 @@ where
     tokio::spawn(producer(tx).instrument(tracing::info_span!("subscription")));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
+
+/// Services the devnet registers only so that every call names the method
+/// it does not implement.
+macro_rules! unimplemented_service {
+    ($trait:path { $($method:ident($request:ident) -> $response:ident = $name:literal;)* }) => {
+        #[tonic::async_trait]
+        impl $trait for DevnetService {
+            $(
+                async fn $method(
+                    &self,
+                    _request: Request<proto::$request>,
+                ) -> Result<Response<proto::$response>, Status> {
+                    Err(unimplemented($name))
+                }
+            )*
+        }
+    };
+}
+
+unimplemented_service!(proto::move_package_service_server::MovePackageService {
+    get_package(GetPackageRequest) -> GetPackageResponse = "GetPackage";
+    get_datatype(GetDatatypeRequest) -> GetDatatypeResponse = "GetDatatype";
+    get_function(GetFunctionRequest) -> GetFunctionResponse = "GetFunction";
+    list_package_versions(ListPackageVersionsRequest) -> ListPackageVersionsResponse = "ListPackageVersions";
+});
+
+unimplemented_service!(proto::name_service_server::NameService {
+    lookup_name(LookupNameRequest) -> LookupNameResponse = "LookupName";
+    reverse_lookup_name(ReverseLookupNameRequest) -> ReverseLookupNameResponse = "ReverseLookupName";
+});
+
+unimplemented_service!(proto::signature_verification_service_server::SignatureVerificationService {
+    verify_signature(VerifySignatureRequest) -> VerifySignatureResponse = "VerifySignature";
+});

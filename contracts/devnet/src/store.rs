@@ -314,3 +314,131 @@ impl Store {
         txn.commit().map_err(db_err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sui_sdk_types::{
+        CheckpointContents, CheckpointSummary, GasCostSummary, GasPayment, GenesisTransaction,
+        TransactionExpiration, TransactionKind,
+    };
+
+    use super::*;
+    use crate::object::sui_coin;
+
+    fn record() -> StoredTransaction {
+        let transaction = Transaction {
+            kind: TransactionKind::Genesis(GenesisTransaction {
+                objects: Vec::new(),
+            }),
+            sender: Address::ZERO,
+            gas_payment: GasPayment {
+                objects: Vec::new(),
+                owner: Address::ZERO,
+                price: 1,
+                budget: 0,
+            },
+            expiration: TransactionExpiration::None,
+        };
+        StoredTransaction {
+            effects: crate::genesis::build(&crate::genesis::GenesisConfig {
+                admin: Address::ZERO,
+                slasher: Address::ZERO,
+                timestamp_ms: 0,
+            })
+            .effects,
+            transaction,
+            signatures: Vec::new(),
+            events: None,
+            checkpoint: 0,
+            timestamp_ms: 0,
+            input_objects: Vec::new(),
+            output_objects: Vec::new(),
+        }
+    }
+
+    fn checkpoint(sequence_number: u64) -> StoredCheckpoint {
+        StoredCheckpoint {
+            summary: CheckpointSummary {
+                epoch: 0,
+                sequence_number,
+                network_total_transactions: sequence_number + 1,
+                content_digest: Digest::ZERO,
+                previous_digest: None,
+                epoch_rolling_gas_cost_summary: GasCostSummary::default(),
+                timestamp_ms: 0,
+                checkpoint_commitments: Vec::new(),
+                end_of_epoch_data: None,
+                version_specific_data: Vec::new(),
+            },
+            contents: CheckpointContents::new_v1(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn commit_indexes_owners_and_keeps_history_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        let alice = Address::from_static("0xa");
+        let bob = Address::from_static("0xb");
+        let id = Address::from_static("0xc0");
+        let coin = |version, owner| {
+            sui_coin(id, 5, Owner::Address(owner))
+                .to_object(version, Digest::ZERO, 0)
+                .unwrap()
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .commit(&Commit {
+                    written: vec![coin(1, alice)],
+                    deleted: Vec::new(),
+                    transaction: record(),
+                    digest: Digest::ZERO,
+                    checkpoint: checkpoint(0),
+                })
+                .unwrap();
+            store
+                .commit(&Commit {
+                    written: vec![coin(2, bob)],
+                    deleted: Vec::new(),
+                    transaction: record(),
+                    digest: Digest::new([1; 32]),
+                    checkpoint: checkpoint(1),
+                })
+                .unwrap();
+            assert!(store.owned_objects(&alice, None, 10).unwrap().is_empty());
+            assert_eq!(
+                store.owned_objects(&bob, None, 10).unwrap(),
+                vec![coin(2, bob)]
+            );
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.object(&id).unwrap(), Some(coin(2, bob)));
+        assert_eq!(store.object_at(&id, 1).unwrap(), Some(coin(1, alice)));
+        assert_eq!(
+            store
+                .latest_checkpoint()
+                .unwrap()
+                .unwrap()
+                .summary
+                .sequence_number,
+            1
+        );
+        assert!(store.transaction(&Digest::new([1; 32])).unwrap().is_some());
+        assert!(store.transaction(&Digest::new([2; 32])).unwrap().is_none());
+
+        store
+            .commit(&Commit {
+                written: Vec::new(),
+                deleted: vec![id],
+                transaction: record(),
+                digest: Digest::new([3; 32]),
+                checkpoint: checkpoint(2),
+            })
+            .unwrap();
+        assert_eq!(store.object(&id).unwrap(), None);
+        assert!(store.owned_objects(&bob, None, 10).unwrap().is_empty());
+        store.set_meta(META_CLOCK_OFFSET_MS, 42).unwrap();
+        assert_eq!(store.meta(META_CLOCK_OFFSET_MS).unwrap(), Some(42));
+    }
+}

@@ -527,6 +527,16 @@ async fn unimplemented_methods_name_themselves() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     assert!(err.message().contains("ListBalances"), "{err}");
+    let err = sui_rpc::proto::sui::rpc::v2::name_service_client::NameServiceClient::connect(
+        net.devnet.url(),
+    )
+    .await
+    .unwrap()
+    .lookup_name(proto::LookupNameRequest::default())
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("LookupName"), "{err}");
 }
 
 #[tokio::test]

@@ -708,10 +708,25 @@ public fun params(pool: &StakePool): PoolParams {
     pool.params
 }
 
+/// The tier thresholds of `params`.
+public fun tiers(params: &PoolParams): TierThresholds {
+    params.tiers
+}
+
 /// The stake behind `token_id` (aborts `EUnknownToken` without a record).
 public fun stake_of(pool: &StakePool, token_id: ID): u64 {
     assert!(pool.records.contains(token_id), EUnknownToken);
     pool.records.borrow(token_id).stake.value()
+}
+
+/// Slashed funds held by the pool.
+public fun treasury_value(pool: &StakePool): u64 {
+    pool.treasury.value()
+}
+
+/// Sum of every record's stake.
+public fun total_staked(pool: &StakePool): u64 {
+    pool.total_staked
 }
 
 /// The token's owner.

@@ -576,9 +576,11 @@ impl ChainClient {
         self.sign_and_execute(signer, transaction).await
     }
 
-    /// Dry-runs `transaction` and returns the budget to use: computation
-    /// plus overhead plus net storage, never below computation plus
-    /// overhead (the TypeScript SDK's rule).
+    /// Dry-runs `transaction` and returns the budget to use: the dry run's
+    /// computation cost plus a safety overhead (the TypeScript SDK's
+    /// `GAS_SAFE_OVERHEAD` units at `price`) plus its storage cost. The
+    /// storage rebate is not subtracted: a budget must cover computation and
+    /// storage before the rebate is paid back, and it only caps the charge.
     ///
     /// # Errors
     /// The dry run failed; Move aborts as [`ChainError::Aborted`].
@@ -592,14 +594,11 @@ impl ChainClient {
         let used = effects
             .gas_used
             .ok_or_else(|| ChainError::malformed("SimulateTransaction without gas_used"))?;
-        let computation = used
+        let budget = used
             .computation_cost
             .unwrap_or_default()
-            .saturating_add(GAS_SAFE_OVERHEAD.saturating_mul(price));
-        let storage = used.storage_cost.unwrap_or_default();
-        let rebate = used.storage_rebate.unwrap_or_default();
-        let with_storage = computation.saturating_add(storage).saturating_sub(rebate);
-        let budget = with_storage.max(computation);
+            .saturating_add(GAS_SAFE_OVERHEAD.saturating_mul(price))
+            .saturating_add(used.storage_cost.unwrap_or_default());
         debug!(budget, "gas budget from dry run");
         Ok(budget)
     }
@@ -1045,6 +1044,48 @@ mod tests {
                 available: 16,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn failed_effects_become_typed_errors() {
+        let mut location = proto::MoveLocation::default();
+        location.module = Some("staking".to_owned());
+        location.function_name = Some("withdraw".to_owned());
+        location.package = Some(crate::package::PACKAGE_ID.to_string());
+        let mut abort = proto::MoveAbort::default();
+        abort.abort_code = Some(13);
+        abort.location = Some(location);
+        let mut error = proto::ExecutionError::default();
+        error.kind = Some(proto::execution_error::ExecutionErrorKind::MoveAbort as i32);
+        error.command = Some(0);
+        error.error_details = Some(proto::execution_error::ErrorDetails::Abort(abort));
+        let mut status = proto::ExecutionStatus::default();
+        status.success = Some(false);
+        status.error = Some(error);
+        let mut effects = proto::TransactionEffects::default();
+        effects.status = Some(status);
+        let err = check_status(&effects, Stage::Execution, None).unwrap_err();
+        let abort = err.move_abort().unwrap();
+        assert_eq!(abort.package, Some(crate::package::PACKAGE_ID));
+        assert_eq!(abort.function.as_deref(), Some("withdraw"));
+        assert!(err.is_abort("staking", 13));
+
+        let mut error = proto::ExecutionError::default();
+        error.kind = Some(proto::execution_error::ExecutionErrorKind::InsufficientGas as i32);
+        let mut status = proto::ExecutionStatus::default();
+        status.success = Some(false);
+        status.error = Some(error);
+        effects.status = Some(status);
+        let err = check_status(&effects, Stage::Simulation, None).unwrap_err();
+        assert!(
+            matches!(&err, ChainError::ExecutionFailed { kind, stage: Stage::Simulation, .. } if kind == "INSUFFICIENT_GAS"),
+            "{err:?}"
+        );
+        effects.status = None;
+        assert!(matches!(
+            check_status(&effects, Stage::Execution, None),
+            Err(ChainError::MalformedResponse { .. })
         ));
     }
 

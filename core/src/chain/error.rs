@@ -265,3 +265,45 @@ impl ChainError {
         ChainError::MalformedResponse { what: what.into() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::staking::StakingAbort;
+
+    #[test]
+    fn documented_aborts_become_typed() {
+        let err = ChainError::Aborted {
+            stage: Stage::Execution,
+            abort: Box::new(MoveAbort {
+                package: None,
+                module: "staking".to_owned(),
+                function: Some("stake_and_mint".to_owned()),
+                code: 3,
+                command: Some(1),
+            }),
+            digest: None,
+        };
+        assert!(err.is_abort("staking", 3));
+        assert_eq!(
+            err.package_abort(),
+            Some(PackageAbort::Staking(StakingAbort::StakeTooLow))
+        );
+        assert!(
+            err.to_string().contains("Move abort 3 in module staking"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_aborts_stay_untyped() {
+        let abort = MoveAbort {
+            package: None,
+            module: "coin".to_owned(),
+            function: None,
+            code: 3,
+            command: None,
+        };
+        assert_eq!(abort.package_abort(), None);
+    }
+}

@@ -25,6 +25,7 @@ use tracing::{debug, instrument};
 
 use super::client::{ChainClient, EmittedEvent, emitted_event_from_proto};
 use super::error::ChainError;
+use crate::package::{DecodeError, PackageEvent};
 
 /// Position of one event on the chain: total order of all events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -56,6 +57,17 @@ pub struct ChainEvent {
     pub transaction_digest: Digest,
     /// The event.
     pub event: EmittedEvent,
+}
+
+impl ChainEvent {
+    /// The event as one of the package's typed events; `Ok(None)` for an
+    /// event of another package.
+    ///
+    /// # Errors
+    /// The type names no event of the package, or the contents are malformed.
+    pub fn decode(&self, package: Address) -> Result<Option<PackageEvent>, DecodeError> {
+        PackageEvent::decode(package, &self.event.event_type, &self.event.contents)
+    }
 }
 
 /// Durable storage of the follower's position.

@@ -267,3 +267,88 @@ impl ChainConfig {
 mod http_uri {
     pub use tonic::codegen::http::Uri;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_parse_and_name_themselves() {
+        for profile in Profile::ALL {
+            assert_eq!(profile.as_str().parse::<Profile>().unwrap(), profile);
+        }
+        assert_eq!(" MainNet ".parse::<Profile>().unwrap(), Profile::Mainnet);
+        let err = "localnet-2".parse::<Profile>().unwrap_err();
+        assert!(err.to_string().contains("localnet-2"), "{err}");
+    }
+
+    #[test]
+    fn devnet_needs_no_ids_but_real_networks_do() {
+        let devnet = ChainConfig::new(Profile::Devnet);
+        devnet.validate().unwrap();
+        assert_eq!(devnet.endpoint(), DEVNET_ENDPOINT);
+        assert_eq!(devnet.package_id().unwrap(), crate::package::PACKAGE_ID);
+        assert_eq!(devnet.profile.finality(), Finality::Effects);
+
+        let testnet = ChainConfig::new(Profile::Testnet);
+        assert_eq!(testnet.endpoint(), "https://fullnode.testnet.sui.io:443");
+        assert_eq!(testnet.profile.finality(), Finality::Checkpoint);
+        let err = testnet.validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ChainError::MissingSetting {
+                    setting: "package",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("publish"), "{err}");
+        let err = ChainConfig::new(Profile::Mainnet)
+            .with_package(Address::new([1; 32]))
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ChainError::MissingSetting {
+                    setting: "stake_pool",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        ChainConfig::new(Profile::Mainnet)
+            .with_package(Address::new([1; 32]))
+            .with_stake_pool(Address::new([2; 32]))
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn bad_endpoints_are_named() {
+        for endpoint in ["fullnode:443", "ftp://example.org", "http://", "not a uri"] {
+            let err = ChainConfig::devnet(endpoint).validate().unwrap_err();
+            assert!(
+                matches!(err, ChainError::InvalidEndpoint { .. }),
+                "{endpoint}: {err}"
+            );
+            assert!(err.to_string().contains(endpoint), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_section_deserializes_and_refuses_unknown_keys() {
+        let config: ChainConfig =
+            serde_json::from_str(r#"{"profile":"testnet","package":"0x7f","stake_pool":"0x70"}"#)
+                .unwrap();
+        assert_eq!(config.profile, Profile::Testnet);
+        assert_eq!(config.finality_timeout(), Duration::from_secs(30));
+        config.validate().unwrap();
+        let err = serde_json::from_str::<ChainConfig>(r#"{"profile":"devnet","pakage":"0x1"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("pakage"), "{err}");
+        assert!(serde_json::from_str::<ChainConfig>(r#"{"profile":"moon"}"#).is_err());
+    }
+}

@@ -159,6 +159,29 @@ fn package_address_matches() {
 }
 
 #[test]
+fn devnet_object_ids_match() {
+    let tables = readme();
+    let t = table(&tables, &["devnet object", "id"]);
+    let listed: Vec<(String, sui_sdk_types::Address)> = t
+        .rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect();
+    let rust = [
+        ("StakePool", super::STAKE_POOL_ID),
+        ("AuditLog", super::AUDIT_LOG_ID),
+        ("AdminCap", super::ADMIN_CAP_ID),
+        ("SlasherCap", super::SLASHER_CAP_ID),
+        ("EnclaveCap", super::ENCLAVE_CAP_ID),
+        ("StakePool.records", super::STAKE_RECORDS_TABLE_ID),
+        ("StakePool.proposals", super::SLASH_PROPOSALS_TABLE_ID),
+        ("AuditLog.batches", super::AUDIT_BATCHES_TABLE_ID),
+    ]
+    .map(|(n, id)| (n.to_owned(), id));
+    assert_eq!(listed, rust);
+}
+
+#[test]
 fn abort_codes_match() {
     let tables = readme();
     let t = table(&tables, &["module", "code", "name", "meaning"]);
@@ -342,8 +365,11 @@ fn move_consts() -> BTreeMap<(String, String), (String, u64)> {
     map
 }
 
-/// `(module, struct) -> (abilities, fields)` of every struct in the sources.
-fn move_structs() -> BTreeMap<(String, String), (String, Vec<(String, String)>)> {
+/// `(module, struct) -> (abilities, fields)`.
+type StructMap = BTreeMap<(String, String), (String, Vec<(String, String)>)>;
+
+/// Every struct of the Move sources.
+fn move_structs() -> StructMap {
     let mut map = BTreeMap::new();
     for module in MODULES {
         let source = move_source(module);

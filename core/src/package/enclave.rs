@@ -340,6 +340,35 @@ mod tests {
         assert_eq!(back, message);
     }
 
+    /// Ed25519 public key of the secret `[7; 32]`, used by the Move test
+    /// `enclave_tests::signature_from_rust_verifies`.
+    const GOLDEN_PK: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+    /// Its signature over `IntentMessage { intent: 2, timestamp_ms:
+    /// 1744038900000, data: 42u64 }` (Ed25519 is deterministic).
+    const GOLDEN_SIG: &str = "7a79f9d313f947180c3a8cda11533fa1f3344a6749dae74bbfd05b848d6c21bc466eda3cdccce7169a9c2ac2633e5fde21abbfc9f11e0acd793f677e7b926e09";
+
+    #[test]
+    fn golden_enclave_signature_shared_with_move() {
+        let key = Ed25519PrivateKey::new([7; 32]);
+        assert_eq!(hex::encode(key.public_key().into_inner()), GOLDEN_PK);
+        let message = IntentMessage::new(IntentScope::AuditBatch, 1_744_038_900_000, 42u64);
+        assert_eq!(
+            hex::encode(message.signing_bytes().unwrap()),
+            "0220b1d110960100002a00000000000000"
+        );
+        let signature: Ed25519Signature = key.sign(&message.signing_bytes().unwrap());
+        assert_eq!(hex::encode(signature.inner()), GOLDEN_SIG);
+        let enclave = Enclave {
+            id: Address::ZERO,
+            config_id: Address::ZERO,
+            config_version: 0,
+            pk: hex::decode(GOLDEN_PK).unwrap(),
+            owner: Address::ZERO,
+            registered_at_ms: 0,
+        };
+        assert!(enclave.verify_signature(&message, &hex::decode(GOLDEN_SIG).unwrap()));
+    }
+
     fn config() -> EnclaveConfig {
         EnclaveConfig {
             id: Address::new([0xc0; 32]),

@@ -9,9 +9,9 @@ use daas_core::package::{AUDIT_BATCHES_TABLE_ID, AUDIT_LOG_ID, MoveTable, Packag
 use sui_sdk_types::{Owner, TypeTag};
 
 use super::{Args, CallArg, CallError, Table, clock, emit, new_object, package_type, read, write};
-use crate::execute::CallContext;
 use crate::genesis::GENESIS_VERSION;
 use crate::object::MoveObject;
+use crate::working_set::CallContext;
 
 fn abort(e: impl Into<PackageAbort>) -> CallError {
     CallError::from(e.into())

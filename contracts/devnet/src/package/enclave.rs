@@ -4,19 +4,21 @@
 //! `register_enclave` takes the `NitroAttestationDocument` that
 //! `0x2::nitro_attestation::load_nitro_attestation` returns; the devnet
 //! rejects that framework call before execution (attestation verification
-//! is not available yet), so no such value can reach `register_enclave`
-//! and a call with any other argument fails with a type mismatch.
+//! is not available yet), so a user's call fails with a type mismatch. The
+//! devnet's own system transaction (`POST /devnet/v1/register-enclave`)
+//! calls it with the enclave's Ed25519 public key in place of the document,
+//! so enclave-signed results and audit batches can be tested locally.
 
 use daas_core::package::enclave::{
-    self as e, Enclave, EnclaveAbort, EnclaveCap, EnclaveConfig, EnclaveConfigCreated,
-    EnclaveConfigUpdated, EnclaveDestroyed, PCR_LEN,
+    self as e, ED25519_PK_LEN, Enclave, EnclaveAbort, EnclaveCap, EnclaveConfig,
+    EnclaveConfigCreated, EnclaveConfigUpdated, EnclaveDestroyed, EnclaveRegistered, PCR_LEN,
 };
 use daas_core::package::{ENCLAVE_CAP_ID, PackageAbort};
 use sui_sdk_types::{Address, CommandArgumentError, Owner};
 
 use super::{Args, CallArg, CallError, create, emit, new_object, read, write};
-use crate::execute::CallContext;
 use crate::object::MoveObject;
+use crate::working_set::CallContext;
 
 fn abort(a: EnclaveAbort) -> CallError {
     CallError::from(PackageAbort::from(a))
@@ -125,13 +127,47 @@ fn update_name(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallErr
 
 fn register_enclave(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
     args.expect(2)?;
-    read::<EnclaveConfig>(ctx, args, 0)?;
-    // Only `load_nitro_attestation` produces a NitroAttestationDocument,
-    // and the devnet rejects it before execution.
-    Err(CallError::Argument {
-        index: 1,
-        kind: CommandArgumentError::TypeMismatch,
-    })
+    let (config_id, config) = read::<EnclaveConfig>(ctx, args, 0)?;
+    if !ctx.is_system() {
+        // Only `load_nitro_attestation` produces a NitroAttestationDocument,
+        // and the devnet refuses it before execution.
+        return Err(CallError::Argument {
+            index: 1,
+            kind: CommandArgumentError::TypeMismatch,
+        });
+    }
+    // The devnet's system hook passes the public key in place of the
+    // attestation document (`POST /devnet/v1/register-enclave`).
+    let pk: Vec<u8> = args.pure(1)?;
+    if pk.is_empty() {
+        return Err(abort(EnclaveAbort::MissingPublicKey));
+    }
+    if pk.len() as u64 != ED25519_PK_LEN {
+        return Err(abort(EnclaveAbort::InvalidPublicKey));
+    }
+    let id = ctx.new_id();
+    let owner = ctx.sender();
+    let registered_at_ms = ctx.timestamp_ms();
+    let enclave = Enclave {
+        id,
+        config_id,
+        config_version: config.version,
+        pk: pk.clone(),
+        owner,
+        registered_at_ms,
+    };
+    create(ctx, &enclave, Owner::Shared(crate::execute::NEW_SHARED))?;
+    emit(
+        ctx,
+        &EnclaveRegistered {
+            enclave_id: id,
+            config_id,
+            config_version: config.version,
+            pk,
+            owner,
+            registered_at_ms,
+        },
+    )
 }
 
 fn destroy_old_enclave(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {

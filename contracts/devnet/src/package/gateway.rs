@@ -10,7 +10,7 @@ use daas_core::package::gateway::{
 use sui_sdk_types::Owner;
 
 use super::{Args, CallArg, CallError, clock, create, emit, read, staking, write};
-use crate::execute::CallContext;
+use crate::working_set::CallContext;
 
 fn abort(a: impl Into<PackageAbort>) -> CallError {
     CallError::from(a.into())

@@ -11,13 +11,13 @@ mod enclave;
 mod gateway;
 mod staking;
 
-use daas_core::package::{self as bindings, MoveStruct, PackageAbort};
+use daas_core::package::{self as bindings, DynamicField, MoveStruct, PackageAbort};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sui_sdk_types::{Address, CommandArgumentError, Identifier, Owner, StructTag, TypeTag};
 
-use crate::execute::CallContext;
 use crate::object::{self, CLOCK_ID, ClockContents, MoveObject};
+use crate::working_set::CallContext;
 
 pub use bindings::PACKAGE_ID;
 
@@ -348,13 +348,6 @@ pub(crate) fn package_type<T: MoveStruct>() -> TypeTag {
     TypeTag::Struct(Box::new(T::struct_tag(PACKAGE_ID)))
 }
 
-#[derive(Serialize, serde::Deserialize)]
-struct Field<K, V> {
-    id: Address,
-    name: K,
-    value: V,
-}
-
 impl Table {
     fn field_id<K: Serialize>(&self, key: &K) -> Result<Address, CallError> {
         let bytes = bcs::to_bytes(key).map_err(|_| CallError::Invariant("encoding failed"))?;
@@ -379,7 +372,7 @@ impl Table {
         let id = self.field_id(key)?;
         match ctx.child(&self.id, &id)? {
             Some(o) => {
-                let field: Field<K, V> = bcs::from_bytes(&o.contents)
+                let field: DynamicField<K, V> = bcs::from_bytes(&o.contents)
                     .map_err(|_| CallError::Invariant("corrupt table entry"))?;
                 Ok(Some(field.value))
             }
@@ -396,7 +389,7 @@ impl Table {
         value: &V,
     ) -> Result<bool, CallError> {
         let id = self.field_id(key)?;
-        let contents = bcs::to_bytes(&Field {
+        let contents = bcs::to_bytes(&DynamicField {
             id,
             name: key,
             value,

@@ -18,9 +18,9 @@ use super::{
     Args, CallArg, CallError, Table, clock, create, emit, id_type, new_object, package_type, read,
     send_coin, take_coin, write,
 };
-use crate::execute::CallContext;
 use crate::genesis::GENESIS_VERSION;
 use crate::object::MoveObject;
+use crate::working_set::CallContext;
 
 fn abort(a: StakingAbort) -> CallError {
     CallError::from(daas_core::package::PackageAbort::from(a))

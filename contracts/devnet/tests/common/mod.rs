@@ -187,3 +187,45 @@ pub fn coin_balance(object: &Object) -> u64 {
         .unwrap()
         .balance()
 }
+
+/// The package's shared objects and the clock as transaction inputs.
+pub mod inputs {
+    use sui_transaction_builder::ObjectInput;
+
+    pub fn pool(mutable: bool) -> ObjectInput {
+        ObjectInput::shared(daas_core::package::STAKE_POOL_ID, 1, mutable)
+    }
+
+    pub fn clock() -> ObjectInput {
+        ObjectInput::shared(sui_sdk_types::Address::from_static("0x6"), 1, false)
+    }
+}
+
+/// An account with a gas coin.
+pub struct Account {
+    pub key: Ed25519PrivateKey,
+    pub address: Address,
+    pub gas: Address,
+}
+
+impl Net {
+    /// A funded account.
+    pub async fn account(&mut self, key: Ed25519PrivateKey) -> Account {
+        let address = address_of(&key);
+        let gas = self.fund(address).await.object_id();
+        Account { key, address, gas }
+    }
+
+    /// Builds a transaction for `account` with `build`, signs and executes it.
+    pub async fn call(
+        &mut self,
+        account: &Account,
+        build: impl FnOnce(&mut TransactionBuilder),
+    ) -> Result<Executed, tonic::Status> {
+        let gas = self.object(account.gas).await;
+        let mut tx = builder(account.address, &gas, BUDGET);
+        build(&mut tx);
+        let tx = tx.try_build().unwrap();
+        self.execute(&tx, &account.key).await
+    }
+}
