@@ -6,7 +6,11 @@
 //! the wire types of the master API. It has no UI or HTTP-server dependencies.
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod api;
 pub mod attestation;
+pub mod attested;
 pub mod chain;
+pub mod intent;
 pub mod package;
 pub mod wallet;

@@ -588,9 +588,9 @@ fn too_old_and_future_documents_are_refused() {
     )
     .unwrap();
 
-    // The verifier's clock is 10 s behind the enclave's (the leaf became
-    // valid 3 s before the document was made, so use a 2 s gap for the
-    // chain and a 1 s skew allowance).
+    // The verifier's clock is 2 s behind the enclave's (the leaf became
+    // valid 3 s before the document was made, so the chain still holds):
+    // refused with a 1 s skew allowance, accepted with the default 30 s.
     let earlier = at_ms(PROD_BLOCKY_TS - 2_000);
     let policy = any_pcrs().with_max_future_skew(Duration::from_secs(1));
     let error = verify_aws(&bytes, &policy, earlier).unwrap_err();
@@ -1084,9 +1084,12 @@ fn hand_made_well_formed_document_parses() {
     .unwrap();
 }
 
+/// Whether an error is the expected one.
+type ErrorCheck = fn(&AttestationError) -> bool;
+
 #[test]
 fn strict_decoding_names_the_field() {
-    let cases: Vec<(&str, Vec<u8>, fn(&AttestationError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, ErrorCheck)> = vec![
         ("missing module_id", document_with("module_id", None), |e| {
             matches!(e, AttestationError::MissingField { field: "module_id" })
         }),
@@ -1420,4 +1423,114 @@ fn deeply_nested_unknown_field_is_skipped_without_recursion() {
         ),
         "{error}"
     );
+}
+
+#[test]
+fn caching_verifier_still_checks_every_document() {
+    use daas_core::attestation::Verifier;
+    let bytes = fixture(PROD_BLOCKY);
+    let at = at_ms(PROD_BLOCKY_TS);
+    let verifier = Verifier::new(TrustRoots::aws());
+    let policy = any_pcrs();
+    for _ in 0..3 {
+        assert_eq!(
+            verifier.verify(&bytes, &policy, at).unwrap().timestamp_ms(),
+            PROD_BLOCKY_TS
+        );
+    }
+    // Cached links do not cover changed certificates, the COSE signature,
+    // the validity period or the policy.
+    let document = parse_unverified(&bytes).unwrap();
+    let leaf = document.certificate().to_vec();
+    let offset = position(&bytes, &leaf) + leaf.len() - 1;
+    let error = verifier
+        .verify(&flipped(&bytes, offset), &policy, at)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AttestationError::CertificateSignature {
+                which: CertificateRole::Leaf
+            }
+        ),
+        "{error}"
+    );
+    let error = verifier
+        .verify(&flipped(&bytes, bytes.len() - 1), &policy, at)
+        .unwrap_err();
+    assert!(
+        matches!(error, AttestationError::SignatureInvalid),
+        "{error}"
+    );
+    let error = verifier
+        .verify(&bytes, &policy, SystemTime::now())
+        .unwrap_err();
+    assert!(
+        matches!(error, AttestationError::CertificateNotValidAt { .. }),
+        "{error}"
+    );
+    let debug = fixture(DEBUG_BLOCKY);
+    let error = verifier
+        .verify(&debug, &policy, at_ms(DEBUG_BLOCKY_TS))
+        .unwrap_err();
+    assert!(
+        matches!(error, AttestationError::DebugMode { index: 0 }),
+        "{error}"
+    );
+}
+
+#[test]
+fn p256_dev_root_with_sha256_signatures_is_accepted() {
+    let now = SystemTime::now();
+    let root_key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let leaf_key = SigningKey::random(&mut rand::rngs::OsRng);
+    let root_name = name("CN=daas dev p256 root");
+    let root = CertificateBuilder::new(
+        Profile::Root,
+        SerialNumber::from(1u32),
+        validity(
+            now - Duration::from_secs(60),
+            now + Duration::from_secs(3600),
+        ),
+        root_name.clone(),
+        SubjectPublicKeyInfoOwned::from_key(*root_key.verifying_key()).unwrap(),
+        &root_key,
+    )
+    .unwrap()
+    .build::<p256::ecdsa::DerSignature>()
+    .unwrap();
+    // A P-256 root signs (ecdsa-with-SHA256) a leaf with a P-384 key.
+    let leaf = CertificateBuilder::new(
+        Profile::Leaf {
+            issuer: root_name,
+            enable_key_agreement: false,
+            enable_key_encipherment: false,
+        },
+        SerialNumber::from(2u32),
+        validity(
+            now - Duration::from_secs(60),
+            now + Duration::from_secs(3600),
+        ),
+        name("CN=daas dev p384 leaf"),
+        spki(&leaf_key),
+        &root_key,
+    )
+    .unwrap()
+    .build::<p256::ecdsa::DerSignature>()
+    .unwrap();
+    let root_der = root.to_der().unwrap();
+    let ts = now_ms();
+    let document = UnsignedDocument {
+        module_id: "i-dev-p256".to_owned(),
+        timestamp_ms: ts,
+        pcrs: (0u8..3).map(|index| (index, Pcr::new([9; 48]))).collect(),
+        certificate: leaf.to_der().unwrap(),
+        cabundle: vec![root_der.clone()],
+        ..UnsignedDocument::default()
+    };
+    let bytes = document.sign(&leaf_key);
+    let roots = TrustRoots::insecure_dev_only(DevRoot::from_der(&root_der).unwrap());
+    let verified = verify(&bytes, &roots, &any_pcrs(), at_ms(ts)).unwrap();
+    assert!(verified.is_dev());
+    assert_eq!(verified.public_key(), None);
 }

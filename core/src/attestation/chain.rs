@@ -10,7 +10,8 @@
 //! CA (basic constraints, key usage, path length); signatures must be ECDSA
 //! P-384/SHA-384 (or P-256/SHA-256).
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use der::asn1::ObjectIdentifier;
@@ -247,13 +248,13 @@ impl Extensions {
                 reason: "basic constraints say cA = false",
             });
         }
-        if let Some(usage) = &self.key_usage {
-            if !usage.key_cert_sign() {
-                return Err(AttestationError::NotCa {
-                    which,
-                    reason: "key usage lacks keyCertSign",
-                });
-            }
+        if let Some(usage) = &self.key_usage
+            && !usage.key_cert_sign()
+        {
+            return Err(AttestationError::NotCa {
+                which,
+                reason: "key usage lacks keyCertSign",
+            });
         }
         Ok(constraints.path_len_constraint)
     }
@@ -444,6 +445,7 @@ pub(crate) fn verify_chain(
     leaf: &[u8],
     roots: &TrustRoots,
     at: Duration,
+    cache: Option<&LinkCache>,
 ) -> Result<(RootKind, p384::ecdsa::VerifyingKey), AttestationError> {
     let mut anchors: Vec<(RootKind, &Anchor)> = Vec::with_capacity(2);
     if roots.aws {
@@ -484,8 +486,11 @@ pub(crate) fn verify_chain(
     };
     check_validity(&anchor.certificate, at, CertificateRole::TrustedRoot)?;
 
-    let mut issuer_name = anchor.certificate.tbs_certificate.subject.clone();
-    let mut issuer_key = anchor.key.clone();
+    let mut issuer = Issuer {
+        der: &anchor.der,
+        name: anchor.certificate.tbs_certificate.subject.clone(),
+        key: anchor.key.clone(),
+    };
     // Remaining number of intermediate CAs allowed below the current issuer.
     let mut path_budget: Option<u8> = anchor.path_len;
 
@@ -495,7 +500,7 @@ pub(crate) fn verify_chain(
         .skip(start)
         .map(|(index, der)| (CertificateRole::CaBundle(index), der.as_slice()));
     for (which, der) in intermediates {
-        let parsed = verify_link(der, which, &issuer_name, &issuer_key, at)?;
+        let parsed = verify_link(der, which, &issuer, at, cache)?;
         let path_len = parsed.extensions(which)?.require_ca(which)?;
         // This CA is itself an intermediate below the previous issuer.
         if parsed.issuer() != parsed.subject() {
@@ -508,20 +513,23 @@ pub(crate) fn verify_chain(
         if let Some(limit) = path_len {
             path_budget = Some(path_budget.map_or(limit, |budget| budget.min(limit)));
         }
-        issuer_key = parsed.key(which)?;
-        issuer_name = parsed.subject().clone();
+        issuer = Issuer {
+            der,
+            key: parsed.key(which)?,
+            name: parsed.subject().clone(),
+        };
     }
 
     let which = CertificateRole::Leaf;
-    let parsed = verify_link(leaf, which, &issuer_name, &issuer_key, at)?;
+    let parsed = verify_link(leaf, which, &issuer, at, cache)?;
     let extensions = parsed.extensions(which)?;
-    if let Some(usage) = &extensions.key_usage {
-        if !usage.digital_signature() {
-            return Err(AttestationError::UnsupportedKey {
-                which,
-                reason: "key usage lacks digitalSignature",
-            });
-        }
+    if let Some(usage) = &extensions.key_usage
+        && !usage.digital_signature()
+    {
+        return Err(AttestationError::UnsupportedKey {
+            which,
+            reason: "key usage lacks digitalSignature",
+        });
     }
     Ok((kind, parsed.p384_key(which)?))
 }
@@ -531,19 +539,78 @@ pub(crate) fn verify_chain(
 fn verify_link<'a>(
     der: &'a [u8],
     which: CertificateRole,
-    issuer_name: &Name,
-    issuer_key: &IssuerKey,
+    issuer: &Issuer<'_>,
     at: Duration,
+    cache: Option<&LinkCache>,
 ) -> Result<ParsedCertificate<'a>, AttestationError> {
     let parsed = ParsedCertificate::parse(der, which)?;
     parsed.check_validity(at, which)?;
-    if parsed.issuer() != issuer_name {
+    if *parsed.issuer() != issuer.name {
         return Err(AttestationError::IssuerMismatch {
             which,
             issuer: display_name(parsed.issuer()),
-            expected: display_name(issuer_name),
+            expected: display_name(&issuer.name),
         });
     }
-    parsed.verify_signed_by(issuer_key, which)?;
+    match cache {
+        Some(cache) => {
+            let key = LinkCache::key(issuer.der, der);
+            if !cache.contains(&key) {
+                parsed.verify_signed_by(&issuer.key, which)?;
+                cache.insert(key);
+            }
+        }
+        None => parsed.verify_signed_by(&issuer.key, which)?,
+    }
     Ok(parsed)
+}
+
+/// The certificate above the one being checked.
+struct Issuer<'a> {
+    der: &'a [u8],
+    name: Name,
+    key: IssuerKey,
+}
+
+/// Certificate signatures already verified, so that repeated documents
+/// from the same enclave (same regional and zonal CAs) cost one ECDSA
+/// verification for the COSE signature instead of five.
+///
+/// Only the signature check is cached, keyed by the SHA-256 of the exact
+/// issuer and subject DER; parsing, validity at the verification time,
+/// names and CA constraints are checked every time. Bounded: it is emptied
+/// when it reaches [`LinkCache::CAPACITY`] entries.
+#[derive(Debug, Default)]
+pub(crate) struct LinkCache {
+    links: Mutex<HashSet<[u8; 32]>>,
+}
+
+impl LinkCache {
+    /// Most entries kept.
+    pub(crate) const CAPACITY: usize = 1024;
+
+    fn key(issuer_der: &[u8], subject_der: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update((issuer_der.len() as u64).to_be_bytes());
+        hasher.update(issuer_der);
+        hasher.update(subject_der);
+        hasher.finalize().into()
+    }
+
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        // A poisoned lock only costs a cache miss.
+        self.links
+            .lock()
+            .map(|links| links.contains(key))
+            .unwrap_or(false)
+    }
+
+    fn insert(&self, key: [u8; 32]) {
+        if let Ok(mut links) = self.links.lock() {
+            if links.len() >= Self::CAPACITY {
+                links.clear();
+            }
+            links.insert(key);
+        }
+    }
 }

@@ -35,10 +35,10 @@ impl<'a> CoseSign1<'a> {
     pub(crate) fn parse(input: &'a [u8]) -> Result<Self, AttestationError> {
         let mut reader = Reader::new(input);
         let cose = |error| AttestationError::cose("envelope", error);
-        if let Some(tag) = reader.optional_tag().map_err(cose)? {
-            if tag != COSE_SIGN1_TAG {
-                return Err(AttestationError::CoseTag { tag });
-            }
+        if let Some(tag) = reader.optional_tag().map_err(cose)?
+            && tag != COSE_SIGN1_TAG
+        {
+            return Err(AttestationError::CoseTag { tag });
         }
         let items = reader.array().map_err(cose)?;
         if items != 4 {

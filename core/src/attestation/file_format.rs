@@ -49,10 +49,11 @@ pub fn decode_document_file(contents: &[u8]) -> Result<(FileEncoding, Vec<u8>), 
     if text.is_empty() {
         return Err(DocumentFileError::Empty);
     }
-    if text.len() % 2 == 0 && text.iter().all(u8::is_ascii_hexdigit) {
-        if let Ok(bytes) = hex::decode(&text) {
-            return Ok((FileEncoding::Hex, bytes));
-        }
+    if text.len().is_multiple_of(2)
+        && text.iter().all(u8::is_ascii_hexdigit)
+        && let Ok(bytes) = hex::decode(&text)
+    {
+        return Ok((FileEncoding::Hex, bytes));
     }
     let mut last_error = None;
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {

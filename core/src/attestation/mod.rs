@@ -45,7 +45,7 @@ pub mod document;
 mod error;
 pub mod file_format;
 pub mod policy;
-pub mod verify;
+mod verify;
 
 pub use cbor::CborProblem;
 pub use chain::{
