@@ -6,9 +6,7 @@
 //! without them the tests fail, they do not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod support;
 
 use base64::Engine;
 use daas_core::chain::ptb;
@@ -29,20 +27,8 @@ struct Case {
     node_id: &'static [u8],
 }
 
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js")
-}
-
-/// Runs the TypeScript builder; panics with a clear message when the
-/// toolchain is missing.
+/// Runs the TypeScript builder.
 fn typescript_build(case: &Case) -> (Vec<u8>, String) {
-    let dir = js_dir();
-    let sdk = dir.join("node_modules/@mysten/sui/package.json");
-    assert!(
-        sdk.is_file(),
-        "{} is missing: the TypeScript SDK is not installed; run deploy/dev/setup.sh",
-        sdk.display()
-    );
     let input = serde_json::json!({
         "sender": case.sender.to_string(),
         "gasPrice": case.price.to_string(),
@@ -58,30 +44,7 @@ fn typescript_build(case: &Case) -> (Vec<u8>, String) {
         "role": case.role,
         "nodeIdHex": hex::encode(case.node_id),
     });
-    let mut child = match Command::new("node")
-        .arg("tx_stake_and_mint.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => panic!("cannot run `node` ({e}): install Node.js >= 18; run deploy/dev/setup.sh"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "tx_stake_and_mint.mjs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let answer = support::node::run_script("tx_stake_and_mint.mjs", &input);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(answer["bytes"].as_str().unwrap())
         .unwrap();
