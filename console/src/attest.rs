@@ -1,14 +1,16 @@
-//! `daas-console attest verify`: offline verification of a document file.
+//! `daas-console attest`: `verify` checks a document file offline; without a
+//! subcommand it attests a running master (see `attest_live`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use daas_core::attestation::{
     DevRoot, PcrPolicy, Policy, TrustRoots, VerifiedAttestation, decode_document_file, verify,
 };
 use serde_json::json;
 
 use crate::cli::{AttestArgs, AttestCommand, VerifyArgs};
+use crate::pcr_args;
 
 /// A document file has no nonce to prove freshness, so by default any age is accepted.
 const UNLIMITED_AGE: Duration = Duration::from_secs(u64::MAX / 4);
@@ -17,16 +19,12 @@ const UNLIMITED_AGE: Duration = Duration::from_secs(u64::MAX / 4);
 pub fn run(args: AttestArgs) -> anyhow::Result<()> {
     match args.command {
         Some(AttestCommand::Verify(args)) => verify_file(&args),
-        None => bail!("name a command: `daas-console attest verify <file>` (see --help)"),
+        None => crate::attest_live::run(&args.live),
     }
 }
 
 fn verify_file(args: &VerifyArgs) -> anyhow::Result<()> {
-    let expected = args
-        .expect_pcr
-        .iter()
-        .map(|spec| parse_expected_pcr(spec))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let expected = pcr_args::parse(&args.expect_pcr)?;
     let contents = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let (encoding, document) =
@@ -47,7 +45,7 @@ fn verify_file(args: &VerifyArgs) -> anyhow::Result<()> {
         .with_max_age(args.max_age.map_or(UNLIMITED_AGE, Duration::from_secs))
         .with_max_future_skew(UNLIMITED_AGE);
     let verified = verify(&document, &roots, &policy, at).context("attestation refused")?;
-    check_expected(&verified, &expected)?;
+    pcr_args::check(&verified, &expected)?;
     if args.json {
         out!(
             "{}",
@@ -57,37 +55,6 @@ fn verify_file(args: &VerifyArgs) -> anyhow::Result<()> {
     } else {
         Ok(print_human(&verified)?)
     }
-}
-
-fn parse_expected_pcr(spec: &str) -> anyhow::Result<(u8, Vec<u8>)> {
-    let (index, value) = spec
-        .split_once('=')
-        .with_context(|| format!("--expect-pcr `{spec}` must be INDEX=HEX"))?;
-    let index: u8 = index
-        .trim()
-        .parse()
-        .ok()
-        .filter(|i| *i < 32)
-        .with_context(|| format!("--expect-pcr `{spec}`: `{index}` is not a PCR index (0..=31)"))?;
-    let value = hex::decode(value.trim().trim_start_matches("0x"))
-        .with_context(|| format!("--expect-pcr `{spec}`: the value is not hex"))?;
-    Ok((index, value))
-}
-
-fn check_expected(
-    verified: &VerifiedAttestation,
-    expected: &[(u8, Vec<u8>)],
-) -> anyhow::Result<()> {
-    for (index, want) in expected {
-        let got = verified
-            .pcrs()
-            .get(*index)
-            .with_context(|| format!("the document has no PCR{index}"))?;
-        if got.as_bytes().as_slice() != want.as_slice() {
-            bail!("PCR{index} is {got}, expected {}", hex::encode(want));
-        }
-    }
-    Ok(())
 }
 
 fn describe(verified: &VerifiedAttestation, encoding: &str) -> serde_json::Value {

@@ -88,18 +88,26 @@ fn expired_chain_debug_mode_and_wrong_pcr_are_refused_with_reasons() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let wrong = "ab".repeat(48);
     let stderr = refused(&attest(&[
         "verify",
         &fixture(ANJUNA),
         "--at",
         ANJUNA_AT,
         "--expect-pcr",
-        "0=00ff",
+        &format!("0={wrong}"),
     ]));
     assert!(
-        stderr.contains(&format!("PCR0 is {ANJUNA_PCR0}, expected 00ff")),
+        stderr.contains(&format!("PCR0 is {ANJUNA_PCR0}, expected {wrong}")),
         "{stderr}"
     );
+    let stderr = refused(&attest(&[
+        "verify",
+        &fixture(ANJUNA),
+        "--expect-pcr",
+        "0=00ff",
+    ]));
+    assert!(stderr.contains("not 96 hex digits"), "{stderr}");
 }
 
 #[test]

@@ -1,19 +1,24 @@
-//! `daas-master`: K3s-DaaS enclave master.
+//! `daas-master`: K3s-DaaS enclave master. See the library for the parts.
 
-use clap::Parser;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
 
-/// The K3s-DaaS enclave master.
-///
-/// Runs beside the K3s control plane inside an AWS Nitro Enclave: answers the
-/// API server's TokenReview webhook from on-chain stake, admits worker nodes,
-/// revokes access on unstake or slash, and proves itself by remote attestation.
-/// The service itself arrives with the master work; this build only identifies
-/// itself.
-#[derive(Debug, Parser)]
-#[command(name = "daas-master", version)]
-struct Cli {}
-
-fn main() {
-    Cli::parse();
-    println!("daas-master {}: no service in this build yet; see --help", env!("CARGO_PKG_VERSION"));
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = daas_master::cli::Cli::parse();
+    // Logs go to stderr: stdout's first line is the bound address.
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match daas_master::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

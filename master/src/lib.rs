@@ -1,0 +1,22 @@
+//! `daas-master`: the K3s-DaaS enclave master.
+//!
+//! This library holds everything; `main.rs` only parses the command line.
+//! So far: attestation providers ([`attestation`]), the boot-time keys
+//! ([`identity`]), the attested HTTPS API ([`http`]) served over any byte
+//! stream ([`endpoint`], [`serve`]), and the parent-side forwarder
+//! ([`proxy`]).
+
+pub mod admission;
+pub mod attestation;
+pub mod cli;
+pub mod config;
+pub mod cursor;
+pub mod endpoint;
+pub mod http;
+pub mod identity;
+pub mod labels;
+pub mod node_name;
+pub mod proxy;
+pub mod rbac;
+pub mod revocation;
+pub mod serve;
