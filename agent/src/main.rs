@@ -14,5 +14,8 @@ struct Cli {}
 
 fn main() {
     Cli::parse();
-    println!("daas-agent {}: no service in this build yet; see --help", env!("CARGO_PKG_VERSION"));
+    println!(
+        "daas-agent {}: no service in this build yet; see --help",
+        env!("CARGO_PKG_VERSION")
+    );
 }
