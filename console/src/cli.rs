@@ -32,6 +32,80 @@ pub enum Command {
     Wallet(WalletCommand),
     /// Verify Nitro attestation documents and attested masters.
     Attest(AttestArgs),
+    /// kubectl credential plugin: print a wallet-signed access token as an ExecCredential.
+    ///
+    /// Run by kubectl (client.authentication.k8s.io/v1 exec plugin), configured
+    /// by `daas-console kubeconfig`. The token is cached until shortly before it
+    /// expires. An encrypted-file wallet needs DAAS_WALLET_PASSPHRASE here:
+    /// kubectl gives the plugin a terminal only in interactive use.
+    Credential(CredentialArgs),
+    /// Write or merge a kubeconfig whose user gets credentials from `daas-console credential`.
+    Kubeconfig(KubeconfigArgs),
+}
+
+/// Arguments of `daas-console credential`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// The seal token (object id) whose stake grants the access.
+    #[arg(long, value_name = "ID")]
+    pub seal_token: String,
+    /// The cluster the token is for (default: the server URL kubectl passes in KUBERNETES_EXEC_INFO).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// Wallet key to sign with, alias or address (default: the active key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Token lifetime in seconds (at most 900).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(2..=900))]
+    pub lifetime: u64,
+    /// Directory of the credential cache (default: the platform cache dir, e.g. ~/.cache/k3s-daas/credentials).
+    #[arg(long, env = "DAAS_CREDENTIAL_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Always sign a new token; neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Arguments of `daas-console kubeconfig`.
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The API server URL.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The seal token (object id) whose stake grants the access.
+    #[arg(long, value_name = "ID")]
+    pub seal_token: String,
+    /// The audience of the access tokens (default: the server URL).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// PEM file of the CA that signs the API server's certificate.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure_skip_tls_verify")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not check the API server's certificate (development only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Name of the cluster and context entries; the user entry is NAME-user.
+    #[arg(long, default_value = "k3s-daas")]
+    pub name: String,
+    /// Default namespace of the context.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Wallet key the plugin signs with, alias or address (default: the active key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The kubeconfig to write or merge into (default: the first path in $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Keep the current context instead of switching to the new one.
+    #[arg(long)]
+    pub keep_current_context: bool,
+    /// The plugin command kubectl runs (default: this executable's path).
+    #[arg(long, value_name = "PATH")]
+    pub command: Option<String>,
+    /// Print the kubeconfig entry as YAML instead of writing a file.
+    #[arg(long)]
+    pub stdout: bool,
 }
 
 /// `daas-console attest …`
@@ -40,6 +114,36 @@ pub enum Command {
 pub struct AttestArgs {
     #[command(subcommand)]
     pub command: Option<AttestCommand>,
+    #[command(flatten)]
+    pub live: AttestLiveArgs,
+}
+
+/// `daas-console attest <master-url>`: attest a running master live.
+///
+/// Sends a fresh nonce to the master, verifies its attestation document
+/// (signature, chain to the AWS root or an opted-in dev root, nonce, PCRs)
+/// and that it binds the TLS key the master presented, then prints the
+/// verified fields.
+#[derive(Debug, Args)]
+pub struct AttestLiveArgs {
+    /// The master's URL (https://HOST:PORT).
+    #[arg(value_name = "MASTER_URL")]
+    pub url: Option<String>,
+    /// A PCR the master must have, as INDEX=HEX (repeatable; give 0, 1 and 2, and optionally 8).
+    #[arg(long = "expect-pcr", value_name = "N=HEX")]
+    pub expect_pcr: Vec<String>,
+    /// Accept INSECURE development attestation (needs --dev-root). No hardware guarantee.
+    #[arg(long)]
+    pub allow_insecure_dev: bool,
+    /// The master's dev root (PEM, <state-dir>/dev-root.pem), trusted only with --allow-insecure-dev.
+    #[arg(long, value_name = "PEM")]
+    pub dev_root: Option<PathBuf>,
+    /// Seconds before giving up on the master.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Attestation commands that work offline.

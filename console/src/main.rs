@@ -10,7 +10,11 @@ macro_rules! out {
 }
 
 mod attest;
+mod attest_live;
 mod cli;
+mod credential;
+mod kubeconfig;
+mod pcr_args;
 mod wallet;
 
 use clap::Parser as _;
@@ -20,6 +24,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Wallet(command) => wallet::run(&cli.global, command),
         cli::Command::Attest(args) => attest::run(args),
+        cli::Command::Credential(args) => credential::run(&cli.global, &args),
+        cli::Command::Kubeconfig(args) => kubeconfig::run(&cli.global, &args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

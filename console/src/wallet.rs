@@ -61,7 +61,7 @@ pub fn run(global: &GlobalArgs, command: WalletCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_store(global: &GlobalArgs) -> anyhow::Result<WalletStore> {
+pub(crate) fn open_store(global: &GlobalArgs) -> anyhow::Result<WalletStore> {
     let dir = match &global.wallet_dir {
         Some(dir) => dir.clone(),
         None => {

@@ -1,0 +1,27 @@
+//! Stake-gated cluster access for users (`kubectl`).
+//!
+//! The flow (ARCHITECTURE.md, "Who may do what"):
+//!
+//! 1. `kubectl` runs `daas-console credential` as a client-go exec
+//!    credential plugin; it signs a short-lived [`token`] with the user's
+//!    wallet key (a Sui personal message) and hands it to `kubectl`, which
+//!    sends it as a bearer token.
+//! 2. The API server asks the master through a webhook
+//!    ([`tokenreview`]: `authentication.k8s.io/v1` `TokenReview`).
+//! 3. The master parses and verifies the token offline
+//!    ([`AccessToken::parse`], [`UnverifiedToken::verify`]), reads the seal
+//!    token, its stake record and the pool from the chain, and [`review`]
+//!    decides who the user is and which tier groups they get.
+//!
+//! [`kubeconfig`] writes the kubeconfig whose user runs the plugin.
+
+pub mod kubeconfig;
+pub mod review;
+pub mod token;
+pub mod tokenreview;
+
+pub use review::{Decision, DenyReason, Grant, ReviewError, decide, review};
+pub use token::{
+    AccessToken, Claims, MAX_LIFETIME_SECS, TokenError, UnverifiedToken, VerifiedToken,
+    unix_now_secs,
+};

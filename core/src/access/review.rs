@@ -1,0 +1,345 @@
+//! The access decision: given a [`VerifiedToken`] and the on-chain state of
+//! its seal token, who is the user and which groups do they get?
+//!
+//! [`decide`] is a pure function over the decoded objects, so every case is
+//! testable without a chain; [`review`] reads the objects with the chain
+//! client and calls it. The master's TokenReview handler turns the
+//! [`Decision`] into a response ([`super::tokenreview`]).
+//!
+//! A user is allowed when (contracts/README.md, "A token is active"): the
+//! seal token exists in the configured pool, is a user token, its object is
+//! owned by the token's signer, the stake record's owner is the signer, it is
+//! not unbonding, not expired, and its stake is at least the pool's
+//! `min_stake` and buys a tier. The user is `sui:<address>` with the groups
+//! `k3s-daas:<tier>` and `k3s-daas:users`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sui_sdk_types::{Address, Owner};
+
+use super::token::VerifiedToken;
+use crate::chain::{ChainClient, ChainError};
+use crate::package::staking::{SealToken, StakePool, StakeRecord, TokenStatus};
+use crate::package::{Mist, Role, SealTokenId, Tier};
+
+/// Prefix of every user name: `sui:<address>`.
+pub const USERNAME_PREFIX: &str = "sui:";
+/// Prefix of the tier groups: `k3s-daas:viewer` … `k3s-daas:super`.
+pub const GROUP_PREFIX: &str = "k3s-daas:";
+/// The group every authenticated K3s-DaaS user is in.
+pub const USERS_GROUP: &str = "k3s-daas:users";
+/// `extra` key holding the seal token id.
+pub const EXTRA_SEAL_TOKEN: &str = "k3s-daas.io/seal-token-id";
+/// `extra` key holding the stake in MIST.
+pub const EXTRA_STAKE_MIST: &str = "k3s-daas.io/stake-mist";
+/// `extra` key holding the tier name.
+pub const EXTRA_TIER: &str = "k3s-daas.io/tier";
+
+/// The outcome of an access review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The user is authenticated as [`Grant`] says.
+    Allowed(Grant),
+    /// The user is not authenticated, for this reason.
+    Denied(DenyReason),
+}
+
+impl Decision {
+    /// Whether the decision allows access.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Self::Allowed(_))
+    }
+}
+
+/// Who an allowed user is, in Kubernetes terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// `sui:<address>`.
+    pub username: String,
+    /// `k3s-daas:<tier>` and `k3s-daas:users`.
+    pub groups: Vec<String>,
+    /// Extra attributes: seal token id, stake in MIST, tier.
+    pub extra: BTreeMap<String, Vec<String>>,
+    /// The user's address.
+    pub address: Address,
+    /// The tier the stake buys.
+    pub tier: Tier,
+    /// The seal token granting the access.
+    pub seal_token: SealTokenId,
+    /// The stake behind it.
+    pub stake: Mist,
+    /// When the seal token expires on chain (ms since the epoch).
+    pub seal_expires_at_ms: u64,
+}
+
+impl Grant {
+    fn new(address: Address, tier: Tier, seal_token: SealTokenId, record: &StakeRecord) -> Self {
+        let extra = BTreeMap::from([
+            (EXTRA_SEAL_TOKEN.to_owned(), vec![seal_token.to_string()]),
+            (
+                EXTRA_STAKE_MIST.to_owned(),
+                vec![record.stake.get().to_string()],
+            ),
+            (EXTRA_TIER.to_owned(), vec![tier.as_str().to_owned()]),
+        ]);
+        Self {
+            username: format!("{USERNAME_PREFIX}{address}"),
+            groups: vec![tier_group(tier), USERS_GROUP.to_owned()],
+            extra,
+            address,
+            tier,
+            seal_token,
+            stake: record.stake,
+            seal_expires_at_ms: record.expires_at_ms,
+        }
+    }
+}
+
+/// The group of a tier: `k3s-daas:<tier>`.
+pub fn tier_group(tier: Tier) -> String {
+    format!("{GROUP_PREFIX}{tier}")
+}
+
+/// Why a user was denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// No seal token object with the token's id exists (never minted, or
+    /// withdrawn).
+    UnknownSealToken(SealTokenId),
+    /// The object with the token's id is not a `SealToken` of the package.
+    NotASealToken(SealTokenId),
+    /// The object read is not the seal token the access token names.
+    SealTokenMismatch {
+        /// The id in the access token.
+        claimed: SealTokenId,
+        /// The id of the object read.
+        found: SealTokenId,
+    },
+    /// The seal token belongs to another stake pool.
+    ForeignPool {
+        /// The seal token's pool.
+        token_pool: Address,
+        /// The configured pool.
+        pool: Address,
+    },
+    /// The seal token object is not owned by the access token's signer.
+    NotOwnedBySigner {
+        /// The signer.
+        signer: Address,
+        /// The object's owner, if an address owns it.
+        object_owner: Option<Address>,
+    },
+    /// The seal token's `owner` field or its stake record's owner is not
+    /// the signer.
+    OwnerMismatch {
+        /// The signer.
+        signer: Address,
+        /// The owner found on chain.
+        owner: Address,
+    },
+    /// A worker seal token: only user tokens authenticate users.
+    WorkerToken,
+    /// The pool holds no stake record for the seal token.
+    NoStakeRecord,
+    /// Unstake was requested; access ended.
+    Unbonding {
+        /// When the stake can be withdrawn (ms).
+        until_ms: u64,
+    },
+    /// The seal token expired on chain.
+    SealTokenExpired {
+        /// When it expired (ms).
+        at_ms: u64,
+    },
+    /// The stake is below the pool's minimum (after a slash, say).
+    UnderStaked {
+        /// The stake left.
+        stake: Mist,
+        /// The least stake required.
+        required: Mist,
+    },
+    /// The stake buys no tier.
+    NoTier {
+        /// The stake.
+        stake: Mist,
+    },
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownSealToken(id) => write!(f, "seal token {id} does not exist"),
+            Self::NotASealToken(id) => write!(f, "object {id} is not a seal token"),
+            Self::SealTokenMismatch { claimed, found } => {
+                write!(f, "read seal token {found} for claimed {claimed}")
+            }
+            Self::ForeignPool { token_pool, pool } => {
+                write!(f, "seal token belongs to pool {token_pool}, not {pool}")
+            }
+            Self::NotOwnedBySigner {
+                signer,
+                object_owner: Some(owner),
+            } => write!(
+                f,
+                "seal token is owned by {owner}, not by the signer {signer}"
+            ),
+            Self::NotOwnedBySigner {
+                signer,
+                object_owner: None,
+            } => write!(f, "seal token is not owned by an address (signer {signer})"),
+            Self::OwnerMismatch { signer, owner } => {
+                write!(f, "seal token owner {owner} is not the signer {signer}")
+            }
+            Self::WorkerToken => f.write_str("a worker seal token cannot authenticate a user"),
+            Self::NoStakeRecord => f.write_str("no stake record for the seal token"),
+            Self::Unbonding { until_ms } => {
+                write!(f, "seal token is unbonding (until {until_ms} ms)")
+            }
+            Self::SealTokenExpired { at_ms } => write!(f, "seal token expired at {at_ms} ms"),
+            Self::UnderStaked { stake, required } => {
+                write!(f, "stake {stake} is below the required {required}")
+            }
+            Self::NoTier { stake } => write!(f, "stake {stake} buys no tier"),
+        }
+    }
+}
+
+/// Decides about `token` given its seal token object (`seal`, with the
+/// address that owns the object, `object_owner`), the stake record (`None`
+/// if the pool has none), the pool, and the chain's time `now_ms`.
+pub fn decide(
+    token: &VerifiedToken,
+    seal: &SealToken,
+    object_owner: Option<Address>,
+    record: Option<&StakeRecord>,
+    pool: &StakePool,
+    now_ms: u64,
+) -> Decision {
+    match check(token, seal, object_owner, record, pool, now_ms) {
+        Ok(grant) => Decision::Allowed(grant),
+        Err(reason) => Decision::Denied(reason),
+    }
+}
+
+fn check(
+    token: &VerifiedToken,
+    seal: &SealToken,
+    object_owner: Option<Address>,
+    record: Option<&StakeRecord>,
+    pool: &StakePool,
+    now_ms: u64,
+) -> Result<Grant, DenyReason> {
+    let signer = token.signer();
+    if seal.id != token.seal_token() {
+        return Err(DenyReason::SealTokenMismatch {
+            claimed: token.seal_token(),
+            found: seal.id,
+        });
+    }
+    if seal.pool_id != pool.id {
+        return Err(DenyReason::ForeignPool {
+            token_pool: seal.pool_id,
+            pool: pool.id,
+        });
+    }
+    if object_owner != Some(signer) {
+        return Err(DenyReason::NotOwnedBySigner {
+            signer,
+            object_owner,
+        });
+    }
+    if seal.owner != signer {
+        return Err(DenyReason::OwnerMismatch {
+            signer,
+            owner: seal.owner,
+        });
+    }
+    if seal.role != Role::User {
+        return Err(DenyReason::WorkerToken);
+    }
+    let record = record.ok_or(DenyReason::NoStakeRecord)?;
+    if record.owner != signer {
+        return Err(DenyReason::OwnerMismatch {
+            signer,
+            owner: record.owner,
+        });
+    }
+    if record.role != Role::User {
+        return Err(DenyReason::WorkerToken);
+    }
+    match record.status(now_ms, &pool.params) {
+        TokenStatus::Active => {}
+        TokenStatus::Unbonding { until_ms } => return Err(DenyReason::Unbonding { until_ms }),
+        TokenStatus::Expired { at_ms } => return Err(DenyReason::SealTokenExpired { at_ms }),
+        TokenStatus::UnderStaked { stake, required } => {
+            return Err(DenyReason::UnderStaked { stake, required });
+        }
+    }
+    let tier = record.tier(&pool.params).ok_or(DenyReason::NoTier {
+        stake: record.stake,
+    })?;
+    Ok(Grant::new(signer, tier, seal.id, record))
+}
+
+/// The chain could not be read; the master must fail closed (answer an
+/// error, never allow).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReviewError {
+    /// Reading the seal token, its record or the pool failed.
+    #[error("cannot read seal token {seal_token} from the chain: {source}")]
+    Chain {
+        /// The seal token asked about.
+        seal_token: SealTokenId,
+        /// The chain client's error.
+        #[source]
+        source: ChainError,
+    },
+}
+
+/// Reads `token`'s seal token, its stake record and the pool with `client`
+/// and [`decide`]s at `now_ms` (the chain's time, ms since the epoch).
+///
+/// A seal token that does not exist is a denial, not an error.
+///
+/// # Errors
+/// [`ReviewError::Chain`] when the chain cannot be read.
+pub async fn review(
+    client: &ChainClient,
+    token: &VerifiedToken,
+    now_ms: u64,
+) -> Result<Decision, ReviewError> {
+    let state = match client.seal_token_state(token.seal_token()).await {
+        Ok(state) => state,
+        Err(ChainError::ObjectNotFound { .. }) => {
+            return Ok(Decision::Denied(DenyReason::UnknownSealToken(
+                token.seal_token(),
+            )));
+        }
+        Err(ChainError::WrongObjectType { .. }) => {
+            return Ok(Decision::Denied(DenyReason::NotASealToken(
+                token.seal_token(),
+            )));
+        }
+        Err(source) => {
+            return Err(ReviewError::Chain {
+                seal_token: token.seal_token(),
+                source,
+            });
+        }
+    };
+    let object_owner = match state.token.object.owner {
+        Owner::Address(owner) => Some(owner),
+        _ => None,
+    };
+    Ok(decide(
+        token,
+        &state.token.value,
+        object_owner,
+        state.record.as_ref(),
+        &state.pool,
+        now_ms,
+    ))
+}

@@ -1,0 +1,172 @@
+//! Wire types of Kubernetes webhook token authentication
+//! (`authentication.k8s.io/v1` `TokenReview`).
+//!
+//! The API server, started with `--authentication-token-webhook-config-file`,
+//! POSTs a `TokenReview` whose `spec.token` is the bearer token `kubectl`
+//! sent; the webhook answers the same object with `status` filled in. The
+//! master parses the request with [`TokenReview`], decides
+//! ([`super::review`]) and answers [`TokenReview::answer`].
+//!
+//! Audiences: `spec.audiences` are the API server's own audiences (its
+//! `--api-audiences`). An access token names the cluster it is for in its
+//! own `audience` claim, which the master checks against its configuration;
+//! an allowed answer echoes the requested audiences in `status.audiences`,
+//! because the API server refuses an answer whose audiences do not meet its
+//! own.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::review::{Decision, Grant};
+
+/// `authentication.k8s.io/v1`.
+pub const API_VERSION: &str = "authentication.k8s.io/v1";
+/// `TokenReview`.
+pub const KIND: &str = "TokenReview";
+
+/// A `TokenReview`: the request the API server sends and the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReview {
+    /// `authentication.k8s.io/v1` (the API server may also send `v1beta1`).
+    pub api_version: String,
+    /// `TokenReview`.
+    pub kind: String,
+    /// Object metadata (unused; kept so answers round-trip).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// What to review.
+    pub spec: TokenReviewSpec,
+    /// The answer; absent in a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TokenReviewStatus>,
+}
+
+/// `TokenReviewSpec`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReviewSpec {
+    /// The bearer token (a credential: `Debug` hides it; answers leave it
+    /// empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token: String,
+    /// The API server's audiences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+}
+
+impl std::fmt::Debug for TokenReviewSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenReviewSpec")
+            .field("token", &"..")
+            .field("audiences", &self.audiences)
+            .finish()
+    }
+}
+
+/// `TokenReviewStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReviewStatus {
+    /// Whether the token was authenticated.
+    #[serde(default)]
+    pub authenticated: bool,
+    /// Who the user is, when authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    /// Audiences compatible with both the request and the token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// Why the token was not authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `UserInfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The user name. (The API server's requests carry an empty `user`
+    /// object in their status, so every field has a default.)
+    #[serde(default)]
+    pub username: String,
+    /// A unique id of the user.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// The groups the user is in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Extra attributes, visible to authorizers and in audit events.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl From<&Grant> for UserInfo {
+    fn from(grant: &Grant) -> Self {
+        Self {
+            username: grant.username.clone(),
+            uid: grant.username.clone(),
+            groups: grant.groups.clone(),
+            extra: grant.extra.clone(),
+        }
+    }
+}
+
+impl TokenReview {
+    /// A request for `token` (what the API server sends; for tests and
+    /// clients of the master).
+    pub fn request(token: impl Into<String>, audiences: Vec<String>) -> Self {
+        Self {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            metadata: serde_json::Map::new(),
+            spec: TokenReviewSpec {
+                token: token.into(),
+                audiences,
+            },
+            status: None,
+        }
+    }
+
+    /// The answer to this request for `decision`: the request's
+    /// `apiVersion`, an empty spec (the token is not echoed back), and the
+    /// status. A denial's reason goes to `status.error`.
+    pub fn answer(&self, decision: &Decision) -> Self {
+        let status = match decision {
+            Decision::Allowed(grant) => TokenReviewStatus {
+                authenticated: true,
+                user: Some(UserInfo::from(grant)),
+                audiences: self.spec.audiences.clone(),
+                error: None,
+            },
+            Decision::Denied(reason) => TokenReviewStatus {
+                authenticated: false,
+                user: None,
+                audiences: Vec::new(),
+                error: Some(reason.to_string()),
+            },
+        };
+        self.with_status(status)
+    }
+
+    /// A denial for a token that failed before any decision (malformed,
+    /// bad signature, expired): `error` says why.
+    pub fn reject(&self, error: impl Into<String>) -> Self {
+        self.with_status(TokenReviewStatus {
+            authenticated: false,
+            user: None,
+            audiences: Vec::new(),
+            error: Some(error.into()),
+        })
+    }
+
+    fn with_status(&self, status: TokenReviewStatus) -> Self {
+        Self {
+            api_version: self.api_version.clone(),
+            kind: KIND.to_owned(),
+            metadata: serde_json::Map::new(),
+            spec: TokenReviewSpec::default(),
+            status: Some(status),
+        }
+    }
+}
