@@ -46,6 +46,7 @@ pub struct Devnet {
     listen: String,
     url: String,
     options: DevnetOptions,
+    dev_attestation_root: Option<PathBuf>,
     http: reqwest::Client,
 }
 
@@ -128,6 +129,22 @@ impl Devnet {
     /// # Errors
     /// The binary could not be built or the process did not come up.
     pub async fn start_with(options: DevnetOptions) -> anyhow::Result<Self> {
+        Self::start_with_attestation(options, None).await
+    }
+
+    /// Starts a devnet with the given genesis options that also trusts the
+    /// **insecure** development attestation root `dev_root_pem` (a PEM
+    /// certificate) for `0x2::nitro_attestation::load_nitro_attestation`
+    /// (`--insecure-dev-attestation-root`). Without one, only documents
+    /// under the AWS Nitro root verify, as on Sui.
+    ///
+    /// # Errors
+    /// The root could not be written, the binary could not be built or the
+    /// process did not come up.
+    pub async fn start_with_attestation(
+        options: DevnetOptions,
+        dev_root_pem: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("daas-devnet-")
             .tempdir()
@@ -147,12 +164,21 @@ impl Devnet {
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;
+        let dev_attestation_root = match dev_root_pem {
+            Some(pem) => {
+                let path = dir.path().join("insecure-dev-attestation-root.pem");
+                std::fs::write(&path, pem).context("writing the dev attestation root")?;
+                Some(path)
+            }
+            None => None,
+        };
         let mut devnet = Self {
             child: None,
             dir,
             listen: "127.0.0.1:0".to_owned(),
             url: String::new(),
             options,
+            dev_attestation_root,
             http,
         };
         devnet.spawn().await?;
@@ -283,6 +309,9 @@ impl Devnet {
         }
         if let Some(amount) = self.options.faucet_amount {
             command.arg("--faucet-amount").arg(amount.to_string());
+        }
+        if let Some(root) = &self.dev_attestation_root {
+            command.arg("--insecure-dev-attestation-root").arg(root);
         }
         let mut child = command
             .spawn()

@@ -68,11 +68,6 @@ async fn decide(client: &ChainClient, token: &VerifiedToken, offset_ms: u64) -> 
 
 #[tokio::test]
 async fn staked_users_get_their_tier_and_everyone_else_is_denied() {
-    // The workspace's reqwest has no default rustls provider (ring is chosen
-    // explicitly); the devnet harness's HTTP client needs a process default.
-    let _already_installed =
-        std::sync::Arc::unwrap_or_clone(daas_core::attested::tls::crypto_provider())
-            .install_default();
     let devnet = Devnet::start().await.unwrap();
     let client = devnet.client().unwrap();
     let alice = User::funded(&devnet, 0x11).await;

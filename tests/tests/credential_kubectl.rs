@@ -242,11 +242,6 @@ impl Machine {
 // kubectl runs as a blocking child process while the webhook task answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_authenticates_with_a_wallet_signed_token_until_unstake() {
-    // The workspace's reqwest has no default rustls provider; the devnet
-    // harness's HTTP client needs a process default.
-    let _already_installed =
-        Arc::unwrap_or_clone(daas_core::attested::tls::crypto_provider()).install_default();
-
     // Stake 5 SUI (admin tier) with the key the user's wallet holds.
     let devnet = Devnet::start().await.unwrap();
     let client = devnet.client().unwrap();

@@ -94,6 +94,8 @@ fn bench(c: &mut Criterion) {
             admin: None,
             slasher: None,
             faucet_amount: DEFAULT_FAUCET_AMOUNT * 1000,
+            insecure_dev_attestation_root: None,
+            allow_debug_attestation: false,
         })
         .await
         .unwrap();

@@ -16,6 +16,7 @@ use sui_sdk_types::{
 };
 
 use crate::gas::{self, GasCharge};
+use crate::nitro::{self, Attestation};
 use crate::object::{self, CLOCK_ID, MoveObject};
 use crate::package;
 use crate::ptb::{Slot, run_commands};
@@ -175,11 +176,13 @@ pub enum RejectError {
         /// What is unknown, naming it.
         what: String,
     },
-    /// `0x2::nitro_attestation` cannot be run yet.
+    /// A `0x2::nitro_attestation` function other than
+    /// `load_nitro_attestation` (the accessors take references, which a
+    /// transaction cannot pass).
     #[error(
-        "command {index}: 0x2::nitro_attestation::{function} is rejected: attestation verification is not available yet on the devnet"
+        "command {index}: 0x2::nitro_attestation::{function} cannot be called by the devnet; only load_nitro_attestation can"
     )]
-    AttestationUnavailable {
+    UnsupportedFrameworkFunction {
         /// Command index.
         index: usize,
         /// The function.
@@ -280,32 +283,14 @@ fn owner_text(owner: &Owner) -> String {
     }
 }
 
-/// Executes a transaction against `source`. Signatures must have been
-/// verified already.
+/// Executes a transaction against `source`, verifying attestation
+/// documents with `attestation`. Signatures must have been verified
+/// already.
 pub fn execute(
     source: &dyn ObjectSource,
     chain: &ChainContext,
+    attestation: &Attestation,
     transaction: &Transaction,
-) -> Result<Executed, RejectError> {
-    run(source, chain, transaction, false)
-}
-
-/// Executes a devnet system transaction (sender `0x0`, no gas, no
-/// signature). Only the ledger builds these, for the devnet hooks; see
-/// [`crate::ledger::Ledger::register_enclave_without_attestation`].
-pub fn execute_system(
-    source: &dyn ObjectSource,
-    chain: &ChainContext,
-    transaction: &Transaction,
-) -> Result<Executed, RejectError> {
-    run(source, chain, transaction, true)
-}
-
-fn run(
-    source: &dyn ObjectSource,
-    chain: &ChainContext,
-    transaction: &Transaction,
-    system: bool,
 ) -> Result<Executed, RejectError> {
     let TransactionKind::ProgrammableTransaction(ptb) = &transaction.kind else {
         return Err(RejectError::UnsupportedKind(kind_name(&transaction.kind)));
@@ -313,15 +298,13 @@ fn run(
     check_expiration(chain, &transaction.expiration)?;
     check_commands(ptb)?;
     let gas = &transaction.gas_payment;
-    if system {
-        // No gas: checked below by skipping the gas section.
-    } else if gas.price < gas::REFERENCE_GAS_PRICE {
+    if gas.price < gas::REFERENCE_GAS_PRICE {
         return Err(RejectError::GasPriceTooLow {
             price: gas.price,
             reference: gas::REFERENCE_GAS_PRICE,
         });
     }
-    if !system && !(gas::MIN_GAS_BUDGET..=gas::MAX_GAS_BUDGET).contains(&gas.budget) {
+    if !(gas::MIN_GAS_BUDGET..=gas::MAX_GAS_BUDGET).contains(&gas.budget) {
         return Err(RejectError::GasBudget {
             budget: gas.budget,
             min: gas::MIN_GAS_BUDGET,
@@ -408,10 +391,9 @@ fn run(
             }
         }
     }
-    let gas_id = match (system, gas.objects.first()) {
-        (true, _) => Address::ZERO,
-        (false, Some(first)) => *first.object_id(),
-        (false, None) => return Err(RejectError::NoGas),
+    let gas_id = match gas.objects.first() {
+        Some(first) => *first.object_id(),
+        None => return Err(RejectError::NoGas),
     };
     let mut gas_total: u64 = 0;
     for r in &gas.objects {
@@ -435,7 +417,7 @@ fn run(
         gas_total = gas_total.saturating_add(balance);
         loaded.insert(id, (object, Access::Owned));
     }
-    if !system && gas_total < gas.budget {
+    if gas_total < gas.budget {
         return Err(RejectError::InsufficientGasBalance {
             balance: gas_total,
             budget: gas.budget,
@@ -479,7 +461,7 @@ fn run(
     }
 
     let mut set = base.clone();
-    let mut status = match run_commands(&mut set, source, ptb, &slots, gas_id, system) {
+    let mut status = match run_commands(&mut set, source, attestation, ptb, &slots, gas_id) {
         Ok(()) => ExecutionStatus::Success,
         Err(f) => ExecutionStatus::Failure {
             error: *f.error,
@@ -500,11 +482,7 @@ fn run(
         .saturating_add(1);
     let computation = gas::computation_cost(ptb.commands.len(), gas.price);
     let mut finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
-    if system {
-        finished.charge = GasCharge::default();
-    } else if finished.charge.budget_cost() > gas.budget
-        && matches!(status, ExecutionStatus::Success)
-    {
+    if finished.charge.budget_cost() > gas.budget && matches!(status, ExecutionStatus::Success) {
         status = ExecutionStatus::Failure {
             error: ExecutionError::InsufficientGas,
             command: None,
@@ -512,7 +490,7 @@ fn run(
         set = base.clone();
         finished = finish(&set, lamport, digest, computation, gas_id, gas.budget);
     }
-    if !system && finished.charge.budget_cost() > gas.budget {
+    if finished.charge.budget_cost() > gas.budget {
         // Even the reverted transaction costs more than the budget: charge
         // the whole budget as computation.
         let computation = gas.budget.saturating_sub(finished.charge.storage);
@@ -786,11 +764,14 @@ fn check_commands(ptb: &ProgrammableTransaction) -> Result<(), RejectError> {
     for (index, command) in ptb.commands.iter().enumerate() {
         let what = match command {
             Command::MoveCall(call) => {
-                if call.package == Address::TWO && call.module.as_str() == "nitro_attestation" {
-                    return Err(RejectError::AttestationUnavailable {
-                        index,
-                        function: call.function.to_string(),
-                    });
+                if call.package == Address::TWO && call.module.as_str() == nitro::MODULE {
+                    if call.function.as_str() != nitro::LOAD_NITRO_ATTESTATION {
+                        return Err(RejectError::UnsupportedFrameworkFunction {
+                            index,
+                            function: call.function.to_string(),
+                        });
+                    }
+                    continue;
                 }
                 package::resolve(&call.package, call.module.as_str(), call.function.as_str())
                     .map_err(|what| RejectError::UnknownFunction { index, what })?;

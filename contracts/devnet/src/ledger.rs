@@ -6,9 +6,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::{
-    Address, Argument, Command, Digest, GasPayment, IdOperation, Identifier, Input, MoveCall,
-    Mutability, Object, ObjectOut, Owner, ProgrammableTransaction, SharedInput, Transaction,
-    TransactionEffects, TransactionExpiration, TransactionKind, UserSignature,
+    Address, Digest, IdOperation, Object, ObjectOut, Owner, Transaction, TransactionEffects,
+    UserSignature,
 };
 use tokio::sync::broadcast;
 
@@ -16,6 +15,7 @@ use crate::checkpoint;
 use crate::execute::{self, ChainContext, Executed, ObjectSource, RejectError};
 use crate::faucet::{self, CoinSent, FAUCET_COIN_ID};
 use crate::genesis::{self, GenesisConfig};
+use crate::nitro::Attestation;
 use crate::object::{self, CLOCK_ID, ClockContents, MoveObject};
 use crate::store::{Commit, META_CLOCK_OFFSET_MS, Store, StoreError, StoredTransaction};
 
@@ -73,6 +73,7 @@ pub struct Ledger {
     faucet_amount: u64,
     chain: Digest,
     checkpoints: broadcast::Sender<u64>,
+    attestation: Attestation,
 }
 
 struct WithClock<'a> {
@@ -99,11 +100,13 @@ fn wall_clock_ms() -> u64 {
 impl Ledger {
     /// Opens the ledger in `data_dir`, running genesis with `config` if the
     /// directory holds no ledger yet. A faucet request pays
-    /// `faucet_amount` MIST.
+    /// `faucet_amount` MIST; `0x2::nitro_attestation` documents are verified
+    /// with `attestation`.
     pub fn open(
         data_dir: &Path,
         config: &GenesisConfig,
         faucet_amount: u64,
+        attestation: Attestation,
     ) -> Result<Self, LedgerError> {
         std::fs::create_dir_all(data_dir).map_err(|source| LedgerError::DataDir {
             path: data_dir.display().to_string(),
@@ -151,6 +154,7 @@ impl Ledger {
             faucet_amount,
             chain: genesis.summary.digest(),
             checkpoints,
+            attestation,
         })
     }
 
@@ -215,65 +219,13 @@ impl Ledger {
         transaction: &Transaction,
         signatures: &[UserSignature],
     ) -> Result<Submitted, LedgerError> {
-        self.apply(transaction, signatures, false)
-    }
-
-    /// Registers `public_key` as an enclave of the `EnclaveConfig`
-    /// `config_id` without an attestation document: a devnet system
-    /// transaction (sender `0x0`, no gas, no signature) calling
-    /// `enclave::register_enclave` with the key in place of the document.
-    /// Returns the submission; the new `Enclave` is in its effects and its
-    /// `EnclaveRegistered` event.
-    pub fn register_enclave_without_attestation(
-        &self,
-        config_id: Address,
-        public_key: &[u8],
-    ) -> Result<Submitted, LedgerError> {
-        let config = self
-            .store
-            .object(&config_id)?
-            .ok_or(RejectError::ObjectNotFound(config_id))?;
-        let Owner::Shared(initial) = *config.owner() else {
-            return Err(RejectError::WrongInputKind {
-                id: config_id,
-                actual: format!("{:?}", config.owner()),
-                given: "a shared EnclaveConfig",
-            }
-            .into());
-        };
-        let transaction = Transaction {
-            kind: TransactionKind::ProgrammableTransaction(ProgrammableTransaction {
-                inputs: vec![
-                    Input::Shared(SharedInput::new(config_id, initial, Mutability::Immutable)),
-                    Input::Pure(object::encode(&public_key.to_vec())),
-                    // Makes every registration a distinct transaction.
-                    Input::Pure(object::encode(&wall_clock_ms())),
-                ],
-                commands: vec![Command::MoveCall(MoveCall {
-                    package: daas_core::package::PACKAGE_ID,
-                    module: Identifier::from_static("enclave"),
-                    function: Identifier::from_static("register_enclave"),
-                    type_arguments: Vec::new(),
-                    arguments: vec![Argument::Input(0), Argument::Input(1)],
-                })],
-            }),
-            sender: Address::ZERO,
-            gas_payment: GasPayment {
-                objects: Vec::new(),
-                owner: Address::ZERO,
-                price: crate::gas::REFERENCE_GAS_PRICE,
-                budget: 0,
-            },
-            expiration: TransactionExpiration::None,
-        };
-        self.apply(&transaction, &[], true)
+        self.apply(transaction, signatures)
     }
 
     fn apply(
         &self,
         transaction: &Transaction,
         signatures: &[UserSignature],
-        system: bool,
     ) -> Result<Submitted, LedgerError> {
         let digest = transaction.digest();
         let _w = self.writer.lock().map_err(|_| poisoned())?;
@@ -284,9 +236,7 @@ impl Ledger {
                 duplicate: true,
             });
         }
-        if !system {
-            execute::verify_signatures(transaction, signatures)?;
-        }
+        execute::verify_signatures(transaction, signatures)?;
         let latest = self
             .store
             .latest_checkpoint()?
@@ -302,11 +252,7 @@ impl Ledger {
             store: &self.store,
             clock: &clock,
         };
-        let executed = if system {
-            execute::execute_system(&source, &chain, transaction)?
-        } else {
-            execute::execute(&source, &chain, transaction)?
-        };
+        let executed = execute::execute(&source, &chain, &self.attestation, transaction)?;
         let effects_digest = executed.effects.digest();
         let cp = checkpoint::next_checkpoint(
             Some(&latest),
@@ -366,6 +312,7 @@ impl Ledger {
                 clock: &clock,
             },
             &chain,
+            &self.attestation,
             transaction,
         )?)
     }

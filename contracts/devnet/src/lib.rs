@@ -8,7 +8,8 @@
 //! - [`execute`]: signature, gas, ownership and version checks, effects;
 //!   the PTB interpreter runs over a [`working_set`]; [`gas`] holds the
 //!   schedule;
-//! - [`package`]: the `k3s_daas` entry functions;
+//! - [`package`]: the `k3s_daas` entry functions; [`nitro`]: the
+//!   framework's `load_nitro_attestation`, verified natively;
 //! - [`ledger`]: the single writer, checkpoints ([`checkpoint`]), genesis
 //!   ([`genesis`]) and the [`faucet`];
 //! - [`service`] and [`server`]: gRPC plus the HTTP devnet endpoints.
@@ -20,6 +21,7 @@ pub mod faucet;
 pub mod gas;
 pub mod genesis;
 pub mod ledger;
+pub mod nitro;
 pub mod object;
 pub mod package;
 mod ptb;

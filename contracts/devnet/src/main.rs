@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use daas_core::attestation::DevRoot;
 use daas_devnet::{DEFAULT_FAUCET_AMOUNT, DevnetConfig};
 use sui_sdk_types::Address;
 
@@ -34,6 +35,14 @@ enum Command {
         /// MIST sent per faucet request.
         #[arg(long, default_value_t = DEFAULT_FAUCET_AMOUNT)]
         faucet_amount: u64,
+        /// INSECURE, DEVELOPMENT ONLY: also trust this local root CA (PEM) for
+        /// attestation documents passed to 0x2::nitro_attestation. Anyone with
+        /// its key can register any key as an enclave.
+        #[arg(long, value_name = "PEM")]
+        insecure_dev_attestation_root: Option<PathBuf>,
+        /// INSECURE: accept debug-mode attestation documents (all-zero PCRs).
+        #[arg(long)]
+        allow_debug_attestation: bool,
     },
 }
 
@@ -49,13 +58,29 @@ async fn main() -> anyhow::Result<()> {
         admin,
         slasher,
         faucet_amount,
+        insecure_dev_attestation_root,
+        allow_debug_attestation,
     } = Cli::parse().command;
+    let insecure_dev_attestation_root = match insecure_dev_attestation_root {
+        Some(path) => {
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the dev attestation root {}", path.display()))?;
+            Some(
+                DevRoot::from_pem(&pem).with_context(|| {
+                    format!("loading the dev attestation root {}", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
     let config = DevnetConfig {
         data_dir,
         listen,
         admin,
         slasher,
         faucet_amount,
+        insecure_dev_attestation_root,
+        allow_debug_attestation,
     };
     let mut devnet = daas_devnet::start(config)
         .await

@@ -3,10 +3,11 @@
 
 use sui_sdk_types::{
     Address, Argument, Command, CommandArgumentError, ExecutionError, Identifier, MoveLocation,
-    Owner, ProgrammableTransaction,
+    Owner, ProgrammableTransaction, StructTag,
 };
 
 use crate::execute::ObjectSource;
+use crate::nitro::{self, Attestation};
 use crate::object;
 use crate::package::{self, CallArg, CallError};
 use crate::working_set::{Access, CallContext, Working, WorkingSet};
@@ -16,6 +17,9 @@ use crate::working_set::{Access, CallContext, Working, WorkingSet};
 pub(crate) enum Slot {
     Pure(Vec<u8>),
     Object(Address),
+    /// A non-object Move value returned by a command (it has `drop`, so it
+    /// may be left unused).
+    Value(StructTag, Vec<u8>),
     Taken,
 }
 
@@ -45,10 +49,10 @@ fn arg_error(argument: u16, kind: CommandArgumentError, command: usize) -> Failu
 pub(crate) fn run_commands(
     set: &mut WorkingSet,
     source: &dyn ObjectSource,
+    attestation: &Attestation,
     ptb: &ProgrammableTransaction,
     inputs: &[Slot],
     gas_id: Address,
-    system: bool,
 ) -> Result<(), Failure> {
     let mut inputs = inputs.to_vec();
     let mut gas_slot = Slot::Object(gas_id);
@@ -126,6 +130,7 @@ pub(crate) fn run_commands(
                     args.push(match slot {
                         Slot::Pure(b) => CallArg::Pure(b),
                         Slot::Object(id) => CallArg::Object(id),
+                        Slot::Value(type_, contents) => CallArg::Value { type_, contents },
                         Slot::Taken => {
                             return Err(arg_error(
                                 arg,
@@ -138,25 +143,31 @@ pub(crate) fn run_commands(
                 let mut ctx = CallContext {
                     set,
                     source,
-                    system,
                     package: call.package,
                     module: call.module.clone(),
                     command: command_index,
                 };
-                let returned = package::call(
-                    &mut ctx,
-                    call.module.as_str(),
-                    call.function.as_str(),
-                    &call.type_arguments,
-                    &args,
-                )
+                let returned = if call.package == Address::TWO {
+                    nitro_call(&ctx, attestation, call, &args)
+                } else {
+                    package::call(
+                        &mut ctx,
+                        call.module.as_str(),
+                        call.function.as_str(),
+                        &call.type_arguments,
+                        &args,
+                    )
+                }
                 .map_err(|e| call_failure(e, call, index))?;
-                // Objects the function consumed can no longer be used.
+                // Objects the function consumed can no longer be used, nor
+                // values it took (every value parameter is by value).
                 for a in &call.arguments {
-                    if let Ok(Slot::Object(id)) = resolve(&inputs, &gas_slot, &results, a, 0, index)
-                        && set.objects.get(&id).is_some_and(|w| w.deleted)
-                    {
-                        take(&mut inputs, &mut gas_slot, &mut results, a);
+                    match resolve(&inputs, &gas_slot, &results, a, 0, index) {
+                        Ok(Slot::Object(id)) if set.objects.get(&id).is_some_and(|w| w.deleted) => {
+                            take(&mut inputs, &mut gas_slot, &mut results, a);
+                        }
+                        Ok(Slot::Value(..)) => take(&mut inputs, &mut gas_slot, &mut results, a),
+                        _ => {}
                     }
                 }
                 returned
@@ -164,6 +175,7 @@ pub(crate) fn run_commands(
                     .map(|v| match v {
                         CallArg::Pure(b) => Slot::Pure(b),
                         CallArg::Object(id) => Slot::Object(id),
+                        CallArg::Value { type_, contents } => Slot::Value(type_, contents),
                     })
                     .collect()
             }
@@ -176,7 +188,7 @@ pub(crate) fn run_commands(
         };
         results.push(produced);
     }
-    if !system && set.objects.get(&gas_id).is_none_or(|w| w.deleted) {
+    if set.objects.get(&gas_id).is_none_or(|w| w.deleted) {
         return Err(Failure::new(ExecutionError::InvalidGasObject, None));
     }
     if let Some((result, subresult)) = set
@@ -191,6 +203,65 @@ pub(crate) fn run_commands(
         ));
     }
     Ok(())
+}
+
+/// `0x2::nitro_attestation::load_nitro_attestation(attestation, clock)`,
+/// the only framework function the devnet runs (checked before execution).
+fn nitro_call(
+    ctx: &CallContext<'_>,
+    attestation: &Attestation,
+    call: &sui_sdk_types::MoveCall,
+    args: &[CallArg],
+) -> Result<Vec<CallArg>, CallError> {
+    if call.module.as_str() != nitro::MODULE
+        || call.function.as_str() != nitro::LOAD_NITRO_ATTESTATION
+    {
+        return Err(CallError::Invariant(
+            "call to an unresolved framework function",
+        ));
+    }
+    if !call.type_arguments.is_empty() {
+        return Err(CallError::TypeArguments);
+    }
+    let [bytes, clock] = args else {
+        return Err(CallError::Arity {
+            expected: 2,
+            got: args.len(),
+        });
+    };
+    let CallArg::Pure(bytes) = bytes else {
+        return Err(CallError::Argument {
+            index: 0,
+            kind: CommandArgumentError::TypeMismatch,
+        });
+    };
+    let document: Vec<u8> = bcs::from_bytes(bytes).map_err(|_| CallError::Argument {
+        index: 0,
+        kind: CommandArgumentError::InvalidBcsBytes,
+    })?;
+    let clock_ms = package::clock_arg(ctx, clock, 1)?;
+    match attestation.load(&document, clock_ms) {
+        Ok(document) => {
+            let contents =
+                bcs::to_bytes(&document).map_err(|_| CallError::Invariant("encoding failed"))?;
+            Ok(vec![CallArg::Value {
+                type_: nitro::document_type(),
+                contents,
+            }])
+        }
+        Err((abort, reason)) => {
+            tracing::info!(
+                abort = abort.name(),
+                %reason,
+                "0x2::nitro_attestation::load_nitro_attestation refused the document"
+            );
+            Err(CallError::Abort {
+                module: nitro::MODULE,
+                function: 0,
+                code: abort.code(),
+            })
+        }
+    }
 }
 
 fn arg_number(i: usize) -> u16 {
@@ -313,7 +384,9 @@ fn object_arg(
 ) -> Result<Address, Failure> {
     match resolve(inputs, gas, results, argument, arg, command)? {
         Slot::Object(id) => Ok(id),
-        Slot::Pure(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
+        Slot::Pure(_) | Slot::Value(..) => {
+            Err(arg_error(arg, CommandArgumentError::TypeMismatch, command))
+        }
         Slot::Taken => Err(arg_error(
             arg,
             CommandArgumentError::InvalidValueUsage,
@@ -331,7 +404,9 @@ fn pure_arg(
 ) -> Result<Vec<u8>, Failure> {
     match resolve(inputs, &Slot::Taken, results, argument, arg, command)? {
         Slot::Pure(bytes) => Ok(bytes),
-        Slot::Object(_) => Err(arg_error(arg, CommandArgumentError::TypeMismatch, command)),
+        Slot::Object(_) | Slot::Value(..) => {
+            Err(arg_error(arg, CommandArgumentError::TypeMismatch, command))
+        }
         Slot::Taken => Err(arg_error(
             arg,
             CommandArgumentError::InvalidValueUsage,

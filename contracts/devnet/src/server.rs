@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::serve::ListenerExt;
+use daas_core::attestation::DevRoot;
 use serde::{Deserialize, Serialize};
 use sui_rpc::proto::sui::rpc::v2::ledger_service_server::LedgerServiceServer;
 use sui_rpc::proto::sui::rpc::v2::move_package_service_server::MovePackageServiceServer;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 use crate::faucet;
 use crate::genesis::GenesisConfig;
 use crate::ledger::{Ledger, LedgerError};
+use crate::nitro::Attestation;
 use crate::service::DevnetService;
 
 /// How long a shutdown waits for open connections.
@@ -49,6 +51,13 @@ pub struct DevnetConfig {
     pub slasher: Option<Address>,
     /// MIST paid per faucet request.
     pub faucet_amount: u64,
+    /// **Insecure, development only.** A local root CA whose attestation
+    /// documents `0x2::nitro_attestation::load_nitro_attestation` accepts
+    /// besides the AWS Nitro root. Anyone with its key can register any
+    /// key as an enclave; never set it for a devnet others rely on.
+    pub insecure_dev_attestation_root: Option<DevRoot>,
+    /// Accept debug-mode attestation documents (all-zero PCR 0, 1 or 2).
+    pub allow_debug_attestation: bool,
 }
 
 /// Errors starting or running the devnet.
@@ -167,7 +176,6 @@ pub fn router(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> axum::Rou
     let http = axum::Router::new()
         .route("/v2/gas", post(faucet::gas_handler))
         .route("/devnet/v1/advance-clock", post(advance_clock))
-        .route("/devnet/v1/register-enclave", post(register_enclave))
         .with_state(ledger);
     grpc.merge(http)
 }
@@ -183,10 +191,25 @@ pub async fn start(config: DevnetConfig) -> Result<RunningDevnet, ServerError> {
     };
     let data_dir = config.data_dir.clone();
     let faucet_amount = config.faucet_amount;
-    let ledger =
-        tokio::task::spawn_blocking(move || Ledger::open(&data_dir, &genesis, faucet_amount))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))??;
+    if let Some(root) = &config.insecure_dev_attestation_root {
+        tracing::warn!(
+            fingerprint = %hex::encode(root.fingerprint()),
+            "INSECURE: trusting a development attestation root; anyone holding its key can \
+             register any key as an enclave on this devnet"
+        );
+    }
+    if config.allow_debug_attestation {
+        tracing::warn!("INSECURE: accepting debug-mode attestation documents (zero PCRs)");
+    }
+    let attestation = Attestation::new(
+        config.insecure_dev_attestation_root.clone(),
+        config.allow_debug_attestation,
+    );
+    let ledger = tokio::task::spawn_blocking(move || {
+        Ledger::open(&data_dir, &genesis, faucet_amount, attestation)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))??;
     let ledger = Arc::new(ledger);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -292,98 +315,4 @@ pub fn banner(devnet: &RunningDevnet) -> String {
         format!("faucet_address {}", faucet::faucet_address()),
     ]
     .join("\n")
-}
-
-/// Body of `POST /devnet/v1/register-enclave`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RegisterEnclave {
-    /// The shared `EnclaveConfig` the enclave belongs to.
-    pub config_id: Address,
-    /// The enclave's Ed25519 public key, hex (32 bytes).
-    pub public_key: String,
-}
-
-/// Answer of `POST /devnet/v1/register-enclave`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EnclaveRegistered {
-    /// The new shared `Enclave` object.
-    pub enclave_id: Address,
-    /// Digest of the system transaction that registered it.
-    pub digest: String,
-    /// Its checkpoint.
-    pub checkpoint: u64,
-}
-
-/// `POST /devnet/v1/register-enclave`: the devnet's stand-in for
-/// attestation-based registration (see `contracts/devnet/README.md`).
-async fn register_enclave(
-    State(ledger): State<Arc<Ledger>>,
-    body: Result<Json<RegisterEnclave>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<EnclaveRegistered>, (StatusCode, String)> {
-    let Json(request) = body.map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("expected {{\"config_id\": \"0x…\", \"public_key\": \"<hex>\"}}: {e}"),
-        )
-    })?;
-    let public_key = hex::decode(request.public_key.trim_start_matches("0x")).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("public_key {:?} is not hex: {e}", request.public_key),
-        )
-    })?;
-    let span = tracing::info_span!("register_enclave", config = %request.config_id);
-    let config_id = request.config_id;
-    let submitted = tokio::task::spawn_blocking(move || {
-        ledger.register_enclave_without_attestation(config_id, &public_key)
-    })
-    .instrument(span)
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "register task failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "register task failed".to_owned(),
-        )
-    })?
-    .map_err(|e| match e {
-        LedgerError::Rejected(r) => (StatusCode::BAD_REQUEST, r.to_string()),
-        other => {
-            tracing::error!(error = %other, "registering an enclave failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "registering the enclave failed".to_owned(),
-            )
-        }
-    })?;
-    let record = &submitted.record;
-    if let sui_sdk_types::ExecutionStatus::Failure { error, .. } = record.effects.status() {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("register_enclave failed: {error:?}"),
-        ));
-    }
-    let enclave_id = record
-        .output_objects
-        .iter()
-        .find(|o| {
-            o.as_struct().is_some_and(|s| {
-                <daas_core::package::enclave::Enclave as daas_core::package::MoveStruct>::matches(
-                    s.object_type(),
-                    daas_core::package::PACKAGE_ID,
-                )
-            })
-        })
-        .map(sui_sdk_types::Object::object_id)
-        .ok_or_else(|| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "register_enclave created no Enclave".to_owned(),
-            )
-        })?;
-    Ok(Json(EnclaveRegistered {
-        enclave_id,
-        digest: submitted.digest.to_string(),
-        checkpoint: record.checkpoint,
-    }))
 }

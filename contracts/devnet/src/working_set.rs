@@ -67,7 +67,6 @@ pub struct WorkingSet {
 pub struct CallContext<'a> {
     pub(crate) set: &'a mut WorkingSet,
     pub(crate) source: &'a dyn ObjectSource,
-    pub(crate) system: bool,
     pub(crate) package: Address,
     pub(crate) module: Identifier,
     pub(crate) command: u16,
@@ -85,12 +84,6 @@ impl std::fmt::Debug for CallContext<'_> {
 }
 
 impl CallContext<'_> {
-    /// Whether this is a devnet system transaction (built by the ledger,
-    /// never submitted by a user).
-    pub fn is_system(&self) -> bool {
-        self.system
-    }
-
     /// The transaction's sender (`tx_context::sender`).
     pub fn sender(&self) -> Address {
         self.set.sender

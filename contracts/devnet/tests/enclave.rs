@@ -1,11 +1,12 @@
-//! Enclave configs, the devnet's registration hook, and the enclave-signed
-//! gateway results and audit batches (`contracts/README.md`, gateway, audit
-//! and enclave rows).
+//! Enclave configs, registration through
+//! `0x2::nitro_attestation::load_nitro_attestation` with dev-root documents,
+//! and the enclave-signed gateway results and audit batches
+//! (`contracts/README.md`, gateway, audit and enclave rows).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{Account, Executed, Net, inputs, key, start};
+use common::{Account, DevAuthority, Executed, Net, inputs, key, pcr, start, start_net};
 use daas_core::package::audit::{AuditBatchPayload, AuditLog};
 use daas_core::package::enclave::{IntentMessage, IntentScope};
 use daas_core::package::gateway::K8sResultPayload;
@@ -68,19 +69,55 @@ fn sign<T: Serialize>(key: &Ed25519PrivateKey, message: &IntentMessage<T>) -> Ve
     signature.as_bytes().to_vec()
 }
 
-async fn register(net: &Net, config: Address, key: &Ed25519PrivateKey) -> Address {
-    let response = reqwest::Client::new()
-        .post(format!("{}/devnet/v1/register-enclave", net.devnet.url()))
-        .json(&serde_json::json!({
-            "config_id": config.to_string(),
-            "public_key": hex::encode(key.public_key().as_bytes()),
-        }))
-        .send()
+fn register_with(
+    config: &Object,
+    document: Vec<u8>,
+) -> impl FnOnce(&mut TransactionBuilder) + use<> {
+    let config = config.clone();
+    move |tx: &mut TransactionBuilder| {
+        let document = tx.pure(&document);
+        let clock = tx.object(inputs::clock());
+        let loaded = tx.move_call(
+            Function::new(
+                Address::TWO,
+                Identifier::from_static("nitro_attestation"),
+                Identifier::from_static("load_nitro_attestation"),
+            ),
+            vec![document, clock],
+        );
+        let config = tx.object(shared(&config, false));
+        tx.move_call(
+            function("enclave", "register_enclave"),
+            vec![config, loaded],
+        );
+    }
+}
+
+/// Registers `key` under `config` with a dev document of the config's PCRs.
+async fn register(
+    net: &mut Net,
+    who: &Account,
+    authority: &DevAuthority,
+    config: Address,
+    key: &Ed25519PrivateKey,
+) -> Address {
+    let config = net.object(config).await;
+    let document = authority.document(
+        [&pcr(1), &pcr(2), &pcr(3)],
+        Some(key.public_key().as_bytes()),
+    );
+    let executed = net
+        .call(who, register_with(&config, document))
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{response:?}");
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["enclave_id"].as_str().unwrap().parse().unwrap()
+    executed.assert_success();
+    let emitted = events(&executed);
+    let [PackageEvent::EnclaveRegistered(registered)] = emitted.as_slice() else {
+        panic!("expected EnclaveRegistered, got {emitted:?}");
+    };
+    assert_eq!(registered.pk, key.public_key().as_bytes().to_vec());
+    assert_eq!(registered.owner, who.address);
+    registered.enclave_id
 }
 
 async fn create_config(net: &mut Net, admin: &Account) -> Address {
@@ -90,9 +127,9 @@ async fn create_config(net: &mut Net, admin: &Account) -> Address {
             let args = vec![
                 tx.object(ObjectInput::from(&cap)),
                 tx.pure(&b"k3s-daas master".to_vec()),
-                tx.pure(&vec![0u8; 48]),
-                tx.pure(&vec![1u8; 48]),
-                tx.pure(&vec![2u8; 48]),
+                tx.pure(&pcr(1)),
+                tx.pure(&pcr(2)),
+                tx.pure(&pcr(3)),
             ];
             tx.move_call(function("enclave", "create_config"), args);
         })
@@ -122,7 +159,8 @@ fn stake(tx: &mut TransactionBuilder) {
 
 #[tokio::test]
 async fn enclave_signed_results_and_audit_batches() {
-    let mut net = start().await;
+    let authority = DevAuthority::new("results");
+    let mut net = start_net(Some(authority.root.clone()), false).await;
     let admin = net.account(daas_devnet::faucet::faucet_key()).await;
     let alice = net.account(key(1)).await;
     let enclave_key = Ed25519PrivateKey::new([77; 32]);
@@ -153,7 +191,7 @@ async fn enclave_signed_results_and_audit_batches() {
         }
     ));
 
-    let enclave_id = register(&net, config_id, &enclave_key).await;
+    let enclave_id = register(&mut net, &alice, &authority, config_id, &enclave_key).await;
     let enclave = net.object(enclave_id).await;
 
     // Alice submits a request; the enclave's result is recorded.
@@ -353,26 +391,24 @@ async fn enclave_signed_results_and_audit_batches() {
 }
 
 #[tokio::test]
-async fn register_enclave_hook_names_bad_input() {
+async fn the_unauthenticated_registration_hook_is_gone() {
     let net = start().await;
     let client = reqwest::Client::new();
-    let url = format!("{}/devnet/v1/register-enclave", net.devnet.url());
     let response = client
-        .post(&url)
-        .json(&serde_json::json!({"config_id": "0x1234", "public_key": "zz"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("not hex"));
-    let response = client
-        .post(&url)
+        .post(format!("{}/devnet/v1/register-enclave", net.devnet.url()))
         .json(&serde_json::json!({"config_id": "0x1234", "public_key": "00"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("not found"));
+    // Unknown paths fall through to the gRPC router: UNIMPLEMENTED.
+    let grpc_status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert!(
+        response.status() == reqwest::StatusCode::NOT_FOUND || grpc_status.as_deref() == Some("12"),
+        "{response:?}"
+    );
     let response = client
         .post(format!("{}/devnet/v1/advance-clock", net.devnet.url()))
         .body("{}")
@@ -381,4 +417,301 @@ async fn register_enclave_hook_names_bad_input() {
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+}
+
+fn nitro_abort(executed: &Executed) -> u64 {
+    match executed.effects.status() {
+        ExecutionStatus::Failure {
+            error: ExecutionError::MoveAbort { location, code },
+            command: Some(0),
+        } if location.package == Address::TWO
+            && location.module.as_str() == "nitro_attestation" =>
+        {
+            *code
+        }
+        other => panic!("expected an abort of 0x2::nitro_attestation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn registration_verifies_the_document_and_its_pcrs() {
+    let authority = DevAuthority::new("devnet");
+    let mut net = start_net(Some(authority.root.clone()), false).await;
+    let admin = net.account(daas_devnet::faucet::faucet_key()).await;
+    let alice = net.account(key(1)).await;
+    let enclave_key = Ed25519PrivateKey::new([77; 32]);
+    let pk = enclave_key.public_key().as_bytes().to_vec();
+    let config_id = create_config(&mut net, &admin).await;
+    let config = net.object(config_id).await;
+    let good = [pcr(1), pcr(2), pcr(3)];
+    let good = [good[0].as_slice(), good[1].as_slice(), good[2].as_slice()];
+
+    // Bad bytes: EParseError (1) of 0x2::nitro_attestation.
+    let document = authority.document(good, Some(&pk));
+    for bad in [
+        Vec::new(),
+        document[..document.len() / 2].to_vec(),
+        b"garbage, not CBOR at all".to_vec(),
+        vec![0xff; 2048],
+    ] {
+        let executed = net.call(&alice, register_with(&config, bad)).await.unwrap();
+        assert_eq!(nitro_abort(&executed), 1);
+    }
+    // A tampered signature: EVerifyError (2).
+    let mut tampered = document.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let executed = net
+        .call(&alice, register_with(&config, tampered))
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 2);
+    // A document under another, untrusted root: EVerifyError (2).
+    let stranger = DevAuthority::new("stranger");
+    let executed = net
+        .call(
+            &alice,
+            register_with(&config, stranger.document(good, Some(&pk))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 2);
+    // A leaf certificate not valid at the clock's time: EVerifyError (2).
+    let expired = DevAuthority::expired("devnet");
+    let executed = net
+        .call(
+            &alice,
+            register_with(&config, expired.document(good, Some(&pk))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 2);
+    // A nonce longer than Sui's 512 bytes: EParseError (1).
+    let mut unsigned = authority.unsigned(good, Some(&pk));
+    unsigned.nonce = Some(vec![1; 513]);
+    let executed = net
+        .call(&alice, register_with(&config, authority.sign(&unsigned)))
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 1);
+    // Without PCR 8: EInvalidPCRsError (3).
+    let mut unsigned = authority.unsigned(good, Some(&pk));
+    unsigned.pcrs.remove(&8);
+    let executed = net
+        .call(&alice, register_with(&config, authority.sign(&unsigned)))
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 3);
+    // A debug-mode document (zero PCRs): refused unless allowed.
+    let zero = pcr(0);
+    let executed = net
+        .call(
+            &alice,
+            register_with(
+                &config,
+                authority.document([&zero, &zero, &zero], Some(&pk)),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 3);
+
+    // Verified documents the package refuses.
+    let other = pcr(9);
+    for (document, code) in [
+        (
+            authority.document([good[0], good[1], &other], Some(&pk)),
+            301,
+        ),
+        (authority.document(good, None), 302),
+        (authority.document(good, Some(&[7u8; 33])), 303),
+    ] {
+        let executed = net
+            .call(&alice, register_with(&config, document))
+            .await
+            .unwrap();
+        assert_eq!(abort(&executed), ("enclave".to_owned(), code));
+    }
+
+    // The document value cannot be forged from pure bytes, nor used twice.
+    let executed = net
+        .call(&alice, |tx| {
+            let args = vec![tx.object(shared(&config, false)), tx.pure(&pk)];
+            tx.move_call(function("enclave", "register_enclave"), args);
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        executed.effects.status(),
+        ExecutionStatus::Failure {
+            error: ExecutionError::CommandArgumentError {
+                argument: 1,
+                kind: CommandArgumentError::TypeMismatch
+            },
+            ..
+        }
+    ));
+    let twice = authority.document(good, Some(&pk));
+    let executed = net
+        .call(&alice, |tx| {
+            let document = tx.pure(&twice);
+            let clock = tx.object(inputs::clock());
+            let loaded = tx.move_call(
+                Function::new(
+                    Address::TWO,
+                    Identifier::from_static("nitro_attestation"),
+                    Identifier::from_static("load_nitro_attestation"),
+                ),
+                vec![document, clock],
+            );
+            let config = tx.object(shared(&config, false));
+            tx.move_call(
+                function("enclave", "register_enclave"),
+                vec![config, loaded],
+            );
+            tx.move_call(
+                function("enclave", "register_enclave"),
+                vec![config, loaded],
+            );
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            executed.effects.status(),
+            ExecutionStatus::Failure {
+                error: ExecutionError::CommandArgumentError {
+                    argument: 1,
+                    kind: CommandArgumentError::InvalidValueUsage
+                },
+                command: Some(2),
+            }
+        ),
+        "{:?}",
+        executed.effects.status()
+    );
+    // The clock must be the clock.
+    let executed = net
+        .call(&alice, |tx| {
+            let document = tx.pure(&document);
+            let not_a_clock = tx.pure(&0u64);
+            tx.move_call(
+                Function::new(
+                    Address::TWO,
+                    Identifier::from_static("nitro_attestation"),
+                    Identifier::from_static("load_nitro_attestation"),
+                ),
+                vec![document, not_a_clock],
+            );
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            executed.effects.status(),
+            ExecutionStatus::Failure {
+                error: ExecutionError::CommandArgumentError {
+                    argument: 1,
+                    kind: CommandArgumentError::TypeMismatch
+                },
+                command: Some(0),
+            }
+        ),
+        "{:?}",
+        executed.effects.status()
+    );
+    // Loading alone is fine: the document has `drop`.
+    let alone = authority.document(good, Some(&pk));
+    let executed = net
+        .call(&alice, |tx| {
+            let document = tx.pure(&alone);
+            let clock = tx.object(inputs::clock());
+            tx.move_call(
+                Function::new(
+                    Address::TWO,
+                    Identifier::from_static("nitro_attestation"),
+                    Identifier::from_static("load_nitro_attestation"),
+                ),
+                vec![document, clock],
+            );
+        })
+        .await
+        .unwrap();
+    executed.assert_success();
+
+    // The good document registers the key, stamped with its timestamp.
+    let unsigned = authority.unsigned(good, Some(&pk));
+    let executed = net
+        .call(&alice, register_with(&config, authority.sign(&unsigned)))
+        .await
+        .unwrap();
+    executed.assert_success();
+    let emitted = events(&executed);
+    let [PackageEvent::EnclaveRegistered(registered)] = emitted.as_slice() else {
+        panic!("expected EnclaveRegistered, got {emitted:?}");
+    };
+    assert_eq!(registered.pk, pk);
+    assert_eq!(registered.owner, alice.address);
+    assert_eq!(registered.config_version, 0);
+    assert_eq!(registered.registered_at_ms, unsigned.timestamp_ms);
+    let enclave: daas_core::package::enclave::Enclave = bcs::from_bytes(
+        net.object(registered.enclave_id)
+            .await
+            .as_struct()
+            .unwrap()
+            .contents(),
+    )
+    .unwrap();
+    assert_eq!(enclave.pk, pk);
+    assert_eq!(enclave.config_id, config_id);
+}
+
+#[tokio::test]
+async fn dev_documents_need_the_dev_root_and_debug_needs_its_flag() {
+    let authority = DevAuthority::new("unconfigured");
+    let enclave_key = Ed25519PrivateKey::new([5; 32]);
+    let pk = enclave_key.public_key().as_bytes().to_vec();
+
+    // A devnet that only trusts AWS refuses dev documents.
+    let mut net = start().await;
+    let admin = net.account(daas_devnet::faucet::faucet_key()).await;
+    let config_id = create_config(&mut net, &admin).await;
+    let config = net.object(config_id).await;
+    let document = authority.document([&pcr(1), &pcr(2), &pcr(3)], Some(&pk));
+    let executed = net
+        .call(&admin, register_with(&config, document))
+        .await
+        .unwrap();
+    assert_eq!(nitro_abort(&executed), 2);
+
+    // With --allow-debug-attestation a debug document registers against a
+    // zero-PCR config.
+    let mut net = start_net(Some(authority.root.clone()), true).await;
+    let admin = net.account(daas_devnet::faucet::faucet_key()).await;
+    let cap = net.object(ENCLAVE_CAP_ID).await;
+    let zero = pcr(0);
+    let executed = net
+        .call(&admin, |tx| {
+            let args = vec![
+                tx.object(ObjectInput::from(&cap)),
+                tx.pure(&b"debug".to_vec()),
+                tx.pure(&zero),
+                tx.pure(&zero),
+                tx.pure(&zero),
+            ];
+            tx.move_call(function("enclave", "create_config"), args);
+        })
+        .await
+        .unwrap();
+    executed.assert_success();
+    let emitted = events(&executed);
+    let [PackageEvent::EnclaveConfigCreated(created)] = emitted.as_slice() else {
+        panic!("expected EnclaveConfigCreated");
+    };
+    let config = net.object(created.config_id).await;
+    let document = authority.document([&zero, &zero, &zero], Some(&pk));
+    let executed = net
+        .call(&admin, register_with(&config, document))
+        .await
+        .unwrap();
+    executed.assert_success();
 }

@@ -348,8 +348,8 @@ async fn unknown_package_module_or_function_is_rejected_by_name() {
             "function mint_for_free",
         ),
         (
-            call(Address::TWO, "nitro_attestation", "load_nitro_attestation"),
-            "attestation verification is not available yet",
+            call(Address::TWO, "nitro_attestation", "module_id"),
+            "0x2::nitro_attestation::module_id cannot be called",
         ),
     ];
     for (tx, expected) in cases {

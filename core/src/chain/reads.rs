@@ -7,11 +7,12 @@
 //! (`daas_core::package::staking::stake_record_field_id`).
 
 use serde::de::DeserializeOwned;
-use sui_sdk_types::{Address, Owner};
+use sui_sdk_types::{Address, Ed25519PublicKey, Owner};
 use tracing::instrument;
 
 use super::client::{ChainClient, RawObject};
 use super::error::ChainError;
+use crate::attestation::{ExpectedPcrs, Pcr};
 use crate::package::audit::AuditLog;
 use crate::package::enclave::{Enclave, EnclaveConfig};
 use crate::package::gateway::K8sRequest;
@@ -72,6 +73,48 @@ impl SealTokenState {
     pub fn tier(&self) -> Option<Tier> {
         self.record.as_ref().and_then(|r| r.tier(&self.pool.params))
     }
+}
+
+/// The PCRs `config` expects, as the attestation verifier's
+/// [`ExpectedPcrs`] (PCR 0, 1, 2; PCR 8 is not pinned on chain), so a
+/// client can build its [`crate::attestation::Policy`] from the chain.
+///
+/// # Errors
+/// [`ChainError::MalformedResponse`] if a PCR is not 48 bytes (the package
+/// never stores one; fails closed).
+pub fn expected_pcrs(config: &EnclaveConfig) -> Result<ExpectedPcrs, ChainError> {
+    let pcr = |index: u8, bytes: &[u8]| {
+        Pcr::from_slice(bytes).ok_or_else(|| {
+            ChainError::malformed(format!(
+                "EnclaveConfig {} has a {}-byte PCR{index}, expected 48",
+                config.id,
+                bytes.len()
+            ))
+        })
+    };
+    Ok(ExpectedPcrs {
+        pcr0: pcr(0, &config.pcr0)?,
+        pcr1: pcr(1, &config.pcr1)?,
+        pcr2: pcr(2, &config.pcr2)?,
+        pcr8: None,
+    })
+}
+
+/// The Ed25519 public key registered in `enclave`.
+///
+/// # Errors
+/// [`ChainError::MalformedResponse`] if the key is not 32 bytes (the
+/// package never stores one; fails closed).
+pub fn enclave_public_key(enclave: &Enclave) -> Result<Ed25519PublicKey, ChainError> {
+    <[u8; 32]>::try_from(enclave.pk.as_slice())
+        .map(Ed25519PublicKey::new)
+        .map_err(|_| {
+            ChainError::malformed(format!(
+                "Enclave {} holds a {}-byte public key, expected 32",
+                enclave.id,
+                enclave.pk.len()
+            ))
+        })
 }
 
 impl ChainClient {
@@ -220,6 +263,28 @@ impl ChainClient {
         self.read(id).await
     }
 
+    /// The PCRs the `EnclaveConfig` `config` expects (see
+    /// [`expected_pcrs`]): what a client pins instead of configured PCRs.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`]; a PCR that is not 48 bytes.
+    #[instrument(skip(self), err)]
+    pub async fn enclave_expected_pcrs(&self, config: Address) -> Result<ExpectedPcrs, ChainError> {
+        expected_pcrs(&self.enclave_config(config).await?.value)
+    }
+
+    /// The Ed25519 public key of the registered `Enclave` `enclave`.
+    ///
+    /// # Errors
+    /// As [`ChainClient::read`]; a key that is not 32 bytes.
+    #[instrument(skip(self), err)]
+    pub async fn enclave_public_key(
+        &self,
+        enclave: Address,
+    ) -> Result<Ed25519PublicKey, ChainError> {
+        enclave_public_key(&self.enclave(enclave).await?.value)
+    }
+
     /// A gateway `K8sRequest`.
     ///
     /// # Errors
@@ -236,5 +301,55 @@ impl ChainClient {
     #[instrument(skip(self), err)]
     pub async fn audit_log(&self, id: Address) -> Result<Versioned<AuditLog>, ChainError> {
         self.read(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pcr2: Vec<u8>) -> EnclaveConfig {
+        EnclaveConfig {
+            id: Address::from_static("0xc0"),
+            name: "master".to_owned(),
+            pcr0: vec![1; 48],
+            pcr1: vec![2; 48],
+            pcr2,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn expected_pcrs_come_from_the_config() {
+        let expected = expected_pcrs(&config(vec![3; 48])).unwrap();
+        assert_eq!(expected.pcr0, Pcr::new([1; 48]));
+        assert_eq!(expected.pcr1, Pcr::new([2; 48]));
+        assert_eq!(expected.pcr2, Pcr::new([3; 48]));
+        assert_eq!(expected.pcr8, None);
+    }
+
+    #[test]
+    fn a_malformed_pcr_fails_closed() {
+        let err = expected_pcrs(&config(vec![3; 47])).unwrap_err();
+        assert!(err.to_string().contains("47-byte PCR2"), "{err}");
+    }
+
+    #[test]
+    fn enclave_keys_must_be_32_bytes() {
+        let mut enclave = Enclave {
+            id: Address::from_static("0xe1"),
+            config_id: Address::from_static("0xc0"),
+            config_version: 0,
+            pk: vec![9; 32],
+            owner: Address::ZERO,
+            registered_at_ms: 1,
+        };
+        assert_eq!(
+            enclave_public_key(&enclave).unwrap(),
+            Ed25519PublicKey::new([9; 32])
+        );
+        enclave.pk.push(0);
+        let err = enclave_public_key(&enclave).unwrap_err();
+        assert!(err.to_string().contains("33-byte public key"), "{err}");
     }
 }

@@ -58,3 +58,14 @@ impl TransactionSigner for sui_crypto::simple::SimpleKeypair {
         sui_crypto::SuiSigner::sign_transaction(self, transaction)
     }
 }
+
+impl TransactionSigner for crate::wallet::Keypair {
+    fn address(&self) -> Address {
+        crate::wallet::Keypair::address(self)
+    }
+
+    fn sign_transaction(&self, transaction: &Transaction) -> Result<UserSignature, SignatureError> {
+        crate::wallet::Keypair::sign_transaction(self, transaction)
+            .map_err(|error| SignatureError::from_source(error.to_string()))
+    }
+}

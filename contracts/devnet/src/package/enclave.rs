@@ -2,21 +2,20 @@
 //! rows).
 //!
 //! `register_enclave` takes the `NitroAttestationDocument` that
-//! `0x2::nitro_attestation::load_nitro_attestation` returns; the devnet
-//! rejects that framework call before execution (attestation verification
-//! is not available yet), so a user's call fails with a type mismatch. The
-//! devnet's own system transaction (`POST /devnet/v1/register-enclave`)
-//! calls it with the enclave's Ed25519 public key in place of the document,
-//! so enclave-signed results and audit batches can be tested locally.
+//! `0x2::nitro_attestation::load_nitro_attestation` ([`crate::nitro`])
+//! returned in an earlier command of the same transaction, after verifying
+//! the document; it compares PCR 0, 1 and 2 with the config's and records
+//! the document's Ed25519 public key.
 
 use daas_core::package::enclave::{
     self as e, ED25519_PK_LEN, Enclave, EnclaveAbort, EnclaveCap, EnclaveConfig,
     EnclaveConfigCreated, EnclaveConfigUpdated, EnclaveDestroyed, EnclaveRegistered, PCR_LEN,
 };
 use daas_core::package::{ENCLAVE_CAP_ID, PackageAbort};
-use sui_sdk_types::{Address, CommandArgumentError, Owner};
+use sui_sdk_types::{Address, Owner};
 
 use super::{Args, CallArg, CallError, create, emit, new_object, read, write};
+use crate::nitro::{self, NitroAttestationDocument};
 use crate::object::MoveObject;
 use crate::working_set::CallContext;
 
@@ -128,26 +127,24 @@ fn update_name(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallErr
 fn register_enclave(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
     args.expect(2)?;
     let (config_id, config) = read::<EnclaveConfig>(ctx, args, 0)?;
-    if !ctx.is_system() {
-        // Only `load_nitro_attestation` produces a NitroAttestationDocument,
-        // and the devnet refuses it before execution.
-        return Err(CallError::Argument {
-            index: 1,
-            kind: CommandArgumentError::TypeMismatch,
-        });
+    // Only `0x2::nitro_attestation::load_nitro_attestation` makes this
+    // value, after verifying the document; a pure input is a type mismatch.
+    let document: NitroAttestationDocument = args.value(1, &nitro::document_type())?;
+    let matches = [(0, &config.pcr0), (1, &config.pcr1), (2, &config.pcr2)]
+        .into_iter()
+        .all(|(index, expected)| document.pcr(index) == Some(expected.as_slice()));
+    if !matches {
+        return Err(abort(EnclaveAbort::PcrMismatch));
     }
-    // The devnet's system hook passes the public key in place of the
-    // attestation document (`POST /devnet/v1/register-enclave`).
-    let pk: Vec<u8> = args.pure(1)?;
-    if pk.is_empty() {
-        return Err(abort(EnclaveAbort::MissingPublicKey));
-    }
+    let pk = document
+        .public_key
+        .ok_or(abort(EnclaveAbort::MissingPublicKey))?;
     if pk.len() as u64 != ED25519_PK_LEN {
         return Err(abort(EnclaveAbort::InvalidPublicKey));
     }
     let id = ctx.new_id();
     let owner = ctx.sender();
-    let registered_at_ms = ctx.timestamp_ms();
+    let registered_at_ms = document.timestamp;
     let enclave = Enclave {
         id,
         config_id,

@@ -28,6 +28,15 @@ pub enum CallArg {
     Pure(Vec<u8>),
     /// An object, by id.
     Object(Address),
+    /// A non-object Move value produced by an earlier command (e.g. the
+    /// `NitroAttestationDocument` of `load_nitro_attestation`), with its
+    /// type: a pure input can never stand in for it.
+    Value {
+        /// The value's struct type.
+        type_: StructTag,
+        /// Its BCS bytes.
+        contents: Vec<u8>,
+    },
 }
 
 /// Why a native Move call failed; becomes the transaction's failure status.
@@ -212,6 +221,19 @@ impl Args<'_> {
         })
     }
 
+    /// A Move value argument of type `type_`, decoded from BCS.
+    pub(crate) fn value<T: DeserializeOwned>(
+        &self,
+        i: usize,
+        type_: &StructTag,
+    ) -> Result<T, CallError> {
+        match self.0.get(i) {
+            Some(CallArg::Value { type_: t, contents }) if t == type_ => bcs::from_bytes(contents)
+                .map_err(|_| CallError::Invariant("a Move value does not decode as its type")),
+            _ => Err(type_mismatch(i)),
+        }
+    }
+
     /// An object argument's id.
     pub(crate) fn object(&self, i: usize) -> Result<Address, CallError> {
         match self.0.get(i) {
@@ -290,7 +312,18 @@ pub(crate) fn emit<T: MoveStruct + Serialize>(
 
 /// Reads argument `i` as the clock `0x6`, returning its time.
 pub(crate) fn clock(ctx: &CallContext<'_>, args: &Args<'_>, i: usize) -> Result<u64, CallError> {
-    let id = args.object(i)?;
+    match args.0.get(i) {
+        Some(arg) => clock_arg(ctx, arg, i),
+        None => Err(type_mismatch(i)),
+    }
+}
+
+/// Reads the argument `arg` (at index `i`) as the clock `0x6`, returning
+/// its time.
+pub(crate) fn clock_arg(ctx: &CallContext<'_>, arg: &CallArg, i: usize) -> Result<u64, CallError> {
+    let CallArg::Object(id) = *arg else {
+        return Err(type_mismatch(i));
+    };
     let object = ctx.object(&id)?;
     if id != CLOCK_ID || object.type_ != object::clock_type() {
         return Err(type_mismatch(i));

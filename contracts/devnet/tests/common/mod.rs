@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use daas_core::attestation::{DevRoot, Pcr, UnsignedDocument};
 use daas_devnet::{DEFAULT_FAUCET_AMOUNT, DevnetConfig, RunningDevnet};
 use sui_crypto::SuiSigner;
 use sui_crypto::ed25519::Ed25519PrivateKey;
@@ -22,20 +23,35 @@ pub struct Net {
 }
 
 pub async fn start_in(dir: &Path) -> RunningDevnet {
+    start_with_root(dir, None, false).await
+}
+
+pub async fn start_with_root(
+    dir: &Path,
+    root: Option<DevRoot>,
+    allow_debug: bool,
+) -> RunningDevnet {
     daas_devnet::start(DevnetConfig {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: None,
         slasher: None,
         faucet_amount: DEFAULT_FAUCET_AMOUNT,
+        insecure_dev_attestation_root: root,
+        allow_debug_attestation: allow_debug,
     })
     .await
     .unwrap()
 }
 
 pub async fn start() -> Net {
+    start_net(None, false).await
+}
+
+/// A devnet trusting the dev root `root` (if any) for attestation.
+pub async fn start_net(root: Option<DevRoot>, allow_debug: bool) -> Net {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = start_in(dir.path()).await;
+    let devnet = start_with_root(dir.path(), root, allow_debug).await;
     let client = sui_rpc::Client::new(devnet.url()).unwrap();
     Net {
         devnet,
@@ -227,5 +243,107 @@ impl Net {
         build(&mut tx);
         let tx = tx.try_build().unwrap();
         self.execute(&tx, &account.key).await
+    }
+}
+
+/// A development attestation authority: a self-signed P-384 root CA and a
+/// leaf under it whose key signs Nitro-format documents.
+pub struct DevAuthority {
+    pub root: DevRoot,
+    pub root_pem: String,
+    root_der: Vec<u8>,
+    leaf_der: Vec<u8>,
+    leaf_key: p384::ecdsa::SigningKey,
+}
+
+/// Distinct, non-zero PCR values: `pcr(seed)`.
+pub fn pcr(seed: u8) -> Vec<u8> {
+    vec![seed; 48]
+}
+
+impl DevAuthority {
+    pub fn new(name: &str) -> Self {
+        Self::with_leaf_validity(name, false)
+    }
+
+    /// An authority whose leaf certificate expired on 2021-01-01.
+    pub fn expired(name: &str) -> Self {
+        Self::with_leaf_validity(name, true)
+    }
+
+    fn with_leaf_validity(name: &str, expired: bool) -> Self {
+        use p384::pkcs8::DecodePrivateKey as _;
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+            PKCS_ECDSA_P384_SHA384,
+        };
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
+        let mut root_params = CertificateParams::default();
+        root_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} dev root"));
+        root_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let root_cert = root_params.self_signed(&root_key).unwrap();
+        let root_pem = root_cert.pem();
+        let root_der = root_cert.der().to_vec();
+        let issuer = Issuer::new(root_params, root_key);
+        let leaf_key_pair = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
+        let leaf_key =
+            p384::ecdsa::SigningKey::from_pkcs8_der(&leaf_key_pair.serialize_der()).unwrap();
+        let mut leaf_params = CertificateParams::default();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} dev enclave"));
+        leaf_params.is_ca = IsCa::ExplicitNoCa;
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if expired {
+            leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            leaf_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let leaf = leaf_params.signed_by(&leaf_key_pair, &issuer).unwrap();
+        Self {
+            root: DevRoot::from_pem(&root_pem).unwrap(),
+            root_pem,
+            root_der,
+            leaf_der: leaf.der().to_vec(),
+            leaf_key,
+        }
+    }
+
+    /// A document with PCR 0, 1, 2 = `pcrs`, PCR 3, 4, 8 zero, and
+    /// `public_key`, signed now.
+    pub fn document(&self, pcrs: [&[u8]; 3], public_key: Option<&[u8]>) -> Vec<u8> {
+        self.unsigned(pcrs, public_key).sign(&self.leaf_key)
+    }
+
+    /// The unsigned document of [`Self::document`].
+    pub fn unsigned(&self, pcrs: [&[u8]; 3], public_key: Option<&[u8]>) -> UnsignedDocument {
+        let mut map = std::collections::BTreeMap::new();
+        for (index, value) in pcrs.into_iter().enumerate() {
+            map.insert(index as u8, Pcr::from_slice(value).unwrap());
+        }
+        for index in [3u8, 4, 8] {
+            map.insert(index, Pcr::new([0; 48]));
+        }
+        let timestamp_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        UnsignedDocument {
+            module_id: "i-devnet-test-enc0123".to_owned(),
+            timestamp_ms,
+            pcrs: map,
+            certificate: self.leaf_der.clone(),
+            cabundle: vec![self.root_der.clone()],
+            public_key: public_key.map(<[u8]>::to_vec),
+            user_data: Some(b"tls key hash".to_vec()),
+            nonce: Some(b"nonce".to_vec()),
+        }
+    }
+
+    /// Signs `document` with the leaf key.
+    pub fn sign(&self, document: &UnsignedDocument) -> Vec<u8> {
+        document.sign(&self.leaf_key)
     }
 }

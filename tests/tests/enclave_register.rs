@@ -1,0 +1,285 @@
+//! `daas-console enclave register`, end to end with real processes: a
+//! `daas-master serve --attestation dev`, a `daas-devnet` that trusts the
+//! master's dev root, and the console submitting the master's attestation
+//! to `load_nitro_attestation` + `register_enclave` from an operator wallet.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use daas_core::attestation::{DevRoot, Pcr, PcrPolicy, TrustRoots};
+use daas_core::attested::{AttestedClient, AttestedClientConfig};
+use daas_core::chain::ptb::PcrArgs;
+use daas_core::chain::{ChainClient, TransactionSigner};
+use daas_core::package::ENCLAVE_CAP_ID;
+use daas_core::wallet::{Keypair, Scheme};
+use daas_e2e::devnet::{Devnet, DevnetOptions};
+use sui_crypto::ed25519::Ed25519PrivateKey;
+use sui_sdk_types::Address;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+const PASSPHRASE: &str = "enclave register test passphrase";
+
+/// A workspace executable: `$<env>`, or built by Cargo if needed (the way
+/// the devnet harness finds `daas-devnet`).
+fn workspace_binary(package: &str, env: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "{env}={} is not a file", path.display());
+        return path;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "-p",
+            package,
+            "--bin",
+            package,
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo build -p {package} failed");
+    output
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == package)
+        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no {package} executable"))
+}
+
+fn console_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| workspace_binary("daas-console", "DAAS_CONSOLE_BIN"))
+}
+
+fn master_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| workspace_binary("daas-master", "DAAS_MASTER_BIN"))
+}
+
+/// A `daas-master serve --attestation dev` on loopback, killed on drop.
+struct Master {
+    _child: Child,
+    url: String,
+    dev_root_path: PathBuf,
+}
+
+impl Master {
+    async fn start(state_dir: &Path) -> Self {
+        let mut child = Command::new(master_binary())
+            .args(["serve", "--listen", "tcp:127.0.0.1:0", "--state-dir"])
+            .arg(state_dir)
+            .args(["--attestation", "dev"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start daas-master");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("daas-master printed nothing within 60 s")
+            .unwrap()
+            .expect("daas-master exited before printing its address");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = first
+            .strip_prefix("daas-master listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        Self {
+            _child: child,
+            url,
+            dev_root_path: state_dir.join("dev-root.pem"),
+        }
+    }
+
+    fn dev_root_pem(&self) -> String {
+        std::fs::read_to_string(&self.dev_root_path).unwrap()
+    }
+
+    /// The PCR 0, 1, 2 and Ed25519 signing key the master attests to,
+    /// read through the attested client (any measurement accepted).
+    async fn attested(&self) -> ([Pcr; 3], [u8; 32]) {
+        let root = DevRoot::from_pem(&self.dev_root_pem()).unwrap();
+        let config = AttestedClientConfig::new(
+            TrustRoots::insecure_dev_only(root),
+            PcrPolicy::AnyMeasurement,
+        )
+        .allow_insecure_dev(true);
+        let master = AttestedClient::new(&self.url, config)
+            .unwrap()
+            .master()
+            .await
+            .unwrap();
+        let pcrs = master.attestation().pcrs();
+        let pcr = |index| *pcrs.get(index).unwrap();
+        ([pcr(0), pcr(1), pcr(2)], master.signing_key().to_bytes())
+    }
+}
+
+/// Runs `daas-console ARGS` with the operator's wallet.
+fn console(wallet_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(console_binary())
+        .arg("--wallet-dir")
+        .arg(wallet_dir)
+        .args(args)
+        .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn create_config(
+    client: &ChainClient,
+    admin: &Ed25519PrivateKey,
+    name: &str,
+    pcrs: &[Pcr; 3],
+) -> Address {
+    client
+        .create_enclave_config(
+            admin,
+            ENCLAVE_CAP_ID,
+            name,
+            &PcrArgs {
+                pcr0: pcrs[0].as_bytes(),
+                pcr1: pcrs[1].as_bytes(),
+                pcr2: pcrs[2].as_bytes(),
+            },
+        )
+        .await
+        .unwrap()
+        .event
+        .config_id
+}
+
+#[tokio::test]
+async fn the_console_registers_the_attested_master_key_from_the_operator_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = Master::start(&dir.path().join("state")).await;
+    let (pcrs, signing_key) = master.attested().await;
+
+    // A devnet that trusts the master's dev root, an EnclaveConfig with the
+    // master's PCRs and one with other PCRs.
+    let admin = Ed25519PrivateKey::new([0xad; 32]);
+    let devnet = Devnet::start_with_attestation(
+        DevnetOptions {
+            admin: Some(TransactionSigner::address(&admin)),
+            ..DevnetOptions::default()
+        },
+        Some(&master.dev_root_pem()),
+    )
+    .await
+    .unwrap();
+    devnet
+        .fund(TransactionSigner::address(&admin))
+        .await
+        .unwrap();
+    let client = devnet.client().unwrap();
+    let config = create_config(&client, &admin, "k3s-daas master", &pcrs).await;
+    let other = create_config(
+        &client,
+        &admin,
+        "another image",
+        &[
+            Pcr::new([0x10; 48]),
+            Pcr::new([0x11; 48]),
+            Pcr::new([0x12; 48]),
+        ],
+    )
+    .await;
+
+    // The operator's funded wallet.
+    let operator = Keypair::from_bytes(Scheme::Ed25519, &[0x0e; 32]).unwrap();
+    devnet.fund(operator.address()).await.unwrap();
+    let wallet = dir.path().join("wallet");
+    let imported = console(
+        &wallet,
+        &["wallet", "import", "--alias", "operator", "--suiprivkey"],
+        operator.to_suiprivkey().as_bytes(),
+    );
+    assert!(
+        imported.status.success(),
+        "wallet import: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let dev_root = master.dev_root_path.to_str().unwrap();
+    let register = |config: Address| {
+        let config = config.to_string();
+        console(
+            &wallet,
+            &[
+                "enclave",
+                "register",
+                &master.url,
+                "--config",
+                &config,
+                "--chain-endpoint",
+                devnet.url(),
+                "--allow-insecure-dev",
+                "--dev-root",
+                dev_root,
+            ],
+            b"",
+        )
+    };
+
+    // Other PCRs: refused by the attested client, before any transaction.
+    let balance = client.sui_balance(operator.address()).await.unwrap();
+    let refused = register(other);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "registered under other PCRs");
+    assert!(stderr.contains("is NOT attested"), "{stderr}");
+    assert!(stderr.contains("nothing was submitted"), "{stderr}");
+    assert_eq!(
+        client.sui_balance(operator.address()).await.unwrap(),
+        balance,
+        "a refused registration spent gas"
+    );
+
+    // The master's PCRs: registered, with the master's attested key.
+    let registered = register(config);
+    let stdout = String::from_utf8_lossy(&registered.stdout);
+    assert!(
+        registered.status.success(),
+        "enclave register: {}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let enclave: Address = field("enclave ").parse().unwrap();
+    assert_eq!(field("public key "), hex::encode(signing_key));
+    assert!(
+        stdout.contains("INSECURE DEVELOPMENT ATTESTATION"),
+        "{stdout}"
+    );
+
+    let on_chain = client.enclave(enclave).await.unwrap().value;
+    assert_eq!(on_chain.pk, signing_key);
+    assert_eq!(on_chain.config_version, 0);
+    assert_eq!(
+        client.enclave_public_key(enclave).await.unwrap().as_bytes(),
+        &signing_key
+    );
+}
