@@ -1,4 +1,4 @@
 //! Shared support code of daas-core's integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod node;

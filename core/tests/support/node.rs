@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The npm package with the pinned `@mysten/sui`.
-pub fn js_dir() -> PathBuf {
+fn js_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js"))
 }
 
