@@ -4,3 +4,4 @@
 pub mod devnet;
 pub mod k3s;
 pub mod kwok;
+pub mod webhook;

@@ -19,10 +19,9 @@ use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::{Mist, Role};
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::devnet::Devnet;
-use daas_e2e::k3s;
+use daas_e2e::{k3s, webhook};
 use sui_crypto::ed25519::Ed25519PrivateKey;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const SUI: u64 = 1_000_000_000;
 const PASSPHRASE: &str = "kubectl test passphrase";
@@ -81,108 +80,39 @@ struct Seen {
     decisions: Vec<Result<Decision, String>>,
 }
 
-/// Serves `POST /authenticate` TokenReviews for `audience` from the chain.
-async fn serve_webhook(
-    listener: TcpListener,
+/// Answers a `POST /authenticate` TokenReview for `audience` from the chain.
+async fn answer_token_review(
     audience: String,
     client: ChainClient,
     seen: Arc<Mutex<Seen>>,
-) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        tokio::spawn(serve_connection(
-            stream,
-            audience.clone(),
-            client.clone(),
-            seen.clone(),
-        ));
-    }
-}
-
-async fn serve_connection(
-    mut stream: TcpStream,
-    audience: String,
-    client: ChainClient,
-    seen: Arc<Mutex<Seen>>,
-) {
-    let mut buf = Vec::new();
-    loop {
-        let header_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < header_end + length {
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
+    body: Vec<u8>,
+) -> String {
+    let request: TokenReview = serde_json::from_slice(&body).unwrap();
+    let verified = AccessToken::parse(&request.spec.token)
+        .and_then(|t| t.verify(&audience, unix_now_secs(), Duration::from_secs(30)));
+    let decision = match verified {
+        Ok(token) => {
+            let now_ms = u64::try_from(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis(),
+            )
+            .unwrap();
+            review(&client, &token, now_ms)
+                .await
+                .map_err(|e| e.to_string())
         }
-        let body: Vec<u8> = buf.drain(..header_end + length).skip(header_end).collect();
-        let request: TokenReview = serde_json::from_slice(&body).unwrap();
-        let answer = match AccessToken::parse(&request.spec.token)
-            .and_then(|t| t.verify(&audience, unix_now_secs(), Duration::from_secs(30)))
-        {
-            Ok(token) => {
-                let now_ms = u64::try_from(
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap()
-                        .as_millis(),
-                )
-                .unwrap();
-                let decision = review(&client, &token, now_ms).await;
-                let answer = match &decision {
-                    Ok(decision) => request.answer(decision),
-                    Err(error) => request.reject(error.to_string()),
-                };
-                let mut seen = seen.lock().unwrap();
-                seen.tokens.push(request.spec.token.clone());
-                seen.decisions.push(decision.map_err(|e| e.to_string()));
-                answer
-            }
-            Err(error) => {
-                let mut seen = seen.lock().unwrap();
-                seen.tokens.push(request.spec.token.clone());
-                seen.decisions.push(Err(error.to_string()));
-                request.reject(error.to_string())
-            }
-        };
-        let answer = serde_json::to_string(&answer).unwrap();
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if stream.write_all(response.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A webhook config file (kubeconfig format) pointing at `url`.
-fn webhook_config(url: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: master\n  cluster:\n    server: {url}\n\
-         users:\n- name: apiserver\n  user: {{}}\ncontexts:\n- name: master\n  context:\n    \
-         cluster: master\n    user: apiserver\ncurrent-context: master\n"
-    )
+        Err(error) => Err(error.to_string()),
+    };
+    let answer = match &decision {
+        Ok(decision) => request.answer(decision),
+        Err(error) => request.reject(error.clone()),
+    };
+    let mut seen = seen.lock().unwrap();
+    seen.tokens.push(request.spec.token.clone());
+    seen.decisions.push(decision);
+    serde_json::to_string(&answer).unwrap()
 }
 
 /// A user's machine: a wallet, a cache dir, a kubeconfig.
@@ -262,7 +192,7 @@ async fn kubectl_authenticates_with_a_wallet_signed_token_until_unstake() {
     let webhook = files.path().join("token-webhook.yaml");
     std::fs::write(
         &webhook,
-        webhook_config(&format!("http://127.0.0.1:{port}/authenticate")),
+        webhook::config_file(&format!("http://127.0.0.1:{port}/authenticate")),
     )
     .unwrap();
     let cluster = k3s::ClusterBuilder::new()
@@ -271,12 +201,11 @@ async fn kubectl_authenticates_with_a_wallet_signed_token_until_unstake() {
         .await
         .unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    tokio::spawn(serve_webhook(
-        listener,
-        cluster.server().to_owned(),
-        client.clone(),
-        seen.clone(),
-    ));
+    let answer = {
+        let (audience, client, seen) = (cluster.server().to_owned(), client.clone(), seen.clone());
+        move |_path, body| answer_token_review(audience.clone(), client.clone(), seen.clone(), body)
+    };
+    tokio::spawn(webhook::serve(listener, answer));
 
     // The user's machine: import the key, write the kubeconfig.
     let machine = Machine {

@@ -246,6 +246,12 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
     assert!(!refused.status.success(), "registered under other PCRs");
     assert!(stderr.contains("is NOT attested"), "{stderr}");
     assert!(stderr.contains("nothing was submitted"), "{stderr}");
+    // The attested client's PCR check, against the chain's PCR0.
+    assert!(
+        stderr.contains(&format!("PCR0 is {}", hex::encode(pcrs[0].as_bytes())))
+            && stderr.contains(&format!("expected {}", hex::encode([0x10; 48]))),
+        "{stderr}"
+    );
     assert_eq!(
         client.sui_balance(operator.address()).await.unwrap(),
         balance,

@@ -9,15 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daas_e2e::k3s::{self, E2E_USER, unique_suffix};
-use daas_e2e::kwok;
+use daas_e2e::{kwok, webhook};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Who the API server says the client is.
 async fn whoami(client: &Client) -> (String, Vec<String>) {
@@ -396,92 +395,34 @@ struct Received {
     audit_bodies: Vec<String>,
 }
 
-/// A minimal HTTP/1.1 server standing in for the master's webhooks:
-/// `POST /authenticate` answers TokenReviews (token `daas-good-token` is
-/// `sui:0xabc` in group `daas:viewer`, anything else is unauthenticated) and
-/// `POST /audit` records audit event lists.
-async fn serve_webhooks(listener: TcpListener, received: Arc<Mutex<Received>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        tokio::spawn(serve_connection(stream, received.clone()));
+/// Answers the API server's webhooks: `POST /authenticate` answers
+/// TokenReviews (token `daas-good-token` is `sui:0xabc` in group
+/// `daas:viewer`, anything else is unauthenticated) and `POST /audit` records
+/// audit event lists.
+async fn answer_webhook(received: Arc<Mutex<Received>>, path: String, body: Vec<u8>) -> String {
+    if !path.starts_with("/authenticate") {
+        received
+            .lock()
+            .unwrap()
+            .audit_bodies
+            .push(String::from_utf8_lossy(&body).into_owned());
+        return "{}".to_owned();
     }
-}
-
-async fn serve_connection(mut stream: TcpStream, received: Arc<Mutex<Received>>) {
-    let mut buf = Vec::new();
-    loop {
-        // Read one request: headers up to the blank line, then Content-Length bytes.
-        let header_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < header_end + length {
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body: Vec<u8> = buf.drain(..header_end + length).skip(header_end).collect();
-        let answer = if path.starts_with("/authenticate") {
-            let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let token = review["spec"]["token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            received.lock().unwrap().token_reviews.push(review);
-            let status = if token == "daas-good-token" {
-                serde_json::json!({"authenticated": true, "user": {
-                    "username": "sui:0xabc", "uid": "0xabc", "groups": ["daas:viewer"]}})
-            } else {
-                serde_json::json!({"authenticated": false})
-            };
-            serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                "status": status})
-            .to_string()
-        } else {
-            received
-                .lock()
-                .unwrap()
-                .audit_bodies
-                .push(String::from_utf8_lossy(&body).into_owned());
-            "{}".to_owned()
-        };
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if stream.write_all(response.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A webhook config file (kubeconfig format) pointing at `url`.
-fn webhook_config(url: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: master\n  cluster:\n    server: {url}\n\
-         users:\n- name: apiserver\n  user: {{}}\ncontexts:\n- name: master\n  context:\n    \
-         cluster: master\n    user: apiserver\ncurrent-context: master\n"
-    )
+    let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let token = review["spec"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    received.lock().unwrap().token_reviews.push(review);
+    let status = if token == "daas-good-token" {
+        serde_json::json!({"authenticated": true, "user": {
+            "username": "sui:0xabc", "uid": "0xabc", "groups": ["daas:viewer"]}})
+    } else {
+        serde_json::json!({"authenticated": false})
+    };
+    serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "status": status})
+    .to_string()
 }
 
 #[tokio::test]
@@ -489,7 +430,11 @@ async fn token_and_audit_webhooks_reach_their_server_and_a_dropped_cluster_is_re
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Received::default()));
-    tokio::spawn(serve_webhooks(listener, received.clone()));
+    let answer = {
+        let received = received.clone();
+        move |path, body| answer_webhook(received.clone(), path, body)
+    };
+    tokio::spawn(webhook::serve(listener, answer));
 
     let files = tempfile::tempdir().unwrap();
     let token_config = files.path().join("token-webhook.yaml");
@@ -497,12 +442,12 @@ async fn token_and_audit_webhooks_reach_their_server_and_a_dropped_cluster_is_re
     let audit_policy = files.path().join("audit-policy.yaml");
     std::fs::write(
         &token_config,
-        webhook_config(&format!("http://127.0.0.1:{port}/authenticate")),
+        webhook::config_file(&format!("http://127.0.0.1:{port}/authenticate")),
     )
     .unwrap();
     std::fs::write(
         &audit_config,
-        webhook_config(&format!("http://127.0.0.1:{port}/audit")),
+        webhook::config_file(&format!("http://127.0.0.1:{port}/audit")),
     )
     .unwrap();
     std::fs::write(
