@@ -1,6 +1,7 @@
 //! `daas-console attest <master-url>`: attest a running master live with
 //! the attested HTTPS client of `daas-core`, and print what was verified.
 
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
@@ -25,7 +26,7 @@ pub fn run(args: &AttestLiveArgs) -> anyhow::Result<()> {
     };
     let pcrs = pcr_args::policy(&args.expect_pcr)?;
     let pcrs_checked = matches!(pcrs, PcrPolicy::Expect(_));
-    let roots = trust_roots(args)?;
+    let roots = trust_roots(args.dev_root.as_deref(), args.allow_insecure_dev)?;
     let config = AttestedClientConfig::new(roots, pcrs)
         .allow_insecure_dev(args.allow_insecure_dev)
         .with_request_timeout(Duration::from_secs(args.timeout.max(1)));
@@ -44,8 +45,13 @@ pub fn run(args: &AttestLiveArgs) -> anyhow::Result<()> {
     }
 }
 
-fn trust_roots(args: &AttestLiveArgs) -> anyhow::Result<TrustRoots> {
-    match (&args.dev_root, args.allow_insecure_dev) {
+/// The roots a master may chain to: AWS, plus the dev root `dev_root` when
+/// `allow_insecure_dev` opts in (each flag refuses to work without the other).
+pub(crate) fn trust_roots(
+    dev_root: Option<&Path>,
+    allow_insecure_dev: bool,
+) -> anyhow::Result<TrustRoots> {
+    match (dev_root, allow_insecure_dev) {
         (None, false) => Ok(TrustRoots::aws()),
         (Some(_), false) => {
             bail!("--dev-root is trusted only with --allow-insecure-dev (insecure!)")

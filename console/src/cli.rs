@@ -41,6 +41,47 @@ pub enum Command {
     Credential(CredentialArgs),
     /// Write or merge a kubeconfig whose user gets credentials from `daas-console credential`.
     Kubeconfig(KubeconfigArgs),
+    /// Register an attested master's key on the chain.
+    #[command(subcommand)]
+    Enclave(EnclaveCommand),
+}
+
+/// `daas-console enclave …`
+#[derive(Debug, Subcommand)]
+pub enum EnclaveCommand {
+    /// Attest a master against an on-chain EnclaveConfig and register its key.
+    ///
+    /// Reads the PCRs the EnclaveConfig expects, attests the master with them
+    /// (refusing before any gas is spent if they differ), then submits the
+    /// verified document to `enclave::register_enclave` from the wallet key,
+    /// which pays the gas: the enclave needs no SUI.
+    Register(EnclaveRegisterArgs),
+}
+
+/// Arguments of `daas-console enclave register`.
+#[derive(Debug, Args)]
+pub struct EnclaveRegisterArgs {
+    /// The master's URL (https://HOST:PORT).
+    #[arg(value_name = "MASTER_URL")]
+    pub url: String,
+    /// The EnclaveConfig (object id) whose PCRs the master must have.
+    #[arg(long, value_name = "ID")]
+    pub config: String,
+    /// The chain's gRPC endpoint (the devnet's by default).
+    #[arg(long, value_name = "URL", default_value = daas_core::chain::profile::DEVNET_ENDPOINT)]
+    pub chain_endpoint: String,
+    /// Wallet key that signs and pays, alias or address (default: the active key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Accept INSECURE development attestation (needs --dev-root). No hardware guarantee.
+    #[arg(long)]
+    pub allow_insecure_dev: bool,
+    /// The master's dev root (PEM, <state-dir>/dev-root.pem), trusted only with --allow-insecure-dev.
+    #[arg(long, value_name = "PEM")]
+    pub dev_root: Option<PathBuf>,
+    /// Seconds before giving up on the master.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
 }
 
 /// Arguments of `daas-console credential`.

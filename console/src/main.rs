@@ -13,6 +13,7 @@ mod attest;
 mod attest_live;
 mod cli;
 mod credential;
+mod enclave;
 mod kubeconfig;
 mod pcr_args;
 mod wallet;
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Attest(args) => attest::run(args),
         cli::Command::Credential(args) => credential::run(&cli.global, &args),
         cli::Command::Kubeconfig(args) => kubeconfig::run(&cli.global, &args),
+        cli::Command::Enclave(command) => enclave::run(&cli.global, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -345,7 +345,7 @@ mod tests {
         let context: SecurityContext = serde_json::from_value(json).unwrap();
         assert!(context.insecure);
         assert_eq!(context.security_level, 0);
-        assert_eq!(context.pcrs.len(), 3);
+        assert_eq!(context.pcrs.len(), 6);
         assert_eq!(context.pcrs[&0], hex::encode([5u8; 48]));
         assert_eq!(
             context.signing_public_key,

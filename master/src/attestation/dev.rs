@@ -13,6 +13,8 @@
 //! - PCR0 = SHA-384(binary)
 //! - PCR1 = SHA-384("k3s-daas dev PCR1" || PCR0)
 //! - PCR2 = SHA-384("k3s-daas dev PCR2" || PCR0)
+//! - PCR3, PCR4, PCR8 = all zero, as the NSM reports unused PCRs (Sui's
+//!   `load_nitro_attestation` requires these six)
 //!
 //! None of this is a hardware guarantee: anyone with the state dir can sign
 //! anything. Clients refuse it unless told to accept insecure development
@@ -59,6 +61,9 @@ pub fn dev_pcrs(binary_sha384: &[u8; 48]) -> BTreeMap<u8, Pcr> {
         (0, Pcr::new(*binary_sha384)),
         (1, derive(b"k3s-daas dev PCR1")),
         (2, derive(b"k3s-daas dev PCR2")),
+        (3, Pcr::new([0; 48])),
+        (4, Pcr::new([0; 48])),
+        (8, Pcr::new([0; 48])),
     ])
 }
 
@@ -358,5 +363,8 @@ mod tests {
         assert_eq!(a, dev_pcrs(&[1; 48]));
         assert_ne!(a[&1], a[&2]);
         assert_ne!(a[&0], dev_pcrs(&[2; 48])[&0]);
+        // The six PCRs Sui's `load_nitro_attestation` requires.
+        assert_eq!(a.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3, 4, 8]);
+        assert!(a[&3].is_zero() && a[&4].is_zero() && a[&8].is_zero());
     }
 }
