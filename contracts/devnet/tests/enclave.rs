@@ -6,12 +6,15 @@
 
 mod common;
 
-use common::{Account, DevAuthority, Executed, Net, inputs, key, pcr, start, start_net};
+use common::{
+    Account, DevAuthority, Executed, Net, abort_code, events, function, inputs, key, pcr, start,
+    start_net,
+};
 use daas_core::package::audit::{AuditBatchPayload, AuditLog};
 use daas_core::package::enclave::{IntentMessage, IntentScope};
 use daas_core::package::gateway::K8sResultPayload;
 use daas_core::package::staking::ROLE_USER;
-use daas_core::package::{AUDIT_LOG_ID, ENCLAVE_CAP_ID, PACKAGE_ID, PackageEvent};
+use daas_core::package::{AUDIT_LOG_ID, ENCLAVE_CAP_ID, PackageEvent};
 use serde::Serialize;
 use sui_crypto::Signer;
 use sui_crypto::ed25519::Ed25519PrivateKey;
@@ -22,40 +25,6 @@ use sui_sdk_types::{
 use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
 
 const SUI: u64 = 1_000_000_000;
-
-fn function(module: &'static str, name: &'static str) -> Function {
-    Function::new(
-        PACKAGE_ID,
-        Identifier::from_static(module),
-        Identifier::from_static(name),
-    )
-}
-
-fn events(executed: &Executed) -> Vec<PackageEvent> {
-    executed
-        .events
-        .as_ref()
-        .map(|e| {
-            e.0.iter()
-                .map(|e| {
-                    PackageEvent::decode(PACKAGE_ID, &e.type_, &e.contents)
-                        .unwrap()
-                        .unwrap()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn abort(executed: &Executed) -> (String, u64) {
-    match executed.effects.status() {
-        ExecutionStatus::Failure {
-            error: ExecutionError::MoveAbort { location, code },
-            ..
-        } => (location.module.to_string(), *code),
-        other => panic!("expected a Move abort, got {other:?}"),
-    }
-}
 
 fn shared(object: &Object, mutable: bool) -> ObjectInput {
     let Owner::Shared(initial) = object.owner() else {
@@ -268,7 +237,7 @@ async fn enclave_signed_results_and_audit_batches() {
         .call(&alice, record(request.clone(), forged))
         .await
         .unwrap();
-    assert_eq!(abort(&executed), ("gateway".to_owned(), 107));
+    assert_eq!(abort_code(&executed), ("gateway".to_owned(), 107));
 
     let good = sign(&enclave_key, &message);
     let executed = net
@@ -281,7 +250,7 @@ async fn enclave_signed_results_and_audit_batches() {
         [PackageEvent::K8sResultRecorded(r)] if r.enclave_id == enclave_id && r.status_code == 200
     ));
     let executed = net.call(&alice, record(request, good)).await.unwrap();
-    assert_eq!(abort(&executed), ("gateway".to_owned(), 105));
+    assert_eq!(abort_code(&executed), ("gateway".to_owned(), 105));
 
     // Audit batches.
     let log_object = net.object(AUDIT_LOG_ID).await;
@@ -342,7 +311,7 @@ async fn enclave_signed_results_and_audit_batches() {
         )
         .await
         .unwrap();
-    assert_eq!(abort(&executed), ("audit".to_owned(), 201));
+    assert_eq!(abort_code(&executed), ("audit".to_owned(), 201));
     let executed = net
         .call(
             &alice,
@@ -350,7 +319,7 @@ async fn enclave_signed_results_and_audit_batches() {
         )
         .await
         .unwrap();
-    assert_eq!(abort(&executed), ("audit".to_owned(), 204));
+    assert_eq!(abort_code(&executed), ("audit".to_owned(), 204));
 
     // New PCRs make the enclave stale; it can then be destroyed.
     let cap = net.object(ENCLAVE_CAP_ID).await;
@@ -375,7 +344,7 @@ async fn enclave_signed_results_and_audit_batches() {
         )
         .await
         .unwrap();
-    assert_eq!(abort(&executed), ("enclave".to_owned(), 304));
+    assert_eq!(abort_code(&executed), ("enclave".to_owned(), 304));
     let executed = net
         .call(&alice, |tx| {
             let args = vec![
@@ -529,7 +498,7 @@ async fn registration_verifies_the_document_and_its_pcrs() {
             .call(&alice, register_with(&config, document))
             .await
             .unwrap();
-        assert_eq!(abort(&executed), ("enclave".to_owned(), code));
+        assert_eq!(abort_code(&executed), ("enclave".to_owned(), code));
     }
 
     // The document value cannot be forged from pure bytes, nor used twice.

@@ -5,29 +5,19 @@
 
 mod common;
 
-use common::{Executed, Net, inputs, key, start};
+use common::{Executed, Net, abort_code, events, function, inputs, key, start};
 use daas_core::package::staking::{
     ROLE_USER, ROLE_WORKER, SealToken, StakePool, StakeRecord, StakingAbort, Tier,
     stake_record_field_id,
 };
 use daas_core::package::{
-    ADMIN_CAP_ID, DynamicField, Mist, PACKAGE_ID, PackageEvent, SLASHER_CAP_ID, STAKE_POOL_ID,
+    ADMIN_CAP_ID, DynamicField, Mist, PackageEvent, SLASHER_CAP_ID, STAKE_POOL_ID,
     STAKE_RECORDS_TABLE_ID,
 };
-use sui_sdk_types::{
-    Address, ExecutionError, ExecutionStatus, IdOperation, Identifier, Object, ObjectOut, Owner,
-};
-use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
+use sui_sdk_types::{Address, IdOperation, Object, ObjectOut, Owner};
+use sui_transaction_builder::{ObjectInput, TransactionBuilder};
 
 const SUI: u64 = 1_000_000_000;
-
-fn function(module: &'static str, name: &'static str) -> Function {
-    Function::new(
-        PACKAGE_ID,
-        Identifier::from_static(module),
-        Identifier::from_static(name),
-    )
-}
 
 fn stake_and_mint(tx: &mut TransactionBuilder, amount: u64, role: u8, node_id: &[u8]) {
     let amount = tx.pure(&amount);
@@ -41,36 +31,6 @@ fn stake_and_mint(tx: &mut TransactionBuilder, amount: u64, role: u8, node_id: &
     args.extend(payment);
     args.extend([role, node_id, clock]);
     tx.move_call(function("staking", "stake_and_mint"), args);
-}
-
-fn events(executed: &Executed) -> Vec<PackageEvent> {
-    executed
-        .events
-        .as_ref()
-        .map(|e| {
-            e.0.iter()
-                .map(|e| {
-                    assert_eq!(e.package_id, PACKAGE_ID);
-                    PackageEvent::decode(PACKAGE_ID, &e.type_, &e.contents)
-                        .unwrap()
-                        .unwrap()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn abort_code(executed: &Executed) -> (String, u64) {
-    match executed.effects.status() {
-        ExecutionStatus::Failure {
-            error: ExecutionError::MoveAbort { location, code },
-            ..
-        } => {
-            assert_eq!(location.package, PACKAGE_ID);
-            (location.module.to_string(), *code)
-        }
-        other => panic!("expected a Move abort, got {other:?}"),
-    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(object: &Object) -> T {

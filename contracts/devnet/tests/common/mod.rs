@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use daas_core::attestation::{DevRoot, Pcr, UnsignedDocument};
+use daas_core::package::{PACKAGE_ID, PackageEvent};
 use daas_devnet::{DEFAULT_FAUCET_AMOUNT, DevnetConfig, RunningDevnet};
 use sui_crypto::SuiSigner;
 use sui_crypto::ed25519::Ed25519PrivateKey;
@@ -13,7 +14,8 @@ use sui_rpc::proto::sui::rpc::v2 as proto;
 use sui_sdk_types::{
     Address, Object, Transaction, TransactionEffects, TransactionEvents, UserSignature,
 };
-use sui_transaction_builder::{ObjectInput, TransactionBuilder};
+use sui_sdk_types::{ExecutionError, ExecutionStatus, Identifier};
+use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
 
 /// A devnet with a client.
 pub struct Net {
@@ -345,5 +347,46 @@ impl DevAuthority {
     /// Signs `document` with the leaf key.
     pub fn sign(&self, document: &UnsignedDocument) -> Vec<u8> {
         document.sign(&self.leaf_key)
+    }
+}
+
+/// A function of the `k3s_daas` package.
+pub fn function(module: &'static str, name: &'static str) -> Function {
+    Function::new(
+        PACKAGE_ID,
+        Identifier::from_static(module),
+        Identifier::from_static(name),
+    )
+}
+
+/// The package events a transaction emitted, decoded.
+pub fn events(executed: &Executed) -> Vec<PackageEvent> {
+    executed
+        .events
+        .as_ref()
+        .map(|e| {
+            e.0.iter()
+                .map(|e| {
+                    assert_eq!(e.package_id, PACKAGE_ID);
+                    PackageEvent::decode(PACKAGE_ID, &e.type_, &e.contents)
+                        .unwrap()
+                        .unwrap()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The module and code of a `k3s_daas` Move abort.
+pub fn abort_code(executed: &Executed) -> (String, u64) {
+    match executed.effects.status() {
+        ExecutionStatus::Failure {
+            error: ExecutionError::MoveAbort { location, code },
+            ..
+        } => {
+            assert_eq!(location.package, PACKAGE_ID);
+            (location.module.to_string(), *code)
+        }
+        other => panic!("expected a Move abort, got {other:?}"),
     }
 }
