@@ -1,14 +1,13 @@
 //! `daas-console attest <master-url>`: attest a running master live with
 //! the attested HTTPS client of `daas-core`, and print what was verified.
 
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedMaster};
 
-use crate::cli::AttestLiveArgs;
+use crate::cli::{AttestLiveArgs, MasterTrustArgs};
 use crate::pcr_args;
 
 const INSECURE_BANNER: &str = "!!! INSECURE DEVELOPMENT ATTESTATION: signed by a local dev root, \
@@ -26,10 +25,7 @@ pub fn run(args: &AttestLiveArgs) -> anyhow::Result<()> {
     };
     let pcrs = pcr_args::policy(&args.expect_pcr)?;
     let pcrs_checked = matches!(pcrs, PcrPolicy::Expect(_));
-    let roots = trust_roots(args.dev_root.as_deref(), args.allow_insecure_dev)?;
-    let config = AttestedClientConfig::new(roots, pcrs)
-        .allow_insecure_dev(args.allow_insecure_dev)
-        .with_request_timeout(Duration::from_secs(args.timeout.max(1)));
+    let config = client_config(&args.trust, trust_roots(&args.trust)?, pcrs);
     let client = AttestedClient::new(url, config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -45,13 +41,10 @@ pub fn run(args: &AttestLiveArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The roots a master may chain to: AWS, plus the dev root `dev_root` when
-/// `allow_insecure_dev` opts in (each flag refuses to work without the other).
-pub(crate) fn trust_roots(
-    dev_root: Option<&Path>,
-    allow_insecure_dev: bool,
-) -> anyhow::Result<TrustRoots> {
-    match (dev_root, allow_insecure_dev) {
+/// The roots a master may chain to: AWS, plus the dev root `--dev-root` when
+/// `--allow-insecure-dev` opts in (each flag refuses to work without the other).
+pub(crate) fn trust_roots(trust: &MasterTrustArgs) -> anyhow::Result<TrustRoots> {
+    match (trust.dev_root.as_deref(), trust.allow_insecure_dev) {
         (None, false) => Ok(TrustRoots::aws()),
         (Some(_), false) => {
             bail!("--dev-root is trusted only with --allow-insecure-dev (insecure!)")
@@ -67,6 +60,17 @@ pub(crate) fn trust_roots(
             Ok(TrustRoots::aws_and_insecure_dev(root))
         }
     }
+}
+
+/// The attested client's settings for `roots`, `pcrs` and the trust flags.
+pub(crate) fn client_config(
+    trust: &MasterTrustArgs,
+    roots: TrustRoots,
+    pcrs: PcrPolicy,
+) -> AttestedClientConfig {
+    AttestedClientConfig::new(roots, pcrs)
+        .allow_insecure_dev(trust.allow_insecure_dev)
+        .with_request_timeout(Duration::from_secs(trust.timeout.max(1)))
 }
 
 fn timestamp_ms(master: &AttestedMaster) -> u64 {

@@ -73,6 +73,13 @@ pub struct EnclaveRegisterArgs {
     /// Wallet key that signs and pays, alias or address (default: the active key).
     #[arg(long)]
     pub key: Option<String>,
+    #[command(flatten)]
+    pub trust: MasterTrustArgs,
+}
+
+/// How a master is trusted, shared by `attest <url>` and `enclave register`.
+#[derive(Debug, Args)]
+pub struct MasterTrustArgs {
     /// Accept INSECURE development attestation (needs --dev-root). No hardware guarantee.
     #[arg(long)]
     pub allow_insecure_dev: bool,
@@ -173,15 +180,8 @@ pub struct AttestLiveArgs {
     /// A PCR the master must have, as INDEX=HEX (repeatable; give 0, 1 and 2, and optionally 8).
     #[arg(long = "expect-pcr", value_name = "N=HEX")]
     pub expect_pcr: Vec<String>,
-    /// Accept INSECURE development attestation (needs --dev-root). No hardware guarantee.
-    #[arg(long)]
-    pub allow_insecure_dev: bool,
-    /// The master's dev root (PEM, <state-dir>/dev-root.pem), trusted only with --allow-insecure-dev.
-    #[arg(long, value_name = "PEM")]
-    pub dev_root: Option<PathBuf>,
-    /// Seconds before giving up on the master.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub trust: MasterTrustArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

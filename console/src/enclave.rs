@@ -8,17 +8,15 @@
 //! `k3s_daas::enclave::register_enclave` from the operator's wallet key.
 //! The enclave itself never needs SUI.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use daas_core::attestation::PcrPolicy;
-use daas_core::attested::{AttestedClient, AttestedClientConfig};
+use daas_core::attested::AttestedClient;
 use daas_core::chain::{ChainClient, ChainConfig};
 use sui_sdk_types::Address;
 
-use crate::attest_live::trust_roots;
+use crate::attest_live::{client_config, trust_roots};
 use crate::cli::{EnclaveCommand, EnclaveRegisterArgs, GlobalArgs};
 use crate::wallet::open_store;
 
@@ -37,7 +35,7 @@ fn register(global: &GlobalArgs, args: &EnclaveRegisterArgs) -> anyhow::Result<(
         .config
         .parse()
         .with_context(|| format!("`{}` is not an EnclaveConfig id (0x…)", args.config))?;
-    let roots = trust_roots(args.dev_root.as_deref(), args.allow_insecure_dev)?;
+    let roots = trust_roots(&args.trust)?;
     // Unlock the wallet before any network traffic, so a wrong passphrase
     // fails fast.
     let store = open_store(global)?;
@@ -54,9 +52,7 @@ fn register(global: &GlobalArgs, args: &EnclaveRegisterArgs) -> anyhow::Result<(
             .await
             .with_context(|| format!("cannot read the PCRs of EnclaveConfig {config_id}"))?;
 
-        let client_config = AttestedClientConfig::new(roots, PcrPolicy::Expect(expected))
-            .allow_insecure_dev(args.allow_insecure_dev)
-            .with_request_timeout(Duration::from_secs(args.timeout.max(1)));
+        let client_config = client_config(&args.trust, roots, PcrPolicy::Expect(expected));
         let client = AttestedClient::new(&args.url, client_config)?;
         let master = client.master().await.with_context(|| {
             format!(
