@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::attestation::{self, AttestationMode};
 use crate::config::MasterConfig;
 use crate::endpoint::{Endpoint, Listener};
-use crate::http::{AppState, app};
+use crate::http::app;
+use crate::http::attestation::{self as attestation_api, AttestationState};
 use crate::identity::MasterIdentity;
 
 /// The K3s-DaaS enclave master.
@@ -111,7 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let provider = attestation::start(mode, &args.state_dir)?;
     let identity = Arc::new(MasterIdentity::generate()?);
     let tls = identity.server_config()?;
-    let state = AppState::new(
+    let state = AttestationState::new(
         Arc::clone(&provider),
         Arc::clone(&identity),
         config.attestation_interval(),
@@ -131,7 +132,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "daas-master listening on {}",
         https_url(&listener)?
     ))?;
-    crate::serve::serve_tls(listener, tls, app(Arc::new(state)), shutdown_signal()).await?;
+    crate::serve::serve_tls(listener, tls, app(attestation_api::router(Arc::new(state))), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

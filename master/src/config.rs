@@ -6,26 +6,43 @@
 //!   type: "AWS_NITRO"          # AWS_NITRO | DEV_INSECURE | auto
 //!   attestation_interval: 3600 # seconds; clients re-attest this often
 //! sui:
+//!   profile: "devnet"          # devnet | testnet | mainnet
 //!   rpc_endpoint: "https://fullnode.testnet.sui.io:443"
+//!   package_id: "0x…"          # fixed on the devnet
+//!   stake_pool_id: "0x…"       # fixed on the devnet
 //!   event_filter: "k3s_daas::events"
 //! k3s:
+//!   kubeconfig: "/etc/rancher/k3s/k3s.yaml"   # the master's own credentials
+//!   api_server_url: "https://10.0.0.1:6443"   # what users and workers are told
+//!   audience: "k3s-daas-prod"  # access-token audience; default api_server_url
 //!   cluster_cidr: "10.42.0.0/16"
 //!   service_cidr: "10.43.0.0/16"
 //! api:
 //!   port: 6443                 # listen on tcp:0.0.0.0:PORT unless --listen
 //!   listen: "vsock:16:6443"    # or any endpoint (overrides port)
+//! access:
+//!   rate_limit_per_minute: 100 # per identity (seed)
+//!   decision_cache_secs: 30    # allowed decisions live at most this long
+//!   seal_token_ttl_secs: 86400 # lifetime of issued opaque seal tokens
+//!   clock_skew_secs: 30        # tolerated for access tokens and proofs
+//! nodes:
+//!   bootstrap_token_ttl_secs: 600
+//!   proof_max_age_secs: 60     # worker proofs older than this are stale
+//!   drain_timeout_secs: 60     # then pods are deleted without eviction
 //! ```
 //!
 //! Every section and key is optional; command-line flags win. Unknown keys
-//! are refused (a typo must not be ignored silently). `sui` and `k3s` are
-//! parsed for the stake-gated access work, which gives them meaning.
+//! are refused (a typo must not be ignored silently). Tier thresholds are
+//! not configured here: they are the stake pool's parameters on chain.
 //! `api.tls_cert`/`api.tls_key` are accepted but ignored with a warning:
 //! the attested TLS key is made in memory at every boot.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use daas_core::chain::{ChainConfig, Profile};
 use serde::Deserialize;
+use sui_sdk_types::Address;
 
 use crate::attestation::AttestationMode;
 use crate::endpoint::Endpoint;
@@ -47,6 +64,12 @@ pub struct MasterConfig {
     /// The HTTPS API.
     #[serde(default)]
     pub api: ApiSection,
+    /// Cluster access.
+    #[serde(default)]
+    pub access: AccessSection,
+    /// Worker nodes.
+    #[serde(default)]
+    pub nodes: NodesSection,
 }
 
 /// `tee:`.
@@ -80,8 +103,14 @@ fn default_interval() -> u64 {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SuiSection {
-    /// Full node gRPC endpoint.
+    /// `devnet` (default), `testnet` or `mainnet`.
+    pub profile: Option<String>,
+    /// Full node gRPC endpoint; default: the profile's.
     pub rpc_endpoint: Option<String>,
+    /// The `k3s_daas` package; required off the devnet.
+    pub package_id: Option<String>,
+    /// The stake pool; required off the devnet.
+    pub stake_pool_id: Option<String>,
     /// Event type filter.
     pub event_filter: Option<String>,
 }
@@ -91,6 +120,12 @@ pub struct SuiSection {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct K3sSection {
+    /// Kubeconfig with the master's own credentials to the API server.
+    pub kubeconfig: Option<PathBuf>,
+    /// The API server URL users and workers are given.
+    pub api_server_url: Option<String>,
+    /// Audience of access tokens; default: `api_server_url`.
+    pub audience: Option<String>,
     /// Pod CIDR.
     pub cluster_cidr: Option<String>,
     /// Service CIDR.
@@ -110,6 +145,55 @@ pub struct ApiSection {
     pub tls_cert: Option<PathBuf>,
     /// Ignored: the attested TLS key is made at boot.
     pub tls_key: Option<PathBuf>,
+}
+
+/// `access:`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AccessSection {
+    /// Requests per minute and identity (seed: 100).
+    pub rate_limit_per_minute: u32,
+    /// Longest life of a cached allowed decision, seconds.
+    pub decision_cache_secs: u64,
+    /// Lifetime of an issued opaque seal token, seconds.
+    pub seal_token_ttl_secs: u64,
+    /// Clock skew tolerated for access tokens and worker proofs, seconds.
+    pub clock_skew_secs: u64,
+}
+
+impl Default for AccessSection {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 100,
+            decision_cache_secs: 30,
+            seal_token_ttl_secs: 86_400,
+            clock_skew_secs: 30,
+        }
+    }
+}
+
+/// `nodes:`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct NodesSection {
+    /// Lifetime of a per-node bootstrap token, seconds.
+    pub bootstrap_token_ttl_secs: u64,
+    /// Worker proofs older than this are stale, seconds.
+    pub proof_max_age_secs: u64,
+    /// Evictions are tried this long before pods are deleted, seconds.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for NodesSection {
+    fn default() -> Self {
+        Self {
+            bootstrap_token_ttl_secs: 600,
+            proof_max_age_secs: 60,
+            drain_timeout_secs: 60,
+        }
+    }
 }
 
 /// Why the configuration file was refused.
@@ -179,9 +263,24 @@ impl MasterConfig {
         };
         self.attestation_mode().map_err(value)?;
         self.listen().map_err(value)?;
-        if self.tee.attestation_interval == 0 {
+        self.chain_config().map_err(value)?;
+        for (key, seconds) in [
+            ("tee.attestation_interval", self.tee.attestation_interval),
+            ("access.decision_cache_secs", self.access.decision_cache_secs),
+            ("access.seal_token_ttl_secs", self.access.seal_token_ttl_secs),
+            (
+                "nodes.bootstrap_token_ttl_secs",
+                self.nodes.bootstrap_token_ttl_secs,
+            ),
+            ("nodes.proof_max_age_secs", self.nodes.proof_max_age_secs),
+        ] {
+            if seconds == 0 {
+                return Err(value(format!("{key} must be at least 1 second")));
+            }
+        }
+        if self.access.rate_limit_per_minute == 0 {
             return Err(value(
-                "tee.attestation_interval must be at least 1 second".to_owned(),
+                "access.rate_limit_per_minute must be at least 1".to_owned(),
             ));
         }
         Ok(())
@@ -214,10 +313,41 @@ impl MasterConfig {
         }
     }
 
+    /// The chain the master reads: `sui.profile` (default devnet) with its
+    /// endpoint, package and stake pool overridden by the file.
+    ///
+    /// # Errors
+    /// An unknown profile, a malformed id, or a profile without ids.
+    pub fn chain_config(&self) -> Result<ChainConfig, String> {
+        let profile = match self.sui.profile.as_deref() {
+            None => Profile::Devnet,
+            Some(text) => text
+                .parse()
+                .map_err(|error| format!("sui.profile: {error}"))?,
+        };
+        let mut config = ChainConfig::new(profile);
+        if let Some(endpoint) = &self.sui.rpc_endpoint {
+            config.endpoint = Some(endpoint.clone());
+        }
+        if let Some(id) = &self.sui.package_id {
+            config = config.with_package(parse_id("sui.package_id", id)?);
+        }
+        if let Some(id) = &self.sui.stake_pool_id {
+            config = config.with_stake_pool(parse_id("sui.stake_pool_id", id)?);
+        }
+        config.validate().map_err(|error| format!("sui: {error}"))?;
+        Ok(config)
+    }
+
     /// `tee.attestation_interval`.
     pub fn attestation_interval(&self) -> Duration {
         Duration::from_secs(self.tee.attestation_interval)
     }
+}
+
+fn parse_id(key: &str, text: &str) -> Result<Address, String> {
+    text.parse()
+        .map_err(|error| format!("{key}: {text:?} is not a Sui object id: {error}"))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod labels;
 pub mod node_name;
 pub mod proxy;
+pub mod ratelimit;
 pub mod rbac;
 pub mod revocation;
 pub mod serve;

@@ -1,36 +1,30 @@
-//! The master's HTTP API: `POST /api/v1/attestation`,
-//! `GET /api/v1/security-context`, `GET /healthz`.
-//!
-//! Every refusal is a 4xx with `{ "error": "<what is wrong>" }`; server
-//! faults are a 500 with a generic message and the details in the log.
+//! `POST /api/v1/attestation` and `GET /api/v1/security-context`: the
+//! master proves what it runs and which keys it holds.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use daas_core::api::attestation::{AttestationRequest, AttestationResponse, SecurityContext};
-use daas_core::api::{ATTESTATION_PATH, ErrorBody, HEALTHZ_PATH, Health, SECURITY_CONTEXT_PATH};
+use daas_core::api::{ATTESTATION_PATH, SECURITY_CONTEXT_PATH};
 use daas_core::attestation::{Pcrs, parse_unverified};
-use tower_http::trace::TraceLayer;
 
+use super::{ApiError, ApiJson};
 use crate::attestation::{AttestationProvider, ProviderError};
 use crate::identity::MasterIdentity;
 
-/// Largest request body accepted.
+/// Largest attestation request body accepted.
 pub const MAX_BODY_LEN: usize = 4096;
 /// Length of the raw ES384 signature that ends a COSE_Sign1 document.
 const COSE_SIGNATURE_LEN: usize = 96;
 
 /// What the handlers share.
 #[derive(Debug)]
-pub struct AppState {
+pub struct AttestationState {
     provider: Arc<dyn AttestationProvider>,
     identity: Arc<MasterIdentity>,
     attestation_interval: Duration,
@@ -40,7 +34,7 @@ pub struct AppState {
     last_attestation: Mutex<Instant>,
 }
 
-impl AppState {
+impl AttestationState {
     /// Checks that `provider` works by making a first document (no nonce),
     /// and remembers its enclave id and PCRs for the security context.
     ///
@@ -80,70 +74,19 @@ impl AppState {
     }
 }
 
-/// The router, with a span per request and the body limit.
-pub fn app(state: Arc<AppState>) -> Router {
+/// The attestation routes.
+pub fn router(state: Arc<AttestationState>) -> Router {
     Router::new()
         .route(ATTESTATION_PATH, post(attestation))
         .route(SECURITY_CONTEXT_PATH, get(security_context))
-        .route(HEALTHZ_PATH, get(healthz))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// An HTTP error with a JSON body.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-
-    fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%error, "{context}");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("{context}; see the master's log"),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let message = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                "request body must be JSON with Content-Type: application/json".to_owned()
-            }
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
-                format!("request body is larger than {MAX_BODY_LEN} bytes")
-            }
-            _ => rejection.body_text(),
-        };
-        Self { status, message }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody::new(self.message))).into_response()
-    }
-}
-
 async fn attestation(
-    State(state): State<Arc<AppState>>,
-    request: Result<Json<AttestationRequest>, JsonRejection>,
+    State(state): State<Arc<AttestationState>>,
+    ApiJson(request): ApiJson<AttestationRequest>,
 ) -> Result<Json<AttestationResponse>, ApiError> {
-    let Json(request) = request?;
     let nonce = request
         .nonce_bytes()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
@@ -194,7 +137,7 @@ fn describe(
     })
 }
 
-async fn security_context(State(state): State<Arc<AppState>>) -> Json<SecurityContext> {
+async fn security_context(State(state): State<Arc<AttestationState>>) -> Json<SecurityContext> {
     let tee_type = state.provider.tee_type();
     let age = state
         .last_attestation
@@ -219,46 +162,26 @@ async fn security_context(State(state): State<Arc<AppState>>) -> Json<SecurityCo
     })
 }
 
-async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    })
-}
-
-async fn not_found() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: "no such endpoint".to_owned(),
-    }
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        message: "method not allowed on this endpoint".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::{Request, header};
+    use axum::http::{Request, StatusCode, header};
+    use daas_core::api::HEALTHZ_PATH;
     use tower::ServiceExt as _;
 
     use crate::attestation::dev::DevProvider;
 
-    fn state() -> (tempfile::TempDir, Arc<AppState>) {
+    fn state() -> (tempfile::TempDir, Arc<AttestationState>) {
         let dir = tempfile::tempdir().unwrap();
         let provider = DevProvider::with_binary_measurement(dir.path(), &[5; 48]).unwrap();
         let identity = Arc::new(MasterIdentity::generate().unwrap());
-        let state = AppState::new(Arc::new(provider), identity, Duration::from_secs(3600)).unwrap();
+        let state = AttestationState::new(Arc::new(provider), identity, Duration::from_secs(3600)).unwrap();
         (dir, Arc::new(state))
     }
 
     async fn call(
-        state: &Arc<AppState>,
+        state: &Arc<AttestationState>,
         method: &str,
         path: &str,
         content_type: Option<&str>,
@@ -268,7 +191,7 @@ mod tests {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
-        let response = app(Arc::clone(state))
+        let response = crate::http::app(router(Arc::clone(state)))
             .oneshot(request.body(body.into()).unwrap())
             .await
             .unwrap();
@@ -282,7 +205,7 @@ mod tests {
     }
 
     async fn post_attestation(
-        state: &Arc<AppState>,
+        state: &Arc<AttestationState>,
         body: impl Into<Body>,
     ) -> (StatusCode, serde_json::Value) {
         call(
