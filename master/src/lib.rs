@@ -21,3 +21,4 @@ pub mod ratelimit;
 pub mod rbac;
 pub mod revocation;
 pub mod serve;
+pub mod webhooks;

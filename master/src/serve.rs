@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -19,6 +20,33 @@ use crate::endpoint::Listener;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest open connections may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The other end of a connection as the listener saw it (`IP:PORT` for
+/// TCP). Handlers read it with `ConnectInfo<Peer>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer(String);
+
+impl Peer {
+    /// A peer known by this address text.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self(address.into())
+    }
+
+    /// The key that rate-limits unauthenticated callers: the IP address for
+    /// TCP peers, the endpoint otherwise.
+    pub fn rate_limit_key(&self) -> &str {
+        match self.0.parse::<std::net::SocketAddr>() {
+            Ok(_) => self.0.rsplit_once(':').map_or(&self.0, |(host, _)| host),
+            Err(_) => &self.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then
 /// stops accepting and lets open connections finish (up to
@@ -51,7 +79,14 @@ pub async fn serve_tls(
         };
         let acceptor = acceptor.clone();
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let connect_info = ConnectInfo(Peer(peer.clone()));
+        let service = TowerToHyperService::new(tower::util::MapRequest::new(
+            app.clone(),
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(connect_info.clone());
+                request
+            },
+        ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -82,4 +117,17 @@ pub async fn serve_tls(
         tracing::warn!("open connections did not finish in time");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn rate_limit_keys_drop_the_port() {
+        assert_eq!(Peer::new("10.0.0.7:5123").rate_limit_key(), "10.0.0.7");
+        assert_eq!(Peer::new("[::1]:443").rate_limit_key(), "[::1]");
+        assert_eq!(Peer::new("vsock:3:8443").rate_limit_key(), "vsock:3:8443");
+        assert_eq!(Peer::new("unix:/run/m.sock").rate_limit_key(), "unix:/run/m.sock");
+    }
 }

@@ -249,6 +249,7 @@ impl StaticToken {
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
     token_webhook: Option<(PathBuf, Duration)>,
+    authorization_config: Option<PathBuf>,
     audit_policy_file: Option<PathBuf>,
     audit_webhook_config_file: Option<PathBuf>,
     static_tokens: Vec<StaticToken>,
@@ -269,6 +270,7 @@ impl ClusterBuilder {
     pub fn new() -> Self {
         Self {
             token_webhook: None,
+            authorization_config: None,
             audit_policy_file: None,
             audit_webhook_config_file: None,
             static_tokens: Vec::new(),
@@ -283,6 +285,14 @@ impl ClusterBuilder {
     /// its answers for `cache_ttl` (`--authentication-token-webhook-cache-ttl`).
     pub fn token_webhook(mut self, config_file: impl Into<PathBuf>, cache_ttl: Duration) -> Self {
         self.token_webhook = Some((config_file.into(), cache_ttl));
+        self
+    }
+
+    /// Authorizes with a structured `AuthorizationConfiguration` file
+    /// (`--authorization-config`) instead of `--authorization-mode=Node,RBAC`;
+    /// the file lists the authorizers (a webhook among them) in order.
+    pub fn authorization_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.authorization_config = Some(path.into());
         self
     }
 
@@ -332,6 +342,9 @@ impl ClusterBuilder {
                 ttl.subsec_nanos() % 1_000_000 == 0,
                 "token webhook cache TTL {ttl:?} must be a whole number of milliseconds"
             );
+        }
+        if let Some(config) = &self.authorization_config {
+            ensure_file(config, "authorization config file")?;
         }
         if let Some(policy) = &self.audit_policy_file {
             ensure_file(policy, "audit policy file")?;
@@ -843,7 +856,10 @@ impl Cluster {
             ),
             format!("--client-ca-file={}", tls.join("ca.crt").display()),
             "--anonymous-auth=false".to_owned(),
-            "--authorization-mode=Node,RBAC".to_owned(),
+            match &builder.authorization_config {
+                Some(config) => format!("--authorization-config={}", config.display()),
+                None => "--authorization-mode=Node,RBAC".to_owned(),
+            },
             "--enable-admission-plugins=NodeRestriction".to_owned(),
             "--enable-bootstrap-token-auth=true".to_owned(),
             "--allow-privileged=true".to_owned(),
