@@ -2,18 +2,14 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::attestation::{self, AttestationMode};
-use crate::config::MasterConfig;
+use crate::attestation::AttestationMode;
 use crate::endpoint::{Endpoint, Listener};
-use crate::http::app;
-use crate::http::attestation::{self as attestation_api, AttestationState};
-use crate::identity::MasterIdentity;
+use crate::webhooks::{ApiServerFiles, WebhookTls};
 
 /// The K3s-DaaS enclave master.
 ///
@@ -36,6 +32,30 @@ pub enum Command {
     /// Forward connections from one endpoint to another (parent instance:
     /// TCP to the enclave's vsock).
     Proxy(ProxyArgs),
+    /// Make (or reuse) the webhook TLS identity and write the files that
+    /// point kube-apiserver at the master's webhooks. Run before K3s starts.
+    WebhookFiles(WebhookFilesArgs),
+}
+
+/// `daas-master webhook-files`.
+#[derive(Debug, Args)]
+pub struct WebhookFilesArgs {
+    /// State directory of the master that will serve the webhooks.
+    #[arg(
+        long,
+        env = "DAAS_MASTER_STATE_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/k3s-daas/master"
+    )]
+    pub state_dir: PathBuf,
+    /// The webhook listener's URL as the API server reaches it
+    /// (https://HOST:PORT; `serve --webhook-listen` must match).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_WEBHOOK_URL)]
+    pub url: String,
+    /// Where to write authn-webhook.kubeconfig, authz-webhook.kubeconfig and
+    /// authorization-config.yaml.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `daas-master serve`.
@@ -60,7 +80,16 @@ pub struct ServeArgs {
     /// Configuration file (nautilus-config.yaml shape).
     #[arg(long, env = "DAAS_MASTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where the API server reaches the webhooks (internal; not attested:
+    /// its TLS identity persists in the state directory).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_WEBHOOK_LISTEN)]
+    pub webhook_listen: Endpoint,
 }
+
+/// Default webhook listener.
+pub const DEFAULT_WEBHOOK_LISTEN: &str = "tcp:127.0.0.1:9443";
+/// Default webhook URL, matching [`DEFAULT_WEBHOOK_LISTEN`].
+pub const DEFAULT_WEBHOOK_URL: &str = "https://127.0.0.1:9443";
 
 /// `daas-master proxy`.
 #[derive(Debug, Args)]
@@ -79,61 +108,21 @@ pub struct ProxyArgs {
 /// Why the command could not run.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => crate::server::serve(args).await,
         Command::Proxy(args) => proxy(args).await,
+        Command::WebhookFiles(args) => webhook_files(&args),
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => MasterConfig::load(path)?,
-        None => MasterConfig::default(),
-    };
-    if config.api.tls_cert.is_some() || config.api.tls_key.is_some() {
-        tracing::warn!(
-            "api.tls_cert/api.tls_key are ignored: the attested TLS key is made in memory at boot"
-        );
-    }
-    let mode = match args.attestation {
-        Some(mode) => mode,
-        None => config
-            .attestation_mode()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
-    };
-    let listen = match args.listen {
-        Some(listen) => listen,
-        None => config
-            .listen()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_else(|| Endpoint::Tcp("127.0.0.1:8443".to_owned())),
-    };
-
-    let provider = attestation::start(mode, &args.state_dir)?;
-    let identity = Arc::new(MasterIdentity::generate()?);
-    let tls = identity.server_config()?;
-    let state = AttestationState::new(
-        Arc::clone(&provider),
-        Arc::clone(&identity),
-        config.attestation_interval(),
-    )
-    .context("the attestation provider cannot make a document")?;
-    tracing::info!(
-        tee_type = %provider.tee_type(),
-        signing_public_key = %identity.signing_public_key_hex(),
-        tls_spki_sha256 = %hex::encode(identity.tls_spki_sha256()),
-        "master keys made"
-    );
-
-    let listener = Listener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+fn webhook_files(args: &WebhookFilesArgs) -> anyhow::Result<()> {
+    let tls = WebhookTls::load_or_create(&args.state_dir)?;
+    let files = ApiServerFiles::write(&args.out, &args.url, &tls)?;
     announce(&format!(
-        "daas-master listening on {}",
-        https_url(&listener)?
+        "--authentication-token-webhook-config-file={} --authentication-token-webhook-version=v1 \
+         --authorization-config={}",
+        files.authentication_kubeconfig.display(),
+        files.authorization_config.display()
     ))?;
-    crate::serve::serve_tls(listener, tls, app(attestation_api::router(Arc::new(state))), shutdown_signal()).await?;
-    tracing::info!("stopped");
     Ok(())
 }
 
@@ -152,7 +141,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
 }
 
 /// `https://ADDR` for TCP; the endpoint itself otherwise.
-fn https_url(listener: &Listener) -> std::io::Result<String> {
+pub(crate) fn https_url(listener: &Listener) -> std::io::Result<String> {
     Ok(match listener.tcp_addr() {
         Some(address) => format!("https://{address}"),
         None => format!("{} (https)", listener.local_endpoint()?),
@@ -160,7 +149,7 @@ fn https_url(listener: &Listener) -> std::io::Result<String> {
 }
 
 /// Prints the first stdout line (tests and scripts wait for it).
-fn announce(line: &str) -> std::io::Result<()> {
+pub(crate) fn announce(line: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")?;
     stdout.flush()

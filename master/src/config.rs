@@ -266,8 +266,14 @@ impl MasterConfig {
         self.chain_config().map_err(value)?;
         for (key, seconds) in [
             ("tee.attestation_interval", self.tee.attestation_interval),
-            ("access.decision_cache_secs", self.access.decision_cache_secs),
-            ("access.seal_token_ttl_secs", self.access.seal_token_ttl_secs),
+            (
+                "access.decision_cache_secs",
+                self.access.decision_cache_secs,
+            ),
+            (
+                "access.seal_token_ttl_secs",
+                self.access.seal_token_ttl_secs,
+            ),
             (
                 "nodes.bootstrap_token_ttl_secs",
                 self.nodes.bootstrap_token_ttl_secs,
@@ -337,6 +343,12 @@ impl MasterConfig {
         }
         config.validate().map_err(|error| format!("sui: {error}"))?;
         Ok(config)
+    }
+
+    /// `access.rate_limit_per_minute` (checked to be positive by `load`).
+    pub fn rate_limit_per_minute(&self) -> std::num::NonZeroU32 {
+        std::num::NonZeroU32::new(self.access.rate_limit_per_minute)
+            .unwrap_or(std::num::NonZeroU32::MIN)
     }
 
     /// `tee.attestation_interval`.

@@ -6,19 +6,25 @@
 //! stream ([`endpoint`], [`serve`]), and the parent-side forwarder
 //! ([`proxy`]).
 
+pub mod access;
 pub mod admission;
 pub mod attestation;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod cursor;
 pub mod endpoint;
 pub mod http;
 pub mod identity;
 pub mod labels;
+pub mod leader;
 pub mod node_name;
+pub mod nodes;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rbac;
+pub mod reconcile;
 pub mod revocation;
 pub mod serve;
+pub mod server;
 pub mod webhooks;

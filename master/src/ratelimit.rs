@@ -85,9 +85,7 @@ impl RateLimiter {
 
     /// How many keys are tracked (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
-        self.state
-            .lock()
-            .map_or(0, |state| state.arrivals.len())
+        self.state.lock().map_or(0, |state| state.arrivals.len())
     }
 }
 

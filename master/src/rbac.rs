@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use daas_core::access::review::{USERNAME_PREFIX, tier_group};
 use daas_core::package::Tier;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde::Serialize;
@@ -181,6 +181,39 @@ pub async fn ensure_tier_bindings(client: &Client) -> Result<(), RbacError> {
         };
         apply(&api, &name, &binding).await?;
         debug!(binding = %name, role, "tier binding applied");
+    }
+    Ok(())
+}
+
+/// Checks that the ClusterRoles the tiers are bound to have rules. `view`,
+/// `edit` and `admin` are aggregated by the controller manager, so on a
+/// cluster that just started they exist but grant nothing for a moment; a
+/// master that answered then would deny users their tier.
+///
+/// # Errors
+/// A role that is missing or has no rules yet, or an API failure.
+pub async fn tier_roles_ready(client: &Client) -> Result<(), String> {
+    let api: Api<ClusterRole> = Api::all(client.clone());
+    let mut roles: Vec<&str> = tier_cluster_bindings()
+        .iter()
+        .map(|(_, role, _)| *role)
+        .chain([DEVELOPER_NAMESPACE_ROLE])
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    for role in roles {
+        let found = api
+            .get_opt(role)
+            .await
+            .map_err(|error| format!("cannot read ClusterRole {role}: {error}"))?;
+        let has_rules = found
+            .and_then(|role| role.rules)
+            .is_some_and(|rules| !rules.is_empty());
+        if !has_rules {
+            return Err(format!(
+                "ClusterRole {role} has no rules yet (aggregation pending)"
+            ));
+        }
     }
     Ok(())
 }

@@ -128,6 +128,9 @@ mod tests {
         assert_eq!(Peer::new("10.0.0.7:5123").rate_limit_key(), "10.0.0.7");
         assert_eq!(Peer::new("[::1]:443").rate_limit_key(), "[::1]");
         assert_eq!(Peer::new("vsock:3:8443").rate_limit_key(), "vsock:3:8443");
-        assert_eq!(Peer::new("unix:/run/m.sock").rate_limit_key(), "unix:/run/m.sock");
+        assert_eq!(
+            Peer::new("unix:/run/m.sock").rate_limit_key(),
+            "unix:/run/m.sock"
+        );
     }
 }

@@ -111,19 +111,19 @@ impl WebhookTls {
 
     fn load(cert_path: &Path, key_path: &Path) -> Result<Self, WebhookError> {
         let certificate_pem = fs::read_to_string(cert_path).map_err(io("reading", cert_path))?;
-        let certificate = CertificateDer::from_pem_slice(certificate_pem.as_bytes()).map_err(
-            |_| WebhookError::Corrupt {
-                path: cert_path.to_owned(),
-                what: "PEM certificate",
-            },
-        )?;
+        let certificate =
+            CertificateDer::from_pem_slice(certificate_pem.as_bytes()).map_err(|_| {
+                WebhookError::Corrupt {
+                    path: cert_path.to_owned(),
+                    what: "PEM certificate",
+                }
+            })?;
         let key_pem = fs::read(key_path).map_err(io("reading", key_path))?;
-        let key = PrivatePkcs8KeyDer::from_pem_slice(&key_pem).map_err(|_| {
-            WebhookError::Corrupt {
+        let key =
+            PrivatePkcs8KeyDer::from_pem_slice(&key_pem).map_err(|_| WebhookError::Corrupt {
                 path: key_path.to_owned(),
                 what: "PKCS#8 PEM private key",
-            }
-        })?;
+            })?;
         Ok(Self {
             certificate,
             certificate_pem,
@@ -279,8 +279,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         WebhookTls::load_or_create(dir.path()).unwrap();
         fs::write(dir.path().join(KEY_FILE), "not a key").unwrap();
-        let error = WebhookTls::load_or_create(dir.path()).unwrap_err().to_string();
-        assert!(error.contains(KEY_FILE) && error.contains("private key"), "{error}");
+        let error = WebhookTls::load_or_create(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(KEY_FILE) && error.contains("private key"),
+            "{error}"
+        );
         assert_eq!(
             fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(),
             "not a key"
@@ -295,7 +300,10 @@ mod tests {
             ApiServerFiles::write(&dir.path().join("apiserver"), "https://127.0.0.1:9/", &tls)
                 .unwrap();
         let authn = fs::read_to_string(&files.authentication_kubeconfig).unwrap();
-        assert!(authn.contains("server: https://127.0.0.1:9/authenticate"), "{authn}");
+        assert!(
+            authn.contains("server: https://127.0.0.1:9/authenticate"),
+            "{authn}"
+        );
         assert!(authn.contains(&format!("tls-server-name: {WEBHOOK_SERVER_NAME}")));
         let authz = fs::read_to_string(&files.authorization_config).unwrap();
         assert!(authz.contains("request.user.startsWith('sui:')"), "{authz}");

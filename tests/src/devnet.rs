@@ -14,9 +14,9 @@
 //! rebuilds it when the devnet's sources changed, and never guesses a
 //! target directory. Set `DAAS_DEVNET_BIN` to use a prebuilt binary instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::OnceLock;
+
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -59,60 +59,13 @@ impl std::fmt::Debug for Devnet {
     }
 }
 
-/// The `daas-devnet` executable, built by Cargo if needed (see the module
-/// documentation).
+/// The `daas-devnet` executable, built by Cargo if needed (see
+/// [`crate::binaries`]).
 ///
 /// # Errors
 /// Cargo failed or produced no executable.
 pub fn devnet_binary() -> anyhow::Result<PathBuf> {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| locate_binary().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
-
-fn locate_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("DAAS_DEVNET_BIN") {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("DAAS_DEVNET_BIN={} is not a file", path.display());
-        }
-        return Ok(path);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("tests crate has no parent directory")?
-        .to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(&cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "-p",
-            "daas-devnet",
-            "--bin",
-            "daas-devnet",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {} build -p daas-devnet", cargo.to_string_lossy()))?;
-    if !output.status.success() {
-        bail!("cargo build -p daas-devnet failed ({})", output.status);
-    }
-    for line in output.stdout.split(|b| *b == b'\n') {
-        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "daas-devnet"
-            && let Some(executable) = message["executable"].as_str()
-        {
-            return Ok(PathBuf::from(executable));
-        }
-    }
-    bail!("cargo build -p daas-devnet reported no daas-devnet executable")
+    crate::binaries::workspace_binary(crate::binaries::DEVNET)
 }
 
 impl Devnet {

@@ -15,6 +15,7 @@ use daas_core::chain::ptb::PcrArgs;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::ENCLAVE_CAP_ID;
 use daas_core::wallet::{Keypair, Scheme};
+use daas_e2e::binaries;
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::Address;
@@ -23,47 +24,14 @@ use tokio::process::{Child, Command};
 
 const PASSPHRASE: &str = "enclave register test passphrase";
 
-/// A workspace executable: `$<env>`, or built by Cargo if needed (the way
-/// the devnet harness finds `daas-devnet`).
-fn workspace_binary(package: &str, env: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        let path = PathBuf::from(path);
-        assert!(path.is_file(), "{env}={} is not a file", path.display());
-        return path;
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "-p",
-            package,
-            "--bin",
-            package,
-            "--message-format=json-render-diagnostics",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "cargo build -p {package} failed");
-    output
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == package)
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no {package} executable"))
-}
-
 fn console_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| workspace_binary("daas-console", "DAAS_CONSOLE_BIN"))
+    BINARY.get_or_init(|| binaries::workspace_binary(binaries::CONSOLE).unwrap())
 }
 
 fn master_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| workspace_binary("daas-master", "DAAS_MASTER_BIN"))
+    BINARY.get_or_init(|| binaries::workspace_binary(binaries::MASTER).unwrap())
 }
 
 /// A `daas-master serve --attestation dev` on loopback, killed on drop.

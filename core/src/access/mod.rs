@@ -13,14 +13,23 @@
 //!    token, its stake record and the pool from the chain, and [`review`]
 //!    decides who the user is and which tier groups they get.
 //!
-//! [`kubeconfig`] writes the kubeconfig whose user runs the plugin.
+//! [`kubeconfig`] writes the kubeconfig whose user runs the plugin;
+//! [`opaque`] holds the seed's opaque 64-hex seal tokens that the master
+//! issues against the same proof.
 
 pub mod kubeconfig;
+pub mod opaque;
 pub mod review;
 pub mod token;
 pub mod tokenreview;
+pub mod worker;
+pub mod worker_proof;
 
-pub use review::{Decision, DenyReason, Grant, ReviewError, decide, review};
+pub use opaque::{OpaqueToken, OpaqueTokenError, OpaqueTokenHash};
+pub use review::{
+    Claimant, Decision, DenyReason, Grant, ReviewError, TimedDecision, decide, decide_claimant,
+    review, review_at_chain_time, review_claimant,
+};
 pub use token::{
     AccessToken, Claims, MAX_LIFETIME_SECS, TokenError, UnverifiedToken, VerifiedToken,
     unix_now_secs,

@@ -16,9 +16,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sui_sdk_types::{Address, Owner};
+use sui_sdk_types::Address;
 
 use super::token::VerifiedToken;
+use crate::chain::reads::SealTokenState;
 use crate::chain::{ChainClient, ChainError};
 use crate::package::staking::{SealToken, StakePool, StakeRecord, TokenStatus};
 use crate::package::{Mist, Role, SealTokenId, Tier};
@@ -206,6 +207,25 @@ impl fmt::Display for DenyReason {
     }
 }
 
+/// Who claims access through which seal token: the signer of a verified
+/// access token, or the owner an opaque seal token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claimant {
+    /// The seal token claimed.
+    pub seal_token: SealTokenId,
+    /// The address that must own it.
+    pub owner: Address,
+}
+
+impl From<&VerifiedToken> for Claimant {
+    fn from(token: &VerifiedToken) -> Self {
+        Self {
+            seal_token: token.seal_token(),
+            owner: token.signer(),
+        }
+    }
+}
+
 /// Decides about `token` given its seal token object (`seal`, with the
 /// address that owns the object, `object_owner`), the stake record (`None`
 /// if the pool has none), the pool, and the chain's time `now_ms`.
@@ -217,24 +237,44 @@ pub fn decide(
     pool: &StakePool,
     now_ms: u64,
 ) -> Decision {
-    match check(token, seal, object_owner, record, pool, now_ms) {
+    decide_claimant(
+        &Claimant::from(token),
+        seal,
+        object_owner,
+        record,
+        pool,
+        now_ms,
+    )
+}
+
+/// [`decide`] for a [`Claimant`] (an opaque seal token's owner, or the
+/// signer of an access token).
+pub fn decide_claimant(
+    claimant: &Claimant,
+    seal: &SealToken,
+    object_owner: Option<Address>,
+    record: Option<&StakeRecord>,
+    pool: &StakePool,
+    now_ms: u64,
+) -> Decision {
+    match check(claimant, seal, object_owner, record, pool, now_ms) {
         Ok(grant) => Decision::Allowed(grant),
         Err(reason) => Decision::Denied(reason),
     }
 }
 
 fn check(
-    token: &VerifiedToken,
+    claimant: &Claimant,
     seal: &SealToken,
     object_owner: Option<Address>,
     record: Option<&StakeRecord>,
     pool: &StakePool,
     now_ms: u64,
 ) -> Result<Grant, DenyReason> {
-    let signer = token.signer();
-    if seal.id != token.seal_token() {
+    let signer = claimant.owner;
+    if seal.id != claimant.seal_token {
         return Err(DenyReason::SealTokenMismatch {
-            claimed: token.seal_token(),
+            claimed: claimant.seal_token,
             found: seal.id,
         });
     }
@@ -311,35 +351,84 @@ pub async fn review(
     token: &VerifiedToken,
     now_ms: u64,
 ) -> Result<Decision, ReviewError> {
-    let state = match client.seal_token_state(token.seal_token()).await {
-        Ok(state) => state,
+    review_claimant(client, &Claimant::from(token), now_ms).await
+}
+
+/// [`review`] for a [`Claimant`].
+///
+/// # Errors
+/// [`ReviewError::Chain`] when the chain cannot be read.
+pub async fn review_claimant(
+    client: &ChainClient,
+    claimant: &Claimant,
+    now_ms: u64,
+) -> Result<Decision, ReviewError> {
+    let state = client.seal_token_state(claimant.seal_token).await;
+    decision_of(claimant, state, now_ms)
+}
+
+/// Decides from the result of reading the claimant's seal token: a missing
+/// object or one that is not a seal token is a denial, any other failure an
+/// error.
+fn decision_of(
+    claimant: &Claimant,
+    state: Result<SealTokenState, ChainError>,
+    now_ms: u64,
+) -> Result<Decision, ReviewError> {
+    let id = claimant.seal_token;
+    match state {
+        Ok(state) => Ok(decide_claimant(
+            claimant,
+            &state.token.value,
+            state.object_owner(),
+            state.record.as_ref(),
+            &state.pool,
+            now_ms,
+        )),
         Err(ChainError::ObjectNotFound { .. }) => {
-            return Ok(Decision::Denied(DenyReason::UnknownSealToken(
-                token.seal_token(),
-            )));
+            Ok(Decision::Denied(DenyReason::UnknownSealToken(id)))
         }
         Err(ChainError::WrongObjectType { .. }) => {
-            return Ok(Decision::Denied(DenyReason::NotASealToken(
-                token.seal_token(),
-            )));
+            Ok(Decision::Denied(DenyReason::NotASealToken(id)))
         }
-        Err(source) => {
-            return Err(ReviewError::Chain {
-                seal_token: token.seal_token(),
-                source,
-            });
-        }
-    };
-    let object_owner = match state.token.object.owner {
-        Owner::Address(owner) => Some(owner),
-        _ => None,
-    };
-    Ok(decide(
-        token,
-        &state.token.value,
-        object_owner,
-        state.record.as_ref(),
-        &state.pool,
-        now_ms,
-    ))
+        Err(source) => Err(ReviewError::Chain {
+            seal_token: id,
+            source,
+        }),
+    }
+}
+
+/// A decision and the time it was made at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedDecision {
+    /// The decision.
+    pub decision: Decision,
+    /// The time it was decided at (ms since the epoch): the later of the
+    /// chain's clock and `wall_now_ms`.
+    pub now_ms: u64,
+}
+
+/// [`review_claimant`] at the chain's time: reads the Clock object `0x6`
+/// alongside the seal token and decides at the later of the chain's clock
+/// and `wall_now_ms`. Taking the later time fails closed: time only ever
+/// ends access (expiry), never grants it.
+///
+/// # Errors
+/// [`ReviewError::Chain`] when the chain (or its clock) cannot be read.
+pub async fn review_at_chain_time(
+    client: &ChainClient,
+    claimant: &Claimant,
+    wall_now_ms: u64,
+) -> Result<TimedDecision, ReviewError> {
+    let (clock, state) = tokio::join!(
+        client.clock_timestamp_ms(),
+        client.seal_token_state(claimant.seal_token)
+    );
+    let chain_ms = clock.map_err(|source| ReviewError::Chain {
+        seal_token: claimant.seal_token,
+        source,
+    })?;
+    let now_ms = chain_ms.max(wall_now_ms);
+    let decision = decision_of(claimant, state, now_ms)?;
+    Ok(TimedDecision { decision, now_ms })
 }

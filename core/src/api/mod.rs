@@ -6,6 +6,7 @@
 //! generic [`ErrorBody`] (the details stay in the master's log).
 
 pub mod attestation;
+pub mod nodes;
 
 use serde::{Deserialize, Serialize};
 

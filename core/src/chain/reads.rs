@@ -304,6 +304,32 @@ impl ChainClient {
     }
 }
 
+/// BCS layout of the `0x2::clock::Clock` shared object (`0x6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+struct ClockContents {
+    /// Always `0x6`.
+    #[allow(dead_code, reason = "a BCS field; only the layout needs it")]
+    id: Address,
+    /// The time of the latest checkpoint, ms since the Unix epoch.
+    timestamp_ms: u64,
+}
+
+impl ChainClient {
+    /// The chain's time: `timestamp_ms` of the Clock object `0x6`, which
+    /// shows the time of the latest checkpoint (on the devnet, including
+    /// any clock advance made by tests).
+    ///
+    /// # Errors
+    /// [`ChainError::ObjectNotFound`], [`ChainError::WrongObjectType`] or
+    /// [`ChainError::Decode`] if `0x6` is not a clock; RPC failures.
+    #[instrument(skip(self), err)]
+    pub async fn clock_timestamp_ms(&self) -> Result<u64, ChainError> {
+        let object = self.object(super::profile::CLOCK_ID).await?;
+        let clock: ClockContents = object.decode(Address::TWO, "clock", "Clock")?;
+        Ok(clock.timestamp_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,7 +176,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let provider = DevProvider::with_binary_measurement(dir.path(), &[5; 48]).unwrap();
         let identity = Arc::new(MasterIdentity::generate().unwrap());
-        let state = AttestationState::new(Arc::new(provider), identity, Duration::from_secs(3600)).unwrap();
+        let state =
+            AttestationState::new(Arc::new(provider), identity, Duration::from_secs(3600)).unwrap();
         (dir, Arc::new(state))
     }
 

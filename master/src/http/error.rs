@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use daas_core::api::ErrorBody;
 use serde::de::DeserializeOwned;
 

@@ -11,6 +11,8 @@
 
 pub mod attestation;
 mod error;
+pub mod health;
+pub mod openapi;
 
 use axum::routing::get;
 use axum::{Json, Router};

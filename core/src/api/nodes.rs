@@ -1,0 +1,266 @@
+//! Wire types of the master's node endpoints, shared with the agent (which
+//! registers and heartbeats) and the console (which reads node health and
+//! stake status).
+//!
+//! - `POST` [`REGISTER_WORKER_PATH`]: [`RegisterWorkerRequest`] →
+//!   [`RegisterWorkerResponse`] (the seed's shapes plus the signed proof and
+//!   the K3s join token);
+//! - `POST` [`HEARTBEAT_PATH`]: [`HeartbeatRequest`] → [`HeartbeatResponse`];
+//! - `GET` [`NODE_HEALTH_PATH`] → [`NodeHealthList`], and
+//!   `GET {NODE_HEALTH_PATH}/{node}` → [`NodeHealth`];
+//! - `GET` [`STAKING_STATUS_PATH`]`?owner=|node=|seal_token=` →
+//!   [`StakingStatus`].
+//!
+//! The proofs are `daas_core::access::worker_proof` wire forms.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST`: a worker asks to join.
+pub const REGISTER_WORKER_PATH: &str = "/api/v1/register-worker";
+/// `POST`: a worker reports it is alive.
+pub const HEARTBEAT_PATH: &str = "/api/v1/nodes/heartbeat";
+/// `GET`: every node's health; `/{node}` for one.
+pub const NODE_HEALTH_PATH: &str = "/api/v1/node-health";
+/// `GET`: seal tokens, stake and status as the master sees them.
+pub const STAKING_STATUS_PATH: &str = "/api/v1/staking/status";
+/// How often an agent heartbeats.
+pub const HEARTBEAT_INTERVAL_SECS: u64 = 10;
+/// A node is stale after this many intervals without a heartbeat.
+pub const STALE_AFTER_INTERVALS: u64 = 3;
+
+/// What a worker offers (the seed's `capacity`: Kubernetes quantities).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// CPUs, e.g. `"4"`.
+    pub cpu: String,
+    /// Memory, e.g. `"16Gi"`.
+    pub memory: String,
+    /// Storage, e.g. `"100Gi"`.
+    pub storage: String,
+}
+
+/// `POST /api/v1/register-worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterWorkerRequest {
+    /// The node name; must equal the seal token's node id.
+    pub node_id: String,
+    /// The worker seal token's object id (`0x` + 64 hex digits).
+    pub seal_token: String,
+    /// The node's address as the agent sees it.
+    pub ip_address: String,
+    /// What the node offers.
+    pub capacity: Capacity,
+    /// A register-purpose worker proof (`daasw1.…`) for this node and seal
+    /// token, signed by the token's owner.
+    pub proof: String,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterWorkerResponse {
+    /// Always `true` (refusals are errors).
+    pub success: bool,
+    /// Base64 of a kubeconfig that authenticates with the bootstrap token.
+    pub kubeconfig: String,
+    /// Base64 of the cluster CA bundle (PEM).
+    pub ca_cert: String,
+    /// The API server URL.
+    pub api_server: String,
+    /// The K3s join token `K10<ca-hash>::<id>.<secret>` (`K3S_TOKEN`).
+    pub join_token: String,
+    /// The node name to join as (`--node-name`).
+    pub node_name: String,
+    /// When the bootstrap token expires (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Usage figures a node reports (the seed's metrics shape).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeMetrics {
+    /// CPU use in percent.
+    pub cpu_usage: f64,
+    /// Memory use in percent.
+    pub memory_usage: f64,
+    /// Pods running.
+    pub pod_count: u32,
+    /// Containers running.
+    pub container_count: u32,
+    /// Bytes received.
+    pub network_rx: u64,
+    /// Bytes sent.
+    pub network_tx: u64,
+    /// When measured (unix seconds).
+    pub timestamp: u64,
+}
+
+/// How a node says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Admitted; no heartbeat yet.
+    Registered,
+    /// Ready for pods.
+    Ready,
+    /// Running but not ready.
+    NotReady,
+    /// Shutting down or cordoned by its operator.
+    Draining,
+}
+
+/// `POST /api/v1/nodes/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// The node.
+    pub node_id: String,
+    /// A heartbeat-purpose worker proof for this node, issued later than
+    /// the node's previous heartbeat proof.
+    pub proof: String,
+    /// How the node is (`ready`, `not_ready` or `draining`).
+    pub status: NodeStatus,
+    /// Its usage figures.
+    pub metrics: NodeMetrics,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// Always `true`.
+    pub success: bool,
+    /// When the agent should heartbeat next, in seconds.
+    pub next_heartbeat_secs: u64,
+}
+
+/// One node as the master sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    /// The node name.
+    pub node: String,
+    /// Its seal token.
+    pub seal_token: String,
+    /// The token's owner.
+    pub owner: String,
+    /// The last reported status ([`NodeStatus::Registered`] before any).
+    pub status: NodeStatus,
+    /// Seconds since the last heartbeat; `None` before the first.
+    pub last_heartbeat_age_secs: Option<u64>,
+    /// No heartbeat for [`STALE_AFTER_INTERVALS`] intervals (counted from
+    /// admission before the first).
+    pub stale: bool,
+    /// The last reported metrics.
+    pub metrics: Option<NodeMetrics>,
+    /// The address given at registration (empty when the node was learnt
+    /// from its labels).
+    pub ip_address: String,
+    /// The capacity given at registration.
+    pub capacity: Option<Capacity>,
+}
+
+/// `GET /api/v1/node-health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealthList {
+    /// Every node this master knows, by name.
+    pub nodes: Vec<NodeHealth>,
+    /// The expected heartbeat interval in seconds.
+    pub heartbeat_interval_secs: u64,
+    /// Seconds without a heartbeat after which a node is stale.
+    pub stale_after_secs: u64,
+}
+
+/// Where a seal token stands, as [`SealTokenStatus::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StakeState {
+    /// Grants access.
+    Active {
+        /// When it expires unless refreshed (ms).
+        expires_at_ms: u64,
+    },
+    /// Unstake requested; withdrawable from `until_ms`.
+    Unbonding {
+        /// When (ms).
+        until_ms: u64,
+    },
+    /// Past its expiry.
+    Expired {
+        /// When it expired (ms).
+        at_ms: u64,
+    },
+    /// Slashed below the minimum of its role.
+    Understaked {
+        /// The least stake of its role (MIST).
+        required_mist: u64,
+    },
+    /// The stake was withdrawn (no stake record).
+    Withdrawn,
+}
+
+/// One seal token as the master sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealTokenStatus {
+    /// The token's object id.
+    pub seal_token: String,
+    /// Its owner.
+    pub owner: String,
+    /// `worker` or `user`.
+    pub role: String,
+    /// The worker's node id (empty for a user).
+    pub node_id: String,
+    /// The stake in MIST.
+    pub stake_mist: u64,
+    /// The stake in SUI, e.g. `"5.5 SUI"`.
+    pub stake_sui: String,
+    /// The tier the stake buys, if any.
+    pub tier: Option<String>,
+    /// Whether it grants access now, and if not why.
+    pub status: StakeState,
+    /// When it was minted (ms).
+    pub created_at_ms: u64,
+    /// The node admitted through it, if any.
+    pub admitted_node: Option<String>,
+}
+
+/// `GET /api/v1/staking/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakingStatus {
+    /// The chain time the statuses are computed at (ms).
+    pub chain_time_ms: u64,
+    /// The matching seal tokens.
+    pub seal_tokens: Vec<SealTokenStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn heartbeat_bodies_use_the_seed_metric_names() {
+        let body = serde_json::json!({
+            "node_id": "worker-1",
+            "proof": "daasw1.x.y",
+            "status": "ready",
+            "metrics": {
+                "cpu_usage": 45.2, "memory_usage": 67.8, "pod_count": 25,
+                "container_count": 48, "network_rx": 1_024_000, "network_tx": 512_000,
+                "timestamp": 1_234_567_890u64
+            }
+        });
+        let request: HeartbeatRequest = serde_json::from_value(body).unwrap();
+        assert_eq!(request.status, NodeStatus::Ready);
+        assert_eq!(request.metrics.pod_count, 25);
+    }
+
+    #[test]
+    fn stake_states_are_tagged() {
+        let json = serde_json::to_value(StakeState::Unbonding { until_ms: 5 }).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "state": "unbonding", "until_ms": 5 })
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! From a bearer token to an allowed user: [`AccessService::authenticate`].
+//!
+//! 1. The bearer token proves a [`Claimant`] (seal token and owner): a
+//!    `daas1.` access token by its signature, an opaque seal token by its
+//!    hash in the shared store. Cached by the SHA-256 of the bearer string.
+//! 2. The claimant's on-chain decision, cached per seal token; on a miss
+//!    the chain is read at the chain's time, and an allowed user's RBAC
+//!    objects are ensured once per seal token and tier.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, header};
+use daas_core::access::token::{MAX_TOKEN_LEN, PREFIX};
+use daas_core::access::{
+    AccessToken, Claimant, Decision, DenyReason, Grant, OpaqueToken, OpaqueTokenError, ReviewError,
+    TokenError, review_at_chain_time, unix_now_secs,
+};
+use sha2::{Digest as _, Sha256};
+use tracing::{debug, warn};
+
+use super::AccessService;
+pub use super::cache::CredentialKind;
+use super::cache::{CachedDecision, Credential};
+use super::seal_tokens::StoreError;
+use crate::http::ApiError;
+use crate::rbac;
+
+/// How long a denial is reused at most (events drop it sooner).
+pub const DENIAL_TTL: Duration = Duration::from_secs(2);
+
+/// Why a bearer token does not authenticate a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No token was presented.
+    #[error("no bearer token was presented")]
+    Missing,
+    /// Longer than any K3s-DaaS token.
+    #[error("the bearer token is longer than {MAX_TOKEN_LEN} bytes")]
+    TooLong,
+    /// Neither a `daas1.` access token nor an opaque seal token.
+    #[error("not a K3s-DaaS token: expected `daas1.…` or 64 lowercase hex digits")]
+    Unrecognized,
+    /// The access token is malformed, badly signed, expired or for
+    /// another audience.
+    #[error("access token refused: {0}")]
+    AccessToken(#[source] TokenError),
+    /// The opaque token is malformed.
+    #[error("opaque seal token refused: {0}")]
+    OpaqueMalformed(#[source] OpaqueTokenError),
+    /// No master issued this opaque token (or it was deleted).
+    #[error("the opaque seal token is unknown")]
+    OpaqueUnknown,
+    /// The opaque token expired.
+    #[error("the opaque seal token expired at {0} (unix s)")]
+    OpaqueExpired(u64),
+    /// The chain denies access through the seal token.
+    #[error("access denied: {0}")]
+    Denied(DenyReason),
+    /// The chain could not be read; nothing is allowed meanwhile.
+    #[error("cannot check the chain: {0}")]
+    Chain(#[source] ReviewError),
+    /// The opaque seal token store could not be read.
+    #[error("cannot read the seal token store: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl AuthError {
+    /// Whether the failure is the master's (chain or store unreachable)
+    /// rather than the token's.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Chain(_) | Self::Store(_))
+    }
+
+    /// A short label for metrics.
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Self::Denied(_) => "denied",
+            Self::Chain(_) | Self::Store(_) => "error",
+            _ => "invalid",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    /// 503 when the master cannot decide, else 401 naming the reason.
+    fn from(error: AuthError) -> Self {
+        if error.is_unavailable() {
+            ApiError::unavailable("cannot check access", &error)
+        } else {
+            ApiError::unauthorized(error.to_string())
+        }
+    }
+}
+
+/// An allowed user.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The seal token and its owner.
+    pub claimant: Claimant,
+    /// How the user authenticated.
+    pub kind: CredentialKind,
+    /// Who the user is in Kubernetes terms.
+    pub grant: Arc<Grant>,
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+///
+/// # Errors
+/// 401 when the header is missing, not UTF-8 or not a bearer token.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )),
+    }
+}
+
+/// Milliseconds since the Unix epoch by the wall clock.
+pub(super) fn wall_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The longest anything is cached, whatever a configuration or a stored
+/// expiry says (keeps `Instant` arithmetic far from overflow).
+pub const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The instant `after` from now, capped at [`MAX_CACHE_LIFETIME`].
+pub(super) fn deadline_after(after: Duration) -> Instant {
+    Instant::now() + after.min(MAX_CACHE_LIFETIME)
+}
+
+/// The instant at which unix time `at` (seconds) is reached (capped at
+/// [`MAX_CACHE_LIFETIME`] from now).
+pub(super) fn instant_at(at: u64) -> Instant {
+    deadline_after(Duration::from_secs(at.saturating_sub(unix_now_secs())))
+}
+
+impl AccessService {
+    /// Authenticates `bearer` (a `daas1.` access token or an opaque seal
+    /// token) and returns the user if the chain allows them now.
+    ///
+    /// # Errors
+    /// [`AuthError`]: why the token does not authenticate a user, or that
+    /// the chain or the store cannot be read (fail closed).
+    pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, AuthError> {
+        let credential = self.credential(bearer).await?;
+        match self.decision(&credential.claimant).await? {
+            CachedDecision::Allowed(grant) => Ok(Authenticated {
+                claimant: credential.claimant,
+                kind: credential.kind,
+                grant,
+            }),
+            CachedDecision::Denied(reason) => Err(AuthError::Denied(reason)),
+        }
+    }
+
+    /// What `bearer` proves, from the cache or by checking it.
+    async fn credential(&self, bearer: &str) -> Result<Credential, AuthError> {
+        if bearer.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if bearer.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::TooLong);
+        }
+        let key: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        if let Some(credential) = self.cache.credential(&key, Instant::now()) {
+            self.metrics.cache("credential", true);
+            return Ok(credential);
+        }
+        self.metrics.cache("credential", false);
+        let credential = if bearer.starts_with(PREFIX) {
+            self.verify_access_token(bearer)?
+        } else if OpaqueToken::looks_like(bearer) {
+            self.opaque_credential(bearer).await?
+        } else {
+            return Err(AuthError::Unrecognized);
+        };
+        self.cache.insert_credential(key, credential);
+        Ok(credential)
+    }
+
+    fn verify_access_token(&self, bearer: &str) -> Result<Credential, AuthError> {
+        let verified = AccessToken::parse(bearer)
+            .and_then(|token| {
+                token.verify(
+                    &self.settings.audience,
+                    unix_now_secs(),
+                    self.settings.clock_skew,
+                )
+            })
+            .map_err(AuthError::AccessToken)?;
+        Ok(Credential {
+            claimant: Claimant::from(&verified),
+            kind: CredentialKind::AccessToken,
+            expires: instant_at(verified.expires_at()),
+        })
+    }
+
+    async fn opaque_credential(&self, bearer: &str) -> Result<Credential, AuthError> {
+        let token = OpaqueToken::parse(bearer).map_err(AuthError::OpaqueMalformed)?;
+        let hash = token.hash();
+        let stored = self
+            .store
+            .lookup(hash)
+            .await
+            .map_err(AuthError::Store)?
+            .ok_or(AuthError::OpaqueUnknown)?;
+        if stored.expires_at <= unix_now_secs() {
+            self.store.delete_in_background(hash);
+            return Err(AuthError::OpaqueExpired(stored.expires_at));
+        }
+        Ok(Credential {
+            claimant: stored.claimant,
+            kind: CredentialKind::Opaque,
+            expires: instant_at(stored.expires_at),
+        })
+    }
+
+    /// The current decision about `claimant`: cached, else reviewed on
+    /// chain (and cached unless an invalidation raced the review).
+    pub(super) async fn decision(&self, claimant: &Claimant) -> Result<CachedDecision, AuthError> {
+        if let Some(decision) = self.cache.decision(claimant, Instant::now()) {
+            self.metrics.cache("decision", true);
+            return Ok(decision);
+        }
+        self.metrics.cache("decision", false);
+        let ticket = self.cache.ticket(claimant.seal_token);
+        let timed = review_at_chain_time(&self.chain, claimant, wall_now_ms())
+            .await
+            .map_err(AuthError::Chain)?;
+        let (decision, ttl) = match timed.decision {
+            Decision::Allowed(grant) => {
+                let left =
+                    Duration::from_millis(grant.seal_expires_at_ms.saturating_sub(timed.now_ms));
+                self.provision(&grant).await;
+                (
+                    CachedDecision::Allowed(Arc::new(grant)),
+                    self.settings.decision_cache_ttl.min(left),
+                )
+            }
+            Decision::Denied(reason) => (
+                CachedDecision::Denied(reason),
+                self.settings.decision_cache_ttl.min(DENIAL_TTL),
+            ),
+        };
+        let stored =
+            self.cache
+                .insert_decision(ticket, claimant, decision.clone(), deadline_after(ttl));
+        debug!(seal_token = %claimant.seal_token, stored, "seal token reviewed on chain");
+        Ok(decision)
+    }
+
+    /// Ensures the RBAC objects of an allowed user's tier, once per seal
+    /// token and tier. A failure is logged and retried at the next review:
+    /// authentication stands, RBAC then refuses what is missing.
+    async fn provision(&self, grant: &Grant) {
+        if self.provisioned_map().get(&grant.seal_token) == Some(&grant.tier) {
+            return;
+        }
+        match rbac::ensure_user_access(&self.kube, grant.address, Some(grant.tier)).await {
+            Ok(_) => {
+                self.provisioned_map().insert(grant.seal_token, grant.tier);
+            }
+            Err(error) => {
+                warn!(address = %grant.address, error = %error, "cannot ensure the user's RBAC objects");
+            }
+        }
+    }
+}

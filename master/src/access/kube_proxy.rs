@@ -1,0 +1,214 @@
+//! `ANY /api/*` and `/apis/*`: the Kubernetes API for clients that cannot
+//! run exec plugins (seed endpoint).
+//!
+//! The caller authenticates with a `daas1.` access token or an opaque seal
+//! token; the request then goes to the API server with the master's own
+//! client (its TLS and credentials) and impersonates the caller:
+//! `Impersonate-User: sui:<address>`, `Impersonate-Uid`, one
+//! `Impersonate-Group` per group and `Impersonate-Extra-<key>` per extra
+//! value (keys percent-encoded as Kubernetes requires). Whatever
+//! `Authorization` or `Impersonate-*` headers the caller sent are dropped.
+//! The answer streams back, so `watch` works. Connection upgrades (exec,
+//! attach, port-forward) are refused: use `kubectl` with the plugin.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use daas_core::access::Grant;
+use tracing::instrument;
+
+use super::AccessService;
+use super::authenticator::bearer_token;
+use super::metrics::AccessMetrics;
+use crate::http::ApiError;
+
+/// Largest request body forwarded.
+pub const PROXY_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Prefix of every impersonation header.
+const IMPERSONATE_PREFIX: &str = "impersonate-";
+
+/// Hop-by-hop headers (RFC 9110, 7.6.1) and those the client layer sets.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Forwards one request as the authenticated caller.
+#[instrument(skip_all, fields(method = %request.method(), path = %request.uri().path(), user))]
+pub(super) async fn forward(
+    State(service): State<Arc<AccessService>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let result = forward_as_user(&service, request).await;
+    let label = match &result {
+        Ok(_) => "forwarded",
+        Err(error) if error.status() == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        Err(error) if error.status().is_client_error() => "refused",
+        Err(_) => "error",
+    };
+    AccessMetrics::count(&service.metrics.proxied, label);
+    result
+}
+
+async fn forward_as_user(service: &AccessService, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bearer = bearer_token(&parts.headers)?;
+    let user = service.authenticate(bearer).await?;
+    tracing::Span::current().record("user", user.grant.username.as_str());
+    service
+        .limiter
+        .check(&user.claimant.owner.to_string())
+        .map_err(ApiError::too_many_requests)?;
+    if parts.headers.contains_key(header::UPGRADE) {
+        return Err(ApiError::bad_request(
+            "connection upgrades (exec, attach, port-forward) are not proxied; use kubectl with the credential plugin",
+        ));
+    }
+    let body = read_body(body).await?;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(path)
+        .body(kube::client::Body::from(body))
+        .map_err(|e| ApiError::bad_request(format!("cannot forward the request: {e}")))?;
+    *upstream.headers_mut() = forwarded_headers(&parts.headers);
+    impersonate(upstream.headers_mut(), &user.grant)?;
+    let response = service
+        .kube
+        .send(upstream)
+        .await
+        .map_err(|e| ApiError::unavailable("cannot reach the API server", &e))?;
+    Ok(downstream(response))
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, PROXY_BODY_LIMIT)
+        .await
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body is larger than {PROXY_BODY_LIMIT} bytes"),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {error}"))
+            }
+        })
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// The caller's headers minus credentials, impersonation, hop-by-hop
+/// headers, `Host` and `Content-Length` (the client sets both).
+fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut forwarded = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let dropped = name == header::AUTHORIZATION
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || name.as_str().starts_with(IMPERSONATE_PREFIX)
+            || is_hop_by_hop(name);
+        if !dropped {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    forwarded
+}
+
+/// Adds the impersonation headers of `grant`.
+fn impersonate(headers: &mut HeaderMap, grant: &Grant) -> Result<(), ApiError> {
+    let value = |text: &str| {
+        HeaderValue::from_str(text).map_err(|_| {
+            ApiError::internal(
+                "cannot impersonate the user",
+                &"a value is not a header value",
+            )
+        })
+    };
+    headers.insert("impersonate-user", value(&grant.username)?);
+    headers.insert("impersonate-uid", value(&grant.username)?);
+    for group in &grant.groups {
+        headers.append("impersonate-group", value(group)?);
+    }
+    for (key, values) in &grant.extra {
+        let name = HeaderName::from_bytes(extra_header_name(key).as_bytes())
+            .map_err(|e| ApiError::internal("cannot impersonate the user", &e))?;
+        for extra in values {
+            headers.append(name.clone(), value(extra)?);
+        }
+    }
+    Ok(())
+}
+
+/// `Impersonate-Extra-<key>` with the key percent-encoded: Kubernetes
+/// unescapes it (Go's `url.PathUnescape`), and header names cannot hold
+/// `/` and other characters that extra keys may have.
+pub fn extra_header_name(key: &str) -> String {
+    let mut name = String::from("impersonate-extra-");
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            name.push(char::from(byte));
+        } else {
+            name.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    name
+}
+
+/// The API server's answer, streamed, minus hop-by-hop headers.
+fn downstream(response: axum::http::Response<kube::client::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut answer = Response::new(Body::new(body));
+    *answer.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if !is_hop_by_hop(name) && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_keys_are_percent_encoded() {
+        assert_eq!(
+            extra_header_name("k3s-daas.io/seal-token-id"),
+            "impersonate-extra-k3s-daas.io%2Fseal-token-id"
+        );
+        assert_eq!(extra_header_name("a b%"), "impersonate-extra-a%20b%25");
+    }
+
+    #[test]
+    fn credentials_and_impersonation_are_not_forwarded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        headers.insert("impersonate-user", HeaderValue::from_static("admin"));
+        headers.insert(
+            "Impersonate-Group",
+            HeaderValue::from_static("system:masters"),
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let forwarded = forwarded_headers(&headers);
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(forwarded[header::ACCEPT], "application/json");
+    }
+}

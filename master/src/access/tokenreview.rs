@@ -1,0 +1,67 @@
+//! `POST /authenticate`: the API server's TokenReview webhook
+//! (`authentication.k8s.io/v1`).
+//!
+//! A bad token is a normal answer, `authenticated: false` with `error`
+//! naming why; only a malformed TokenReview is a 4xx. When the chain or the
+//! seal token store cannot be read the answer is a 503 (the API server
+//! treats it as unauthenticated and does not cache it): fail closed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use daas_core::access::tokenreview::{KIND, TokenReview};
+use daas_core::access::{Decision, Grant};
+use tracing::instrument;
+
+use super::AccessService;
+use super::metrics::AccessMetrics;
+use crate::http::{ApiError, ApiJson};
+
+/// The API group a TokenReview must belong to.
+const GROUP: &str = "authentication.k8s.io/";
+
+/// Answers a TokenReview.
+#[instrument(skip_all, fields(result))]
+pub(super) async fn authenticate(
+    State(service): State<Arc<AccessService>>,
+    ApiJson(review): ApiJson<TokenReview>,
+) -> Result<Json<TokenReview>, ApiError> {
+    let started = Instant::now();
+    let (answer, result) = match answer(&service, &review).await {
+        Ok((answer, result)) => (Ok(Json(answer)), result),
+        Err(error) => (Err(error), "error"),
+    };
+    tracing::Span::current().record("result", result);
+    AccessMetrics::count(&service.metrics.tokenreviews, result);
+    service
+        .metrics
+        .tokenreview_seconds
+        .observe(started.elapsed().as_secs_f64());
+    answer
+}
+
+/// The answer and its result label.
+async fn answer(
+    service: &AccessService,
+    review: &TokenReview,
+) -> Result<(TokenReview, &'static str), ApiError> {
+    if !review.api_version.starts_with(GROUP) || review.kind != KIND {
+        return Err(ApiError::bad_request(format!(
+            "expected a {KIND} of {GROUP}v1, got {} {}",
+            review.api_version, review.kind
+        )));
+    }
+    match service.authenticate(&review.spec.token).await {
+        Ok(user) => Ok((
+            review.answer(&Decision::Allowed(Grant::clone(&user.grant))),
+            "allowed",
+        )),
+        Err(error) if error.is_unavailable() => Err(error.into()),
+        Err(error) => {
+            tracing::debug!(%error, "token refused");
+            Ok((review.reject(error.to_string()), error.label()))
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 description of the master's API.
+//!
+//! Written by hand from the wire types in `daas_core::api` and the routers;
+//! `master/tests/openapi.rs` checks that every documented path is served.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use daas_core::api::nodes::{
+    HEARTBEAT_PATH, NODE_HEALTH_PATH, REGISTER_WORKER_PATH, STAKING_STATUS_PATH,
+};
+use daas_core::api::{ATTESTATION_PATH, HEALTHZ_PATH, SECURITY_CONTEXT_PATH};
+use serde_json::{Value, json};
+
+use super::health::{METRICS_PATH, READYZ_PATH};
+use crate::access::{KUBECTL_CONFIG_PATH, SEAL_TOKENS_PATH};
+
+/// Path of the document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The `/openapi.json` route.
+pub fn router() -> Router {
+    Router::new().route(OPENAPI_PATH, get(|| async { Json(document()) }))
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (path, item) in path_items() {
+        paths.insert(path, item);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "K3s-DaaS master API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Served over TLS 1.3 pinned to the attested key: verify \
+                `POST /api/v1/attestation` first. Errors are `{\"error\": \"…\"}` \
+                naming the problem. The TokenReview and SubjectAccessReview webhooks \
+                (`/authenticate`, `/authorize`) are served on the internal webhook \
+                listener only."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "daasToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A wallet-signed `daas1.` access token (docs/access-token.md) \
+                        or an opaque 64-hex seal token from `POST /api/v1/seal-tokens`."
+                }
+            },
+            "schemas": {
+                "Error": object(&[("error", "string")]),
+            }
+        }
+    })
+}
+
+fn path_items() -> Vec<(String, Value)> {
+    vec![
+        (
+            HEALTHZ_PATH.to_owned(),
+            op("get", "Liveness", None, "Health", false),
+        ),
+        (
+            READYZ_PATH.to_owned(),
+            op(
+                "get",
+                "Readiness: chain, API server, event follower (503 names what is not ready)",
+                None,
+                "Readiness",
+                false,
+            ),
+        ),
+        (
+            METRICS_PATH.to_owned(),
+            op(
+                "get",
+                "Prometheus metrics (OpenMetrics text)",
+                None,
+                "text",
+                false,
+            ),
+        ),
+        (
+            OPENAPI_PATH.to_owned(),
+            op("get", "This document", None, "object", false),
+        ),
+        (
+            ATTESTATION_PATH.to_owned(),
+            op(
+                "post",
+                "A fresh attestation document bound to the client's nonce and the master's keys",
+                Some("AttestationRequest {nonce: hex, 16-64 bytes}"),
+                "AttestationResponse",
+                false,
+            ),
+        ),
+        (
+            SECURITY_CONTEXT_PATH.to_owned(),
+            op(
+                "get",
+                "TEE type, PCRs, keys and attestation age",
+                None,
+                "SecurityContext",
+                false,
+            ),
+        ),
+        (
+            REGISTER_WORKER_PATH.to_owned(),
+            op(
+                "post",
+                "Admit a worker: a signed single-use proof from its seal token's owner yields a K3s join token",
+                Some("RegisterWorkerRequest {node_id, seal_token, ip_address, capacity, proof}"),
+                "RegisterWorkerResponse",
+                false,
+            ),
+        ),
+        (
+            HEARTBEAT_PATH.to_owned(),
+            op(
+                "post",
+                "A worker's status and metrics, with a signed heartbeat proof",
+                Some("HeartbeatRequest {node_id, proof, status, metrics}"),
+                "HeartbeatResponse",
+                false,
+            ),
+        ),
+        (
+            NODE_HEALTH_PATH.to_owned(),
+            op(
+                "get",
+                "Health of every admitted node",
+                None,
+                "NodeHealthList",
+                false,
+            ),
+        ),
+        (
+            format!("{NODE_HEALTH_PATH}/{{node}}"),
+            op(
+                "get",
+                "Health of one node (404 names an unknown node)",
+                None,
+                "NodeHealth",
+                false,
+            ),
+        ),
+        (
+            STAKING_STATUS_PATH.to_owned(),
+            op(
+                "get",
+                "Seal tokens, stake, tier and status as the master sees them; exactly one of ?owner=, ?node=, ?seal_token=",
+                None,
+                "StakingStatus",
+                false,
+            ),
+        ),
+        (
+            SEAL_TOKENS_PATH.to_owned(),
+            op(
+                "post",
+                "Issue an opaque 64-hex seal token for the caller's seal token (stored hashed)",
+                None,
+                "IssuedSealToken",
+                true,
+            ),
+        ),
+        (
+            KUBECTL_CONFIG_PATH.to_owned(),
+            op(
+                "get",
+                "A kubeconfig whose user runs `daas-console credential` (?seal_token=0x…)",
+                None,
+                "application/yaml",
+                false,
+            ),
+        ),
+        ("/api/{path}".to_owned(), proxy()),
+        ("/apis/{path}".to_owned(), proxy()),
+    ]
+}
+
+fn op(method: &str, summary: &str, request: Option<&str>, response: &str, auth: bool) -> Value {
+    let mut operation = json!({
+        "summary": summary,
+        "responses": {
+            "200": { "description": response },
+            "4XX": {
+                "description": "Refused; the body names the problem",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+            }
+        }
+    });
+    if let Some(request) = request {
+        operation["requestBody"] = json!({
+            "required": true,
+            "description": request,
+            "content": { "application/json": { "schema": { "type": "object" } } }
+        });
+    }
+    if auth {
+        operation["security"] = json!([{ "daasToken": [] }]);
+    }
+    json!({ method: operation })
+}
+
+fn proxy() -> Value {
+    let operation = json!({
+        "summary": "Kubernetes API proxy: forwarded with impersonation of the caller's \
+            `sui:<address>` identity and tier groups; 429 with Retry-After beyond the rate limit",
+        "security": [{ "daasToken": [] }],
+        "parameters": [{ "name": "path", "in": "path", "required": true, "schema": { "type": "string" } }],
+        "responses": { "default": { "description": "The API server's answer" } }
+    });
+    let mut item = serde_json::Map::new();
+    for method in ["get", "put", "post", "delete", "patch"] {
+        item.insert(method.to_owned(), operation.clone());
+    }
+    Value::Object(item)
+}
+
+fn object(fields: &[(&str, &str)]) -> Value {
+    let properties: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(name, kind)| ((*name).to_owned(), json!({ "type": kind })))
+        .collect();
+    json!({ "type": "object", "properties": properties })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_every_endpoint_once() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        let paths = document["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), path_items().len(), "a path is listed twice");
+        for path in [
+            REGISTER_WORKER_PATH,
+            HEARTBEAT_PATH,
+            STAKING_STATUS_PATH,
+            KUBECTL_CONFIG_PATH,
+            SEAL_TOKENS_PATH,
+            ATTESTATION_PATH,
+            READYZ_PATH,
+            METRICS_PATH,
+        ] {
+            assert!(paths.contains_key(path), "{path} is not documented");
+        }
+    }
+}

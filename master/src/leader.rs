@@ -1,0 +1,538 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease (ARCHITECTURE.md,
+//! "State and scale": every replica answers webhooks, one leader runs the
+//! reconciler).
+//!
+//! The protocol is client-go's `leaderelection` with a Lease lock:
+//!
+//! - the holder writes its identity and renews `renewTime` every
+//!   [`LeaseSettings::renew_interval`];
+//! - a candidate takes the lease over when it is free (no holder: never
+//!   held, or released on shutdown) or when the record has not changed for
+//!   `leaseDurationSeconds` **as measured on the candidate's own monotonic
+//!   clock** since it last saw it change, so clock skew between replicas
+//!   does not matter;
+//! - every write is a compare-and-swap on the Lease's `resourceVersion`, so
+//!   two candidates never both win;
+//! - a holder that cannot renew for [`LeaseSettings::renew_deadline`]
+//!   (shorter than the lease duration) stops leading before anyone else may
+//!   take over;
+//! - on shutdown the holder releases the lease (empty holder), so a
+//!   successor takes over at its next attempt instead of after expiry.
+//!
+//! [`Observer`] holds the pure part (when may this candidate acquire); the
+//! [`Elector`] does the API calls; [`run_elected`] drives both.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::time::Instant;
+use tracing::{debug, info, instrument, warn};
+
+use crate::admission::bootstrap_token::KUBE_SYSTEM;
+use crate::labels::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
+
+/// Default name of the master's Lease in `kube-system`.
+pub const LEASE_NAME: &str = "k3s-daas-master";
+
+/// Errors of leader election.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeaderError {
+    /// The API server refused or failed a request.
+    #[error("{action} failed")]
+    Api {
+        /// What was being done.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The settings cannot work.
+    #[error("invalid leader election settings: {reason}")]
+    InvalidSettings {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Where the Lease is and how it is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+    /// How long a lease that is not renewed stays valid
+    /// (`leaseDurationSeconds`, whole seconds, at least 1).
+    pub lease_duration: Duration,
+    /// How often the holder renews, and how often a candidate tries.
+    pub renew_interval: Duration,
+    /// How long the holder keeps leading without a successful renewal;
+    /// must be shorter than `lease_duration`.
+    pub renew_deadline: Duration,
+}
+
+impl Default for LeaseSettings {
+    /// `kube-system/k3s-daas-master`, 15 s lease, renewed every 2 s, given
+    /// up after 10 s without renewal (client-go's defaults).
+    fn default() -> Self {
+        Self {
+            namespace: KUBE_SYSTEM.to_owned(),
+            name: LEASE_NAME.to_owned(),
+            lease_duration: Duration::from_secs(15),
+            renew_interval: Duration::from_secs(2),
+            renew_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+impl LeaseSettings {
+    /// Checks that the durations fit together.
+    ///
+    /// # Errors
+    /// [`LeaderError::InvalidSettings`] naming the problem.
+    pub fn validate(&self) -> Result<(), LeaderError> {
+        let invalid = |reason| Err(LeaderError::InvalidSettings { reason });
+        if self.lease_duration < Duration::from_secs(1)
+            || i32::try_from(self.lease_duration.as_secs()).is_err()
+        {
+            return invalid("the lease duration must be 1 s to 2^31 s");
+        }
+        if self.renew_interval.is_zero() || self.renew_interval >= self.renew_deadline {
+            return invalid("the renew interval must be positive and below the renew deadline");
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return invalid("the renew deadline must be below the lease duration");
+        }
+        if self.namespace.is_empty() || self.name.is_empty() {
+            return invalid("the lease needs a namespace and a name");
+        }
+        Ok(())
+    }
+
+    fn duration_seconds(&self) -> i32 {
+        // validate() bounds it; saturate rather than fail otherwise.
+        i32::try_from(self.lease_duration.as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
+/// The part of a Lease that election reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// Who holds it; `None` (or empty on the wire) when free.
+    pub holder: Option<String>,
+    /// When the holder last renewed (informational: expiry is measured on
+    /// the observer's clock).
+    pub renew_time: Option<Timestamp>,
+    /// `leaseDurationSeconds`.
+    pub duration: Duration,
+    /// `leaseTransitions`.
+    pub transitions: i32,
+}
+
+impl LeaseRecord {
+    /// The record of `lease`, with empty holders read as free.
+    pub fn of(lease: &Lease) -> Self {
+        let spec = lease.spec.clone().unwrap_or_default();
+        Self {
+            holder: spec.holder_identity.filter(|h| !h.is_empty()),
+            renew_time: spec.renew_time.map(|t| t.0),
+            duration: Duration::from_secs(
+                u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+            ),
+            transitions: spec.lease_transitions.unwrap_or(0),
+        }
+    }
+}
+
+/// A candidate's memory of the lease: the record and when (on the local
+/// monotonic clock) it last changed.
+#[derive(Debug, Clone, Default)]
+pub struct Observer {
+    seen: Option<(LeaseRecord, Instant)>,
+}
+
+impl Observer {
+    /// Records what a read of the lease returned at `now`.
+    pub fn observe(&mut self, record: LeaseRecord, now: Instant) {
+        let changed = self.seen.as_ref().is_none_or(|(seen, _)| *seen != record);
+        if changed {
+            self.seen = Some((record, now));
+        }
+    }
+
+    /// Whether `me` may write itself into the lease at `now`: it is free,
+    /// already mine, or unchanged for longer than its duration since this
+    /// observer first saw it so.
+    pub fn may_acquire(&self, me: &str, now: Instant) -> bool {
+        let Some((record, since)) = &self.seen else {
+            return true;
+        };
+        match &record.holder {
+            None => true,
+            Some(holder) if holder == me => true,
+            Some(_) => now.saturating_duration_since(*since) >= record.duration,
+        }
+    }
+}
+
+/// Takes, renews and releases the Lease for one replica.
+#[derive(Debug)]
+pub struct Elector {
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    identity: String,
+    observer: Observer,
+}
+
+impl Elector {
+    /// An elector for replica `identity` on the lease in `settings`.
+    ///
+    /// # Errors
+    /// [`LeaderError::InvalidSettings`] for unusable settings or an empty
+    /// identity.
+    pub fn new(
+        client: Client,
+        settings: LeaseSettings,
+        identity: impl Into<String>,
+    ) -> Result<Self, LeaderError> {
+        settings.validate()?;
+        let identity = identity.into();
+        if identity.is_empty() {
+            return Err(LeaderError::InvalidSettings {
+                reason: "the replica identity must not be empty",
+            });
+        }
+        Ok(Self {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            identity,
+            observer: Observer::default(),
+        })
+    }
+
+    /// This replica's identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The lease settings.
+    pub fn settings(&self) -> &LeaseSettings {
+        &self.settings
+    }
+
+    fn api_error(&self, verb: &str) -> impl FnOnce(kube::Error) -> LeaderError {
+        let action = format!(
+            "{verb} Lease {}/{}",
+            self.settings.namespace, self.settings.name
+        );
+        move |source| LeaderError::Api { action, source }
+    }
+
+    /// Takes the lease if it is free or expired, renews it if it is ours.
+    /// `Ok(true)` when this replica holds it now, `Ok(false)` when another
+    /// does (or won a race for it).
+    ///
+    /// # Errors
+    /// [`LeaderError::Api`] when reading or writing the lease fails.
+    #[instrument(skip(self), fields(identity = %self.identity))]
+    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, LeaderError> {
+        let current = self
+            .api
+            .get_opt(&self.settings.name)
+            .await
+            .map_err(self.api_error("reading"))?;
+        let Some(current) = current else {
+            return self.create().await;
+        };
+        let record = LeaseRecord::of(&current);
+        self.observer.observe(record.clone(), Instant::now());
+        if !self.observer.may_acquire(&self.identity, Instant::now()) {
+            debug!(holder = ?record.holder, "lease held by another replica");
+            return Ok(false);
+        }
+        let taking_over = record.holder.as_deref() != Some(self.identity.as_str());
+        let mut lease = current;
+        lease.spec = Some(self.held_spec(lease.spec.take().unwrap_or_default(), taking_over));
+        self.replace(&lease, "renewing").await.inspect(|done| {
+            if *done && taking_over {
+                info!(previous = ?record.holder, "lease acquired");
+            }
+        })
+    }
+
+    /// Gives the lease up if this replica holds it, so a successor need not
+    /// wait for it to expire.
+    ///
+    /// # Errors
+    /// [`LeaderError::Api`] when reading or writing the lease fails.
+    #[instrument(skip(self), fields(identity = %self.identity))]
+    pub async fn release(&mut self) -> Result<(), LeaderError> {
+        let current = self
+            .api
+            .get_opt(&self.settings.name)
+            .await
+            .map_err(self.api_error("reading"))?;
+        let Some(mut lease) = current else {
+            return Ok(());
+        };
+        if LeaseRecord::of(&lease).holder.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        let mut spec = lease.spec.take().unwrap_or_default();
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        lease.spec = Some(spec);
+        if self.replace(&lease, "releasing").await? {
+            info!("lease released");
+        }
+        Ok(())
+    }
+
+    fn held_spec(&self, mut spec: LeaseSpec, taking_over: bool) -> LeaseSpec {
+        let now = MicroTime(Timestamp::now());
+        if taking_over {
+            spec.acquire_time = Some(now.clone());
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
+        }
+        spec.holder_identity = Some(self.identity.clone());
+        spec.lease_duration_seconds = Some(self.settings.duration_seconds());
+        spec.renew_time = Some(now);
+        spec
+    }
+
+    async fn create(&mut self) -> Result<bool, LeaderError> {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.settings.name.clone()),
+                namespace: Some(self.settings.namespace.clone()),
+                labels: Some([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(self.held_spec(LeaseSpec::default(), true)),
+        };
+        match self.api.create(&post_params(), &lease).await {
+            Ok(_) => {
+                info!("lease created and acquired");
+                Ok(true)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(source) => Err(self.api_error("creating")(source)),
+        }
+    }
+
+    /// Compare-and-swap write; `Ok(false)` when someone wrote first.
+    async fn replace(&mut self, lease: &Lease, verb: &str) -> Result<bool, LeaderError> {
+        match self
+            .api
+            .replace(&self.settings.name, &post_params(), lease)
+            .await
+        {
+            Ok(written) => {
+                self.observer
+                    .observe(LeaseRecord::of(&written), Instant::now());
+                Ok(true)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
+                debug!("lease changed by another replica meanwhile");
+                Ok(false)
+            }
+            Err(source) => Err(self.api_error(verb)(source)),
+        }
+    }
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    }
+}
+
+/// How a term of leadership ended.
+enum TermEnd {
+    Lost,
+    Shutdown,
+}
+
+/// Campaigns for the lease until `shutdown`; whenever this replica holds
+/// it, runs `work()` (dropping it when the lease is lost), and reports
+/// leadership changes to `on_change`. On shutdown it stops the work and
+/// releases the lease. Never fails: API errors are logged and retried.
+pub async fn run_elected<W, Fut, C>(
+    mut elector: Elector,
+    mut work: W,
+    on_change: C,
+    shutdown: impl Future<Output = ()>,
+) where
+    W: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+    C: Fn(bool),
+{
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = campaign(&mut elector) => {}
+        }
+        on_change(true);
+        let term = work();
+        let end = tokio::select! {
+            () = &mut shutdown => TermEnd::Shutdown,
+            () = keep_renewing(&mut elector) => TermEnd::Lost,
+            () = async { term.await; std::future::pending::<()>().await } => TermEnd::Lost,
+        };
+        on_change(false);
+        if let TermEnd::Shutdown = end {
+            release_on_shutdown(&mut elector).await;
+            return;
+        }
+        warn!(identity = %elector.identity, "leadership lost");
+    }
+}
+
+/// Tries every renew interval until the lease is ours.
+async fn campaign(elector: &mut Elector) {
+    loop {
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(error) => warn!(error = %error_chain(&error), "leader election attempt failed"),
+        }
+        tokio::time::sleep(elector.settings.renew_interval).await;
+    }
+}
+
+/// Renews every renew interval; returns when the lease is lost: taken by
+/// another replica, or not renewed within the renew deadline.
+async fn keep_renewing(elector: &mut Elector) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(elector.settings.renew_interval).await;
+        let deadline = renewed + elector.settings.renew_deadline;
+        let attempt = tokio::time::timeout_at(deadline, elector.try_acquire_or_renew()).await;
+        match attempt {
+            Ok(Ok(true)) => renewed = Instant::now(),
+            Ok(Ok(false)) => return,
+            Ok(Err(error)) => warn!(error = %error_chain(&error), "renewing the lease failed"),
+            Err(_) => {}
+        }
+        if Instant::now() >= deadline {
+            warn!("lease not renewed within the renew deadline");
+            return;
+        }
+    }
+}
+
+/// Releases the lease, giving up after one renew deadline.
+async fn release_on_shutdown(elector: &mut Elector) {
+    let limit = elector.settings.renew_deadline;
+    match tokio::time::timeout(limit, elector.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => warn!(error = %error_chain(&error), "releasing the lease failed"),
+        Err(_) => warn!("releasing the lease timed out"),
+    }
+}
+
+/// An error with its sources, for logs.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(holder: Option<&str>, secs: u64) -> LeaseRecord {
+        LeaseRecord {
+            holder: holder.map(str::to_owned),
+            renew_time: None,
+            duration: Duration::from_secs(secs),
+            transitions: 0,
+        }
+    }
+
+    #[test]
+    fn free_or_own_leases_may_be_taken_at_once() {
+        let now = Instant::now();
+        let mut observer = Observer::default();
+        assert!(observer.may_acquire("a", now));
+        observer.observe(record(None, 15), now);
+        assert!(observer.may_acquire("a", now));
+        observer.observe(record(Some("a"), 15), now);
+        assert!(observer.may_acquire("a", now));
+        assert!(!observer.may_acquire("b", now));
+    }
+
+    #[test]
+    fn a_held_lease_expires_only_after_it_stopped_changing_for_its_duration() {
+        let start = Instant::now();
+        let mut observer = Observer::default();
+        observer.observe(record(Some("a"), 15), start);
+        assert!(!observer.may_acquire("b", start + Duration::from_secs(14)));
+        // The holder renewed: the record changed, the clock starts again.
+        let mut renewed = record(Some("a"), 15);
+        renewed.renew_time = Some(Timestamp::UNIX_EPOCH);
+        observer.observe(renewed.clone(), start + Duration::from_secs(14));
+        assert!(!observer.may_acquire("b", start + Duration::from_secs(20)));
+        // Seeing the same record again does not restart the clock.
+        observer.observe(renewed, start + Duration::from_secs(25));
+        assert!(observer.may_acquire("b", start + Duration::from_secs(29)));
+    }
+
+    #[test]
+    fn empty_holders_read_as_free() {
+        let lease = Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(String::new()),
+                lease_duration_seconds: Some(-3),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
+        let record = LeaseRecord::of(&lease);
+        assert_eq!(record.holder, None);
+        assert_eq!(record.duration, Duration::ZERO);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(LeaseSettings::default().validate().is_ok());
+        let bad = [
+            LeaseSettings {
+                renew_deadline: Duration::from_secs(15),
+                ..LeaseSettings::default()
+            },
+            LeaseSettings {
+                renew_interval: Duration::ZERO,
+                ..LeaseSettings::default()
+            },
+            LeaseSettings {
+                lease_duration: Duration::from_millis(500),
+                renew_deadline: Duration::from_millis(400),
+                renew_interval: Duration::from_millis(100),
+                ..LeaseSettings::default()
+            },
+            LeaseSettings {
+                name: String::new(),
+                ..LeaseSettings::default()
+            },
+        ];
+        for settings in bad {
+            assert!(settings.validate().is_err(), "{settings:?}");
+        }
+    }
+}

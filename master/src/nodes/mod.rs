@@ -1,0 +1,217 @@
+//! The node endpoints (ARCHITECTURE.md, "Worker nodes"; issue #6 item 5).
+//!
+//! - [`register`]: `POST /api/v1/register-worker` checks a signed,
+//!   single-use register proof and the worker seal token on chain, mints
+//!   the node's bootstrap token and answers the K3s join token;
+//! - [`heartbeat`]: `POST /api/v1/nodes/heartbeat` records a node's status
+//!   and metrics, authenticated by a heartbeat proof whose `issued_at` must
+//!   grow;
+//! - [`health`]: `GET /api/v1/node-health[/{node}]`, read by the console;
+//! - [`status`]: `GET /api/v1/staking/status`, the seed's troubleshooting
+//!   view of seal tokens, stake and status.
+//!
+//! State is in memory and rebuilt from the Kubernetes API: the
+//! [`registry`] of admitted nodes (a node it does not know is looked up by
+//! its labels and re-checked on chain once), and the [`replay`] set of
+//! register nonces. Heartbeats touch neither the chain nor the API server;
+//! the revocation reconciler drops cached admissions with
+//! [`NodeService::forget_node`] and [`NodeService::invalidate_seal_token`].
+
+mod client_ip;
+pub mod health;
+pub mod heartbeat;
+mod metrics;
+pub mod register;
+pub mod registry;
+pub mod replay;
+pub mod status;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use daas_core::access::unix_now_secs;
+use daas_core::access::worker::{AllowedWorker, chain_time_ms, review_worker};
+use daas_core::access::worker_proof::{
+    Purpose, VerifiedWorkerProof, WorkerProof, WorkerProofError,
+};
+use daas_core::api::nodes::{
+    HEARTBEAT_PATH, NODE_HEALTH_PATH, REGISTER_WORKER_PATH, STAKING_STATUS_PATH,
+};
+use daas_core::chain::ChainClient;
+use daas_core::package::SealTokenId;
+use prometheus_client::registry::Registry;
+
+pub use registry::AdmittedNode;
+
+use crate::http::ApiError;
+use crate::ratelimit::RateLimiter;
+use metrics::NodeMetricsSet;
+use registry::NodeRegistry;
+use replay::NonceStore;
+
+/// Largest request body of the node endpoints.
+pub const MAX_BODY_LEN: usize = 16 * 1024;
+
+/// How the node endpoints behave.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The API server URL given to joining nodes.
+    pub api_server_url: String,
+    /// The cluster CA bundle (PEM), hashed into join tokens.
+    pub cluster_ca_pem: String,
+    /// The audience worker proofs must name (the cluster).
+    pub audience: String,
+    /// Lifetime of a minted bootstrap token.
+    pub bootstrap_token_ttl: Duration,
+    /// Oldest worker proof accepted.
+    pub proof_max_age: Duration,
+    /// Clock difference tolerated on a proof's `issued_at`.
+    pub clock_skew: Duration,
+    /// Registrations, status queries and unknown-node heartbeats per
+    /// minute and client address.
+    pub rate_limit_per_minute: NonZeroU32,
+}
+
+/// The node endpoints' shared state.
+pub struct NodeService {
+    settings: NodeSettings,
+    chain: ChainClient,
+    kube: kube::Client,
+    registry: NodeRegistry,
+    nonces: NonceStore,
+    limiter: RateLimiter,
+    metrics: NodeMetricsSet,
+}
+
+impl std::fmt::Debug for NodeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("settings", &self.settings)
+            .field("chain", &self.chain)
+            .field("nodes", &self.registry.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeService {
+    /// The service, with its metrics registered into `registry`.
+    pub fn new(
+        settings: NodeSettings,
+        chain: ChainClient,
+        kube: kube::Client,
+        registry: &mut Registry,
+    ) -> Self {
+        let limiter = RateLimiter::per_minute(settings.rate_limit_per_minute);
+        Self {
+            settings,
+            chain,
+            kube,
+            registry: NodeRegistry::default(),
+            nonces: NonceStore::default(),
+            limiter,
+            metrics: NodeMetricsSet::register(registry),
+        }
+    }
+
+    /// Drops what the master remembers of `node` (after it was removed):
+    /// its next heartbeat re-checks its labels and the chain.
+    pub fn forget_node(&self, node: &str) {
+        self.registry.forget(node);
+        self.metrics.set_nodes(self.registry.len());
+    }
+
+    /// Invalidates every cached admission through seal token `id` (on
+    /// unstake, slash, expiry or a change of owner): those nodes' next
+    /// heartbeats re-check the chain, and are refused if it no longer
+    /// admits them. Their health stays visible meanwhile.
+    pub fn invalidate_seal_token(&self, id: SealTokenId) {
+        self.registry.uncheck_seal_token(id);
+    }
+
+    /// Invalidates every cached admission (after a change of the pool's
+    /// parameters, or a gap in the chain events).
+    pub fn invalidate_all(&self) {
+        self.registry.uncheck_all();
+    }
+
+    /// Loads nodes admitted elsewhere into the registry without checking
+    /// them. It trusts the caller: it exists for benchmarks and for a
+    /// caller that has checked the nodes itself. Their heartbeats still
+    /// need verified proofs from the seal token's owner.
+    pub fn restore_admitted(&self, nodes: impl IntoIterator<Item = AdmittedNode>) {
+        for node in nodes {
+            self.registry.admit(node);
+        }
+        self.metrics.set_nodes(self.registry.len());
+    }
+
+    /// Parses and verifies a wire-form proof for `purpose` now.
+    fn verify_proof(&self, wire: &str, purpose: Purpose) -> Result<VerifiedWorkerProof, ApiError> {
+        let settings = &self.settings;
+        WorkerProof::parse(wire)
+            .and_then(|proof| {
+                proof.verify(
+                    &settings.audience,
+                    unix_now_secs(),
+                    settings.proof_max_age,
+                    settings.clock_skew,
+                )
+            })
+            .and_then(|proof| proof.require(purpose))
+            .map_err(proof_error)
+    }
+
+    /// The proof's seal token on chain now: 403 naming why it does not
+    /// admit the worker, 503 when the chain cannot be read.
+    async fn check_chain(&self, proof: &VerifiedWorkerProof) -> Result<AllowedWorker, ApiError> {
+        let now_ms = chain_time_ms(&self.chain)
+            .await
+            .map_err(|error| ApiError::unavailable("cannot read the chain's clock", &error))?;
+        review_worker(&self.chain, proof, now_ms)
+            .await
+            .map_err(|error| {
+                ApiError::unavailable("cannot read the seal token from the chain", &error)
+            })?
+            .map_err(|reason| ApiError::forbidden(format!("worker refused: {reason}")))
+    }
+
+    /// Admits one request of the client `key` or answers 429.
+    fn rate_limit(&self, key: &str) -> Result<(), ApiError> {
+        self.limiter.check(key).map_err(ApiError::too_many_requests)
+    }
+}
+
+/// A refused proof: 400 when it is not a proof at all, 401 when it does
+/// not prove what it must.
+fn proof_error(error: WorkerProofError) -> ApiError {
+    match error {
+        WorkerProofError::Malformed(_)
+        | WorkerProofError::WrongDomain
+        | WorkerProofError::UnsupportedVersion { .. }
+        | WorkerProofError::UnknownPurpose { .. }
+        | WorkerProofError::InvalidNodeId(_)
+        | WorkerProofError::InvalidAudience(_) => {
+            ApiError::bad_request(format!("bad proof: {error}"))
+        }
+        _ => ApiError::unauthorized(format!("proof refused: {error}")),
+    }
+}
+
+/// The node routes.
+pub fn router(service: Arc<NodeService>) -> Router {
+    Router::new()
+        .route(REGISTER_WORKER_PATH, post(register::register_worker))
+        .route(HEARTBEAT_PATH, post(heartbeat::heartbeat))
+        .route(NODE_HEALTH_PATH, get(health::all_nodes))
+        .route(
+            &format!("{NODE_HEALTH_PATH}/{{node}}"),
+            get(health::one_node),
+        )
+        .route(STAKING_STATUS_PATH, get(status::staking_status))
+        .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
+        .with_state(service)
+}

@@ -1,0 +1,334 @@
+//! The nodes this master knows are admitted, with their last heartbeat.
+//!
+//! One map under one lock: a heartbeat is a hash lookup and a few stores,
+//! so 5,000 nodes at 10 s intervals (500 updates/s) hold it for well under
+//! a millisecond per second. Entries are small (about 300 bytes).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use daas_core::api::nodes::{
+    Capacity, HEARTBEAT_INTERVAL_SECS, NodeHealth, NodeMetrics, NodeStatus, STALE_AFTER_INTERVALS,
+};
+use daas_core::package::SealTokenId;
+use sui_sdk_types::Address;
+
+use crate::node_name::NodeName;
+
+/// A node admitted through a worker seal token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmittedNode {
+    /// The node name (the seal token's node id).
+    pub name: NodeName,
+    /// The worker seal token.
+    pub seal_token: SealTokenId,
+    /// The token's owner.
+    pub owner: Address,
+    /// The address given at registration (empty when learnt from labels).
+    pub ip_address: String,
+    /// The capacity given at registration.
+    pub capacity: Option<Capacity>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    node: AdmittedNode,
+    admitted_at: Instant,
+    status: NodeStatus,
+    last_heartbeat: Option<Instant>,
+    /// `issued_at` of the last accepted heartbeat proof.
+    last_proof_at: u64,
+    metrics: Option<NodeMetrics>,
+    /// Whether the admission still stands as last checked (false once its
+    /// seal token changed on chain, until re-checked).
+    checked: bool,
+}
+
+/// Why a heartbeat was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatRefusal {
+    /// The node is not in the registry.
+    Unknown,
+    /// The node is admitted through another seal token or owner.
+    OtherSealToken {
+        /// The seal token it is admitted through.
+        seal_token: SealTokenId,
+    },
+    /// The proof is not newer than the last accepted one.
+    NotNewer {
+        /// `issued_at` of the last accepted heartbeat proof.
+        last: u64,
+    },
+    /// The admission was invalidated; the seal token must be re-checked.
+    Unchecked,
+}
+
+/// One heartbeat to record.
+#[derive(Debug, Clone, Copy)]
+pub struct Beat<'a> {
+    /// The node.
+    pub node: &'a str,
+    /// The proof's seal token.
+    pub seal_token: SealTokenId,
+    /// The proof's signer.
+    pub owner: Address,
+    /// The proof's `issued_at`.
+    pub issued_at: u64,
+    /// The reported status.
+    pub status: NodeStatus,
+    /// The reported metrics.
+    pub metrics: NodeMetrics,
+}
+
+/// The registry.
+#[derive(Debug, Default)]
+pub struct NodeRegistry {
+    nodes: Mutex<HashMap<String, Entry>>,
+}
+
+impl NodeRegistry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic elsewhere cannot leave an entry half-written in a way
+        // that matters: every field is plain data.
+        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records `node` as admitted. A re-admission through the same seal
+    /// token keeps its heartbeat state.
+    pub fn admit(&self, node: AdmittedNode) {
+        let mut nodes = self.lock();
+        match nodes.get_mut(node.name.as_str()) {
+            Some(entry) if entry.node.seal_token == node.seal_token => {
+                entry.checked = true;
+                if !node.ip_address.is_empty() {
+                    entry.node = node;
+                }
+            }
+            _ => {
+                nodes.insert(
+                    node.name.to_string(),
+                    Entry {
+                        node,
+                        admitted_at: Instant::now(),
+                        status: NodeStatus::Registered,
+                        last_heartbeat: None,
+                        last_proof_at: 0,
+                        metrics: None,
+                        checked: true,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Records a heartbeat.
+    ///
+    /// # Errors
+    /// Why it was not recorded.
+    pub fn heartbeat(&self, beat: Beat<'_>) -> Result<(), HeartbeatRefusal> {
+        let mut nodes = self.lock();
+        let entry = nodes.get_mut(beat.node).ok_or(HeartbeatRefusal::Unknown)?;
+        if entry.node.seal_token != beat.seal_token || entry.node.owner != beat.owner {
+            return Err(HeartbeatRefusal::OtherSealToken {
+                seal_token: entry.node.seal_token,
+            });
+        }
+        if beat.issued_at <= entry.last_proof_at {
+            return Err(HeartbeatRefusal::NotNewer {
+                last: entry.last_proof_at,
+            });
+        }
+        if !entry.checked {
+            return Err(HeartbeatRefusal::Unchecked);
+        }
+        entry.last_proof_at = beat.issued_at;
+        entry.last_heartbeat = Some(Instant::now());
+        entry.status = beat.status;
+        entry.metrics = Some(beat.metrics);
+        Ok(())
+    }
+
+    /// The seal token `node` is admitted through.
+    pub fn seal_token_of(&self, node: &str) -> Option<SealTokenId> {
+        self.lock().get(node).map(|entry| entry.node.seal_token)
+    }
+
+    /// The node admitted through `seal_token`, if any.
+    pub fn node_of(&self, seal_token: SealTokenId) -> Option<String> {
+        self.lock()
+            .values()
+            .find(|entry| entry.node.seal_token == seal_token)
+            .map(|entry| entry.node.name.to_string())
+    }
+
+    /// Drops `node`.
+    pub fn forget(&self, node: &str) {
+        self.lock().remove(node);
+    }
+
+    /// Marks every node admitted through `seal_token` for a re-check.
+    pub fn uncheck_seal_token(&self, seal_token: SealTokenId) {
+        self.lock()
+            .values_mut()
+            .filter(|entry| entry.node.seal_token == seal_token)
+            .for_each(|entry| entry.checked = false);
+    }
+
+    /// Marks every node for a re-check.
+    pub fn uncheck_all(&self) {
+        self.lock()
+            .values_mut()
+            .for_each(|entry| entry.checked = false);
+    }
+
+    /// How many nodes are known.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no node is known.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// The health of `node`.
+    pub fn health(&self, node: &str) -> Option<NodeHealth> {
+        let now = Instant::now();
+        self.lock().get(node).map(|entry| health(entry, now))
+    }
+
+    /// The health of every node, by name.
+    pub fn all_health(&self) -> Vec<NodeHealth> {
+        let now = Instant::now();
+        let mut all: Vec<NodeHealth> = self.lock().values().map(|e| health(e, now)).collect();
+        all.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+        all
+    }
+}
+
+/// Seconds without a heartbeat after which a node is stale.
+pub const fn stale_after() -> Duration {
+    Duration::from_secs(HEARTBEAT_INTERVAL_SECS * STALE_AFTER_INTERVALS)
+}
+
+fn health(entry: &Entry, now: Instant) -> NodeHealth {
+    let since = entry.last_heartbeat.unwrap_or(entry.admitted_at);
+    NodeHealth {
+        node: entry.node.name.to_string(),
+        seal_token: entry.node.seal_token.to_string(),
+        owner: entry.node.owner.to_string(),
+        status: entry.status,
+        last_heartbeat_age_secs: entry
+            .last_heartbeat
+            .map(|at| now.saturating_duration_since(at).as_secs()),
+        stale: now.saturating_duration_since(since) > stale_after(),
+        metrics: entry.metrics,
+        ip_address: entry.node.ip_address.clone(),
+        capacity: entry.node.capacity.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn node(name: &str, seal: u8) -> AdmittedNode {
+        AdmittedNode {
+            name: name.parse().unwrap(),
+            seal_token: SealTokenId::new(Address::new([seal; 32])),
+            owner: Address::new([1; 32]),
+            ip_address: "10.0.0.1".to_owned(),
+            capacity: None,
+        }
+    }
+
+    fn beat(node: &str, seal: u8, issued_at: u64) -> Beat<'_> {
+        Beat {
+            node,
+            seal_token: SealTokenId::new(Address::new([seal; 32])),
+            owner: Address::new([1; 32]),
+            issued_at,
+            status: NodeStatus::Ready,
+            metrics: NodeMetrics {
+                cpu_usage: 1.0,
+                memory_usage: 2.0,
+                pod_count: 3,
+                container_count: 4,
+                network_rx: 5,
+                network_tx: 6,
+                timestamp: issued_at,
+            },
+        }
+    }
+
+    #[test]
+    fn heartbeats_must_grow_and_match_the_seal_token() {
+        let registry = NodeRegistry::default();
+        assert_eq!(
+            registry.heartbeat(beat("a", 1, 10)),
+            Err(HeartbeatRefusal::Unknown)
+        );
+        registry.admit(node("a", 1));
+        assert!(
+            registry
+                .health("a")
+                .unwrap()
+                .last_heartbeat_age_secs
+                .is_none()
+        );
+        registry.heartbeat(beat("a", 1, 10)).unwrap();
+        assert_eq!(
+            registry.heartbeat(beat("a", 1, 10)),
+            Err(HeartbeatRefusal::NotNewer { last: 10 })
+        );
+        assert!(matches!(
+            registry.heartbeat(beat("a", 2, 11)),
+            Err(HeartbeatRefusal::OtherSealToken { .. })
+        ));
+        registry.heartbeat(beat("a", 1, 11)).unwrap();
+        let health = registry.health("a").unwrap();
+        assert_eq!(health.status, NodeStatus::Ready);
+        assert_eq!(health.last_heartbeat_age_secs, Some(0));
+        assert!(!health.stale);
+        // Re-admission through the same token keeps the heartbeat state.
+        registry.admit(node("a", 1));
+        assert_eq!(
+            registry.heartbeat(beat("a", 1, 11)),
+            Err(HeartbeatRefusal::NotNewer { last: 11 })
+        );
+    }
+
+    #[test]
+    fn invalidated_admissions_need_a_recheck() {
+        let registry = NodeRegistry::default();
+        registry.admit(node("a", 1));
+        registry.admit(node("b", 2));
+        registry.admit(node("c", 2));
+        assert_eq!(
+            registry
+                .node_of(SealTokenId::new(Address::new([1; 32])))
+                .as_deref(),
+            Some("a")
+        );
+        registry.uncheck_seal_token(SealTokenId::new(Address::new([2; 32])));
+        registry.heartbeat(beat("a", 1, 1)).unwrap();
+        assert_eq!(
+            registry.heartbeat(beat("b", 2, 1)),
+            Err(HeartbeatRefusal::Unchecked)
+        );
+        // A re-check re-admits it with its state.
+        registry.admit(node("b", 2));
+        registry.heartbeat(beat("b", 2, 1)).unwrap();
+        registry.uncheck_all();
+        assert_eq!(
+            registry.heartbeat(beat("a", 1, 2)),
+            Err(HeartbeatRefusal::Unchecked)
+        );
+        registry.forget("a");
+        assert_eq!(registry.len(), 2);
+        assert!(registry.health("a").is_none());
+    }
+}

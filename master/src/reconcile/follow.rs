@@ -1,0 +1,88 @@
+//! The invalidation follower every replica runs: chain events to
+//! [`Invalidation`](super::Invalidation) calls.
+
+use daas_core::chain::{ChainError, ChainEvent, CursorStore, EventCursor, EventFollower, StartAt};
+use tracing::{debug, info, instrument, warn};
+
+use super::Context;
+use super::classify::{Invalidate, invalidation};
+use crate::leader::error_chain;
+
+/// A cursor that lives only in the follower: a replica that restarts has
+/// empty caches, so it starts at the chain head.
+struct InMemory;
+
+impl CursorStore for InMemory {
+    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
+        Ok(None)
+    }
+
+    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
+        Ok(())
+    }
+}
+
+/// Follows events from the chain head forever, reporting each to the
+/// context's [`Invalidation`](super::Invalidation) and keeping
+/// `status.caught_up` current.
+pub(super) async fn invalidate(context: &Context) {
+    let mut follower = EventFollower::new(context.chain.clone(), InMemory)
+        .with_start(StartAt::Latest)
+        .with_poll_interval(context.settings.poll_interval);
+    let mut backoff = context.backoff();
+    let mut failing = false;
+    loop {
+        match follower.try_next().await {
+            Ok(Some(event)) => {
+                notify(context, &event);
+                // The in-memory store cannot fail.
+                let _ = follower.ack(&event).await;
+            }
+            Ok(None) => {
+                if failing {
+                    info!("chain events readable again");
+                }
+                failing = false;
+                backoff.reset();
+                context.status.send_if_modified(|s| {
+                    let changed = !s.caught_up;
+                    s.caught_up = true;
+                    changed
+                });
+                tokio::time::sleep(context.settings.poll_interval).await;
+            }
+            Err(error) => {
+                if !failing {
+                    warn!(error = %error_chain(&error), "cannot read chain events; dropping every cached decision");
+                    context.invalidation.all_changed();
+                }
+                failing = true;
+                context.status.send_modify(|s| s.caught_up = false);
+                tokio::time::sleep(backoff.next_wait()).await;
+            }
+        }
+    }
+}
+
+/// Tells the rest of the master what `event` changed.
+#[instrument(skip_all, fields(cursor = %event.cursor))]
+fn notify(context: &Context, event: &ChainEvent) {
+    match event.decode(context.chain.package_id()) {
+        Ok(Some(decoded)) => match invalidation(&decoded) {
+            Invalidate::Token(id) => {
+                debug!(event = decoded.name(), seal_token = %id, "seal token changed");
+                context.invalidation.seal_token_changed(id);
+            }
+            Invalidate::All => {
+                debug!(event = decoded.name(), "every decision may be stale");
+                context.invalidation.all_changed();
+            }
+            Invalidate::Nothing => {}
+        },
+        Ok(None) => {}
+        Err(error) => {
+            warn!(error = %error_chain(&error), "undecodable package event; dropping every cached decision");
+            context.invalidation.all_changed();
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! `daas-master serve`: the master assembled from its configuration.
+//!
+//! Always: the attestation provider, the boot-time keys and the attested
+//! API. With a cluster (`k3s.kubeconfig` set) also: the chain client, the
+//! access and node services merged into the attested API, the webhooks on
+//! their own internal listener, the revocation reconciler, and the
+//! readiness probes. Without one the master only attests (used to register
+//! an enclave before its cluster exists), and says so in its log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use daas_core::chain::ChainClient;
+use daas_core::package::SealTokenId;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
+use prometheus_client::registry::Registry;
+
+use crate::access::{self, AccessService, AccessSettings};
+use crate::attestation::{self, AttestationMode};
+use crate::cli::{ServeArgs, announce, https_url, shutdown_signal};
+use crate::cluster::ClusterConnection;
+use crate::config::MasterConfig;
+use crate::endpoint::{Endpoint, Listener};
+use crate::http::attestation::{self as attestation_api, AttestationState};
+use crate::http::health::{self, HealthState, Readiness};
+use crate::http::{app, openapi};
+use crate::identity::MasterIdentity;
+use crate::nodes::{self, NodeService, NodeSettings};
+use crate::rbac;
+use crate::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
+use crate::revocation::DrainPolicy;
+use crate::serve::serve_tls;
+use crate::webhooks::WebhookTls;
+
+/// How often the chain and the API server are probed for `/readyz`.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Readiness check names.
+const CHECK_CHAIN: &str = "chain";
+const CHECK_KUBERNETES: &str = "kubernetes";
+const CHECK_EVENTS: &str = "chain-events";
+
+type Shutdown = Shared<BoxFuture<'static, ()>>;
+
+/// Runs `daas-master serve` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// The configuration is invalid, or a listener or a dependency could not be
+/// set up.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => MasterConfig::load(path)?,
+        None => MasterConfig::default(),
+    };
+    if config.api.tls_cert.is_some() || config.api.tls_key.is_some() {
+        tracing::warn!(
+            "api.tls_cert/api.tls_key are ignored: the attested TLS key is made in memory at boot"
+        );
+    }
+    let mode = match args.attestation {
+        Some(mode) => mode,
+        None => config
+            .attestation_mode()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_default(),
+    };
+    let listen = match &args.listen {
+        Some(listen) => listen.clone(),
+        None => config
+            .listen()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_else(|| Endpoint::Tcp("127.0.0.1:8443".to_owned())),
+    };
+    let shutdown: Shutdown = shutdown_signal().boxed().shared();
+
+    let (identity, attestation_routes) = attested_api(mode, &args, &config)?;
+    let mut registry = Registry::with_prefix("daas_master");
+    let readiness = Arc::new(Readiness::new(&[
+        CHECK_CHAIN,
+        CHECK_KUBERNETES,
+        CHECK_EVENTS,
+    ]));
+    let mut routes = attestation_routes.merge(openapi::router());
+    let mut tasks = tokio::task::JoinSet::new();
+    match &config.k3s.kubeconfig {
+        Some(kubeconfig) => {
+            let cluster = ClusterConnection::from_kubeconfig(kubeconfig).await?;
+            let chain = ChainClient::new(config.chain_config().map_err(anyhow::Error::msg)?)
+                .context("cannot set up the chain client")?;
+            let services = ClusterServices::new(&config, &cluster, &chain, &mut registry);
+            routes = routes
+                .merge(access::router(Arc::clone(&services.access)))
+                .merge(nodes::router(Arc::clone(&services.nodes)));
+            let webhooks = webhook_listener(&args).await?;
+            let webhook_app = app(access::webhook_router(Arc::clone(&services.access)));
+            let webhook_tls = WebhookTls::load_or_create(&args.state_dir)?.server_config()?;
+            tasks.spawn(serve_tls(webhooks, webhook_tls, webhook_app, shutdown.clone()).map(drop));
+            let reconciler = services.reconciler(&config, &cluster, &chain)?;
+            tasks.spawn(watch_events(reconciler.status(), Arc::clone(&readiness)));
+            tasks.spawn(reconciler.run(shutdown.clone()));
+            tasks.spawn(probe(cluster.client.clone(), chain, Arc::clone(&readiness)));
+        }
+        None => {
+            tracing::warn!(
+                "no k3s.kubeconfig configured: serving attestation only, no cluster access"
+            );
+            for check in [CHECK_CHAIN, CHECK_KUBERNETES, CHECK_EVENTS] {
+                readiness.report(check, Ok(()));
+            }
+        }
+    }
+    let health = Arc::new(HealthState {
+        readiness,
+        registry,
+    });
+    let public = app(routes.merge(health::router(health)));
+
+    let listener = Listener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    announce(&format!(
+        "daas-master listening on {}",
+        https_url(&listener)?
+    ))?;
+    serve_tls(listener, identity.server_config()?, public, shutdown).await?;
+    tasks.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The provider, the boot-time keys and the attestation routes.
+fn attested_api(
+    mode: AttestationMode,
+    args: &ServeArgs,
+    config: &MasterConfig,
+) -> anyhow::Result<(Arc<MasterIdentity>, Router)> {
+    let provider = attestation::start(mode, &args.state_dir)?;
+    let identity = Arc::new(MasterIdentity::generate()?);
+    let state = AttestationState::new(
+        Arc::clone(&provider),
+        Arc::clone(&identity),
+        config.attestation_interval(),
+    )
+    .context("the attestation provider cannot make a document")?;
+    tracing::info!(
+        tee_type = %provider.tee_type(),
+        signing_public_key = %identity.signing_public_key_hex(),
+        tls_spki_sha256 = %hex::encode(identity.tls_spki_sha256()),
+        "master keys made"
+    );
+    Ok((identity, attestation_api::router(Arc::new(state))))
+}
+
+async fn webhook_listener(args: &ServeArgs) -> anyhow::Result<Listener> {
+    let listener = Listener::bind(&args.webhook_listen)
+        .await
+        .with_context(|| format!("cannot listen for webhooks on {}", args.webhook_listen))?;
+    tracing::info!(endpoint = %listener.local_endpoint()?, "webhooks listening");
+    Ok(listener)
+}
+
+/// The services that need the cluster and the chain.
+struct ClusterServices {
+    access: Arc<AccessService>,
+    nodes: Arc<NodeService>,
+}
+
+impl ClusterServices {
+    fn new(
+        config: &MasterConfig,
+        cluster: &ClusterConnection,
+        chain: &ChainClient,
+        registry: &mut Registry,
+    ) -> Self {
+        let api_server_url = config
+            .k3s
+            .api_server_url
+            .clone()
+            .unwrap_or_else(|| cluster.server_url.clone());
+        let audience = config
+            .k3s
+            .audience
+            .clone()
+            .unwrap_or_else(|| api_server_url.clone());
+        let rate_limit = config.rate_limit_per_minute();
+        let clock_skew = Duration::from_secs(config.access.clock_skew_secs);
+        let access = AccessService::new(
+            AccessSettings {
+                audience: audience.clone(),
+                api_server_url: api_server_url.clone(),
+                cluster_ca_pem: cluster.ca_pem.clone(),
+                decision_cache_ttl: Duration::from_secs(config.access.decision_cache_secs),
+                seal_token_ttl: Duration::from_secs(config.access.seal_token_ttl_secs),
+                clock_skew,
+                rate_limit_per_minute: rate_limit,
+            },
+            chain.clone(),
+            cluster.client.clone(),
+            registry,
+        );
+        let nodes = NodeService::new(
+            NodeSettings {
+                api_server_url,
+                cluster_ca_pem: cluster.ca_pem.clone(),
+                audience,
+                bootstrap_token_ttl: Duration::from_secs(config.nodes.bootstrap_token_ttl_secs),
+                proof_max_age: Duration::from_secs(config.nodes.proof_max_age_secs),
+                clock_skew,
+                rate_limit_per_minute: rate_limit,
+            },
+            chain.clone(),
+            cluster.client.clone(),
+            registry,
+        );
+        Self {
+            access: Arc::new(access),
+            nodes: Arc::new(nodes),
+        }
+    }
+
+    fn reconciler(
+        &self,
+        config: &MasterConfig,
+        cluster: &ClusterConnection,
+        chain: &ChainClient,
+    ) -> anyhow::Result<Reconciler> {
+        let mut settings = ReconcilerSettings::new(replica_identity());
+        settings.drain = DrainPolicy {
+            timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
+            ..DrainPolicy::default()
+        };
+        let invalidation = Arc::new(Caches {
+            access: Arc::clone(&self.access),
+            nodes: Arc::clone(&self.nodes),
+        });
+        Reconciler::new(
+            settings,
+            chain.clone(),
+            cluster.client.clone(),
+            invalidation,
+        )
+        .context("cannot set up the revocation reconciler")
+    }
+}
+
+/// This replica's name in the leader Lease: the host name and a random
+/// suffix, so a restarted master is a new holder.
+fn replica_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "daas-master".to_owned());
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
+/// The caches chain events invalidate: access decisions and admitted nodes.
+struct Caches {
+    access: Arc<AccessService>,
+    nodes: Arc<NodeService>,
+}
+
+impl Invalidation for Caches {
+    fn seal_token_changed(&self, id: SealTokenId) {
+        self.access.invalidate_seal_token(id);
+        self.nodes.invalidate_seal_token(id);
+    }
+
+    fn all_changed(&self) {
+        self.access.invalidate_all();
+        self.nodes.invalidate_all();
+    }
+}
+
+/// Mirrors the event follower's status into `/readyz`.
+async fn watch_events(
+    mut status: tokio::sync::watch::Receiver<ReconcilerStatus>,
+    readiness: Arc<Readiness>,
+) {
+    loop {
+        let caught_up = status.borrow_and_update().caught_up;
+        readiness.report(
+            CHECK_EVENTS,
+            if caught_up {
+                Ok(())
+            } else {
+                Err("the chain event follower is not caught up".to_owned())
+            },
+        );
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Probes the chain and the API server for `/readyz`, and applies the tier
+/// ClusterRoleBindings once the API server answers.
+async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>) {
+    let mut bindings_applied = false;
+    loop {
+        let chain_state = chain
+            .service_info()
+            .await
+            .map(drop)
+            .map_err(|error| format!("the chain cannot be read: {error}"));
+        readiness.report(CHECK_CHAIN, chain_state);
+        let kube_state = kube
+            .apiserver_version()
+            .await
+            .map(drop)
+            .map_err(|error| format!("the API server cannot be reached: {error}"));
+        if kube_state.is_ok() && !bindings_applied {
+            match rbac::ensure_tier_bindings(&kube).await {
+                Ok(()) => bindings_applied = true,
+                Err(error) => tracing::warn!(%error, "cannot apply the tier bindings yet"),
+            }
+        }
+        let kube_state = match kube_state {
+            Ok(()) if !bindings_applied => {
+                Err("the tier ClusterRoleBindings are not applied yet".to_owned())
+            }
+            Ok(()) => rbac::tier_roles_ready(&kube).await,
+            Err(error) => Err(error),
+        };
+        readiness.report(CHECK_KUBERNETES, kube_state);
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}

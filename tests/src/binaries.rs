@@ -1,0 +1,110 @@
+//! The workspace's executables for tests that run them as processes.
+//!
+//! `$DAAS_<NAME>_BIN` (e.g. `DAAS_MASTER_BIN`) names a prebuilt one;
+//! otherwise the test runs `cargo build --workspace --bins
+//! --message-format=json` once per process and takes the paths Cargo
+//! reports, so a test never runs a stale binary. One build of every binary
+//! (one feature resolution) is much cheaper than one per package, each of
+//! which would resolve features differently and rebuild shared crates.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context as _, bail};
+
+/// Every binary by name, or why the build failed.
+type Built = Result<HashMap<String, PathBuf>, String>;
+
+/// `daas-devnet`.
+pub const DEVNET: &str = "daas-devnet";
+/// `daas-master`.
+pub const MASTER: &str = "daas-master";
+/// `daas-console`.
+pub const CONSOLE: &str = "daas-console";
+
+/// The executable of workspace package `package` (whose binary has the
+/// package's name), built if needed.
+///
+/// # Errors
+/// The override names no file, or Cargo failed or reported no executable.
+pub fn workspace_binary(package: &str) -> anyhow::Result<PathBuf> {
+    let variable = override_variable(package);
+    if let Some(path) = std::env::var_os(&variable) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("{variable}={} is not a file", path.display());
+        }
+        return Ok(path);
+    }
+    static BUILT: OnceLock<Mutex<Option<Built>>> = OnceLock::new();
+    // Holding the lock while Cargo runs makes concurrent callers wait for
+    // the one build.
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let binaries = built.get_or_insert_with(|| build_all().map_err(|error| format!("{error:#}")));
+    match binaries {
+        Ok(binaries) => binaries
+            .get(package)
+            .cloned()
+            .with_context(|| format!("cargo built no {package} executable")),
+        Err(error) => Err(anyhow::Error::msg(error.clone())),
+    }
+}
+
+fn override_variable(package: &str) -> String {
+    let name = package.trim_start_matches("daas-").to_uppercase();
+    format!("DAAS_{name}_BIN")
+}
+
+fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("tests crate has no parent directory")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(&cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "--workspace",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} build --workspace --bins",
+                cargo.to_string_lossy()
+            )
+        })?;
+    if !output.status.success() {
+        bail!("cargo build --workspace --bins failed ({})", output.status);
+    }
+    Ok(output
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter_map(|m| {
+            let name = m["target"]["name"].as_str()?.to_owned();
+            let executable = m["executable"].as_str()?;
+            Some((name, PathBuf::from(executable)))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_variables_are_named_after_the_package() {
+        assert_eq!(override_variable(MASTER), "DAAS_MASTER_BIN");
+        assert_eq!(override_variable(DEVNET), "DAAS_DEVNET_BIN");
+        assert_eq!(override_variable(CONSOLE), "DAAS_CONSOLE_BIN");
+    }
+}

@@ -1,0 +1,278 @@
+//! The whole product on one machine: the devnet, the control plane wired to
+//! the master's webhooks, and `daas-master serve` with dev attestation.
+//!
+//! Order matters and mirrors a real boot: the master's webhook identity and
+//! the API server's webhook files come first (`daas-master webhook-files`),
+//! then the API server, then the master itself, which needs the API
+//! server's kubeconfig.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
+use daas_core::attested::{AttestedClient, AttestedClientConfig};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::binaries::{self, MASTER};
+use crate::devnet::{Devnet, DevnetOptions};
+use crate::k3s::{self, Cluster, ClusterBuilder, StaticToken};
+
+/// How long the master may take to print its address.
+const MASTER_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The API server caches webhook token answers; it holds successes for 10 s
+/// whatever this says, so revocation relies on the authorization webhook.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Knobs of a [`Stack`].
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Devnet genesis options (admin, slasher, faucet).
+    pub devnet: DevnetOptions,
+    /// Extra master configuration, appended to the generated file (YAML,
+    /// whole top-level sections such as `access:` or `nodes:`).
+    pub master_config: String,
+    /// Users of the API server's static token file (for comparisons).
+    pub static_tokens: Vec<StaticToken>,
+}
+
+/// A running devnet, control plane and master. Dropping it stops them.
+pub struct Stack {
+    /// The chain.
+    pub devnet: Devnet,
+    /// The control plane.
+    pub cluster: Cluster,
+    /// The master.
+    pub master: MasterProcess,
+}
+
+impl Stack {
+    /// Starts everything and waits until the master is ready.
+    ///
+    /// # Errors
+    /// A component failed to start.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        let devnet = Devnet::start_with(options.devnet.clone()).await?;
+        let dir = tempfile::tempdir().context("making the master's directory")?;
+        let webhook_port = k3s::free_port()?;
+        let files = write_webhook_files(dir.path(), webhook_port).await?;
+        let mut builder = ClusterBuilder::new()
+            .token_webhook(&files.authentication, TOKEN_CACHE_TTL)
+            .authorization_config(&files.authorization);
+        for token in options.static_tokens {
+            builder = builder.static_token(token);
+        }
+        let cluster = builder.start().await?;
+        let config = dir.path().join("nautilus-config.yaml");
+        std::fs::write(
+            &config,
+            master_config(&devnet, &cluster, &options.master_config),
+        )
+        .context("writing the master's config")?;
+        let master = MasterProcess::start(dir, config, webhook_port).await?;
+        master.wait_ready().await?;
+        Ok(Self {
+            devnet,
+            cluster,
+            master,
+        })
+    }
+}
+
+fn master_config(devnet: &Devnet, cluster: &Cluster, extra: &str) -> String {
+    format!(
+        "sui:\n  profile: devnet\n  rpc_endpoint: \"{}\"\nk3s:\n  kubeconfig: \"{}\"\n  \
+         api_server_url: \"{}\"\n{extra}",
+        devnet.url(),
+        cluster.kubeconfig_path().display(),
+        cluster.server(),
+    )
+}
+
+/// The API server's webhook files, written by the master binary.
+struct WebhookFiles {
+    authentication: PathBuf,
+    authorization: PathBuf,
+}
+
+async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFiles> {
+    let binary = master_binary().await?;
+    let out = dir.join("apiserver");
+    let status = Command::new(&binary)
+        .arg("webhook-files")
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--url")
+        .arg(format!("https://127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .context("running daas-master webhook-files")?;
+    if !status.success() {
+        bail!("daas-master webhook-files failed ({status})");
+    }
+    Ok(WebhookFiles {
+        authentication: out.join("authn-webhook.kubeconfig"),
+        authorization: out.join("authorization-config.yaml"),
+    })
+}
+
+async fn master_binary() -> anyhow::Result<PathBuf> {
+    tokio::task::spawn_blocking(|| binaries::workspace_binary(MASTER))
+        .await
+        .context("locating daas-master")?
+}
+
+/// A `daas-master serve` process, killed on drop.
+pub struct MasterProcess {
+    child: Option<Child>,
+    dir: TempDir,
+    config: PathBuf,
+    webhook_port: u16,
+    url: String,
+}
+
+impl MasterProcess {
+    async fn start(dir: TempDir, config: PathBuf, webhook_port: u16) -> anyhow::Result<Self> {
+        let mut master = Self {
+            child: None,
+            dir,
+            config,
+            webhook_port,
+            url: String::new(),
+        };
+        master.spawn().await?;
+        Ok(master)
+    }
+
+    /// The attested API, e.g. `https://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The state directory (dev attestation root, webhook identity).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The master's log (its stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("master.log")
+    }
+
+    /// The last lines of the master's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        k3s::log_tail(&self.log_path(), lines)
+    }
+
+    /// An attested client of the master that accepts its dev attestation
+    /// (any measurement: the tests do not pin the binary's PCRs).
+    ///
+    /// # Errors
+    /// The master's dev root is unreadable.
+    pub fn client(&self) -> anyhow::Result<AttestedClient> {
+        let pem = std::fs::read_to_string(self.state_dir().join("dev-root.pem"))
+            .context("reading the master's dev root")?;
+        let root = DevRoot::from_pem(&pem).context("parsing the master's dev root")?;
+        let config = AttestedClientConfig::new(
+            TrustRoots::insecure_dev_only(root),
+            PcrPolicy::AnyMeasurement,
+        )
+        .allow_insecure_dev(true);
+        AttestedClient::new(&self.url, config).context("making an attested client")
+    }
+
+    /// Waits until `/readyz` answers 200 (chain, API server and event
+    /// follower all fine).
+    ///
+    /// # Errors
+    /// Not ready within [`MASTER_START_TIMEOUT`]; the last answer is named.
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let deadline = tokio::time::Instant::now() + MASTER_START_TIMEOUT;
+        loop {
+            let answer = client.get_json::<serde_json::Value>("/readyz").await;
+            match answer {
+                Ok(_) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() >= deadline => bail!(
+                    "the master was not ready within {MASTER_START_TIMEOUT:?} ({error}); \
+                     its log:\n{}",
+                    self.log_tail(40)
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Kills the master (SIGKILL: nothing is flushed or released).
+    ///
+    /// # Errors
+    /// The kill failed.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing the master")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the master again with the same state and configuration and
+    /// waits until it is ready.
+    ///
+    /// # Errors
+    /// It did not come up.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        self.spawn().await?;
+        self.wait_ready().await
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let binary = master_binary().await?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .context("opening the master log")?;
+        let mut child = Command::new(&binary)
+            .arg("serve")
+            .args(["--listen", "tcp:127.0.0.1:0", "--attestation", "dev"])
+            .arg("--webhook-listen")
+            .arg(format!("tcp:127.0.0.1:{}", self.webhook_port))
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--config")
+            .arg(&self.config)
+            .env(
+                "RUST_LOG",
+                std::env::var("DAAS_MASTER_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let stdout = child.stdout.take().context("master stdout not piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = match tokio::time::timeout(MASTER_START_TIMEOUT, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            other => bail!(
+                "daas-master printed no address ({other:?}); its log:\n{}",
+                self.log_tail(40)
+            ),
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.url = first
+            .strip_prefix("daas-master listening on ")
+            .with_context(|| format!("unexpected first line {first:?}"))?
+            .to_owned();
+        self.child = Some(child);
+        Ok(())
+    }
+}

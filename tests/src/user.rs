@@ -1,0 +1,172 @@
+//! A cluster user's machine: a `daas-console` wallet holding one key, the
+//! credential plugin's cache, and a kubeconfig that runs the plugin, so
+//! `kubectl` runs exactly as a user runs it.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context as _, bail};
+use daas_core::package::SealTokenId;
+use daas_core::wallet::{Keypair, Scheme};
+use sui_crypto::ed25519::Ed25519PrivateKey;
+use sui_sdk_types::Address;
+
+use crate::binaries::{self, CONSOLE};
+use crate::devnet::Devnet;
+use crate::k3s::Cluster;
+
+/// The wallet passphrase of every test machine.
+pub const PASSPHRASE: &str = "k3s-daas e2e passphrase";
+
+/// A user's home: wallet, cache and kubeconfig in a temporary directory.
+pub struct UserMachine {
+    dir: tempfile::TempDir,
+    console: PathBuf,
+}
+
+impl UserMachine {
+    /// A machine whose wallet holds `key` as its active address.
+    ///
+    /// # Errors
+    /// The console could not be built or refused the key.
+    pub fn with_key(key: &Keypair) -> anyhow::Result<Self> {
+        let machine = Self {
+            dir: tempfile::tempdir().context("making the user's directory")?,
+            console: binaries::workspace_binary(CONSOLE)?,
+        };
+        machine.console(
+            &["wallet", "import", "--alias", "me", "--suiprivkey"],
+            key.to_suiprivkey().as_bytes(),
+        )?;
+        Ok(machine)
+    }
+
+    /// Runs `daas-console ARGS` with `stdin`; fails unless it succeeds.
+    ///
+    /// # Errors
+    /// It could not run or exited unsuccessfully (stderr included).
+    pub fn console(&self, args: &[&str], stdin: &[u8]) -> anyhow::Result<Output> {
+        let mut child = Command::new(&self.console)
+            .arg("--wallet-dir")
+            .arg(self.dir.path().join("wallet"))
+            .args(args)
+            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
+            .env("XDG_CACHE_HOME", self.cache_home())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running daas-console")?;
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin)
+                .context("writing daas-console's stdin")?;
+        }
+        let output = child
+            .wait_with_output()
+            .context("waiting for daas-console")?;
+        if !output.status.success() {
+            bail!(
+                "daas-console {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(output)
+    }
+
+    /// Writes the kubeconfig for `cluster` and `seal_token` with
+    /// `daas-console kubeconfig`.
+    ///
+    /// # Errors
+    /// The console failed.
+    pub fn write_kubeconfig(
+        &self,
+        cluster: &Cluster,
+        seal_token: SealTokenId,
+    ) -> anyhow::Result<()> {
+        let ca = self.dir.path().join("ca.pem");
+        std::fs::write(&ca, cluster.ca_pem()).context("writing the cluster CA")?;
+        let seal = seal_token.to_string();
+        let kubeconfig = self.kubeconfig();
+        let args = [
+            "kubeconfig",
+            "--kubeconfig",
+            path_str(&kubeconfig)?,
+            "--server",
+            cluster.server(),
+            "--seal-token",
+            &seal,
+            "--ca-file",
+            path_str(&ca)?,
+            "--name",
+            "daas-e2e",
+        ];
+        self.console(&args, b"").map(drop)
+    }
+
+    /// The user's kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// `kubectl ARGS` as the user runs it: their kubeconfig, no terminal.
+    ///
+    /// # Errors
+    /// kubectl could not be started.
+    pub fn kubectl(&self, cluster: &Cluster, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new(&cluster.binaries().kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
+            .env("XDG_CACHE_HOME", self.cache_home())
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .context("running kubectl")
+    }
+
+    /// How many tokens the credential plugin has cached.
+    pub fn cached_credentials(&self) -> usize {
+        std::fs::read_dir(self.cache_home().join("k3s-daas/credentials"))
+            .map(Iterator::count)
+            .unwrap_or(0)
+    }
+
+    fn cache_home(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// One key as the chain client signs with it and as a wallet signs with it.
+pub struct Account {
+    /// The transaction signer.
+    pub chain: Ed25519PrivateKey,
+    /// The wallet key (personal messages, access tokens, worker proofs).
+    pub wallet: Keypair,
+}
+
+impl Account {
+    /// The account of the Ed25519 key `[seed; 32]`, funded by the faucet.
+    ///
+    /// # Errors
+    /// The faucet refused.
+    pub async fn funded(devnet: &Devnet, seed: u8) -> anyhow::Result<Self> {
+        let chain = Ed25519PrivateKey::new([seed; 32]);
+        let wallet =
+            Keypair::from_bytes(Scheme::Ed25519, &[seed; 32]).context("making the wallet key")?;
+        devnet.fund(wallet.address()).await?;
+        Ok(Self { chain, wallet })
+    }
+
+    /// The account's address.
+    pub fn address(&self) -> Address {
+        self.wallet.address()
+    }
+}
