@@ -92,6 +92,11 @@ pub enum WorkerDenyReason {
         /// The least stake of a worker.
         required: Mist,
     },
+    /// Slashed at least once, whatever stake is left.
+    Slashed {
+        /// How much was slashed in all.
+        slashed: Mist,
+    },
 }
 
 impl fmt::Display for WorkerDenyReason {
@@ -128,6 +133,10 @@ impl fmt::Display for WorkerDenyReason {
             Self::UnderStaked { stake, required } => {
                 write!(f, "stake {stake} is below the worker minimum {required}")
             }
+            Self::Slashed { slashed } => write!(
+                f,
+                "the worker seal token was slashed ({slashed}); stake a new one to rejoin"
+            ),
         }
     }
 }
@@ -160,6 +169,13 @@ pub fn decide_worker(
     let record = record.ok_or(WorkerDenyReason::NoStakeRecord)?;
     check_owner(signer, object_owner, record.owner)?;
     check_worker(proof, record.role, &record.node_id)?;
+    // Slashing is punitive: the reconciler removes a slashed worker's node
+    // whatever stake is left, so admission must not let it back in.
+    if record.slashed_total > Mist::ZERO {
+        return Err(WorkerDenyReason::Slashed {
+            slashed: record.slashed_total,
+        });
+    }
     match record.status(now_ms, &pool.params) {
         TokenStatus::Active => Ok(AllowedWorker {
             seal_token: seal.id,
@@ -426,5 +442,18 @@ mod tests {
         let error = case.decide("worker-1").unwrap_err();
         assert!(matches!(error, WorkerDenyReason::UnderStaked { .. }));
         assert!(error.to_string().contains("worker minimum"), "{error}");
+
+        // Slashed once, with plenty left: still refused.
+        let mut case = Case::new();
+        case.record().stake = Mist::new(50_000_000_000);
+        case.record().slashed_total = Mist::new(1);
+        let error = case.decide("worker-1").unwrap_err();
+        assert_eq!(
+            error,
+            WorkerDenyReason::Slashed {
+                slashed: Mist::new(1)
+            }
+        );
+        assert!(error.to_string().contains("slashed"), "{error}");
     }
 }
