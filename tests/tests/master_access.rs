@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use daas_core::access::token::signing_bytes;
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
+use daas_core::attested::AttestedError;
 use daas_core::package::{Mist, Role, SealTokenId};
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
@@ -154,6 +155,7 @@ async fn tiers_rejections_and_revocation() {
     root.must(&stack, &["create", "namespace", "super-made"]);
 
     rejected_tokens(&stack, &viewer).await;
+    every_documented_path_is_served(&stack).await;
 
     // Unstaking ends the viewer's access although the plugin's cached
     // token is still valid: the master follows the chain event and the
@@ -252,4 +254,36 @@ fn sign(user: &StakedUser, claims: &Claims) -> String {
     AccessToken::sign(&user.account.wallet, claims)
         .unwrap()
         .into_string()
+}
+
+/// Every path of `/openapi.json` is routed by the running master: asked
+/// without credentials or body it may refuse, but never with the router's
+/// "no such endpoint" or "method not allowed".
+async fn every_documented_path_is_served(stack: &Stack) {
+    let client = stack.master.client().unwrap();
+    let document: serde_json::Value = client.get_json("/openapi.json").await.unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 15, "{paths:?}");
+    for (path, item) in paths {
+        let concrete = path.replace("{node}", "no-such-node").replace("{path}", "v1");
+        for method in item.as_object().unwrap().keys() {
+            let answer = match method.as_str() {
+                "get" => client
+                    .get_json::<serde_json::Value>(&concrete)
+                    .await
+                    .map(drop),
+                "post" => client
+                    .post_json::<_, serde_json::Value>(&concrete, &serde_json::json!({}))
+                    .await
+                    .map(drop),
+                _ => continue,
+            };
+            if let Err(AttestedError::Status { status, error, .. }) = &answer {
+                assert!(
+                    *status != 405 && !(*status == 404 && error == "no such endpoint"),
+                    "{method} {path}: {status} {error}"
+                );
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of the master's API.
 //!
 //! Written by hand from the wire types in `daas_core::api` and the routers;
-//! `master/tests/openapi.rs` checks that every documented path is served.
+//! `tests/tests/master_access.rs` checks that the running master serves every
+//! documented path.
 
 use axum::routing::get;
 use axum::{Json, Router};
