@@ -104,6 +104,11 @@ impl MasterIdentity {
                 .with_no_client_auth()
                 .with_single_cert(vec![self.tls_certificate.clone()], key)?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Stateless TLS 1.3 session tickets under a key that lives and dies
+        // with this process: agents reconnecting every heartbeat resume
+        // without a certificate signature, and a resumed session is as
+        // bound to this master as the attested handshake that made it.
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         Ok(Arc::new(config))
     }
 }

@@ -348,7 +348,8 @@ async fn registrations_without_a_valid_worker_stake_are_refused_naming_why() {
     let body = register_body(seal_u, &node_u, &register_proof(&alice, seal_u, &node_u));
     refused(&harness, &body, StatusCode::FORBIDDEN, "unbonding").await;
 
-    // Slashed below the worker minimum (10 % of 5 SUI).
+    // Slashed (10 % of 5 SUI, which is also below the worker minimum): a
+    // slashed worker token never rejoins.
     let node_s = node_name("nodes-slashed");
     let seal_s = harness.stake(&alice, 5, Role::Worker, &node_s).await;
     let slasher = key(SLASHER_SEED);
@@ -363,13 +364,7 @@ async fn registrations_without_a_valid_worker_stake_are_refused_naming_why() {
         .await
         .unwrap();
     let body = register_body(seal_s, &node_s, &register_proof(&alice, seal_s, &node_s));
-    refused(
-        &harness,
-        &body,
-        StatusCode::FORBIDDEN,
-        "below the worker minimum",
-    )
-    .await;
+    refused(&harness, &body, StatusCode::FORBIDDEN, "was slashed").await;
     let (status, json) = harness
         .get(&status_path(&format!("seal_token={seal_s}")))
         .await;

@@ -265,7 +265,9 @@ async fn every_documented_path_is_served(stack: &Stack) {
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.len() >= 15, "{paths:?}");
     for (path, item) in paths {
-        let concrete = path.replace("{node}", "no-such-node").replace("{path}", "v1");
+        let concrete = path
+            .replace("{node}", "no-such-node")
+            .replace("{path}", "v1");
         for method in item.as_object().unwrap().keys() {
             let answer = match method.as_str() {
                 "get" => client

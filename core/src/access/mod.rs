@@ -13,10 +13,16 @@
 //!    token, its stake record and the pool from the chain, and [`review`]
 //!    decides who the user is and which tier groups they get.
 //!
+//! Workers prove their seal tokens with a [`worker_proof`], in the same
+//! signed envelope as the access token (the private `envelope` module), and
+//! [`worker`] decides with the owner, status and chain-read checks of
+//! [`review`].
+//!
 //! [`kubeconfig`] writes the kubeconfig whose user runs the plugin;
 //! [`opaque`] holds the seed's opaque 64-hex seal tokens that the master
 //! issues against the same proof.
 
+mod envelope;
 pub mod kubeconfig;
 pub mod opaque;
 pub mod review;

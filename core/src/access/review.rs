@@ -21,7 +21,7 @@ use sui_sdk_types::Address;
 use super::token::VerifiedToken;
 use crate::chain::reads::SealTokenState;
 use crate::chain::{ChainClient, ChainError};
-use crate::package::staking::{SealToken, StakePool, StakeRecord, TokenStatus};
+use crate::package::staking::{PoolParams, SealToken, StakePool, StakeRecord, TokenStatus};
 use crate::package::{Mist, Role, SealTokenId, Tier};
 
 /// Prefix of every user name: `sui:<address>`.
@@ -257,10 +257,8 @@ pub fn decide_claimant(
     pool: &StakePool,
     now_ms: u64,
 ) -> Decision {
-    match check(claimant, seal, object_owner, record, pool, now_ms) {
-        Ok(grant) => Decision::Allowed(grant),
-        Err(reason) => Decision::Denied(reason),
-    }
+    check(claimant, seal, object_owner, record, pool, now_ms)
+        .map_or_else(Decision::Denied, Decision::Allowed)
 }
 
 fn check(
@@ -284,39 +282,16 @@ fn check(
             pool: pool.id,
         });
     }
-    if object_owner != Some(signer) {
-        return Err(DenyReason::NotOwnedBySigner {
-            signer,
-            object_owner,
-        });
-    }
-    if seal.owner != signer {
-        return Err(DenyReason::OwnerMismatch {
-            signer,
-            owner: seal.owner,
-        });
-    }
+    check_owner(signer, object_owner, seal.owner)?;
     if seal.role != Role::User {
         return Err(DenyReason::WorkerToken);
     }
     let record = record.ok_or(DenyReason::NoStakeRecord)?;
-    if record.owner != signer {
-        return Err(DenyReason::OwnerMismatch {
-            signer,
-            owner: record.owner,
-        });
-    }
+    check_owner(signer, object_owner, record.owner)?;
     if record.role != Role::User {
         return Err(DenyReason::WorkerToken);
     }
-    match record.status(now_ms, &pool.params) {
-        TokenStatus::Active => {}
-        TokenStatus::Unbonding { until_ms } => return Err(DenyReason::Unbonding { until_ms }),
-        TokenStatus::Expired { at_ms } => return Err(DenyReason::SealTokenExpired { at_ms }),
-        TokenStatus::UnderStaked { stake, required } => {
-            return Err(DenyReason::UnderStaked { stake, required });
-        }
-    }
+    check_active(record, now_ms, &pool.params)?;
     let tier = record.tier(&pool.params).ok_or(DenyReason::NoTier {
         stake: record.stake,
     })?;
@@ -367,35 +342,19 @@ pub async fn review_claimant(
     decision_of(claimant, state, now_ms)
 }
 
-/// Decides from the result of reading the claimant's seal token: a missing
-/// object or one that is not a seal token is a denial, any other failure an
-/// error.
+/// Decides from the result of reading the claimant's seal token (see
+/// [`decide_read`]).
 fn decision_of(
     claimant: &Claimant,
     state: Result<SealTokenState, ChainError>,
     now_ms: u64,
 ) -> Result<Decision, ReviewError> {
-    let id = claimant.seal_token;
-    match state {
-        Ok(state) => Ok(decide_claimant(
-            claimant,
-            &state.token.value,
-            state.object_owner(),
-            state.record.as_ref(),
-            &state.pool,
-            now_ms,
-        )),
-        Err(ChainError::ObjectNotFound { .. }) => {
-            Ok(Decision::Denied(DenyReason::UnknownSealToken(id)))
-        }
-        Err(ChainError::WrongObjectType { .. }) => {
-            Ok(Decision::Denied(DenyReason::NotASealToken(id)))
-        }
-        Err(source) => Err(ReviewError::Chain {
-            seal_token: id,
-            source,
-        }),
-    }
+    let seal_token = claimant.seal_token;
+    decide_read(seal_token, state, |seal, object_owner, record, pool| {
+        check(claimant, seal, object_owner, record, pool, now_ms)
+    })
+    .map(|outcome| outcome.map_or_else(Decision::Denied, Decision::Allowed))
+    .map_err(|source| ReviewError::Chain { seal_token, source })
 }
 
 /// A decision and the time it was made at.
@@ -431,4 +390,109 @@ pub async fn review_at_chain_time(
     let now_ms = chain_ms.max(wall_now_ms);
     let decision = decision_of(claimant, state, now_ms)?;
     Ok(TimedDecision { decision, now_ms })
+}
+
+/// A refusal that the user decision and the worker decision
+/// ([`super::worker`]) reach alike; each turns it into the variant of the
+/// same name in its own deny reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SealTokenRefusal {
+    /// No object has the seal token's id.
+    UnknownSealToken(SealTokenId),
+    /// The object with the id is not a seal token.
+    NotASealToken(SealTokenId),
+    /// The object is not owned by the signer: (signer, object owner).
+    NotOwnedBySigner(Address, Option<Address>),
+    /// An `owner` field on chain is not the signer: (signer, owner).
+    OwnerMismatch(Address, Address),
+    /// The stake record is unbonding until (ms).
+    Unbonding(u64),
+    /// The seal token expired at (ms).
+    Expired(u64),
+    /// The stake is below its role's minimum: (stake, required).
+    UnderStaked(Mist, Mist),
+}
+
+impl From<SealTokenRefusal> for DenyReason {
+    fn from(refusal: SealTokenRefusal) -> Self {
+        use SealTokenRefusal as R;
+        match refusal {
+            R::UnknownSealToken(id) => Self::UnknownSealToken(id),
+            R::NotASealToken(id) => Self::NotASealToken(id),
+            R::NotOwnedBySigner(signer, object_owner) => Self::NotOwnedBySigner {
+                signer,
+                object_owner,
+            },
+            R::OwnerMismatch(signer, owner) => Self::OwnerMismatch { signer, owner },
+            R::Unbonding(until_ms) => Self::Unbonding { until_ms },
+            R::Expired(at_ms) => Self::SealTokenExpired { at_ms },
+            R::UnderStaked(stake, required) => Self::UnderStaked { stake, required },
+        }
+    }
+}
+
+/// Checks that the seal token object is owned by `signer` and that an
+/// `owner` field found on chain (the token's or its stake record's) is
+/// `signer`.
+pub(super) fn check_owner(
+    signer: Address,
+    object_owner: Option<Address>,
+    owner: Address,
+) -> Result<(), SealTokenRefusal> {
+    if object_owner != Some(signer) {
+        return Err(SealTokenRefusal::NotOwnedBySigner(signer, object_owner));
+    }
+    if owner != signer {
+        return Err(SealTokenRefusal::OwnerMismatch(signer, owner));
+    }
+    Ok(())
+}
+
+/// Checks that `record` is active at `now_ms` under `params`: not
+/// unbonding, not expired, staked at least its role's minimum.
+pub(super) fn check_active(
+    record: &StakeRecord,
+    now_ms: u64,
+    params: &PoolParams,
+) -> Result<(), SealTokenRefusal> {
+    match record.status(now_ms, params) {
+        TokenStatus::Active => Ok(()),
+        TokenStatus::Unbonding { until_ms } => Err(SealTokenRefusal::Unbonding(until_ms)),
+        TokenStatus::Expired { at_ms } => Err(SealTokenRefusal::Expired(at_ms)),
+        TokenStatus::UnderStaked { stake, required } => {
+            Err(SealTokenRefusal::UnderStaked(stake, required))
+        }
+    }
+}
+
+/// Decides with `decide` (over the seal token, its object's owner, its
+/// stake record and the pool) from the result of reading seal token `id`:
+/// a missing object or one that is not a seal token is a refusal.
+///
+/// # Errors
+/// The outer error when the chain could not be read (fail closed).
+pub(super) fn decide_read<T, R, D>(
+    id: SealTokenId,
+    state: Result<SealTokenState, ChainError>,
+    decide: D,
+) -> Result<Result<T, R>, ChainError>
+where
+    D: FnOnce(&SealToken, Option<Address>, Option<&StakeRecord>, &StakePool) -> Result<T, R>,
+    R: From<SealTokenRefusal>,
+{
+    match state {
+        Ok(state) => Ok(decide(
+            &state.token.value,
+            state.object_owner(),
+            state.record.as_ref(),
+            &state.pool,
+        )),
+        Err(ChainError::ObjectNotFound { .. }) => {
+            Ok(Err(SealTokenRefusal::UnknownSealToken(id).into()))
+        }
+        Err(ChainError::WrongObjectType { .. }) => {
+            Ok(Err(SealTokenRefusal::NotASealToken(id).into()))
+        }
+        Err(error) => Err(error),
+    }
 }

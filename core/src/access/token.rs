@@ -28,7 +28,9 @@
 //! ```
 //!
 //! base64url without padding; the serialized signature is Sui's
-//! `flag || signature || public key`.
+//! `flag || signature || public key`. The worker proof
+//! ([`super::worker_proof`]) shares this envelope with another prefix and
+//! domain tag (the private `envelope` module).
 //!
 //! # Types
 //!
@@ -40,11 +42,10 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use rand::RngCore as _;
 use sui_sdk_types::Address;
 
+use super::envelope::{self, Envelope, EnvelopeError, Opened};
 use crate::package::SealTokenId;
 use crate::wallet::{Keypair, SerializedSignature, SignatureError};
 
@@ -62,6 +63,14 @@ pub const MAX_AUDIENCE_LEN: usize = 512;
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Bytes of the random nonce.
 pub const NONCE_LEN: usize = 16;
+
+/// The access token's kind of signed envelope.
+const ENVELOPE: Envelope = Envelope {
+    prefix: PREFIX,
+    domain: DOMAIN,
+    version: VERSION,
+    max_len: MAX_TOKEN_LEN,
+};
 
 /// Seconds since the Unix epoch now (0 if the system clock is before 1970).
 pub fn unix_now_secs() -> u64 {
@@ -145,6 +154,21 @@ pub enum TokenError {
     /// The signer failed.
     #[error("signing the access token failed: {0}")]
     Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<EnvelopeError> for TokenError {
+    fn from(error: EnvelopeError) -> Self {
+        match error {
+            EnvelopeError::Malformed(reason) => Self::Malformed(reason),
+            EnvelopeError::WrongDomain => Self::WrongDomain,
+            EnvelopeError::UnsupportedVersion { got } => Self::UnsupportedVersion { got },
+            EnvelopeError::InvalidSignature(error) => Self::InvalidSignature(error),
+            EnvelopeError::SignerIsNotOwner { signer, owner } => {
+                Self::SignerIsNotOwner { signer, owner }
+            }
+            EnvelopeError::Signing(error) => Self::Signing(error),
+        }
+    }
 }
 
 /// What a token says. Only [`VerifiedToken::claims`] is vouched for.
@@ -279,8 +303,7 @@ impl Payload {
 /// # Errors
 /// [`TokenError::Malformed`] if BCS fails (it cannot for these types).
 pub fn signing_bytes(claims: &Claims) -> Result<Vec<u8>, TokenError> {
-    bcs::to_bytes(&Payload::of(claims))
-        .map_err(|e| TokenError::Malformed(format!("cannot encode the payload: {e}")))
+    Ok(envelope::encode(&Payload::of(claims))?)
 }
 
 /// A signed access token in its wire form, ready to be sent as
@@ -295,12 +318,7 @@ impl AccessToken {
     /// [`TokenError::SignerIsNotOwner`], invalid claims (audience,
     /// lifetime), [`TokenError::Signing`].
     pub fn sign(key: &Keypair, claims: &Claims) -> Result<Self, TokenError> {
-        if key.address() != claims.owner {
-            return Err(TokenError::SignerIsNotOwner {
-                signer: key.address(),
-                owner: claims.owner,
-            });
-        }
+        envelope::check_signer(key.address(), claims.owner)?;
         Self::sign_with(claims, |message| key.sign_personal_message(message))
     }
 
@@ -317,21 +335,7 @@ impl AccessToken {
     {
         claims.check_shape()?;
         let payload = signing_bytes(claims)?;
-        let signature = sign(&payload).map_err(|e| TokenError::Signing(Box::new(e)))?;
-        let signer = signature
-            .verify_personal_message(&payload)
-            .map_err(TokenError::InvalidSignature)?;
-        if signer != claims.owner {
-            return Err(TokenError::SignerIsNotOwner {
-                signer,
-                owner: claims.owner,
-            });
-        }
-        Ok(Self(format!(
-            "{PREFIX}{}.{}",
-            B64URL.encode(&payload),
-            B64URL.encode(signature.as_bytes())
-        )))
+        Ok(Self(ENVELOPE.seal(&payload, claims.owner, sign)?))
     }
 
     /// Parses the wire form and checks its format (prefix, base64url,
@@ -343,36 +347,10 @@ impl AccessToken {
     /// [`TokenError::UnsupportedVersion`], [`TokenError::InvalidSignature`]
     /// for a signature of the wrong shape.
     pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed(format!(
-                "longer than {MAX_TOKEN_LEN} bytes"
-            )));
-        }
-        let rest = token
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| TokenError::Malformed(format!("does not start with `{PREFIX}`")))?;
-        let (payload_b64, signature_b64) = rest.split_once('.').ok_or_else(|| {
-            TokenError::Malformed("expected `daas1.<payload>.<signature>`".to_owned())
+        let opened = ENVELOPE.open(token, |payload: Payload| {
+            Ok::<_, TokenError>(payload.into_claims())
         })?;
-        if signature_b64.contains('.') {
-            return Err(TokenError::Malformed(
-                "more than three dot-separated parts".to_owned(),
-            ));
-        }
-        let payload = B64URL
-            .decode(payload_b64)
-            .map_err(|e| TokenError::Malformed(format!("the payload is not base64url: {e}")))?;
-        let signature_bytes = B64URL
-            .decode(signature_b64)
-            .map_err(|e| TokenError::Malformed(format!("the signature is not base64url: {e}")))?;
-        let claims = decode_payload(&payload)?;
-        let signature = SerializedSignature::from_bytes(&signature_bytes)
-            .map_err(TokenError::InvalidSignature)?;
-        Ok(UnverifiedToken {
-            claims,
-            payload,
-            signature,
-        })
+        Ok(UnverifiedToken { opened })
     }
 
     /// The wire form.
@@ -392,39 +370,17 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// Checks the domain tag and version, then decodes the whole payload.
-fn decode_payload(payload: &[u8]) -> Result<Claims, TokenError> {
-    if payload.is_empty() {
-        return Err(TokenError::Malformed("the payload is empty".to_owned()));
-    }
-    let tag = bcs::to_bytes(DOMAIN)
-        .map_err(|e| TokenError::Malformed(format!("cannot encode the domain tag: {e}")))?;
-    let Some(after_tag) = payload.strip_prefix(tag.as_slice()) else {
-        return Err(TokenError::WrongDomain);
-    };
-    match after_tag.first() {
-        None => return Err(TokenError::Malformed("the payload is truncated".to_owned())),
-        Some(&VERSION) => {}
-        Some(&got) => return Err(TokenError::UnsupportedVersion { got }),
-    }
-    let decoded: Payload = bcs::from_bytes(payload)
-        .map_err(|e| TokenError::Malformed(format!("the payload does not decode: {e}")))?;
-    Ok(decoded.into_claims())
-}
-
 /// A token whose format is valid but whose signature and claims are not
 /// checked yet.
 #[derive(Clone)]
 pub struct UnverifiedToken {
-    claims: Claims,
-    payload: Vec<u8>,
-    signature: SerializedSignature,
+    opened: Opened<Claims>,
 }
 
 impl UnverifiedToken {
     /// The claims as written, not vouched for by anyone.
     pub fn unverified_claims(&self) -> &Claims {
-        &self.claims
+        self.opened.claims()
     }
 
     /// Verifies the token for a verifier serving `audience` at `now` (unix
@@ -447,7 +403,7 @@ impl UnverifiedToken {
         now: u64,
         max_skew: Duration,
     ) -> Result<VerifiedToken, TokenError> {
-        let claims = &self.claims;
+        let claims = self.opened.claims();
         claims.check_shape()?;
         if claims.audience != audience {
             return Err(TokenError::WrongAudience {
@@ -468,16 +424,7 @@ impl UnverifiedToken {
                 now,
             });
         }
-        let signer = self
-            .signature
-            .verify_personal_message(&self.payload)
-            .map_err(TokenError::InvalidSignature)?;
-        if signer != claims.owner {
-            return Err(TokenError::SignerIsNotOwner {
-                signer,
-                owner: claims.owner,
-            });
-        }
+        self.opened.verify(claims.owner)?;
         Ok(VerifiedToken {
             claims: claims.clone(),
         })
@@ -487,7 +434,7 @@ impl UnverifiedToken {
 impl fmt::Debug for UnverifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnverifiedToken")
-            .field("claims", &self.claims)
+            .field("claims", self.opened.claims())
             .finish_non_exhaustive()
     }
 }

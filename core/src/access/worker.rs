@@ -16,10 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::Address;
 
+use super::review::{SealTokenRefusal, check_active, check_owner, decide_read};
 use super::worker_proof::VerifiedWorkerProof;
-use crate::chain::reads::SealTokenState;
 use crate::chain::{ChainClient, ChainError};
-use crate::package::staking::{SealToken, StakePool, StakeRecord, TokenStatus};
+use crate::package::staking::{SealToken, StakePool, StakeRecord};
 use crate::package::{Mist, Role, SealTokenId};
 
 /// A worker the chain allows.
@@ -99,6 +99,24 @@ pub enum WorkerDenyReason {
     },
 }
 
+impl From<SealTokenRefusal> for WorkerDenyReason {
+    fn from(refusal: SealTokenRefusal) -> Self {
+        use SealTokenRefusal as R;
+        match refusal {
+            R::UnknownSealToken(id) => Self::UnknownSealToken(id),
+            R::NotASealToken(id) => Self::NotASealToken(id),
+            R::NotOwnedBySigner(signer, object_owner) => Self::NotOwnedBySigner {
+                signer,
+                object_owner,
+            },
+            R::OwnerMismatch(signer, owner) => Self::OwnerMismatch { signer, owner },
+            R::Unbonding(until_ms) => Self::Unbonding { until_ms },
+            R::Expired(at_ms) => Self::Expired { at_ms },
+            R::UnderStaked(stake, required) => Self::UnderStaked { stake, required },
+        }
+    }
+}
+
 impl fmt::Display for WorkerDenyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -176,37 +194,14 @@ pub fn decide_worker(
             slashed: record.slashed_total,
         });
     }
-    match record.status(now_ms, &pool.params) {
-        TokenStatus::Active => Ok(AllowedWorker {
-            seal_token: seal.id,
-            owner: signer,
-            node_id: proof.node_id().to_owned(),
-            stake: record.stake,
-            expires_at_ms: record.expires_at_ms,
-        }),
-        TokenStatus::Unbonding { until_ms } => Err(WorkerDenyReason::Unbonding { until_ms }),
-        TokenStatus::Expired { at_ms } => Err(WorkerDenyReason::Expired { at_ms }),
-        TokenStatus::UnderStaked { stake, required } => {
-            Err(WorkerDenyReason::UnderStaked { stake, required })
-        }
-    }
-}
-
-fn check_owner(
-    signer: Address,
-    object_owner: Option<Address>,
-    owner: Address,
-) -> Result<(), WorkerDenyReason> {
-    if object_owner != Some(signer) {
-        return Err(WorkerDenyReason::NotOwnedBySigner {
-            signer,
-            object_owner,
-        });
-    }
-    if owner != signer {
-        return Err(WorkerDenyReason::OwnerMismatch { signer, owner });
-    }
-    Ok(())
+    check_active(record, now_ms, &pool.params)?;
+    Ok(AllowedWorker {
+        seal_token: seal.id,
+        owner: signer,
+        node_id: proof.node_id().to_owned(),
+        stake: record.stake,
+        expires_at_ms: record.expires_at_ms,
+    })
 }
 
 fn check_worker(
@@ -238,24 +233,10 @@ pub async fn review_worker(
     now_ms: u64,
 ) -> Result<Result<AllowedWorker, WorkerDenyReason>, ChainError> {
     let id = proof.seal_token();
-    let state: SealTokenState = match client.seal_token_state(id).await {
-        Ok(state) => state,
-        Err(ChainError::ObjectNotFound { .. }) => {
-            return Ok(Err(WorkerDenyReason::UnknownSealToken(id)));
-        }
-        Err(ChainError::WrongObjectType { .. }) => {
-            return Ok(Err(WorkerDenyReason::NotASealToken(id)));
-        }
-        Err(error) => return Err(error),
-    };
-    Ok(decide_worker(
-        proof,
-        &state.token.value,
-        state.object_owner(),
-        state.record.as_ref(),
-        &state.pool,
-        now_ms,
-    ))
+    let state = client.seal_token_state(id).await;
+    decide_read(id, state, |seal, object_owner, record, pool| {
+        decide_worker(proof, seal, object_owner, record, pool, now_ms)
+    })
 }
 
 /// The chain's time for stake decisions, in ms since the epoch: the later

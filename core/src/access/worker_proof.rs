@@ -19,9 +19,9 @@
 //! }
 //! ```
 //!
-//! signed as a Sui personal message, exactly like the access token
-//! ([`super::token`]), whose domain tag differs so neither can pass for the
-//! other. The wire form is
+//! signed as a Sui personal message in the same envelope as the access
+//! token ([`super::token`], the private `envelope` module), whose domain tag
+//! differs so neither can pass for the other. The wire form is
 //!
 //! ```text
 //! daasw1.<base64url(payload)>.<base64url(serialized signature)>
@@ -35,11 +35,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use rand::RngCore as _;
 use sui_sdk_types::Address;
 
+use super::envelope::{self, Envelope, EnvelopeError, Opened};
 use crate::package::SealTokenId;
 use crate::package::staking::MAX_NODE_ID_LEN;
 use crate::wallet::{Keypair, SerializedSignature, SignatureError};
@@ -56,6 +55,14 @@ pub const MAX_AUDIENCE_LEN: usize = 512;
 pub const MAX_PROOF_LEN: usize = 4096;
 /// Bytes of the random nonce.
 pub const NONCE_LEN: usize = 16;
+
+/// The worker proof's kind of signed envelope.
+const ENVELOPE: Envelope = Envelope {
+    prefix: PREFIX,
+    domain: DOMAIN,
+    version: VERSION,
+    max_len: MAX_PROOF_LEN,
+};
 
 /// What a proof may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,6 +187,21 @@ pub enum WorkerProofError {
     Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<EnvelopeError> for WorkerProofError {
+    fn from(error: EnvelopeError) -> Self {
+        match error {
+            EnvelopeError::Malformed(reason) => Self::Malformed(reason),
+            EnvelopeError::WrongDomain => Self::WrongDomain,
+            EnvelopeError::UnsupportedVersion { got } => Self::UnsupportedVersion { got },
+            EnvelopeError::InvalidSignature(error) => Self::InvalidSignature(error),
+            EnvelopeError::SignerIsNotOwner { signer, owner } => {
+                Self::SignerIsNotOwner { signer, owner }
+            }
+            EnvelopeError::Signing(error) => Self::Signing(error),
+        }
+    }
+}
+
 /// What a proof says. Only [`VerifiedWorkerProof::claims`] is vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerClaims {
@@ -299,8 +321,7 @@ impl Payload {
 /// # Errors
 /// [`WorkerProofError::Malformed`] if BCS fails (it cannot for these types).
 pub fn signing_bytes(claims: &WorkerClaims) -> Result<Vec<u8>, WorkerProofError> {
-    bcs::to_bytes(&Payload::of(claims))
-        .map_err(|e| WorkerProofError::Malformed(format!("cannot encode the payload: {e}")))
+    Ok(envelope::encode(&Payload::of(claims))?)
 }
 
 /// A signed worker proof in its wire form. It is a single-use credential:
@@ -315,12 +336,7 @@ impl WorkerProof {
     /// [`WorkerProofError::SignerIsNotOwner`], invalid claims,
     /// [`WorkerProofError::Signing`].
     pub fn sign(key: &Keypair, claims: &WorkerClaims) -> Result<Self, WorkerProofError> {
-        if key.address() != claims.owner {
-            return Err(WorkerProofError::SignerIsNotOwner {
-                signer: key.address(),
-                owner: claims.owner,
-            });
-        }
+        envelope::check_signer(key.address(), claims.owner)?;
         Self::sign_with(claims, |message| key.sign_personal_message(message))
     }
 
@@ -337,21 +353,7 @@ impl WorkerProof {
     {
         claims.check_shape()?;
         let payload = signing_bytes(claims)?;
-        let signature = sign(&payload).map_err(|e| WorkerProofError::Signing(Box::new(e)))?;
-        let signer = signature
-            .verify_personal_message(&payload)
-            .map_err(WorkerProofError::InvalidSignature)?;
-        if signer != claims.owner {
-            return Err(WorkerProofError::SignerIsNotOwner {
-                signer,
-                owner: claims.owner,
-            });
-        }
-        Ok(Self(format!(
-            "{PREFIX}{}.{}",
-            B64URL.encode(&payload),
-            B64URL.encode(signature.as_bytes())
-        )))
+        Ok(Self(ENVELOPE.seal(&payload, claims.owner, sign)?))
     }
 
     /// Parses the wire form and checks its format (prefix, base64url,
@@ -365,36 +367,8 @@ impl WorkerProof {
     /// [`WorkerProofError::InvalidSignature`] for a signature of the wrong
     /// shape.
     pub fn parse(proof: &str) -> Result<UnverifiedWorkerProof, WorkerProofError> {
-        if proof.len() > MAX_PROOF_LEN {
-            return Err(WorkerProofError::Malformed(format!(
-                "longer than {MAX_PROOF_LEN} bytes"
-            )));
-        }
-        let rest = proof.strip_prefix(PREFIX).ok_or_else(|| {
-            WorkerProofError::Malformed(format!("does not start with `{PREFIX}`"))
-        })?;
-        let (payload_b64, signature_b64) = rest.split_once('.').ok_or_else(|| {
-            WorkerProofError::Malformed("expected `daasw1.<payload>.<signature>`".to_owned())
-        })?;
-        if signature_b64.contains('.') {
-            return Err(WorkerProofError::Malformed(
-                "more than three dot-separated parts".to_owned(),
-            ));
-        }
-        let payload = B64URL.decode(payload_b64).map_err(|e| {
-            WorkerProofError::Malformed(format!("the payload is not base64url: {e}"))
-        })?;
-        let signature_bytes = B64URL.decode(signature_b64).map_err(|e| {
-            WorkerProofError::Malformed(format!("the signature is not base64url: {e}"))
-        })?;
-        let claims = decode_payload(&payload)?;
-        let signature = SerializedSignature::from_bytes(&signature_bytes)
-            .map_err(WorkerProofError::InvalidSignature)?;
-        Ok(UnverifiedWorkerProof {
-            claims,
-            payload,
-            signature,
-        })
+        let opened = ENVELOPE.open(proof, Payload::into_claims)?;
+        Ok(UnverifiedWorkerProof { opened })
     }
 
     /// The wire form.
@@ -414,45 +388,17 @@ impl fmt::Debug for WorkerProof {
     }
 }
 
-/// Checks the domain tag and version, then decodes the whole payload.
-fn decode_payload(payload: &[u8]) -> Result<WorkerClaims, WorkerProofError> {
-    if payload.is_empty() {
-        return Err(WorkerProofError::Malformed(
-            "the payload is empty".to_owned(),
-        ));
-    }
-    let tag = bcs::to_bytes(DOMAIN)
-        .map_err(|e| WorkerProofError::Malformed(format!("cannot encode the domain tag: {e}")))?;
-    let Some(after_tag) = payload.strip_prefix(tag.as_slice()) else {
-        return Err(WorkerProofError::WrongDomain);
-    };
-    match after_tag.first() {
-        None => {
-            return Err(WorkerProofError::Malformed(
-                "the payload is truncated".to_owned(),
-            ));
-        }
-        Some(&VERSION) => {}
-        Some(&got) => return Err(WorkerProofError::UnsupportedVersion { got }),
-    }
-    let decoded: Payload = bcs::from_bytes(payload)
-        .map_err(|e| WorkerProofError::Malformed(format!("the payload does not decode: {e}")))?;
-    decoded.into_claims()
-}
-
 /// A proof whose format is valid but whose signature and claims are not
 /// checked yet.
 #[derive(Clone)]
 pub struct UnverifiedWorkerProof {
-    claims: WorkerClaims,
-    payload: Vec<u8>,
-    signature: SerializedSignature,
+    opened: Opened<WorkerClaims>,
 }
 
 impl UnverifiedWorkerProof {
     /// The claims as written, not vouched for by anyone.
     pub fn unverified_claims(&self) -> &WorkerClaims {
-        &self.claims
+        self.opened.claims()
     }
 
     /// Verifies the proof for a verifier serving `audience` at `now` (unix
@@ -476,7 +422,7 @@ impl UnverifiedWorkerProof {
         max_age: Duration,
         skew: Duration,
     ) -> Result<VerifiedWorkerProof, WorkerProofError> {
-        let claims = &self.claims;
+        let claims = self.opened.claims();
         claims.check_shape()?;
         if claims.audience != audience {
             return Err(WorkerProofError::WrongAudience {
@@ -485,16 +431,7 @@ impl UnverifiedWorkerProof {
             });
         }
         check_time(claims.issued_at, now, max_age, skew)?;
-        let signer = self
-            .signature
-            .verify_personal_message(&self.payload)
-            .map_err(WorkerProofError::InvalidSignature)?;
-        if signer != claims.owner {
-            return Err(WorkerProofError::SignerIsNotOwner {
-                signer,
-                owner: claims.owner,
-            });
-        }
+        self.opened.verify(claims.owner)?;
         Ok(VerifiedWorkerProof {
             claims: claims.clone(),
         })
@@ -524,7 +461,7 @@ fn check_time(
 impl fmt::Debug for UnverifiedWorkerProof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnverifiedWorkerProof")
-            .field("claims", &self.claims)
+            .field("claims", self.opened.claims())
             .finish_non_exhaustive()
     }
 }
@@ -586,6 +523,9 @@ impl VerifiedWorkerProof {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 
     use super::*;
     use crate::wallet::Scheme;
