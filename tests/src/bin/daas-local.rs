@@ -8,6 +8,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use daas_e2e::stack::{Stack, StackOptions};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -41,9 +42,14 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "Ctrl-C stops everything and removes its data.")?;
     out.flush()?;
     drop(out);
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Return (and drop the stack, which stops its processes) on SIGTERM as
+    // well as Ctrl-C: a killed launcher must not leave a master running.
+    let mut terminate = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
     eprintln!("stopping");
+    drop(stack);
     Ok(())
 }
