@@ -5,6 +5,9 @@
 
 #[path = "support/nodes.rs"]
 mod support;
+// The TypeScript SDK runner the core cross-checks use.
+#[path = "../../core/tests/support/node.rs"]
+mod typescript;
 
 use std::time::Duration;
 
@@ -593,7 +596,7 @@ fn worker_proof_bytes_match_the_typescript_sdk() {
         }],
         "verify": [rust.as_str()],
     });
-    let output = support::run_script("worker_proof.mjs", &input);
+    let output = typescript::run_script("worker_proof.mjs", &input);
     let made = &output["made"][0];
     assert_eq!(
         made["payload"],

@@ -2,10 +2,7 @@
 //! staked workers, signed proofs, and the router called in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::io::Write as _;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,33 +227,4 @@ pub async fn call(
 /// The error message of an error body.
 pub fn error_of(json: &Value) -> &str {
     json["error"].as_str().unwrap_or_default()
-}
-
-/// Runs `tests/js/<script>` with `input` on stdin; its JSON output. Fails
-/// with instructions when Node or the npm packages are missing.
-pub fn run_script(script: &str, input: &Value) -> Value {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/js"));
-    assert!(
-        dir.join("node_modules/@mysten/sui").is_dir(),
-        "@mysten/sui is not installed in {}: run deploy/dev/setup.sh",
-        dir.display()
-    );
-    let mut child = Command::new("node")
-        .arg(dir.join(script))
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run node (install Node.js >= 18, see deploy/dev/setup.sh)");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.to_string().as_bytes()).unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "node {script} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
