@@ -22,21 +22,22 @@ pub struct NodeMetricsSet {
 }
 
 impl NodeMetricsSet {
-    /// Fresh metrics, registered into `registry`.
+    /// Fresh metrics, registered into `registry` (whose prefix names the
+    /// master: `daas_master_node_heartbeats_total`, …).
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         registry.register(
-            "daas_node_registrations",
+            "node_registrations",
             "Worker registrations by outcome",
             metrics.registrations.clone(),
         );
         registry.register(
-            "daas_node_heartbeats",
+            "node_heartbeats",
             "Node heartbeats by outcome",
             metrics.heartbeats.clone(),
         );
         registry.register(
-            "daas_nodes_known",
+            "nodes_known",
             "Admitted nodes this master knows",
             metrics.nodes.clone(),
         );
