@@ -293,10 +293,12 @@ async fn watch_events(
     }
 }
 
-/// Probes the chain and the API server for `/readyz`, and applies the tier
-/// ClusterRoleBindings once the API server answers.
+/// Probes the chain and the API server for `/readyz`. The API server is
+/// ready once the tier ClusterRoleBindings are applied and the roles they
+/// name are aggregated; that set-up is done once, after which only
+/// reachability is probed.
 async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>) {
-    let mut bindings_applied = false;
+    let mut set_up = false;
     loop {
         let chain_state = chain
             .service_info()
@@ -304,25 +306,24 @@ async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>
             .map(drop)
             .map_err(|error| format!("the chain cannot be read: {error}"));
         readiness.report(CHECK_CHAIN, chain_state);
-        let kube_state = kube
+        let mut kube_state = kube
             .apiserver_version()
             .await
             .map(drop)
             .map_err(|error| format!("the API server cannot be reached: {error}"));
-        if kube_state.is_ok() && !bindings_applied {
-            match rbac::ensure_tier_bindings(&kube).await {
-                Ok(()) => bindings_applied = true,
-                Err(error) => tracing::warn!(%error, "cannot apply the tier bindings yet"),
-            }
+        if kube_state.is_ok() && !set_up {
+            kube_state = set_up_tiers(&kube).await;
+            set_up = kube_state.is_ok();
         }
-        let kube_state = match kube_state {
-            Ok(()) if !bindings_applied => {
-                Err("the tier ClusterRoleBindings are not applied yet".to_owned())
-            }
-            Ok(()) => rbac::tier_roles_ready(&kube).await,
-            Err(error) => Err(error),
-        };
         readiness.report(CHECK_KUBERNETES, kube_state);
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
+}
+
+/// Applies the tier ClusterRoleBindings and checks their roles have rules.
+async fn set_up_tiers(kube: &kube::Client) -> Result<(), String> {
+    rbac::ensure_tier_bindings(kube)
+        .await
+        .map_err(|error| format!("cannot apply the tier ClusterRoleBindings yet: {error}"))?;
+    rbac::tier_roles_ready(kube).await
 }
