@@ -13,4 +13,5 @@ pub mod attested;
 pub mod chain;
 pub mod intent;
 pub mod package;
+pub mod private_file;
 pub mod wallet;

@@ -1,17 +1,33 @@
 //! Owner-only files written atomically: temp file, fsync, rename, fsync dir.
+//! Used for everything secret or trusted on disk: the wallet's key file and
+//! index, the master's webhook key and the API server's webhook files.
 
 use std::fs;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::wallet::StoreError;
+/// A private file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct PrivateFileError {
+    /// What was being done.
+    pub action: &'static str,
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// Reads a file, or `None` if it does not exist.
-pub(super) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+///
+/// # Errors
+/// Any read error but "not found".
+pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, PrivateFileError> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StoreError::Io {
+        Err(source) => Err(PrivateFileError {
             action: "cannot read",
             path: path.to_owned(),
             source,
@@ -20,11 +36,15 @@ pub(super) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError>
 }
 
 /// Replaces `path` with `bytes`, readable and writable by the owner only,
-/// so that a crash leaves either the old or the new content.
-pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// so that a crash leaves either the old or the new content. A missing
+/// directory is created owner-only.
+///
+/// # Errors
+/// The step that failed, with its path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PrivateFileError> {
     let io = |action: &'static str, path: &Path| {
         let path = path.to_owned();
-        move |source| StoreError::Io {
+        move |source| PrivateFileError {
             action,
             path,
             source,
@@ -40,7 +60,7 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
     tmp.as_file()
         .sync_all()
         .map_err(io("cannot sync", tmp.path()))?;
-    tmp.persist(path).map_err(|e| StoreError::Io {
+    tmp.persist(path).map_err(|e| PrivateFileError {
         action: "cannot replace",
         path: path.to_owned(),
         source: e.error,

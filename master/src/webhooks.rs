@@ -16,12 +16,11 @@
 //!   users never wait for it; failure policy Deny), then RBAC.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use daas_core::private_file::{PrivateFileError, write_atomic as write_private};
 use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject as _;
@@ -56,6 +55,9 @@ pub enum WebhookError {
         #[source]
         source: std::io::Error,
     },
+    /// A private file could not be written.
+    #[error(transparent)]
+    Write(#[from] PrivateFileError),
     /// The stored key or certificate is unusable.
     #[error("{path} is not a usable {what}; delete it to make a new one")]
     Corrupt {
@@ -96,7 +98,6 @@ impl WebhookTls {
         if cert_path.exists() && key_path.exists() {
             return Self::load(&cert_path, &key_path);
         }
-        fs::create_dir_all(state_dir).map_err(io("creating", state_dir))?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(vec![WEBHOOK_SERVER_NAME.to_owned()])?;
         params
@@ -173,7 +174,6 @@ impl ApiServerFiles {
     /// # Errors
     /// A file cannot be written.
     pub fn write(dir: &Path, base_url: &str, tls: &WebhookTls) -> Result<Self, WebhookError> {
-        fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let base_url = base_url.trim_end_matches('/');
         let files = Self {
             authentication_kubeconfig: dir.join("authn-webhook.kubeconfig"),
@@ -229,24 +229,6 @@ fn authorization_config(kubeconfig: &Path) -> String {
     )
 }
 
-/// Writes `bytes` to `path` with mode 0600, atomically (a temporary file
-/// renamed over it).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WebhookError> {
-    let temporary = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(io("creating", &temporary))?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io("restricting", &temporary))?;
-    file.write_all(bytes).map_err(io("writing", &temporary))?;
-    file.sync_all().map_err(io("syncing", &temporary))?;
-    fs::rename(&temporary, path).map_err(io("replacing", path))
-}
-
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WebhookError {
     let path = path.to_owned();
     move |source| WebhookError::Io {
@@ -258,6 +240,8 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Webho
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[test]

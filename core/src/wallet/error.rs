@@ -159,3 +159,13 @@ pub enum StoreError {
     #[error(transparent)]
     Signature(#[from] SignatureError),
 }
+
+impl From<crate::private_file::PrivateFileError> for StoreError {
+    fn from(error: crate::private_file::PrivateFileError) -> Self {
+        Self::Io {
+            action: error.action,
+            path: error.path,
+            source: error.source,
+        }
+    }
+}

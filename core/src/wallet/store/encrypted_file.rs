@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use sui_sdk_types::Address;
 use zeroize::Zeroizing;
 
-use super::{Passphrase, private_file};
+use super::Passphrase;
+use crate::private_file;
 use crate::wallet::{Keypair, StoreError};
 
 const VERSION: u32 = 1;
@@ -171,7 +172,7 @@ impl EncryptedFile {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        private_file::write_atomic(&self.path, &json)
+        Ok(private_file::write_atomic(&self.path, &json)?)
     }
 }
 

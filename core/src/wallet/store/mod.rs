@@ -9,7 +9,6 @@
 
 mod encrypted_file;
 mod os_keyring;
-mod private_file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use sui_sdk_types::{Address, Transaction, UserSignature};
 use zeroize::Zeroizing;
 
 use super::{Keypair, Scheme, SerializedSignature, StoreError};
+use crate::private_file;
 use encrypted_file::EncryptedFile;
 use os_keyring::OsKeyring;
 
@@ -284,7 +284,10 @@ impl WalletStore {
             path: self.dir.join(INDEX_FILE),
             reason: e.to_string(),
         })?;
-        private_file::write_atomic(&self.dir.join(INDEX_FILE), &json)
+        Ok(private_file::write_atomic(
+            &self.dir.join(INDEX_FILE),
+            &json,
+        )?)
     }
 }
 
