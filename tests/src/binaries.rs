@@ -65,7 +65,13 @@ fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
         .parent()
         .context("tests crate has no parent directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(&cargo)
+    let mut command = std::process::Command::new(&cargo);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_per_crate_variable) {
+            command.env_remove(name);
+        }
+    }
+    let output = command
         .current_dir(workspace)
         .args([
             "build",
@@ -97,6 +103,22 @@ fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
         .collect())
 }
 
+/// The variables Cargo sets for the crate whose test is running. A nested
+/// build must not inherit them: build scripts that read them (ring's does)
+/// would rerun, and everything above them would rebuild, on every switch
+/// between `cargo test` and a plain `cargo build`.
+fn is_per_crate_variable(name: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_TARGET_TMPDIR",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || matches!(name, "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +128,24 @@ mod tests {
         assert_eq!(override_variable(MASTER), "DAAS_MASTER_BIN");
         assert_eq!(override_variable(DEVNET), "DAAS_DEVNET_BIN");
         assert_eq!(override_variable(CONSOLE), "DAAS_CONSOLE_BIN");
+    }
+
+    #[test]
+    fn the_nested_build_keeps_cargo_itself_but_not_the_crate_under_test() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_BIN_EXE_daas-local",
+        ] {
+            assert!(is_per_crate_variable(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+        ] {
+            assert!(!is_per_crate_variable(name), "{name}");
+        }
     }
 }
