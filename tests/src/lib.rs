@@ -6,5 +6,6 @@ pub mod devnet;
 pub mod k3s;
 pub mod kwok;
 pub mod stack;
+mod supervisor;
 pub mod user;
 pub mod webhook;
