@@ -199,9 +199,9 @@ build_containerd() {
 	# node uses overlayfs).
 	(cd "${here}/containerd" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build containerd \
 		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "${ldflags}" -o "${out}/" \
-		"${pkg}/cmd/containerd" "${pkg}/cmd/ctr" &&
+		"${pkg}/cmd/containerd" "${pkg}/cmd/ctr" && run_build containerd-shim \
 		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs,no_grpc -ldflags "${ldflags}" -o "${out}/" \
-			"${pkg}/cmd/containerd-shim-runc-v2")
+		"${pkg}/cmd/containerd-shim-runc-v2")
 }
 
 # busybox_version: the upstream version of Debian's busybox-static, which the

@@ -63,6 +63,9 @@ pub const PAUSE_IMAGE: &str = "localhost/k3s-daas/pause:3.10.2";
 /// The kubelet's port on the node's IP.
 pub const KUBELET_PORT: u16 = 10250;
 
+/// The containerd release that `deploy/k3s/build.sh node` builds.
+pub const CONTAINERD_VERSION: &str = "v2.4.2";
+
 /// Environment variable naming the directory of the CNI plugins (default:
 /// Debian's `/usr/lib/cni`, else `/opt/cni/bin`).
 pub const CNI_BIN_DIR_ENV: &str = "DAAS_CNI_BIN_DIR";
@@ -325,9 +328,10 @@ impl NodeBuilder {
     }
 }
 
-/// The busybox image's name, from the archive's `index.json` (its tag is the
-/// Debian busybox-static version that `build.sh` packed).
-async fn image_reference(archive: &Path) -> Result<String> {
+/// The name of the image in an OCI archive of `build.sh`, from its
+/// `index.json` (the busybox image's tag is the Debian busybox-static version
+/// it was made of).
+pub async fn image_reference(archive: &Path) -> Result<String> {
     let output = tokio::process::Command::new("tar")
         .arg("-xOf")
         .arg(archive)
