@@ -24,7 +24,7 @@
 //!   node, where a `socat` pair relays to the API server's loopback port
 //!   through a unix socket (K3s's agent has its API load balancer at
 //!   `127.0.0.1:6444` in the same way);
-//! - its own **cgroup root** `/daas-node-<id>` in every cgroup v1 hierarchy
+//! - its own **cgroup root** `/daas-node-<slot>` in every cgroup v1 hierarchy
 //!   (this machine runs cgroup v1, which kubelet 1.37 accepts with
 //!   `failCgroupV1: false`), and pods in `10.42.<slot>.0/24` (CNI `ptp`).
 //!
@@ -34,7 +34,7 @@
 //! slot claim and the data directory. [`Footprint::remaining`] lists what is
 //! left of a node, for tests that check that nothing is.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
 use std::io::ErrorKind;
@@ -296,31 +296,29 @@ impl NodeBuilder {
             None => NodeBinaries::locate()?,
         };
         let busybox_image = image_reference(&binaries.busybox_image).await?;
+        let cgroup_mounts = cgroup_mounts()?;
         let supervisor = Supervisor::start("daas-node-")?;
         let slot = Slot::claim()?;
-        let id = supervisor
-            .dir()
-            .file_name()
-            .and_then(OsStr::to_str)
-            .context("a node directory without a name")?
-            .to_ascii_lowercase();
         let footprint = Footprint {
             dir: supervisor.dir().to_owned(),
-            cgroups: cgroup_mounts()?.into_iter().map(|m| m.join(&id)).collect(),
-            host_interface: format!("daas-node-{}", slot.index),
+            cgroups: cgroup_mounts.iter().map(|m| m.join(slot.name())).collect(),
+            host_interface: slot.name(),
             claim: slot.claim.clone(),
         };
         let node = Node {
             name: self.name.clone(),
+            cgroup_root: format!("/{}", slot.name()),
             slot,
             busybox_image,
             footprint,
-            cgroup_root: format!("/{id}"),
             binaries,
             supervisor,
         };
         // The hook first, so that whatever is made below is also undone.
-        node.write_cleanup_hook()?;
+        if let Err(e) = node.write_cleanup_hook() {
+            let _ = fs::remove_file(&node.footprint.claim);
+            return Err(e);
+        }
         node.create_cgroups()?;
         node.write_files(&self)?;
         node.boot(&self, apiserver_port).await?;
@@ -355,7 +353,8 @@ pub async fn image_reference(archive: &Path) -> Result<String> {
 
 /// One of 256 node slots, claimed by a file in the system's temporary
 /// directory so that nodes of concurrent test processes never share one.
-/// Slot `i` has the veth subnet `10.200.i.0/30` and pods in `10.42.i.0/24`.
+/// Slot `i` has the veth subnet `10.200.i.0/30` (no default route: nothing
+/// of a node talks beyond the host) and pods in `10.42.i.0/24`.
 #[derive(Debug)]
 struct Slot {
     index: u8,
@@ -385,6 +384,12 @@ impl Slot {
              (a claim whose node is gone can be deleted)",
             dir.display()
         )
+    }
+
+    /// `daas-node-<index>`: the node's cgroup root and host interface (at
+    /// most 15 characters, as interface names must be).
+    fn name(&self) -> String {
+        format!("daas-node-{}", self.index)
     }
 
     fn host_ip(&self) -> Ipv4Addr {
@@ -958,56 +963,19 @@ required_plugins = ["io.containerd.grpc.v1.cri"]
     async fn connect_network(&self, sandbox: u32) -> Result<()> {
         let host_if = &self.footprint.host_interface;
         let net_ns = format!("--net=/proc/{sandbox}/ns/net");
-        let node_addr = format!("{}/30", self.internal_ip());
-        let host_addr = format!("{}/30", self.slot.host_ip());
-        let steps: [&[&str]; 6] = [
-            &[
-                "ip",
-                "link",
-                "add",
-                host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                NODE_INTERFACE,
-                "netns",
-                &sandbox.to_string(),
-            ],
-            &["ip", "addr", "add", &host_addr, "dev", host_if],
-            &["ip", "link", "set", host_if, "up"],
-            &[
-                "nsenter",
-                &net_ns,
-                "ip",
-                "addr",
-                "add",
-                &node_addr,
-                "dev",
-                NODE_INTERFACE,
-            ],
-            &[
-                "nsenter",
-                &net_ns,
-                "ip",
-                "link",
-                "set",
-                NODE_INTERFACE,
-                "up",
-            ],
-            &[
-                "nsenter",
-                &net_ns,
-                "ip",
-                "route",
-                "add",
-                "default",
-                "via",
-                &self.slot.host_ip().to_string(),
-            ],
+        let steps = [
+            format!("ip link add {host_if} type veth peer name {NODE_INTERFACE} netns {sandbox}"),
+            format!("ip addr add {}/30 dev {host_if}", self.slot.host_ip()),
+            format!("ip link set {host_if} up"),
+            format!(
+                "nsenter {net_ns} ip addr add {}/30 dev {NODE_INTERFACE}",
+                self.internal_ip()
+            ),
+            format!("nsenter {net_ns} ip link set {NODE_INTERFACE} up"),
         ];
-        for step in steps {
-            run(step).await?;
+        // No word of these commands holds a space.
+        for step in &steps {
+            run(&step.split(' ').collect::<Vec<_>>()).await?;
         }
         Ok(())
     }
@@ -1041,26 +1009,33 @@ required_plugins = ["io.containerd.grpc.v1.cri"]
     /// namespace (the CRI's), and pins busybox so that the kubelet's image
     /// garbage collector never removes what no registry can give back.
     async fn import_images(&self) -> Result<()> {
-        let socket = self.path("containerd.sock").to_string_lossy().into_owned();
-        let ctr = self.binaries.ctr.to_string_lossy().into_owned();
-        let ctr_args = |rest: &[&str]| -> Vec<String> {
-            let mut all = vec![ctr.clone(), "--address".to_owned(), socket.clone()];
-            all.extend(["--namespace", "k8s.io"].map(str::to_owned));
-            all.extend(rest.iter().map(|s| (*s).to_owned()));
-            all
+        let ctr = |rest: &[&OsStr]| -> Vec<OsString> {
+            let mut argv: Vec<OsString> = vec![
+                self.binaries.ctr.clone().into(),
+                "--address".into(),
+                self.path("containerd.sock").into(),
+                "--namespace".into(),
+                "k8s.io".into(),
+            ];
+            argv.extend(rest.iter().map(|a| (*a).to_owned()));
+            argv
         };
         for archive in [&self.binaries.pause_image, &self.binaries.busybox_image] {
-            let archive = archive.to_string_lossy();
-            let args = ctr_args(&["images", "import", "--local", &archive]);
-            run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+            run(&ctr(&[
+                "images".as_ref(),
+                "import".as_ref(),
+                "--local".as_ref(),
+                archive.as_ref(),
+            ]))
+            .await?;
         }
-        let args = ctr_args(&[
-            "images",
-            "label",
-            &self.busybox_image,
-            "io.cri-containerd.pinned=pinned",
-        ]);
-        run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await
+        run(&ctr(&[
+            "images".as_ref(),
+            "label".as_ref(),
+            self.busybox_image.as_ref(),
+            "io.cri-containerd.pinned=pinned".as_ref(),
+        ]))
+        .await
     }
 
     /// Polls `probe` every 100 ms until it says yes, failing after `timeout`
@@ -1094,18 +1069,24 @@ required_plugins = ["io.containerd.grpc.v1.cri"]
 }
 
 /// Runs a command to completion, failing with its stderr.
-async fn run(argv: &[&str]) -> Result<()> {
+async fn run<S: AsRef<OsStr>>(argv: &[S]) -> Result<()> {
     let (program, args) = argv.split_first().context("an empty command")?;
+    let shown = || {
+        argv.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let output = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .with_context(|| format!("running {program}"))?;
+        .with_context(|| format!("running {}", shown()))?;
     ensure!(
         output.status.success(),
         "`{}` failed ({}): {}",
-        argv.join(" "),
+        shown(),
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     );
