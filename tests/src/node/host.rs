@@ -72,7 +72,12 @@ impl Slot {
 /// The mount points of the cgroup hierarchies (v1 and, in hybrid mode, v2).
 pub(super) fn cgroup_mounts() -> Result<Vec<PathBuf>> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    Ok(mountinfo
+    Ok(parse_cgroup_mounts(&mountinfo))
+}
+
+/// The cgroup mount points of a `/proc/<pid>/mountinfo`.
+fn parse_cgroup_mounts(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
         .lines()
         .filter_map(|line| {
             // `<id> <parent> <dev> <root> <mount point> <options> ... - <fstype> ...`
@@ -81,7 +86,7 @@ pub(super) fn cgroup_mounts() -> Result<Vec<PathBuf>> {
             let mount_point = fields.split(' ').nth(4)?;
             matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
         })
-        .collect())
+        .collect()
 }
 
 /// Whether a cgroup mount is a v1 hierarchy (where the kubelet needs the
@@ -211,5 +216,39 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn cgroup_mounts_are_found_in_mountinfo() {
+        let mountinfo = "\
+22 1 0:21 / /sys rw,nosuid shared:7 - sysfs sysfs rw
+30 22 0:26 / /sys/fs/cgroup ro shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw
+33 30 0:29 / /sys/fs/cgroup/memory rw shared:12 - cgroup cgroup rw,memory
+34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw shared:13 - cgroup cgroup rw,cpu,cpuacct
+not a mountinfo line
+";
+        assert_eq!(
+            parse_cgroup_mounts(mountinfo),
+            [
+                "/sys/fs/cgroup/unified",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/cpu,cpuacct"
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn shell_quoting_survives_a_quote() {
+        assert_eq!(sh_quote(Path::new("/tmp/a b")), "'/tmp/a b'");
+        assert_eq!(sh_quote(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
     }
 }

@@ -148,22 +148,12 @@ impl NodeBuilder {
         self
     }
 
+    /// Checks the builder; returns the API server's port.
     fn validate(&self) -> Result<u16> {
         ensure!(
-            !self.name.is_empty()
-                && self.name.len() <= 63
-                && self
-                    .name
-                    .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && self
-                    .name
-                    .ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && self
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-            "node name {:?} must be a DNS label: 1-63 characters of a-z, 0-9 and '-', \
-             starting and ending with a letter or digit",
+            is_dns_subdomain(&self.name),
+            "node name {:?} must be a DNS subdomain of at most 63 characters: labels of \
+             a-z, 0-9 and '-' that start and end with a letter or digit, joined by dots",
             self.name
         );
         for (key, value) in &self.labels {
@@ -229,6 +219,19 @@ impl NodeBuilder {
         node.boot(&self, apiserver_port).await?;
         Ok(node)
     }
+}
+
+/// Whether `name` is a DNS-1123 subdomain that fits a label value (at most
+/// 63 characters), the node names the master accepts.
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 63
+        && name.split('.').all(|label| {
+            label.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && label.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 /// A running node. Dropping it kills every process of the node and removes
@@ -597,4 +600,85 @@ async fn run<S: AsRef<OsStr>>(argv: &[S]) -> Result<()> {
         String::from_utf8_lossy(&output.stderr).trim()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    fn builder(name: &str, server: &str) -> NodeBuilder {
+        NodeBuilder::for_server(server, CA, name, &BootstrapToken::generate())
+    }
+
+    #[test]
+    fn a_valid_builder_yields_the_api_server_port() {
+        let port = builder("node-1.example", "https://127.0.0.1:6443")
+            .label("daas.e2e/real-node", "true")
+            .validate()
+            .unwrap();
+        assert_eq!(port, 6443);
+    }
+
+    #[test]
+    fn bad_node_names_are_refused_by_name() {
+        let long = "a".repeat(64);
+        for name in [
+            "",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "a..b",
+            ".a",
+            long.as_str(),
+        ] {
+            let err = builder(name, "https://127.0.0.1:6443")
+                .validate()
+                .unwrap_err();
+            assert!(err.to_string().contains("node name"), "{name:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_server_the_relay_cannot_reach_is_refused() {
+        for server in [
+            "http://127.0.0.1:6443",
+            "https://10.0.0.1:6443",
+            "https://127.0.0.1",
+            "https://127.0.0.1:99999",
+        ] {
+            let err = builder("node", server).validate().unwrap_err();
+            assert!(
+                err.to_string().contains("API server URL"),
+                "{server}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_labels_and_a_ca_that_is_not_pem_are_refused() {
+        for (key, value) in [("", "x"), ("a,b", "x"), ("k", "x=y"), ("k", "a b")] {
+            let err = builder("node", "https://127.0.0.1:6443")
+                .label(key, value)
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("node label"),
+                "{key}={value}: {err}"
+            );
+        }
+        let err = NodeBuilder::for_server(
+            "https://127.0.0.1:6443",
+            "not a certificate",
+            "node",
+            &BootstrapToken::generate(),
+        )
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("cluster CA"), "{err}");
+    }
 }
