@@ -386,6 +386,7 @@ async fn run_child_until_killed(report: &std::path::Path) {
         "cgroups": footprint.cgroups,
         "host_interface": footprint.host_interface,
         "claim": footprint.claim,
+        "namespaces": footprint.namespaces,
     });
     std::fs::write(report.with_extension("tmp"), json.to_string()).unwrap();
     std::fs::rename(report.with_extension("tmp"), report).unwrap();
@@ -429,9 +430,14 @@ async fn a_node_of_a_killed_test_process_leaves_nothing_behind() {
         cgroups: serde_json::from_value(reported["cgroups"].clone()).unwrap(),
         host_interface: reported["host_interface"].as_str().unwrap().to_owned(),
         claim: reported["claim"].as_str().unwrap().into(),
+        namespaces: serde_json::from_value(reported["namespaces"].clone()).unwrap(),
     };
     let cluster_dir = std::path::PathBuf::from(reported["cluster_dir"].as_str().unwrap());
-    assert!(!footprint.remaining().is_empty(), "the child's node runs");
+    let running = footprint.remaining();
+    assert!(
+        running.iter().any(|l| l.contains("sleep 3600")),
+        "the child's pod runs in the node's namespaces: {running:#?}"
+    );
 
     // kill -9: no Drop runs; the janitors must clean up.
     child.kill().unwrap();

@@ -112,12 +112,17 @@ pub struct Footprint {
     pub host_interface: String,
     /// The node's slot claim.
     pub claim: PathBuf,
+    /// The node's PID, mount and network namespaces, as `readlink
+    /// /proc/<pid>/ns/...` shows them (e.g. `mnt:[4026532175]`); a namespace
+    /// lives, with its mounts and interfaces, while a process is in it.
+    pub namespaces: Vec<String>,
 }
 
 impl Footprint {
     /// What is left of the node: its directory, cgroups, veth, slot claim, a
-    /// mount under its directory, or a process whose command line names its
-    /// directory. Empty once the node is fully gone.
+    /// mount under its directory, a process in one of its namespaces (the
+    /// containers' included) or whose command line names its directory.
+    /// Empty once the node is fully gone.
     pub fn remaining(&self) -> Vec<String> {
         let mut left = Vec::new();
         let dir = self.dir.to_string_lossy().into_owned();
@@ -153,7 +158,12 @@ impl Footprint {
                     continue;
                 };
                 let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                if cmdline.contains(&dir) {
+                let in_namespace = ["pid", "mnt", "net"].iter().any(|kind| {
+                    fs::read_link(entry.path().join("ns").join(kind)).is_ok_and(|ns| {
+                        self.namespaces.contains(&ns.to_string_lossy().into_owned())
+                    })
+                });
+                if in_namespace || cmdline.contains(&dir) {
                     left.push(format!(
                         "process {}: {}",
                         entry.file_name().to_string_lossy(),

@@ -199,8 +199,9 @@ impl NodeBuilder {
             cgroups: cgroup_mounts.iter().map(|m| m.join(slot.name())).collect(),
             host_interface: slot.name(),
             claim: slot.claim.clone(),
+            namespaces: Vec::new(),
         };
-        let node = Node {
+        let mut node = Node {
             name: self.name.clone(),
             cgroup_root: format!("/{}", slot.name()),
             slot,
@@ -356,8 +357,17 @@ impl Node {
 
     /// Starts the node's namespaces, network, API relay, containerd (with the
     /// images) and the kubelet.
-    async fn boot(&self, builder: &NodeBuilder, apiserver_port: u16) -> Result<()> {
+    async fn boot(&mut self, builder: &NodeBuilder, apiserver_port: u16) -> Result<()> {
         let sandbox = self.start_sandbox().await?;
+        self.footprint.namespaces = ["pid_for_children", "mnt", "net"]
+            .iter()
+            .map(|kind| {
+                let link = format!("/proc/{sandbox}/ns/{kind}");
+                fs::read_link(&link)
+                    .map(|ns| ns.to_string_lossy().into_owned())
+                    .with_context(|| format!("reading {link}"))
+            })
+            .collect::<Result<_>>()?;
         self.connect_network(sandbox).await?;
         let socket = self.path("apiserver.sock");
         let socat = on_path("socat").context(
