@@ -46,6 +46,32 @@ impl std::fmt::Debug for BootstrapToken {
     }
 }
 
+/// Why a bootstrap token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a bootstrap token is a 6-character id, a dot and a 16-character secret, all of [a-z0-9]")]
+pub struct BadBootstrapToken;
+
+impl std::str::FromStr for BootstrapToken {
+    type Err = BadBootstrapToken;
+
+    /// Parses `<id>.<secret>`.
+    fn from_str(token: &str) -> Result<Self, Self::Err> {
+        let valid = |part: &str, len: usize| {
+            part.len() == len
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        match token.split_once('.') {
+            Some((id, secret)) if valid(id, 6) && valid(secret, 16) => Ok(Self {
+                id: id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            _ => Err(BadBootstrapToken),
+        }
+    }
+}
+
 impl BootstrapToken {
     /// A random token (id of 6, secret of 16 characters of `[a-z0-9]`) that
     /// does not exist anywhere yet.
@@ -275,4 +301,40 @@ async fn decide_bootstrap_csr(
         .await
         .with_context(|| format!("marking CSR {name} {}", decision.condition()))?;
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_generated_token_parses_back() {
+        let token = BootstrapToken::generate();
+        assert_eq!(token.bearer().parse::<BootstrapToken>().unwrap(), token);
+        assert_eq!(token.user(), format!("system:bootstrap:{}", token.id()));
+        assert!(!format!("{token:?}").contains(&token.bearer()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for bad in [
+            "",
+            "abcdef",
+            "abcdef.",
+            "abcde.0123456789abcdef",
+            "abcdef.0123456789abcde",
+            "ABCDEF.0123456789abcdef",
+            "abcdef.0123456789abcdeF",
+            "abcdef:0123456789abcdef",
+            "abcdef.0123456789abcdef.x",
+        ] {
+            assert_eq!(
+                bad.parse::<BootstrapToken>(),
+                Err(BadBootstrapToken),
+                "{bad:?}"
+            );
+        }
+    }
 }

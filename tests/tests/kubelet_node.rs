@@ -379,14 +379,9 @@ async fn run_child_until_killed(report: &std::path::Path) {
         }
     })
     .await;
-    let footprint = node.footprint();
     let json = serde_json::json!({
         "cluster_dir": cluster.data_dir(),
-        "dir": footprint.dir,
-        "cgroups": footprint.cgroups,
-        "host_interface": footprint.host_interface,
-        "claim": footprint.claim,
-        "namespaces": footprint.namespaces,
+        "footprint": node.footprint().to_json(),
     });
     std::fs::write(report.with_extension("tmp"), json.to_string()).unwrap();
     std::fs::rename(report.with_extension("tmp"), report).unwrap();
@@ -425,13 +420,7 @@ async fn a_node_of_a_killed_test_process_leaves_nothing_behind() {
     }
     let reported: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let footprint = Footprint {
-        dir: reported["dir"].as_str().unwrap().into(),
-        cgroups: serde_json::from_value(reported["cgroups"].clone()).unwrap(),
-        host_interface: reported["host_interface"].as_str().unwrap().to_owned(),
-        claim: reported["claim"].as_str().unwrap().into(),
-        namespaces: serde_json::from_value(reported["namespaces"].clone()).unwrap(),
-    };
+    let footprint = Footprint::from_json(&reported["footprint"]).unwrap();
     let cluster_dir = std::path::PathBuf::from(reported["cluster_dir"].as_str().unwrap());
     let running = footprint.remaining();
     assert!(
@@ -455,4 +444,92 @@ async fn a_node_of_a_killed_test_process_leaves_nothing_behind() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn the_daas_node_process_joins_with_a_k10_token_and_stops_cleanly_on_sigterm() {
+    use sha2::{Digest as _, Sha256};
+    use std::os::unix::fs::PermissionsExt as _;
+    use tokio::io::AsyncBufReadExt as _;
+
+    let cluster = k3s::shared().await.unwrap();
+    let admin = cluster.client().await.unwrap();
+    tls_bootstrap::allow_node_bootstrap(&admin).await.unwrap();
+    let token = tls_bootstrap::create_bootstrap_token(&admin, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let ca_file = scratch.path().join("ca.crt");
+    std::fs::write(&ca_file, cluster.ca_pem()).unwrap();
+    let token_file = scratch.path().join("token");
+    let ca_hash = hex::encode(Sha256::digest(cluster.ca_pem().as_bytes()));
+    std::fs::write(&token_file, format!("K10{ca_hash}::{}\n", token.bearer())).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let name = format!("stand-in-{}", unique_suffix());
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_daas-node"))
+        .arg("--server")
+        .arg(cluster.server())
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .args([
+            "--node-name",
+            &name,
+            "--node-label",
+            "daas.e2e/stand-in=true",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(scratch.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let Some(started) = lines.next_line().await.unwrap() else {
+        panic!(
+            "daas-node exited before starting its node: {}",
+            std::fs::read_to_string(scratch.path().join("stderr")).unwrap()
+        );
+    };
+    let started: serde_json::Value = serde_json::from_str(&started).unwrap();
+    assert_eq!(started["node"], name.as_str());
+    let footprint = Footprint::from_json(&started["footprint"]).unwrap();
+
+    // The master's part, done here by the admin: approve, then the Node runs.
+    tls_bootstrap::approve_bootstrap_csr(&admin, &token, READY_TIMEOUT)
+        .await
+        .unwrap();
+    let nodes: Api<NodeObject> = Api::all(admin.clone());
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "daas-node exited: {}",
+            std::fs::read_to_string(scratch.path().join("stderr")).unwrap()
+        );
+        let node = nodes.get_opt(&name).await.unwrap();
+        if node.as_ref().is_some_and(daas_e2e::kwok::node_ready) {
+            let labels = node.unwrap().metadata.labels.unwrap_or_default();
+            assert_eq!(labels["daas.e2e/stand-in"], "true");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name} never became Ready");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().await.unwrap();
+    assert!(
+        status.success(),
+        "daas-node did not stop cleanly ({status}): {}",
+        std::fs::read_to_string(scratch.path().join("stderr")).unwrap()
+    );
+    let left = footprint.remaining();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    nodes.delete(&name, &DeleteParams::default()).await.unwrap();
 }

@@ -119,6 +119,33 @@ pub struct Footprint {
 }
 
 impl Footprint {
+    /// The footprint as JSON, for a process that reports its node to another.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "dir": self.dir,
+            "cgroups": self.cgroups,
+            "host_interface": self.host_interface,
+            "claim": self.claim,
+            "namespaces": self.namespaces,
+        })
+    }
+
+    /// Reads [`Self::to_json`]'s output.
+    pub fn from_json(json: &serde_json::Value) -> Result<Self> {
+        let field = |name: &str| {
+            json.get(name)
+                .cloned()
+                .with_context(|| format!("a node footprint without {name:?}"))
+        };
+        Ok(Self {
+            dir: serde_json::from_value(field("dir")?)?,
+            cgroups: serde_json::from_value(field("cgroups")?)?,
+            host_interface: serde_json::from_value(field("host_interface")?)?,
+            claim: serde_json::from_value(field("claim")?)?,
+            namespaces: serde_json::from_value(field("namespaces")?)?,
+        })
+    }
+
     /// What is left of the node: its directory, cgroups, veth, slot claim, a
     /// mount under its directory, a process in one of its namespaces (the
     /// containers' included) or whose command line names its directory.
