@@ -49,8 +49,10 @@ use tokio::sync::OnceCell;
 use crate::supervisor::Supervisor;
 
 /// Environment variable naming the directory that holds `kine`,
-/// `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` and `kubectl`.
-/// Without it the harness uses the links that `deploy/k3s/build.sh` makes.
+/// `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` and `kubectl`
+/// (and, for [`crate::node`], the kubelet, containerd, its shim, ctr and the
+/// image archives). Without it the harness uses the links that
+/// `deploy/k3s/build.sh` makes.
 pub const BIN_DIR_ENV: &str = "DAAS_K8S_BIN_DIR";
 
 /// The Kubernetes release that `deploy/k3s/build.sh` builds; k8s-openapi's
