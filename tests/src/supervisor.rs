@@ -12,6 +12,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -120,6 +121,9 @@ impl Supervisor {
                 }),
             }),
         };
+        // Keys, tokens and logs live here: owner-only, whatever the umask.
+        fs::set_permissions(&supervisor.dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", supervisor.dir.display()))?;
         for sub in ["pids", "logs"] {
             let path = supervisor.dir.join(sub);
             fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
