@@ -125,6 +125,12 @@ async fn join_node(cluster: &Cluster, admin: &Client, name: &str) -> (Node, Boot
         .await
         .unwrap();
     assert_eq!(csr.spec.username.as_deref(), Some(token.user().as_str()));
+    // What an approver (the master) sees from a kubelet 1.37 with its ECDSA
+    // key: no key encipherment.
+    assert_eq!(
+        csr.spec.usages.clone().unwrap_or_default(),
+        ["digital signature", "client auth"]
+    );
     let groups = csr.spec.groups.clone().unwrap_or_default();
     assert!(
         groups.contains(&tls_bootstrap::NODE_BOOTSTRAP_GROUP.to_owned()),
