@@ -3,12 +3,12 @@
 //! network, all under the node's directory.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use daas_core::private_file::write_atomic;
 use serde_json::json;
 
 use super::{APISERVER_PROXY_PORT, KUBELET_PORT, Node, NodeBuilder, PAUSE_IMAGE};
@@ -35,7 +35,7 @@ impl Node {
             fs::create_dir_all(self.path(sub))
                 .with_context(|| format!("creating {}", self.path(sub).display()))?;
         }
-        write_file(&self.path("ca.crt"), &builder.ca_pem, 0o644)?;
+        write_file(&self.path("ca.crt"), &builder.ca_pem)?;
         let server = format!("https://127.0.0.1:{APISERVER_PROXY_PORT}");
         let bootstrap = json!({
             "apiVersion": "v1",
@@ -50,21 +50,17 @@ impl Node {
             }}],
             "current-context": "bootstrap",
         });
-        // The bootstrap token is a secret: owner-only.
-        write_file(
-            &self.path("bootstrap.kubeconfig"),
-            &bootstrap.to_string(),
-            0o600,
-        )?;
+        // The bootstrap token is a secret: owner-only from the start.
+        let path = self.path("bootstrap.kubeconfig");
+        write_atomic(&path, bootstrap.to_string().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
         write_file(
             &self.path("kubelet.json"),
             &self.kubelet_config().to_string(),
-            0o644,
         )?;
         write_file(
             &self.path("containerd/config.toml"),
             &self.containerd_config(),
-            0o644,
         )?;
         let cni = json!({
             "cniVersion": "1.0.0",
@@ -82,7 +78,6 @@ impl Node {
         write_file(
             &self.path("cni/net.d/10-daas-node.conflist"),
             &cni.to_string(),
-            0o644,
         )
     }
 
@@ -199,9 +194,7 @@ required_plugins = ["io.containerd.grpc.v1.cri"]
     }
 }
 
-/// Writes `contents` to `path` with permissions `mode`.
-fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
-    fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the permissions of {}", path.display()))
+/// Writes a file that holds no secret.
+fn write_file(path: &Path, contents: &str) -> Result<()> {
+    fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
