@@ -13,6 +13,10 @@ use anyhow::{Context, Result, bail};
 use rand::Rng as _;
 
 use super::Node;
+
+/// The file in a node's directory that lists its namespaces, PID first (see
+/// [`Footprint::namespaces`]), for the janitor's hook.
+pub(super) const NAMESPACES_FILE: &str = "namespaces";
 use crate::supervisor::CLEANUP_HOOK;
 
 /// One of 256 node slots, claimed by a file in the system's temporary
@@ -204,16 +208,25 @@ impl Footprint {
 }
 
 impl Node {
-    /// Writes the janitor's cleanup hook: remove the node's cgroups (deepest
-    /// first, retrying while the killed processes leave them), its veth and
-    /// its slot claim.
+    /// Writes the janitor's cleanup hook: wait until no process is left in
+    /// the node's PID namespace (the kernel kills them all once its first
+    /// process dies, shims included, which no cgroup of the node holds), then
+    /// remove the node's cgroups (deepest first), its veth and its slot claim.
+    /// The namespace is read from [`NAMESPACES_FILE`], written once the node's
+    /// first process runs.
     pub(super) fn write_cleanup_hook(&self) -> Result<()> {
-        let mut script = String::from("i=0\nwhile [ \"$i\" -lt 100 ]; do\n  left=\n");
+        let mut script = format!(
+            "pid_ns=$(head -n 1 {} 2>/dev/null)\n\
+             i=0\nwhile [ \"$i\" -lt 100 ]; do\n  left=\n\
+             \x20 if [ -n \"$pid_ns\" ]; then for p in /proc/[0-9]*; do \
+             [ \"$(readlink \"$p/ns/pid\" 2>/dev/null)\" = \"$pid_ns\" ] && left=1; done; fi\n",
+            sh_quote(&self.path(NAMESPACES_FILE))
+        );
         for cgroup in &self.footprint.cgroups {
             let _ = writeln!(
                 script,
-                "  if [ -d {c} ]; then find {c} -depth -type d -exec rmdir {{}} + 2>/dev/null; \
-                 [ -d {c} ] && left=1; fi",
+                "  if [ -z \"$left\" ] && [ -d {c} ]; then \
+                 find {c} -depth -type d -exec rmdir {{}} + 2>/dev/null; [ -d {c} ] && left=1; fi",
                 c = sh_quote(cgroup)
             );
         }

@@ -48,7 +48,7 @@ use kube::api::Api;
 use self::binaries::on_path;
 pub use self::binaries::{CNI_BIN_DIR_ENV, NodeBinaries, image_reference};
 pub use self::host::Footprint;
-use self::host::{Slot, cgroup_mounts};
+use self::host::{NAMESPACES_FILE, Slot, cgroup_mounts};
 use crate::k3s::{Cluster, log_tail};
 use crate::supervisor::Supervisor;
 use crate::tls_bootstrap::BootstrapToken;
@@ -368,6 +368,9 @@ impl Node {
                     .with_context(|| format!("reading {link}"))
             })
             .collect::<Result<_>>()?;
+        let namespaces = self.path(NAMESPACES_FILE);
+        fs::write(&namespaces, self.footprint.namespaces.join("\n"))
+            .with_context(|| format!("writing {}", namespaces.display()))?;
         self.connect_network(sandbox).await?;
         let socket = self.path("apiserver.sock");
         let socat = on_path("socat").context(
