@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the K3s-DaaS test suite needs on a fresh machine of the
 # project's kind (Debian with Rust, Go, Node.js): Rust components, the pinned
-# npm packages of the TypeScript cross-checks, and the cached control-plane and
-# kwok builds. Idempotent: a second run only checks.
+# npm packages of the TypeScript cross-checks, the Debian parts of the test
+# node (runc, CNI plugins, busybox), and the cached control-plane, kwok and
+# node builds. Idempotent: a second run only checks.
 #
 # Usage: deploy/dev/setup.sh [--without-control-plane]
 #   --without-control-plane  skip deploy/k3s/build.sh (CI runs it in parallel
@@ -20,8 +21,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # Debian packages: a Secret Service (gnome-keyring in a private D-Bus session)
-# for the wallet's OS-keyring tests; gcc and libc headers for cgo builds.
-APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential)
+# for the wallet's OS-keyring tests; gcc and libc headers for cgo builds and
+# the pause image; for the real kubelet nodes of the end-to-end tests (see
+# deploy/k3s/README.md): runc, the CNI plugins, a static busybox for the
+# busybox image, socat (the node's API server relay), iproute2 and
+# util-linux (veth pairs, namespaces).
+APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
+	runc containernetworking-plugins busybox-static socat iproute2 util-linux)
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()
@@ -45,7 +51,7 @@ if [[ ! -d tests/js/node_modules/@mysten/sui ]] || [[ tests/js/package-lock.json
 fi
 
 if ((build_control_plane)); then
-	step "Control plane and kwok for the end-to-end tests (cached in ~/.cache/k3s-daas)"
+	step "Control plane, kwok and the kubelet node for the end-to-end tests (cached in ~/.cache/k3s-daas)"
 	deploy/k3s/build.sh
 fi
 

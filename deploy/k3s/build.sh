@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
-# Build the Kubernetes control plane that the end-to-end tests and the local
-# stack run, from Go modules pinned in this directory, into a cache outside the
-# repository. See deploy/k3s/README.md for why this is upstream Kubernetes plus
-# kine rather than the K3s binary.
+# Build the Kubernetes control plane and the worker-node runtime that the
+# end-to-end tests and the local stack run, from Go modules pinned in this
+# directory, into a cache outside the repository. See deploy/k3s/README.md for
+# why this is upstream Kubernetes plus kine and containerd rather than K3s.
 #
-# Usage: deploy/k3s/build.sh [all|control-plane|kwok] [--print-dir]
+# Usage: deploy/k3s/build.sh [all|control-plane|kwok|node] [--print-dir]
 #
-#   all            (default) the control plane and kwok
+#   all            (default) the control plane, kwok and the node runtime
 #   control-plane  kube-apiserver, kube-controller-manager, kube-scheduler,
 #                  kubectl (k8s.io/kubernetes) and kine (SQLite etcd shim)
 #   kwok           sigs.k8s.io/kwok/cmd/kwok
+#   node           kubelet (k8s.io/kubernetes), containerd, its runc shim and
+#                  ctr (github.com/containerd/containerd/v2), and the pause and
+#                  busybox images as OCI archives (no registry needed)
 #   --print-dir    print only the directory of stable links on stdout
 #
 # Output:
 #   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kubernetes-<version>/{kube-apiserver,...}
 #   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kine-<version>/kine
 #   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kwok-<version>/kwok
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/kubelet-<version>/kubelet
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/containerd-<version>/{containerd,containerd-shim-runc-v2,ctr}
+#   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/node-images-<version>/{pause,busybox}.oci.tar
 #   ${XDG_CACHE_HOME:-~/.cache}/k3s-daas/bin/   stable links to the above; the
 #                                              test harness looks here first
 #
 # A component whose versioned directory is complete is not rebuilt, so a
-# second run costs a few milliseconds. Prerequisites (Debian): golang >= 1.26.5
-# on PATH (the machine's Go), gcc and libc6-dev (cgo, for kine's SQLite), and
-# the Go module proxy. No apt package beyond build-essential is needed.
+# second run costs a few milliseconds. Prerequisites (Debian): golang >= 1.26.6
+# on PATH (the machine's Go), gcc and libc6-dev (cgo, for kine's SQLite, and
+# the static pause binary), the Go module proxy, and for the node the packages
+# runc, containernetworking-plugins and busybox-static (deploy/dev/setup.sh
+# installs them).
 #
 # Environment:
 #   XDG_CACHE_HOME  cache root (default ~/.cache)
@@ -35,8 +43,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KUBERNETES_VERSION="v1.37.2"
 KINE_VERSION="v0.17.5"
 KWOK_VERSION="v0.8.0"
-# Oldest Go that every pinned module accepts (kine's go.mod says go 1.26.5).
-GO_MIN="1.26.5"
+CONTAINERD_VERSION="v2.4.2"
+# The pause image's version at KUBERNETES_VERSION (build/pause/Makefile's TAG),
+# and the names the node's images are imported under. The harness
+# (tests/src/node.rs) uses the same names.
+PAUSE_VERSION="3.10.2"
+PAUSE_IMAGE="localhost/k3s-daas/pause:${PAUSE_VERSION}"
+BUSYBOX_IMAGE_REPO="localhost/k3s-daas/busybox"
+# Oldest Go that every pinned module accepts (containerd's go.mod says go 1.26.6).
+GO_MIN="1.26.6"
 
 die() {
 	echo "deploy/k3s/build.sh: error: $*" >&2
@@ -52,13 +67,13 @@ what="all"
 print_dir=0
 for arg in "$@"; do
 	case "${arg}" in
-	all | control-plane | kwok) what="${arg}" ;;
+	all | control-plane | kwok | node) what="${arg}" ;;
 	--print-dir) print_dir=1 ;;
 	-h | --help)
-		sed -n '2,30p' "$0"
+		sed -n '2,40p' "$0"
 		exit 0
 		;;
-	*) die "unknown argument '${arg}' (expected all, control-plane, kwok or --print-dir)" ;;
+	*) die "unknown argument '${arg}' (expected all, control-plane, kwok, node or --print-dir)" ;;
 	esac
 done
 
@@ -114,10 +129,12 @@ install_dir() {
 	log "${name} ${version}: done"
 }
 
-build_kubernetes() {
-	local out="$1"
+# kubernetes_ldflags: the version variables of k8s.io/client-go/pkg/version
+# and k8s.io/component-base/version (as upstream's hack/lib/version.sh sets
+# them), with the release's own time from the module proxy so that rebuilds
+# are identical.
+kubernetes_ldflags() {
 	local build_date
-	# The release's own time from the module proxy, so rebuilds are identical.
 	build_date="$(cd "${here}/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
 	local minor="${KUBERNETES_VERSION#v1.}"
 	minor="${minor%%.*}"
@@ -128,6 +145,13 @@ build_kubernetes() {
 		ldflags+=" -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
 		ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${build_date}"
 	done
+	echo "${ldflags}"
+}
+
+build_kubernetes() {
+	local out="$1"
+	local ldflags
+	ldflags="$(kubernetes_ldflags)"
 	# Upstream's hack/lib/golang.sh: static, trimmed, tags selinux,notest,grpcnotrace.
 	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubernetes \
 		go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
@@ -135,6 +159,18 @@ build_kubernetes() {
 		k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler \
 		k8s.io/kubernetes/cmd/kubectl)
+}
+
+build_kubelet() {
+	local out="$1"
+	local ldflags
+	ldflags="$(kubernetes_ldflags)"
+	# The control plane's flags, from the same module, so the Go build cache
+	# it warmed is reused. Static (CGO_ENABLED=0) as K3s links it; upstream's
+	# release kubelet is the one binary built with cgo, which it does not need.
+	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubelet \
+		go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
+		k8s.io/kubernetes/cmd/kubelet)
 }
 
 build_kine() {
@@ -152,6 +188,72 @@ build_kwok() {
 	local ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}"
 	(cd "${here}/kwok" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kwok \
 		go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
+}
+
+build_containerd() {
+	local out="$1"
+	local pkg=github.com/containerd/containerd/v2
+	local ldflags="-s -w -X ${pkg}/version.Version=${CONTAINERD_VERSION} -X ${pkg}/version.Package=${pkg}"
+	# containerd's Makefile: tag urfave_cli_no_docs, and no_grpc for the shim,
+	# which is static. Static throughout (no cgo, so no btrfs snapshotter; the
+	# node uses overlayfs).
+	(cd "${here}/containerd" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build containerd \
+		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "${ldflags}" -o "${out}/" \
+		"${pkg}/cmd/containerd" "${pkg}/cmd/ctr" && run_build containerd-shim \
+		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs,no_grpc -ldflags "${ldflags}" -o "${out}/" \
+		"${pkg}/cmd/containerd-shim-runc-v2")
+}
+
+# busybox_version: the upstream version of Debian's busybox-static, which the
+# busybox image is made of; it names the images' cache directory.
+busybox_version() {
+	local version
+	version="$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)" ||
+		die "the Debian package busybox-static is not installed (run deploy/dev/setup.sh, or apt-get install busybox-static)"
+	version="${version#*:}"
+	echo "${version%%-*}"
+}
+
+# build_node_images OUT: the pause image (upstream's pause.c from the pinned
+# k8s.io/kubernetes module, compiled static as its Makefile does) and a busybox
+# image (Debian's static busybox with a link per applet), as OCI archives.
+build_node_images() {
+	local out="$1"
+	command -v gcc >/dev/null 2>&1 || die "gcc is not on PATH; the pause image is compiled from C (apt-get install gcc libc6-dev)"
+	local busybox=/bin/busybox
+	"${busybox}" --list >/dev/null 2>&1 || die "${busybox} is missing (apt-get install busybox-static)"
+	local kubernetes_src rootfs
+	kubernetes_src="$(cd "${here}/kubernetes" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+	rootfs="$(mktemp -d)"
+	mkdir -p "${rootfs}/pause" "${rootfs}/busybox/bin" "${rootfs}/busybox/etc" "${rootfs}/busybox/tmp"
+	gcc -Os -Wall -Werror -static "-DVERSION=v${PAUSE_VERSION}-${KUBERNETES_VERSION}" \
+		-o "${rootfs}/pause/pause" "${kubernetes_src}/build/pause/linux/pause.c"
+	strip "${rootfs}/pause/pause"
+	"${here}/oci-image.sh" "${out}/pause.oci.tar" "${PAUSE_IMAGE}" "${rootfs}/pause" \
+		'{"User":"65535:65535","Entrypoint":["/pause"]}'
+
+	cp "${busybox}" "${rootfs}/busybox/bin/busybox"
+	local applet
+	for applet in $("${busybox}" --list); do
+		[[ "${applet}" == busybox ]] || ln -s busybox "${rootfs}/busybox/bin/${applet}"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"${rootfs}/busybox/etc/passwd"
+	printf 'root:x:0:\nnobody:x:65534:\n' >"${rootfs}/busybox/etc/group"
+	chmod 1777 "${rootfs}/busybox/tmp"
+	"${here}/oci-image.sh" "${out}/busybox.oci.tar" "${BUSYBOX_IMAGE_REPO}:$(busybox_version)" "${rootfs}/busybox" \
+		'{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}'
+	rm -rf "${rootfs}"
+}
+
+# check_node_packages: the node's runtime parts that come from Debian.
+check_node_packages() {
+	local missing=()
+	command -v runc >/dev/null 2>&1 || missing+=(runc)
+	[[ -x /usr/lib/cni/ptp && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+		missing+=(containernetworking-plugins)
+	[[ -x /bin/busybox ]] || missing+=(busybox-static)
+	((${#missing[@]} == 0)) ||
+		die "the node needs the Debian packages ${missing[*]} (run deploy/dev/setup.sh, or apt-get install ${missing[*]})"
 }
 
 link() {
@@ -176,6 +278,20 @@ fi
 if [[ "${what}" == all || "${what}" == kwok ]]; then
 	install_dir kwok "${KWOK_VERSION}" build_kwok
 	link "../kwok-${KWOK_VERSION}/kwok" kwok
+fi
+if [[ "${what}" == all || "${what}" == node ]]; then
+	check_node_packages
+	install_dir kubelet "${KUBERNETES_VERSION}" build_kubelet
+	install_dir containerd "${CONTAINERD_VERSION}" build_containerd
+	images_version="pause-${PAUSE_VERSION}-busybox-$(busybox_version)"
+	install_dir node-images "${images_version}" build_node_images
+	link "../kubelet-${KUBERNETES_VERSION}/kubelet" kubelet
+	for b in containerd containerd-shim-runc-v2 ctr; do
+		link "../containerd-${CONTAINERD_VERSION}/${b}" "${b}"
+	done
+	for image in pause busybox; do
+		link "../node-images-${images_version}/${image}.oci.tar" "${image}.oci.tar"
+	done
 fi
 
 if [[ "${print_dir}" == 1 ]]; then

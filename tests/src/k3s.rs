@@ -15,22 +15,19 @@
 //! That is `k3s server --disable-agent` with every add-on disabled. No fixed
 //! port is bound anywhere, so two test binaries on one machine never collide.
 //!
-//! Every process runs in its own process group. A *janitor* (`sh`, in its own
-//! process group) blocks reading a pipe from the test process; when the pipe
-//! closes, because the [`Cluster`] was dropped or the test process exited,
-//! panicked or was killed, it terminates every process group and removes the
-//! data directory. That is what cleans up the [`shared`] cluster, whose
-//! `Drop` never runs.
+//! Every process runs under a [`Supervisor`]: in its own process group,
+//! stopped and cleaned up by a janitor when the [`Cluster`] is dropped or the
+//! test process exits, panics or is killed. That is what cleans up the
+//! [`shared`] cluster, whose `Drop` never runs.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,9 +46,13 @@ use rcgen::{
 };
 use tokio::sync::OnceCell;
 
+use crate::supervisor::Supervisor;
+
 /// Environment variable naming the directory that holds `kine`,
-/// `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` and `kubectl`.
-/// Without it the harness uses the links that `deploy/k3s/build.sh` makes.
+/// `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` and `kubectl`
+/// (and, for [`crate::node`], the kubelet, containerd, its shim, ctr and the
+/// image archives). Without it the harness uses the links that
+/// `deploy/k3s/build.sh` makes.
 pub const BIN_DIR_ENV: &str = "DAAS_K8S_BIN_DIR";
 
 /// The Kubernetes release that `deploy/k3s/build.sh` builds; k8s-openapi's
@@ -73,32 +74,6 @@ const SA_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 const CLUSTER_NAME: &str = "daas-e2e";
 /// Subject of the admin client certificate (bound by `system:masters`).
 const ADMIN_USER: &str = "daas-e2e-admin";
-
-/// What the janitor runs: `$1` is the data directory, `$1/pids/*` hold the
-/// process-group ids of the components. Blocks on stdin, then SIGTERMs every
-/// group, gives them five seconds, SIGKILLs what is left and removes the
-/// directory. (dash's `kill` takes `-SIG -PGID`, without `--`.)
-const JANITOR_SCRIPT: &str = r#"dir="$1"
-read -r _ || :
-for f in "$dir"/pids/*; do [ -f "$f" ] && kill -TERM "-$(cat "$f")" 2>/dev/null; done
-i=0
-while [ "$i" -lt 50 ]; do
-  alive=
-  for f in "$dir"/pids/*; do
-    [ -f "$f" ] && kill -0 "-$(cat "$f")" 2>/dev/null && alive=1
-  done
-  [ -z "$alive" ] && break
-  sleep 0.1
-  i=$((i + 1))
-done
-for f in "$dir"/pids/*; do [ -f "$f" ] && kill -KILL "-$(cat "$f")" 2>/dev/null; done
-rm -rf -- "$dir"
-"#;
-
-/// What each component is started through: records its own pid (which is its
-/// process-group id, as it is started in a new group) for the janitor, then
-/// becomes the component.
-const LAUNCH_SCRIPT: &str = r#"echo "$$" >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@""#;
 
 /// The control-plane binaries.
 #[derive(Debug, Clone)]
@@ -402,36 +377,16 @@ fn ensure_file(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A process the cluster started.
-struct Component {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-/// The janitor and the write end of its pipe.
-struct Janitor {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-#[derive(Default)]
-struct Processes {
-    components: Vec<Component>,
-    janitor: Option<Janitor>,
-}
-
 /// A running control plane. Dropping it stops every process and removes its
 /// data directory; so does the test process ending in any way.
 pub struct Cluster {
-    dir: PathBuf,
+    supervisor: Supervisor,
     server: String,
     kubeconfig_path: PathBuf,
     kubeconfig: String,
     ca_pem: String,
     binaries: Binaries,
     static_tokens: Vec<StaticToken>,
-    processes: Mutex<Processes>,
     /// Set once kwok runs against this cluster (see [`crate::kwok`]).
     pub(crate) kwok: OnceCell<()>,
 }
@@ -440,7 +395,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("server", &self.server)
-            .field("dir", &self.dir)
+            .field("dir", &self.supervisor.dir())
             .finish_non_exhaustive()
     }
 }
@@ -457,6 +412,8 @@ struct Pki {
     controller_manager_key: String,
     scheduler_cert: String,
     scheduler_key: String,
+    kubelet_client_cert: String,
+    kubelet_client_key: String,
     service_account_key: String,
     service_account_pub: String,
 }
@@ -512,6 +469,10 @@ impl Pki {
         let (controller_manager_cert, controller_manager_key) =
             client("system:kube-controller-manager", None)?;
         let (scheduler_cert, scheduler_key) = client("system:kube-scheduler", None)?;
+        // What the API server shows kubelets (logs, exec): K3s's
+        // `client-kube-apiserver` identity.
+        let (kubelet_client_cert, kubelet_client_key) =
+            client("system:apiserver", Some("system:masters"))?;
         let sa = KeyPair::generate().context("generating the service-account key")?;
         Ok(Self {
             ca_cert,
@@ -524,6 +485,8 @@ impl Pki {
             controller_manager_key,
             scheduler_cert,
             scheduler_key,
+            kubelet_client_cert,
+            kubelet_client_key,
             service_account_key: sa.serialize_pem(),
             service_account_pub: sa.public_key_pem(),
         })
@@ -635,72 +598,43 @@ impl Cluster {
     /// Makes the data directory and starts the janitor that owns it. Nothing
     /// else runs yet.
     fn prepare(binaries: Binaries, static_tokens: Vec<StaticToken>) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("daas-k8s-")
-            .tempdir()
-            .context("creating the cluster's data directory")?
-            .keep();
-        // From here on the janitor owns the directory; start it first so that
-        // nothing below can leak it.
-        let janitor = Command::new("sh")
-            .arg("-c")
-            .arg(JANITOR_SCRIPT)
-            .arg("daas-janitor")
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
-        let mut janitor = match janitor {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(anyhow!("starting the cleanup watchdog (sh): {e}"));
-            }
-        };
-        let stdin = janitor.stdin.take();
-        let cluster = Self {
+        let supervisor = Supervisor::start("daas-k8s-")?;
+        let dir = supervisor.dir().to_owned();
+        for sub in ["tls", "db"] {
+            fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
+        }
+        Ok(Self {
             kubeconfig_path: dir.join("admin.kubeconfig"),
-            dir,
+            supervisor,
             server: String::new(),
             kubeconfig: String::new(),
             ca_pem: String::new(),
             binaries,
             static_tokens,
-            processes: Mutex::new(Processes {
-                components: Vec::new(),
-                janitor: Some(Janitor {
-                    child: janitor,
-                    stdin,
-                }),
-            }),
             kwok: OnceCell::new(),
-        };
-        for sub in ["pids", "logs", "tls", "db"] {
-            fs::create_dir_all(cluster.dir.join(sub))
-                .with_context(|| format!("creating {}", cluster.dir.join(sub).display()))?;
-        }
-        Ok(cluster)
+        })
     }
 
     /// Writes the PKI, starts every component and waits for readiness.
     async fn boot(&mut self, builder: &ClusterBuilder) -> Result<()> {
         let cluster = self;
         let pki = Pki::generate()?;
-        let tls = cluster.dir.join("tls");
+        let tls = cluster.data_dir().join("tls");
         let files = [
             ("ca.crt", &pki.ca_cert),
             ("ca.key", &pki.ca_key),
             ("serving.crt", &pki.serving_cert),
             ("serving.key", &pki.serving_key),
+            ("kubelet-client.crt", &pki.kubelet_client_cert),
+            ("kubelet-client.key", &pki.kubelet_client_key),
             ("service-account.key", &pki.service_account_key),
             ("service-account.pub", &pki.service_account_pub),
         ];
         for (name, contents) in files {
             write_private(&tls.join(name), contents)?;
         }
-        let token_file = cluster.dir.join("static-tokens.csv");
+        let token_file = cluster.data_dir().join("static-tokens.csv");
         if !cluster.static_tokens.is_empty() {
             let mut csv = String::new();
             for token in &cluster.static_tokens {
@@ -712,8 +646,8 @@ impl Cluster {
         cluster.ca_pem = pki.ca_cert.clone();
 
         // kine on a unix socket: no port at all.
-        let kine_sock = cluster.dir.join("kine.sock");
-        let db = cluster.dir.join("db").join("state.db");
+        let kine_sock = cluster.data_dir().join("kine.sock");
+        let db = cluster.data_dir().join("db").join("state.db");
         cluster.spawn_component(
             "kine",
             &cluster.binaries.kine.clone(),
@@ -773,7 +707,7 @@ impl Cluster {
         }
         write_private(&cluster.kubeconfig_path, &cluster.kubeconfig)?;
 
-        let cm_kubeconfig = cluster.dir.join("controller-manager.kubeconfig");
+        let cm_kubeconfig = cluster.data_dir().join("controller-manager.kubeconfig");
         write_private(
             &cm_kubeconfig,
             &kubeconfig_yaml(
@@ -783,7 +717,7 @@ impl Cluster {
                 &cert_auth(&pki.controller_manager_cert, &pki.controller_manager_key),
             ),
         )?;
-        let sched_kubeconfig = cluster.dir.join("scheduler.kubeconfig");
+        let sched_kubeconfig = cluster.data_dir().join("scheduler.kubeconfig");
         write_private(
             &sched_kubeconfig,
             &kubeconfig_yaml(
@@ -826,7 +760,7 @@ impl Cluster {
                 "--profiling=false".to_owned(),
             ],
         )?;
-        tracing::info!(server = %cluster.server, dir = %cluster.dir.display(), "test cluster is ready");
+        tracing::info!(server = %cluster.server, dir = %cluster.data_dir().display(), "test cluster is ready");
         Ok(())
     }
 
@@ -837,7 +771,7 @@ impl Cluster {
         kine_sock: &Path,
         token_file: &Path,
     ) -> Vec<String> {
-        let tls = self.dir.join("tls");
+        let tls = self.data_dir().join("tls");
         let mut args = vec![
             "--bind-address=127.0.0.1".to_owned(),
             "--advertise-address=127.0.0.1".to_owned(),
@@ -855,6 +789,18 @@ impl Cluster {
                 tls.join("serving.key").display()
             ),
             format!("--client-ca-file={}", tls.join("ca.crt").display()),
+            // Reaching kubelets (logs, exec) as K3s does: by the node's IP,
+            // with a client certificate the kubelets' webhook authorizer
+            // admits.
+            format!(
+                "--kubelet-client-certificate={}",
+                tls.join("kubelet-client.crt").display()
+            ),
+            format!(
+                "--kubelet-client-key={}",
+                tls.join("kubelet-client.key").display()
+            ),
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".to_owned(),
             "--anonymous-auth=false".to_owned(),
             match &builder.authorization_config {
                 Some(config) => format!("--authorization-config={}", config.display()),
@@ -921,69 +867,18 @@ impl Cluster {
         args: &[String],
         env: &[(&str, &Path)],
     ) -> Result<()> {
-        let log = self.log_path(name);
-        let out = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone().context("duplicating a log file handle")?;
-        let pid_file = self.dir.join("pids").join(name);
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(LAUNCH_SCRIPT)
-            .arg(&pid_file)
-            .arg(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {name} ({})", program.display()))?;
-        tracing::debug!(name, pid = child.id(), log = %log.display(), "started");
-        self.lock_processes()?.components.push(Component {
-            name: name.to_owned(),
-            child,
-            log,
-        });
-        Ok(())
-    }
-
-    fn lock_processes(&self) -> Result<std::sync::MutexGuard<'_, Processes>> {
-        self.processes
-            .lock()
-            .map_err(|_| anyhow!("the cluster's process table was poisoned by a panic"))
+        let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        self.supervisor.spawn(name, program, args, &env).map(|_| ())
     }
 
     /// Fails, quoting its log, if any component has exited.
     pub fn check_alive(&self) -> Result<()> {
-        let mut processes = self.lock_processes()?;
-        for component in &mut processes.components {
-            if let Ok(Some(status)) = component.child.try_wait() {
-                bail!(
-                    "{} exited ({status}); its log ({}) ends with:\n{}",
-                    component.name,
-                    component.log.display(),
-                    log_tail(&component.log, 15)
-                );
-            }
-        }
-        Ok(())
+        self.supervisor.check_alive()
     }
 
     /// Stops one component now (SIGKILL) and forgets it.
     pub(crate) fn stop_component(&self, name: &str) {
-        let Ok(mut processes) = self.processes.lock() else {
-            return;
-        };
-        if let Some(i) = processes.components.iter().position(|c| c.name == name) {
-            let mut component = processes.components.remove(i);
-            let _ = component.child.kill();
-            let _ = component.child.wait();
-            let _ = fs::remove_file(self.dir.join("pids").join(name));
-        }
+        self.supervisor.stop(name);
     }
 
     async fn wait_ready(&self, component: &str, timeout: Duration) -> Result<()> {
@@ -1032,7 +927,7 @@ impl Cluster {
 
     /// The cluster's data directory (removed when the cluster goes away).
     pub fn data_dir(&self) -> &Path {
-        &self.dir
+        self.supervisor.dir()
     }
 
     /// The binaries the cluster runs.
@@ -1055,7 +950,7 @@ impl Cluster {
 
     /// Where a component's output goes.
     pub fn log_path(&self, component: &str) -> PathBuf {
-        self.dir.join("logs").join(format!("{component}.log"))
+        self.supervisor.log_path(component)
     }
 
     /// A new admin client. Make one per test: a `Client` belongs to the tokio
@@ -1134,25 +1029,6 @@ async fn client_from_yaml(yaml: &str) -> Result<Client> {
         .await
         .context("loading a kubeconfig")?;
     Client::try_from(config).context("building a Kubernetes client")
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let processes = match self.processes.get_mut() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Kill and reap the components first, so the janitor finds no live
-        // (or zombie) process group and removes the directory at once.
-        for component in &mut processes.components {
-            let _ = component.child.kill();
-            let _ = component.child.wait();
-        }
-        if let Some(mut janitor) = processes.janitor.take() {
-            drop(janitor.stdin.take());
-            let _ = janitor.child.wait();
-        }
-    }
 }
 
 /// The cluster shared by every test of one test binary, started on first use

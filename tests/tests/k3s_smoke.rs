@@ -1,7 +1,8 @@
 //! Smoke tests of the test cluster itself: the API through kube-rs and
 //! kubectl, a static-token user under RBAC, bootstrap-token authentication,
-//! and kwok nodes running pods, on one shared cluster; and the token and
-//! audit webhooks that the product plugs in, on a cluster of their own.
+//! and kwok nodes running pods, on one shared cluster; the token and audit
+//! webhooks that the product plugs in, on a cluster of their own; and the
+//! build of the real node's runtime and images (`kubelet_node.rs` runs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daas_e2e::k3s::{self, E2E_USER, unique_suffix};
-use daas_e2e::{kwok, webhook};
+use daas_e2e::{kwok, node, webhook};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -386,6 +387,56 @@ async fn kwok_nodes_appear_and_their_pods_run() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What `program arg` prints on stdout.
+fn output_of(program: &std::path::Path, arg: &str) -> String {
+    let out = std::process::Command::new(program)
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{} {arg}: {out:?}", program.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_node_runtime_and_its_images_are_built() {
+    let binaries = node::NodeBinaries::locate().unwrap();
+    assert_eq!(
+        output_of(&binaries.kubelet, "--version").trim(),
+        format!("Kubernetes {}", k3s::KUBERNETES_VERSION)
+    );
+    for program in [&binaries.containerd, &binaries.ctr] {
+        let version = output_of(program, "--version");
+        assert!(
+            version.contains(&format!("containerd/v2 {}", node::CONTAINERD_VERSION)),
+            "{version}"
+        );
+    }
+    let shim = output_of(&binaries.containerd_shim, "-v");
+    assert!(
+        shim.contains(&format!("Version:  {}", node::CONTAINERD_VERSION)),
+        "{shim}"
+    );
+    let runc = output_of(&binaries.runc, "--version");
+    assert!(runc.starts_with("runc version"), "{runc}");
+    for plugin in ["ptp", "host-local", "loopback"] {
+        assert!(
+            binaries.cni_bin_dir.join(plugin).is_file(),
+            "no CNI {plugin}"
+        );
+    }
+    assert_eq!(
+        node::image_reference(&binaries.pause_image).await.unwrap(),
+        node::PAUSE_IMAGE
+    );
+    let busybox = node::image_reference(&binaries.busybox_image)
+        .await
+        .unwrap();
+    assert!(
+        busybox.starts_with("localhost/k3s-daas/busybox:1."),
+        "{busybox}"
+    );
 }
 
 /// What the webhook server below has received.
