@@ -551,6 +551,30 @@ async fn registrations_without_a_valid_worker_stake_are_refused_naming_why() {
     assert_eq!(json["seal_tokens"][0]["status"]["state"], "understaked");
     assert_eq!(json["seal_tokens"][0]["admitted_node"], Value::Null);
 
+    // The API server cannot record the proof's nonce: 503, and no token
+    // is minted (single use cannot be guaranteed, so nothing is admitted).
+    let node_n = node_name("nodes-no-ledger");
+    let seal_n = harness.stake(&alice, 5, Role::Worker, &node_n).await;
+    let body = register_body(seal_n, &node_n, &register_proof(&alice, seal_n, &node_n));
+    let (status, json) = call(
+        &harness.router_without_api_server(),
+        "POST",
+        REGISTER_WORKER_PATH,
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert!(
+        error_of(&json).contains("cannot record the proof's nonce"),
+        "{json}"
+    );
+    let minted = Api::<Secret>::namespaced(harness.kube.clone(), KUBE_SYSTEM)
+        .list_metadata(&ListParams::default().labels(&node_token_selector(&node_n)))
+        .await
+        .unwrap();
+    assert!(minted.items.is_empty());
+
     // The chain is down: 503, and nothing is admitted.
     let node_d = node_name("nodes-down");
     let seal_d = harness.stake(&alice, 5, Role::Worker, &node_d).await;

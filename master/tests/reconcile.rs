@@ -635,6 +635,19 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         !running.status().caught_up
     })
     .await;
+    // The kubelet asks for its certificate meanwhile: it waits, neither
+    // approved nor denied without the chain's answer.
+    let bootstrapper = world
+        .cluster
+        .client_for_token(&worker.bootstrap.token.bearer())
+        .await
+        .unwrap();
+    let csrs = Api::<CertificateSigningRequest>::all(world.kube.clone());
+    let request = request_node_certificate(
+        &Api::<CertificateSigningRequest>::all(bootstrapper),
+        worker.node.as_str(),
+    )
+    .await;
     // Several re-checks fail meanwhile; none may take the node.
     tokio::time::sleep(Duration::from_secs(4)).await;
     world.assert_intact(&worker).await;
@@ -643,6 +656,7 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         running.recorder.all.load(Ordering::SeqCst) >= 1,
         "cached decisions were not dropped during the outage"
     );
+    assert_eq!(decision(&csrs, &request).await, None);
 
     world.devnet.restart().await.unwrap();
     let mut status = running.status.clone();
@@ -650,6 +664,12 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         .await
         .expect("the follower did not recover")
         .unwrap();
+    eventually("the waiting request to be approved", || async {
+        decision(&csrs, &request)
+            .await
+            .is_some_and(|(kind, _, _)| kind == "Approved")
+    })
+    .await;
     world.slash(worker.token).await;
     world.wait_revoked(&worker).await;
     running.stop().await;
@@ -777,6 +797,20 @@ async fn every_node_without_an_admission_record_is_revoked_but_the_exempt_ones()
     world.run_pod(&rogue, "free", None).await;
     let exempt = format!("server-{}", k3s::unique_suffix());
     world.create_node(&exempt).await;
+    // A record that does not parse holds nothing.
+    let (_, broken) = world.staked("broken").await;
+    world.admit(&broken).await;
+    let records = Api::<ConfigMap>::namespaced(world.kube.clone(), MASTER_NAMESPACE);
+    let unparsable = json!({ "data": { "owner": "not an address" } });
+    records
+        .patch(
+            &record_name(&broken.name),
+            &PatchParams::default(),
+            &Patch::Merge(&unparsable),
+        )
+        .await
+        .unwrap();
+    world.create_node(broken.name.as_str()).await;
 
     let settings = ReconcilerSettings {
         exempt: BTreeSet::from([exempt.clone()]),
@@ -786,6 +820,18 @@ async fn every_node_without_an_admission_record_is_revoked_but_the_exempt_ones()
     eventually("the node without a record and its pod to go", || async {
         world.node(&rogue).await.is_none() && world.pods_left(&rogue).await == 0
     })
+    .await;
+    eventually(
+        "the node of the malformed record and the record to go",
+        || async {
+            world.node(&broken.name).await.is_none()
+                && records
+                    .get_opt(&record_name(&broken.name))
+                    .await
+                    .unwrap()
+                    .is_none()
+        },
+    )
     .await;
     running.wait_leading().await;
     let server = Api::<Node>::all(world.kube.clone())

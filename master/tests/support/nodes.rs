@@ -85,6 +85,15 @@ impl Harness {
         daas_master::http::app(nodes::router(service))
     }
 
+    /// A router whose API server does not answer (nothing listens at its
+    /// address), over the real chain.
+    pub fn router_without_api_server(&self) -> Router {
+        let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+        let kube = kube::Client::try_from(config).unwrap();
+        let service = service(self.cluster, self.chain.clone(), kube, 1000);
+        daas_master::http::app(nodes::router(service))
+    }
+
     /// A funded key.
     pub async fn funded(&self, seed: u8) -> Keypair {
         let key = key(seed);
