@@ -42,6 +42,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use daas_core::access::node_name::check_kubernetes_node_name;
 use daas_core::chain::{ChainConfig, Profile};
 use serde::Deserialize;
 use sui_sdk_types::Address;
@@ -211,24 +212,12 @@ impl NodesSection {
         self.exempt.iter().cloned().collect()
     }
 
-    /// Checks `nodes.exempt`: Kubernetes node names (lowercase RFC 1123
-    /// subdomains of at most 253 characters).
+    /// Checks `nodes.exempt`: Kubernetes node names.
     fn check_exempt(&self) -> Result<(), String> {
-        for name in &self.exempt {
-            let valid = !name.is_empty()
-                && name.len() <= 253
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-                && !name.starts_with(['-', '.'])
-                && !name.ends_with(['-', '.']);
-            if !valid {
-                return Err(format!(
-                    "nodes.exempt: {name:?} is not a Kubernetes node name (1-253 of a-z, 0-9, '-' and '.', starting and ending with a letter or digit)"
-                ));
-            }
-        }
-        Ok(())
+        self.exempt
+            .iter()
+            .try_for_each(|name| check_kubernetes_node_name(name))
+            .map_err(|error| format!("nodes.exempt: {error}"))
     }
 }
 

@@ -17,6 +17,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Longest node name the master admits: a label value's limit.
 pub const MAX_NODE_NAME_LEN: usize = 63;
 
+/// Longest Kubernetes node name (a DNS subdomain).
+pub const MAX_KUBERNETES_NODE_NAME_LEN: usize = 253;
+
 /// A node name: a lowercase RFC 1123 subdomain of at most
 /// [`MAX_NODE_NAME_LEN`] characters (`[a-z0-9]([-.a-z0-9]*[a-z0-9])?`).
 ///
@@ -32,15 +35,16 @@ pub enum NodeNameError {
     /// The name is empty.
     #[error("a node name must not be empty")]
     Empty,
-    /// Longer than [`MAX_NODE_NAME_LEN`] bytes.
-    #[error(
-        "node name {name:?} is {len} characters long; the master admits at most {MAX_NODE_NAME_LEN} (a label value)"
-    )]
+    /// Longer than allowed: [`MAX_NODE_NAME_LEN`] for a [`NodeName`] (a
+    /// label value), [`MAX_KUBERNETES_NODE_NAME_LEN`] for any Node.
+    #[error("node name {name:?} is {len} characters long; at most {max} are allowed")]
     TooLong {
         /// The refused name.
         name: String,
         /// Its length in bytes.
         len: usize,
+        /// The limit.
+        max: usize,
     },
     /// A character outside `a-z`, `0-9`, `-` and `.`.
     #[error("node name {name:?} contains {found:?}; only a-z, 0-9, '-' and '.' are allowed")]
@@ -69,30 +73,47 @@ impl FromStr for NodeName {
     type Err = NodeNameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let allowed =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
-        let alphanumeric =
-            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        if s.is_empty() {
-            return Err(NodeNameError::Empty);
-        }
-        if s.len() > MAX_NODE_NAME_LEN {
-            return Err(NodeNameError::TooLong {
-                name: s.to_owned(),
-                len: s.len(),
-            });
-        }
-        if let Some(found) = s.chars().find(|&c| !allowed(c)) {
-            return Err(NodeNameError::BadCharacter {
-                name: s.to_owned(),
-                found,
-            });
-        }
-        if !alphanumeric(s.chars().next()) || !alphanumeric(s.chars().last()) {
-            return Err(NodeNameError::BadEdge { name: s.to_owned() });
-        }
+        check_subdomain(s, MAX_NODE_NAME_LEN)?;
         Ok(Self(s.to_owned()))
     }
+}
+
+/// Checks that `name` is a name Kubernetes gives a Node (a lowercase RFC
+/// 1123 subdomain of at most [`MAX_KUBERNETES_NODE_NAME_LEN`] characters),
+/// for names outside staking, such as the K3s server's own node, that need
+/// not fit a label value.
+///
+/// # Errors
+/// Why it is not one.
+pub fn check_kubernetes_node_name(name: &str) -> Result<(), NodeNameError> {
+    check_subdomain(name, MAX_KUBERNETES_NODE_NAME_LEN)
+}
+
+/// `[a-z0-9]([-.a-z0-9]*[a-z0-9])?` of at most `max` characters.
+fn check_subdomain(s: &str, max: usize) -> Result<(), NodeNameError> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    let alphanumeric =
+        |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if s.is_empty() {
+        return Err(NodeNameError::Empty);
+    }
+    if s.len() > max {
+        return Err(NodeNameError::TooLong {
+            name: s.to_owned(),
+            len: s.len(),
+            max,
+        });
+    }
+    if let Some(found) = s.chars().find(|&c| !allowed(c)) {
+        return Err(NodeNameError::BadCharacter {
+            name: s.to_owned(),
+            found,
+        });
+    }
+    if !alphanumeric(s.chars().next()) || !alphanumeric(s.chars().last()) {
+        return Err(NodeNameError::BadEdge { name: s.to_owned() });
+    }
+    Ok(())
 }
 
 impl TryFrom<String> for NodeName {
@@ -163,6 +184,7 @@ mod tests {
                 NodeNameError::TooLong {
                     name: long.clone(),
                     len: 64,
+                    max: 63,
                 },
             ),
             (
@@ -224,6 +246,17 @@ mod tests {
         }
         let message = long.parse::<NodeName>().unwrap_err().to_string();
         assert!(message.contains("at most 63"), "{message}");
+    }
+
+    #[test]
+    fn kubernetes_node_names_may_be_longer() {
+        assert!(check_kubernetes_node_name(&"a".repeat(64)).is_ok());
+        assert!(check_kubernetes_node_name("k3s-server.example.com").is_ok());
+        assert!(matches!(
+            check_kubernetes_node_name(&"a".repeat(254)),
+            Err(NodeNameError::TooLong { max: 253, .. })
+        ));
+        assert!(check_kubernetes_node_name("Server_Node").is_err());
     }
 
     #[test]
