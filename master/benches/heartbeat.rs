@@ -23,6 +23,7 @@
 //! and `VmHWM` (peak).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
@@ -30,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use daas_core::access::unix_now_secs;
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
+use daas_core::access::{NodeName, unix_now_secs};
 use daas_core::api::nodes::{HEARTBEAT_PATH, NODE_HEALTH_PATH, NodeHealthList};
 use daas_core::chain::{ChainClient, ChainConfig};
 use daas_core::package::SealTokenId;
@@ -120,6 +121,7 @@ async fn service(nodes: u64) -> Arc<NodeService> {
         proof_max_age: Duration::from_secs(60),
         clock_skew: Duration::from_secs(30),
         rate_limit_per_minute: NonZeroU32::new(100).unwrap(),
+        exempt: BTreeSet::new(),
     };
     let mut registry = prometheus_client::registry::Registry::default();
     let service = Arc::new(NodeService::new(settings, chain, kube, &mut registry));
@@ -127,7 +129,7 @@ async fn service(nodes: u64) -> Arc<NodeService> {
         name: node_name(i).parse().unwrap(),
         seal_token: seal(i),
         owner: key(i).address(),
-        ip_address: "10.0.0.1".to_owned(),
+        ip_address: Some("10.0.0.1".to_owned()),
         capacity: None,
     }));
     service
@@ -216,6 +218,7 @@ fn client() -> reqwest::Client {
 async fn run_node(i: u64, nodes: u64, client: reqwest::Client, url: String, counts: Arc<Counts>) {
     let key = key(i);
     let name = node_name(i);
+    let node: NodeName = name.parse().unwrap();
     let offset = INTERVAL.mul_f64(i as f64 / nodes as f64);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, INTERVAL);
     let mut last_issued = 0;
@@ -227,7 +230,7 @@ async fn run_node(i: u64, nodes: u64, client: reqwest::Client, url: String, coun
             Purpose::Heartbeat,
             seal(i),
             key.address(),
-            &*name,
+            node.clone(),
             AUDIENCE,
             issued_at,
         )

@@ -18,16 +18,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use daas_core::access::NodeName;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use daas_e2e::k3s::{self, Cluster};
 use daas_e2e::kwok;
-use daas_master::admission::{WorkerNode, label_node};
+use daas_master::admission::record::{record_name, write_record};
+use daas_master::admission::{AdmissionRecord, WorkerNode, label_node};
 use daas_master::leader::LeaseSettings;
-use daas_master::node_name::NodeName;
+use daas_master::namespace::{MASTER_NAMESPACE, ensure_master_namespace};
 use daas_master::reconcile::{Invalidation, Reconciler, ReconcilerSettings};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -87,6 +90,7 @@ impl Bench {
         let cluster = k3s::shared().await.unwrap();
         kwok::ensure_running(cluster).await.unwrap();
         let kube = cluster.client().await.unwrap();
+        ensure_master_namespace(&kube).await.unwrap();
         let namespace = cluster
             .create_namespace(&kube, "revocation-bench")
             .await
@@ -117,20 +121,41 @@ impl Bench {
             .await
             .unwrap()
             .token;
-        kwok::create_node(self.cluster, &self.kube, node.as_str())
-            .await
-            .unwrap();
         let admitted = WorkerNode {
             name: node.clone(),
             seal_token: token,
             owner: TransactionSigner::address(&key),
         };
+        // Admitted as registration does: the record first, in scope.
+        let record = AdmissionRecord {
+            node: node.clone(),
+            seal_token: token,
+            owner: admitted.owner,
+            bootstrap_token_id: "bench0".to_owned(),
+            admitted_at: Timestamp::now(),
+        };
+        write_record(&self.kube, &record).await.unwrap();
+        let scope = json!({ "metadata": { "labels": { SCOPE_LABEL: self.namespace } } });
+        Api::<ConfigMap>::namespaced(self.kube.clone(), MASTER_NAMESPACE)
+            .patch(
+                &record_name(&node),
+                &PatchParams::default(),
+                &Patch::Merge(&scope),
+            )
+            .await
+            .unwrap();
+        kwok::create_node(self.cluster, &self.kube, node.as_str())
+            .await
+            .unwrap();
         label_node(&self.kube, &admitted, Duration::from_secs(10))
             .await
             .unwrap();
-        let scope = json!({ "metadata": { "labels": { SCOPE_LABEL: self.namespace } } });
         Api::<Node>::all(self.kube.clone())
-            .patch(node.as_str(), &PatchParams::default(), &Patch::Merge(scope))
+            .patch(
+                node.as_str(),
+                &PatchParams::default(),
+                &Patch::Merge(&scope),
+            )
             .await
             .unwrap();
         Worker { token, node }

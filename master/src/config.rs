@@ -29,6 +29,8 @@
 //!   bootstrap_token_ttl_secs: 600
 //!   proof_max_age_secs: 60     # worker proofs older than this are stale
 //!   drain_timeout_secs: 60     # then pods are deleted without eviction
+//!   recheck_interval_secs: 60  # every Node is re-checked this often
+//!   exempt: ["server-node"]    # Nodes outside staking, never revoked
 //! ```
 //!
 //! Every section and key is optional; command-line flags win. Unknown keys
@@ -40,6 +42,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use daas_core::access::node_name::check_kubernetes_node_name;
 use daas_core::chain::{ChainConfig, Profile};
 use serde::Deserialize;
 use sui_sdk_types::Address;
@@ -184,6 +187,11 @@ pub struct NodesSection {
     pub proof_max_age_secs: u64,
     /// Evictions are tried this long before pods are deleted, seconds.
     pub drain_timeout_secs: u64,
+    /// How often the leader re-checks every Node, seconds.
+    pub recheck_interval_secs: u64,
+    /// Names of Nodes outside staking (the K3s server's own node when it
+    /// runs an agent): never revoked, never admitted through a seal token.
+    pub exempt: Vec<String>,
 }
 
 impl Default for NodesSection {
@@ -192,7 +200,24 @@ impl Default for NodesSection {
             bootstrap_token_ttl_secs: 600,
             proof_max_age_secs: 60,
             drain_timeout_secs: 60,
+            recheck_interval_secs: 60,
+            exempt: Vec::new(),
         }
+    }
+}
+
+impl NodesSection {
+    /// `nodes.exempt` as a set.
+    pub fn exempt(&self) -> std::collections::BTreeSet<String> {
+        self.exempt.iter().cloned().collect()
+    }
+
+    /// Checks `nodes.exempt`: Kubernetes node names.
+    fn check_exempt(&self) -> Result<(), String> {
+        self.exempt
+            .iter()
+            .try_for_each(|name| check_kubernetes_node_name(name))
+            .map_err(|error| format!("nodes.exempt: {error}"))
     }
 }
 
@@ -263,6 +288,7 @@ impl MasterConfig {
         };
         self.attestation_mode().map_err(value)?;
         self.listen().map_err(value)?;
+        self.nodes.check_exempt().map_err(value)?;
         self.chain_config().map_err(value)?;
         for (key, seconds) in [
             ("tee.attestation_interval", self.tee.attestation_interval),
@@ -279,6 +305,10 @@ impl MasterConfig {
                 self.nodes.bootstrap_token_ttl_secs,
             ),
             ("nodes.proof_max_age_secs", self.nodes.proof_max_age_secs),
+            (
+                "nodes.recheck_interval_secs",
+                self.nodes.recheck_interval_secs,
+            ),
         ] {
             if seconds == 0 {
                 return Err(value(format!("{key} must be at least 1 second")));
@@ -402,6 +432,18 @@ api:
     }
 
     #[test]
+    fn exempt_nodes_and_the_recheck_interval_parse() {
+        let config = MasterConfig::parse(
+            "nodes:\n  exempt: [\"server-node\", \"k3s.example.com\"]\n  recheck_interval_secs: 5\n",
+        )
+        .unwrap();
+        assert_eq!(config.nodes.recheck_interval_secs, 5);
+        assert!(config.nodes.exempt().contains("server-node"));
+        assert!(config.nodes.check_exempt().is_ok());
+        assert!(MasterConfig::default().nodes.exempt().is_empty());
+    }
+
+    #[test]
     fn empty_file_is_defaults() {
         let config = MasterConfig::parse("").unwrap();
         assert_eq!(config, MasterConfig::default());
@@ -428,6 +470,15 @@ api:
         assert!(error.contains("api.listen"), "{error}");
         std::fs::write(&path, "tee:\n  attestation_interval: 0\n").unwrap();
         assert!(MasterConfig::load(&path).is_err());
+        std::fs::write(&path, "nodes:\n  exempt: [\"Server_Node\"]\n").unwrap();
+        let error = MasterConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("nodes.exempt") && error.contains("Server_Node"),
+            "{error}"
+        );
+        std::fs::write(&path, "nodes:\n  recheck_interval_secs: 0\n").unwrap();
+        let error = MasterConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("nodes.recheck_interval_secs"), "{error}");
         let error = MasterConfig::load(&dir.path().join("missing.yaml"))
             .unwrap_err()
             .to_string();

@@ -18,7 +18,7 @@ pub mod http;
 pub mod identity;
 pub mod labels;
 pub mod leader;
-pub mod node_name;
+pub mod namespace;
 pub mod nodes;
 pub mod proxy;
 pub mod ratelimit;

@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, Shared};
 use prometheus_client::registry::Registry;
 
 use crate::access::{self, AccessService, AccessSettings};
+use crate::admission::bootstrap_rbac;
 use crate::attestation::{self, AttestationMode};
 use crate::cli::{ServeArgs, announce, https_url, shutdown_signal};
 use crate::cluster::ClusterConnection;
@@ -28,6 +29,7 @@ use crate::http::attestation::{self as attestation_api, AttestationState};
 use crate::http::health::{self, HealthState, Readiness};
 use crate::http::{app, openapi};
 use crate::identity::MasterIdentity;
+use crate::namespace::ensure_master_namespace;
 use crate::nodes::{self, NodeService, NodeSettings};
 use crate::rbac;
 use crate::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
@@ -200,6 +202,7 @@ impl ClusterServices {
             cluster.client.clone(),
             registry,
         );
+        let access = Arc::new(access);
         let nodes = NodeService::new(
             NodeSettings {
                 api_server_url,
@@ -209,13 +212,15 @@ impl ClusterServices {
                 proof_max_age: Duration::from_secs(config.nodes.proof_max_age_secs),
                 clock_skew,
                 rate_limit_per_minute: rate_limit,
+                exempt: config.nodes.exempt(),
             },
             chain.clone(),
             cluster.client.clone(),
             registry,
-        );
+        )
+        .with_access(Arc::clone(&access));
         Self {
-            access: Arc::new(access),
+            access,
             nodes: Arc::new(nodes),
         }
     }
@@ -231,6 +236,8 @@ impl ClusterServices {
             timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
             ..DrainPolicy::default()
         };
+        settings.recheck_interval = Duration::from_secs(config.nodes.recheck_interval_secs);
+        settings.exempt = config.nodes.exempt();
         let invalidation = Arc::new(Caches {
             access: Arc::clone(&self.access),
             nodes: Arc::clone(&self.nodes),
@@ -294,9 +301,8 @@ async fn watch_events(
 }
 
 /// Probes the chain and the API server for `/readyz`. The API server is
-/// ready once the tier ClusterRoleBindings are applied and the roles they
-/// name are aggregated; that set-up is done once, after which only
-/// reachability is probed.
+/// ready once the master's set-up is in place ([`set_up_cluster`]); that
+/// is done once, after which only reachability is probed.
 async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>) {
     let mut set_up = false;
     loop {
@@ -312,7 +318,7 @@ async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>
             .map(drop)
             .map_err(|error| format!("the API server cannot be reached: {error}"));
         if kube_state.is_ok() && !set_up {
-            kube_state = set_up_tiers(&kube).await;
+            kube_state = set_up_cluster(&kube).await;
             set_up = kube_state.is_ok();
         }
         readiness.report(CHECK_KUBERNETES, kube_state);
@@ -320,10 +326,28 @@ async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>
     }
 }
 
-/// Applies the tier ClusterRoleBindings and checks their roles have rules.
-async fn set_up_tiers(kube: &kube::Client) -> Result<(), String> {
+/// Applies the tier ClusterRoleBindings and checks their roles have rules;
+/// creates the master's namespace; applies the RBAC of TLS bootstrapping
+/// and warns about bindings that would let bootstrappers become any node.
+async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
     rbac::ensure_tier_bindings(kube)
         .await
         .map_err(|error| format!("cannot apply the tier ClusterRoleBindings yet: {error}"))?;
-    rbac::tier_roles_ready(kube).await
+    rbac::tier_roles_ready(kube).await?;
+    ensure_master_namespace(kube)
+        .await
+        .map_err(|error| format!("cannot create the master's namespace yet: {error}"))?;
+    bootstrap_rbac::ensure_node_bootstrap_bindings(kube)
+        .await
+        .map_err(|error| format!("cannot apply the node bootstrap bindings yet: {error}"))?;
+    match bootstrap_rbac::unwanted_auto_approvals(kube).await {
+        Ok(bindings) if !bindings.is_empty() => tracing::warn!(
+            ?bindings,
+            "these ClusterRoleBindings let the controller manager approve any bootstrapper's \
+             request for any node name, around the master's check; delete them"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot list ClusterRoleBindings"),
+    }
+    Ok(())
 }

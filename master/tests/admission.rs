@@ -174,7 +174,7 @@ async fn node_is_labelled_when_it_registers() {
     let check = |node: &Node| {
         let node_labels = node.metadata.labels.clone().unwrap();
         assert_eq!(
-            node_labels[labels::SEAL_TOKEN_LABEL],
+            node_labels[labels::NODE_SEAL_TOKEN_LABEL],
             labels::seal_token_label_value(worker.seal_token)
         );
         let annotations = node.metadata.annotations.clone().unwrap();

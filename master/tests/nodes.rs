@@ -22,16 +22,19 @@ use daas_core::api::nodes::{
 };
 use daas_core::package::{Role, SLASHER_CAP_ID, SealTokenId};
 use daas_master::admission::JoinToken;
-use daas_master::admission::bootstrap_token::NODE_BOOTSTRAP_GROUP;
+use daas_master::admission::bootstrap_token::{
+    KUBE_SYSTEM, NODE_BOOTSTRAP_GROUP, node_token_selector,
+};
+use daas_master::admission::record::read_record;
 use daas_master::labels;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use sui_sdk_types::Address;
 use support::{
-    AUDIENCE, Harness, SLASHER_SEED, call, error_of, heartbeat_body, key, node_name, proof,
-    proof_for, register_body, register_proof,
+    AUDIENCE, Harness, SLASHER_SEED, access_token, call, error_of, heartbeat_body, key, node_name,
+    proof, proof_for, register_body, register_proof,
 };
 
 /// Waits until the Node `name` carries `seal`'s annotation.
@@ -103,7 +106,28 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
             .any(|g| g == NODE_BOOTSTRAP_GROUP)
     );
 
-    // The same proof again is a replay.
+    // The admission record binds the bootstrap token to the node.
+    let record = read_record(&harness.kube, &name.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+        .unwrap();
+    assert_eq!(record.bootstrap_token_id, join.bootstrap().id());
+    assert_eq!(record.seal_token, seal);
+    assert_eq!(record.owner, owner.address());
+
+    // The same proof again is a replay, to this master and to another one
+    // (or this one restarted): no second bootstrap token either way.
+    let tokens = || async {
+        Api::<Secret>::namespaced(harness.kube.clone(), KUBE_SYSTEM)
+            .list_metadata(&ListParams::default().labels(&node_token_selector(&name)))
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(tokens().await, 1);
     let (status, json) = harness
         .post(
             REGISTER_WORKER_PATH,
@@ -112,6 +136,17 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{json}");
     assert!(error_of(&json).contains("replayed"), "{json}");
+    let (status, json) = call(
+        &harness.fresh_router(1000),
+        "POST",
+        REGISTER_WORKER_PATH,
+        Some("application/json"),
+        register_body(seal, &name, &proof_text).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert!(error_of(&json).contains("replayed"), "{json}");
+    assert_eq!(tokens().await, 1);
 
     // The node registers and is labelled in the background.
     Api::<Node>::all(harness.kube.clone())
@@ -125,6 +160,11 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["status"], "registered");
     assert_eq!(json["last_heartbeat_age_secs"], Value::Null);
+    assert_eq!(
+        json.get("owner"),
+        None,
+        "anonymous callers see no owner: {json}"
+    );
     let now = unix_now_secs();
     let beat = proof(&owner, Purpose::Heartbeat, seal, &name, now);
     let (status, json) = harness
@@ -132,23 +172,39 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
         .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["next_heartbeat_secs"], 10);
+    let health_of = |json: &Value| {
+        json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|node| node["node"] == name.as_str())
+            .unwrap()
+            .clone()
+    };
+    // Anyone sees names, status, heartbeats and metrics; only the owner
+    // sees who runs the node and where.
     let (status, json) = harness.get(NODE_HEALTH_PATH).await;
     assert_eq!(status, StatusCode::OK);
-    let mine = json["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|node| node["node"] == name.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(mine["status"], "ready");
+    assert_eq!(json["view"], "public");
+    let public = health_of(&json);
+    assert_eq!(public["status"], "ready");
+    assert_eq!(public["metrics"]["pod_count"], 25);
+    assert_eq!(public["last_heartbeat_age_secs"], 0);
+    assert_eq!(public["stale"], false);
+    for hidden in ["seal_token", "owner", "ip_address", "capacity"] {
+        assert_eq!(public.get(hidden), None, "{hidden}: {public}");
+    }
+    assert_eq!(json["stale_after_secs"], 30);
+    let (status, json) = harness
+        .get_as(NODE_HEALTH_PATH, &access_token(&owner, seal))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["view"], "owner");
+    let mine = health_of(&json);
     assert_eq!(mine["seal_token"], seal.to_string());
     assert_eq!(mine["owner"], owner.address().to_string());
-    assert_eq!(mine["metrics"]["pod_count"], 25);
-    assert_eq!(mine["last_heartbeat_age_secs"], 0);
-    assert_eq!(mine["stale"], false);
+    assert_eq!(mine["ip_address"], "10.0.1.5");
     assert_eq!(mine["capacity"]["memory"], "16Gi");
-    assert_eq!(json["stale_after_secs"], 30);
 
     // Replayed and out-of-order heartbeats are refused.
     let (status, json) = harness
@@ -241,6 +297,100 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
     assert!(error_of(&json).contains("unbonding"), "{json}");
     let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{name}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn node_health_shows_owners_their_nodes_and_operators_every_node() {
+    let harness = Harness::start().await;
+    let alice = harness.funded(0x61).await;
+    let bob = harness.funded(0x62).await;
+    let admin = harness.funded(0x63).await;
+    let developer = harness.funded(0x64).await;
+    let mut nodes = Vec::new();
+    for (owner, prefix) in [(&alice, "health-a"), (&bob, "health-b")] {
+        let name = node_name(prefix);
+        let seal = harness.stake(owner, 5, Role::Worker, &name).await;
+        let (status, json) = harness
+            .post(
+                REGISTER_WORKER_PATH,
+                &register_body(seal, &name, &register_proof(owner, seal, &name)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        nodes.push((name, seal, owner.address()));
+    }
+    let admin_seal = harness.stake(&admin, 5, Role::User, "").await;
+    let developer_seal = harness.stake(&developer, 2, Role::User, "").await;
+    let (alice_node, alice_seal, _) = &nodes[0];
+    let (bob_node, _, _) = &nodes[1];
+    let shown = |json: &Value, node: &str| {
+        json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == node)
+            .unwrap_or_else(|| panic!("{node} missing: {json}"))
+            .clone()
+    };
+    let full = |health: &Value| health.get("owner").is_some() && health.get("seal_token").is_some();
+
+    // Alice, with an access token naming her worker seal token: her node
+    // in full, Bob's redacted.
+    let (status, json) = harness
+        .get_as(NODE_HEALTH_PATH, &access_token(&alice, *alice_seal))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["view"], "owner");
+    assert!(full(&shown(&json, alice_node)), "{json}");
+    assert!(!full(&shown(&json, bob_node)), "{json}");
+    let (status, one) = harness
+        .get_as(
+            &format!("{NODE_HEALTH_PATH}/{bob_node}"),
+            &access_token(&alice, *alice_seal),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert!(!full(&one), "{one}");
+
+    // A developer-tier user owns no node: everything redacted.
+    let (status, json) = harness
+        .get_as(NODE_HEALTH_PATH, &access_token(&developer, developer_seal))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["view"], "owner");
+    assert!(!full(&shown(&json, alice_node)) && !full(&shown(&json, bob_node)));
+
+    // The admin tier sees every node in full.
+    let (status, json) = harness
+        .get_as(NODE_HEALTH_PATH, &access_token(&admin, admin_seal))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["view"], "operator");
+    for (node, seal, owner) in &nodes {
+        let health = shown(&json, node);
+        assert_eq!(health["seal_token"], seal.to_string());
+        assert_eq!(health["owner"], owner.to_string());
+        assert_eq!(health["ip_address"], "10.0.1.5");
+    }
+
+    // A credential that does not verify is refused, not shown less.
+    let foreign = support::proof_for(
+        &alice,
+        Purpose::Register,
+        *alice_seal,
+        alice_node,
+        AUDIENCE,
+        unix_now_secs(),
+    );
+    for (token, needle) in [
+        ("daas1.x.y".to_owned(), "access token refused"),
+        (foreign, "not a K3s-DaaS token"),
+        ("0".repeat(64), "opaque seal token is unknown"),
+    ] {
+        let (status, json) = harness.get_as(NODE_HEALTH_PATH, &token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{needle}: {json}");
+        assert!(error_of(&json).contains(needle), "{needle}: {json}");
+    }
 }
 
 /// Registers `body` and expects `expected` with `needle` in the error.
@@ -343,6 +493,32 @@ async fn registrations_without_a_valid_worker_stake_are_refused_naming_why() {
         "already admitted through seal token",
     )
     .await;
+    // Another master (or this one restarted) knows it from the record.
+    let body = register_body(bob_seal, &node_a, &register_proof(&bob, bob_seal, &node_a));
+    let (status, json) = call(
+        &harness.fresh_router(1000),
+        "POST",
+        REGISTER_WORKER_PATH,
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert!(
+        error_of(&json).contains(&format!("already admitted through seal token {seal_a}")),
+        "{json}"
+    );
+
+    // A name outside staking (the server's own node) is never admitted.
+    let exempt_seal = harness
+        .stake(&alice, 5, Role::Worker, "exempt-server")
+        .await;
+    let body = register_body(
+        exempt_seal,
+        "exempt-server",
+        &register_proof(&alice, exempt_seal, "exempt-server"),
+    );
+    refused(&harness, &body, StatusCode::CONFLICT, "reserved").await;
 
     // Unstaked.
     let node_u = node_name("nodes-unstaked");
@@ -374,6 +550,30 @@ async fn registrations_without_a_valid_worker_stake_are_refused_naming_why() {
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["seal_tokens"][0]["status"]["state"], "understaked");
     assert_eq!(json["seal_tokens"][0]["admitted_node"], Value::Null);
+
+    // The API server cannot record the proof's nonce: 503, and no token
+    // is minted (single use cannot be guaranteed, so nothing is admitted).
+    let node_n = node_name("nodes-no-ledger");
+    let seal_n = harness.stake(&alice, 5, Role::Worker, &node_n).await;
+    let body = register_body(seal_n, &node_n, &register_proof(&alice, seal_n, &node_n));
+    let (status, json) = call(
+        &harness.router_without_api_server(),
+        "POST",
+        REGISTER_WORKER_PATH,
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert!(
+        error_of(&json).contains("cannot record the proof's nonce"),
+        "{json}"
+    );
+    let minted = Api::<Secret>::namespaced(harness.kube.clone(), KUBE_SYSTEM)
+        .list_metadata(&ListParams::default().labels(&node_token_selector(&node_n)))
+        .await
+        .unwrap();
+    assert!(minted.items.is_empty());
 
     // The chain is down: 503, and nothing is admitted.
     let node_d = node_name("nodes-down");
@@ -579,7 +779,7 @@ fn worker_proof_bytes_match_the_typescript_sdk() {
         Purpose::Heartbeat,
         seal,
         owner.address(),
-        "worker-7",
+        "worker-7".parse().unwrap(),
         AUDIENCE,
         1_800_000_123,
     )

@@ -1,41 +1,62 @@
 //! The revocation reconciler against a real devnet, the shared real API
 //! server and kwok nodes running pods: slashes and unstakes of workers
-//! take their nodes out, the re-check on becoming leader takes out expired
-//! workers (expiry fires no event), a restarted master catches up from the
-//! stored cursor, one of two replicas leads and the other takes over (at
-//! once after a release, after expiry after a crash), and a chain that
-//! cannot be read revokes nothing.
+//! take their nodes out (also when the node stripped what it could of its
+//! labels), the re-check on becoming leader takes out expired workers
+//! (expiry fires no event) and every Node without an admission record but
+//! the exempt ones, and labels admitted nodes that appeared while no
+//! master watched; a restarted master catches up from the stored cursor,
+//! one of two replicas leads and the other takes over (at once after a
+//! release, after expiry after a crash), a chain that cannot be read
+//! revokes nothing, and the leader approves a kubelet's certificate request
+//! only for the node its bootstrap token was minted for.
 //!
 //! Each test confines its reconcilers to objects carrying its own scope
 //! label, so that tests sharing the API server never revoke each other's
 //! nodes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use daas_core::access::NodeName;
 use daas_core::chain::{ChainClient, EventCursor, TransactionSigner};
 use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use daas_e2e::k3s::{self, Cluster};
 use daas_e2e::kwok;
+use daas_master::admission::bootstrap_rbac::ensure_node_bootstrap_bindings;
 use daas_master::admission::bootstrap_token::KUBE_SYSTEM;
-use daas_master::admission::{MintedToken, WorkerNode, label_node, mint_bootstrap_token};
+use daas_master::admission::csr::KUBELET_CLIENT_SIGNER;
+use daas_master::admission::record::{record_name, write_record};
+use daas_master::admission::{
+    AdmissionRecord, MintedToken, WorkerNode, label_node, mint_bootstrap_token,
+};
 use daas_master::cursor::CURSOR_KEY;
+use daas_master::labels::{
+    NODE_ID_ANNOTATION, NODE_SEAL_TOKEN_LABEL, OWNER_ANNOTATION, SEAL_TOKEN_ANNOTATION,
+    seal_token_label_value,
+};
 use daas_master::leader::LeaseSettings;
-use daas_master::node_name::NodeName;
+use daas_master::namespace::{MASTER_NAMESPACE, ensure_master_namespace};
 use daas_master::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
 use daas_master::revocation::DrainPolicy;
+use daas_master::revocation::cleanup::node_password_secret;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestSpec,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use sui_crypto::ed25519::Ed25519PrivateKey;
 use tokio::sync::{oneshot, watch};
@@ -154,6 +175,8 @@ impl World {
         let cluster = k3s::shared().await.unwrap();
         kwok::ensure_running(cluster).await.unwrap();
         let kube = cluster.client().await.unwrap();
+        ensure_master_namespace(&kube).await.unwrap();
+        ensure_node_bootstrap_bindings(&kube).await.unwrap();
         let namespace = cluster.create_namespace(&kube, prefix).await.unwrap();
         Self {
             devnet,
@@ -218,10 +241,30 @@ impl World {
     }
 
     /// Stakes 10 SUI for a worker and admits its kwok node as the master
-    /// does: labelled node, node-password Secret, bootstrap token; runs a
-    /// pod and a pod guarded by a budget (`min_available` 0 lets evictions
-    /// through, 1 blocks them).
+    /// does: bootstrap token, admission record, labelled node,
+    /// node-password Secret; runs a pod and a pod guarded by a budget
+    /// (`min_available` 0 lets evictions through, 1 blocks them).
     async fn worker(&self, name: &str, min_available: i32) -> Worker {
+        let (key, admitted) = self.staked(name).await;
+        let bootstrap = self.admit(&admitted).await;
+        let node = admitted.name.clone();
+        self.create_node(node.as_str()).await;
+        label_node(&self.kube, &admitted, Duration::from_secs(10))
+            .await
+            .unwrap();
+        self.node_password(&node).await;
+        self.run_pod(&node, "free", None).await;
+        self.run_pod(&node, "guarded", Some(min_available)).await;
+        Worker {
+            key,
+            token: admitted.seal_token,
+            node,
+            bootstrap,
+        }
+    }
+
+    /// A funded key with 10 SUI staked for a worker node named `name-…`.
+    async fn staked(&self, name: &str) -> (Ed25519PrivateKey, WorkerNode) {
         let key = Ed25519PrivateKey::new(rand::random());
         self.devnet
             .fund(TransactionSigner::address(&key))
@@ -234,27 +277,30 @@ impl World {
             .await
             .unwrap()
             .token;
-        kwok::create_node(self.cluster, &self.kube, node.as_str())
-            .await
-            .unwrap();
         let admitted = WorkerNode {
-            name: node.clone(),
+            name: node,
             seal_token: token,
             owner: TransactionSigner::address(&key),
         };
-        label_node(&self.kube, &admitted, Duration::from_secs(10))
+        (key, admitted)
+    }
+
+    /// What registration writes: the bootstrap token and, before it is
+    /// handed out, the admission record; both in this test's scope.
+    async fn admit(&self, worker: &WorkerNode) -> MintedToken {
+        let bootstrap = mint_bootstrap_token(&self.kube, worker, Duration::from_secs(600))
             .await
             .unwrap();
+        let record = AdmissionRecord {
+            node: worker.name.clone(),
+            seal_token: worker.seal_token,
+            owner: worker.owner,
+            bootstrap_token_id: bootstrap.token.id().to_owned(),
+            admitted_at: Timestamp::now(),
+        };
+        write_record(&self.kube, &record).await.unwrap();
         let params = PatchParams::default();
-        Api::<Node>::all(self.kube.clone())
-            .patch(node.as_str(), &params, &Patch::Merge(self.scope_patch()))
-            .await
-            .unwrap();
-        let bootstrap = mint_bootstrap_token(&self.kube, &admitted, Duration::from_secs(600))
-            .await
-            .unwrap();
-        let secrets = Api::<Secret>::namespaced(self.kube.clone(), KUBE_SYSTEM);
-        secrets
+        Api::<Secret>::namespaced(self.kube.clone(), KUBE_SYSTEM)
             .patch(
                 &bootstrap.token.secret_name(),
                 &params,
@@ -262,21 +308,36 @@ impl World {
             )
             .await
             .unwrap();
-        self.node_password(&node).await;
-        self.run_pod(&node, "free", None).await;
-        self.run_pod(&node, "guarded", Some(min_available)).await;
-        Worker {
-            key,
-            token,
-            node,
-            bootstrap,
-        }
+        Api::<ConfigMap>::namespaced(self.kube.clone(), MASTER_NAMESPACE)
+            .patch(
+                &record_name(&worker.name),
+                &params,
+                &Patch::Merge(self.scope_patch()),
+            )
+            .await
+            .unwrap();
+        bootstrap
+    }
+
+    /// A kwok Node in this test's scope.
+    async fn create_node(&self, name: &str) {
+        kwok::create_node(self.cluster, &self.kube, name)
+            .await
+            .unwrap();
+        Api::<Node>::all(self.kube.clone())
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(self.scope_patch()),
+            )
+            .await
+            .unwrap();
     }
 
     async fn node_password(&self, node: &NodeName) {
         let secret = Secret {
             metadata: ObjectMeta {
-                name: Some(node.node_password_secret()),
+                name: Some(node_password_secret(node.as_str())),
                 ..ObjectMeta::default()
             },
             string_data: Some(BTreeMap::from([("hash".to_owned(), "$1:fake".to_owned())])),
@@ -385,7 +446,7 @@ impl World {
             self.node(&worker.node).await.is_none()
                 && self.pods_left(&worker.node).await == 0
                 && !self
-                    .secret_exists(&worker.node.node_password_secret())
+                    .secret_exists(&node_password_secret(worker.node.as_str()))
                     .await
                 && !self
                     .secret_exists(&worker.bootstrap.token.secret_name())
@@ -401,7 +462,7 @@ impl World {
         assert_ne!(unschedulable, Some(true), "the node was cordoned");
         assert_eq!(self.pods_left(&worker.node).await, 2);
         assert!(
-            self.secret_exists(&worker.node.node_password_secret())
+            self.secret_exists(&node_password_secret(worker.node.as_str()))
                 .await
         );
         assert!(
@@ -574,6 +635,19 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         !running.status().caught_up
     })
     .await;
+    // The kubelet asks for its certificate meanwhile: it waits, neither
+    // approved nor denied without the chain's answer.
+    let bootstrapper = world
+        .cluster
+        .client_for_token(&worker.bootstrap.token.bearer())
+        .await
+        .unwrap();
+    let csrs = Api::<CertificateSigningRequest>::all(world.kube.clone());
+    let request = request_node_certificate(
+        &Api::<CertificateSigningRequest>::all(bootstrapper),
+        worker.node.as_str(),
+    )
+    .await;
     // Several re-checks fail meanwhile; none may take the node.
     tokio::time::sleep(Duration::from_secs(4)).await;
     world.assert_intact(&worker).await;
@@ -582,6 +656,7 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         running.recorder.all.load(Ordering::SeqCst) >= 1,
         "cached decisions were not dropped during the outage"
     );
+    assert_eq!(decision(&csrs, &request).await, None);
 
     world.devnet.restart().await.unwrap();
     let mut status = running.status.clone();
@@ -589,6 +664,12 @@ async fn a_chain_that_cannot_be_read_revokes_nothing() {
         .await
         .expect("the follower did not recover")
         .unwrap();
+    eventually("the waiting request to be approved", || async {
+        decision(&csrs, &request)
+            .await
+            .is_some_and(|(kind, _, _)| kind == "Approved")
+    })
+    .await;
     world.slash(worker.token).await;
     world.wait_revoked(&worker).await;
     running.stop().await;
@@ -636,4 +717,288 @@ async fn a_leader_that_dies_without_releasing_is_replaced_after_the_lease_expire
     assert!(took >= Duration::from_secs(2), "took over after {took:?}");
     assert_eq!(world.lease_holder().await.as_deref(), Some("replica-b"));
     b.stop().await;
+}
+
+/// A client acting as the kubelet of `node`: `system:node:<node>` in
+/// `system:nodes`, the identity the Node authorizer and NodeRestriction
+/// judge.
+async fn as_node(cluster: &Cluster, node: &str) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(cluster.kubeconfig()).unwrap();
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    config.auth_info.impersonate = Some(format!("system:node:{node}"));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:nodes".to_owned(),
+        "system:authenticated".to_owned(),
+    ]);
+    Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_node_that_strips_its_labels_is_still_revoked_on_unstake() {
+    let world = World::start("reconcile-strip").await;
+    let worker = world.worker("stripped", 0).await;
+    let name = worker.node.as_str();
+    let kubelet = Api::<Node>::all(as_node(world.cluster, name).await);
+    let params = PatchParams::default();
+
+    // NodeRestriction: the node can neither remove nor change its
+    // seal-token label.
+    for value in [serde_json::Value::Null, json!("0".repeat(32))] {
+        let patch = json!({ "metadata": { "labels": { NODE_SEAL_TOKEN_LABEL: value } } });
+        match kubelet.patch(name, &params, &Patch::Merge(&patch)).await {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 403, "{status:?}");
+                assert!(status.message.contains("node-restriction"), "{status:?}");
+            }
+            other => panic!("the node changed its restricted label: {other:?}"),
+        }
+    }
+    // It may strip everything else: annotations and ordinary labels (the
+    // test's scope label too, so no re-check of this test sees it).
+    let strip = json!({ "metadata": {
+        "annotations": { SEAL_TOKEN_ANNOTATION: null, OWNER_ANNOTATION: null, NODE_ID_ANNOTATION: null },
+        "labels": { SCOPE_LABEL: null },
+    } });
+    let stripped = kubelet
+        .patch(name, &params, &Patch::Merge(&strip))
+        .await
+        .unwrap();
+    let annotations = stripped.metadata.annotations.unwrap_or_default();
+    assert!(!annotations.contains_key(SEAL_TOKEN_ANNOTATION));
+    assert_eq!(
+        stripped.metadata.labels.unwrap_or_default()[NODE_SEAL_TOKEN_LABEL],
+        seal_token_label_value(worker.token)
+    );
+
+    let running = world.start_reconciler(world.settings("only"));
+    running.wait_leading().await;
+    world
+        .chain
+        .request_unstake(&worker.key, worker.token)
+        .await
+        .unwrap();
+    world.wait_revoked(&worker).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn every_node_without_an_admission_record_is_revoked_but_the_exempt_ones() {
+    let world = World::start("reconcile-deny").await;
+    let worker = world.worker("admitted", 0).await;
+    // Registered under one name, joined under another: the node has no
+    // record (the record of the registered name waits for its node).
+    let (_, registered) = world.staked("registered").await;
+    world.admit(&registered).await;
+    let rogue: NodeName = format!("rogue-{}", k3s::unique_suffix()).parse().unwrap();
+    world.create_node(rogue.as_str()).await;
+    world.run_pod(&rogue, "free", None).await;
+    let exempt = format!("server-{}", k3s::unique_suffix());
+    world.create_node(&exempt).await;
+    // A record that does not parse holds nothing.
+    let (_, broken) = world.staked("broken").await;
+    world.admit(&broken).await;
+    let records = Api::<ConfigMap>::namespaced(world.kube.clone(), MASTER_NAMESPACE);
+    let unparsable = json!({ "data": { "owner": "not an address" } });
+    records
+        .patch(
+            &record_name(&broken.name),
+            &PatchParams::default(),
+            &Patch::Merge(&unparsable),
+        )
+        .await
+        .unwrap();
+    world.create_node(broken.name.as_str()).await;
+
+    let settings = ReconcilerSettings {
+        exempt: BTreeSet::from([exempt.clone()]),
+        ..world.settings("only")
+    };
+    let running = world.start_reconciler(settings);
+    eventually("the node without a record and its pod to go", || async {
+        world.node(&rogue).await.is_none() && world.pods_left(&rogue).await == 0
+    })
+    .await;
+    eventually(
+        "the node of the malformed record and the record to go",
+        || async {
+            world.node(&broken.name).await.is_none()
+                && records
+                    .get_opt(&record_name(&broken.name))
+                    .await
+                    .unwrap()
+                    .is_none()
+        },
+    )
+    .await;
+    running.wait_leading().await;
+    let server = Api::<Node>::all(world.kube.clone())
+        .get(&exempt)
+        .await
+        .expect("the exempt node was deleted");
+    assert_ne!(server.spec.and_then(|s| s.unschedulable), Some(true));
+    world.assert_intact(&worker).await;
+    let pending = Api::<ConfigMap>::namespaced(world.kube.clone(), MASTER_NAMESPACE)
+        .get_opt(&record_name(&registered.name))
+        .await
+        .unwrap();
+    assert!(
+        pending.is_some(),
+        "a valid record waiting for its node was deleted"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_that_appears_while_no_master_watches_is_labelled_then_revoked_on_unstake() {
+    let world = World::start("reconcile-pending").await;
+    let (key, admitted) = world.staked("late").await;
+    let bootstrap = world.admit(&admitted).await;
+    // The master that admitted it stopped before the node appeared.
+    world.create_node(admitted.name.as_str()).await;
+
+    let running = world.start_reconciler(world.settings("only"));
+    eventually("the node to be labelled from its record", || async {
+        world.node(&admitted.name).await.is_some_and(|node| {
+            node.metadata
+                .labels
+                .unwrap_or_default()
+                .get(NODE_SEAL_TOKEN_LABEL)
+                == Some(&seal_token_label_value(admitted.seal_token))
+        })
+    })
+    .await;
+    let node = world.node(&admitted.name).await.unwrap();
+    assert_ne!(node.spec.and_then(|s| s.unschedulable), Some(true));
+
+    world
+        .chain
+        .request_unstake(&key, admitted.seal_token)
+        .await
+        .unwrap();
+    let records = Api::<ConfigMap>::namespaced(world.kube.clone(), MASTER_NAMESPACE);
+    eventually("the node, its record and its token to go", || async {
+        world.node(&admitted.name).await.is_none()
+            && records
+                .get_opt(&record_name(&admitted.name))
+                .await
+                .unwrap()
+                .is_none()
+            && !world.secret_exists(&bootstrap.token.secret_name()).await
+    })
+    .await;
+    running.stop().await;
+}
+
+/// A certificate request for `node` as kubelet makes it (ECDSA P-256,
+/// `CN=system:node:<node>`, `O=system:nodes`), submitted through `api`.
+async fn request_node_certificate(api: &Api<CertificateSigningRequest>, node: &str) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    let mut subject = rcgen::DistinguishedName::new();
+    subject.push(rcgen::DnType::CommonName, format!("system:node:{node}"));
+    subject.push(rcgen::DnType::OrganizationName, "system:nodes");
+    params.distinguished_name = subject;
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    let request = CertificateSigningRequest {
+        metadata: ObjectMeta {
+            generate_name: Some("node-csr-".to_owned()),
+            ..ObjectMeta::default()
+        },
+        spec: CertificateSigningRequestSpec {
+            request: ByteString(pem.into_bytes()),
+            signer_name: KUBELET_CLIENT_SIGNER.to_owned(),
+            usages: Some(vec![
+                "digital signature".to_owned(),
+                "client auth".to_owned(),
+            ]),
+            ..CertificateSigningRequestSpec::default()
+        },
+        ..CertificateSigningRequest::default()
+    };
+    api.create(&PostParams::default(), &request)
+        .await
+        .unwrap()
+        .metadata
+        .name
+        .unwrap()
+}
+
+/// The decision on request `name`: (type, reason, message), once made.
+async fn decision(
+    api: &Api<CertificateSigningRequest>,
+    name: &str,
+) -> Option<(String, String, String)> {
+    let request = api.get(name).await.unwrap();
+    let condition = request.status?.conditions?.into_iter().next()?;
+    Some((
+        condition.type_,
+        condition.reason.unwrap_or_default(),
+        condition.message.unwrap_or_default(),
+    ))
+}
+
+#[tokio::test]
+async fn the_leader_approves_a_kubelets_certificate_only_for_its_own_node() {
+    let world = World::start("reconcile-csr").await;
+    let (_, own) = world.staked("csr-own").await;
+    let minted = world.admit(&own).await;
+    let (_, other) = world.staked("csr-other").await;
+    world.admit(&other).await;
+    let running = world.start_reconciler(world.settings("only"));
+    running.wait_leading().await;
+
+    // The kubelet authenticates with its bootstrap token.
+    let bootstrapper = world
+        .cluster
+        .client_for_token(&minted.token.bearer())
+        .await
+        .unwrap();
+    let as_bootstrapper = Api::<CertificateSigningRequest>::all(bootstrapper);
+    let admin = Api::<CertificateSigningRequest>::all(world.kube.clone());
+    let mine = request_node_certificate(&as_bootstrapper, own.name.as_str()).await;
+    let theirs = request_node_certificate(&as_bootstrapper, other.name.as_str()).await;
+
+    // Its own node: approved, and the controller manager signs it.
+    eventually("the request for its own node to be signed", || async {
+        admin
+            .get(&mine)
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.certificate)
+            .is_some_and(|c| !c.0.is_empty())
+    })
+    .await;
+    let (kind, reason, _) = decision(&admin, &mine).await.unwrap();
+    assert_eq!(
+        (kind.as_str(), reason.as_str()),
+        ("Approved", "K3sDaasNodeAdmitted")
+    );
+
+    // Another admitted node's name, with this token: denied, saying why.
+    eventually("the request for another node to be denied", || async {
+        decision(&admin, &theirs).await.is_some()
+    })
+    .await;
+    let (kind, _, message) = decision(&admin, &theirs).await.unwrap();
+    assert_eq!(kind, "Denied", "{message}");
+    assert!(
+        message.contains(&format!(
+            "bootstrap token {} was not minted for node {}",
+            minted.token.id(),
+            other.name
+        )),
+        "{message}"
+    );
+    let signed = admin
+        .get(&theirs)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.certificate);
+    assert!(signed.is_none_or(|c| c.0.is_empty()));
+    running.stop().await;
 }

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use daas_core::access::NodeName;
 use daas_core::package::SealTokenId;
 use daas_e2e::k3s::{self, Cluster};
 use daas_e2e::kwok;
 use daas_master::admission::bootstrap_token::KUBE_SYSTEM;
 use daas_master::admission::{WorkerNode, mint_bootstrap_token};
-use daas_master::node_name::NodeName;
+use daas_master::revocation::cleanup::node_password_secret;
 use daas_master::revocation::{DrainPolicy, RevocationReport, drain, revoke_node};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec, Secret};
@@ -137,7 +138,7 @@ async fn daemon_pod(client: &Client, namespace: &str, node: &NodeName) -> String
 async fn node_password(client: &Client, node: &NodeName) {
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some(node.node_password_secret()),
+            name: Some(node_password_secret(node.as_str())),
             ..ObjectMeta::default()
         },
         string_data: Some(BTreeMap::from([("hash".to_owned(), "$1:fake".to_owned())])),
@@ -170,7 +171,7 @@ async fn revoke_drains_and_removes_the_node() {
         .unwrap();
 
     let started = Instant::now();
-    let report = revoke_node(&client, &node, POLICY).await.unwrap();
+    let report = revoke_node(&client, node.as_str(), POLICY).await.unwrap();
     let took = started.elapsed();
     assert!(report.cordoned);
     assert_eq!(report.drain.evicted, vec![format!("{namespace}/free")]);
@@ -199,7 +200,7 @@ async fn revoke_drains_and_removes_the_node() {
     let secrets = Api::<Secret>::namespaced(client.clone(), KUBE_SYSTEM);
     assert!(
         secrets
-            .get_opt(&node.node_password_secret())
+            .get_opt(&node_password_secret(node.as_str()))
             .await
             .unwrap()
             .is_none()
@@ -213,7 +214,7 @@ async fn revoke_drains_and_removes_the_node() {
     );
 
     // A restarted master re-runs the revocation: nothing left to do.
-    let again = revoke_node(&client, &node, POLICY).await.unwrap();
+    let again = revoke_node(&client, node.as_str(), POLICY).await.unwrap();
     assert_eq!(
         again,
         RevocationReport {

@@ -222,7 +222,7 @@ async fn stake_to_join(stack: &Stack) -> serde_json::Value {
             Purpose::Register,
             seal,
             account.address(),
-            node.as_str(),
+            node.parse().unwrap(),
             stack.cluster.server(),
             unix_now_secs(),
         )

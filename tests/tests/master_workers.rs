@@ -2,11 +2,18 @@
 //! plane, kwok and `daas-master serve` as processes: a worker registers
 //! with a signed proof and gets a join token that authenticates as a K3s
 //! bootstrapper; bad proofs are refused; a slash that happens while the
-//! master is down removes the node once the master is back.
+//! master is down removes the node once the master is back. A node joins
+//! by TLS bootstrapping as a kubelet does and gets a certificate for its
+//! own name only; a node that strips its labels, one that appeared while
+//! the master was down (never labelled), and one that joined under a name
+//! nobody registered are all revoked, the exempt server node never; a
+//! register proof replayed after a restart gets no second join token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use daas_core::access::unix_now_secs;
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::nodes::{
@@ -20,13 +27,23 @@ use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::kwok;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::Account;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestSpec,
+};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
-use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use serde_json::json;
 use sui_crypto::ed25519::Ed25519PrivateKey;
 
 const SUI: u64 = 1_000_000_000;
 const NODE: &str = "worker-e2e-1";
+/// The seal-token label the master puts on nodes, which NodeRestriction
+/// keeps kubelets from touching.
+const RESTRICTED_LABEL: &str = "node-restriction.kubernetes.io/k3s-daas-seal-token-prefix";
 
 fn register_request(
     stack: &Stack,
@@ -39,7 +56,7 @@ fn register_request(
         Purpose::Register,
         seal,
         worker.address(),
-        node,
+        node.parse().unwrap(),
         stack.cluster.server(),
         issued_at,
     )
@@ -210,12 +227,245 @@ async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node(
     assert!(left.items.is_empty(), "{:?}", left.items);
 }
 
+const SERVER_NODE: &str = "server-node";
+
+/// Asks, as a kubelet does with its bootstrap token `bearer`, for a client
+/// certificate of `node`: the request's name and the key.
+async fn request_certificate(stack: &Stack, bearer: &str, node: &str) -> (String, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::default();
+    let mut subject = DistinguishedName::new();
+    subject.push(DnType::CommonName, format!("system:node:{node}"));
+    subject.push(DnType::OrganizationName, "system:nodes");
+    params.distinguished_name = subject;
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    let request = CertificateSigningRequest {
+        metadata: ObjectMeta {
+            generate_name: Some("node-csr-".to_owned()),
+            ..ObjectMeta::default()
+        },
+        spec: CertificateSigningRequestSpec {
+            request: ByteString(pem.into_bytes()),
+            signer_name: "kubernetes.io/kube-apiserver-client-kubelet".to_owned(),
+            usages: Some(vec![
+                "digital signature".to_owned(),
+                "client auth".to_owned(),
+            ]),
+            ..CertificateSigningRequestSpec::default()
+        },
+        ..CertificateSigningRequest::default()
+    };
+    let bootstrapper = stack.cluster.client_for_token(bearer).await.unwrap();
+    let created = Api::<CertificateSigningRequest>::all(bootstrapper)
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
+    (created.metadata.name.unwrap(), key)
+}
+
+/// Waits for the decision on request `name`: its condition type and
+/// message, and the signed certificate (PEM) once approved.
+async fn decided(kube: &Client, name: &str) -> (String, String, Option<String>) {
+    let api = Api::<CertificateSigningRequest>::all(kube.clone());
+    let start = Instant::now();
+    loop {
+        let status = api.get(name).await.unwrap().status.unwrap_or_default();
+        let condition = status.conditions.unwrap_or_default().into_iter().next();
+        let certificate = status
+            .certificate
+            .filter(|c| !c.0.is_empty())
+            .map(|c| String::from_utf8(c.0).unwrap());
+        match condition {
+            Some(c) if c.type_ != "Approved" || certificate.is_some() => {
+                return (c.type_, c.message.unwrap_or_default(), certificate);
+            }
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "request {name} was not decided"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A client authenticated by a client certificate, as the kubelet is once
+/// bootstrapped.
+async fn client_with_certificate(stack: &Stack, cert_pem: &str, key: &KeyPair) -> Client {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    \
+         certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    \
+         client-key-data: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
+         current-context: c\n",
+        stack.cluster.server(),
+        BASE64.encode(stack.cluster.ca_pem()),
+        BASE64.encode(cert_pem),
+        BASE64.encode(key.serialize_pem()),
+    );
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::from_yaml(&yaml).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+/// Stakes 5 SUI for `node` and registers it; the seal token and the
+/// answer.
+async fn stake_and_register(
+    stack: &Stack,
+    master: &AttestedClient,
+    worker: &Account,
+    node: &str,
+) -> (SealTokenId, RegisterWorkerRequest, RegisterWorkerResponse) {
+    let seal = stack
+        .devnet
+        .client()
+        .unwrap()
+        .stake_and_mint(&worker.chain, Mist::new(5 * SUI), Role::Worker, node)
+        .await
+        .unwrap()
+        .token;
+    let request = register_request(stack, worker, seal, node, unix_now_secs());
+    let joined = register(master, &request).await.unwrap();
+    (seal, request, joined)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_nodes_held_by_an_active_worker_token_stay_whatever_they_do() {
+    let mut stack = Stack::start(StackOptions {
+        master_config: format!(
+            "nodes:\n  drain_timeout_secs: 5\n  recheck_interval_secs: 2\n  exempt: [\"{SERVER_NODE}\"]\n"
+        ),
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let chain = stack.devnet.client().unwrap();
+    let master = stack.master.client().unwrap();
+    let kube = stack.cluster.client().await.unwrap();
+    kwok::ensure_running(&stack.cluster).await.unwrap();
+    let nodes = Api::<Node>::all(kube.clone());
+
+    // 1. A kubelet joins by TLS bootstrapping: its bootstrap token gets a
+    // certificate for its own node, none for another name.
+    let alice = Account::funded(&stack.devnet, 0x81).await.unwrap();
+    let (alice_seal, _, joined) = stake_and_register(&stack, &master, &alice, "alice-node").await;
+    let bearer = joined.join_token.split_once("::").unwrap().1.to_owned();
+    let (own, key) = request_certificate(&stack, &bearer, "alice-node").await;
+    let (other, _) = request_certificate(&stack, &bearer, "somebody-else").await;
+    let (kind, _, certificate) = decided(&kube, &own).await;
+    assert_eq!(kind, "Approved");
+    let (kind, message, _) = decided(&kube, &other).await;
+    assert_eq!(kind, "Denied", "{message}");
+    assert!(message.contains("no admission record"), "{message}");
+    let kubelet = client_with_certificate(&stack, &certificate.unwrap(), &key).await;
+    let as_node = Api::<Node>::all(kubelet);
+    as_node
+        .create(&PostParams::default(), &kwok::fake_node("alice-node"))
+        .await
+        .unwrap();
+    wait_for("alice's node to be labelled", || async {
+        restricted_label(&nodes, "alice-node").await.is_some()
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    pods.create(
+        &Default::default(),
+        &kwok::simple_pod("on-alice", Some("alice-node")),
+    )
+    .await
+    .unwrap();
+
+    // The node cannot shed its restricted label; it strips all it can.
+    let params = PatchParams::default();
+    let shed = json!({ "metadata": { "labels": { RESTRICTED_LABEL: null } } });
+    match as_node
+        .patch("alice-node", &params, &Patch::Merge(&shed))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("the node removed its restricted label: {other:?}"),
+    }
+    let strip = json!({ "metadata": { "annotations": {
+        "k3s-daas.io/seal-token": null, "k3s-daas.io/owner": null, "k3s-daas.io/node-id": null,
+    } } });
+    as_node
+        .patch("alice-node", &params, &Patch::Merge(&strip))
+        .await
+        .unwrap();
+
+    // 2. Bob registers; the master dies before his node appears, and a
+    // copy of his register proof is replayed to the restarted master.
+    let bob = Account::funded(&stack.devnet, 0x82).await.unwrap();
+    let (bob_seal, bob_request, _) = stake_and_register(&stack, &master, &bob, "bob-node").await;
+    stack.master.kill().await.unwrap();
+    kwok::create_node(&stack.cluster, &kube, "bob-node")
+        .await
+        .unwrap();
+    stack.master.restart().await.unwrap();
+    let master = stack.master.client().unwrap();
+    assert_eq!(status_of(register(&master, &bob_request).await), 409);
+    let bob_tokens = Api::<Secret>::namespaced(kube.clone(), "kube-system")
+        .list(&ListParams::default().labels("k3s-daas.io/node=bob-node"))
+        .await
+        .unwrap();
+    assert_eq!(bob_tokens.items.len(), 1, "a replay minted a second token");
+    wait_for("bob's node to be labelled after the restart", || async {
+        restricted_label(&nodes, "bob-node").await.is_some()
+    })
+    .await;
+
+    // 3. A node under a name nobody registered is revoked; the exempt
+    // server node stays.
+    for name in ["unregistered-node", SERVER_NODE] {
+        nodes
+            .create(&PostParams::default(), &kwok::fake_node(name))
+            .await
+            .unwrap();
+    }
+    wait_for("the unregistered node to be revoked", || async {
+        nodes.get_opt("unregistered-node").await.unwrap().is_none()
+    })
+    .await;
+    let server = nodes.get(SERVER_NODE).await.unwrap();
+    assert_ne!(server.spec.and_then(|s| s.unschedulable), Some(true));
+
+    // 4. Unstake: both admitted nodes go, stripped and late-labelled alike.
+    assert!(nodes.get_opt("alice-node").await.unwrap().is_some());
+    chain
+        .request_unstake(&alice.chain, alice_seal)
+        .await
+        .unwrap();
+    chain.request_unstake(&bob.chain, bob_seal).await.unwrap();
+    wait_for("both unstaked nodes to be removed", || async {
+        nodes.get_opt("alice-node").await.unwrap().is_none()
+            && nodes.get_opt("bob-node").await.unwrap().is_none()
+    })
+    .await;
+    assert!(pods.get_opt("on-alice").await.unwrap().is_none());
+    assert!(nodes.get_opt(SERVER_NODE).await.unwrap().is_some());
+}
+
+/// The value of the node's `node-restriction.kubernetes.io/` seal-token
+/// label, if it has one.
+async fn restricted_label(nodes: &Api<Node>, name: &str) -> Option<String> {
+    nodes
+        .get_opt(name)
+        .await
+        .unwrap()?
+        .metadata
+        .labels?
+        .remove(RESTRICTED_LABEL)
+}
+
 async fn heartbeat(stack: &Stack, master: &AttestedClient, worker: &Account, seal: SealTokenId) {
     let claims = WorkerClaims::new(
         Purpose::Heartbeat,
         seal,
         worker.address(),
-        NODE,
+        NODE.parse().unwrap(),
         stack.cluster.server(),
         unix_now_secs(),
     )

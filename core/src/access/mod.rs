@@ -14,9 +14,10 @@
 //!    decides who the user is and which tier groups they get.
 //!
 //! Workers prove their seal tokens with a [`worker_proof`], in the same
-//! signed envelope as the access token (the private `envelope` module), and
-//! [`worker`] decides with the owner, status and chain-read checks of
-//! [`review`].
+//! signed envelope as the access token (the private `envelope` module), for
+//! a node whose name is a [`NodeName`]; [`worker`] holds the one rule of
+//! whether a seal token may hold a node, with the owner, status and
+//! chain-read checks of [`review`].
 //!
 //! [`kubeconfig`] writes the kubeconfig whose user runs the plugin;
 //! [`opaque`] holds the seed's opaque 64-hex seal tokens that the master
@@ -24,6 +25,7 @@
 
 mod envelope;
 pub mod kubeconfig;
+pub mod node_name;
 pub mod opaque;
 pub mod review;
 pub mod token;
@@ -31,6 +33,7 @@ pub mod tokenreview;
 pub mod worker;
 pub mod worker_proof;
 
+pub use node_name::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};
 pub use opaque::{OpaqueToken, OpaqueTokenError, OpaqueTokenHash};
 pub use review::{
     Claimant, Decision, DenyReason, Grant, ReviewError, TimedDecision, decide, decide_claimant,

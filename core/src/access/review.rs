@@ -467,10 +467,13 @@ pub(super) fn check_active(
 
 /// Decides with `decide` (over the seal token, its object's owner, its
 /// stake record and the pool) from the result of reading seal token `id`:
-/// a missing object or one that is not a seal token is a refusal.
+/// the token missing, or an object `id` that is not a seal token, is a
+/// refusal.
 ///
 /// # Errors
-/// The outer error when the chain could not be read (fail closed).
+/// The outer error when the chain could not be read, including when
+/// another object of the read (the pool) is missing or of another type:
+/// that says nothing about the token (fail closed).
 pub(super) fn decide_read<T, R, D>(
     id: SealTokenId,
     state: Result<SealTokenState, ChainError>,
@@ -487,12 +490,25 @@ where
             state.record.as_ref(),
             &state.pool,
         )),
-        Err(ChainError::ObjectNotFound { .. }) => {
-            Ok(Err(SealTokenRefusal::UnknownSealToken(id).into()))
+        Err(error) => match read_refusal(id, &error) {
+            Some(refusal) => Ok(Err(refusal.into())),
+            None => Err(error),
+        },
+    }
+}
+
+/// What a failed read of seal token `id` definitely says: the token is
+/// missing, or the object `id` is not a seal token. `None` when the
+/// failure says nothing about the token (the chain is unreachable, or
+/// another object of the read is missing).
+pub(super) fn read_refusal(id: SealTokenId, error: &ChainError) -> Option<SealTokenRefusal> {
+    match error {
+        ChainError::ObjectNotFound { id: missing } if *missing == id.address() => {
+            Some(SealTokenRefusal::UnknownSealToken(id))
         }
-        Err(ChainError::WrongObjectType { .. }) => {
-            Ok(Err(SealTokenRefusal::NotASealToken(id).into()))
+        ChainError::WrongObjectType { id: found, .. } if *found == id.address() => {
+            Some(SealTokenRefusal::NotASealToken(id))
         }
-        Err(error) => Err(error),
+        _ => None,
     }
 }

@@ -1,12 +1,19 @@
-//! The worker decision: may the signer of a [`VerifiedWorkerProof`] run a
-//! node under its seal token, as the chain says now?
+//! The one worker rule: may this seal token hold this node, as the chain
+//! says now?
 //!
-//! [`decide_worker`] is a pure function over the decoded objects;
-//! [`review_worker`] reads them with the chain client. A worker is allowed
-//! when its seal token exists in the configured pool, is a **worker**
-//! token whose `node_id` is the proof's node, its object is owned by the
-//! signer, the token's and the stake record's owner are the signer, and the
-//! record is active (not unbonding, unexpired, at least the worker minimum).
+//! Admission (a register proof), heartbeats (a heartbeat proof) and the
+//! master's reconciler (an admission record) all ask it through a
+//! [`WorkerClaim`]: owner, seal token and node name. [`judge_worker`] is a
+//! pure function over the decoded objects; [`judge_worker_read`] takes the
+//! result of reading them, and [`review_worker`] reads them with the chain
+//! client. A claim is allowed when its seal token exists in the configured
+//! pool, the token object is owned by the claimed owner, the token's and the
+//! stake record's `owner` fields are that owner, both say **worker** and
+//! name the claimed node, the record is active (not unbonding, unexpired,
+//! at least the worker minimum), and the token was **never slashed**:
+//! slashing is punitive, so a slashed worker keeps no node and cannot
+//! rejoin whatever stake is left. Each refusal has its own
+//! [`WorkerDenyReason`].
 //!
 //! [`chain_time_ms`] is the time decisions are made at: the `Clock`
 //! object `0x6`, or the wall clock if that is later.
@@ -16,21 +23,45 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::Address;
 
-use super::review::{SealTokenRefusal, check_active, check_owner, decide_read};
+use super::node_name::NodeName;
+use super::review::{SealTokenRefusal, check_active, check_owner, decide_read, read_refusal};
 use super::worker_proof::VerifiedWorkerProof;
+use crate::chain::reads::SealTokenState;
 use crate::chain::{ChainClient, ChainError};
 use crate::package::staking::{SealToken, StakePool, StakeRecord};
 use crate::package::{Mist, Role, SealTokenId};
+
+/// What a worker claims: that `owner`'s seal token holds node `node`. From
+/// a verified proof (its signer), or from the master's admission record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkerClaim {
+    /// The worker seal token.
+    pub seal_token: SealTokenId,
+    /// The address that must own it.
+    pub owner: Address,
+    /// The node it must be for.
+    pub node: NodeName,
+}
+
+impl From<&VerifiedWorkerProof> for WorkerClaim {
+    fn from(proof: &VerifiedWorkerProof) -> Self {
+        Self {
+            seal_token: proof.seal_token(),
+            owner: proof.signer(),
+            node: proof.node_id().clone(),
+        }
+    }
+}
 
 /// A worker the chain allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedWorker {
     /// The worker seal token.
     pub seal_token: SealTokenId,
-    /// Its owner (the proof's signer).
+    /// Its owner (the claim's owner).
     pub owner: Address,
-    /// The node id on chain (the node name).
-    pub node_id: String,
+    /// The node (the token's node id on chain).
+    pub node: NodeName,
     /// The stake behind it.
     pub stake: Mist,
     /// When the seal token expires unless refreshed (ms).
@@ -41,25 +72,26 @@ pub struct AllowedWorker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WorkerDenyReason {
-    /// No seal token object with the proof's id exists.
+    /// No seal token object with the claimed id exists (never minted, or
+    /// withdrawn).
     UnknownSealToken(SealTokenId),
-    /// The object with the proof's id is not a `SealToken` of the package.
+    /// The object with the claimed id is not a `SealToken` of the package.
     NotASealToken(SealTokenId),
     /// The seal token belongs to another stake pool.
     ForeignPool {
         /// The seal token's pool.
         token_pool: Address,
     },
-    /// The seal token object is not owned by the proof's signer.
+    /// The seal token object is not owned by the claimed owner.
     NotOwnedBySigner {
-        /// The signer.
+        /// The claimed owner (the proof's signer).
         signer: Address,
         /// The object's owner, if an address owns it.
         object_owner: Option<Address>,
     },
-    /// The token's or record's `owner` field is not the signer.
+    /// The token's or record's `owner` field is not the claimed owner.
     OwnerMismatch {
-        /// The signer.
+        /// The claimed owner (the proof's signer).
         signer: Address,
         /// The owner found on chain.
         owner: Address,
@@ -68,7 +100,7 @@ pub enum WorkerDenyReason {
     UserToken,
     /// The seal token is for another node.
     NodeIdMismatch {
-        /// The node of the proof.
+        /// The node claimed.
         claimed: String,
         /// The node id on chain (lossy UTF-8).
         on_chain: String,
@@ -85,7 +117,7 @@ pub enum WorkerDenyReason {
         /// When (ms).
         at_ms: u64,
     },
-    /// Slashed below the worker minimum.
+    /// Below the worker minimum.
     UnderStaked {
         /// The stake left.
         stake: Mist,
@@ -159,36 +191,33 @@ impl fmt::Display for WorkerDenyReason {
     }
 }
 
-/// Decides about `proof` given its seal token (`seal`, whose object is
-/// owned by `object_owner`), the stake record, the pool and the chain's
-/// time `now_ms`.
+/// Judges `claim` given its seal token (`seal`, whose object is owned by
+/// `object_owner`), the stake record, the pool and the chain's time
+/// `now_ms`.
 ///
 /// # Errors
-/// Why the worker is refused.
-pub fn decide_worker(
-    proof: &VerifiedWorkerProof,
+/// Why the worker may not hold the node.
+pub fn judge_worker(
+    claim: &WorkerClaim,
     seal: &SealToken,
     object_owner: Option<Address>,
     record: Option<&StakeRecord>,
     pool: &StakePool,
     now_ms: u64,
 ) -> Result<AllowedWorker, WorkerDenyReason> {
-    let signer = proof.signer();
-    if seal.id != proof.seal_token() {
-        return Err(WorkerDenyReason::UnknownSealToken(proof.seal_token()));
+    if seal.id != claim.seal_token {
+        return Err(WorkerDenyReason::UnknownSealToken(claim.seal_token));
     }
     if seal.pool_id != pool.id {
         return Err(WorkerDenyReason::ForeignPool {
             token_pool: seal.pool_id,
         });
     }
-    check_owner(signer, object_owner, seal.owner)?;
-    check_worker(proof, seal.role, &seal.node_id)?;
+    check_owner(claim.owner, object_owner, seal.owner)?;
+    check_worker(&claim.node, seal.role, &seal.node_id)?;
     let record = record.ok_or(WorkerDenyReason::NoStakeRecord)?;
-    check_owner(signer, object_owner, record.owner)?;
-    check_worker(proof, record.role, &record.node_id)?;
-    // Slashing is punitive: the reconciler removes a slashed worker's node
-    // whatever stake is left, so admission must not let it back in.
+    check_owner(claim.owner, object_owner, record.owner)?;
+    check_worker(&claim.node, record.role, &record.node_id)?;
     if record.slashed_total > Mist::ZERO {
         return Err(WorkerDenyReason::Slashed {
             slashed: record.slashed_total,
@@ -197,46 +226,67 @@ pub fn decide_worker(
     check_active(record, now_ms, &pool.params)?;
     Ok(AllowedWorker {
         seal_token: seal.id,
-        owner: signer,
-        node_id: proof.node_id().to_owned(),
+        owner: claim.owner,
+        node: claim.node.clone(),
         stake: record.stake,
         expires_at_ms: record.expires_at_ms,
     })
 }
 
-fn check_worker(
-    proof: &VerifiedWorkerProof,
-    role: Role,
-    node_id: &[u8],
-) -> Result<(), WorkerDenyReason> {
+fn check_worker(node: &NodeName, role: Role, node_id: &[u8]) -> Result<(), WorkerDenyReason> {
     if role != Role::Worker {
         return Err(WorkerDenyReason::UserToken);
     }
-    if node_id != proof.node_id().as_bytes() {
+    if node_id != node.as_str().as_bytes() {
         return Err(WorkerDenyReason::NodeIdMismatch {
-            claimed: proof.node_id().to_owned(),
+            claimed: node.to_string(),
             on_chain: String::from_utf8_lossy(node_id).into_owned(),
         });
     }
     Ok(())
 }
 
-/// Reads `proof`'s seal token, stake record and pool and decides at
-/// `now_ms`. A missing object or one that is not a seal token is a denial.
+/// Judges `claim` from the result of reading its seal token: a missing
+/// token, or an object that is not a seal token, is a refusal.
+///
+/// # Errors
+/// The outer error when the chain could not be read, or a read failed for
+/// an object other than the seal token (fail closed: no verdict); the
+/// inner one when the worker is refused.
+pub fn judge_worker_read(
+    claim: &WorkerClaim,
+    state: Result<SealTokenState, ChainError>,
+    now_ms: u64,
+) -> Result<Result<AllowedWorker, WorkerDenyReason>, ChainError> {
+    decide_read(
+        claim.seal_token,
+        state,
+        |seal, object_owner, record, pool| {
+            judge_worker(claim, seal, object_owner, record, pool, now_ms)
+        },
+    )
+}
+
+/// What a failed read of seal token `id` definitely says about any claim
+/// through it (missing, or not a seal token); `None` when the failure says
+/// nothing about the token, so no verdict may be drawn from it.
+pub fn worker_read_refusal(id: SealTokenId, error: &ChainError) -> Option<WorkerDenyReason> {
+    read_refusal(id, error).map(WorkerDenyReason::from)
+}
+
+/// Reads `claim`'s seal token, stake record and pool and judges at
+/// `now_ms`.
 ///
 /// # Errors
 /// The outer error when the chain cannot be read (fail closed); the inner
 /// one when the worker is refused.
 pub async fn review_worker(
     client: &ChainClient,
-    proof: &VerifiedWorkerProof,
+    claim: &WorkerClaim,
     now_ms: u64,
 ) -> Result<Result<AllowedWorker, WorkerDenyReason>, ChainError> {
-    let id = proof.seal_token();
-    let state = client.seal_token_state(id).await;
-    decide_read(id, state, |seal, object_owner, record, pool| {
-        decide_worker(proof, seal, object_owner, record, pool, now_ms)
-    })
+    let state = client.seal_token_state(claim.seal_token).await;
+    judge_worker_read(claim, state, now_ms)
 }
 
 /// The chain's time for stake decisions, in ms since the epoch: the later
@@ -262,179 +312,303 @@ mod tests {
 
     use std::time::Duration;
 
+    use sui_sdk_types::{Digest, Owner, StructTag};
+
     use super::*;
     use crate::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
+    use crate::chain::RawObject;
+    use crate::chain::reads::Versioned;
     use crate::package::MoveTable;
     use crate::package::staking::PoolParams;
     use crate::wallet::{Keypair, Scheme};
 
     const NOW_MS: u64 = 1_000_000;
+    const SUI: u64 = 1_000_000_000;
+    const OWNER: Address = Address::new([7; 32]);
+    const POOL: Address = Address::new([0xbb; 32]);
+    const TOKEN: SealTokenId = SealTokenId::new(Address::new([0xaa; 32]));
 
-    fn addr(byte: u8) -> Address {
-        Address::new([byte; 32])
+    fn claim() -> WorkerClaim {
+        WorkerClaim {
+            seal_token: TOKEN,
+            owner: OWNER,
+            node: "worker-1".parse().unwrap(),
+        }
     }
 
-    struct Case {
-        key: Keypair,
-        seal: SealToken,
-        owner: Option<Address>,
-        record: Option<StakeRecord>,
-        pool: StakePool,
-    }
-
-    impl Case {
-        fn new() -> Self {
-            let key = Keypair::from_bytes(Scheme::Ed25519, &[3; 32]).unwrap();
-            let me = key.address();
-            let table = MoveTable {
-                id: addr(0xee),
-                size: 0,
-            };
-            Self {
-                seal: SealToken {
-                    id: SealTokenId::new(addr(0xaa)),
-                    pool_id: addr(0xbb),
-                    owner: me,
+    /// An active, never slashed 5 SUI worker token of `OWNER` for
+    /// `worker-1`.
+    fn state() -> SealTokenState {
+        let table = MoveTable {
+            id: Address::new([0xee; 32]),
+            size: 0,
+        };
+        SealTokenState {
+            token: Versioned {
+                value: SealToken {
+                    id: TOKEN,
+                    pool_id: POOL,
+                    owner: OWNER,
                     role: Role::Worker,
                     node_id: b"worker-1".to_vec(),
                     created_at_ms: 1,
                 },
-                owner: Some(me),
-                record: Some(StakeRecord {
-                    owner: me,
-                    role: Role::Worker,
-                    node_id: b"worker-1".to_vec(),
-                    stake: Mist::new(5_000_000_000),
-                    created_at_ms: 1,
-                    expires_at_ms: NOW_MS + 1,
-                    unbonding_until_ms: None,
-                    slashed_total: Mist::ZERO,
+                object: RawObject {
+                    id: TOKEN.address(),
+                    version: 1,
+                    digest: Digest::ZERO,
+                    owner: Owner::Address(OWNER),
+                    object_type: StructTag::gas_coin(),
+                    contents: Vec::new(),
+                },
+            },
+            record: Some(StakeRecord {
+                owner: OWNER,
+                role: Role::Worker,
+                node_id: b"worker-1".to_vec(),
+                stake: Mist::new(5 * SUI),
+                created_at_ms: 1,
+                expires_at_ms: NOW_MS + 1,
+                unbonding_until_ms: None,
+                slashed_total: Mist::ZERO,
+            }),
+            pool: StakePool {
+                id: POOL,
+                params: PoolParams::default(),
+                paused: false,
+                total_staked: Mist::ZERO,
+                treasury: Mist::ZERO,
+                records: table,
+                proposals: table,
+                next_proposal_id: 0,
+            },
+        }
+    }
+
+    fn record(state: &mut SealTokenState) -> &mut StakeRecord {
+        state.record.as_mut().unwrap()
+    }
+
+    fn not_found(id: Address) -> ChainError {
+        ChainError::ObjectNotFound { id }
+    }
+
+    type Read = Result<SealTokenState, ChainError>;
+    type Change = Box<dyn Fn(&mut Read, &mut WorkerClaim)>;
+
+    /// Applies `change` to the read of the active token and judges.
+    fn judged(change: &Change) -> Result<Result<AllowedWorker, WorkerDenyReason>, ChainError> {
+        let (mut read, mut claim) = (Ok(state()), claim());
+        change(&mut read, &mut claim);
+        judge_worker_read(&claim, read, NOW_MS)
+    }
+
+    /// Edits the state of a successful read.
+    fn on_state(edit: impl Fn(&mut SealTokenState) + 'static) -> Change {
+        Box::new(move |read, _| edit(read.as_mut().unwrap()))
+    }
+
+    #[test]
+    fn an_active_never_slashed_worker_token_for_the_node_holds_it() {
+        let allowed = judged(&on_state(|_| {})).unwrap().unwrap();
+        assert_eq!(
+            allowed,
+            AllowedWorker {
+                seal_token: TOKEN,
+                owner: OWNER,
+                node: "worker-1".parse().unwrap(),
+                stake: Mist::new(5 * SUI),
+                expires_at_ms: NOW_MS + 1,
+            }
+        );
+    }
+
+    /// Every reason, in one table: the change to the active token's read
+    /// (or to the claim) and the refusal it must give.
+    #[test]
+    fn every_reason_refuses() {
+        use WorkerDenyReason as R;
+        let other = Address::new([9; 32]);
+        let cases: Vec<(WorkerDenyReason, Change)> = vec![
+            (
+                R::UnknownSealToken(TOKEN),
+                Box::new(|read, _| *read = Err(not_found(TOKEN.address()))),
+            ),
+            (
+                R::UnknownSealToken(TOKEN),
+                on_state(|s| s.token.value.id = SealTokenId::new(Address::new([1; 32]))),
+            ),
+            (
+                R::NotASealToken(TOKEN),
+                Box::new(|read, _| {
+                    *read = Err(ChainError::WrongObjectType {
+                        id: TOKEN.address(),
+                        expected: "SealToken".to_owned(),
+                        found: "Coin".to_owned(),
+                    });
                 }),
-                pool: StakePool {
-                    id: addr(0xbb),
-                    params: PoolParams::default(),
-                    paused: false,
-                    total_staked: Mist::ZERO,
-                    treasury: Mist::ZERO,
-                    records: table,
-                    proposals: table,
-                    next_proposal_id: 0,
+            ),
+            (
+                R::ForeignPool { token_pool: other },
+                on_state(move |s| s.token.value.pool_id = other),
+            ),
+            (
+                R::NotOwnedBySigner {
+                    signer: OWNER,
+                    object_owner: Some(other),
                 },
-                key,
-            }
+                on_state(move |s| s.token.object.owner = Owner::Address(other)),
+            ),
+            (
+                R::NotOwnedBySigner {
+                    signer: OWNER,
+                    object_owner: None,
+                },
+                on_state(|s| s.token.object.owner = Owner::Shared(1)),
+            ),
+            (
+                R::NotOwnedBySigner {
+                    signer: other,
+                    object_owner: Some(OWNER),
+                },
+                Box::new(move |_, claim| claim.owner = other),
+            ),
+            (
+                R::OwnerMismatch {
+                    signer: OWNER,
+                    owner: other,
+                },
+                on_state(move |s| s.token.value.owner = other),
+            ),
+            (
+                R::OwnerMismatch {
+                    signer: OWNER,
+                    owner: other,
+                },
+                on_state(move |s| record(s).owner = other),
+            ),
+            (R::UserToken, on_state(|s| s.token.value.role = Role::User)),
+            (R::UserToken, on_state(|s| record(s).role = Role::User)),
+            (
+                R::NodeIdMismatch {
+                    claimed: "worker-1".to_owned(),
+                    on_chain: "worker-2".to_owned(),
+                },
+                on_state(|s| s.token.value.node_id = b"worker-2".to_vec()),
+            ),
+            (
+                R::NodeIdMismatch {
+                    claimed: "worker-1".to_owned(),
+                    on_chain: "worker-2".to_owned(),
+                },
+                on_state(|s| record(s).node_id = b"worker-2".to_vec()),
+            ),
+            (
+                R::NodeIdMismatch {
+                    claimed: "worker-3".to_owned(),
+                    on_chain: "worker-1".to_owned(),
+                },
+                Box::new(|_, claim| claim.node = "worker-3".parse().unwrap()),
+            ),
+            (R::NoStakeRecord, on_state(|s| s.record = None)),
+            (
+                R::Unbonding { until_ms: 7 },
+                on_state(|s| record(s).unbonding_until_ms = Some(7)),
+            ),
+            (
+                R::Expired { at_ms: NOW_MS },
+                on_state(|s| record(s).expires_at_ms = NOW_MS),
+            ),
+            (
+                R::UnderStaked {
+                    stake: Mist::new(4 * SUI),
+                    required: Mist::new(5 * SUI),
+                },
+                on_state(|s| record(s).stake = Mist::new(4 * SUI)),
+            ),
+            // Punitive: 50 SUI left is far above the worker minimum.
+            (
+                R::Slashed {
+                    slashed: Mist::new(1),
+                },
+                on_state(|s| {
+                    record(s).stake = Mist::new(50 * SUI);
+                    record(s).slashed_total = Mist::new(1);
+                }),
+            ),
+        ];
+        for (reason, change) in &cases {
+            let verdict = judged(change).unwrap();
+            assert_eq!(verdict.as_ref().err(), Some(reason), "{reason}");
         }
+        let named: Vec<String> = cases.iter().map(|(r, _)| r.to_string()).collect();
+        for (text, needle) in named.iter().zip([
+            "does not exist",
+            "does not exist",
+            "is not a seal token",
+            "another stake pool",
+            "not by the signer",
+            "not owned by an address",
+            "not by the signer",
+            "is not the signer",
+            "is not the signer",
+            "user seal token",
+            "user seal token",
+            "is for node",
+            "is for node",
+            "is for node",
+            "no stake record",
+            "unbonding",
+            "expired",
+            "worker minimum",
+            "was slashed",
+        ]) {
+            assert!(text.contains(needle), "{text:?} should say {needle:?}");
+        }
+    }
 
-        fn decide(&self, node: &str) -> Result<AllowedWorker, WorkerDenyReason> {
-            let claims = WorkerClaims::new(
-                Purpose::Register,
-                self.seal.id,
-                self.key.address(),
-                node,
-                "aud",
-                100,
-            )
+    #[test]
+    fn reads_that_fail_give_no_verdict() {
+        // The chain is unreachable, or another object (the pool, the
+        // record table) is missing: nothing is decided either way.
+        let rpc = ChainError::InvalidSetting {
+            setting: "endpoint",
+            reason: "test",
+        };
+        assert!(judge_worker_read(&claim(), Err(rpc), NOW_MS).is_err());
+        let pool_missing = not_found(POOL);
+        assert!(judge_worker_read(&claim(), Err(pool_missing), NOW_MS).is_err());
+        assert_eq!(worker_read_refusal(TOKEN, &not_found(POOL)), None);
+        assert_eq!(
+            worker_read_refusal(TOKEN, &not_found(TOKEN.address())),
+            Some(WorkerDenyReason::UnknownSealToken(TOKEN))
+        );
+    }
+
+    #[test]
+    fn a_verified_proof_claims_its_signer_seal_token_and_node() {
+        let key = Keypair::from_bytes(Scheme::Ed25519, &[3; 32]).unwrap();
+        let claims = WorkerClaims::new(
+            Purpose::Register,
+            TOKEN,
+            key.address(),
+            "worker-1".parse().unwrap(),
+            "aud",
+            100,
+        )
+        .unwrap();
+        let proof = WorkerProof::sign(&key, &claims).unwrap();
+        let proof = WorkerProof::parse(proof.as_str())
+            .unwrap()
+            .verify("aud", 100, Duration::from_secs(60), Duration::ZERO)
             .unwrap();
-            let proof = WorkerProof::sign(&self.key, &claims).unwrap();
-            let proof = WorkerProof::parse(proof.as_str())
-                .unwrap()
-                .verify("aud", 100, Duration::from_secs(60), Duration::ZERO)
-                .unwrap();
-            decide_worker(
-                &proof,
-                &self.seal,
-                self.owner,
-                self.record.as_ref(),
-                &self.pool,
-                NOW_MS,
-            )
-        }
-
-        fn record(&mut self) -> &mut StakeRecord {
-            self.record.as_mut().unwrap()
-        }
-    }
-
-    #[test]
-    fn an_active_worker_token_for_the_node_is_allowed() {
-        let case = Case::new();
-        let allowed = case.decide("worker-1").unwrap();
-        assert_eq!(allowed.owner, case.key.address());
-        assert_eq!(allowed.node_id, "worker-1");
-        assert_eq!(allowed.stake, Mist::new(5_000_000_000));
-    }
-
-    #[test]
-    fn every_refusal_names_its_reason() {
-        let case = Case::new();
-        let error = case.decide("worker-2").unwrap_err();
-        assert!(
-            error.to_string().contains("for node \"worker-1\""),
-            "{error}"
-        );
-
-        let mut case = Case::new();
-        case.seal.role = Role::User;
-        assert_eq!(case.decide("worker-1"), Err(WorkerDenyReason::UserToken));
-
-        let mut case = Case::new();
-        case.owner = Some(addr(9));
-        assert!(matches!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::NotOwnedBySigner { .. })
-        ));
-
-        let mut case = Case::new();
-        case.record().owner = addr(9);
-        assert!(matches!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::OwnerMismatch { .. })
-        ));
-
-        let mut case = Case::new();
-        case.seal.pool_id = addr(1);
-        assert!(matches!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::ForeignPool { .. })
-        ));
-
-        let mut case = Case::new();
-        case.record = None;
         assert_eq!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::NoStakeRecord)
-        );
-
-        let mut case = Case::new();
-        case.record().unbonding_until_ms = Some(7);
-        assert_eq!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::Unbonding { until_ms: 7 })
-        );
-
-        let mut case = Case::new();
-        case.record().expires_at_ms = NOW_MS;
-        assert_eq!(
-            case.decide("worker-1"),
-            Err(WorkerDenyReason::Expired { at_ms: NOW_MS })
-        );
-
-        let mut case = Case::new();
-        case.record().stake = Mist::new(4_500_000_000);
-        let error = case.decide("worker-1").unwrap_err();
-        assert!(matches!(error, WorkerDenyReason::UnderStaked { .. }));
-        assert!(error.to_string().contains("worker minimum"), "{error}");
-
-        // Slashed once, with plenty left: still refused.
-        let mut case = Case::new();
-        case.record().stake = Mist::new(50_000_000_000);
-        case.record().slashed_total = Mist::new(1);
-        let error = case.decide("worker-1").unwrap_err();
-        assert_eq!(
-            error,
-            WorkerDenyReason::Slashed {
-                slashed: Mist::new(1)
+            WorkerClaim::from(&proof),
+            WorkerClaim {
+                seal_token: TOKEN,
+                owner: key.address(),
+                node: "worker-1".parse().unwrap(),
             }
         );
-        assert!(error.to_string().contains("slashed"), "{error}");
     }
 }

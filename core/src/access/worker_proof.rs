@@ -12,7 +12,7 @@
 //!     purpose: u8,           // 0 = register, 1 = heartbeat
 //!     seal_token: address,   // the worker seal token's object id
 //!     owner: address,        // the signer's Sui address
-//!     node_id: String,       // the node's name (the token's node id)
+//!     node_id: String,       // the node's name (the token's node id), a NodeName
 //!     audience: String,      // the cluster
 //!     issued_at: u64,        // unix seconds
 //!     nonce: [u8; 16],       // random
@@ -39,8 +39,8 @@ use rand::RngCore as _;
 use sui_sdk_types::Address;
 
 use super::envelope::{self, Envelope, EnvelopeError, Opened};
+use super::node_name::{NodeName, NodeNameError};
 use crate::package::SealTokenId;
-use crate::package::staking::MAX_NODE_ID_LEN;
 use crate::wallet::{Keypair, SerializedSignature, SignatureError};
 
 /// The domain tag that starts every signed payload.
@@ -159,9 +159,9 @@ pub enum WorkerProofError {
     /// The audience is empty, too long or has control characters.
     #[error("invalid audience: {0}")]
     InvalidAudience(&'static str),
-    /// The node id is empty, too long or has control characters.
+    /// The node id is not a node name the master admits.
     #[error("invalid node id: {0}")]
-    InvalidNodeId(&'static str),
+    InvalidNodeId(#[source] NodeNameError),
     /// The proof is older than the verifier accepts.
     #[error(
         "the worker proof is stale: issued at {issued_at} (unix s), {age} s ago, more than the {max_age} s allowed"
@@ -212,7 +212,7 @@ pub struct WorkerClaims {
     /// The address that signs and must own the seal token.
     pub owner: Address,
     /// The node's name, equal to the seal token's node id.
-    pub node_id: String,
+    pub node_id: NodeName,
     /// The cluster the proof is for.
     pub audience: String,
     /// When the proof was made (unix seconds).
@@ -226,13 +226,12 @@ impl WorkerClaims {
     /// fresh random nonce.
     ///
     /// # Errors
-    /// [`WorkerProofError::InvalidAudience`],
-    /// [`WorkerProofError::InvalidNodeId`].
+    /// [`WorkerProofError::InvalidAudience`].
     pub fn new(
         purpose: Purpose,
         seal_token: SealTokenId,
         owner: Address,
-        node_id: impl Into<String>,
+        node_id: NodeName,
         audience: impl Into<String>,
         issued_at: u64,
     ) -> Result<Self, WorkerProofError> {
@@ -242,7 +241,7 @@ impl WorkerClaims {
             purpose,
             seal_token,
             owner,
-            node_id: node_id.into(),
+            node_id,
             audience: audience.into(),
             issued_at,
             nonce,
@@ -251,11 +250,10 @@ impl WorkerClaims {
         Ok(claims)
     }
 
-    /// Checks what does not depend on time or signature.
+    /// Checks what does not depend on time or signature (the node id is
+    /// checked by its type).
     fn check_shape(&self) -> Result<(), WorkerProofError> {
-        check_text(&self.audience, MAX_AUDIENCE_LEN).map_err(WorkerProofError::InvalidAudience)?;
-        let max_node_id = usize::try_from(MAX_NODE_ID_LEN).unwrap_or(usize::MAX);
-        check_text(&self.node_id, max_node_id).map_err(WorkerProofError::InvalidNodeId)
+        check_text(&self.audience, MAX_AUDIENCE_LEN).map_err(WorkerProofError::InvalidAudience)
     }
 }
 
@@ -294,7 +292,7 @@ impl Payload {
             purpose: claims.purpose.code(),
             seal_token: claims.seal_token,
             owner: claims.owner,
-            node_id: claims.node_id.clone(),
+            node_id: claims.node_id.to_string(),
             audience: claims.audience.clone(),
             issued_at: claims.issued_at,
             nonce: claims.nonce,
@@ -304,11 +302,15 @@ impl Payload {
     fn into_claims(self) -> Result<WorkerClaims, WorkerProofError> {
         let purpose = Purpose::from_code(self.purpose)
             .ok_or(WorkerProofError::UnknownPurpose { got: self.purpose })?;
+        let node_id = self
+            .node_id
+            .parse()
+            .map_err(WorkerProofError::InvalidNodeId)?;
         Ok(WorkerClaims {
             purpose,
             seal_token: self.seal_token,
             owner: self.owner,
-            node_id: self.node_id,
+            node_id,
             audience: self.audience,
             issued_at: self.issued_at,
             nonce: self.nonce,
@@ -404,13 +406,13 @@ impl UnverifiedWorkerProof {
     /// Verifies the proof for a verifier serving `audience` at `now` (unix
     /// seconds): at most `max_age` old and not issued after `now + skew`.
     ///
-    /// Checks, cheapest first: node id and audience shape, the audience,
-    /// the times, then the signature over the payload and that the signing
-    /// key's address is the `owner` claim.
+    /// Checks, cheapest first: the audience's shape, the audience, the
+    /// times, then the signature over the payload and that the signing
+    /// key's address is the `owner` claim. (The node id was checked when
+    /// the proof was parsed.)
     ///
     /// # Errors
     /// [`WorkerProofError::InvalidAudience`],
-    /// [`WorkerProofError::InvalidNodeId`],
     /// [`WorkerProofError::WrongAudience`],
     /// [`WorkerProofError::IssuedInFuture`], [`WorkerProofError::Stale`],
     /// [`WorkerProofError::InvalidSignature`],
@@ -505,7 +507,7 @@ impl VerifiedWorkerProof {
     }
 
     /// The node the proof is for.
-    pub fn node_id(&self) -> &str {
+    pub fn node_id(&self) -> &NodeName {
         &self.claims.node_id
     }
 
@@ -544,7 +546,7 @@ mod tests {
             purpose,
             SealTokenId::new(Address::new([7; 32])),
             key.address(),
-            "worker-1",
+            "worker-1".parse().unwrap(),
             AUDIENCE,
             issued_at,
         )
@@ -724,21 +726,43 @@ mod tests {
     fn bad_node_ids_and_audiences_are_refused() {
         let key = key(8);
         let seal = SealTokenId::new(Address::new([7; 32]));
-        for node in ["", "a\nb", &"a".repeat(254)] {
-            let error =
-                WorkerClaims::new(Purpose::Register, seal, key.address(), node, AUDIENCE, NOW)
-                    .unwrap_err();
-            assert!(
-                matches!(error, WorkerProofError::InvalidNodeId(_)),
-                "{error}"
-            );
-        }
+        let name = "n".parse().unwrap();
         let error =
-            WorkerClaims::new(Purpose::Register, seal, key.address(), "n", "", NOW).unwrap_err();
+            WorkerClaims::new(Purpose::Register, seal, key.address(), name, "", NOW).unwrap_err();
         assert!(
             matches!(error, WorkerProofError::InvalidAudience(_)),
             "{error}"
         );
+        // A signed payload whose node id the master would refuse: an
+        // uppercase letter, and a name too long for a label value (the
+        // chain accepts 253 bytes).
+        let good = WorkerProof::sign(&key, &claims(&key, Purpose::Register, NOW)).unwrap();
+        let upper = with_payload(good.as_str(), |p| {
+            let at = p.len() - 16 - 8 - AUDIENCE.len() - 2 - 7;
+            p[at] = b'W';
+        });
+        let long = signed_with_node_id(&key, &"a".repeat(64));
+        for wire in [upper, long] {
+            let error = WorkerProof::parse(&wire).unwrap_err();
+            assert!(
+                matches!(error, WorkerProofError::InvalidNodeId(_)),
+                "{error}"
+            );
+            assert!(error.to_string().contains("invalid node id"), "{error}");
+        }
+    }
+
+    /// A proof signed by `key` over a payload naming `node_id` as is.
+    fn signed_with_node_id(key: &Keypair, node_id: &str) -> String {
+        let claims = claims(key, Purpose::Register, NOW);
+        let payload = Payload {
+            node_id: node_id.to_owned(),
+            ..Payload::of(&claims)
+        };
+        let bytes = envelope::encode(&payload).unwrap();
+        ENVELOPE
+            .seal(&bytes, key.address(), |m| key.sign_personal_message(m))
+            .unwrap()
     }
 
     #[test]

@@ -7,7 +7,11 @@
 //!   the K3s join token);
 //! - `POST` [`HEARTBEAT_PATH`]: [`HeartbeatRequest`] → [`HeartbeatResponse`];
 //! - `GET` [`NODE_HEALTH_PATH`] → [`NodeHealthList`], and
-//!   `GET {NODE_HEALTH_PATH}/{node}` → [`NodeHealth`];
+//!   `GET {NODE_HEALTH_PATH}/{node}` → [`NodeHealth`]; without credentials
+//!   a node shows only its name, status, heartbeat and metrics; with a
+//!   `daas1.` access token (`Authorization: Bearer`) its owner sees the
+//!   seal token, owner, address and capacity of their own nodes, and the
+//!   admin and super tiers see them for every node ([`HealthView`]);
 //! - `GET` [`STAKING_STATUS_PATH`]`?owner=|node=|seal_token=` →
 //!   [`StakingStatus`].
 //!
@@ -134,15 +138,18 @@ pub struct HeartbeatResponse {
     pub next_heartbeat_secs: u64,
 }
 
-/// One node as the master sees it.
+/// One node as the master sees it. The optional fields are left out for
+/// callers who may not see them ([`HealthView`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeHealth {
     /// The node name.
     pub node: String,
     /// Its seal token.
-    pub seal_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_token: Option<String>,
     /// The token's owner.
-    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// The last reported status ([`NodeStatus::Registered`] before any).
     pub status: NodeStatus,
     /// Seconds since the last heartbeat; `None` before the first.
@@ -152,16 +159,32 @@ pub struct NodeHealth {
     pub stale: bool,
     /// The last reported metrics.
     pub metrics: Option<NodeMetrics>,
-    /// The address given at registration (empty when the node was learnt
-    /// from its labels).
-    pub ip_address: String,
+    /// The address given at registration (absent when the node was
+    /// learnt from its admission record by another replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
     /// The capacity given at registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+}
+
+/// How much of each node a caller of [`NODE_HEALTH_PATH`] sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthView {
+    /// No credentials: names, status, heartbeats and metrics only.
+    Public,
+    /// A node owner: their own nodes in full, the others as in `public`.
+    Owner,
+    /// The admin or super tier: every node in full.
+    Operator,
 }
 
 /// `GET /api/v1/node-health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeHealthList {
+    /// What the caller was shown.
+    pub view: HealthView,
     /// Every node this master knows, by name.
     pub nodes: Vec<NodeHealth>,
     /// The expected heartbeat interval in seconds.

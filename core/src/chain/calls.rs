@@ -16,6 +16,7 @@ use super::client::{ChainClient, TxOutcome};
 use super::error::ChainError;
 use super::ptb;
 use super::signer::TransactionSigner;
+use crate::access::NodeName;
 use crate::package::audit::BatchAnchored;
 use crate::package::enclave::{
     EnclaveConfigCreated, EnclaveConfigUpdated, EnclaveDestroyed, EnclaveRegistered,
@@ -94,6 +95,23 @@ pub fn event_of<E: MoveStruct + DeserializeOwned>(
     })
 }
 
+/// Refuses a `stake_and_mint` node id the master would refuse: a worker's
+/// must be a [`NodeName`], a user's must be empty.
+fn check_stake_node_id(role: Role, node_id: &str) -> Result<(), ChainError> {
+    let reason = match role {
+        Role::Worker => node_id.parse::<NodeName>().err().map(|e| e.to_string()),
+        Role::User => (!node_id.is_empty())
+            .then(|| format!("a user seal token has no node id (got {node_id:?})")),
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(ChainError::InvalidArgument {
+            argument: "node_id",
+            reason,
+        }),
+    }
+}
+
 impl ChainClient {
     async fn call<E, F>(
         &self,
@@ -116,9 +134,14 @@ impl ChainClient {
     /// mints a seal token for `role` (`node_id` is the worker's Kubernetes
     /// node name, empty for a user).
     ///
+    /// A worker's node name must be one the master admits ([`NodeName`]:
+    /// the package alone would accept names the master refuses, and the
+    /// stake would admit no node); a user token takes no node id. Both are
+    /// checked before anything is read or signed.
+    ///
     /// # Errors
-    /// Aborts such as `EStakeTooLow`, `EWorkerStakeTooLow`,
-    /// `ENodeIdRequired`; see `contracts/README.md`.
+    /// [`ChainError::InvalidArgument`] for such a `node_id`; aborts such as
+    /// `EStakeTooLow`, `EWorkerStakeTooLow`; see `contracts/README.md`.
     #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
     pub async fn stake_and_mint(
         &self,
@@ -127,6 +150,7 @@ impl ChainClient {
         role: Role,
         node_id: &str,
     ) -> Result<Minted, ChainError> {
+        check_stake_node_id(role, node_id)?;
         let package = self.package_id();
         let pool = self.shared_object(self.stake_pool_id(), true).await?;
         let called: Called<StakeCreated> = self
@@ -595,5 +619,79 @@ impl ChainClient {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use sui_sdk_types::{Transaction, UserSignature};
+
+    use super::*;
+    use crate::chain::{ChainConfig, Profile};
+
+    /// A signer that only counts how often it is asked.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl TransactionSigner for Counting {
+        fn address(&self) -> Address {
+            Address::new([1; 32])
+        }
+
+        fn sign_transaction(
+            &self,
+            _transaction: &Transaction,
+        ) -> Result<UserSignature, sui_crypto::SignatureError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(sui_crypto::SignatureError::from_source("not in this test"))
+        }
+    }
+
+    #[tokio::test]
+    async fn names_the_master_would_refuse_are_refused_before_anything_is_signed() {
+        // No chain listens here: the refusal must come before any read.
+        let mut config = ChainConfig::new(Profile::Devnet);
+        config.endpoint = Some("http://127.0.0.1:9".to_owned());
+        let client = ChainClient::new(config).unwrap();
+        let signer = Counting::default();
+        let too_long = "a".repeat(64);
+        let cases = [
+            (Role::Worker, too_long.as_str(), "at most 63"),
+            (Role::Worker, "Worker_1", "contains"),
+            (Role::Worker, "", "empty"),
+            (Role::Worker, "-a", "start and end"),
+            (Role::User, "node-1", "has no node id"),
+        ];
+        for (role, node_id, needle) in cases {
+            let error = client
+                .stake_and_mint(&signer, Mist::new(5_000_000_000), role, node_id)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, ChainError::InvalidArgument { argument: "node_id", reason } if reason.contains(needle)),
+                "{node_id:?}: {error}"
+            );
+        }
+        assert_eq!(signer.0.load(Ordering::SeqCst), 0);
+        // A name the master admits passes the check (and then fails to
+        // reach the chain, not to be signed).
+        let error = client
+            .stake_and_mint(
+                &signer,
+                Mist::new(5_000_000_000),
+                Role::Worker,
+                &"a".repeat(63),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            !matches!(error, ChainError::InvalidArgument { .. }),
+            "{error}"
+        );
+        assert_eq!(signer.0.load(Ordering::SeqCst), 0);
     }
 }

@@ -175,23 +175,34 @@ pub async fn delete_node_bootstrap_tokens(
         .await
         .map_err(api_error("listing the node's bootstrap tokens"))?;
     let mut deleted = 0;
-    for secret in secrets.items {
-        let Some(name) = secret.metadata.name else {
-            continue;
-        };
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => deleted += 1,
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => {
-                return Err(AdmissionError::Api {
-                    action: format!("deleting Secret {KUBE_SYSTEM}/{name}"),
-                    source,
-                });
-            }
+    for name in secrets.items.into_iter().filter_map(|s| s.metadata.name) {
+        if delete_bootstrap_token(client, &name).await? {
+            deleted += 1;
         }
-        debug!(secret = %name, "bootstrap token deleted");
     }
     Ok(deleted)
+}
+
+/// Deletes the bootstrap token Secret `secret_name` in `kube-system`;
+/// `false` when it was already gone.
+///
+/// # Errors
+/// [`AdmissionError::Api`] when the delete fails otherwise.
+pub async fn delete_bootstrap_token(
+    client: &Client,
+    secret_name: &str,
+) -> Result<bool, AdmissionError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), KUBE_SYSTEM);
+    match api.delete(secret_name, &DeleteParams::default()).await {
+        Ok(_) => {
+            debug!(secret = secret_name, "bootstrap token deleted");
+            Ok(true)
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(source) => Err(api_error(format!(
+            "deleting Secret {KUBE_SYSTEM}/{secret_name}"
+        ))(source)),
+    }
 }
 
 #[cfg(test)]

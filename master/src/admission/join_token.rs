@@ -148,7 +148,8 @@ fn random_token_chars(rng: &mut impl Rng, len: usize) -> String {
         .collect()
 }
 
-fn is_token_part(part: &str, len: usize) -> bool {
+/// Whether `part` is `len` characters of the token alphabet.
+pub(super) fn is_token_part(part: &str, len: usize) -> bool {
     part.len() == len && part.bytes().all(|b| TOKEN_ALPHABET.contains(&b))
 }
 

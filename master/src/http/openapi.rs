@@ -131,7 +131,7 @@ fn path_items() -> Vec<(String, Value)> {
             NODE_HEALTH_PATH.to_owned(),
             op(
                 "get",
-                "Health of every admitted node",
+                "Health of every admitted node: names, status, heartbeats and metrics for anyone; seal token, owner, address and capacity for a node's owner and the admin and super tiers (Bearer daas1 access token)",
                 None,
                 "NodeHealthList",
                 false,
@@ -141,7 +141,7 @@ fn path_items() -> Vec<(String, Value)> {
             format!("{NODE_HEALTH_PATH}/{{node}}"),
             op(
                 "get",
-                "Health of one node (404 names an unknown node)",
+                "Health of one node, shown as in the list (404 names an unknown node)",
                 None,
                 "NodeHealth",
                 false,

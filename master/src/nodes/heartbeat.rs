@@ -5,7 +5,7 @@
 //! owner, and the proof must be issued later than the node's previous
 //! heartbeat proof (no replay, no reordering). A node the registry does not
 //! know (this master restarted, or another replica admitted it) is looked
-//! up once by its Node annotations and checked on chain, then cached; that
+//! up once by its admission record and checked on chain, then cached; that
 //! slow path is rate-limited by client address. The usual path reads
 //! neither the chain nor the API server.
 
@@ -14,21 +14,18 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use daas_core::access::worker::AllowedWorker;
+use daas_core::access::worker::{AllowedWorker, WorkerClaim};
 use daas_core::access::worker_proof::{Purpose, VerifiedWorkerProof};
 use daas_core::api::nodes::{
     HEARTBEAT_INTERVAL_SECS, HeartbeatRequest, HeartbeatResponse, NodeStatus,
 };
-use k8s_openapi::api::core::v1::Node;
-use kube::Api;
 use tracing::{Instrument as _, debug, info_span};
 
 use super::client_ip::ClientIp;
 use super::registry::{Beat, HeartbeatRefusal};
 use super::{AdmittedNode, NodeService};
+use crate::admission::record::read_record;
 use crate::http::{ApiError, ApiJson};
-use crate::labels::{OWNER_ANNOTATION, SEAL_TOKEN_ANNOTATION};
-use crate::node_name::NodeName;
 
 /// The handler.
 pub async fn heartbeat(
@@ -62,7 +59,7 @@ async fn record(
         ));
     }
     let proof = service.verify_proof(&request.proof, Purpose::Heartbeat)?;
-    if proof.node_id() != request.node_id {
+    if *proof.node_id() != request.node_id.as_str() {
         return Err(ApiError::bad_request(format!(
             "the proof is for node {:?}, the request names {:?}",
             proof.node_id(),
@@ -103,34 +100,32 @@ fn refusal(refusal: HeartbeatRefusal) -> ApiError {
     }
 }
 
-/// Learns an unknown node from its Node annotations, checks its seal token
-/// on chain, and admits it into the registry.
+/// Learns an unknown node from its admission record, checks its seal
+/// token on chain, and admits it into the registry.
 async fn learn(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
-    let node_id = proof.node_id();
-    let name: NodeName = node_id
-        .parse()
-        .map_err(|error| ApiError::bad_request(format!("node_id: {error}")))?;
-    let node = Api::<Node>::all(service.kube.clone())
-        .get_opt(node_id)
+    let node = proof.node_id();
+    let record = read_record(&service.kube, node)
         .await
-        .map_err(|error| ApiError::unavailable("cannot read the node from the API server", &error))?
+        .map_err(|error| {
+            ApiError::unavailable(
+                "cannot read the node's admission from the API server",
+                &error,
+            )
+        })?
+        .and_then(|stored| stored.record.ok())
         .ok_or_else(|| {
-            ApiError::not_found(format!("node {node_id} is not admitted by this cluster"))
+            ApiError::not_found(format!("node {node} is not admitted by this cluster"))
         })?;
-    let annotations = node.metadata.annotations.unwrap_or_default();
-    let annotated = |key: &str| annotations.get(key).map(String::as_str);
-    let seal = proof.seal_token().to_string();
-    let owner = proof.signer().to_string();
-    if annotated(SEAL_TOKEN_ANNOTATION) != Some(&seal)
-        || annotated(OWNER_ANNOTATION) != Some(&owner)
-    {
+    let claim = WorkerClaim::from(proof);
+    if record.claim() != claim {
         return Err(ApiError::forbidden(format!(
-            "node {node_id} is not admitted through seal token {seal} of {owner}"
+            "node {node} is not admitted through seal token {} of {}",
+            claim.seal_token, claim.owner
         )));
     }
-    let allowed = service.check_chain(proof).await?;
-    debug!("node learnt from its annotations");
-    service.registry.admit(learnt(name, &allowed));
+    let allowed = service.check_chain(&claim).await?;
+    debug!("node learnt from its admission record");
+    service.registry.admit(learnt(&allowed));
     service.metrics.set_nodes(service.registry.len());
     Ok(())
 }
@@ -138,18 +133,14 @@ async fn learn(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(),
 /// Re-checks an invalidated admission on chain: re-admitted, or forgotten
 /// and refused.
 async fn recheck(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
-    let name: NodeName = proof
-        .node_id()
-        .parse()
-        .map_err(|error| ApiError::bad_request(format!("node_id: {error}")))?;
-    match service.check_chain(proof).await {
+    match service.check_chain(&WorkerClaim::from(proof)).await {
         Ok(allowed) => {
-            service.registry.admit(learnt(name, &allowed));
+            service.registry.admit(learnt(&allowed));
             Ok(())
         }
         Err(error) => {
             if error.status() == StatusCode::FORBIDDEN {
-                service.forget_node(name.as_str());
+                service.forget_node(proof.node_id().as_str());
             }
             Err(error)
         }
@@ -157,12 +148,12 @@ async fn recheck(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(
 }
 
 /// A node admitted by a check here, not by a registration.
-fn learnt(name: NodeName, allowed: &AllowedWorker) -> AdmittedNode {
+fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
     AdmittedNode {
-        name,
+        name: allowed.node.clone(),
         seal_token: allowed.seal_token,
         owner: allowed.owner,
-        ip_address: String::new(),
+        ip_address: None,
         capacity: None,
     }
 }

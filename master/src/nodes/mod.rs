@@ -6,15 +6,18 @@
 //! - [`heartbeat`]: `POST /api/v1/nodes/heartbeat` records a node's status
 //!   and metrics, authenticated by a heartbeat proof whose `issued_at` must
 //!   grow;
-//! - [`health`]: `GET /api/v1/node-health[/{node}]`, read by the console;
+//! - [`health`]: `GET /api/v1/node-health[/{node}]`, read by the console:
+//!   names, status and metrics for anyone, owners and seal tokens for
+//!   their owners and the admin and super tiers;
 //! - [`status`]: `GET /api/v1/staking/status`, the seed's troubleshooting
 //!   view of seal tokens, stake and status.
 //!
 //! State is in memory and rebuilt from the Kubernetes API: the
 //! [`registry`] of admitted nodes (a node it does not know is looked up by
-//! its labels and re-checked on chain once), and the [`replay`] set of
-//! register nonces. Heartbeats touch neither the chain nor the API server;
-//! the revocation reconciler drops cached admissions with
+//! its admission record and re-checked on chain once), and the [`replay`]
+//! ledger of register nonces, shared by every replica through the API
+//! server. Heartbeats touch neither the chain nor the API server; the
+//! revocation reconciler drops cached admissions with
 //! [`NodeService::forget_node`] and [`NodeService::invalidate_seal_token`].
 
 mod client_ip;
@@ -26,6 +29,7 @@ pub mod registry;
 pub mod replay;
 pub mod status;
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +38,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use daas_core::access::unix_now_secs;
-use daas_core::access::worker::{AllowedWorker, chain_time_ms, review_worker};
+use daas_core::access::worker::{AllowedWorker, WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{
     Purpose, VerifiedWorkerProof, WorkerProof, WorkerProofError,
 };
@@ -47,11 +51,12 @@ use prometheus_client::registry::Registry;
 
 pub use registry::AdmittedNode;
 
+use crate::access::AccessService;
 use crate::http::ApiError;
 use crate::ratelimit::RateLimiter;
 use metrics::NodeMetricsSet;
 use registry::NodeRegistry;
-use replay::NonceStore;
+use replay::NonceLedger;
 
 /// Largest request body of the node endpoints.
 pub const MAX_BODY_LEN: usize = 16 * 1024;
@@ -74,6 +79,9 @@ pub struct NodeSettings {
     /// Registrations, status queries and unknown-node heartbeats per
     /// minute and client address.
     pub rate_limit_per_minute: NonZeroU32,
+    /// Node names outside staking (the K3s server's own node): never
+    /// admitted through a seal token, never revoked.
+    pub exempt: BTreeSet<String>,
 }
 
 /// The node endpoints' shared state.
@@ -82,9 +90,11 @@ pub struct NodeService {
     chain: ChainClient,
     kube: kube::Client,
     registry: NodeRegistry,
-    nonces: NonceStore,
+    nonces: NonceLedger,
     limiter: RateLimiter,
     metrics: NodeMetricsSet,
+    /// Tells the admin and super tiers from other callers of node health.
+    access: Option<Arc<AccessService>>,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -109,12 +119,22 @@ impl NodeService {
         Self {
             settings,
             chain,
+            nonces: NonceLedger::new(kube.clone()),
             kube,
             registry: NodeRegistry::default(),
-            nonces: NonceStore::default(),
             limiter,
             metrics: NodeMetricsSet::register(registry),
+            access: None,
         }
+    }
+
+    /// Lets callers that authenticate as the admin or super tier through
+    /// `access` see every node's health in full (without it, only owners
+    /// see their own nodes in full).
+    #[must_use]
+    pub fn with_access(mut self, access: Arc<AccessService>) -> Self {
+        self.access = Some(access);
+        self
     }
 
     /// Drops what the master remembers of `node` (after it was removed):
@@ -165,13 +185,13 @@ impl NodeService {
             .map_err(proof_error)
     }
 
-    /// The proof's seal token on chain now: 403 naming why it does not
-    /// admit the worker, 503 when the chain cannot be read.
-    async fn check_chain(&self, proof: &VerifiedWorkerProof) -> Result<AllowedWorker, ApiError> {
+    /// The claim's seal token on chain now (the worker rule): 403 naming
+    /// why it does not admit the worker, 503 when the chain cannot be read.
+    async fn check_chain(&self, claim: &WorkerClaim) -> Result<AllowedWorker, ApiError> {
         let now_ms = chain_time_ms(&self.chain)
             .await
             .map_err(|error| ApiError::unavailable("cannot read the chain's clock", &error))?;
-        review_worker(&self.chain, proof, now_ms)
+        review_worker(&self.chain, claim, now_ms)
             .await
             .map_err(|error| {
                 ApiError::unavailable("cannot read the seal token from the chain", &error)

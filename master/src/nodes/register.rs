@@ -2,12 +2,15 @@
 //!
 //! In order, cheapest first: the rate limit by client address; the body's
 //! shape; the proof (format, audience, age, signature, purpose `register`)
-//! and that it names the request's node and seal token; the seal token on
-//! chain at the chain's time (a worker token of the signer, for this node,
-//! active); the proof's nonce (single use); that the node name is not
-//! admitted through another seal token. Then the bootstrap token is
-//! minted, the answer carries the join token, and the node is labelled in
-//! the background once it registers.
+//! and that it names the request's node and seal token; that the name is
+//! not exempt from staking; the seal token on chain at the chain's time
+//! (the worker rule: a worker token of the signer, for this node, active,
+//! never slashed); the proof's nonce (single use across every replica);
+//! that the node name is not admitted through another seal token, nor a
+//! Node without an admission record. Then the bootstrap token is minted,
+//! the admission record written (binding the token to the node), the
+//! answer carries the join token, and the node is labelled in the
+//! background once it registers.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,24 +19,27 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use daas_core::access::NodeName;
 use daas_core::access::kubeconfig::to_yaml;
 use daas_core::access::unix_now_secs;
+use daas_core::access::worker::WorkerClaim;
 use daas_core::access::worker_proof::{Purpose, VerifiedWorkerProof};
 use daas_core::api::nodes::{Capacity, RegisterWorkerRequest, RegisterWorkerResponse};
 use daas_core::package::SealTokenId;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use serde_json::json;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::client_ip::ClientIp;
 use super::{AdmittedNode, NodeService};
+use crate::admission::record::{read_record, write_record};
 use crate::admission::{
-    CaHash, JoinToken, MintedToken, WorkerNode, label_node, mint_bootstrap_token,
+    AdmissionError, AdmissionRecord, CaHash, JoinToken, MintedToken, WorkerNode,
+    delete_bootstrap_token, label_node, mint_bootstrap_token,
 };
 use crate::http::{ApiError, ApiJson};
-use crate::labels::SEAL_TOKEN_ANNOTATION;
-use crate::node_name::NodeName;
 
 /// Longest capacity quantity accepted (`"16Gi"` and the like).
 const MAX_QUANTITY_LEN: usize = 64;
@@ -65,18 +71,13 @@ async fn admit(
     request: RegisterWorkerRequest,
 ) -> Result<RegisterWorkerResponse, ApiError> {
     let (proof, name) = check_request(service, &request)?;
-    let allowed = service.check_chain(&proof).await?;
-    let keep_until = proof
-        .issued_at()
-        .saturating_add(service.settings.proof_max_age.as_secs());
-    if !service
-        .nonces
-        .claim(proof.nonce(), keep_until, unix_now_secs())
-    {
-        return Err(ApiError::conflict(
-            "this register proof was already used (replayed nonce); sign a new one",
-        ));
+    if service.settings.exempt.contains(name.as_str()) {
+        return Err(ApiError::conflict(format!(
+            "node name {name} is reserved for a node outside staking"
+        )));
     }
+    let allowed = service.check_chain(&WorkerClaim::from(&proof)).await?;
+    claim_nonce(service, &proof).await?;
     check_name_free(service, &name, allowed.seal_token).await?;
     let worker = WorkerNode {
         name,
@@ -87,11 +88,12 @@ async fn admit(
         .await
         .map_err(|error| ApiError::unavailable("cannot mint the bootstrap token", &error))?;
     let response = answer(service, &worker, &minted)?;
+    record_admission(service, &worker, &minted).await?;
     service.registry.admit(AdmittedNode {
         name: worker.name.clone(),
         seal_token: worker.seal_token,
         owner: worker.owner,
-        ip_address: request.ip_address,
+        ip_address: Some(request.ip_address),
         capacity: Some(request.capacity),
     });
     service.metrics.set_nodes(service.registry.len());
@@ -129,7 +131,7 @@ fn check_request(
             proof.seal_token()
         )));
     }
-    if proof.node_id() != name.as_str() {
+    if *proof.node_id() != name {
         return Err(ApiError::bad_request(format!(
             "the proof is for node {:?}, the request names {name:?}",
             proof.node_id()
@@ -156,7 +158,29 @@ fn check_capacity(capacity: &Capacity) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// 409 when `name` is admitted, or exists, through another seal token.
+/// Claims the proof's nonce in the shared ledger: 409 for a replay (to
+/// this replica or any other, before or after a restart), 503 when the
+/// ledger cannot be written.
+async fn claim_nonce(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
+    let keep_until = proof
+        .issued_at()
+        .saturating_add(service.settings.proof_max_age.as_secs());
+    let fresh = service
+        .nonces
+        .claim(proof.nonce(), keep_until, unix_now_secs())
+        .await
+        .map_err(|error| ApiError::unavailable("cannot record the proof's nonce", &error))?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "this register proof was already used (replayed nonce); sign a new one",
+        ))
+    }
+}
+
+/// 409 when `name` is admitted through another seal token, or a Node of
+/// that name exists without an admission record.
 async fn check_name_free(
     service: &NodeService,
     name: &NodeName,
@@ -167,35 +191,67 @@ async fn check_name_free(
         .seal_token_of(name.as_str())
         .filter(|other| *other != seal)
     {
-        return Err(taken(name, &other.to_string()));
+        return Err(taken(name, &format!("seal token {other}")));
     }
-    let node = Api::<Node>::all(service.kube.clone())
-        .get_opt(name.as_str())
-        .await
-        .map_err(|error| {
-            ApiError::unavailable("cannot read the node from the API server", &error)
-        })?;
-    let Some(node) = node else {
-        return Ok(());
+    let unavailable = |error: &dyn std::fmt::Display| {
+        ApiError::unavailable(
+            "cannot read the node's admission from the API server",
+            error,
+        )
     };
-    let annotated = node
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|annotations| annotations.get(SEAL_TOKEN_ANNOTATION));
-    match annotated {
-        Some(other) if *other == seal.to_string() => Ok(()),
-        Some(other) => Err(taken(name, other)),
-        None => Err(ApiError::conflict(format!(
-            "node {name} already exists and is not tied to a seal token"
-        ))),
+    let stored = read_record(&service.kube, name)
+        .await
+        .map_err(|error| unavailable(&error))?;
+    match stored.map(|stored| stored.record) {
+        Some(Ok(record)) if record.seal_token == seal => Ok(()),
+        Some(Ok(record)) => Err(taken(name, &format!("seal token {}", record.seal_token))),
+        Some(Err(reason)) => Err(taken(name, &format!("a malformed record ({reason})"))),
+        None => {
+            let node = Api::<Node>::all(service.kube.clone())
+                .get_opt(name.as_str())
+                .await
+                .map_err(|error| unavailable(&error))?;
+            match node {
+                Some(_) => Err(ApiError::conflict(format!(
+                    "node {name} already exists and has no admission record"
+                ))),
+                None => Ok(()),
+            }
+        }
     }
 }
 
-fn taken(name: &NodeName, other: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "node {name} is already admitted through seal token {other}"
-    ))
+fn taken(name: &NodeName, holder: &str) -> ApiError {
+    ApiError::conflict(format!("node {name} is already admitted through {holder}"))
+}
+
+/// Writes the admission record binding `minted` to the node, before the
+/// token is handed out. If it cannot be written the token is deleted (it
+/// was never handed out) and the registration refused.
+async fn record_admission(
+    service: &NodeService,
+    worker: &WorkerNode,
+    minted: &MintedToken,
+) -> Result<(), ApiError> {
+    let record = AdmissionRecord {
+        node: worker.name.clone(),
+        seal_token: worker.seal_token,
+        owner: worker.owner,
+        bootstrap_token_id: minted.token.id().to_owned(),
+        admitted_at: Timestamp::now(),
+    };
+    let Err(error) = write_record(&service.kube, &record).await else {
+        return Ok(());
+    };
+    if let Err(cleanup) = delete_bootstrap_token(&service.kube, &minted.token.secret_name()).await {
+        warn!(error = %cleanup, "the unused bootstrap token was not deleted; it expires");
+    }
+    Err(match error {
+        AdmissionError::NodeTaken { node, holder } => {
+            ApiError::conflict(format!("node {node} is already admitted through {holder}"))
+        }
+        other => ApiError::unavailable("cannot write the admission record", &other),
+    })
 }
 
 /// The seed's answer plus the join token.

@@ -14,7 +14,7 @@ use daas_core::api::nodes::{
 use daas_core::package::SealTokenId;
 use sui_sdk_types::Address;
 
-use crate::node_name::NodeName;
+use daas_core::access::NodeName;
 
 /// A node admitted through a worker seal token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +25,9 @@ pub struct AdmittedNode {
     pub seal_token: SealTokenId,
     /// The token's owner.
     pub owner: Address,
-    /// The address given at registration (empty when learnt from labels).
-    pub ip_address: String,
+    /// The address given at registration (`None` when learnt from the
+    /// admission record).
+    pub ip_address: Option<String>,
     /// The capacity given at registration.
     pub capacity: Option<Capacity>,
 }
@@ -101,7 +102,7 @@ impl NodeRegistry {
         match nodes.get_mut(node.name.as_str()) {
             Some(entry) if entry.node.seal_token == node.seal_token => {
                 entry.checked = true;
-                if !node.ip_address.is_empty() {
+                if node.ip_address.is_some() {
                     entry.node = node;
                 }
             }
@@ -216,8 +217,8 @@ fn health(entry: &Entry, now: Instant) -> NodeHealth {
     let since = entry.last_heartbeat.unwrap_or(entry.admitted_at);
     NodeHealth {
         node: entry.node.name.to_string(),
-        seal_token: entry.node.seal_token.to_string(),
-        owner: entry.node.owner.to_string(),
+        seal_token: Some(entry.node.seal_token.to_string()),
+        owner: Some(entry.node.owner.to_string()),
         status: entry.status,
         last_heartbeat_age_secs: entry
             .last_heartbeat
@@ -240,7 +241,7 @@ mod tests {
             name: name.parse().unwrap(),
             seal_token: SealTokenId::new(Address::new([seal; 32])),
             owner: Address::new([1; 32]),
-            ip_address: "10.0.0.1".to_owned(),
+            ip_address: Some("10.0.0.1".to_owned()),
             capacity: None,
         }
     }

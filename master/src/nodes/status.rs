@@ -15,17 +15,15 @@ use daas_core::chain::ChainError;
 use daas_core::chain::reads::SealTokenState;
 use daas_core::package::staking::{SealToken, TokenStatus};
 use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
-use k8s_openapi::api::core::v1::Node;
-use kube::Api;
 use serde::Deserialize;
 use sui_sdk_types::Address;
 use tracing::{Instrument as _, info_span};
 
 use super::NodeService;
 use super::client_ip::ClientIp;
+use crate::admission::record::read_record;
 use crate::http::ApiError;
-use crate::labels::SEAL_TOKEN_ANNOTATION;
-use crate::node_name::NodeName;
+use daas_core::access::NodeName;
 
 /// The query: exactly one field set.
 #[derive(Debug, Deserialize)]
@@ -112,8 +110,8 @@ async fn match_tokens(
     }
 }
 
-/// The seal token `name` is admitted through: the registry's, else the
-/// Node's annotation; 404 when neither knows it.
+/// The seal token `name` is admitted through: the registry's, else its
+/// admission record's; 404 when neither knows it.
 async fn seal_token_of_node(
     service: &NodeService,
     name: &NodeName,
@@ -121,26 +119,25 @@ async fn seal_token_of_node(
     if let Some(id) = service.registry.seal_token_of(name.as_str()) {
         return Ok(id);
     }
-    annotated_seal_token(service, name).await?.ok_or_else(|| {
+    recorded_seal_token(service, name).await?.ok_or_else(|| {
         ApiError::not_found(format!("node {name} is not admitted through a seal token"))
     })
 }
 
-/// The seal token annotated on the Node `name`, if the node exists and
-/// carries a valid one.
-async fn annotated_seal_token(
+/// The seal token of `name`'s admission record, if it has a valid one.
+async fn recorded_seal_token(
     service: &NodeService,
     name: &NodeName,
 ) -> Result<Option<SealTokenId>, ApiError> {
-    let node = Api::<Node>::all(service.kube.clone())
-        .get_opt(name.as_str())
-        .await
-        .map_err(|error| {
-            ApiError::unavailable("cannot read the node from the API server", &error)
-        })?;
-    Ok(node
-        .and_then(|node| node.metadata.annotations)
-        .and_then(|annotations| annotations.get(SEAL_TOKEN_ANNOTATION)?.parse().ok()))
+    let stored = read_record(&service.kube, name).await.map_err(|error| {
+        ApiError::unavailable(
+            "cannot read the node's admission from the API server",
+            &error,
+        )
+    })?;
+    Ok(stored
+        .and_then(|stored| stored.record.ok())
+        .map(|record| record.seal_token))
 }
 
 /// One seal token's status; `None` when it does not exist.
@@ -161,7 +158,7 @@ async fn describe(
 }
 
 /// The node admitted through a worker token: the registry's, else the
-/// Node named by its node id if annotated with it.
+/// node named by its node id if its admission record names the token.
 async fn admitted_node(
     service: &NodeService,
     state: &SealTokenState,
@@ -176,8 +173,8 @@ async fn admitted_node(
     let Ok(name) = String::from_utf8_lossy(&token.node_id).parse::<NodeName>() else {
         return Ok(None);
     };
-    let annotated = annotated_seal_token(service, &name).await?;
-    Ok((annotated == Some(token.id)).then(|| name.to_string()))
+    let recorded = recorded_seal_token(service, &name).await?;
+    Ok((recorded == Some(token.id)).then(|| name.to_string()))
 }
 
 fn status_of(

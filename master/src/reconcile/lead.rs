@@ -1,24 +1,30 @@
-//! The leader's work: revocations from the durable event cursor, and
-//! re-checks of every admitted worker against the chain.
+//! The leader's work: revocations from the durable event cursor, re-checks
+//! of every Node against admission records and the chain (default deny),
+//! labelling of admitted nodes, and approval of node certificates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use daas_core::chain::reads::SealTokenState;
-use daas_core::chain::{ChainError, ChainEvent, CursorStore, EventCursor, EventFollower};
+use daas_core::access::unix_now_secs;
+use daas_core::access::worker::{WorkerClaim, worker_read_refusal};
+use daas_core::chain::{ChainEvent, CursorStore, EventCursor, EventFollower};
 use daas_core::package::SealTokenId;
 use futures::StreamExt;
 use tokio::time::Instant;
 use tracing::{info, instrument, warn};
 
+use super::approve::approve_node_certificates;
 use super::backoff::Backoff;
 use super::classify::{Cause, LeaderAction, leader_action};
-use super::targets::{Plan, execute, inventory};
-use super::verdict::{Claim, Reason, Verdict, judge};
+use super::targets::{Inventory, Plan, execute, inventory};
+use super::verdict::{Reason, TokenRead, Verdict, judge};
 use super::{Context, ReconcileError};
+use crate::admission::record::RECORD_NAME_PREFIX;
+use crate::admission::{StoredRecord, WorkerNode, apply_node_labels, node_is_labelled};
 use crate::cursor::KubeCursorStore;
 use crate::leader::error_chain;
+use crate::nodes::replay::sweep_expired_nonces;
 
 /// How many seal tokens a re-check reads from the chain at once.
 const READS_IN_FLIGHT: usize = 16;
@@ -31,16 +37,22 @@ struct Leading {
 }
 
 /// Leads until dropped (when the Lease is lost or the master stops):
-/// re-checks at once, then follows events from the stored cursor.
+/// approves node certificates meanwhile, re-checks at once, then follows
+/// events from the stored cursor.
 pub(super) async fn lead(context: Arc<Context>) {
-    info!("leading: revoking from the event cursor");
+    info!("leading: revoking from the event cursor, approving node certificates");
+    futures::future::join(revoke(&context), approve_node_certificates(&context)).await;
+}
+
+/// Follows events and re-checks, restarting the follower after failures.
+async fn revoke(context: &Context) {
     let mut state = Leading {
         next_recheck: Instant::now(),
         follower_backoff: context.backoff(),
         recheck_backoff: context.backoff(),
     };
     loop {
-        let Err(error) = follow(&context, &mut state).await;
+        let Err(error) = follow(context, &mut state).await;
         let wait = state.follower_backoff.next_wait();
         warn!(error = %error_chain(&error), ?wait, "revocation follower failed; resuming from the stored cursor");
         tokio::time::sleep(wait).await;
@@ -142,7 +154,9 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
     }
 }
 
-/// Revokes every node and bootstrap token of worker token `token`.
+/// Revokes every node, admission record and bootstrap token of worker
+/// token `token`: the nodes its records name and the nodes labelled with
+/// it.
 #[instrument(skip(context), fields(seal_token = %token, %cause))]
 async fn revoke_token(
     context: &Context,
@@ -151,7 +165,13 @@ async fn revoke_token(
 ) -> Result<(), ReconcileError> {
     let found = inventory(context, Some(token)).await?;
     let mut plan = Plan::default();
-    found.nodes.iter().for_each(|n| plan.revoke_node(n));
+    found.nodes.keys().for_each(|node| plan.revoke_node(node));
+    for stored in &found.records {
+        if let Ok(record) = &stored.record {
+            plan.revoke_node(record.node.as_str());
+        }
+        plan.delete_record(stored);
+    }
     found.tokens.iter().for_each(|t| plan.delete_token(t));
     if plan.is_empty() {
         return Ok(());
@@ -178,66 +198,167 @@ async fn recheck_and_schedule(context: &Context, state: &mut Leading) {
     state.next_recheck = Instant::now() + wait;
 }
 
-/// Judges every admitted worker against the chain and revokes those whose
-/// seal token no longer backs them.
+/// Default deny: judges every Node in scope against its admission record
+/// and the chain, revokes those without a record whose seal token still
+/// holds them (never an exempt one), drops records and bootstrap tokens
+/// that no longer stand, labels admitted nodes that lack their labels, and
+/// deletes expired register nonces.
 ///
 /// # Errors
 /// Chain time or the inventory could not be read (nothing was revoked), a
-/// seal token could not be read (the others were handled), or a
-/// revocation failed.
+/// seal token could not be read (its workers were left alone, the others
+/// handled), or a revocation, a label or the nonce sweep failed.
 #[instrument(skip_all)]
 async fn recheck(context: &Context) -> Result<(), ReconcileError> {
     let now_ms = chain_now_ms(context).await?;
     let found = inventory(context, None).await?;
     let tokens: BTreeSet<SealTokenId> = found
-        .nodes
+        .records
         .iter()
-        .map(|n| n.claim.seal_token)
+        .filter_map(|stored| stored.record.as_ref().ok().map(|r| r.seal_token))
         .chain(found.tokens.iter().map(|t| t.claim.seal_token))
         .collect();
-    let (states, unreadable) = read_states(context, tokens).await;
-    let verdict = |claim: &Claim| match states.get(&claim.seal_token) {
-        Some(Some(state)) => Some(judge(state, claim, now_ms)),
-        Some(None) => Some(Verdict::Revoke(Reason::Missing)),
-        None => None,
+    let (reads, unreadable) = read_states(context, tokens).await;
+    let judged = Judged {
+        context,
+        reads: &reads,
+        now_ms,
     };
-    let mut plan = Plan::default();
-    let mut revoked = BTreeSet::new();
-    for node in &found.nodes {
-        if let Some(Verdict::Revoke(reason)) = verdict(&node.claim) {
-            info!(node = %node.name, seal_token = %node.claim.seal_token, %reason, "worker no longer backed by its stake");
-            plan.revoke_node(node);
-            revoked.insert(node.claim.seal_token);
-        }
-    }
-    for token in &found.tokens {
-        if let Some(Verdict::Revoke(reason)) = verdict(&token.claim) {
-            info!(secret = %token.name, seal_token = %token.claim.seal_token, %reason, "bootstrap token no longer backed by its stake");
-            plan.delete_token(token);
-            revoked.insert(token.claim.seal_token);
-        }
-    }
+    let outcome = judged.plan(&found);
     // Expiry fires no event: no cache may keep what is being revoked.
-    revoked
-        .into_iter()
-        .for_each(|id| context.invalidation.seal_token_changed(id));
-    execute(context, &plan).await?;
+    for id in &outcome.revoked {
+        context.invalidation.seal_token_changed(*id);
+    }
+    let mut result = execute(context, &outcome.plan).await;
+    for worker in &outcome.unlabelled {
+        if let Err(error) = apply_node_labels(&context.kube, worker).await {
+            result = result.and(Err(ReconcileError::Admission(Box::new(error))));
+        }
+    }
+    if let Err(source) = sweep_expired_nonces(&context.kube, unix_now_secs()).await {
+        result = result.and(Err(
+            ReconcileError::api("deleting expired register nonces")(source),
+        ));
+    }
     match unreadable {
-        Some(error) => Err(error),
-        None => Ok(()),
+        Some(error) => result.and(Err(error)),
+        None => result,
     }
 }
 
-/// Reads the state of every token: `Some(state)`, or `None` when the chain
-/// definitely has no such token. Tokens that could not be read are left
-/// out; the last such error is returned beside.
+/// What one re-check decided.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// What to take away.
+    plan: Plan,
+    /// Admitted nodes that lack their labels.
+    unlabelled: Vec<WorkerNode>,
+    /// The seal tokens whose workers lose something.
+    revoked: BTreeSet<SealTokenId>,
+}
+
+/// The chain's answers of one re-check.
+struct Judged<'a> {
+    context: &'a Context,
+    reads: &'a BTreeMap<SealTokenId, TokenRead>,
+    now_ms: u64,
+}
+
+impl Judged<'_> {
+    /// The verdict about a claim; `None` when its seal token could not be
+    /// read (no verdict without a definite answer).
+    fn verdict(&self, claim: &WorkerClaim) -> Option<Verdict> {
+        self.reads
+            .get(&claim.seal_token)
+            .map(|read| judge(read, claim, self.now_ms))
+    }
+
+    /// What to take away, and the admitted nodes to label.
+    fn plan(&self, found: &Inventory) -> Outcome {
+        let exempt = &self.context.settings.exempt;
+        let by_node = found.records_by_node();
+        let by_name: BTreeMap<&str, _> = found
+            .records
+            .iter()
+            .map(|stored| (stored.name.as_str(), stored))
+            .collect();
+        let mut out = Outcome::default();
+        for (node, meta) in found.nodes.iter().filter(|(n, _)| !exempt.contains(*n)) {
+            let stored = by_name
+                .get(format!("{RECORD_NAME_PREFIX}{node}").as_str())
+                .copied();
+            let verdict = match (by_node.get(node.as_str()), stored) {
+                (Some(record), _) => self.verdict(&record.claim()),
+                (None, Some(stored)) => Some(Verdict::Revoke(Reason::BadRecord(
+                    stored.record.clone().err().unwrap_or_default(),
+                ))),
+                (None, None) => Some(Verdict::Revoke(Reason::NoRecord)),
+            };
+            match verdict {
+                Some(Verdict::Revoke(reason)) => {
+                    info!(node, %reason, "node revoked: not held by a valid, active worker seal token");
+                    out.plan.revoke_node(node);
+                    if let Some(stored) = stored {
+                        out.revoke_record(stored);
+                    }
+                }
+                Some(Verdict::Keep) => {
+                    if let Some(record) = by_node.get(node.as_str()) {
+                        let worker = WorkerNode::from(*record);
+                        if !node_is_labelled(meta, &worker) {
+                            out.unlabelled.push(worker);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        // Records of nodes that have not appeared (or no longer exist).
+        for stored in &found.records {
+            if out.plan.records.contains_key(&stored.name) {
+                continue;
+            }
+            let verdict = match &stored.record {
+                Ok(record) if found.nodes.contains_key(record.node.as_str()) => continue,
+                Ok(record) => self.verdict(&record.claim()),
+                Err(reason) => Some(Verdict::Revoke(Reason::BadRecord(reason.clone()))),
+            };
+            if let Some(Verdict::Revoke(reason)) = verdict {
+                info!(record = %stored.name, %reason, "admission record no longer stands");
+                if let Ok(record) = &stored.record {
+                    out.plan.revoke_node(record.node.as_str());
+                }
+                out.revoke_record(stored);
+            }
+        }
+        for token in &found.tokens {
+            if let Some(Verdict::Revoke(reason)) = self.verdict(&token.claim) {
+                info!(secret = %token.name, seal_token = %token.claim.seal_token, %reason, "bootstrap token no longer backed by its stake");
+                out.plan.delete_token(token);
+                out.revoked.insert(token.claim.seal_token);
+            }
+        }
+        out
+    }
+}
+
+impl Outcome {
+    /// Deletes `stored` and counts its seal token as revoked.
+    fn revoke_record(&mut self, stored: &StoredRecord) {
+        if let Ok(record) = &stored.record {
+            self.revoked.insert(record.seal_token);
+        }
+        self.plan.delete_record(stored);
+    }
+}
+
+/// Reads the state of every token: what the chain definitely says of it.
+/// Tokens that could not be read are left out; the last such error is
+/// returned beside.
 async fn read_states(
     context: &Context,
     tokens: BTreeSet<SealTokenId>,
-) -> (
-    BTreeMap<SealTokenId, Option<SealTokenState>>,
-    Option<ReconcileError>,
-) {
+) -> (BTreeMap<SealTokenId, TokenRead>, Option<ReconcileError>) {
     let reads = futures::stream::iter(tokens)
         .map(|id| async move { (id, context.chain.seal_token_state(id).await) })
         .buffer_unordered(READS_IN_FLIGHT)
@@ -248,17 +369,19 @@ async fn read_states(
     for (id, read) in reads {
         match read {
             Ok(state) => {
-                states.insert(id, Some(state));
+                states.insert(id, TokenRead::Found(Box::new(state)));
             }
-            Err(ChainError::ObjectNotFound { id: missing }) if missing == id.address() => {
-                states.insert(id, None);
-            }
-            Err(source) => {
-                unreadable = Some(ReconcileError::Chain {
-                    action: format!("reading seal token {id}"),
-                    source,
-                });
-            }
+            Err(source) => match worker_read_refusal(id, &source) {
+                Some(reason) => {
+                    states.insert(id, TokenRead::Refused(reason));
+                }
+                None => {
+                    unreadable = Some(ReconcileError::Chain {
+                        action: format!("reading seal token {id}"),
+                        source,
+                    });
+                }
+            },
         }
     }
     (states, unreadable)

@@ -1,5 +1,6 @@
 //! The revocation reconciler (ARCHITECTURE.md, "Who may do what",
-//! Revocation): chain events take access and nodes away within seconds.
+//! Revocation): chain events take access and nodes away within seconds,
+//! and every Node must be held by a valid, active worker seal token.
 //!
 //! Two loops run in every replica ([`Reconciler::run`]):
 //!
@@ -9,33 +10,40 @@
 //!   decisions are dropped and the next TokenReview asks the chain again.
 //!   While the chain cannot be read it calls [`Invalidation::all_changed`]
 //!   once: nothing cached outlives an outage, which fails closed.
-//! - **Revocation** (the leader only, elected on a Lease, see
-//!   [`crate::leader`]): follows the same events from the cursor kept in the
-//!   Kubernetes API ([`crate::cursor::KubeCursorStore`]), so a restarted or
-//!   newly elected master resumes where the last one stopped. For an
-//!   unstake, withdrawal or approved slash of a **worker** seal token it
-//!   runs [`crate::revocation::revoke_node`] on every Node labelled with
-//!   that token and deletes its bootstrap tokens, and only then
-//!   acknowledges the event (at least once; revocation is idempotent). A
-//!   slashed worker loses its node even if the stake left covers the worker
-//!   minimum: slashing is punitive.
-//!
-//! On becoming leader, every [`ReconcilerSettings::recheck_interval`] and
-//! after a change of the pool's parameters the leader also **re-checks**
-//! every labelled Node and every bootstrap token the master minted against
-//! the chain, and revokes those whose seal token is missing, unbonding,
-//! expired, under-staked, slashed, of another pool, not a worker's, or
-//! whose owner or node id differs from what was admitted. Expiry fires no
-//! event, and a master that was down while a slash happened catches up this
-//! way too. A `SealToken` is a `key`-only object: it cannot change hands on
-//! chain, so an owner mismatch can only come from tampered annotations.
+//! - **Leading** (the leader only, elected on a Lease, see
+//!   [`crate::leader`]):
+//!   - follows the same events from the cursor kept in the Kubernetes API
+//!     ([`crate::cursor::KubeCursorStore`]), so a restarted or newly
+//!     elected master resumes where the last one stopped. For an unstake,
+//!     withdrawal or approved slash of a **worker** seal token it runs
+//!     [`crate::revocation::revoke_node`] on every Node the token's
+//!     admission records name or its label selects, deletes the records
+//!     and bootstrap tokens, and only then acknowledges the event (at least
+//!     once; revocation is idempotent). A slashed worker loses its node
+//!     even if the stake left covers the worker minimum: slashing is
+//!     punitive.
+//!   - **default deny**: on becoming leader, every
+//!     [`ReconcilerSettings::recheck_interval`] and after a change of the
+//!     pool's parameters, re-checks **every** Node (in scope): a Node with
+//!     no admission record, or whose record's seal token does not hold it
+//!     now by the worker rule (`daas_core::access::worker`: missing,
+//!     unbonding, expired, under-staked, ever slashed, of another pool or
+//!     owner, a user's, for another node), is revoked; Nodes named in
+//!     [`ReconcilerSettings::exempt`] never are. Records and bootstrap
+//!     tokens that no longer stand are deleted, admitted nodes that lack
+//!     their labels are labelled (the record is the pending labelling), and
+//!     expired register nonces are swept. Expiry fires no event, and a
+//!     master that was down while a slash happened catches up this way too.
+//!   - approves kubelet client certificate requests of bootstrappers only
+//!     for the node their token was minted for (`approve`).
 //!
 //! Errors of the chain or the API server are logged and retried with
-//! bounded exponential backoff; nothing here ends the process. A node is
-//! only revoked on a definite answer (an event, or a read that found the
-//! token in a revoking state or found it absent), never because a read
-//! failed.
+//! bounded exponential backoff; nothing here ends the process. A node with
+//! a record is only revoked on a definite answer (an event, or a read that
+//! found the token in a revoking state or found it absent), never because
+//! a read failed; a node without a record needs no answer.
 
+mod approve;
 mod backoff;
 mod classify;
 mod follow;
@@ -43,6 +51,7 @@ mod lead;
 mod targets;
 mod verdict;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +60,7 @@ use daas_core::chain::{ChainClient, ChainError};
 use daas_core::package::SealTokenId;
 use tokio::sync::watch;
 
+use crate::admission::AdmissionError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::CURSOR_CONFIG_MAP;
 use crate::leader::{Elector, LeaderError, LeaseSettings, run_elected};
@@ -91,15 +101,20 @@ pub struct ReconcilerSettings {
     /// Name of the event cursor's ConfigMap.
     pub cursor_name: String,
     /// An extra label selector (e.g. `pool=blue`) that restricts which
-    /// Nodes and bootstrap tokens this master manages, for clusters shared
-    /// by several pools; `None` manages every labelled one.
+    /// Nodes, admission records and bootstrap tokens this master manages
+    /// (and whose certificate requests it decides), for clusters shared by
+    /// several pools; `None` manages every one.
     pub scope: Option<String>,
+    /// Node names outside staking (the K3s server's own node), never
+    /// revoked.
+    pub exempt: BTreeSet<String>,
 }
 
 impl ReconcilerSettings {
     /// Defaults for replica `identity`: default drain, re-check every
     /// minute, poll every 200 ms, back off from 200 ms to 30 s, the
-    /// default Lease and the cursor at `kube-system/k3s-daas-event-cursor`.
+    /// default Lease, the cursor at `kube-system/k3s-daas-event-cursor`,
+    /// every Node managed and none exempt.
     pub fn new(identity: impl Into<String>) -> Self {
         Self {
             identity: identity.into(),
@@ -112,6 +127,7 @@ impl ReconcilerSettings {
             cursor_namespace: KUBE_SYSTEM.to_owned(),
             cursor_name: CURSOR_CONFIG_MAP.to_owned(),
             scope: None,
+            exempt: BTreeSet::new(),
         }
     }
 
@@ -172,6 +188,9 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    /// Reading or writing admission records or bootstrap tokens failed.
+    #[error("managing admitted workers failed")]
+    Admission(#[source] Box<AdmissionError>),
     /// Revoking a node failed part-way (it is re-run).
     #[error("revoking node {node} failed")]
     Revocation {

@@ -1,47 +1,69 @@
-//! The master's objects that admitted workers (labelled Nodes, bootstrap
-//! token Secrets), and taking them away.
+//! What the master manages (Nodes, admission records, the bootstrap tokens
+//! it minted), and taking it away.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use daas_core::access::worker::WorkerClaim;
 use daas_core::package::SealTokenId;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Secret};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta};
+use kube::api::{Api, ListParams, ObjectMeta};
 use sui_sdk_types::Address;
 use tracing::{info, warn};
 
-use super::verdict::Claim;
 use super::{Context, ReconcileError};
 use crate::admission::bootstrap_token::{BOOTSTRAP_TOKEN_TYPE, KUBE_SYSTEM};
-use crate::labels::{
-    MANAGED_BY, MANAGED_BY_LABEL, NODE_LABEL, OWNER_ANNOTATION, SEAL_TOKEN_ANNOTATION,
-    SEAL_TOKEN_LABEL, seal_token_label_value,
+use crate::admission::record::{
+    AdmissionRecord, StoredRecord, delete_record, list_records, records_selector,
 };
-use crate::node_name::NodeName;
+use crate::admission::{AdmissionError, delete_bootstrap_token};
+use crate::labels::{
+    MANAGED_BY, MANAGED_BY_LABEL, NODE_LABEL, NODE_SEAL_TOKEN_LABEL, OWNER_ANNOTATION,
+    SEAL_TOKEN_ANNOTATION, SEAL_TOKEN_LABEL, seal_token_label_value,
+};
 use crate::revocation::revoke_node;
 
-/// An object of the master and what it claims.
+/// A bootstrap token Secret the master minted, and the worker its
+/// annotations name.
 #[derive(Debug, Clone)]
-pub(super) struct Admitted<N> {
-    /// The Node's name, or the Secret's.
-    pub(super) name: N,
-    /// What its annotations claim.
-    pub(super) claim: Claim,
+pub(super) struct MintedSecret {
+    /// The Secret's name.
+    pub(super) name: String,
+    /// The worker it was minted for.
+    pub(super) claim: WorkerClaim,
 }
 
-/// Labelled Nodes and master-minted bootstrap tokens.
+/// What the master manages, as listed.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Inventory {
-    pub(super) nodes: Vec<Admitted<NodeName>>,
-    pub(super) tokens: Vec<Admitted<String>>,
+    /// Nodes, by name (every Node in scope, or those of one seal token).
+    pub(super) nodes: BTreeMap<String, ObjectMeta>,
+    /// Admission records.
+    pub(super) records: Vec<StoredRecord>,
+    /// Bootstrap tokens.
+    pub(super) tokens: Vec<MintedSecret>,
+}
+
+impl Inventory {
+    /// The parsed records by node name (malformed ones are left out).
+    pub(super) fn records_by_node(&self) -> BTreeMap<&str, &AdmissionRecord> {
+        self.records
+            .iter()
+            .filter_map(|stored| stored.record.as_ref().ok())
+            .map(|record| (record.node.as_str(), record))
+            .collect()
+    }
 }
 
 /// What to take away.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Plan {
-    /// Nodes to revoke (cordon, drain, delete with their secrets).
-    pub(super) nodes: BTreeSet<NodeName>,
+    /// Nodes to revoke (cordon, drain, delete with their secrets and
+    /// bootstrap tokens), by name; they need not exist.
+    pub(super) nodes: BTreeSet<String>,
+    /// Admission records to delete, once their nodes are revoked.
+    pub(super) records: BTreeMap<String, StoredRecord>,
     /// Bootstrap token Secrets to delete, by name.
     pub(super) tokens: BTreeSet<String>,
 }
@@ -49,150 +71,194 @@ pub(super) struct Plan {
 impl Plan {
     /// Whether there is nothing to do.
     pub(super) fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.tokens.is_empty()
+        self.nodes.is_empty() && self.records.is_empty() && self.tokens.is_empty()
+    }
+
+    /// Adds a node to revoke.
+    pub(super) fn revoke_node(&mut self, node: &str) {
+        self.nodes.insert(node.to_owned());
+    }
+
+    /// Adds a record to delete.
+    pub(super) fn delete_record(&mut self, stored: &StoredRecord) {
+        self.records.insert(stored.name.clone(), stored.clone());
+    }
+
+    /// Adds a bootstrap token to delete, unless its node is revoked (which
+    /// deletes it).
+    pub(super) fn delete_token(&mut self, token: &MintedSecret) {
+        if !self.nodes.contains(token.claim.node.as_str()) {
+            self.tokens.insert(token.name.clone());
+        }
     }
 }
 
-fn selector(context: &Context, base: String) -> String {
-    match &context.settings.scope {
-        Some(scope) => format!("{base},{scope}"),
-        None => base,
+/// `base` restricted to the reconciler's scope.
+fn scoped(context: &Context, base: Option<String>) -> Option<String> {
+    match (base, &context.settings.scope) {
+        (Some(base), Some(scope)) => Some(format!("{base},{scope}")),
+        (Some(base), None) => Some(base),
+        (None, scope) => scope.clone(),
     }
 }
 
-/// The master's objects of seal token `token`, or of every seal token.
+fn list_params(selector: Option<String>) -> ListParams {
+    match selector {
+        Some(selector) => ListParams::default().labels(&selector),
+        None => ListParams::default(),
+    }
+}
+
+/// What the master manages of seal token `token`, or everything in scope.
+///
+/// Nodes are listed before records: a registration writes its record
+/// before its join token exists, so every Node listed that was admitted
+/// has its record in the later list (no Node is revoked for a record
+/// written meanwhile).
 pub(super) async fn inventory(
     context: &Context,
     token: Option<SealTokenId>,
 ) -> Result<Inventory, ReconcileError> {
-    let label = match token {
-        Some(id) => format!("{SEAL_TOKEN_LABEL}={}", seal_token_label_value(id)),
-        None => SEAL_TOKEN_LABEL.to_owned(),
-    };
-    let mine = |claim: &Claim| token.is_none_or(|id| claim.seal_token == id);
+    let prefix = token.map(seal_token_label_value);
+    let node_selector = prefix
+        .as_ref()
+        .map(|value| format!("{NODE_SEAL_TOKEN_LABEL}={value}"));
     let nodes = Api::<Node>::all(context.kube.clone())
-        .list_metadata(&ListParams::default().labels(&selector(context, label.clone())))
+        .list_metadata(&list_params(scoped(context, node_selector)))
         .await
-        .map_err(ReconcileError::api("listing labelled nodes"))?;
+        .map_err(ReconcileError::api("listing nodes"))?;
+    let token_label = prefix.map(|value| format!(",{SEAL_TOKEN_LABEL}={value}"));
+    let record_selector = format!(
+        "{}{}",
+        records_selector(),
+        token_label.clone().unwrap_or_default()
+    );
+    let records = list_records(
+        &context.kube,
+        &scoped(context, Some(record_selector)).unwrap_or_default(),
+    )
+    .await
+    .map_err(ReconcileError::admission)?;
+    let secret_selector = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY}{}",
+        token_label.unwrap_or_else(|| format!(",{SEAL_TOKEN_LABEL}"))
+    );
     let secrets = Api::<Secret>::namespaced(context.kube.clone(), KUBE_SYSTEM)
         .list_metadata(
-            &ListParams::default()
-                .labels(&selector(
-                    context,
-                    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{label}"),
-                ))
+            &list_params(scoped(context, Some(secret_selector)))
                 .fields(&format!("type={BOOTSTRAP_TOKEN_TYPE}")),
         )
         .await
         .map_err(ReconcileError::api("listing bootstrap tokens"))?;
+    let mine = |id: SealTokenId| token.is_none_or(|token| token == id);
     Ok(Inventory {
         nodes: nodes
             .items
-            .iter()
-            .filter_map(|n| node_claim(&n.metadata))
-            .filter(|a| mine(&a.claim))
+            .into_iter()
+            .filter_map(|node| Some((node.metadata.name.clone()?, node.metadata)))
+            .collect(),
+        records: records
+            .into_iter()
+            .filter(|stored| {
+                stored
+                    .record
+                    .as_ref()
+                    .map_or(token.is_none(), |record| mine(record.seal_token))
+            })
             .collect(),
         tokens: secrets
             .items
             .iter()
-            .filter_map(|s| token_claim(&s.metadata))
-            .filter(|a| mine(&a.claim))
+            .filter_map(|secret| minted_secret(&secret.metadata))
+            .filter(|secret| mine(secret.claim.seal_token))
             .collect(),
     })
 }
 
-fn node_claim(meta: &ObjectMeta) -> Option<Admitted<NodeName>> {
-    let name = meta.name.as_deref()?;
-    let Ok(node) = NodeName::from_str(name) else {
-        warn!(
-            node = name,
-            "labelled node with a name the master never admits; left alone"
-        );
-        return None;
-    };
-    let claim = claim(meta, name)?;
-    Some(Admitted { name: node, claim })
-}
-
-fn token_claim(meta: &ObjectMeta) -> Option<Admitted<String>> {
+/// A bootstrap token Secret's claim, from its labels and annotations.
+fn minted_secret(meta: &ObjectMeta) -> Option<MintedSecret> {
     let name = meta.name.clone()?;
-    let node = meta.labels.as_ref().and_then(|l| l.get(NODE_LABEL))?;
-    let claim = claim(meta, node)?;
-    Some(Admitted { name, claim })
-}
-
-fn claim(meta: &ObjectMeta, node: &str) -> Option<Claim> {
     let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
-    let Some(seal_token) = annotation(SEAL_TOKEN_ANNOTATION).and_then(|v| v.parse().ok()) else {
+    let node = meta
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(NODE_LABEL))
+        .and_then(|node| node.parse().ok());
+    let seal_token = annotation(SEAL_TOKEN_ANNOTATION).and_then(|v| v.parse().ok());
+    let owner = annotation(OWNER_ANNOTATION).and_then(|v| Address::from_str(v).ok());
+    let (Some(node), Some(seal_token), Some(owner)) = (node, seal_token, owner) else {
         warn!(
-            object = meta.name.as_deref().unwrap_or_default(),
-            "labelled object without a seal token annotation; left alone"
+            secret = name,
+            "bootstrap token without a node, seal token or owner; left to expire"
         );
         return None;
     };
-    Some(Claim {
-        seal_token,
-        owner: annotation(OWNER_ANNOTATION).and_then(|v| Address::from_str(v).ok()),
-        node: node.to_owned(),
+    Some(MintedSecret {
+        name,
+        claim: WorkerClaim {
+            seal_token,
+            owner,
+            node,
+        },
     })
 }
 
-/// Carries out `plan`: revokes every node (concurrently), then deletes the
-/// bootstrap tokens of nodes that were not revoked (the node's own are
-/// deleted by its revocation). Every step is idempotent.
+/// Carries out `plan`: revokes every node (concurrently), never one whose
+/// name is exempt; then deletes the records of what was revoked and the
+/// bootstrap tokens of nodes that were not (a node's own are deleted by its
+/// revocation). Every step is idempotent.
 ///
 /// # Errors
-/// The first failure; the rest was attempted.
+/// The first failure; the rest was attempted. A record whose node could
+/// not be revoked is kept, so the next pass finds it again.
 pub(super) async fn execute(context: &Context, plan: &Plan) -> Result<(), ReconcileError> {
-    let revocations = join_all(plan.nodes.iter().map(|node| async move {
-        revoke_node(&context.kube, node, context.settings.drain)
-            .await
-            .map_err(|source| ReconcileError::Revocation {
-                node: node.to_string(),
-                source: Box::new(source),
-            })
-    }))
+    let exempt = &context.settings.exempt;
+    let revocations = join_all(
+        plan.nodes
+            .iter()
+            .filter(|node| !exempt.contains(*node))
+            .map(|node| async move {
+                revoke_node(&context.kube, node, context.settings.drain)
+                    .await
+                    .map_err(|source| ReconcileError::Revocation {
+                        node: node.clone(),
+                        source: Box::new(source),
+                    })
+            }),
+    )
     .await;
     let mut result = Ok(());
+    let mut failed = BTreeSet::new();
     for outcome in revocations {
         if let Err(error) = outcome {
+            if let ReconcileError::Revocation { node, .. } = &error {
+                failed.insert(node.clone());
+            }
             result = result.and(Err(error));
         }
     }
+    for stored in plan.records.values() {
+        let node = stored.record.as_ref().ok().map(|r| r.node.as_str());
+        if node.is_some_and(|node| failed.contains(node)) {
+            continue;
+        }
+        let deleted = delete_record(&context.kube, &stored.name, stored.uid.as_deref()).await;
+        match deleted {
+            Ok(true) => info!(record = %stored.name, "admission record deleted"),
+            Ok(false) => {}
+            Err(error) => result = result.and(Err(ReconcileError::admission(error))),
+        }
+    }
     for name in &plan.tokens {
-        if let Err(error) = delete_token(context, name).await {
-            result = result.and(Err(error));
+        if let Err(error) = delete_bootstrap_token(&context.kube, name).await {
+            result = result.and(Err(ReconcileError::admission(error)));
         }
     }
     result
 }
 
-async fn delete_token(context: &Context, name: &str) -> Result<(), ReconcileError> {
-    let api = Api::<Secret>::namespaced(context.kube.clone(), KUBE_SYSTEM);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {
-            info!(secret = name, "bootstrap token deleted");
-            Ok(())
-        }
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(ReconcileError::api(format!(
-            "deleting Secret {KUBE_SYSTEM}/{name}"
-        ))(source)),
-    }
-}
-
-impl Plan {
-    /// Adds a node to revoke.
-    pub(super) fn revoke_node(&mut self, node: &Admitted<NodeName>) {
-        self.nodes.insert(node.name.clone());
-    }
-
-    /// Adds a bootstrap token to delete, unless its node is revoked (which
-    /// deletes it).
-    pub(super) fn delete_token(&mut self, token: &Admitted<String>) {
-        let covered = self.nodes.iter().any(|n| n.as_str() == token.claim.node);
-        if !covered {
-            self.tokens.insert(token.name.clone());
-        }
+impl ReconcileError {
+    fn admission(source: AdmissionError) -> Self {
+        Self::Admission(Box::new(source))
     }
 }

@@ -8,7 +8,12 @@ use tracing::{info, instrument};
 
 use super::RevocationError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
-use crate::node_name::NodeName;
+
+/// The name of K3s's node-password Secret of `node` in `kube-system`:
+/// `<node>.node-password.k3s` (k3s `pkg/nodepassword`).
+pub fn node_password_secret(node: &str) -> String {
+    format!("{node}.node-password.k3s")
+}
 
 /// Deletes `name` through `api`; `false` if it was already gone.
 async fn delete_if_present<K>(api: &Api<K>, name: &str, what: &str) -> Result<bool, RevocationError>
@@ -29,10 +34,10 @@ where
 ///
 /// # Errors
 /// [`RevocationError::Api`] when the delete fails otherwise.
-#[instrument(skip(client), fields(node = %node))]
-pub async fn delete_node(client: &Client, node: &NodeName) -> Result<bool, RevocationError> {
+#[instrument(skip(client))]
+pub async fn delete_node(client: &Client, node: &str) -> Result<bool, RevocationError> {
     let api: Api<Node> = Api::all(client.clone());
-    let deleted = delete_if_present(&api, node.as_str(), "Node").await?;
+    let deleted = delete_if_present(&api, node, "Node").await?;
     info!(deleted, "node removed");
     Ok(deleted)
 }
@@ -43,14 +48,24 @@ pub async fn delete_node(client: &Client, node: &NodeName) -> Result<bool, Revoc
 ///
 /// # Errors
 /// [`RevocationError::Api`] when the delete fails otherwise.
-#[instrument(skip(client), fields(node = %node))]
-pub async fn delete_node_password(
-    client: &Client,
-    node: &NodeName,
-) -> Result<bool, RevocationError> {
+#[instrument(skip(client))]
+pub async fn delete_node_password(client: &Client, node: &str) -> Result<bool, RevocationError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), KUBE_SYSTEM);
-    let name = node.node_password_secret();
+    let name = node_password_secret(node);
     let deleted = delete_if_present(&api, &name, "kube-system Secret").await?;
     info!(deleted, "node password removed");
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_password_secret_matches_k3s() {
+        assert_eq!(
+            node_password_secret("worker-1"),
+            "worker-1.node-password.k3s"
+        );
+    }
 }

@@ -16,7 +16,6 @@ use tracing::{info, instrument};
 pub use drain::{DrainPolicy, DrainReport, PodOutcome};
 
 use crate::admission::{AdmissionError, delete_node_bootstrap_tokens};
-use crate::node_name::NodeName;
 
 /// Errors of revocation.
 #[derive(Debug, thiserror::Error)]
@@ -63,27 +62,29 @@ pub struct RevocationReport {
     pub bootstrap_tokens_deleted: usize,
 }
 
-/// Cordons, drains and removes `node` and the credentials that admitted it.
+/// Cordons, drains and removes the Node `node` (any Node name, not only
+/// one the master admits) and the credentials that admitted it.
 ///
 /// # Errors
 /// The first step that fails; the steps before it are done, and running
 /// [`revoke_node`] again continues from there.
-#[instrument(skip(client), fields(node = %node))]
+#[instrument(skip(client))]
 pub async fn revoke_node(
     client: &kube::Client,
-    node: &NodeName,
+    node: &str,
     policy: DrainPolicy,
 ) -> Result<RevocationReport, RevocationError> {
-    let cordoned = drain::cordon(client, node.as_str()).await?;
-    let drain = drain::drain(client, node.as_str(), policy).await?;
+    let cordoned = drain::cordon(client, node).await?;
+    let drain = drain::drain(client, node, policy).await?;
     let node_deleted = cleanup::delete_node(client, node).await?;
     let node_password_deleted = cleanup::delete_node_password(client, node).await?;
-    let bootstrap_tokens_deleted = delete_node_bootstrap_tokens(client, node.as_str())
-        .await
-        .map_err(|source| RevocationError::BootstrapTokens {
-            node: node.to_string(),
-            source,
-        })?;
+    let bootstrap_tokens_deleted =
+        delete_node_bootstrap_tokens(client, node)
+            .await
+            .map_err(|source| RevocationError::BootstrapTokens {
+                node: node.to_owned(),
+                source,
+            })?;
     info!(bootstrap_tokens_deleted, "node revoked");
     Ok(RevocationReport {
         cordoned,

@@ -2,6 +2,7 @@
 //! staked workers, signed proofs, and the router called in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +10,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use daas_core::access::unix_now_secs;
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
+use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::chain::{ChainClient, ChainConfig};
 use daas_core::package::{Mist, Role, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use daas_e2e::k3s::{self, Cluster};
+use daas_master::access::{AccessService, AccessSettings};
+use daas_master::namespace::ensure_master_namespace;
 use daas_master::nodes::{self, NodeService, NodeSettings};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -26,7 +29,8 @@ pub const AUDIENCE: &str = "https://k3s-daas-nodes-test:6443";
 pub const SLASHER_SEED: u8 = 0x51;
 const SUI: u64 = 1_000_000_000;
 
-/// A devnet, the shared API server, and a node service over both.
+/// A devnet, the shared API server, and a node service over both (which
+/// tells tiers apart through an access service on the same chain).
 pub struct Harness {
     pub devnet: Devnet,
     pub cluster: &'static Cluster,
@@ -50,6 +54,7 @@ impl Harness {
         let chain = devnet.client().unwrap();
         let cluster = k3s::shared().await.unwrap();
         let kube = cluster.client().await.unwrap();
+        ensure_master_namespace(&kube).await.unwrap();
         let service = service(cluster, chain.clone(), kube.clone(), 1000);
         let router = daas_master::http::app(nodes::router(Arc::clone(&service)));
         Self {
@@ -77,6 +82,15 @@ impl Harness {
     pub fn router_with_chain(&self, config: ChainConfig) -> Router {
         let chain = ChainClient::new(config).unwrap();
         let service = service(self.cluster, chain, self.kube.clone(), 1000);
+        daas_master::http::app(nodes::router(service))
+    }
+
+    /// A router whose API server does not answer (nothing listens at its
+    /// address), over the real chain.
+    pub fn router_without_api_server(&self) -> Router {
+        let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+        let kube = kube::Client::try_from(config).unwrap();
+        let service = service(self.cluster, self.chain.clone(), kube, 1000);
         daas_master::http::app(nodes::router(service))
     }
 
@@ -112,6 +126,17 @@ impl Harness {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         call(&self.router, "GET", path, None, String::new()).await
     }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method("GET")
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        respond(&self.router, request).await
+    }
 }
 
 fn service(
@@ -128,9 +153,37 @@ fn service(
         proof_max_age: Duration::from_secs(60),
         clock_skew: Duration::from_secs(30),
         rate_limit_per_minute: NonZeroU32::new(rate).unwrap(),
+        exempt: BTreeSet::from(["exempt-server".to_owned()]),
     };
     let mut registry = prometheus_client::registry::Registry::default();
-    Arc::new(NodeService::new(settings, chain, kube, &mut registry))
+    let access = AccessService::new(
+        AccessSettings {
+            audience: AUDIENCE.to_owned(),
+            api_server_url: cluster.server().to_owned(),
+            cluster_ca_pem: cluster.ca_pem().to_owned(),
+            decision_cache_ttl: Duration::from_secs(30),
+            seal_token_ttl: Duration::from_secs(3600),
+            clock_skew: Duration::from_secs(30),
+            rate_limit_per_minute: NonZeroU32::new(1000).unwrap(),
+        },
+        chain.clone(),
+        kube.clone(),
+        &mut registry,
+    );
+    Arc::new(NodeService::new(settings, chain, kube, &mut registry).with_access(Arc::new(access)))
+}
+
+/// A `daas1.` access token for `seal`, signed by `key`, issued now.
+pub fn access_token(key: &Keypair, seal: SealTokenId) -> String {
+    let claims = Claims::new(
+        seal,
+        key.address(),
+        AUDIENCE,
+        unix_now_secs(),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    AccessToken::sign(key, &claims).unwrap().into_string()
 }
 
 /// The Ed25519 key of `seed`.
@@ -163,8 +216,15 @@ pub fn proof_for(
     audience: &str,
     issued_at: u64,
 ) -> String {
-    let claims =
-        WorkerClaims::new(purpose, seal, key.address(), node, audience, issued_at).unwrap();
+    let claims = WorkerClaims::new(
+        purpose,
+        seal,
+        key.address(),
+        node.parse().unwrap(),
+        audience,
+        issued_at,
+    )
+    .unwrap();
     WorkerProof::sign(key, &claims).unwrap().into_string()
 }
 
@@ -210,11 +270,13 @@ pub async fn call(
     if let Some(content_type) = content_type {
         request = request.header(header::CONTENT_TYPE, content_type);
     }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
+    respond(router, request.body(Body::from(body)).unwrap()).await
+}
+
+/// Calls `router` in-process with `request`.
+async fn respond(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let (method, path) = (request.method().clone(), request.uri().clone());
+    let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
         .await
