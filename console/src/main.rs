@@ -1,33 +1,26 @@
 //! `daas-console`: the K3s-DaaS operator console.
 
-/// Writes a line to stdout, returning the `io::Result` instead of panicking
-/// like `println!` does when the reader has gone (`daas-console … | head`).
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
-    }};
-}
-
-mod attest;
-mod attest_live;
-mod cli;
-mod credential;
-mod enclave;
-mod kubeconfig;
-mod pcr_args;
-mod wallet;
-
 use clap::Parser as _;
+use daas_console::cli::{self, Cli};
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
-        cli::Command::Wallet(command) => wallet::run(&cli.global, command),
-        cli::Command::Attest(args) => attest::run(args),
-        cli::Command::Credential(args) => credential::run(&cli.global, &args),
-        cli::Command::Kubeconfig(args) => kubeconfig::run(&cli.global, &args),
-        cli::Command::Enclave(command) => enclave::run(&cli.global, command),
+        Some(command) => runtime.block_on(cli::run(&cli.global, command)),
+        None => Err(anyhow::anyhow!(
+            "name a command (see --help); the terminal UI is not built yet"
+        )),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -344,6 +344,8 @@ fn kubeconfig_merge_keeps_other_entries_and_is_private() {
     assert_eq!(
         args,
         [
+            "--chain",
+            "http://127.0.0.1:9000",
             "--wallet-dir",
             wallet.to_str().unwrap(),
             "credential",

@@ -5,8 +5,12 @@
 //! [`ErrorBody`] naming the problem; a server fault gets a 5xx with a
 //! generic [`ErrorBody`] (the details stay in the master's log).
 
+pub mod access;
 pub mod attestation;
+pub mod client;
 pub mod nodes;
+
+pub use client::{MasterClient, StatusQuery};
 
 use serde::{Deserialize, Serialize};
 

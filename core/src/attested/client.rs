@@ -223,7 +223,7 @@ impl AttestedClient {
     /// # Errors
     /// Attestation, transport or response errors.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, AttestedError> {
-        self.request::<(), T>(Method::GET, path, None).await
+        decode_json(self.send(&Request::new(Method::GET, path)).await?)
     }
 
     /// `POST path` with a JSON body, answered with JSON, over the attested
@@ -236,20 +236,24 @@ impl AttestedClient {
         path: &str,
         body: &B,
     ) -> Result<T, AttestedError> {
-        self.request(Method::POST, path, Some(body)).await
+        let request = Request::new(Method::POST, path).json(body)?;
+        decode_json(self.send(&request).await?)
     }
 
-    async fn request<B: Serialize + Sync, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T, AttestedError> {
-        let url = self.url(path)?;
+    /// Sends `request` over the attested connection and returns the answer
+    /// whatever its status (`/readyz` answers 503 with a body worth
+    /// reading); [`RawResponse::success`] turns an error status into
+    /// [`AttestedError::Status`].
+    ///
+    /// # Errors
+    /// Attestation or transport errors, or a body over
+    /// [`MAX_RESPONSE_LEN`].
+    pub async fn send(&self, request: &Request) -> Result<RawResponse, AttestedError> {
+        let url = self.url(&request.path)?;
         let mut reattested = false;
         loop {
             let session = self.session().await?;
-            let result = send(&session.http, method.clone(), url.clone(), body).await;
+            let result = send(&session.http, request, url.clone()).await;
             match (result, session.verifier.rejected()) {
                 (Err(error), Some(presented)) => {
                     if reattested {
@@ -328,13 +332,9 @@ impl AttestedClient {
         let capture = ServerKeyVerifier::capture();
         let http = self.http_client(Arc::clone(&capture))?;
         let url = self.url(ATTESTATION_PATH)?;
-        let response: AttestationResponse = send(
-            &http,
-            Method::POST,
-            url.clone(),
-            Some(&AttestationRequest::new(&nonce)),
-        )
-        .await?;
+        let request =
+            Request::new(Method::POST, ATTESTATION_PATH).json(&AttestationRequest::new(&nonce))?;
+        let response: AttestationResponse = decode_json(send(&http, &request, url.clone()).await?)?;
         drop(http);
         let presented = capture
             .accepted()
@@ -430,22 +430,145 @@ impl AttestedClient {
     }
 }
 
-/// Sends one request and decodes a JSON answer, or names the error.
-async fn send<B: Serialize + Sync, T: DeserializeOwned>(
-    http: &reqwest::Client,
+/// One request to the master: method, path, and optionally a JSON body and
+/// a bearer credential (never logged: [`Request`]'s `Debug` hides it).
+#[derive(Clone)]
+pub struct Request {
     method: Method,
+    path: String,
+    body: Option<Vec<u8>>,
+    bearer: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    /// `method path` with no body.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            body: None,
+            bearer: None,
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// With `body` as JSON.
+    ///
+    /// # Errors
+    /// [`AttestedError::BadRequestBody`] if `body` does not serialize.
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Result<Self, AttestedError> {
+        let bytes = serde_json::to_vec(body).map_err(|source| AttestedError::BadRequestBody {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    /// With `Authorization: Bearer <token>`.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(zeroize::Zeroizing::new(token.to_owned()));
+        self
+    }
+}
+
+/// An answer of the master, whatever its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// The URL requested.
+    pub url: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (at most [`MAX_RESPONSE_LEN`] bytes).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The response if its status is a success.
+    ///
+    /// # Errors
+    /// [`AttestedError::Status`] naming the master's error message.
+    pub fn success(self) -> Result<Self, AttestedError> {
+        if (200..300).contains(&self.status) {
+            return Ok(self);
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&self.body)
+            .map(|body| body.error)
+            .unwrap_or_else(|_| {
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(200)
+                    .collect()
+            });
+        Err(AttestedError::Status {
+            url: self.url,
+            status: self.status,
+            error,
+        })
+    }
+
+    /// The body decoded as JSON, whatever the status.
+    ///
+    /// # Errors
+    /// [`AttestedError::BadResponse`] if it is not the expected JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, AttestedError> {
+        serde_json::from_slice(&self.body).map_err(|error| AttestedError::BadResponse {
+            url: self.url.clone(),
+            reason: error.to_string(),
+        })
+    }
+
+    /// The body as UTF-8 text.
+    ///
+    /// # Errors
+    /// [`AttestedError::BadResponse`] if it is not UTF-8.
+    pub fn text(self) -> Result<String, AttestedError> {
+        String::from_utf8(self.body).map_err(|_| AttestedError::BadResponse {
+            url: self.url,
+            reason: "the body is not UTF-8".to_owned(),
+        })
+    }
+}
+
+/// A successful answer decoded as JSON, or the error it names.
+fn decode_json<T: DeserializeOwned>(response: RawResponse) -> Result<T, AttestedError> {
+    response.success()?.json()
+}
+
+/// Sends one request and reads its answer (at most [`MAX_RESPONSE_LEN`]).
+async fn send(
+    http: &reqwest::Client,
+    request: &Request,
     url: Url,
-    body: Option<&B>,
-) -> Result<T, AttestedError> {
-    let mut request = http.request(method, url.clone());
-    if let Some(body) = body {
-        request = request.json(body);
+) -> Result<RawResponse, AttestedError> {
+    let mut builder = http.request(request.method.clone(), url.clone());
+    if let Some(body) = &request.body {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+    }
+    if let Some(token) = &request.bearer {
+        builder = builder.bearer_auth(token.as_str());
     }
     let transport = |source| AttestedError::Transport {
         url: url.to_string(),
         source,
     };
-    let mut response = request.send().await.map_err(transport)?;
+    let mut response = builder.send().await.map_err(transport)?;
     let status = response.status();
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
@@ -457,18 +580,9 @@ async fn send<B: Serialize + Sync, T: DeserializeOwned>(
         }
         bytes.extend_from_slice(&chunk);
     }
-    if !status.is_success() {
-        let error = serde_json::from_slice::<ErrorBody>(&bytes)
-            .map(|body| body.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
-        return Err(AttestedError::Status {
-            url: url.to_string(),
-            status: status.as_u16(),
-            error,
-        });
-    }
-    serde_json::from_slice(&bytes).map_err(|error| AttestedError::BadResponse {
+    Ok(RawResponse {
         url: url.to_string(),
-        reason: error.to_string(),
+        status: status.as_u16(),
+        body: bytes,
     })
 }

@@ -25,6 +25,15 @@ pub enum AttestedError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// A request body could not be serialized.
+    #[error("cannot encode the body of {path}: {source}")]
+    BadRequestBody {
+        /// The path requested.
+        path: String,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The request did not get an HTTP response (connection, TLS, timeout).
     #[error("request to {url} failed: {source}")]
     Transport {

@@ -27,6 +27,7 @@ pub mod tls;
 
 pub use client::{
     AttestedClient, AttestedClientConfig, AttestedMaster, DEFAULT_REATTEST_INTERVAL,
-    DEFAULT_REQUEST_TIMEOUT, MAX_RESPONSE_LEN, NONCE_LEN,
+    DEFAULT_REQUEST_TIMEOUT, MAX_RESPONSE_LEN, NONCE_LEN, RawResponse, Request,
 };
 pub use error::AttestedError;
+pub use reqwest::Method;

@@ -312,6 +312,23 @@ impl fmt::Display for Tier {
     }
 }
 
+/// A name that is no [`Tier`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier `{0}`: expected viewer, developer, admin or super")]
+pub struct UnknownTier(pub String);
+
+impl std::str::FromStr for Tier {
+    type Err = UnknownTier;
+
+    /// Parses [`Tier::as_str`], ignoring case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|tier| tier.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
+}
+
 /// Serde for an `Option<Tier>` stored as a Move `u8` tier code.
 pub mod tier_code {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -933,6 +950,19 @@ mod tests {
         assert_eq!(Tier::for_stake(sui("10"), &t), Some(Tier::Super));
         assert_eq!(Tier::for_stake(Mist::MAX, &t), Some(Tier::Super));
         assert!(Tier::Viewer < Tier::Super);
+    }
+
+    #[test]
+    fn tier_names_parse_and_unknown_names_are_named() {
+        for tier in Tier::ALL {
+            assert_eq!(tier.as_str().parse::<Tier>(), Ok(tier));
+        }
+        assert_eq!(" Admin ".parse::<Tier>(), Ok(Tier::Admin));
+        let error = "root".parse::<Tier>().unwrap_err().to_string();
+        assert!(
+            error.contains("`root`") && error.contains("viewer"),
+            "{error}"
+        );
     }
 
     #[test]

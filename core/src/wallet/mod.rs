@@ -20,4 +20,4 @@ pub use keypair::Keypair;
 pub use keystore::{KeystoreError, read_sui_keystore};
 pub use personal_message::{SerializedSignature, verify_personal_message};
 pub use scheme::Scheme;
-pub use store::{BackendKind, Passphrase, WalletEntry, WalletStore};
+pub use store::{BackendKind, Passphrase, WalletEntry, WalletStore, WalletSummary};

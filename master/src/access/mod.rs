@@ -55,10 +55,7 @@ use crate::ratelimit::RateLimiter;
 pub const AUTHENTICATE_PATH: &str = "/authenticate";
 /// The SubjectAccessReview webhook's path.
 pub const AUTHORIZE_PATH: &str = "/authorize";
-/// Where opaque seal tokens are issued.
-pub const SEAL_TOKENS_PATH: &str = "/api/v1/seal-tokens";
-/// Where the kubeconfig is served.
-pub const KUBECTL_CONFIG_PATH: &str = "/kubectl/config";
+pub use daas_core::api::access::{KUBECTL_CONFIG_PATH, SEAL_TOKENS_PATH};
 /// Largest webhook or seal-token request body accepted (a TokenReview
 /// carries one token of at most 4 KiB).
 pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;

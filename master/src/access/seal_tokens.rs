@@ -19,7 +19,6 @@ use daas_core::access::{Claimant, OpaqueToken, OpaqueTokenHash, unix_now_secs};
 use daas_core::package::SealTokenId;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
-use serde::{Deserialize, Serialize};
 use sui_sdk_types::Address;
 use tracing::{info, instrument, warn};
 
@@ -276,18 +275,7 @@ fn parse_secret(
     })
 }
 
-/// The answer of `POST /api/v1/seal-tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedSealToken {
-    /// The opaque token: 64 lowercase hex digits, shown only this once.
-    pub seal_token: String,
-    /// When it expires, unix seconds.
-    pub expires_at: u64,
-    /// The seal token it authenticates through.
-    pub seal_token_id: SealTokenId,
-    /// The owner it authenticates as.
-    pub owner: Address,
-}
+pub use daas_core::api::access::IssuedSealToken;
 
 /// `POST /api/v1/seal-tokens`: authenticated by `Authorization: Bearer
 /// daas1.…`, issues an opaque token for the caller's seal token, valid the

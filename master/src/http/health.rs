@@ -18,8 +18,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
-/// Path of the readiness probe.
-pub const READYZ_PATH: &str = "/readyz";
+pub use daas_core::api::access::READYZ_PATH;
 /// Path of the Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
 

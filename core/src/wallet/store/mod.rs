@@ -76,6 +76,32 @@ pub struct WalletEntry {
     pub scheme: Scheme,
 }
 
+/// The public half of a wallet: its index, readable without a passphrase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletSummary {
+    /// Where the secrets are.
+    pub backend: BackendKind,
+    /// The active key's address.
+    pub active: Option<Address>,
+    /// Every key, in the order they were added.
+    pub keys: Vec<WalletEntry>,
+}
+
+impl WalletSummary {
+    /// The entry named by alias or address, or the active one for `None`.
+    pub fn entry(&self, name: Option<&str>) -> Option<&WalletEntry> {
+        match name {
+            Some(name) => {
+                let address = name.parse::<Address>().ok();
+                self.keys
+                    .iter()
+                    .find(|e| e.alias == name || Some(e.address) == address)
+            }
+            None => self.keys.iter().find(|e| Some(e.address) == self.active),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Index {
     backend: BackendKind,
@@ -107,6 +133,28 @@ impl WalletStore {
     /// Whether an OS keyring is reachable; new wallets use it when it is.
     pub fn keyring_available() -> bool {
         OsKeyring::available()
+    }
+
+    /// Whether an OS keyring is reachable, and if not, why not (to tell a
+    /// user why a new wallet goes to the encrypted file instead).
+    ///
+    /// # Errors
+    /// [`StoreError::Keyring`] naming why no credential store is reachable.
+    pub fn keyring_status() -> Result<(), StoreError> {
+        OsKeyring::connect().map(drop)
+    }
+
+    /// What the index of the wallet in `dir` says (backend, keys, active
+    /// key) without unlocking it; `None` if there is no wallet there yet.
+    ///
+    /// # Errors
+    /// The index is unreadable or corrupt.
+    pub fn summary(dir: &Path) -> Result<Option<WalletSummary>, StoreError> {
+        Ok(read_index(dir)?.map(|index| WalletSummary {
+            backend: index.backend,
+            active: index.active,
+            keys: index.keys,
+        }))
     }
 
     /// Whether opening the wallet in `dir` needs a passphrase: it uses, or a

@@ -1,7 +1,7 @@
 //! `--expect-pcr INDEX=HEX` arguments, shared by the attest commands.
 
 use anyhow::{Context as _, bail};
-use daas_core::attestation::{ExpectedPcrs, Pcr, PcrPolicy, VerifiedAttestation};
+use daas_core::attestation::{ExpectedPcrs, Pcr, PcrPolicy};
 
 /// Parses every `--expect-pcr` value; an index may appear once.
 pub fn parse(specs: &[String]) -> anyhow::Result<Vec<(u8, Pcr)>> {
@@ -55,20 +55,6 @@ pub fn policy(specs: &[String]) -> anyhow::Result<PcrPolicy> {
         pcr2: required(2)?,
         pcr8: get(8),
     }))
-}
-
-/// Checks a verified document against `expected`, naming the first mismatch.
-pub fn check(verified: &VerifiedAttestation, expected: &[(u8, Pcr)]) -> anyhow::Result<()> {
-    for (index, want) in expected {
-        let got = verified
-            .pcrs()
-            .get(*index)
-            .with_context(|| format!("the document has no PCR{index}"))?;
-        if got != want {
-            bail!("PCR{index} is {got}, expected {want}");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,98 @@
+//! `daas-console kubeconfig`: writes or merges a kubeconfig whose user runs
+//! `daas-console credential`; the API server and its CA come from the
+//! attested master unless given.
+
+use anyhow::{Context as _, bail};
+use daas_core::access::kubeconfig::{self, ServerTrust};
+use daas_core::package::{Role, SealTokenId};
+
+use super::args::{GlobalArgs, KubeconfigArgs};
+use super::output::out;
+use crate::ops::kubeconfig::{self as ops, EntryRequest, ServerSource};
+use crate::ops::stake::TokenState;
+use crate::ops::{Context, stake, wallet};
+
+/// Runs `daas-console kubeconfig`.
+pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<()> {
+    let ctx = super::context(global, None)?;
+    let seal_token = match &args.seal_token {
+        Some(id) => id
+            .parse()
+            .with_context(|| format!("`{id}` is not a seal token id (0x…)"))?,
+        None => user_token(&ctx).await?,
+    };
+    let source = match &args.server {
+        None => ServerSource::Master,
+        Some(server) => ServerSource::Explicit {
+            server: server.clone(),
+            trust: trust(args)?,
+        },
+    };
+    let command = match &args.command {
+        Some(command) => command.clone(),
+        None => super::current_exe()?,
+    };
+    let entry = ops::entry(
+        &ctx,
+        &EntryRequest {
+            seal_token,
+            source,
+            audience: args.audience.clone(),
+            name: args.name.clone(),
+            namespace: args.namespace.clone(),
+            command,
+        },
+    )
+    .await?;
+    if args.stdout {
+        out!("{}", kubeconfig::to_yaml(&entry.to_config())?.trim_end())?;
+        return Ok(());
+    }
+    let path = match &args.kubeconfig {
+        Some(path) => path.clone(),
+        None => ops::default_path()?,
+    };
+    ops::write(&path, &entry, !args.keep_current_context)?;
+    out!(
+        "wrote context `{}` (cluster {}, user {}) to {}",
+        entry.context,
+        entry.server,
+        entry.user,
+        path.display()
+    )?;
+    Ok(())
+}
+
+fn trust(args: &KubeconfigArgs) -> anyhow::Result<ServerTrust> {
+    Ok(match (&args.ca_file, args.insecure_skip_tls_verify) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                bail!("{} is not a PEM certificate", path.display());
+            }
+            ServerTrust::CaPem(pem)
+        }
+        (None, true) => ServerTrust::InsecureSkipVerify,
+        (None, false) => ServerTrust::System,
+    })
+}
+
+/// The caller's only active user seal token.
+async fn user_token(ctx: &Context) -> anyhow::Result<SealTokenId> {
+    let owner = wallet::address(ctx)?;
+    let status = stake::status(ctx, owner).await?;
+    let active: Vec<SealTokenId> = status
+        .tokens
+        .iter()
+        .filter(|t| t.role == Role::User && t.state == TokenState::Active)
+        .map(|t| t.seal_token)
+        .collect();
+    match active.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!(
+            "{owner} has no active user seal token: stake first (`daas-console stake --tier viewer`)"
+        ),
+        _ => bail!("{owner} has several active user seal tokens; name one with --seal-token"),
+    }
+}

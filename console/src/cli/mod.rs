@@ -1,0 +1,101 @@
+//! The scripting face: clap subcommands over [`crate::ops`], with text or
+//! `--json` output. The only place that prints and prompts.
+
+mod args;
+mod attest;
+mod credential;
+mod enclave;
+mod kubeconfig;
+mod nodes;
+mod output;
+mod pcr_args;
+mod prompt;
+mod slash;
+mod stake;
+mod wallet;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+pub use args::{Cli, Command, GlobalArgs};
+
+use crate::config::{self, Overrides, Settings};
+use crate::ops::Context;
+
+/// Runs one subcommand.
+///
+/// # Errors
+/// The operation's error, for `main` to print.
+pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Wallet(command) => wallet::run(global, command).await,
+        Command::Stake(command) => stake::run(global, command).await,
+        Command::Nodes(command) => nodes::run(global, command).await,
+        Command::Attest(args) => attest::run(global, args).await,
+        Command::Slash(command) => slash::run(global, command).await,
+        Command::Enclave(command) => enclave::run(global, command).await,
+        Command::Credential(args) => credential::run(global, &args).await,
+        Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
+    }
+}
+
+/// The overrides the global flags make; `master` is a URL given to the
+/// command itself (`attest URL`), which wins over `--master`.
+///
+/// # Errors
+/// `--dev-root` and `--allow-insecure-dev` do not come together.
+pub fn overrides(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Overrides> {
+    let dev_root = match (&global.dev_root, global.allow_insecure_dev) {
+        (None, false) => None,
+        (Some(_), false) => {
+            bail!("--dev-root is trusted only with --allow-insecure-dev (insecure!)")
+        }
+        (None, true) => bail!(
+            "--allow-insecure-dev needs --dev-root <PEM> (the master's <state-dir>/dev-root.pem)"
+        ),
+        (Some(path), true) => Some(path.clone()),
+    };
+    Ok(Overrides {
+        config: global.config_file.clone(),
+        profile: global.profile.clone(),
+        master: master.map(str::to_owned).or_else(|| global.master.clone()),
+        chain: global.chain.clone(),
+        readonly: global.readonly,
+        theme: global.theme.clone(),
+        dev_root,
+        key: global.key.clone(),
+        wallet_dir: global.wallet_dir.clone(),
+        kubeconfig: global.kube_config.clone(),
+        kube_context: global.kube_context.clone(),
+        timeout: global.timeout.map(|secs| Duration::from_secs(secs.max(1))),
+    })
+}
+
+/// The settings for this invocation.
+///
+/// # Errors
+/// The configuration or the flags are unusable.
+pub fn settings(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Settings> {
+    Ok(config::load(&overrides(global, master)?)?)
+}
+
+/// The operations' context for this invocation.
+///
+/// # Errors
+/// As [`settings`].
+pub fn context(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Context> {
+    Ok(Context::new(settings(global, master)?))
+}
+
+/// This executable's absolute path, for the kubeconfig's plugin command.
+///
+/// # Errors
+/// The path cannot be found or is not UTF-8.
+pub fn current_exe() -> anyhow::Result<String> {
+    let path: PathBuf = std::env::current_exe().context("cannot find this executable's path")?;
+    path.to_str()
+        .map(str::to_owned)
+        .context("this executable's path is not UTF-8; pass --command")
+}

@@ -1,0 +1,145 @@
+//! `daas-console nodes …`.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use super::args::{DrainArgs, GlobalArgs, NodesCommand};
+use super::output::{self, out};
+use super::prompt::confirm;
+use crate::ops::drain::{self, DrainOptions, DrainProgress};
+use crate::ops::nodes::{self as ops, NodeList};
+
+/// Runs `daas-console nodes …`.
+pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<()> {
+    let ctx = super::context(global, None)?;
+    match command {
+        NodesCommand::List { stake, json } => {
+            let mut list = ops::list(&ctx).await?;
+            if stake {
+                ops::fill_stakes(&ctx, &mut list.nodes).await?;
+            }
+            if json {
+                return output::json(&list);
+            }
+            print_list(&list)
+        }
+        NodesCommand::Cordon { node } => {
+            ops::set_cordoned(&ctx, &node, true).await?;
+            out!("node/{node} cordoned")?;
+            Ok(())
+        }
+        NodesCommand::Uncordon { node } => {
+            ops::set_cordoned(&ctx, &node, false).await?;
+            out!("node/{node} uncordoned")?;
+            Ok(())
+        }
+        NodesCommand::Drain(args) => {
+            ctx.ensure_writable("drain")?;
+            let options = options(&args);
+            confirm(
+                &format!(
+                    "drain node {}: cordon it, then {} its pods{}{}{}",
+                    args.node,
+                    if options.disable_eviction {
+                        "delete"
+                    } else {
+                        "evict"
+                    },
+                    if options.force {
+                        ", unmanaged pods too"
+                    } else {
+                        ""
+                    },
+                    if options.delete_emptydir_data {
+                        ", deleting emptyDir data"
+                    } else {
+                        ""
+                    },
+                    if options.ignore_daemonsets {
+                        ", leaving DaemonSet pods"
+                    } else {
+                        ""
+                    },
+                ),
+                "drain it?",
+                global.yes,
+            )?;
+            let report = drain::drain(&ctx, &args.node, options, report_progress).await?;
+            if args.json {
+                return output::json(&report);
+            }
+            out!(
+                "node/{} drained: {} pod(s) removed, {} left alone",
+                report.node,
+                report.removed.len(),
+                report.skipped.len()
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn options(args: &DrainArgs) -> DrainOptions {
+    DrainOptions {
+        grace_period: args.grace_period,
+        timeout: (args.drain_timeout > 0).then(|| Duration::from_secs(args.drain_timeout)),
+        delete_emptydir_data: args.delete_emptydir_data,
+        ignore_daemonsets: args.ignore_daemonsets,
+        force: args.force,
+        disable_eviction: args.disable_eviction,
+    }
+}
+
+/// Progress goes to stderr, so stdout stays the result.
+fn report_progress(progress: DrainProgress) {
+    let mut err = std::io::stderr().lock();
+    let _ = match progress {
+        DrainProgress::Cordoned => writeln!(err, "cordoned"),
+        DrainProgress::Planned { remove, skipped } => {
+            for (pod, why) in &skipped {
+                let _ = writeln!(err, "leaving {pod}: {why}");
+            }
+            writeln!(err, "removing {} pod(s)", remove.len())
+        }
+        DrainProgress::Removing(pod) => writeln!(err, "evicting {pod}"),
+        DrainProgress::Blocked(pod) => {
+            writeln!(err, "{pod}: a disruption budget refuses for now; retrying")
+        }
+        DrainProgress::Remaining(count) => writeln!(err, "{count} pod(s) left"),
+    };
+}
+
+fn print_list(list: &NodeList) -> anyhow::Result<()> {
+    if let Some(error) = &list.master_error {
+        eprintln!("warning: no master view: {error}");
+    }
+    if let Some(error) = &list.cluster_error {
+        eprintln!("warning: no API server view: {error}");
+    }
+    out!(
+        "{:<24} {:<26} {:<8} {:<6} {:<6} {:<5} {:<10} OWNER",
+        "NAME",
+        "STATUS",
+        "BEAT",
+        "CPU%",
+        "MEM%",
+        "PODS",
+        "STAKE"
+    )?;
+    let dash = || "-".to_owned();
+    for node in &list.nodes {
+        out!(
+            "{:<24} {:<26} {:<8} {:<6} {:<6} {:<5} {:<10} {}",
+            node.name,
+            node.state.label(),
+            node.heartbeat_age_secs
+                .map_or_else(dash, |s| format!("{s}s")),
+            node.cpu.map_or_else(dash, |c| format!("{c:.0}")),
+            node.memory.map_or_else(dash, |m| format!("{m:.0}")),
+            node.pods.map_or_else(dash, |p| p.to_string()),
+            node.stake.map_or_else(dash, |s| s.to_string()),
+            node.owner.as_deref().unwrap_or("-"),
+        )?;
+    }
+    Ok(())
+}

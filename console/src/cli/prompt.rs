@@ -1,0 +1,111 @@
+//! Asking the user: wallet passphrases and confirmations, on the terminal,
+//! with clear instructions when there is none.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use daas_core::wallet::Passphrase;
+
+use crate::ops::{Unlock, UnlockError};
+
+/// The environment variable holding a wallet passphrase.
+pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
+
+/// Unlocks with `--passphrase-file`, else `DAAS_WALLET_PASSPHRASE`, else
+/// the terminal (twice for a new wallet).
+#[derive(Debug, Clone, Default)]
+pub struct TerminalUnlock {
+    /// `--passphrase-file`.
+    pub file: Option<PathBuf>,
+}
+
+impl TerminalUnlock {
+    fn provided(&self) -> Result<Option<Passphrase>, UnlockError> {
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UnlockError::Unavailable(format!(
+                    "cannot read the passphrase file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let line = text.lines().next().unwrap_or_default();
+            return Ok(Some(Passphrase::new(line)));
+        }
+        Ok(std::env::var(PASSPHRASE_ENV).ok().map(Passphrase::new))
+    }
+}
+
+impl Unlock for TerminalUnlock {
+    fn passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
+        if let Some(passphrase) = self.provided()? {
+            return Ok(passphrase);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(UnlockError::Unavailable(format!(
+                "the wallet in {} is an encrypted file and there is no terminal to ask for its passphrase: \
+                 set {PASSPHRASE_ENV} or pass --passphrase-file FILE",
+                dir.display()
+            )));
+        }
+        let value =
+            rpassword::prompt_password(format!("passphrase of the wallet in {}: ", dir.display()))
+                .map_err(|e| {
+                    UnlockError::Unavailable(format!("cannot read the passphrase: {e}"))
+                })?;
+        Ok(Passphrase::new(value))
+    }
+
+    fn new_passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
+        if let Some(passphrase) = self.provided()? {
+            return Ok(passphrase);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(UnlockError::Unavailable(format!(
+                "a new wallet in {} needs a passphrase to encrypt its keys, and there is no terminal to \
+                 choose one: set {PASSPHRASE_ENV} or pass --passphrase-file FILE (or use --store keyring \
+                 where an OS keyring runs)",
+                dir.display()
+            )));
+        }
+        let read = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map_err(|e| UnlockError::Unavailable(format!("cannot read the passphrase: {e}")))
+        };
+        let first = read("new wallet passphrase: ")?;
+        if first.is_empty() {
+            return Err(UnlockError::Empty);
+        }
+        if read("repeat the passphrase: ")? != first {
+            return Err(UnlockError::Mismatch);
+        }
+        Ok(Passphrase::new(first))
+    }
+}
+
+/// Asks `question` (shown after `details`) unless `yes`; refuses without a
+/// terminal, naming `--yes`.
+///
+/// # Errors
+/// The user said no, or cannot be asked.
+pub fn confirm(details: &str, question: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{details}\nrefusing without confirmation: no terminal to ask; pass --yes to confirm"
+        );
+    }
+    let mut err = std::io::stderr().lock();
+    writeln!(err, "{details}")?;
+    write!(err, "{question} [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        bail!("cancelled; nothing was done")
+    }
+}

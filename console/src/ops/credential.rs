@@ -1,0 +1,250 @@
+//! The kubectl credential: a wallet-signed access token
+//! (`daas_core::access::token`), cached per audience, seal token, wallet
+//! and key, and checked on chain first so a user learns *why* access would
+//! be refused (unstaked, slashed, expired, not found) instead of a bare
+//! `Unauthorized`.
+//!
+//! Tokens are cached in 0600 files in a 0700 directory under the user's
+//! cache dir, reused while enough of their lifetime remains. A seal token
+//! cannot change hands (contracts/README.md), so it also fixes the owner;
+//! a cached token is reused only when its claims still match.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use daas_core::access::review::{Claimant, Decision, DenyReason, decide_claimant};
+use daas_core::access::{AccessToken, Claims, unix_now_secs};
+use daas_core::chain::ChainError;
+use daas_core::package::{Mist, SealTokenId, Tier};
+use daas_core::private_file;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use sui_sdk_types::Address;
+
+use super::{Context, OpsError, Unlock, wallet};
+
+/// Reuse a cached token while at least this much of its life remains (or
+/// half its lifetime, for short-lived tokens).
+const REUSE_MARGIN_SECS: u64 = 60;
+/// A cache file larger than this is not ours.
+const MAX_CACHE_FILE: u64 = 64 * 1024;
+/// How long the on-chain check may take before the plugin signs anyway
+/// (the master still decides).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What to sign.
+#[derive(Debug, Clone)]
+pub struct CredentialRequest {
+    /// The seal token granting the access.
+    pub seal_token: SealTokenId,
+    /// The cluster the token is for.
+    pub audience: String,
+    /// Token lifetime (at most 900 s).
+    pub lifetime: Duration,
+    /// The cache directory; `None` neither reads nor writes a cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A signed token and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    /// The token (a bearer secret: never log it).
+    pub token: String,
+    /// Expiry, unix seconds.
+    pub expires_at: u64,
+}
+
+/// The default cache directory (`~/.cache/k3s-daas/credentials`).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("io", "k3s-daas", "k3s-daas")
+        .map(|dirs| dirs.cache_dir().join("credentials"))
+}
+
+/// A still-good cached token for `request`, else a new one signed with the
+/// configured key (unlocking the wallet through `unlock`) and cached.
+/// Returns the token and, when caching failed, why (the token is still
+/// good).
+///
+/// # Errors
+/// The wallet cannot be unlocked or the claims are invalid.
+pub fn issue(
+    ctx: &Context,
+    request: &CredentialRequest,
+    unlock: &dyn Unlock,
+) -> Result<(Issued, Option<OpsError>), OpsError> {
+    let now = unix_now_secs();
+    let cache = match &request.cache_dir {
+        Some(dir) => Some(cache_path(ctx, dir, request)?),
+        None => None,
+    };
+    let key = ctx.settings().key.as_deref();
+    if let Some(path) = &cache
+        && let Some(issued) = cached(path, request, key, now)
+    {
+        return Ok((issued, None));
+    }
+    let signer = wallet::signer(ctx, unlock)?;
+    let claims = Claims::new(
+        request.seal_token,
+        signer.address(),
+        request.audience.clone(),
+        now,
+        request.lifetime,
+    )?;
+    let token = AccessToken::sign(&signer, &claims)?;
+    let issued = Issued {
+        token: token.into_string(),
+        expires_at: claims.expires_at,
+    };
+    let cache_error = cache.and_then(|path| write_cache(&path, &issued).err());
+    Ok((issued, cache_error))
+}
+
+/// `<cache dir>/<hash of audience, seal token, wallet dir and key>.json`.
+fn cache_path(ctx: &Context, dir: &Path, request: &CredentialRequest) -> Result<PathBuf, OpsError> {
+    let wallet_dir = ctx.wallet_dir()?;
+    let mut hash = Sha256::new();
+    for part in [
+        request.audience.as_bytes(),
+        request.seal_token.to_string().as_bytes(),
+        wallet_dir.as_os_str().as_encoded_bytes(),
+        ctx.settings().key.as_deref().unwrap_or_default().as_bytes(),
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    Ok(dir.join(format!("{}.json", hex::encode(&digest[..16]))))
+}
+
+/// The cached token at `path` if it is still good: readable, a
+/// well-formed token for the same seal token and audience (and key, when
+/// `key` is an address), not issued in the future, with enough life left.
+/// Anything else is a miss.
+fn cached(path: &Path, request: &CredentialRequest, key: Option<&str>, now: u64) -> Option<Issued> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    file.take(MAX_CACHE_FILE).read_to_string(&mut text).ok()?;
+    let issued: Issued = serde_json::from_str(&text).ok()?;
+    let parsed = AccessToken::parse(&issued.token).ok()?;
+    let claims = parsed.unverified_claims();
+    let key_matches = key
+        .and_then(|k| k.parse::<Address>().ok())
+        .is_none_or(|address| address == claims.owner);
+    let margin = REUSE_MARGIN_SECS.min(claims.lifetime_secs() / 2);
+    let fresh = claims.issued_at <= now && now.saturating_add(margin) <= claims.expires_at;
+    (claims.seal_token == request.seal_token
+        && claims.audience == request.audience
+        && key_matches
+        && fresh)
+        .then_some(Issued {
+            expires_at: claims.expires_at,
+            token: issued.token,
+        })
+}
+
+fn write_cache(path: &Path, issued: &Issued) -> Result<(), OpsError> {
+    let json = serde_json::to_vec(issued).map_err(|e| OpsError::Refused(e.to_string()))?;
+    private_file::write_atomic(path, &json).map_err(|e| OpsError::File {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
+}
+
+/// What the chain says about a seal token's access, before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessCheck {
+    /// The master will allow it (as far as the chain says now).
+    Allowed {
+        /// The tier the stake buys.
+        tier: Tier,
+        /// When the seal token expires (ms).
+        expires_at_ms: u64,
+    },
+    /// The master will refuse it, for this reason (a sentence).
+    Refused(String),
+}
+
+/// Reads the seal token, its stake record and the pool, and decides as the
+/// master does, for `owner` (the configured key's address).
+///
+/// # Errors
+/// The chain could not be read (the caller may sign anyway: the master
+/// decides).
+pub async fn check(
+    ctx: &Context,
+    seal_token: SealTokenId,
+    owner: Address,
+) -> Result<AccessCheck, OpsError> {
+    let chain = ctx.chain()?;
+    let state = match chain.seal_token_state(seal_token).await {
+        Ok(state) => state,
+        Err(ChainError::ObjectNotFound { .. }) => {
+            return Ok(AccessCheck::Refused(format!(
+                "seal token {seal_token} does not exist on chain (never minted, or its stake was withdrawn); stake again"
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let now_ms = chain
+        .clock_timestamp_ms()
+        .await?
+        .max(unix_now_secs() * 1000);
+    let claimant = Claimant { seal_token, owner };
+    let decision = decide_claimant(
+        &claimant,
+        &state.token.value,
+        state.object_owner(),
+        state.record.as_ref(),
+        &state.pool,
+        now_ms,
+    );
+    let slashed = state
+        .record
+        .as_ref()
+        .map_or(Mist::new(0), |r| r.slashed_total);
+    Ok(match decision {
+        Decision::Allowed(grant) => AccessCheck::Allowed {
+            tier: grant.tier,
+            expires_at_ms: grant.seal_expires_at_ms,
+        },
+        Decision::Denied(reason) => AccessCheck::Refused(explain(&reason, slashed)),
+    })
+}
+
+/// Why access will be refused, for the user who staked.
+fn explain(reason: &DenyReason, slashed: Mist) -> String {
+    match reason {
+        DenyReason::Unbonding { until_ms } => format!(
+            "the stake behind this seal token was unstaked: access ended when unstake was requested (withdrawable from {})",
+            format_ms(*until_ms)
+        ),
+        DenyReason::SealTokenExpired { at_ms } => format!(
+            "the seal token expired at {}; refresh it to extend it",
+            format_ms(*at_ms)
+        ),
+        DenyReason::UnderStaked { stake, required } if !slashed.is_zero() => format!(
+            "the stake was slashed by {slashed} to {stake}, below the required {required}; add stake"
+        ),
+        DenyReason::UnderStaked { stake, required } => {
+            format!("the stake {stake} is below the required {required}; add stake")
+        }
+        DenyReason::UnknownSealToken(id) => format!(
+            "seal token {id} does not exist on chain (never minted, or its stake was withdrawn)"
+        ),
+        DenyReason::NotOwnedBySigner { .. } | DenyReason::OwnerMismatch { .. } => {
+            format!("{reason}: sign with the key that staked")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `ms` since the epoch as an RFC 3339 time (UTC, seconds).
+pub fn format_ms(ms: u64) -> String {
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(|| format!("{ms} ms"), |t| t.to_string())
+}

@@ -1,0 +1,324 @@
+//! Nodes as the master (stake, heartbeats, metrics) and the API server
+//! (readiness, schedulability, pods) see them, joined by name; cordon and
+//! uncordon. Draining is in [`super::drain`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use daas_core::api::nodes::{NodeHealth, NodeStatus};
+use daas_core::package::{Mist, SealTokenId};
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde::Serialize;
+
+use super::{Context, OpsError};
+
+/// The field manager of the console's writes.
+pub const FIELD_MANAGER: &str = "daas-console";
+/// Chain reads in flight when filling in stakes.
+const STAKE_READS_IN_FLIGHT: usize = 16;
+
+/// How a node is, all sources combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    /// Ready and schedulable.
+    Ready,
+    /// Ready but cordoned.
+    Cordoned,
+    /// Not ready (API server) or reporting not ready (agent).
+    NotReady,
+    /// Admitted by the master but no heartbeat yet.
+    Registered,
+    /// The agent stopped heartbeating.
+    Stale,
+    /// Draining at its operator's request.
+    Draining,
+    /// Known to one source only, with nothing to say.
+    Unknown,
+}
+
+impl NodeState {
+    /// The label shown.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ready => "Ready",
+            Self::Cordoned => "Ready,SchedulingDisabled",
+            Self::NotReady => "NotReady",
+            Self::Registered => "Registered",
+            Self::Stale => "Stale",
+            Self::Draining => "Draining",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// One node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRow {
+    /// The node name.
+    pub name: String,
+    /// How it is.
+    pub state: NodeState,
+    /// Its seal token (from the master).
+    pub seal_token: Option<String>,
+    /// The token's owner.
+    pub owner: Option<String>,
+    /// The stake behind the token, once read from the chain.
+    pub stake: Option<Mist>,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age_secs: Option<u64>,
+    /// CPU use in percent (agent).
+    pub cpu: Option<f64>,
+    /// Memory use in percent (agent).
+    pub memory: Option<f64>,
+    /// Pods on it (API server, else agent).
+    pub pods: Option<u32>,
+    /// Its address.
+    pub ip: String,
+    /// Whether the master knows it.
+    pub in_master: bool,
+    /// Whether the API server has it.
+    pub in_cluster: bool,
+    /// Whether it is cordoned.
+    pub unschedulable: bool,
+}
+
+/// Every node, and which source could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeList {
+    /// The nodes, by name.
+    pub nodes: Vec<NodeRow>,
+    /// Why the master's view is missing.
+    pub master_error: Option<String>,
+    /// Why the API server's view is missing.
+    pub cluster_error: Option<String>,
+}
+
+/// Lists the nodes from the master and the API server (each may fail on its
+/// own; the list says which). Fails only when neither is configured.
+///
+/// # Errors
+/// Neither a master nor a kubeconfig is usable.
+pub async fn list(ctx: &Context) -> Result<NodeList, OpsError> {
+    let from_master = async {
+        match ctx.master().await {
+            Ok(master) => master
+                .node_health()
+                .await
+                .map(|list| list.nodes)
+                .map_err(OpsError::from),
+            Err(error) => Err(error),
+        }
+    };
+    let from_cluster = async {
+        let client = ctx.kube().await?;
+        cluster_nodes(&client).await
+    };
+    let (master, cluster) = tokio::join!(from_master, from_cluster);
+    if let (Err(m), Err(c)) = (&master, &cluster)
+        && matches!(m, OpsError::NotConfigured { .. })
+        && matches!(c, OpsError::Invalid { .. })
+    {
+        return Err(OpsError::NotConfigured {
+            what: "master or kubeconfig",
+            hint: "node operations read the master's node health and the API server",
+        });
+    }
+    let mut list = NodeList::default();
+    let master = master.unwrap_or_else(|e| {
+        list.master_error = Some(e.to_string());
+        Vec::new()
+    });
+    let cluster = cluster.unwrap_or_else(|e| {
+        list.cluster_error = Some(e.to_string());
+        ClusterView::default()
+    });
+    list.nodes = join(master, cluster);
+    Ok(list)
+}
+
+/// What the API server says.
+#[derive(Debug, Default)]
+struct ClusterView {
+    nodes: Vec<Node>,
+    pods: HashMap<String, u32>,
+}
+
+async fn cluster_nodes(client: &kube::Client) -> Result<ClusterView, OpsError> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::all(client.clone());
+    let running = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+    let every = ListParams::default();
+    let (nodes, pods) = tokio::join!(nodes.list(&every), pods.list(&running));
+    let nodes = nodes.map_err(|e| OpsError::kube("listing nodes", e))?;
+    let pods = pods.map_err(|e| OpsError::kube("listing pods", e))?;
+    let mut counts = HashMap::new();
+    for pod in pods.items {
+        if let Some(node) = pod.spec.and_then(|s| s.node_name) {
+            *counts.entry(node).or_insert(0u32) += 1;
+        }
+    }
+    Ok(ClusterView {
+        nodes: nodes.items,
+        pods: counts,
+    })
+}
+
+fn join(master: Vec<NodeHealth>, cluster: ClusterView) -> Vec<NodeRow> {
+    let mut rows: BTreeMap<String, NodeRow> = BTreeMap::new();
+    for health in master {
+        let state = if health.stale {
+            NodeState::Stale
+        } else {
+            match health.status {
+                NodeStatus::Registered => NodeState::Registered,
+                NodeStatus::Ready => NodeState::Ready,
+                NodeStatus::NotReady => NodeState::NotReady,
+                NodeStatus::Draining => NodeState::Draining,
+            }
+        };
+        rows.insert(
+            health.node.clone(),
+            NodeRow {
+                name: health.node,
+                state,
+                seal_token: Some(health.seal_token),
+                owner: Some(health.owner),
+                stake: None,
+                heartbeat_age_secs: health.last_heartbeat_age_secs,
+                cpu: health.metrics.map(|m| m.cpu_usage),
+                memory: health.metrics.map(|m| m.memory_usage),
+                pods: health.metrics.map(|m| m.pod_count),
+                ip: health.ip_address,
+                in_master: true,
+                in_cluster: false,
+                unschedulable: false,
+            },
+        );
+    }
+    for node in cluster.nodes {
+        let Some(name) = node.metadata.name.clone() else {
+            continue;
+        };
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True");
+        let unschedulable = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        let ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .map(|a| a.address.clone())
+            .unwrap_or_default();
+        let row = rows.entry(name.clone()).or_insert_with(|| NodeRow {
+            name: name.clone(),
+            state: NodeState::Unknown,
+            seal_token: None,
+            owner: None,
+            stake: None,
+            heartbeat_age_secs: None,
+            cpu: None,
+            memory: None,
+            pods: None,
+            ip: String::new(),
+            in_master: false,
+            in_cluster: true,
+            unschedulable,
+        });
+        row.in_cluster = true;
+        row.unschedulable = unschedulable;
+        if row.ip.is_empty() {
+            row.ip = ip;
+        }
+        row.pods = Some(cluster.pods.get(&name).copied().unwrap_or(0));
+        row.state = match (ready, unschedulable, row.state) {
+            (_, _, NodeState::Stale | NodeState::Draining) => row.state,
+            (Some(false), _, _) => NodeState::NotReady,
+            (Some(true), true, _) => NodeState::Cordoned,
+            (Some(true), false, _) => NodeState::Ready,
+            (None, _, state) => state,
+        };
+    }
+    rows.into_values().collect()
+}
+
+/// Reads the stake behind each node's seal token from the chain (a few
+/// reads in flight); nodes whose token cannot be read keep `None`.
+///
+/// # Errors
+/// The chain settings are unusable.
+pub async fn fill_stakes(ctx: &Context, rows: &mut [NodeRow]) -> Result<(), OpsError> {
+    let chain = ctx.chain()?;
+    let tokens: Vec<(usize, SealTokenId)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| Some((i, row.seal_token.as_deref()?.parse().ok()?)))
+        .collect();
+    let stakes: Vec<(usize, Option<Mist>)> = futures::stream::iter(tokens)
+        .map(|(i, token)| {
+            let chain = chain.clone();
+            async move {
+                let stake = chain
+                    .seal_token_state(token)
+                    .await
+                    .ok()
+                    .and_then(|s| s.record.map(|r| r.stake));
+                (i, stake)
+            }
+        })
+        .buffer_unordered(STAKE_READS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, stake) in stakes {
+        if let Some(row) = rows.get_mut(i) {
+            row.stake = stake;
+        }
+    }
+    Ok(())
+}
+
+/// Marks `node` unschedulable (`cordon`) or schedulable again.
+///
+/// # Errors
+/// Read-only session; the API server refused (e.g. no such node, or the
+/// caller's tier may not patch nodes).
+pub async fn set_cordoned(ctx: &Context, node: &str, cordoned: bool) -> Result<(), OpsError> {
+    ctx.ensure_writable(if cordoned { "cordon" } else { "uncordon" })?;
+    cordon_with(&ctx.kube().await?, node, cordoned).await
+}
+
+/// [`set_cordoned`] with a client at hand (drains reuse it).
+pub(super) async fn cordon_with(
+    client: &kube::Client,
+    node: &str,
+    cordoned: bool,
+) -> Result<(), OpsError> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = serde_json::json!({ "spec": { "unschedulable": cordoned } });
+    nodes
+        .patch(node, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            OpsError::kube(
+                format!(
+                    "{} node {node}",
+                    if cordoned { "cordoning" } else { "uncordoning" }
+                ),
+                e,
+            )
+        })?;
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! Staking: plan a stake (what will be signed, checked against the pool
+//! before any gas is spent), stake as a user or a worker, add stake,
+//! refresh, request unstake, withdraw, and the status of an owner's seal
+//! tokens read from the chain.
+
+use daas_core::chain::ChainClient;
+use daas_core::chain::calls::Called;
+use daas_core::package::staking::{PoolParams, SealToken, TokenStatus};
+use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId, Tier};
+use daas_core::wallet::Keypair;
+use serde::Serialize;
+use sui_sdk_types::{Address, Digest};
+
+use super::{Context, OpsError};
+
+/// SUI kept aside for gas when checking that a stake is affordable.
+pub const GAS_RESERVE: Mist = Mist::new(100_000_000);
+
+/// How much a user stakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAmount {
+    /// Exactly the threshold of this tier.
+    Tier(Tier),
+    /// This amount (the tier it buys follows).
+    Amount(Mist),
+}
+
+/// What to stake for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StakeKind {
+    /// `kubectl` access.
+    User(UserAmount),
+    /// A worker node; `None` stakes the pool's worker minimum.
+    Worker {
+        /// The Kubernetes node name.
+        node: String,
+        /// The stake.
+        amount: Option<Mist>,
+    },
+}
+
+/// A stake checked against the pool and the sender's balance: exactly what
+/// [`stake`] will sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StakePlan {
+    /// Who signs and pays.
+    pub sender: Address,
+    /// `user` or `worker`.
+    #[serde(serialize_with = "super::json::role")]
+    pub role: Role,
+    /// The worker's node name.
+    pub node: Option<String>,
+    /// The stake.
+    pub amount: Mist,
+    /// The tier it buys.
+    #[serde(serialize_with = "super::json::tier")]
+    pub tier: Option<Tier>,
+    /// The sender's SUI before staking.
+    pub balance: Mist,
+    /// The Move call.
+    pub call: String,
+    /// How long the seal token lives unless refreshed (ms).
+    pub lifetime_ms: u64,
+}
+
+/// What each tier may do (the master's bindings), for previews.
+pub fn tier_powers(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Viewer => "read everything (view)",
+        Tier::Developer => "read everything; edit in your own namespace daas-u-<address>",
+        Tier::Admin => "administer workloads in every non-system namespace (admin)",
+        Tier::Super => "everything (cluster-admin)",
+    }
+}
+
+/// Checks `kind` against the pool's parameters and the sender's balance,
+/// and describes the transaction.
+///
+/// # Errors
+/// [`OpsError::Refused`] for a stake the package would refuse or the
+/// sender cannot afford; chain errors.
+pub async fn plan(ctx: &Context, sender: Address, kind: &StakeKind) -> Result<StakePlan, OpsError> {
+    let chain = ctx.chain()?;
+    let pool = chain.stake_pool().await?.value;
+    if pool.paused {
+        return Err(OpsError::Refused(
+            "the stake pool is paused: new stakes are refused".to_owned(),
+        ));
+    }
+    let params = pool.params;
+    let (role, node, amount) = match kind {
+        StakeKind::User(UserAmount::Tier(tier)) => {
+            (Role::User, None, params.tiers.threshold(*tier))
+        }
+        StakeKind::User(UserAmount::Amount(amount)) => (Role::User, None, *amount),
+        StakeKind::Worker { node, amount } => {
+            if node.is_empty() {
+                return Err(OpsError::Invalid {
+                    what: "node name",
+                    value: String::new(),
+                    reason: "a worker stake needs its node's name".to_owned(),
+                });
+            }
+            (
+                Role::Worker,
+                Some(node.clone()),
+                amount.unwrap_or(params.required_stake(Role::Worker)),
+            )
+        }
+    };
+    check_amount(&params, role, amount)?;
+    let balance = Mist::new(chain.sui_balance(sender).await?);
+    let needed = amount.checked_add(GAS_RESERVE).unwrap_or(Mist::MAX);
+    if balance < needed {
+        return Err(OpsError::Refused(format!(
+            "{sender} has {balance}; staking {amount} needs {needed} with gas: fund it first (the devnet faucet, or a transfer)"
+        )));
+    }
+    let call = format!(
+        "{}::staking::stake_and_mint(pool {}, {amount}, role {}, node `{}`)",
+        chain.package_id(),
+        chain.stake_pool_id(),
+        role.as_str(),
+        node.as_deref().unwrap_or_default()
+    );
+    Ok(StakePlan {
+        sender,
+        role,
+        node,
+        amount,
+        tier: Tier::for_stake(amount, &params.tiers),
+        balance,
+        call,
+        lifetime_ms: params.token_lifetime_ms,
+    })
+}
+
+fn check_amount(params: &PoolParams, role: Role, amount: Mist) -> Result<(), OpsError> {
+    let required = params.required_stake(role);
+    if amount < required {
+        return Err(OpsError::Refused(format!(
+            "a {} stake must be at least {required}; {amount} is too little",
+            role.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A transaction done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// What was done.
+    pub action: &'static str,
+    /// The seal token acted on.
+    pub seal_token: SealTokenId,
+    /// The transaction's digest.
+    pub digest: Digest,
+    /// The stake afterwards, if the call says.
+    pub stake: Option<Mist>,
+    /// The tier afterwards, if the call says.
+    #[serde(serialize_with = "super::json::tier")]
+    pub tier: Option<Tier>,
+    /// When the token expires or unbonding ends (ms), if the call says.
+    pub until_ms: Option<u64>,
+}
+
+/// Signs and executes `plan` with `signer` (which must be its sender).
+///
+/// # Errors
+/// Read-only session, another signer, or the chain's refusal.
+pub async fn stake(ctx: &Context, signer: &Keypair, plan: &StakePlan) -> Result<Receipt, OpsError> {
+    ctx.ensure_writable("stake")?;
+    if signer.address() != plan.sender {
+        return Err(OpsError::Refused(format!(
+            "the plan is for {}, not {}",
+            plan.sender,
+            signer.address()
+        )));
+    }
+    let node = plan.node.as_deref().unwrap_or_default();
+    let minted = ctx
+        .chain()?
+        .stake_and_mint(signer, plan.amount, plan.role, node)
+        .await?;
+    Ok(Receipt {
+        action: "stake",
+        seal_token: minted.token,
+        digest: minted.outcome.digest,
+        stake: Some(minted.event.stake),
+        tier: minted.event.tier,
+        until_ms: Some(minted.event.expires_at_ms),
+    })
+}
+
+/// A seal token's operation: what it does and to which token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    /// Adds stake.
+    Add(Mist),
+    /// Extends the expiry.
+    Refresh,
+    /// Ends access and starts unbonding.
+    Unstake,
+    /// Returns the stake after unbonding and deletes the token.
+    Withdraw,
+}
+
+impl TokenAction {
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Add(_) => "add stake",
+            Self::Refresh => "refresh",
+            Self::Unstake => "request unstake",
+            Self::Withdraw => "withdraw",
+        }
+    }
+
+    /// The Move call it makes on `token`, for the confirmation.
+    pub fn describe(self, token: SealTokenId) -> String {
+        match self {
+            Self::Add(amount) => format!("staking::add_stake(token {token}, {amount})"),
+            Self::Refresh => format!("staking::refresh(token {token})"),
+            Self::Unstake => format!(
+                "staking::request_unstake(token {token}): access ends now, the stake unbonds"
+            ),
+            Self::Withdraw => {
+                format!("staking::withdraw(token {token}): the stake returns, the token is deleted")
+            }
+        }
+    }
+}
+
+/// Runs `action` on `token`, signed by `signer`.
+///
+/// # Errors
+/// Read-only session, or the chain's refusal (e.g. unbonding not over).
+pub async fn act(
+    ctx: &Context,
+    signer: &Keypair,
+    token: SealTokenId,
+    action: TokenAction,
+) -> Result<Receipt, OpsError> {
+    ctx.ensure_writable(action.name())?;
+    let chain = ctx.chain()?;
+    let receipt = |digest, stake, tier, until_ms| Receipt {
+        action: action.name(),
+        seal_token: token,
+        digest,
+        stake,
+        tier,
+        until_ms,
+    };
+    Ok(match action {
+        TokenAction::Add(amount) => {
+            let Called { event, outcome } = chain.add_stake(signer, token, amount).await?;
+            receipt(outcome.digest, Some(event.stake), event.tier, None)
+        }
+        TokenAction::Refresh => {
+            let Called { event, outcome } = chain.refresh(signer, token).await?;
+            receipt(
+                outcome.digest,
+                Some(event.stake),
+                event.tier,
+                Some(event.expires_at_ms),
+            )
+        }
+        TokenAction::Unstake => {
+            let Called { event, outcome } = chain.request_unstake(signer, token).await?;
+            receipt(outcome.digest, None, None, Some(event.unbonding_until_ms))
+        }
+        TokenAction::Withdraw => {
+            let Called { event, outcome } = chain.withdraw(signer, token).await?;
+            receipt(outcome.digest, Some(event.amount), None, None)
+        }
+    })
+}
+
+/// One seal token of an owner, as the chain has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenView {
+    /// The token.
+    pub seal_token: SealTokenId,
+    /// `user` or `worker`.
+    #[serde(serialize_with = "super::json::role")]
+    pub role: Role,
+    /// The worker's node name.
+    pub node: String,
+    /// The stake (zero once withdrawn).
+    pub stake: Mist,
+    /// The tier it buys.
+    #[serde(serialize_with = "super::json::tier")]
+    pub tier: Option<Tier>,
+    /// Whether it grants access now, and if not why.
+    pub state: TokenState,
+    /// When it expires unless refreshed (ms).
+    pub expires_at_ms: u64,
+    /// Everything slashed from it.
+    pub slashed: Mist,
+}
+
+/// Where a seal token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TokenState {
+    /// Grants access.
+    Active,
+    /// Unstake requested; withdrawable from `until_ms`.
+    Unbonding {
+        /// When (ms).
+        until_ms: u64,
+    },
+    /// Past its expiry.
+    Expired {
+        /// When (ms).
+        at_ms: u64,
+    },
+    /// Slashed below its role's minimum.
+    Understaked {
+        /// The least stake of its role.
+        required: Mist,
+    },
+    /// No stake record (withdrawn).
+    Withdrawn,
+}
+
+impl TokenState {
+    /// A short description.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Unbonding { .. } => "unbonding",
+            Self::Expired { .. } => "expired",
+            Self::Understaked { .. } => "understaked",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// An owner's seal tokens at the chain's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StakeStatus {
+    /// The owner.
+    pub owner: Address,
+    /// The chain's clock (ms).
+    pub chain_time_ms: u64,
+    /// The tokens, oldest first.
+    pub tokens: Vec<TokenView>,
+    /// The pool's parameters (tiers, unbonding, lifetime).
+    #[serde(skip)]
+    pub params: PoolParams,
+}
+
+/// The seal tokens `owner` holds, with their stake and state.
+///
+/// # Errors
+/// The chain failed.
+pub async fn status(ctx: &Context, owner: Address) -> Result<StakeStatus, OpsError> {
+    let chain = ctx.chain()?;
+    let ids = chain
+        .owned_objects_of_type(owner, &SealToken::struct_tag(chain.package_id()))
+        .await?;
+    let now_ms = chain.clock_timestamp_ms().await?;
+    let params = chain.stake_pool().await?.value.params;
+    let mut tokens = Vec::with_capacity(ids.len());
+    for id in ids {
+        tokens.push(view(&chain, SealTokenId::new(id), now_ms).await?);
+    }
+    tokens.sort_by_key(|t| (t.expires_at_ms, t.seal_token.to_string()));
+    Ok(StakeStatus {
+        owner,
+        chain_time_ms: now_ms,
+        tokens,
+        params,
+    })
+}
+
+async fn view(chain: &ChainClient, id: SealTokenId, now_ms: u64) -> Result<TokenView, OpsError> {
+    let state = chain.seal_token_state(id).await?;
+    let token = &state.token.value;
+    let node = String::from_utf8_lossy(&token.node_id).into_owned();
+    let Some(record) = &state.record else {
+        return Ok(TokenView {
+            seal_token: id,
+            role: token.role,
+            node,
+            stake: Mist::new(0),
+            tier: None,
+            state: TokenState::Withdrawn,
+            expires_at_ms: 0,
+            slashed: Mist::new(0),
+        });
+    };
+    let token_state = match record.status(now_ms, &state.pool.params) {
+        TokenStatus::Active => TokenState::Active,
+        TokenStatus::Unbonding { until_ms } => TokenState::Unbonding { until_ms },
+        TokenStatus::Expired { at_ms } => TokenState::Expired { at_ms },
+        TokenStatus::UnderStaked { required, .. } => TokenState::Understaked { required },
+    };
+    Ok(TokenView {
+        seal_token: id,
+        role: token.role,
+        node,
+        stake: record.stake,
+        tier: state.tier(),
+        state: token_state,
+        expires_at_ms: record.expires_at_ms,
+        slashed: record.slashed_total,
+    })
+}

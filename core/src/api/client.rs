@@ -1,0 +1,209 @@
+//! [`MasterClient`]: the master's HTTP API, typed, over the attested HTTPS
+//! client. The agent (register, heartbeat) and the console (node health,
+//! stake status, seal tokens, kubeconfigs) share it.
+
+use std::sync::Arc;
+
+use sui_sdk_types::Address;
+
+use super::access::{
+    IssuedSealToken, KUBECTL_CONFIG_PATH, READYZ_PATH, Readiness, SEAL_TOKENS_PATH,
+};
+use super::attestation::SecurityContext;
+use super::nodes::{
+    HEARTBEAT_PATH, HeartbeatRequest, HeartbeatResponse, NODE_HEALTH_PATH, NodeHealth,
+    NodeHealthList, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
+    STAKING_STATUS_PATH, StakingStatus,
+};
+use super::{HEALTHZ_PATH, Health};
+use crate::access::AccessToken;
+use crate::attested::{AttestedClient, AttestedError, AttestedMaster, Method, Request};
+use crate::package::SealTokenId;
+
+/// Which seal tokens `GET /api/v1/staking/status` describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusQuery {
+    /// Every seal token of an owner.
+    Owner(Address),
+    /// The seal token a node is admitted through.
+    Node(String),
+    /// One seal token.
+    SealToken(SealTokenId),
+}
+
+impl StatusQuery {
+    fn query_string(&self) -> String {
+        match self {
+            Self::Owner(owner) => format!("owner={owner}"),
+            Self::Node(node) => format!("node={}", escape(node)),
+            Self::SealToken(token) => format!("seal_token={token}"),
+        }
+    }
+}
+
+/// The master's API. Every request goes over a connection pinned to the
+/// attested TLS key; [`AttestedError`] names what failed (attestation,
+/// transport, or the master's own error message and status).
+#[derive(Debug, Clone)]
+pub struct MasterClient {
+    http: Arc<AttestedClient>,
+}
+
+impl MasterClient {
+    /// A client over `http`.
+    pub fn new(http: AttestedClient) -> Self {
+        Self {
+            http: Arc::new(http),
+        }
+    }
+
+    /// The attested HTTPS client underneath.
+    pub fn attested(&self) -> &AttestedClient {
+        &self.http
+    }
+
+    /// The attested master, attesting first if needed.
+    ///
+    /// # Errors
+    /// Why the master was refused.
+    pub async fn master(&self) -> Result<Arc<AttestedMaster>, AttestedError> {
+        self.http.master().await
+    }
+
+    /// `GET /healthz`.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn health(&self) -> Result<Health, AttestedError> {
+        self.http.get_json(HEALTHZ_PATH).await
+    }
+
+    /// `GET /readyz`: the checks, whether the master is ready (200) or not
+    /// (503).
+    ///
+    /// # Errors
+    /// Attestation or transport errors, or another status.
+    pub async fn readiness(&self) -> Result<Readiness, AttestedError> {
+        let response = self.http.send(&Request::get(READYZ_PATH)).await?;
+        if response.status == 503 {
+            return response.json();
+        }
+        response.success()?.json()
+    }
+
+    /// `GET /api/v1/security-context`.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn security_context(&self) -> Result<SecurityContext, AttestedError> {
+        self.http.security_context().await
+    }
+
+    /// `POST /api/v1/register-worker`.
+    ///
+    /// # Errors
+    /// The master's refusal (e.g. a seal token that may not hold the node),
+    /// or attestation and transport errors.
+    pub async fn register_worker(
+        &self,
+        request: &RegisterWorkerRequest,
+    ) -> Result<RegisterWorkerResponse, AttestedError> {
+        self.http.post_json(REGISTER_WORKER_PATH, request).await
+    }
+
+    /// `POST /api/v1/nodes/heartbeat`.
+    ///
+    /// # Errors
+    /// The master's refusal, or attestation and transport errors.
+    pub async fn heartbeat(
+        &self,
+        request: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, AttestedError> {
+        self.http.post_json(HEARTBEAT_PATH, request).await
+    }
+
+    /// `GET /api/v1/node-health`: every node the master knows.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn node_health(&self) -> Result<NodeHealthList, AttestedError> {
+        self.http.get_json(NODE_HEALTH_PATH).await
+    }
+
+    /// `GET /api/v1/node-health/{node}`.
+    ///
+    /// # Errors
+    /// 404 for a node the master does not know; attestation, transport or
+    /// response errors.
+    pub async fn node(&self, node: &str) -> Result<NodeHealth, AttestedError> {
+        self.http
+            .get_json(&format!("{NODE_HEALTH_PATH}/{}", escape(node)))
+            .await
+    }
+
+    /// `GET /api/v1/staking/status?…`: seal tokens as the master sees them.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn staking_status(
+        &self,
+        query: &StatusQuery,
+    ) -> Result<StakingStatus, AttestedError> {
+        self.http
+            .get_json(&format!("{STAKING_STATUS_PATH}?{}", query.query_string()))
+            .await
+    }
+
+    /// `POST /api/v1/seal-tokens`: an opaque seal token for the signer of
+    /// `token` (the answer holds the secret; it is shown once).
+    ///
+    /// # Errors
+    /// The master's refusal (401 for a token it does not accept), or
+    /// attestation and transport errors.
+    pub async fn issue_seal_token(
+        &self,
+        token: &AccessToken,
+    ) -> Result<IssuedSealToken, AttestedError> {
+        let request = Request::new(Method::POST, SEAL_TOKENS_PATH).bearer(token.as_str());
+        self.http.send(&request).await?.success()?.json()
+    }
+
+    /// `GET /kubectl/config?seal_token=…`: the master's kubeconfig (YAML)
+    /// for `seal_token`: the API server URL, its CA and the audience.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn kubectl_config(&self, seal_token: SealTokenId) -> Result<String, AttestedError> {
+        let request = Request::get(format!("{KUBECTL_CONFIG_PATH}?seal_token={seal_token}"));
+        self.http.send(&request).await?.success()?.text()
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, so a name cannot
+/// change the path or query it is put in.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_leave_their_path_segment() {
+        assert_eq!(escape("worker-1.example"), "worker-1.example");
+        assert_eq!(escape("a/../b?x=1&y"), "a%2F..%2Fb%3Fx%3D1%26y");
+        assert_eq!(
+            StatusQuery::Node("n&owner=0x1".to_owned()).query_string(),
+            "node=n%26owner%3D0x1"
+        );
+    }
+}
