@@ -71,11 +71,13 @@ async fn target(
             .with_context(|| format!("`{id}` is not a seal token id (0x…)")),
         (None, Some(node)) => {
             let health = ctx.master().await?.node(node).await?;
-            health.seal_token.parse().with_context(|| {
+            let seal_token = health.seal_token.with_context(|| {
                 format!(
-                    "the master gives node {node} the seal token `{}`",
-                    health.seal_token
+                    "the master shows node {node}'s seal token only to its owner or an operator"
                 )
+            })?;
+            seal_token.parse().with_context(|| {
+                format!("the master gives node {node} the seal token `{seal_token}`")
             })
         }
         (None, None) => bail!("name the seal token (--seal-token) or the node (--node) to slash"),
