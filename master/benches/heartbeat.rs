@@ -9,8 +9,9 @@
 //! ```
 //!
 //! The bench re-runs itself as the server (`DAAS_BENCH_SERVE=<nodes>`):
-//! the node router of a real `NodeService`, behind `serve::serve_tls` with
-//! the master's attested-style TLS identity. The nodes are loaded with
+//! the node router of a real `NodeService`, behind the per-client limit
+//! and `serve::serve_tls` (default connection limits) with the master's
+//! attested-style TLS identity. The nodes are loaded with
 //! `NodeService::restore_admitted` (registering 5,000 workers on a devnet
 //! would measure the devnet); every heartbeat still carries a fresh proof
 //! signed by the node's owner key, verified by the server. The server's
@@ -38,8 +39,11 @@ use daas_core::chain::{ChainClient, ChainConfig};
 use daas_core::package::SealTokenId;
 use daas_core::wallet::{Keypair, Scheme};
 use daas_master::endpoint::{Endpoint, Listener};
+use daas_master::http::client_limit::limit_by_client;
 use daas_master::identity::MasterIdentity;
 use daas_master::nodes::{self, AdmittedNode, NodeService, NodeSettings};
+use daas_master::ratelimit::RateLimiter;
+use daas_master::serve::ServeOptions;
 use serde_json::json;
 use sui_sdk_types::Address;
 
@@ -94,7 +98,11 @@ fn serve(nodes: u64) {
         let port = listener.tcp_addr().unwrap().port();
         println!("{port}");
         std::io::stdout().flush().unwrap();
-        let app = daas_master::http::app(nodes::router(service));
+        // As the master serves it: every request is first counted against
+        // its client's address (all nodes here share 127.0.0.1, so the
+        // budget is the whole load's).
+        let limiter = Arc::new(RateLimiter::per_minute(NonZeroU32::new(1_000_000).unwrap()));
+        let app = limit_by_client(daas_master::http::app(nodes::router(service)), limiter);
         let stdin_closed = async {
             tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
@@ -103,7 +111,8 @@ fn serve(nodes: u64) {
             .await
             .unwrap();
         };
-        daas_master::serve::serve_tls(listener, tls, app, stdin_closed)
+        let options = ServeOptions::new("public");
+        daas_master::serve::serve_tls(listener, tls, app, options, stdin_closed)
             .await
             .unwrap();
     });

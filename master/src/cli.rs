@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::attestation::AttestationMode;
 use crate::endpoint::{Endpoint, Listener};
+use crate::proxy::ForwardOptions;
+use crate::serve::fd_limit::{self, Budget};
 use crate::webhooks::{ApiServerFiles, WebhookTls};
 
 /// The K3s-DaaS enclave master.
@@ -73,10 +75,15 @@ pub struct ServeArgs {
         default_value = "/var/lib/k3s-daas/master"
     )]
     pub state_dir: PathBuf,
-    /// Attestation provider: auto (Nitro if /dev/nsm exists, else dev), nitro, or dev (INSECURE)
-    /// [default: the config's tee.type, else auto].
+    /// Attestation provider: auto (Nitro if /dev/nsm exists, else refuse unless
+    /// --allow-dev-fallback), nitro, or dev (INSECURE) [default: the config's tee.type, else auto].
     #[arg(long, value_name = "MODE")]
     pub attestation: Option<AttestationMode>,
+    /// Let `auto` fall back to INSECURE dev attestation when /dev/nsm is missing
+    /// (also tee.allow_dev_fallback); the master then says so at every start and in
+    /// /api/v1/security-context.
+    #[arg(long)]
+    pub allow_dev_fallback: bool,
     /// Configuration file (nautilus-config.yaml shape).
     #[arg(long, env = "DAAS_MASTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -100,7 +107,19 @@ pub struct ProxyArgs {
     /// Where to forward them.
     #[arg(long, value_name = "ENDPOINT")]
     pub to: Endpoint,
+    /// Start each forwarded connection with a PROXY protocol v2 header naming the
+    /// client (the master's vsock listener requires it) [default: true for a vsock
+    /// target, else false].
+    #[arg(long, value_name = "BOOL")]
+    pub proxy_protocol: Option<bool>,
+    /// Connections held at most (each costs two file descriptors); lowered to fit
+    /// the open-file limit.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PROXY_MAX_CONNECTIONS)]
+    pub max_connections: u32,
 }
+
+/// Default cap of `daas-master proxy`.
+pub const DEFAULT_PROXY_MAX_CONNECTIONS: u32 = 8192;
 
 /// Runs a parsed command line until it finishes or SIGTERM/SIGINT.
 ///
@@ -127,6 +146,17 @@ fn webhook_files(args: &WebhookFilesArgs) -> anyhow::Result<()> {
 }
 
 async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    let wanted = Budget {
+        public: args.max_connections.max(1),
+        webhook: 0,
+    };
+    let budget = fd_limit::fit(fd_limit::raise_open_file_limit(), 2, wanted)?;
+    let options = ForwardOptions {
+        send_proxy_header: args
+            .proxy_protocol
+            .unwrap_or(matches!(args.to, Endpoint::Vsock { .. })),
+        max_connections: budget.public,
+    };
     let listener = Listener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -135,7 +165,12 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
         "daas-master proxy listening on {bound}, forwarding to {}",
         args.to
     ))?;
-    crate::proxy::forward(listener, args.to, shutdown_signal()).await?;
+    tracing::info!(
+        proxy_protocol = options.send_proxy_header,
+        max_connections = options.max_connections,
+        "forwarding"
+    );
+    crate::proxy::forward(listener, args.to, options, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

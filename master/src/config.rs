@@ -5,9 +5,11 @@
 //! tee:
 //!   type: "AWS_NITRO"          # AWS_NITRO | DEV_INSECURE | auto
 //!   attestation_interval: 3600 # seconds; clients re-attest this often
-//! sui:
-//!   profile: "devnet"          # devnet | testnet | mainnet
-//!   rpc_endpoint: "https://fullnode.testnet.sui.io:443"
+//!   allow_dev_fallback: false  # auto without /dev/nsm: refuse (default) or dev
+//!   attestation_rate_limit_per_minute: 60  # POST /api/v1/attestation per client
+//! sui:                         # required with k3s.kubeconfig: no default chain
+//!   profile: "devnet"          # devnet | testnet | mainnet (required)
+//!   rpc_endpoint: "https://fullnode.testnet.sui.io:443"  # https off the devnet
 //!   package_id: "0x…"          # fixed on the devnet
 //!   stake_pool_id: "0x…"       # fixed on the devnet
 //!   event_filter: "k3s_daas::events"
@@ -20,6 +22,13 @@
 //! api:
 //!   port: 6443                 # listen on tcp:0.0.0.0:PORT unless --listen
 //!   listen: "vsock:16:6443"    # or any endpoint (overrides port)
+//!   proxy_protocol: true       # require a PROXY v2 header; default: on vsock only
+//!   client_rate_limit_per_minute: 1200  # every public request, per client address
+//!   max_connections: 8192      # public listener (the webhooks have their own)
+//!   webhook_max_connections: 512
+//!   handshake_timeout_secs: 10 # PROXY header and TLS handshake
+//!   idle_timeout_secs: 2       # closed after this long without a request
+//!   body_timeout_secs: 10      # a request body must arrive within this
 //! access:
 //!   rate_limit_per_minute: 100 # per identity (seed)
 //!   decision_cache_secs: 30    # allowed decisions live at most this long
@@ -33,12 +42,15 @@
 //!   exempt: ["server-node"]    # Nodes outside staking, never revoked
 //! ```
 //!
-//! Every section and key is optional; command-line flags win. Unknown keys
-//! are refused (a typo must not be ignored silently). Tier thresholds are
+//! Every section and key is optional, except that a master with a cluster
+//! (`k3s.kubeconfig`) must name its chain (`sui.profile`): it never reads a
+//! chain it was not told to. Command-line flags win. Unknown keys are
+//! refused (a typo must not be ignored silently). Tier thresholds are
 //! not configured here: they are the stake pool's parameters on chain.
 //! `api.tls_cert`/`api.tls_key` are accepted but ignored with a warning:
 //! the attested TLS key is made in memory at every boot.
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,8 +59,9 @@ use daas_core::chain::{ChainConfig, Profile};
 use serde::Deserialize;
 use sui_sdk_types::Address;
 
-use crate::attestation::AttestationMode;
+use crate::attestation::{AttestationMode, DevFallback};
 use crate::endpoint::Endpoint;
+use crate::serve::{ConnectionLimits, ProxyProtocol};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -86,6 +99,14 @@ pub struct TeeSection {
     /// Seconds between re-attestations (seed: 3600).
     #[serde(default = "default_interval")]
     pub attestation_interval: u64,
+    /// Whether `auto` may fall back to INSECURE dev attestation when
+    /// `/dev/nsm` is missing (else it refuses to start).
+    #[serde(default)]
+    pub allow_dev_fallback: bool,
+    /// `POST /api/v1/attestation` calls per minute and client address:
+    /// each costs one NSM request or one signature.
+    #[serde(default = "default_attestation_rate")]
+    pub attestation_rate_limit_per_minute: u32,
 }
 
 impl Default for TeeSection {
@@ -93,6 +114,8 @@ impl Default for TeeSection {
         Self {
             tee_type: None,
             attestation_interval: default_interval(),
+            allow_dev_fallback: false,
+            attestation_rate_limit_per_minute: default_attestation_rate(),
         }
     }
 }
@@ -101,14 +124,20 @@ fn default_interval() -> u64 {
     3600
 }
 
+fn default_attestation_rate() -> u32 {
+    60
+}
+
 /// `sui:`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SuiSection {
-    /// `devnet` (default), `testnet` or `mainnet`.
+    /// `devnet`, `testnet` or `mainnet`; required when the master reads
+    /// the chain.
     pub profile: Option<String>,
-    /// Full node gRPC endpoint; default: the profile's.
+    /// Full node gRPC endpoint; default: the profile's. `https` off the
+    /// devnet.
     pub rpc_endpoint: Option<String>,
     /// The `k3s_daas` package; required off the devnet.
     pub package_id: Option<String>,
@@ -136,18 +165,55 @@ pub struct K3sSection {
 }
 
 /// `api:`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct ApiSection {
     /// TCP port on all interfaces.
     pub port: Option<u16>,
     /// Any endpoint (`tcp:…`, `unix:…`, `vsock:…`); wins over `port`.
     pub listen: Option<String>,
+    /// Whether the public listener requires a PROXY protocol v2 header
+    /// naming the client (sent by `daas-master proxy`); default: on for
+    /// vsock, off otherwise. Never read when off.
+    pub proxy_protocol: Option<bool>,
+    /// Requests per minute and client address on the public listener,
+    /// counted before any other work.
+    pub client_rate_limit_per_minute: u32,
+    /// Open connections of the public listener at most.
+    pub max_connections: u32,
+    /// Open connections of the webhook listener at most (a budget of its
+    /// own, so a flood of the public port cannot starve the API server).
+    pub webhook_max_connections: u32,
+    /// Seconds for the PROXY header and the TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may stay without a request in flight.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may take to arrive.
+    pub body_timeout_secs: u64,
     /// Ignored: the attested TLS certificate is made at boot.
     pub tls_cert: Option<PathBuf>,
     /// Ignored: the attested TLS key is made at boot.
     pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        let limits = ConnectionLimits::default();
+        Self {
+            port: None,
+            listen: None,
+            proxy_protocol: None,
+            client_rate_limit_per_minute: 1200,
+            max_connections: limits.max_connections,
+            webhook_max_connections: ConnectionLimits::WEBHOOK_MAX_CONNECTIONS,
+            handshake_timeout_secs: limits.handshake_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+            body_timeout_secs: limits.body_timeout.as_secs(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 /// `access:`.
@@ -289,7 +355,9 @@ impl MasterConfig {
         self.attestation_mode().map_err(value)?;
         self.listen().map_err(value)?;
         self.nodes.check_exempt().map_err(value)?;
-        self.chain_config().map_err(value)?;
+        if self.reads_chain() {
+            self.chain_config().map_err(value)?;
+        }
         for (key, seconds) in [
             ("tee.attestation_interval", self.tee.attestation_interval),
             (
@@ -309,17 +377,48 @@ impl MasterConfig {
                 "nodes.recheck_interval_secs",
                 self.nodes.recheck_interval_secs,
             ),
+            (
+                "api.handshake_timeout_secs",
+                self.api.handshake_timeout_secs,
+            ),
+            ("api.idle_timeout_secs", self.api.idle_timeout_secs),
+            ("api.body_timeout_secs", self.api.body_timeout_secs),
         ] {
             if seconds == 0 {
                 return Err(value(format!("{key} must be at least 1 second")));
             }
         }
-        if self.access.rate_limit_per_minute == 0 {
-            return Err(value(
-                "access.rate_limit_per_minute must be at least 1".to_owned(),
-            ));
+        for (key, count) in [
+            (
+                "access.rate_limit_per_minute",
+                self.access.rate_limit_per_minute,
+            ),
+            (
+                "api.client_rate_limit_per_minute",
+                self.api.client_rate_limit_per_minute,
+            ),
+            ("api.max_connections", self.api.max_connections),
+            (
+                "api.webhook_max_connections",
+                self.api.webhook_max_connections,
+            ),
+            (
+                "tee.attestation_rate_limit_per_minute",
+                self.tee.attestation_rate_limit_per_minute,
+            ),
+        ] {
+            if count == 0 {
+                return Err(value(format!("{key} must be at least 1")));
+            }
         }
         Ok(())
+    }
+
+    /// Whether the master will read the chain: it has a cluster, or the
+    /// file says anything about the chain (checked even if unused, so a
+    /// half-written `sui:` section is not ignored).
+    fn reads_chain(&self) -> bool {
+        self.k3s.kubeconfig.is_some() || self.sui != SuiSection::default()
     }
 
     /// `tee.type` as a mode (`None` if unset).
@@ -349,18 +448,25 @@ impl MasterConfig {
         }
     }
 
-    /// The chain the master reads: `sui.profile` (default devnet) with its
-    /// endpoint, package and stake pool overridden by the file.
+    /// The chain the master reads: `sui.profile` (required: there is no
+    /// default chain) with its endpoint, package and stake pool overridden
+    /// by the file. Testnet and mainnet endpoints must use `https`.
     ///
     /// # Errors
-    /// An unknown profile, a malformed id, or a profile without ids.
+    /// No or an unknown profile, a malformed id, a profile without ids, or
+    /// a public network over plain `http`.
     pub fn chain_config(&self) -> Result<ChainConfig, String> {
-        let profile = match self.sui.profile.as_deref() {
-            None => Profile::Devnet,
-            Some(text) => text
-                .parse()
-                .map_err(|error| format!("sui.profile: {error}"))?,
-        };
+        let profile: Profile = self
+            .sui
+            .profile
+            .as_deref()
+            .ok_or_else(|| {
+                "sui.profile is not set: name the chain the master reads stake from \
+                 (devnet, testnet or mainnet); there is no default chain"
+                    .to_owned()
+            })?
+            .parse()
+            .map_err(|error| format!("sui.profile: {error}"))?;
         let mut config = ChainConfig::new(profile);
         if let Some(endpoint) = &self.sui.rpc_endpoint {
             config.endpoint = Some(endpoint.clone());
@@ -372,19 +478,79 @@ impl MasterConfig {
             config = config.with_stake_pool(parse_id("sui.stake_pool_id", id)?);
         }
         config.validate().map_err(|error| format!("sui: {error}"))?;
+        config
+            .require_tls()
+            .map_err(|error| format!("sui.rpc_endpoint: {error}"))?;
         Ok(config)
     }
 
     /// `access.rate_limit_per_minute` (checked to be positive by `load`).
-    pub fn rate_limit_per_minute(&self) -> std::num::NonZeroU32 {
-        std::num::NonZeroU32::new(self.access.rate_limit_per_minute)
-            .unwrap_or(std::num::NonZeroU32::MIN)
+    pub fn rate_limit_per_minute(&self) -> NonZeroU32 {
+        at_least_one(self.access.rate_limit_per_minute)
+    }
+
+    /// `api.client_rate_limit_per_minute`.
+    pub fn client_rate_limit_per_minute(&self) -> NonZeroU32 {
+        at_least_one(self.api.client_rate_limit_per_minute)
+    }
+
+    /// `tee.attestation_rate_limit_per_minute`.
+    pub fn attestation_rate_limit_per_minute(&self) -> NonZeroU32 {
+        at_least_one(self.tee.attestation_rate_limit_per_minute)
+    }
+
+    /// `tee.allow_dev_fallback`.
+    pub fn dev_fallback(&self) -> DevFallback {
+        if self.tee.allow_dev_fallback {
+            DevFallback::Allow
+        } else {
+            DevFallback::Refuse
+        }
     }
 
     /// `tee.attestation_interval`.
     pub fn attestation_interval(&self) -> Duration {
         Duration::from_secs(self.tee.attestation_interval)
     }
+
+    /// Whether the public listener at `listen` requires a PROXY v2 header:
+    /// `api.proxy_protocol`, by default on for vsock (where the parent's
+    /// `daas-master proxy` forwards) and off otherwise.
+    pub fn proxy_protocol(&self, listen: &Endpoint) -> ProxyProtocol {
+        let required = self
+            .api
+            .proxy_protocol
+            .unwrap_or(matches!(listen, Endpoint::Vsock { .. }));
+        if required {
+            ProxyProtocol::Required
+        } else {
+            ProxyProtocol::Off
+        }
+    }
+
+    /// The public listener's limits (`api.*`).
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.api.max_connections.max(1),
+            handshake_timeout: Duration::from_secs(self.api.handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(self.api.idle_timeout_secs),
+            body_timeout: Duration::from_secs(self.api.body_timeout_secs),
+            ..ConnectionLimits::default()
+        }
+    }
+
+    /// The webhook listener's limits: the public ones with a connection
+    /// budget of its own.
+    pub fn webhook_connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.api.webhook_max_connections.max(1),
+            ..self.connection_limits()
+        }
+    }
+}
+
+fn at_least_one(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
 fn parse_id(key: &str, text: &str) -> Result<Address, String> {
@@ -483,5 +649,153 @@ api:
             .unwrap_err()
             .to_string();
         assert!(error.contains("missing.yaml"), "{error}");
+    }
+
+    /// Writes `text` as a config file and loads it.
+    fn load(
+        text: &str,
+    ) -> (
+        tempfile::TempDir,
+        PathBuf,
+        Result<MasterConfig, ConfigError>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nautilus-config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = MasterConfig::load(&path);
+        (dir, path, loaded)
+    }
+
+    /// Asserts the file is refused with a message naming `key`, the file
+    /// and `needle`.
+    fn refused(text: &str, key: &str, needle: &str) {
+        let (_dir, path, loaded) = load(text);
+        let error = loaded.unwrap_err().to_string();
+        assert!(
+            error.contains(key)
+                && error.contains(&path.display().to_string())
+                && error.contains(needle),
+            "{text}: {error}"
+        );
+    }
+
+    const IDS: &str = "  package_id: \"0x7f\"\n  stake_pool_id: \"0x70\"\n";
+
+    #[test]
+    fn a_master_that_reads_the_chain_must_name_it() {
+        let cluster = "k3s:\n  kubeconfig: \"/etc/rancher/k3s/k3s.yaml\"\n";
+        refused(cluster, "sui.profile", "no default chain");
+        // An endpoint and ids alone do not say which network's rules apply.
+        refused(
+            &format!("{cluster}sui:\n  rpc_endpoint: \"https://fullnode.example:443\"\n{IDS}"),
+            "sui.profile",
+            "devnet, testnet or mainnet",
+        );
+        // A half-written sui section is refused even without a cluster.
+        refused(
+            "sui:\n  rpc_endpoint: \"http://127.0.0.1:9000\"\n",
+            "sui.profile",
+            "not set",
+        );
+        let (_dir, _path, loaded) = load(&format!("{cluster}sui:\n  profile: devnet\n"));
+        let devnet = loaded.unwrap().chain_config().unwrap();
+        assert_eq!(devnet.profile, Profile::Devnet);
+        // Attestation only: no chain is read, none needs naming.
+        let (_dir, _path, loaded) = load("tee:\n  type: dev\n");
+        assert!(loaded.is_ok());
+    }
+
+    #[test]
+    fn public_networks_need_tls() {
+        for profile in ["testnet", "mainnet"] {
+            refused(
+                &format!(
+                    "sui:\n  profile: {profile}\n  rpc_endpoint: \"http://fullnode.example:9000\"\n{IDS}"
+                ),
+                "sui.rpc_endpoint",
+                "https",
+            );
+            let (_dir, _path, loaded) = load(&format!(
+                "sui:\n  profile: {profile}\n  rpc_endpoint: \"https://fullnode.example:443\"\n{IDS}"
+            ));
+            assert!(
+                loaded
+                    .unwrap()
+                    .chain_config()
+                    .unwrap()
+                    .profile
+                    .requires_tls()
+            );
+        }
+        refused("sui:\n  profile: testnet\n", "sui", "package");
+    }
+
+    #[test]
+    fn connection_limits_and_the_proxy_protocol_are_typed() {
+        let config = MasterConfig::default();
+        let tcp = Endpoint::Tcp("0.0.0.0:8443".to_owned());
+        let vsock = Endpoint::Vsock {
+            cid: 16,
+            port: 8443,
+        };
+        assert_eq!(config.proxy_protocol(&tcp), ProxyProtocol::Off);
+        assert_eq!(config.proxy_protocol(&vsock), ProxyProtocol::Required);
+        assert_eq!(config.connection_limits(), ConnectionLimits::default());
+        assert_eq!(
+            config.webhook_connection_limits().max_connections,
+            ConnectionLimits::WEBHOOK_MAX_CONNECTIONS
+        );
+
+        let (_dir, _path, loaded) = load(
+            "api:\n  proxy_protocol: true\n  max_connections: 8\n  webhook_max_connections: 4\n  \
+             handshake_timeout_secs: 3\n  idle_timeout_secs: 5\n  body_timeout_secs: 7\n",
+        );
+        let config = loaded.unwrap();
+        assert_eq!(config.proxy_protocol(&tcp), ProxyProtocol::Required);
+        let limits = config.connection_limits();
+        assert_eq!(limits.max_connections, 8);
+        assert_eq!(limits.handshake_timeout, Duration::from_secs(3));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.body_timeout, Duration::from_secs(7));
+        let webhook = config.webhook_connection_limits();
+        assert_eq!(webhook.max_connections, 4);
+        assert_eq!(webhook.idle_timeout, limits.idle_timeout);
+        let (_dir, _path, loaded) = load("api:\n  proxy_protocol: false\n");
+        assert_eq!(loaded.unwrap().proxy_protocol(&vsock), ProxyProtocol::Off);
+
+        for key in [
+            "max_connections",
+            "webhook_max_connections",
+            "client_rate_limit_per_minute",
+        ] {
+            refused(
+                &format!("api:\n  {key}: 0\n"),
+                &format!("api.{key}"),
+                "at least 1",
+            );
+        }
+        for key in [
+            "handshake_timeout_secs",
+            "idle_timeout_secs",
+            "body_timeout_secs",
+        ] {
+            refused(
+                &format!("api:\n  {key}: 0\n"),
+                &format!("api.{key}"),
+                "1 second",
+            );
+        }
+        refused(
+            "tee:\n  attestation_rate_limit_per_minute: 0\n",
+            "tee.attestation_rate_limit_per_minute",
+            "at least 1",
+        );
+    }
+
+    #[test]
+    fn the_dev_fallback_is_off_unless_configured() {
+        assert_eq!(MasterConfig::default().dev_fallback(), DevFallback::Refuse);
+        let (_dir, _path, loaded) = load("tee:\n  type: auto\n  allow_dev_fallback: true\n");
+        assert_eq!(loaded.unwrap().dev_fallback(), DevFallback::Allow);
     }
 }

@@ -8,10 +8,11 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -87,13 +88,61 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// The other end of a connection: what the listener saw or, behind the
+/// enclave's parent proxy, the client its PROXY v2 header named. Handlers
+/// read it with `ConnectInfo<Peer>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// An IP client.
+    Ip(SocketAddr),
+    /// A client of the Unix socket at this path (they have no address).
+    Unix(Arc<Path>),
+    /// A vsock peer: the parent instance (CID 3+ for enclaves' peers).
+    Vsock {
+        /// Context id.
+        cid: u32,
+        /// The peer's source port, new for each connection.
+        port: u32,
+    },
+}
+
+impl Peer {
+    /// The key that rate-limits this client: its IP address without the
+    /// port (the /64 for IPv6, which any holder has whole; IPv4-mapped
+    /// addresses as IPv4), the vsock CID (never the source port, which a
+    /// peer picks anew per connection), or the socket path.
+    pub fn rate_limit_key(&self) -> String {
+        match self {
+            Self::Ip(address) => match address.ip().to_canonical() {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => {
+                    let [a, b, c, d, ..] = ip.segments();
+                    format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+                }
+            },
+            Self::Unix(path) => format!("unix:{}", path.display()),
+            Self::Vsock { cid, .. } => format!("vsock:{cid}"),
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(address) => write!(f, "{address}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+            Self::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+        }
+    }
+}
+
 /// A bound listener of any kind.
 #[derive(Debug)]
 pub enum Listener {
     /// TCP.
     Tcp(TcpListener),
     /// Unix socket (the path is removed on drop).
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, Arc<Path>),
     /// vsock.
     Vsock(VsockListener),
 }
@@ -112,7 +161,7 @@ impl Listener {
                 {
                     std::fs::remove_file(path)?;
                 }
-                UnixListener::bind(path).map(|listener| Self::Unix(listener, path.clone()))
+                UnixListener::bind(path).map(|listener| Self::Unix(listener, Arc::from(&**path)))
             }
             Endpoint::Vsock { cid, port } => {
                 VsockListener::bind(VsockAddr::new(*cid, *port)).map(Self::Vsock)
@@ -129,7 +178,7 @@ impl Listener {
             Self::Tcp(listener) => listener
                 .local_addr()
                 .map(|address| Endpoint::Tcp(address.to_string())),
-            Self::Unix(_, path) => Ok(Endpoint::Unix(path.clone())),
+            Self::Unix(_, path) => Ok(Endpoint::Unix(path.to_path_buf())),
             Self::Vsock(listener) => listener.local_addr().map(|address| Endpoint::Vsock {
                 cid: address.cid(),
                 port: address.port(),
@@ -145,27 +194,29 @@ impl Listener {
         }
     }
 
-    /// Accepts one connection; returns the stream and a description of the
-    /// peer.
+    /// Accepts one connection; returns the stream and its peer.
     ///
     /// # Errors
     /// The I/O error of accepting.
-    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+    pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Self::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await?;
                 let _ = stream.set_nodelay(true);
-                Ok((Stream::Tcp(stream), peer.to_string()))
+                Ok((Stream::Tcp(stream), Peer::Ip(peer)))
             }
             Self::Unix(listener, path) => {
                 let (stream, _) = listener.accept().await?;
-                Ok((Stream::Unix(stream), format!("unix:{}", path.display())))
+                Ok((Stream::Unix(stream), Peer::Unix(Arc::clone(path))))
             }
             Self::Vsock(listener) => {
                 let (stream, peer) = listener.accept().await?;
                 Ok((
                     Stream::Vsock(stream),
-                    format!("vsock:{}:{}", peer.cid(), peer.port()),
+                    Peer::Vsock {
+                        cid: peer.cid(),
+                        port: peer.port(),
+                    },
                 ))
             }
         }
@@ -189,6 +240,16 @@ pub enum Stream {
     Unix(UnixStream),
     /// vsock.
     Vsock(VsockStream),
+}
+
+impl Stream {
+    /// The local address of a TCP stream (where its client connected to).
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Tcp(stream) => stream.local_addr().ok(),
+            Self::Unix(_) | Self::Vsock(_) => None,
+        }
+    }
 }
 
 /// Connects to `endpoint`.
@@ -282,5 +343,23 @@ mod tests {
             let error = bad.parse::<Endpoint>().unwrap_err();
             assert!(error.to_string().contains(bad), "{error}");
         }
+    }
+
+    #[test]
+    fn rate_limit_keys_are_addresses_without_ports() {
+        let ip = |text: &str| Peer::Ip(text.parse().unwrap()).rate_limit_key();
+        assert_eq!(ip("10.0.0.7:5123"), "10.0.0.7");
+        assert_eq!(ip("10.0.0.7:5124"), "10.0.0.7");
+        assert_eq!(ip("[::ffff:10.0.0.7]:1"), "10.0.0.7");
+        assert_eq!(ip("[2001:db8:1:2:3:4:5:6]:443"), "2001:db8:1:2::/64");
+        assert_eq!(ip("[2001:db8:1:2:ffff::1]:443"), "2001:db8:1:2::/64");
+        assert_eq!(ip("[::1]:443"), "::/64");
+        let vsock = |port| Peer::Vsock { cid: 3, port }.rate_limit_key();
+        assert_eq!(vsock(8443), "vsock:3");
+        assert_eq!(vsock(1234), vsock(8443));
+        let unix = Peer::Unix(Arc::from(Path::new("/run/m.sock")));
+        assert_eq!(unix.rate_limit_key(), "unix:/run/m.sock");
+        assert_eq!(unix.to_string(), "unix:/run/m.sock");
+        assert_eq!(Peer::Vsock { cid: 3, port: 9 }.to_string(), "vsock:3:9");
     }
 }

@@ -3,8 +3,9 @@
 //! This library holds everything; `main.rs` only parses the command line.
 //! So far: attestation providers ([`attestation`]), the boot-time keys
 //! ([`identity`]), the attested HTTPS API ([`http`]) served over any byte
-//! stream ([`endpoint`], [`serve`]), and the parent-side forwarder
-//! ([`proxy`]).
+//! stream ([`endpoint`], [`serve`], with every connection phase bounded),
+//! and the parent-side forwarder ([`proxy`]), which names each client to
+//! the master in a PROXY v2 header ([`proxy_protocol`]).
 
 pub mod access;
 pub mod admission;
@@ -21,6 +22,7 @@ pub mod leader;
 pub mod namespace;
 pub mod nodes;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod rbac;
 pub mod reconcile;

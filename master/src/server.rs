@@ -20,21 +20,24 @@ use prometheus_client::registry::Registry;
 
 use crate::access::{self, AccessService, AccessSettings};
 use crate::admission::bootstrap_rbac;
-use crate::attestation::{self, AttestationMode};
+use crate::attestation::{self, DevFallback};
 use crate::cli::{ServeArgs, announce, https_url, shutdown_signal};
 use crate::cluster::ClusterConnection;
 use crate::config::MasterConfig;
 use crate::endpoint::{Endpoint, Listener};
 use crate::http::attestation::{self as attestation_api, AttestationState};
+use crate::http::client_limit::limit_by_client;
 use crate::http::health::{self, HealthState, Readiness};
 use crate::http::{app, openapi};
 use crate::identity::MasterIdentity;
 use crate::namespace::ensure_master_namespace;
 use crate::nodes::{self, NodeService, NodeSettings};
+use crate::ratelimit::RateLimiter;
 use crate::rbac;
 use crate::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
 use crate::revocation::DrainPolicy;
-use crate::serve::serve_tls;
+use crate::serve::fd_limit::{self, Budget};
+use crate::serve::{ConnectionMetrics, ProxyProtocol, ServeOptions, serve_tls};
 use crate::webhooks::WebhookTls;
 
 /// How often the chain and the API server are probed for `/readyz`.
@@ -61,13 +64,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "api.tls_cert/api.tls_key are ignored: the attested TLS key is made in memory at boot"
         );
     }
-    let mode = match args.attestation {
-        Some(mode) => mode,
-        None => config
-            .attestation_mode()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
-    };
     let listen = match &args.listen {
         Some(listen) => listen.clone(),
         None => config
@@ -77,8 +73,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let shutdown: Shutdown = shutdown_signal().boxed().shared();
 
-    let (identity, attestation_routes) = attested_api(mode, &args, &config)?;
+    let (identity, attestation_routes) = attested_api(&args, &config)?;
     let mut registry = Registry::with_prefix("daas_master");
+    let listeners = ListenerOptions::new(&config, &listen, &mut registry)?;
     let readiness = Arc::new(Readiness::new(&[
         CHECK_CHAIN,
         CHECK_KUBERNETES,
@@ -98,7 +95,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let webhooks = webhook_listener(&args).await?;
             let webhook_app = app(access::webhook_router(Arc::clone(&services.access)));
             let webhook_tls = WebhookTls::load_or_create(&args.state_dir)?.server_config()?;
-            tasks.spawn(serve_tls(webhooks, webhook_tls, webhook_app, shutdown.clone()).map(drop));
+            tasks.spawn(
+                serve_tls(
+                    webhooks,
+                    webhook_tls,
+                    webhook_app,
+                    listeners.webhooks,
+                    shutdown.clone(),
+                )
+                .map(drop),
+            );
             let reconciler = services.reconciler(&config, &cluster, &chain)?;
             tasks.spawn(watch_events(reconciler.status(), Arc::clone(&readiness)));
             tasks.spawn(reconciler.run(shutdown.clone()));
@@ -117,7 +123,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         readiness,
         registry,
     });
-    let public = app(routes.merge(health::router(health)));
+    let client_limit = Arc::new(RateLimiter::per_minute(
+        config.client_rate_limit_per_minute(),
+    ));
+    let public = limit_by_client(app(routes.merge(health::router(health))), client_limit);
 
     let listener = Listener::bind(&listen)
         .await
@@ -126,26 +135,95 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "daas-master listening on {}",
         https_url(&listener)?
     ))?;
-    serve_tls(listener, identity.server_config()?, public, shutdown).await?;
+    serve_tls(
+        listener,
+        identity.server_config()?,
+        public,
+        listeners.public,
+        shutdown,
+    )
+    .await?;
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// How the public and the webhook listeners serve: their limits, fitted
+/// to the open-file limit, and the public one's PROXY protocol setting.
+struct ListenerOptions {
+    public: ServeOptions,
+    webhooks: ServeOptions,
+}
+
+impl ListenerOptions {
+    fn new(
+        config: &MasterConfig,
+        listen: &Endpoint,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Self> {
+        let mut public = config.connection_limits();
+        let mut webhook = config.webhook_connection_limits();
+        let budget = fd_limit::fit(
+            fd_limit::raise_open_file_limit(),
+            1,
+            Budget {
+                public: public.max_connections,
+                webhook: webhook.max_connections,
+            },
+        )?;
+        public.max_connections = budget.public;
+        webhook.max_connections = budget.webhook;
+        let metrics = ConnectionMetrics::register(registry);
+        let proxy_protocol = config.proxy_protocol(listen);
+        tracing::info!(
+            max_connections = public.max_connections,
+            webhook_max_connections = webhook.max_connections,
+            ?proxy_protocol,
+            "connection limits"
+        );
+        Ok(Self {
+            public: ServeOptions {
+                name: "public",
+                limits: public,
+                proxy_protocol,
+                metrics: Some(metrics.clone()),
+            },
+            webhooks: ServeOptions {
+                name: "webhooks",
+                limits: webhook,
+                proxy_protocol: ProxyProtocol::Off,
+                metrics: Some(metrics),
+            },
+        })
+    }
+}
+
 /// The provider, the boot-time keys and the attestation routes.
 fn attested_api(
-    mode: AttestationMode,
     args: &ServeArgs,
     config: &MasterConfig,
 ) -> anyhow::Result<(Arc<MasterIdentity>, Router)> {
-    let provider = attestation::start(mode, &args.state_dir)?;
+    let mode = match args.attestation {
+        Some(mode) => mode,
+        None => config
+            .attestation_mode()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_default(),
+    };
+    let fallback = if args.allow_dev_fallback {
+        DevFallback::Allow
+    } else {
+        config.dev_fallback()
+    };
+    let provider = attestation::start(mode, fallback, &args.state_dir)?;
     let identity = Arc::new(MasterIdentity::generate()?);
     let state = AttestationState::new(
         Arc::clone(&provider),
         Arc::clone(&identity),
         config.attestation_interval(),
     )
-    .context("the attestation provider cannot make a document")?;
+    .context("the attestation provider cannot make a document")?
+    .with_rate_limit(config.attestation_rate_limit_per_minute());
     tracing::info!(
         tee_type = %provider.tee_type(),
         signing_public_key = %identity.signing_public_key_hex(),

@@ -37,6 +37,7 @@ async fn serve_with_own_key(router: Router) -> String {
         listener,
         tls,
         router,
+        daas_master::serve::ServeOptions::new("test"),
         std::future::pending(),
     ));
     url

@@ -98,9 +98,13 @@ struct WebhookFiles {
     authorization: PathBuf,
 }
 
+/// Where the API server's webhook files are written, in the master's
+/// directory.
+const APISERVER_DIR: &str = "apiserver";
+
 async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFiles> {
     let binary = master_binary().await?;
-    let out = dir.join("apiserver");
+    let out = dir.join(APISERVER_DIR);
     let status = Command::new(&binary)
         .arg("webhook-files")
         .arg("--state-dir")
@@ -159,6 +163,23 @@ impl MasterProcess {
     /// The state directory (dev attestation root, webhook identity).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
+    }
+
+    /// The webhook listener the API server calls, e.g.
+    /// `https://127.0.0.1:9443` (its certificate names
+    /// `daas-master-webhook`; it requires the API server's client
+    /// certificate).
+    pub fn webhook_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.webhook_port)
+    }
+
+    /// The API server's TokenReview webhook kubeconfig, as
+    /// `daas-master webhook-files` wrote it (with the client certificate).
+    pub fn authentication_kubeconfig(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(APISERVER_DIR)
+            .join("authn-webhook.kubeconfig")
     }
 
     /// The master's log (its stderr).

@@ -157,6 +157,11 @@ pub struct SecurityContext {
     pub security_level: u8,
     /// Whether the master's attestation gives no hardware guarantee.
     pub insecure: bool,
+    /// Whether the master was asked for `auto` attestation, found no Nitro
+    /// Secure Module and fell back to dev attestation (allowed explicitly
+    /// by its operator). Absent (false) from masters that predate it.
+    #[serde(default)]
+    pub dev_fallback: bool,
     /// The enclave (module) id.
     pub enclave_id: String,
     /// PCRs by index, hex.

@@ -10,7 +10,9 @@
 //!
 //! On a real network the `k3s_daas` package and its shared `StakePool` only
 //! exist after `deploy/` published them, so their ids have to be supplied in
-//! the configuration; leaving them out is an error that says so.
+//! the configuration; leaving them out is an error that says so. Their
+//! endpoints are reached over the internet, so a service that trusts what
+//! it reads also requires `https` ([`ChainConfig::require_tls`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +66,16 @@ impl Profile {
             Profile::Devnet => DEVNET_ENDPOINT,
             Profile::Testnet => TESTNET_ENDPOINT,
             Profile::Mainnet => MAINNET_ENDPOINT,
+        }
+    }
+
+    /// Whether this is a public network, reached over the internet: its
+    /// endpoint must use TLS (`https`), or anyone on the path could forge
+    /// the stake records the caller trusts.
+    pub fn requires_tls(self) -> bool {
+        match self {
+            Profile::Devnet => false,
+            Profile::Testnet | Profile::Mainnet => true,
         }
     }
 
@@ -225,6 +237,27 @@ impl ChainConfig {
         }
     }
 
+    /// Checks that a public network ([`Profile::requires_tls`]) is reached
+    /// over `https`. Not part of [`validate`](Self::validate): tests point
+    /// the real-network code path at a plain-`http` devnet on purpose; a
+    /// service that trusts what it reads calls both.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidEndpoint`] naming the endpoint.
+    pub fn require_tls(&self) -> Result<(), ChainError> {
+        let endpoint = self.endpoint();
+        let https = endpoint
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        if self.profile.requires_tls() && !https {
+            return Err(ChainError::InvalidEndpoint {
+                endpoint: endpoint.to_owned(),
+                reason: "testnet and mainnet endpoints must use TLS (https://)",
+            });
+        }
+        Ok(())
+    }
+
     /// Checks that the section is usable: a parseable `http(s)` endpoint
     /// and, on real networks, the package and StakePool ids.
     ///
@@ -324,6 +357,33 @@ mod tests {
             .with_stake_pool(Address::new([2; 32]))
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    fn real_networks_require_tls() {
+        let ids = |profile| {
+            ChainConfig::new(profile)
+                .with_package(Address::new([1; 32]))
+                .with_stake_pool(Address::new([2; 32]))
+        };
+        for profile in [Profile::Testnet, Profile::Mainnet] {
+            ids(profile).require_tls().unwrap();
+            let plain = ChainConfig {
+                endpoint: Some("http://fullnode.example:9000".to_owned()),
+                ..ids(profile)
+            };
+            let err = plain.require_tls().unwrap_err();
+            assert!(matches!(err, ChainError::InvalidEndpoint { .. }), "{err}");
+            assert!(
+                err.to_string().contains("http://fullnode.example:9000"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("https"), "{err}");
+        }
+        ChainConfig::devnet("http://127.0.0.1:9000")
+            .require_tls()
+            .unwrap();
+        assert!(Profile::Mainnet.requires_tls() && !Profile::Devnet.requires_tls());
     }
 
     #[test]

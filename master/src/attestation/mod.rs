@@ -6,6 +6,12 @@
 //!   kept in the state dir, for machines without Nitro. It is **insecure**:
 //!   whoever can read the state dir can forge documents, and its PCRs only
 //!   measure the master binary. It says so everywhere it shows.
+//!
+//! `auto` picks Nitro when `/dev/nsm` exists. Without it, `auto` refuses
+//! to start unless the dev fallback was allowed explicitly
+//! ([`DevFallback::Allow`]: `--allow-dev-fallback` or
+//! `tee.allow_dev_fallback`); a master that fell back says so in a WARN
+//! banner at every start and in `/api/v1/security-context`.
 
 pub mod dev;
 pub mod nitro;
@@ -37,6 +43,12 @@ pub trait AttestationProvider: Send + Sync + std::fmt::Debug {
     fn is_insecure(&self) -> bool {
         self.tee_type().is_insecure()
     }
+
+    /// Whether this provider stands in for Nitro because `auto` found no
+    /// `/dev/nsm` (and the fallback was allowed).
+    fn is_dev_fallback(&self) -> bool {
+        false
+    }
 }
 
 /// Why an attestation provider could not start or attest.
@@ -46,6 +58,18 @@ pub enum ProviderError {
     /// `--attestation nitro` on a machine without `/dev/nsm`.
     #[error("Nitro attestation requested but {path} does not exist (not inside a Nitro Enclave)")]
     NsmMissing {
+        /// The device path.
+        path: PathBuf,
+    },
+    /// `--attestation auto` on a machine without `/dev/nsm`, and the dev
+    /// fallback was not allowed.
+    #[error(
+        "attestation auto: {path} does not exist (not inside a Nitro Enclave) and falling back \
+         to INSECURE dev attestation was not allowed; run inside an enclave, or allow the \
+         fallback explicitly with --allow-dev-fallback (config tee.allow_dev_fallback: true), \
+         or ask for --attestation dev"
+    )]
+    FallbackRefused {
         /// The device path.
         path: PathBuf,
     },
@@ -104,7 +128,8 @@ pub enum ProviderError {
 /// Which provider to use (`--attestation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttestationMode {
-    /// Nitro when `/dev/nsm` exists, otherwise dev (insecure).
+    /// Nitro when `/dev/nsm` exists; otherwise refuse to start, or dev
+    /// (insecure) if [`DevFallback::Allow`].
     #[default]
     Auto,
     /// The NSM; refuse to start without it.
@@ -128,27 +153,118 @@ impl FromStr for AttestationMode {
     }
 }
 
+/// What `auto` does without `/dev/nsm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevFallback {
+    /// Refuse to start.
+    #[default]
+    Refuse,
+    /// Fall back to the insecure dev provider, loudly.
+    Allow,
+}
+
 /// Starts the provider `mode` asks for; the dev provider keeps its root in
 /// `state_dir`.
 ///
 /// # Errors
-/// Why the provider could not start.
+/// Why the provider could not start; [`ProviderError::FallbackRefused`]
+/// when `auto` finds no `/dev/nsm` and `fallback` is
+/// [`DevFallback::Refuse`].
 pub fn start(
     mode: AttestationMode,
+    fallback: DevFallback,
     state_dir: &Path,
 ) -> Result<Arc<dyn AttestationProvider>, ProviderError> {
-    let nsm = Path::new(nitro::NSM_DEVICE);
-    match mode {
-        AttestationMode::Nitro => Ok(Arc::new(nitro::NitroProvider::open()?)),
-        AttestationMode::Auto if nsm.exists() => Ok(Arc::new(nitro::NitroProvider::open()?)),
-        AttestationMode::Auto | AttestationMode::Dev => {
-            let provider = dev::DevProvider::load_or_create(state_dir)?;
+    start_with_nsm(mode, fallback, state_dir, Path::new(nitro::NSM_DEVICE))
+}
+
+/// [`start`], looking for the NSM at `nsm` (tests point it elsewhere).
+fn start_with_nsm(
+    mode: AttestationMode,
+    fallback: DevFallback,
+    state_dir: &Path,
+    nsm: &Path,
+) -> Result<Arc<dyn AttestationProvider>, ProviderError> {
+    match (mode, fallback) {
+        (AttestationMode::Nitro, _) => Ok(Arc::new(nitro::NitroProvider::open()?)),
+        (AttestationMode::Auto, _) if nsm.exists() => Ok(Arc::new(nitro::NitroProvider::open()?)),
+        (AttestationMode::Auto, DevFallback::Refuse) => Err(ProviderError::FallbackRefused {
+            path: nsm.to_owned(),
+        }),
+        (AttestationMode::Auto, DevFallback::Allow) => {
+            let provider = dev_provider(state_dir)?;
             tracing::warn!(
-                root = %provider.root_path().display(),
-                "INSECURE development attestation (DEV_INSECURE, security level 0): \
-                 documents are signed by a local root, with no hardware guarantee"
+                nsm = %nsm.display(),
+                "******** attestation auto FELL BACK to INSECURE dev attestation: no Nitro \
+                 Secure Module here; allowed by --allow-dev-fallback (tee.allow_dev_fallback). \
+                 Clients refuse this master unless they opt in to insecure development \
+                 attestation. ********"
             );
-            Ok(Arc::new(provider))
+            Ok(Arc::new(DevFallbackProvider(provider)))
         }
+        (AttestationMode::Dev, _) => Ok(Arc::new(dev_provider(state_dir)?)),
+    }
+}
+
+fn dev_provider(state_dir: &Path) -> Result<dev::DevProvider, ProviderError> {
+    let provider = dev::DevProvider::load_or_create(state_dir)?;
+    tracing::warn!(
+        root = %provider.root_path().display(),
+        "INSECURE development attestation (DEV_INSECURE, security level 0): \
+         documents are signed by a local root, with no hardware guarantee"
+    );
+    Ok(provider)
+}
+
+/// The dev provider standing in for Nitro after `auto` fell back.
+#[derive(Debug)]
+struct DevFallbackProvider(dev::DevProvider);
+
+impl AttestationProvider for DevFallbackProvider {
+    fn attest(
+        &self,
+        nonce: Option<&[u8]>,
+        public_key: &[u8],
+        user_data: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.0.attest(nonce, public_key, user_data)
+    }
+
+    fn tee_type(&self) -> TeeType {
+        self.0.tee_type()
+    }
+
+    fn is_dev_fallback(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_without_nsm_refuses_unless_the_fallback_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let nsm = dir.path().join("no-nsm");
+        let error = start_with_nsm(AttestationMode::Auto, DevFallback::Refuse, dir.path(), &nsm)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--allow-dev-fallback") && error.contains("no-nsm"),
+            "{error}"
+        );
+        // Nothing was made: no dev root appears in the state dir.
+        assert!(!dir.path().join("dev-root.pem").exists());
+
+        let provider =
+            start_with_nsm(AttestationMode::Auto, DevFallback::Allow, dir.path(), &nsm).unwrap();
+        assert!(provider.is_dev_fallback() && provider.is_insecure());
+
+        // Asking for dev is not a fallback; asking for Nitro never falls back.
+        let dev = start_with_nsm(AttestationMode::Dev, DevFallback::Refuse, dir.path(), &nsm);
+        assert!(!dev.unwrap().is_dev_fallback());
+        let nitro = start_with_nsm(AttestationMode::Nitro, DevFallback::Allow, dir.path(), &nsm);
+        assert!(nitro.is_err());
     }
 }

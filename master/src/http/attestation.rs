@@ -1,6 +1,11 @@
 //! `POST /api/v1/attestation` and `GET /api/v1/security-context`: the
 //! master proves what it runs and which keys it holds.
+//!
+//! Every attestation costs an NSM request (or a P-384 signature in dev
+//! mode), so it is limited per client address (429 beyond it) and at most
+//! [`ATTESTATIONS_IN_FLIGHT`] run at once.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,12 +18,22 @@ use daas_core::api::attestation::{AttestationRequest, AttestationResponse, Secur
 use daas_core::api::{ATTESTATION_PATH, SECURITY_CONTEXT_PATH};
 use daas_core::attestation::{Pcrs, parse_unverified};
 
+use super::client_limit::ClientKey;
 use super::{ApiError, ApiJson};
 use crate::attestation::{AttestationProvider, ProviderError};
 use crate::identity::MasterIdentity;
+use crate::ratelimit::RateLimiter;
 
 /// Largest attestation request body accepted.
 pub const MAX_BODY_LEN: usize = 4096;
+/// Attestations per minute and client address unless configured
+/// (`tee.attestation_rate_limit_per_minute`).
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(60) {
+    Some(limit) => limit,
+    None => NonZeroU32::MIN,
+};
+/// Attestations made at once; more wait their turn.
+pub const ATTESTATIONS_IN_FLIGHT: usize = 2;
 /// Length of the raw ES384 signature that ends a COSE_Sign1 document.
 const COSE_SIGNATURE_LEN: usize = 96;
 
@@ -32,6 +47,8 @@ pub struct AttestationState {
     enclave_id: String,
     pcrs: Pcrs,
     last_attestation: Mutex<Instant>,
+    limiter: RateLimiter,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl AttestationState {
@@ -59,7 +76,16 @@ impl AttestationState {
             enclave_id: parsed.module_id().to_owned(),
             pcrs: parsed.pcrs().clone(),
             last_attestation: Mutex::new(Instant::now()),
+            limiter: RateLimiter::per_minute(DEFAULT_RATE_LIMIT_PER_MINUTE),
+            in_flight: tokio::sync::Semaphore::new(ATTESTATIONS_IN_FLIGHT),
         })
+    }
+
+    /// Limits attestations to `per_minute` per client address.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_minute: NonZeroU32) -> Self {
+        self.limiter = RateLimiter::per_minute(per_minute);
+        self
     }
 
     /// The master's keys.
@@ -85,11 +111,22 @@ pub fn router(state: Arc<AttestationState>) -> Router {
 
 async fn attestation(
     State(state): State<Arc<AttestationState>>,
+    ClientKey(client): ClientKey,
     ApiJson(request): ApiJson<AttestationRequest>,
 ) -> Result<Json<AttestationResponse>, ApiError> {
+    state
+        .limiter
+        .check(&client)
+        .map_err(ApiError::too_many_requests)?;
     let nonce = request
         .nonce_bytes()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    // Never closed: `acquire` only fails on a closed semaphore.
+    let _turn = state
+        .in_flight
+        .acquire()
+        .await
+        .map_err(|error| ApiError::internal("attestation queue closed", &error))?;
     let provider = Arc::clone(&state.provider);
     let public_key = state.identity.signing_public_key();
     let user_data = state.identity.tls_spki_sha256();
@@ -148,6 +185,7 @@ async fn security_context(State(state): State<Arc<AttestationState>>) -> Json<Se
         tee_type,
         security_level: tee_type.security_level(),
         insecure: state.provider.is_insecure(),
+        dev_fallback: state.provider.is_dev_fallback(),
         enclave_id: state.enclave_id.clone(),
         pcrs: state
             .pcrs

@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use daas_core::api::ErrorBody;
 use serde::de::DeserializeOwned;
 
+use crate::serve::BodyTimeout;
+
 /// An HTTP error with a JSON body naming the problem.
 #[derive(Debug)]
 pub struct ApiError {
@@ -106,6 +108,9 @@ fn retry_after_secs(retry_after: Duration) -> u64 {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if let Some(timeout) = BodyTimeout::find(&rejection) {
+            return Self::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string());
+        }
         let status = rejection.status();
         let message = match &rejection {
             JsonRejection::MissingJsonContentType(_) => {

@@ -10,6 +10,7 @@
 //! and the details in the log.
 
 pub mod attestation;
+pub mod client_limit;
 mod error;
 pub mod health;
 pub mod openapi;

@@ -24,12 +24,32 @@ pub struct Process {
 impl Process {
     /// Starts `daas-master ARGS` and waits for its first stdout line.
     pub async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(MASTER)
-            .args(args)
+        let mut command = Command::new(MASTER);
+        command.args(args);
+        Self::spawn(command, Stdio::inherit()).await
+    }
+
+    /// [`Process::start`], its log (stderr) going to the file `log`.
+    pub async fn start_logged(args: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(MASTER);
+        command.args(args);
+        Self::spawn(command, Stdio::from(std::fs::File::create(log).unwrap())).await
+    }
+
+    /// Runs `sh -c SCRIPT` (which ends by `exec`ing the master), its log
+    /// going to the file `log`.
+    pub async fn start_in_shell(script: &str, log: &Path) -> Self {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(script);
+        Self::spawn(command, Stdio::from(std::fs::File::create(log).unwrap())).await
+    }
+
+    async fn spawn(mut command: Command, stderr: Stdio) -> Self {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start daas-master");
