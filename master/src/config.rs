@@ -24,6 +24,7 @@
 //!   rate_limit_per_minute: 100 # per identity (seed)
 //!   decision_cache_secs: 30    # allowed decisions live at most this long
 //!   seal_token_ttl_secs: 86400 # lifetime of issued opaque seal tokens
+//!   seal_tokens_per_owner: 10  # live opaque seal tokens an owner may hold
 //!   clock_skew_secs: 30        # tolerated for access tokens and proofs
 //! nodes:
 //!   bootstrap_token_ttl_secs: 600
@@ -158,6 +159,8 @@ pub struct AccessSection {
     pub decision_cache_secs: u64,
     /// Lifetime of an issued opaque seal token, seconds.
     pub seal_token_ttl_secs: u64,
+    /// Live opaque seal tokens an owner may hold at once.
+    pub seal_tokens_per_owner: u32,
     /// Clock skew tolerated for access tokens and worker proofs, seconds.
     pub clock_skew_secs: u64,
 }
@@ -168,6 +171,7 @@ impl Default for AccessSection {
             rate_limit_per_minute: 100,
             decision_cache_secs: 30,
             seal_token_ttl_secs: 86_400,
+            seal_tokens_per_owner: 10,
             clock_skew_secs: 30,
         }
     }
@@ -284,10 +288,19 @@ impl MasterConfig {
                 return Err(value(format!("{key} must be at least 1 second")));
             }
         }
-        if self.access.rate_limit_per_minute == 0 {
-            return Err(value(
-                "access.rate_limit_per_minute must be at least 1".to_owned(),
-            ));
+        for (key, count) in [
+            (
+                "access.rate_limit_per_minute",
+                self.access.rate_limit_per_minute,
+            ),
+            (
+                "access.seal_tokens_per_owner",
+                self.access.seal_tokens_per_owner,
+            ),
+        ] {
+            if count == 0 {
+                return Err(value(format!("{key} must be at least 1")));
+            }
         }
         Ok(())
     }
@@ -348,6 +361,12 @@ impl MasterConfig {
     /// `access.rate_limit_per_minute` (checked to be positive by `load`).
     pub fn rate_limit_per_minute(&self) -> std::num::NonZeroU32 {
         std::num::NonZeroU32::new(self.access.rate_limit_per_minute)
+            .unwrap_or(std::num::NonZeroU32::MIN)
+    }
+
+    /// `access.seal_tokens_per_owner` (checked to be positive by `load`).
+    pub fn seal_tokens_per_owner(&self) -> std::num::NonZeroU32 {
+        std::num::NonZeroU32::new(self.access.seal_tokens_per_owner)
             .unwrap_or(std::num::NonZeroU32::MIN)
     }
 
@@ -428,6 +447,9 @@ api:
         assert!(error.contains("api.listen"), "{error}");
         std::fs::write(&path, "tee:\n  attestation_interval: 0\n").unwrap();
         assert!(MasterConfig::load(&path).is_err());
+        std::fs::write(&path, "access:\n  seal_tokens_per_owner: 0\n").unwrap();
+        let error = MasterConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("access.seal_tokens_per_owner"), "{error}");
         let error = MasterConfig::load(&dir.path().join("missing.yaml"))
             .unwrap_err()
             .to_string();
