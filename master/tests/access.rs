@@ -24,6 +24,7 @@ use daas_core::package::{Role, SealTokenId};
 use daas_e2e::devnet::Devnet;
 use daas_e2e::k3s;
 use daas_master::access::SEAL_TOKENS_PATH;
+use daas_master::access::cache::BEHIND_DECISION_TTL;
 use daas_master::access::seal_token_store::{
     self, KEY_EXPIRES_AT, KEY_HASH, KEY_OWNER, KEY_SEAL_TOKEN, KEY_TAG, RECORD_DOMAIN,
     SECRET_NAMESPACE,
@@ -1022,4 +1023,36 @@ async fn the_proxy_forwards_no_identity_address_or_connection_named_headers() {
     let (code, _, body) = master.call(request).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("Connection"));
+}
+
+#[tokio::test]
+async fn decisions_serve_briefly_while_the_event_follower_is_behind() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    // A master whose follower has not caught up (the state at start, and
+    // whenever events cannot be read); the configured TTL is 300 s.
+    let behind = Master::start(&devnet, settings(cluster)).await;
+    behind.service.set_events_caught_up(false);
+    let following = Master::start(&devnet, settings(cluster)).await;
+    let alice = User::funded(&devnet, 0xc6).await;
+    let seal = alice.stake(&devnet, SUI, Role::User).await;
+    let token = alice.token(seal);
+    let status = behind.review(&token).await;
+    assert!(status.authenticated);
+    assert!(following.review(&token).await.authenticated);
+
+    // An unstake neither master hears of.
+    devnet
+        .client()
+        .unwrap()
+        .request_unstake(&alice.chain, seal)
+        .await
+        .unwrap();
+    tokio::time::sleep(BEHIND_DECISION_TTL + Duration::from_millis(100)).await;
+    // The master that follows events keeps its decision until an event
+    // drops it; the one that is behind reads the chain again.
+    assert!(following.review(&token).await.authenticated);
+    assert!(status_error(&behind.review(&token).await).contains("unbonding"));
+    let verdict = behind.authorize(&status).await;
+    assert_eq!(verdict["denied"], true, "{verdict}");
 }

@@ -42,6 +42,7 @@ use crate::labels::{
     MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, OWNER_LABEL, SEAL_TOKEN_ANNOTATION,
     address_label_value,
 };
+use crate::leader::error_chain;
 use crate::namespaces::MASTER_NAMESPACE;
 use crate::record_key::{RecordKey, RecordKeyError, SharedRecordKey};
 
@@ -285,7 +286,11 @@ impl SealTokenStore {
             match delete_if_present(&api, &name).await {
                 Ok(true) => info!(secret = %name, "expired seal token deleted"),
                 Ok(false) => {}
-                Err(error) => warn!(secret = %name, %error, "cannot delete an expired seal token"),
+                Err(error) => warn!(
+                    secret = %name,
+                    error = %error_chain(&error),
+                    "cannot delete an expired seal token"
+                ),
             }
         });
     }
@@ -374,7 +379,11 @@ impl SealTokenStore {
     pub async fn release_access_token(&self, owner: Address, nonce: &[u8]) {
         let name = use_marker_name(owner, nonce);
         if let Err(error) = delete_if_present(&self.markers, &name).await {
-            warn!(marker = %name, %error, "cannot release an access token after a failed issuance");
+            warn!(
+                marker = %name,
+                error = %error_chain(&error),
+                "cannot release an access token after a failed issuance"
+            );
         }
     }
 

@@ -34,9 +34,10 @@ use sui_sdk_types::Address;
 use tracing::{info, instrument};
 
 use super::authenticator::bearer_token;
-use super::seal_token_store::{SealTokenRecord, StoredSealToken};
+use super::seal_token_store::{SealTokenRecord, StoreError, StoredSealToken};
 use super::{AccessService, Authenticated, SEAL_TOKENS_PATH};
 use crate::http::ApiError;
+use crate::leader::error_chain;
 
 /// The fewest hex digits of an id that a revocation accepts.
 pub const MIN_ID_PREFIX: usize = 8;
@@ -86,8 +87,11 @@ impl From<&SealTokenRecord> for SealTokenSummary {
     }
 }
 
-fn store_unavailable(error: &dyn std::fmt::Display) -> ApiError {
-    ApiError::unavailable("cannot read or write the seal token store", error)
+fn store_unavailable(error: &StoreError) -> ApiError {
+    ApiError::unavailable(
+        "cannot read or write the seal token store",
+        &error_chain(error),
+    )
 }
 
 /// The caller of a management route: authenticated by a wallet-signed
