@@ -173,7 +173,7 @@ pub(super) async fn authorize(
         Verdict::Deny(reason) => ("denied", denial(reason, String::new())),
         Verdict::Error(error) => (
             "error",
-            denial("cannot check the chain; denied".to_owned(), error),
+            denial("cannot check access now; denied".to_owned(), error),
         ),
     };
     tracing::Span::current().record("result", result);
@@ -208,27 +208,30 @@ async fn verdict(service: &AccessService, spec: &SubjectAccessReviewSpec) -> Ver
     if let Some(row) = tiers::refusal(&subject, request) {
         return Verdict::Deny(row.message(user.tier));
     }
+    standing(service, &user).await
+}
+
+/// Denies a user whose seal token's current decision ended access or fell
+/// below the authenticated tier, or whose opaque token is gone.
+async fn standing(service: &AccessService, user: &SuiUser) -> Verdict {
     match service.decision(&user.claimant).await {
-        Ok(CachedDecision::Allowed(grant)) if user.tier > grant.tier => {
-            return Verdict::Deny(format!(
-                "the seal token's tier is now {}, below the authenticated {}",
-                grant.tier, user.tier
-            ));
-        }
-        Ok(CachedDecision::Allowed(_)) => {}
-        Ok(CachedDecision::Denied(reason)) => {
-            return Verdict::Deny(format!("access ended: {reason}"));
-        }
-        Err(error) if error.is_unavailable() => return Verdict::Error(error.to_string()),
-        Err(error) => return Verdict::Deny(error.to_string()),
-    }
-    match user.opaque_token {
-        None => Verdict::NoOpinion,
-        Some(hash) => match service.opaque_token_live(hash).await {
-            Ok(true) => Verdict::NoOpinion,
-            Ok(false) => Verdict::Deny("the opaque seal token was revoked or expired".to_owned()),
-            Err(error) => Verdict::Error(error.to_string()),
+        Ok(CachedDecision::Allowed(grant)) if user.tier > grant.tier => Verdict::Deny(format!(
+            "the seal token's tier is now {}, below the authenticated {}",
+            grant.tier, user.tier
+        )),
+        Ok(CachedDecision::Allowed(_)) => match user.opaque_token {
+            None => Verdict::NoOpinion,
+            Some(hash) => match service.opaque_token_live(hash).await {
+                Ok(true) => Verdict::NoOpinion,
+                Ok(false) => {
+                    Verdict::Deny("the opaque seal token was revoked or expired".to_owned())
+                }
+                Err(error) => Verdict::Error(error.to_string()),
+            },
         },
+        Ok(CachedDecision::Denied(reason)) => Verdict::Deny(format!("access ended: {reason}")),
+        Err(error) if error.is_unavailable() => Verdict::Error(error.to_string()),
+        Err(error) => Verdict::Deny(error.to_string()),
     }
 }
 
