@@ -202,6 +202,12 @@ async fn malformed_reviews_are_4xx_json() {
             serde_json::json!({ EXTRA_SEAL_TOKEN: ["0x1"] }),
             true,
         ),
+        // Well-formed, but naming no request to judge.
+        (
+            "sui:0x1",
+            serde_json::json!({ EXTRA_SEAL_TOKEN: ["0x1"], EXTRA_TIER: ["viewer"] }),
+            true,
+        ),
     ] {
         let review = serde_json::json!({
             "apiVersion": "authorization.k8s.io/v1",

@@ -558,7 +558,7 @@ async fn through_proxy(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_cannot_own_the_cluster_or_forge_records() {
-    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let mut stack = Stack::start(StackOptions::default()).await.unwrap();
     let admin = TierUser::stake(&stack, Tier::Admin, 0xe5, 5 * SUI).await;
     let root = TierUser::stake(&stack, Tier::Super, 0xe6, 10 * SUI).await;
     let http = master_http(&stack).await;
@@ -707,6 +707,64 @@ async fn admins_cannot_own_the_cluster_or_forge_records() {
     )
     .await;
     assert_eq!(status, 403, "{body}");
-    let key: Api<Secret> = Api::namespaced(cluster_admin, MASTER_NAMESPACE);
-    assert!(key.get_opt("k3s-daas-record-key").await.unwrap().is_some());
+
+    // A key the master cannot use fails closed: opaque tokens stop working
+    // and none are issued, until super repairs it.
+    let issued: IssuedSealToken = http
+        .post(format!("{}/api/v1/seal-tokens", stack.master.url()))
+        .bearer_auth(access_token(&stack, &root.account, root.seal))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let namespaces = Api::<Namespace>::all(
+        stack
+            .cluster
+            .client_for_token(&issued.seal_token)
+            .await
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while namespaces.list(&Default::default()).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the opaque token never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let keys: Api<Secret> = Api::namespaced(cluster_admin, MASTER_NAMESPACE);
+    let patch = json!({ "data": { "hmac-sha256-key": "c2hvcnQ=" } });
+    keys.patch(
+        "k3s-daas-record-key",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    stack.master.restart().await.unwrap();
+    let http = master_http(&stack).await;
+    let refused = Instant::now();
+    loop {
+        match namespaces.list(&Default::default()).await {
+            Err(kube::Error::Api(status)) if status.code == 403 || status.code == 401 => break,
+            Ok(_) => {}
+            Err(other) => panic!("unexpected answer with an unusable key: {other:?}"),
+        }
+        assert!(
+            refused.elapsed() < Duration::from_secs(30),
+            "an opaque token worked without a usable record key"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let response = http
+        .post(format!("{}/api/v1/seal-tokens", stack.master.url()))
+        .bearer_auth(access_token(&stack, &root.account, root.seal))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("seal token store"), "{body}");
 }
