@@ -305,7 +305,10 @@ fn tokenreview_request_and_answers_match_the_kubernetes_schema() {
     assert!(!format!("{request:?}").contains("daas1.abc.def"));
 
     let w = world(50);
-    let allowed = serde_json::to_value(request.answer(&w.decide())).unwrap();
+    // Asked for the API server's audiences, the answer names none of them
+    // (the API server then applies its own): a daas token is for the
+    // cluster, never for whatever audience a reviewer names.
+    let allowed = serde_json::to_value(request.answer(&w.decide(), "k3s-daas-test")).unwrap();
     assert_eq!(
         allowed,
         json!({
@@ -323,13 +326,23 @@ fn tokenreview_request_and_answers_match_the_kubernetes_schema() {
                         "k3s-daas.io/stake-mist": ["5000000000"],
                         "k3s-daas.io/tier": ["admin"]
                     }
-                },
-                "audiences": ["https://kubernetes.default.svc.cluster.local", "k3s"]
+                }
             }
         })
     );
+    // Asked for the configured audience among others, it names that one.
+    let ours = request.answer(&w.decide(), "k3s").status.unwrap();
+    assert_eq!(ours.audiences, ["k3s"]);
+    // Asked only for another service's audience, it names none (and the
+    // API server, intersecting with its own, refuses).
+    let vault = TokenReview::request("daas1.abc.def", vec!["vault".to_owned()]);
+    let status = vault.answer(&w.decide(), "k3s").status.unwrap();
+    assert!(
+        status.authenticated && status.audiences.is_empty(),
+        "{status:?}"
+    );
 
-    let denied = serde_json::to_value(request.answer(&world(4).decide())).unwrap();
+    let denied = serde_json::to_value(request.answer(&world(4).decide(), "k3s")).unwrap();
     assert_eq!(
         denied,
         json!({

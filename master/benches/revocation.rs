@@ -27,7 +27,7 @@ use daas_e2e::kwok;
 use daas_master::admission::record::{record_name, write_record};
 use daas_master::admission::{AdmissionRecord, WorkerNode, label_node};
 use daas_master::leader::LeaseSettings;
-use daas_master::namespace::{MASTER_NAMESPACE, ensure_master_namespace};
+use daas_master::namespaces::{MASTER_NAMESPACE, ensure_master_namespace};
 use daas_master::reconcile::{Invalidation, Reconciler, ReconcilerSettings};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use k8s_openapi::jiff::Timestamp;

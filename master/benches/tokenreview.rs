@@ -63,6 +63,7 @@ async fn fixture() -> Fixture {
         cluster_ca_pem: cluster.ca_pem().to_owned(),
         decision_cache_ttl: Duration::from_secs(600),
         seal_token_ttl: Duration::from_secs(3600),
+        seal_tokens_per_owner: NonZeroU32::new(10).unwrap(),
         clock_skew: Duration::from_secs(30),
         rate_limit_per_minute: NonZeroU32::new(100).unwrap(),
     };
@@ -72,6 +73,8 @@ async fn fixture() -> Fixture {
         cluster.client().await.unwrap(),
         &mut Registry::default(),
     );
+    // Warm answers, as in a master whose event follower is caught up.
+    service.set_events_caught_up(true);
     let app = access::webhook_router(Arc::new(service));
     let bodies: Vec<Bytes> = (0..TOKENS)
         .map(|_| {

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::attestation::AttestationMode;
 use crate::endpoint::{Endpoint, Listener};
+use crate::pod_security;
 use crate::proxy::ForwardOptions;
 use crate::serve::fd_limit::{self, Budget};
 use crate::webhooks::{ApiServerFiles, WebhookTls};
@@ -35,7 +36,8 @@ pub enum Command {
     /// TCP to the enclave's vsock).
     Proxy(ProxyArgs),
     /// Make (or reuse) the webhook TLS identity and write the files that
-    /// point kube-apiserver at the master's webhooks. Run before K3s starts.
+    /// point kube-apiserver at the master's webhooks, and its Pod Security
+    /// admission configuration. Run before K3s starts.
     WebhookFiles(WebhookFilesArgs),
 }
 
@@ -54,8 +56,8 @@ pub struct WebhookFilesArgs {
     /// (https://HOST:PORT; `serve --webhook-listen` must match).
     #[arg(long, value_name = "URL", default_value = DEFAULT_WEBHOOK_URL)]
     pub url: String,
-    /// Where to write authn-webhook.kubeconfig, authz-webhook.kubeconfig and
-    /// authorization-config.yaml.
+    /// Where to write authn-webhook.kubeconfig, authz-webhook.kubeconfig,
+    /// authorization-config.yaml and admission-config.yaml.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
@@ -136,11 +138,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn webhook_files(args: &WebhookFilesArgs) -> anyhow::Result<()> {
     let tls = WebhookTls::load_or_create(&args.state_dir)?;
     let files = ApiServerFiles::write(&args.out, &args.url, &tls)?;
+    let admission = pod_security::write_admission_configuration(&args.out)?;
     announce(&format!(
         "--authentication-token-webhook-config-file={} --authentication-token-webhook-version=v1 \
-         --authorization-config={}",
+         --authorization-config={} --admission-control-config-file={}",
         files.authentication_kubeconfig.display(),
-        files.authorization_config.display()
+        files.authorization_config.display(),
+        admission.display()
     ))?;
     Ok(())
 }

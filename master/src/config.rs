@@ -33,6 +33,7 @@
 //!   rate_limit_per_minute: 100 # per identity (seed)
 //!   decision_cache_secs: 30    # allowed decisions live at most this long
 //!   seal_token_ttl_secs: 86400 # lifetime of issued opaque seal tokens
+//!   seal_tokens_per_owner: 10  # live opaque seal tokens an owner may hold
 //!   clock_skew_secs: 30        # tolerated for access tokens and proofs
 //! nodes:
 //!   bootstrap_token_ttl_secs: 600
@@ -227,6 +228,8 @@ pub struct AccessSection {
     pub decision_cache_secs: u64,
     /// Lifetime of an issued opaque seal token, seconds.
     pub seal_token_ttl_secs: u64,
+    /// Live opaque seal tokens an owner may hold at once.
+    pub seal_tokens_per_owner: u32,
     /// Clock skew tolerated for access tokens and worker proofs, seconds.
     pub clock_skew_secs: u64,
 }
@@ -237,6 +240,7 @@ impl Default for AccessSection {
             rate_limit_per_minute: 100,
             decision_cache_secs: 30,
             seal_token_ttl_secs: 86_400,
+            seal_tokens_per_owner: 10,
             clock_skew_secs: 30,
         }
     }
@@ -406,6 +410,10 @@ impl MasterConfig {
                 "tee.attestation_rate_limit_per_minute",
                 self.tee.attestation_rate_limit_per_minute,
             ),
+            (
+                "access.seal_tokens_per_owner",
+                self.access.seal_tokens_per_owner,
+            ),
         ] {
             if count == 0 {
                 return Err(value(format!("{key} must be at least 1")));
@@ -506,6 +514,11 @@ impl MasterConfig {
         } else {
             DevFallback::Refuse
         }
+    }
+
+    /// `access.seal_tokens_per_owner` (checked to be positive by `load`).
+    pub fn seal_tokens_per_owner(&self) -> NonZeroU32 {
+        at_least_one(self.access.seal_tokens_per_owner)
     }
 
     /// `tee.attestation_interval`.
@@ -645,6 +658,9 @@ api:
         std::fs::write(&path, "nodes:\n  recheck_interval_secs: 0\n").unwrap();
         let error = MasterConfig::load(&path).unwrap_err().to_string();
         assert!(error.contains("nodes.recheck_interval_secs"), "{error}");
+        std::fs::write(&path, "access:\n  seal_tokens_per_owner: 0\n").unwrap();
+        let error = MasterConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("access.seal_tokens_per_owner"), "{error}");
         let error = MasterConfig::load(&dir.path().join("missing.yaml"))
             .unwrap_err()
             .to_string();

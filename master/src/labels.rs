@@ -54,7 +54,18 @@ pub const SEAL_TOKEN_LABEL_HEX_DIGITS: usize = 32;
 /// The value of [`SEAL_TOKEN_LABEL`] and [`NODE_SEAL_TOKEN_LABEL`] for a
 /// seal token id.
 pub fn seal_token_label_value(seal_token: daas_core::package::SealTokenId) -> String {
-    hex::encode(&seal_token.address().as_bytes()[..SEAL_TOKEN_LABEL_HEX_DIGITS / 2])
+    address_label_value(seal_token.address())
+}
+
+/// Label on the master's records of one owner: the first
+/// [`SEAL_TOKEN_LABEL_HEX_DIGITS`] hex digits of the owner's address (the
+/// full address is in [`OWNER_ANNOTATION`] and in the record).
+pub const OWNER_LABEL: &str = "k3s-daas.io/owner-prefix";
+
+/// The first [`SEAL_TOKEN_LABEL_HEX_DIGITS`] hex digits of an address or
+/// object id (128 bits, enough to select by), which fit a label value.
+pub fn address_label_value(address: sui_sdk_types::Address) -> String {
+    hex::encode(&address.as_bytes()[..SEAL_TOKEN_LABEL_HEX_DIGITS / 2])
 }
 
 #[cfg(test)]

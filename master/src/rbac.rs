@@ -12,6 +12,10 @@
 //! | admin | ClusterRoleBinding `k3s-daas:admin` → `admin` (in every namespace) |
 //! | super | ClusterRoleBinding `k3s-daas:super` → `cluster-admin` |
 //!
+//! These are the grants; what a tier may not do although its role would
+//! allow it (system namespaces, RBAC, impersonation, …) is refused by the
+//! master's authorization webhook, per the tier table ([`crate::tiers`]).
+//!
 //! The developer's namespace binding names the *user*, not the group (or
 //! every developer could edit every developer's namespace). A user keeps
 //! their name when their tier changes, so [`ensure_user_access`] must be run
@@ -41,6 +45,7 @@ use sui_sdk_types::Address;
 use tracing::{debug, info, instrument};
 
 use crate::labels::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
+use crate::pod_security;
 
 /// Prefix of every user's own namespace.
 pub const USER_NAMESPACE_PREFIX: &str = "daas-u-";
@@ -270,7 +275,8 @@ pub async fn revoke_user_access(client: &Client, address: Address) -> Result<(),
 }
 
 /// Creates (or confirms) the user's namespace, annotated with the owner's
-/// address.
+/// address and labelled to enforce Pod Security `restricted` (re-applied
+/// every time, so a change is undone).
 ///
 /// # Errors
 /// [`RbacError::NamespaceOwnedByOther`] when it exists for another owner.
@@ -286,6 +292,7 @@ pub async fn ensure_user_namespace(client: &Client, address: Address) -> Result<
     }
     let mut labels = managed_labels();
     labels.insert(USER_NAMESPACE_LABEL.to_owned(), "true".to_owned());
+    labels.extend(pod_security::namespace_labels());
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(name.clone()),

@@ -27,10 +27,11 @@ use crate::config::MasterConfig;
 use crate::endpoint::{Endpoint, Listener};
 use crate::http::attestation::{self as attestation_api, AttestationState};
 use crate::http::client_limit::limit_by_client;
-use crate::http::health::{self, HealthState, Readiness};
+use crate::http::health::{self, HealthState, NotReady, Readiness};
 use crate::http::{app, openapi};
 use crate::identity::MasterIdentity;
-use crate::namespace::ensure_master_namespace;
+use crate::leader::error_chain;
+use crate::namespaces::ensure_master_namespace;
 use crate::nodes::{self, NodeService, NodeSettings};
 use crate::ratelimit::RateLimiter;
 use crate::rbac;
@@ -38,10 +39,13 @@ use crate::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerS
 use crate::revocation::DrainPolicy;
 use crate::serve::fd_limit::{self, Budget};
 use crate::serve::{ConnectionMetrics, ProxyProtocol, ServeOptions, serve_tls};
+use crate::tier_policy;
 use crate::webhooks::WebhookTls;
 
 /// How often the chain and the API server are probed for `/readyz`.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often expired opaque seal tokens are swept.
+const SEAL_TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 /// Readiness check names.
 const CHECK_CHAIN: &str = "chain";
 const CHECK_KUBERNETES: &str = "kubernetes";
@@ -106,7 +110,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(drop),
             );
             let reconciler = services.reconciler(&config, &cluster, &chain)?;
-            tasks.spawn(watch_events(reconciler.status(), Arc::clone(&readiness)));
+            tasks.spawn(watch_events(
+                reconciler.status(),
+                Arc::clone(&readiness),
+                Arc::clone(&services.access),
+            ));
+            tasks.spawn(Arc::clone(&services.access).sweep_seal_tokens(SEAL_TOKEN_SWEEP_INTERVAL));
             tasks.spawn(reconciler.run(shutdown.clone()));
             tasks.spawn(probe(cluster.client.clone(), chain, Arc::clone(&readiness)));
         }
@@ -115,7 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 "no k3s.kubeconfig configured: serving attestation only, no cluster access"
             );
             for check in [CHECK_CHAIN, CHECK_KUBERNETES, CHECK_EVENTS] {
-                readiness.report(check, Ok(()));
+                readiness.pass(check);
             }
         }
     }
@@ -273,6 +282,7 @@ impl ClusterServices {
                 cluster_ca_pem: cluster.ca_pem.clone(),
                 decision_cache_ttl: Duration::from_secs(config.access.decision_cache_secs),
                 seal_token_ttl: Duration::from_secs(config.access.seal_token_ttl_secs),
+                seal_tokens_per_owner: config.seal_tokens_per_owner(),
                 clock_skew,
                 rate_limit_per_minute: rate_limit,
             },
@@ -357,21 +367,25 @@ impl Invalidation for Caches {
     }
 }
 
-/// Mirrors the event follower's status into `/readyz`.
+/// Mirrors the event follower's status into `/readyz` and into how long
+/// access decisions are cached.
 async fn watch_events(
     mut status: tokio::sync::watch::Receiver<ReconcilerStatus>,
     readiness: Arc<Readiness>,
+    access: Arc<AccessService>,
 ) {
     loop {
         let caught_up = status.borrow_and_update().caught_up;
-        readiness.report(
-            CHECK_EVENTS,
-            if caught_up {
-                Ok(())
-            } else {
-                Err("the chain event follower is not caught up".to_owned())
-            },
-        );
+        access.set_events_caught_up(caught_up);
+        if caught_up {
+            readiness.pass(CHECK_EVENTS);
+        } else {
+            readiness.fail(
+                CHECK_EVENTS,
+                NotReady::Behind,
+                &"the chain event follower is not caught up",
+            );
+        }
         if status.changed().await.is_err() {
             return;
         }
@@ -379,45 +393,66 @@ async fn watch_events(
 }
 
 /// Probes the chain and the API server for `/readyz`. The API server is
-/// ready once the master's set-up is in place ([`set_up_cluster`]); that
-/// is done once, after which only reachability is probed.
+/// ready once the master's set-up on it is done ([`set_up_cluster`]); that is
+/// done once, after which only reachability is probed.
 async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>) {
     let mut set_up = false;
     loop {
-        let chain_state = chain
-            .service_info()
-            .await
-            .map(drop)
-            .map_err(|error| format!("the chain cannot be read: {error}"));
-        readiness.report(CHECK_CHAIN, chain_state);
-        let mut kube_state = kube
-            .apiserver_version()
-            .await
-            .map(drop)
-            .map_err(|error| format!("the API server cannot be reached: {error}"));
-        if kube_state.is_ok() && !set_up {
-            kube_state = set_up_cluster(&kube).await;
-            set_up = kube_state.is_ok();
+        match chain.service_info().await {
+            Ok(_) => readiness.pass(CHECK_CHAIN),
+            Err(error) => readiness.fail(CHECK_CHAIN, NotReady::Unreachable, &error_chain(&error)),
         }
-        readiness.report(CHECK_KUBERNETES, kube_state);
+        match kube.apiserver_version().await {
+            Err(error) => {
+                readiness.fail(
+                    CHECK_KUBERNETES,
+                    NotReady::Unreachable,
+                    &error_chain(&error),
+                );
+            }
+            Ok(_) if set_up => readiness.pass(CHECK_KUBERNETES),
+            Ok(_) => match set_up_cluster(&kube).await {
+                Ok(()) => {
+                    set_up = true;
+                    readiness.pass(CHECK_KUBERNETES);
+                }
+                Err(error) => readiness.fail(CHECK_KUBERNETES, NotReady::SettingUp, &error),
+            },
+        }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }
 
-/// Applies the tier ClusterRoleBindings and checks their roles have rules;
-/// creates the master's namespace; applies the RBAC of TLS bootstrapping
-/// and warns about bindings that would let bootstrappers become any node.
+/// What the master needs in the cluster: its namespace, the tier
+/// ClusterRoleBindings (whose roles must have their aggregated rules), the
+/// tier admission policy, and the RBAC of TLS bootstrapping (warning about
+/// bindings that would let bootstrappers become any node).
 async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
-    rbac::ensure_tier_bindings(kube)
-        .await
-        .map_err(|error| format!("cannot apply the tier ClusterRoleBindings yet: {error}"))?;
-    rbac::tier_roles_ready(kube).await?;
+    let failed = |what: &str| {
+        let what = what.to_owned();
+        move |error: kube::Error| format!("cannot {what} yet: {}", error_chain(&error))
+    };
     ensure_master_namespace(kube)
         .await
-        .map_err(|error| format!("cannot create the master's namespace yet: {error}"))?;
+        .map_err(failed("create the master's namespace"))?;
+    rbac::ensure_tier_bindings(kube).await.map_err(|error| {
+        format!(
+            "cannot apply the tier ClusterRoleBindings yet: {}",
+            error_chain(&error)
+        )
+    })?;
+    tier_policy::ensure_tier_policy(kube)
+        .await
+        .map_err(|error| {
+            format!(
+                "cannot apply the tier admission policy yet: {}",
+                error_chain(&error)
+            )
+        })?;
+    rbac::tier_roles_ready(kube).await?;
     bootstrap_rbac::ensure_node_bootstrap_bindings(kube)
         .await
-        .map_err(|error| format!("cannot apply the node bootstrap bindings yet: {error}"))?;
+        .map_err(failed("apply the node bootstrap bindings"))?;
     match bootstrap_rbac::unwanted_auto_approvals(kube).await {
         Ok(bindings) if !bindings.is_empty() => tracing::warn!(
             ?bindings,

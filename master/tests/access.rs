@@ -15,17 +15,27 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::get;
 use daas_core::access::kubeconfig;
-use daas_core::access::review::{EXTRA_SEAL_TOKEN, EXTRA_STAKE_MIST, EXTRA_TIER, USERS_GROUP};
-use daas_core::access::unix_now_secs;
+use daas_core::access::review::{
+    EXTRA_OPAQUE_TOKEN, EXTRA_SEAL_TOKEN, EXTRA_STAKE_MIST, EXTRA_TIER, USERS_GROUP,
+};
+use daas_core::access::tokenreview::TokenReview;
+use daas_core::access::{OpaqueToken, unix_now_secs};
 use daas_core::package::{Role, SealTokenId};
 use daas_e2e::devnet::Devnet;
 use daas_e2e::k3s;
 use daas_master::access::SEAL_TOKENS_PATH;
-use daas_master::access::seal_tokens::{self, IssuedSealToken, KEY_HASH, SECRET_NAMESPACE};
+use daas_master::access::cache::BEHIND_DECISION_TTL;
+use daas_master::access::seal_token_store::{
+    self, KEY_EXPIRES_AT, KEY_HASH, KEY_OWNER, KEY_SEAL_TOKEN, KEY_TAG, RECORD_DOMAIN,
+    SECRET_NAMESPACE,
+};
+use daas_master::access::seal_tokens::{IssuedSealToken, SealTokenList};
 use daas_master::rbac;
+use daas_master::record_key::RecordKey;
 use http_body_util::BodyExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use sui_sdk_types::Address;
 use support::{
     AUDIENCE, Master, SUI, User, bearer_request, call, error_of, json_request, settings,
@@ -62,7 +72,8 @@ async fn staked_users_get_their_tier_groups_and_extra() {
         assert_eq!(info.extra[EXTRA_SEAL_TOKEN], [seal.to_string()]);
         assert_eq!(info.extra[EXTRA_STAKE_MIST], [mist.to_string()]);
         assert_eq!(info.extra[EXTRA_TIER], [tier]);
-        assert_eq!(status.audiences, ["https://kubernetes.default.svc"]);
+        // Asked for the API server's audiences only, the answer names none.
+        assert!(status.audiences.is_empty(), "{:?}", status.audiences);
         // The authorizer has no opinion about an allowed user: RBAC decides.
         let verdict = master.authorize(&status).await;
         assert_eq!(verdict, serde_json::json!({ "allowed": false }), "{tier}");
@@ -191,6 +202,12 @@ async fn malformed_reviews_are_4xx_json() {
             serde_json::json!({ EXTRA_SEAL_TOKEN: ["0x1"] }),
             true,
         ),
+        // Well-formed, but naming no request to judge.
+        (
+            "sui:0x1",
+            serde_json::json!({ EXTRA_SEAL_TOKEN: ["0x1"], EXTRA_TIER: ["viewer"] }),
+            true,
+        ),
     ] {
         let review = serde_json::json!({
             "apiVersion": "authorization.k8s.io/v1",
@@ -301,16 +318,19 @@ async fn opaque_seal_tokens_are_stored_hashed_and_shared() {
     let now = unix_now_secs();
     assert!((now + 3590..=now + 3600).contains(&issued.expires_at));
 
-    // It authenticates as the same user as the access token.
+    // It authenticates as the same user as the access token...
     let by_token = master.review(&token).await.user.unwrap();
-    let by_opaque = master.review(&issued.seal_token).await;
-    assert_eq!(by_opaque.user.unwrap(), by_token);
+    // plus the opaque token's id, for the authorization webhook.
+    let mut by_opaque = master.review(&issued.seal_token).await.user.unwrap();
+    let id = by_opaque.extra.remove(EXTRA_OPAQUE_TOKEN).unwrap();
+    assert_eq!(id, std::slice::from_ref(&issued.id));
+    assert_eq!(by_opaque, by_token);
 
     // Stored only as its hash.
     let opaque = daas_core::access::OpaqueToken::parse(&issued.seal_token).unwrap();
     let secrets: Api<Secret> = Api::namespaced(cluster.client().await.unwrap(), SECRET_NAMESPACE);
     let secret = secrets
-        .get(&seal_tokens::secret_name(opaque.hash()))
+        .get(&seal_token_store::secret_name(opaque.hash()))
         .await
         .unwrap();
     let stored = serde_json::to_string(&secret).unwrap();
@@ -343,7 +363,7 @@ async fn opaque_seal_tokens_are_stored_hashed_and_shared() {
     let mut short = settings(cluster);
     short.seal_token_ttl = Duration::from_secs(2);
     let third = Master::start(&devnet, short).await;
-    let brief = issue(&third, &token).await;
+    let brief = issue(&third, &alice.token(seal)).await;
     assert!(third.review(&brief.seal_token).await.authenticated);
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let fresh = Master::start(&devnet, settings(cluster)).await;
@@ -351,7 +371,7 @@ async fn opaque_seal_tokens_are_stored_hashed_and_shared() {
     let hash = daas_core::access::OpaqueToken::parse(&brief.seal_token)
         .unwrap()
         .hash();
-    let name = seal_tokens::secret_name(hash);
+    let name = seal_token_store::secret_name(hash);
     let mut gone = false;
     for _ in 0..50 {
         if secrets.get_opt(&name).await.unwrap().is_none() {
@@ -361,6 +381,30 @@ async fn opaque_seal_tokens_are_stored_hashed_and_shared() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "the expired token's Secret was not deleted");
+
+    // The sweep deletes what expired, tokens and issuance markers, without
+    // anyone presenting them (test-only: it sweeps up to 10 s ahead, which
+    // no other test's records reach).
+    let unswept = issue(&third, &alice.token_lasting(seal, 5)).await;
+    let report = third
+        .service
+        .sweep_expired_seal_tokens(unix_now_secs() + 10)
+        .await
+        .unwrap();
+    assert!(report.tokens >= 1 && report.markers >= 1, "{report:?}");
+    let hash = daas_core::access::OpaqueToken::parse(&unswept.seal_token)
+        .unwrap()
+        .hash();
+    let name = seal_token_store::secret_name(hash);
+    assert!(secrets.get_opt(&name).await.unwrap().is_none());
+    assert!(status_error(&third.review(&unswept.seal_token).await).contains("unknown"));
+    // Sweeping again finds nothing more of this test's.
+    let again = third
+        .service
+        .sweep_expired_seal_tokens(unix_now_secs())
+        .await
+        .unwrap();
+    assert_eq!(again.tokens, 0, "{again:?}");
 }
 
 #[tokio::test]
@@ -602,4 +646,419 @@ async fn an_unreachable_chain_fails_closed() {
     let verdict = master.authorize(&allowed).await;
     assert_eq!(verdict["denied"], true);
     assert!(!verdict["evaluationError"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn tokenreviews_name_only_the_configured_audience() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    let master = Master::start(&devnet, settings(cluster)).await;
+    let alice = User::funded(&devnet, 0xc1).await;
+    let token = alice.token(alice.stake(&devnet, SUI, Role::User).await);
+    for (requested, answered) in [
+        (vec!["vault"], vec![]),
+        (vec!["vault", AUDIENCE], vec![AUDIENCE]),
+        (vec![AUDIENCE, AUDIENCE], vec![AUDIENCE]),
+        (vec![], vec![]),
+    ] {
+        let review = TokenReview::request(
+            token.as_str(),
+            requested.iter().map(|a| (*a).to_owned()).collect(),
+        );
+        let (code, _, body) = master
+            .call(json_request(Method::POST, "/authenticate", &review))
+            .await;
+        assert_eq!(code, StatusCode::OK);
+        let status = serde_json::from_slice::<TokenReview>(&body)
+            .unwrap()
+            .status
+            .unwrap();
+        assert!(status.authenticated, "{requested:?}");
+        assert_eq!(status.audiences, answered, "{requested:?}");
+    }
+}
+
+/// A record as someone other than a master would write it.
+fn forged_record(
+    hash: daas_core::access::OpaqueTokenHash,
+    seal: SealTokenId,
+    owner: Address,
+    tag: Option<String>,
+) -> Secret {
+    let mut data = std::collections::BTreeMap::from([
+        (KEY_HASH.to_owned(), hash.to_string()),
+        (KEY_SEAL_TOKEN.to_owned(), seal.to_string()),
+        (KEY_OWNER.to_owned(), owner.to_string()),
+        (
+            KEY_EXPIRES_AT.to_owned(),
+            (unix_now_secs() + 3600).to_string(),
+        ),
+    ]);
+    if let Some(tag) = tag {
+        data.insert(KEY_TAG.to_owned(), tag);
+    }
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(seal_token_store::secret_name(hash)),
+            ..Default::default()
+        },
+        type_: Some(seal_token_store::SECRET_TYPE.to_owned()),
+        string_data: Some(data),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn forged_seal_token_records_do_not_authenticate() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    let master = Master::start(&devnet, settings(cluster)).await;
+    // The victim: a super-tier staker with a genuine opaque token.
+    let root = User::funded(&devnet, 0xc2).await;
+    let seal = root.stake(&devnet, 10 * SUI, Role::User).await;
+    let genuine = issue(&master, &root.token(seal)).await;
+    assert!(master.review(&genuine.seal_token).await.authenticated);
+    let genuine_hash = OpaqueToken::parse(&genuine.seal_token).unwrap().hash();
+
+    // Cluster-admin (more than any tier below super may) writes records
+    // naming the victim: untagged, tagged under a guessed key, and with the
+    // genuine record's tag copied.
+    let secrets: Api<Secret> = Api::namespaced(cluster.client().await.unwrap(), SECRET_NAMESPACE);
+    let genuine_tag = secrets
+        .get(&seal_token_store::secret_name(genuine_hash))
+        .await
+        .unwrap()
+        .data
+        .unwrap()[KEY_TAG]
+        .0
+        .clone();
+    let guessed_key = RecordKey::from_bytes([0x66; 32]);
+    for case in ["untagged", "guessed key", "copied tag"] {
+        let token = OpaqueToken::generate();
+        let hash = token.hash();
+        let tag = match case {
+            "untagged" => None,
+            "guessed key" => {
+                let expires = unix_now_secs() + 3600;
+                Some(hex::encode(guessed_key.tag(
+                    RECORD_DOMAIN,
+                    &[
+                        hash.as_bytes(),
+                        seal.address().as_bytes(),
+                        root.address().as_bytes(),
+                        &expires.to_be_bytes(),
+                    ],
+                )))
+            }
+            _ => Some(String::from_utf8(genuine_tag.clone()).unwrap()),
+        };
+        secrets
+            .create(
+                &PostParams::default(),
+                &forged_record(hash, seal, root.address(), tag),
+            )
+            .await
+            .unwrap();
+        let status = master.review(&token.expose()).await;
+        assert!(
+            status_error(&status).contains("unknown"),
+            "{case}: {status:?}"
+        );
+    }
+
+    // Extending the genuine record's expiry breaks its tag: a master that
+    // reads it now refuses the token.
+    let name = seal_token_store::secret_name(genuine_hash);
+    let patch = serde_json::json!({ "stringData": { KEY_EXPIRES_AT: "99999999999" } });
+    secrets
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let fresh = Master::start(&devnet, settings(cluster)).await;
+    assert!(status_error(&fresh.review(&genuine.seal_token).await).contains("unknown"));
+}
+
+#[tokio::test]
+async fn opaque_seal_tokens_are_single_use_capped_listed_and_revoked() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    let mut capped = settings(cluster);
+    capped.seal_tokens_per_owner = NonZeroU32::new(2).unwrap();
+    let master = Master::start(&devnet, capped.clone()).await;
+    let replica = Master::start(&devnet, capped).await;
+    let alice = User::funded(&devnet, 0xc3).await;
+    let seal = alice.stake(&devnet, SUI, Role::User).await;
+
+    // An access token issues one opaque token, on any replica.
+    let once = alice.token(seal);
+    let first = issue(&master, &once).await;
+    assert_eq!(
+        first.id,
+        OpaqueToken::parse(&first.seal_token)
+            .unwrap()
+            .hash()
+            .to_string()
+    );
+    for replica in [&master, &replica] {
+        let (code, _, body) = replica
+            .call(bearer_request(Method::POST, SEAL_TOKENS_PATH, &once))
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT);
+        assert!(
+            error_of(&body).contains("already issued"),
+            "{}",
+            error_of(&body)
+        );
+    }
+    let second = issue(&replica, &alice.token(seal)).await;
+
+    // The cap: a third is refused, naming it.
+    let (code, _, body) = master
+        .call(bearer_request(
+            Method::POST,
+            SEAL_TOKENS_PATH,
+            &alice.token(seal),
+        ))
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(
+        error_of(&body).contains("access.seal_tokens_per_owner = 2"),
+        "{}",
+        error_of(&body)
+    );
+
+    // The owner lists them; an opaque token manages nothing.
+    let (code, _, body) = replica
+        .call(bearer_request(
+            Method::GET,
+            SEAL_TOKENS_PATH,
+            &alice.token(seal),
+        ))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let list: SealTokenList = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list.cap, 2);
+    let mut ids: Vec<&str> = list.tokens.iter().map(|t| t.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = [first.id.as_str(), second.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    let (code, _, _) = master
+        .call(bearer_request(
+            Method::GET,
+            SEAL_TOKENS_PATH,
+            &first.seal_token,
+        ))
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    // Both replicas authenticate the first token; its requests carry its id.
+    let before = replica.review(&first.seal_token).await;
+    assert!(before.authenticated);
+    let extra = &before.user.as_ref().unwrap().extra;
+    assert_eq!(extra[EXTRA_OPAQUE_TOKEN], std::slice::from_ref(&first.id));
+    assert_eq!(
+        master.authorize(&before).await,
+        serde_json::json!({ "allowed": false })
+    );
+
+    // Bad and foreign revocations.
+    let bob = User::funded(&devnet, 0xc4).await;
+    let bobs = bob.token(bob.stake(&devnet, SUI, Role::User).await);
+    let revoke = |id: &str, token: &str| {
+        bearer_request(Method::DELETE, &format!("{SEAL_TOKENS_PATH}/{id}"), token)
+    };
+    let (code, _, body) = master.call(revoke("0123", &alice.token(seal))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("8 to 64"));
+    let (code, _, _) = master.call(revoke(&first.id, &bobs)).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // The owner revokes it by an 8-digit prefix.
+    let (code, _, body) = master
+        .call(revoke(&first.id[..8], &alice.token(seal)))
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::NO_CONTENT,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (code, _, _) = master
+        .call(revoke(&first.id[..8], &alice.token(seal)))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // The revoking replica refuses its requests at once; the other, which
+    // had it cached, within the record re-check.
+    let verdict = master.authorize(&before).await;
+    assert_eq!(verdict["denied"], true, "{verdict}");
+    assert!(verdict["reason"].as_str().unwrap().contains("revoked"));
+    let revoked = std::time::Instant::now();
+    loop {
+        let verdict = replica.authorize(&before).await;
+        if verdict["denied"] == true {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(30),
+            "the other replica still accepts a revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    loop {
+        if !replica.review(&first.seal_token).await.authenticated {
+            break;
+        }
+        assert!(revoked.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The second still works, and the freed slot takes a new token.
+    assert!(master.review(&second.seal_token).await.authenticated);
+    issue(&master, &alice.token(seal)).await;
+}
+
+/// Serves `listener` in place of the API server: records each request's
+/// path and headers, answers an empty PodList for pods and 404 otherwise.
+async fn record_requests(
+    listener: tokio::net::TcpListener,
+    seen: tokio::sync::mpsc::UnboundedSender<(String, axum::http::HeaderMap)>,
+) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let path = request.uri().path().to_owned();
+                    let _ = seen.send((path.clone(), request.headers().clone()));
+                    let (status, body) = if path.ends_with("/pods") {
+                        (
+                            200,
+                            r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}"#,
+                        )
+                    } else {
+                        (
+                            404,
+                            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#,
+                        )
+                    };
+                    async move {
+                        axum::http::Response::builder()
+                            .status(status)
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(http_body_util::Full::new(axum::body::Bytes::from(body)))
+                    }
+                });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn the_proxy_forwards_no_identity_address_or_connection_named_headers() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    // A real socket in place of the API server, recording what arrives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(record_requests(listener, seen_tx));
+    let kube = kube::Client::try_from(kube::Config::new(upstream.parse().unwrap())).unwrap();
+    let master = Master::start_with(&devnet, settings(cluster), kube);
+    let viewer = User::funded(&devnet, 0xc5).await;
+    let token = viewer.token(viewer.stake(&devnet, SUI / 2, Role::User).await);
+
+    let mut request = bearer_request(Method::GET, "/api/v1/namespaces/default/pods", &token);
+    for (name, value) in [
+        ("X-Remote-User", "system:admin"),
+        ("X-Remote-Group", "system:masters"),
+        ("X-Remote-Extra-Scopes", "everything"),
+        ("X-Forwarded-For", "10.9.9.9"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Real-Ip", "10.9.9.9"),
+        ("Forwarded", "for=10.9.9.9"),
+        ("Impersonate-User", "system:admin"),
+        ("Impersonate-Group", "system:masters"),
+        ("Connection", "keep-alive, X-Secret-Hop"),
+        ("X-Secret-Hop", "must not pass"),
+        ("Keep-Alive", "timeout=5"),
+        ("Accept", "application/json"),
+        ("X-Kept", "passes"),
+    ] {
+        request.headers_mut().append(name, value.parse().unwrap());
+    }
+    let (code, _, body) = master.call(request).await;
+    assert_eq!(code, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let headers = loop {
+        let (path, headers) = seen.recv().await.unwrap();
+        if path == "/api/v1/namespaces/default/pods" {
+            break headers;
+        }
+    };
+    for (name, _) in &headers {
+        let name = name.as_str();
+        assert!(
+            !name.starts_with("x-remote-")
+                && !name.starts_with("x-forwarded-")
+                && !["forwarded", "x-real-ip", "x-secret-hop", "keep-alive"].contains(&name),
+            "{name} reached the API server: {headers:?}"
+        );
+    }
+    assert_eq!(headers["x-kept"], "passes");
+    assert_eq!(headers[header::ACCEPT], "application/json");
+    assert_eq!(
+        headers["impersonate-user"],
+        format!("sui:{}", viewer.address())
+    );
+    let groups: Vec<&str> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["k3s-daas:viewer", USERS_GROUP]);
+
+    // A Connection header that is not ASCII is refused, not guessed at.
+    let mut request = bearer_request(Method::GET, "/api/v1/namespaces/default/pods", &token);
+    request.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_bytes(b"x-remote-user, \xff").unwrap(),
+    );
+    let (code, _, body) = master.call(request).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("Connection"));
+}
+
+#[tokio::test]
+async fn decisions_serve_briefly_while_the_event_follower_is_behind() {
+    let devnet = Devnet::start().await.unwrap();
+    let cluster = k3s::shared().await.unwrap();
+    // A master whose follower has not caught up (the state at start, and
+    // whenever events cannot be read); the configured TTL is 300 s.
+    let behind = Master::start(&devnet, settings(cluster)).await;
+    behind.service.set_events_caught_up(false);
+    let following = Master::start(&devnet, settings(cluster)).await;
+    let alice = User::funded(&devnet, 0xc6).await;
+    let seal = alice.stake(&devnet, SUI, Role::User).await;
+    let token = alice.token(seal);
+    let status = behind.review(&token).await;
+    assert!(status.authenticated);
+    assert!(following.review(&token).await.authenticated);
+
+    // An unstake neither master hears of.
+    devnet
+        .client()
+        .unwrap()
+        .request_unstake(&alice.chain, seal)
+        .await
+        .unwrap();
+    tokio::time::sleep(BEHIND_DECISION_TTL + Duration::from_millis(100)).await;
+    // The master that follows events keeps its decision until an event
+    // drops it; the one that is behind reads the chain again.
+    assert!(following.review(&token).await.authenticated);
+    assert!(status_error(&behind.review(&token).await).contains("unbonding"));
+    let verdict = behind.authorize(&status).await;
+    assert_eq!(verdict["denied"], true, "{verdict}");
 }

@@ -40,7 +40,7 @@ use daas_master::labels::{
     seal_token_label_value,
 };
 use daas_master::leader::LeaseSettings;
-use daas_master::namespace::{MASTER_NAMESPACE, ensure_master_namespace};
+use daas_master::namespaces::{MASTER_NAMESPACE, ensure_master_namespace};
 use daas_master::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
 use daas_master::revocation::DrainPolicy;
 use daas_master::revocation::cleanup::node_password_secret;

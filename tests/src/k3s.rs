@@ -225,6 +225,7 @@ impl StaticToken {
 pub struct ClusterBuilder {
     token_webhook: Option<(PathBuf, Duration)>,
     authorization_config: Option<PathBuf>,
+    admission_control_config: Option<PathBuf>,
     audit_policy_file: Option<PathBuf>,
     audit_webhook_config_file: Option<PathBuf>,
     static_tokens: Vec<StaticToken>,
@@ -246,6 +247,7 @@ impl ClusterBuilder {
         Self {
             token_webhook: None,
             authorization_config: None,
+            admission_control_config: None,
             audit_policy_file: None,
             audit_webhook_config_file: None,
             static_tokens: Vec::new(),
@@ -268,6 +270,13 @@ impl ClusterBuilder {
     /// the file lists the authorizers (a webhook among them) in order.
     pub fn authorization_config(mut self, path: impl Into<PathBuf>) -> Self {
         self.authorization_config = Some(path.into());
+        self
+    }
+
+    /// Configures admission plugins (`--admission-control-config-file`),
+    /// e.g. Pod Security's cluster-wide default.
+    pub fn admission_control_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.admission_control_config = Some(path.into());
         self
     }
 
@@ -320,6 +329,9 @@ impl ClusterBuilder {
         }
         if let Some(config) = &self.authorization_config {
             ensure_file(config, "authorization config file")?;
+        }
+        if let Some(config) = &self.admission_control_config {
+            ensure_file(config, "admission control config file")?;
         }
         if let Some(policy) = &self.audit_policy_file {
             ensure_file(policy, "audit policy file")?;
@@ -835,6 +847,12 @@ impl Cluster {
                 ttl.as_millis()
             ));
             args.push("--authentication-token-webhook-version=v1".to_owned());
+        }
+        if let Some(config) = &builder.admission_control_config {
+            args.push(format!(
+                "--admission-control-config-file={}",
+                config.display()
+            ));
         }
         if let Some(policy) = &builder.audit_policy_file {
             args.push(format!("--audit-policy-file={}", policy.display()));

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, Node, NodeSpec, Pod, PodSecurityContext, PodSpec, SeccompProfile,
+    SecurityContext,
+};
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 
@@ -100,7 +103,8 @@ pub fn fake_node(name: &str) -> Node {
 }
 
 /// A one-container pod; bound to `node` when given, else left to the
-/// scheduler.
+/// scheduler. It meets Pod Security `restricted`, which the product's
+/// stack enforces by default.
 pub fn simple_pod(name: &str, node: Option<&str>) -> Pod {
     Pod {
         metadata: ObjectMeta {
@@ -110,9 +114,26 @@ pub fn simple_pod(name: &str, node: Option<&str>) -> Pod {
         spec: Some(PodSpec {
             node_name: node.map(str::to_owned),
             automount_service_account_token: Some(false),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(65_534),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".to_owned(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
             containers: vec![Container {
                 name: "main".to_owned(),
                 image: Some("registry.invalid/fake:1".to_owned()),
+                security_context: Some(SecurityContext {
+                    allow_privilege_escalation: Some(false),
+                    capabilities: Some(Capabilities {
+                        drop: Some(vec!["ALL".to_owned()]),
+                        ..Capabilities::default()
+                    }),
+                    ..SecurityContext::default()
+                }),
                 ..Container::default()
             }],
             ..PodSpec::default()

@@ -61,7 +61,8 @@ impl Stack {
         let files = write_webhook_files(dir.path(), webhook_port).await?;
         let mut builder = ClusterBuilder::new()
             .token_webhook(&files.authentication, TOKEN_CACHE_TTL)
-            .authorization_config(&files.authorization);
+            .authorization_config(&files.authorization)
+            .admission_control_config(&files.admission);
         for token in options.static_tokens {
             builder = builder.static_token(token);
         }
@@ -92,10 +93,12 @@ fn master_config(devnet: &Devnet, cluster: &Cluster, extra: &str) -> String {
     )
 }
 
-/// The API server's webhook files, written by the master binary.
+/// The API server's webhook and admission files, written by the master
+/// binary.
 struct WebhookFiles {
     authentication: PathBuf,
     authorization: PathBuf,
+    admission: PathBuf,
 }
 
 /// Where the API server's webhook files are written, in the master's
@@ -124,6 +127,7 @@ async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFil
     Ok(WebhookFiles {
         authentication: out.join("authn-webhook.kubeconfig"),
         authorization: out.join("authorization-config.yaml"),
+        admission: out.join("admission-config.yaml"),
     })
 }
 

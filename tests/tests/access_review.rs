@@ -88,8 +88,8 @@ async fn staked_users_get_their_tier_and_everyone_else_is_denied() {
     assert_eq!(grant.groups, ["k3s-daas:developer", "k3s-daas:users"]);
     assert_eq!(grant.stake, Mist::new(2 * SUI));
     // The TokenReview answer the master would send.
-    let answer =
-        TokenReview::request("daas1.x.y", vec!["k3s".to_owned()]).answer(&Decision::Allowed(grant));
+    let answer = TokenReview::request("daas1.x.y", vec!["k3s".to_owned()])
+        .answer(&Decision::Allowed(grant), "k3s");
     let status = answer.status.unwrap();
     assert!(status.authenticated);
     assert_eq!(status.audiences, ["k3s"]);

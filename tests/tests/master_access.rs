@@ -15,9 +15,10 @@ use daas_core::attested::AttestedError;
 use daas_core::package::{Mist, Role, SealTokenId};
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 
 const SUI: u64 = 1_000_000_000;
 
@@ -149,12 +150,37 @@ async fn tiers_rejections_and_revocation() {
     .unwrap();
     admin.must(&stack, &["apply", "-f", manifest.path().to_str().unwrap()]);
     assert!(!admin.may(&stack, &["create", "namespace", "admin-made"]));
+    // Nor own it: no writes in system namespaces, no Secrets there (the
+    // bootstrap tokens), no service-account tokens, no impersonation
+    // (the whole tier table: master/tests/tiers.rs).
+    let controller = "system:serviceaccount:kube-system:namespace-controller";
+    for args in [
+        &configmap_args("a", "kube-system")[..],
+        &["get", "secrets", "-n", "kube-system"],
+        &["create", "token", "default", "-n", "default"],
+        &["--as", controller, "get", "pods", "-n", "default"],
+    ] {
+        assert!(!admin.may(&stack, args), "an admin ran kubectl {args:?}");
+    }
+    // Pod Security `restricted`: no privileged pod for the admin in a
+    // workload namespace (the cluster default), nor for the developer in
+    // its own (its label), which it cannot relabel.
+    for (user, namespace) in [(&admin, "default"), (&developer, own.as_str())] {
+        let pod = privileged_pod(namespace);
+        assert!(!user.may(&stack, &["apply", "-f", pod.path().to_str().unwrap()]));
+    }
+    let relabel = "pod-security.kubernetes.io/enforce=privileged";
+    assert!(!developer.may(
+        &stack,
+        &["label", "namespace", &own, relabel, "--overwrite"]
+    ));
 
     // 10 SUI: cluster-admin.
     let root = staked_user(&stack, 0x34, 10 * SUI).await;
     root.must(&stack, &["create", "namespace", "super-made"]);
 
     rejected_tokens(&stack, &viewer).await;
+    other_audiences_are_refused(&stack, &viewer).await;
     every_documented_path_is_served(&stack).await;
 
     // Unstaking ends the viewer's access although the plugin's cached
@@ -248,6 +274,70 @@ async fn rejected_tokens(stack: &Stack, user: &StakedUser) {
             other => panic!("a token {what} was not refused with 401: {other:?}"),
         }
     }
+}
+
+/// A TokenReview client asking for another service's audience
+/// (`["vault"]`) is told the cluster's token does not authenticate there.
+async fn other_audiences_are_refused(stack: &Stack, user: &StakedUser) {
+    let claims = Claims::new(
+        user.seal,
+        user.account.address(),
+        stack.cluster.server(),
+        unix_now_secs(),
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let token = sign(user, &claims);
+    let reviews: Api<TokenReview> = Api::all(stack.cluster.client().await.unwrap());
+    let server = stack.cluster.server().to_owned();
+    for (audiences, authenticated, answered) in [
+        (vec!["vault".to_owned()], false, vec![]),
+        (vec![], true, vec![]),
+        (vec![server.clone()], true, vec![server.clone()]),
+    ] {
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: token.clone(),
+                audiences: Some(audiences.clone()),
+            },
+            ..TokenReview::default()
+        };
+        let status = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        assert_eq!(
+            status.authenticated.unwrap_or(false),
+            authenticated,
+            "{audiences:?}: {status:?}"
+        );
+        if authenticated {
+            let got = status.audiences.unwrap_or_default();
+            if answered.is_empty() {
+                // The API server's own audiences, not the master's.
+                assert!(!got.contains(&server), "{got:?}");
+            } else {
+                assert_eq!(got, answered);
+            }
+        }
+    }
+}
+
+/// A manifest of a privileged pod in `namespace`.
+fn privileged_pod(namespace: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: privileged\n  namespace: {namespace}\n\
+             spec:\n  containers:\n  - name: c\n    image: registry.invalid/x:1\n    \
+             securityContext:\n      privileged: true\n"
+        ),
+    )
+    .unwrap();
+    file
 }
 
 fn sign(user: &StakedUser, claims: &Claims) -> String {

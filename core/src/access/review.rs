@@ -36,6 +36,10 @@ pub const EXTRA_SEAL_TOKEN: &str = "k3s-daas.io/seal-token-id";
 pub const EXTRA_STAKE_MIST: &str = "k3s-daas.io/stake-mist";
 /// `extra` key holding the tier name.
 pub const EXTRA_TIER: &str = "k3s-daas.io/tier";
+/// `extra` key holding, for a user authenticated by an opaque seal token,
+/// that token's id (its SHA-256 in hex), so the master can refuse the
+/// token's requests once it is revoked.
+pub const EXTRA_OPAQUE_TOKEN: &str = "k3s-daas.io/opaque-token-id";
 
 /// The outcome of an access review.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,16 @@
 //! master parses the request with [`TokenReview`], decides
 //! ([`super::review`]) and answers [`TokenReview::answer`].
 //!
-//! Audiences: `spec.audiences` are the API server's own audiences (its
-//! `--api-audiences`). An access token names the cluster it is for in its
-//! own `audience` claim, which the master checks against its configuration;
-//! an allowed answer echoes the requested audiences in `status.audiences`,
-//! because the API server refuses an answer whose audiences do not meet its
-//! own.
+//! Audiences: `spec.audiences` are what the reviewer wants the token to be
+//! for: the API server's own audiences (its `--api-audiences`) for its own
+//! requests, or whatever a client of the `TokenReview` API asked for (say
+//! `["vault"]`). An access token names the cluster it is for in its own
+//! `audience` claim, which the master checks against its configuration;
+//! an allowed answer says only that audience in `status.audiences`, and
+//! only when it was requested ([`TokenReview::answer`]). Otherwise it says
+//! none, and the API server then accepts the token only for its own
+//! implicit audiences: a cluster credential never passes for another
+//! service's.
 
 use std::collections::BTreeMap;
 
@@ -128,15 +132,24 @@ impl TokenReview {
         }
     }
 
-    /// The answer to this request for `decision`: the request's
-    /// `apiVersion`, an empty spec (the token is not echoed back), and the
-    /// status. A denial's reason goes to `status.error`.
-    pub fn answer(&self, decision: &Decision) -> Self {
+    /// The answer to this request for `decision` by a verifier of tokens
+    /// for `audience`: the request's `apiVersion`, an empty spec (the token
+    /// is not echoed back), and the status. An allowed answer's audiences
+    /// are `[audience]` if the request asked for it, else none (never the
+    /// requested ones). A denial's reason goes to `status.error`.
+    pub fn answer(&self, decision: &Decision, audience: &str) -> Self {
         let status = match decision {
             Decision::Allowed(grant) => TokenReviewStatus {
                 authenticated: true,
                 user: Some(UserInfo::from(grant)),
-                audiences: self.spec.audiences.clone(),
+                audiences: self
+                    .spec
+                    .audiences
+                    .iter()
+                    .filter(|requested| *requested == audience)
+                    .take(1)
+                    .cloned()
+                    .collect(),
                 error: None,
             },
             Decision::Denied(reason) => TokenReviewStatus {

@@ -23,6 +23,9 @@ pub const READYZ_PATH: &str = "/readyz";
 pub struct IssuedSealToken {
     /// The opaque token: 64 lowercase hex digits, shown only this once.
     pub seal_token: String,
+    /// Its id: the token's SHA-256 (64 hex digits), for listing and
+    /// revocation.
+    pub id: String,
     /// When it expires, unix seconds.
     pub expires_at: u64,
     /// The seal token it authenticates through.

@@ -3,26 +3,29 @@
 //! 1. The bearer token proves a [`Claimant`] (seal token and owner): a
 //!    `daas1.` access token by its signature, an opaque seal token by its
 //!    hash in the shared store. Cached by the SHA-256 of the bearer string.
-//! 2. The claimant's on-chain decision, cached per seal token; on a miss
-//!    the chain is read at the chain's time, and an allowed user's RBAC
-//!    objects are ensured once per seal token and tier.
+//! 2. The claimant's on-chain decision, cached per seal token (for the
+//!    configured TTL while the chain event follower is caught up, else at
+//!    most [`BEHIND_DECISION_TTL`](super::cache::BEHIND_DECISION_TTL)); on a miss the chain is read at the
+//!    chain's time, and an allowed user's RBAC objects are ensured once per
+//!    seal token and tier.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, header};
+use daas_core::access::review::EXTRA_OPAQUE_TOKEN;
 use daas_core::access::token::{MAX_TOKEN_LEN, PREFIX};
 use daas_core::access::{
-    AccessToken, Claimant, Decision, DenyReason, Grant, OpaqueToken, OpaqueTokenError, ReviewError,
-    TokenError, review_at_chain_time, unix_now_secs,
+    AccessToken, Claimant, Decision, DenyReason, Grant, OpaqueToken, OpaqueTokenError,
+    OpaqueTokenHash, ReviewError, TokenError, VerifiedToken, review_at_chain_time, unix_now_secs,
 };
 use sha2::{Digest as _, Sha256};
 use tracing::{debug, warn};
 
 use super::AccessService;
 pub use super::cache::CredentialKind;
-use super::cache::{CachedDecision, Credential};
-use super::seal_tokens::StoreError;
+use super::cache::{CachedDecision, Credential, DecisionLifetime};
+use super::seal_token_store::{RECORD_RECHECK, StoreError};
 use crate::http::ApiError;
 use crate::rbac;
 
@@ -105,6 +108,22 @@ pub struct Authenticated {
     pub grant: Arc<Grant>,
 }
 
+impl Authenticated {
+    /// Who the user is in Kubernetes terms for this credential: the grant,
+    /// plus, for an opaque token, its id in the extra
+    /// [`EXTRA_OPAQUE_TOKEN`], so the authorization webhook refuses its
+    /// requests once it is revoked.
+    pub fn kubernetes_user(&self) -> Grant {
+        let mut grant = Grant::clone(&self.grant);
+        if let CredentialKind::Opaque(hash) = self.kind {
+            grant
+                .extra
+                .insert(EXTRA_OPAQUE_TOKEN.to_owned(), vec![hash.to_string()]);
+        }
+        grant
+    }
+}
+
 /// The bearer token of `Authorization: Bearer <token>`.
 ///
 /// # Errors
@@ -182,7 +201,12 @@ impl AccessService {
         }
         self.metrics.cache("credential", false);
         let credential = if bearer.starts_with(PREFIX) {
-            self.verify_access_token(bearer)?
+            let verified = self.verified_access_token(bearer)?;
+            Credential {
+                claimant: Claimant::from(&verified),
+                kind: CredentialKind::AccessToken,
+                expires: instant_at(verified.expires_at()),
+            }
         } else if OpaqueToken::looks_like(bearer) {
             self.opaque_credential(bearer).await?
         } else {
@@ -192,8 +216,13 @@ impl AccessService {
         Ok(credential)
     }
 
-    fn verify_access_token(&self, bearer: &str) -> Result<Credential, AuthError> {
-        let verified = AccessToken::parse(bearer)
+    /// Verifies a `daas1.` access token (signature, audience, times),
+    /// without the chain.
+    ///
+    /// # Errors
+    /// [`AuthError::AccessToken`] naming what is wrong.
+    pub(super) fn verified_access_token(&self, bearer: &str) -> Result<VerifiedToken, AuthError> {
+        AccessToken::parse(bearer)
             .and_then(|token| {
                 token.verify(
                     &self.settings.audience,
@@ -201,12 +230,7 @@ impl AccessService {
                     self.settings.clock_skew,
                 )
             })
-            .map_err(AuthError::AccessToken)?;
-        Ok(Credential {
-            claimant: Claimant::from(&verified),
-            kind: CredentialKind::AccessToken,
-            expires: instant_at(verified.expires_at()),
-        })
+            .map_err(AuthError::AccessToken)
     }
 
     async fn opaque_credential(&self, bearer: &str) -> Result<Credential, AuthError> {
@@ -224,15 +248,30 @@ impl AccessService {
         }
         Ok(Credential {
             claimant: stored.claimant,
-            kind: CredentialKind::Opaque,
-            expires: instant_at(stored.expires_at),
+            kind: CredentialKind::Opaque(hash),
+            // Read the record again soon: it may be revoked.
+            expires: instant_at(stored.expires_at).min(deadline_after(RECORD_RECHECK)),
         })
+    }
+
+    /// Whether the opaque token `hash` is still issued and unexpired (the
+    /// authorization webhook's check of an opaque token's requests).
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when the store cannot be read.
+    pub(super) async fn opaque_token_live(&self, hash: OpaqueTokenHash) -> Result<bool, AuthError> {
+        let stored = self.store.lookup(hash).await.map_err(AuthError::Store)?;
+        Ok(stored.is_some_and(|stored| stored.expires_at > unix_now_secs()))
     }
 
     /// The current decision about `claimant`: cached, else reviewed on
     /// chain (and cached unless an invalidation raced the review).
     pub(super) async fn decision(&self, claimant: &Claimant) -> Result<CachedDecision, AuthError> {
-        if let Some(decision) = self.cache.decision(claimant, Instant::now()) {
+        let lifetime = DecisionLifetime {
+            configured: self.settings.decision_cache_ttl,
+        };
+        let max_age = lifetime.max_age(self.events_caught_up());
+        if let Some(decision) = self.cache.decision(claimant, Instant::now(), max_age) {
             self.metrics.cache("decision", true);
             return Ok(decision);
         }
@@ -246,15 +285,9 @@ impl AccessService {
                 let left =
                     Duration::from_millis(grant.seal_expires_at_ms.saturating_sub(timed.now_ms));
                 self.provision(&grant).await;
-                (
-                    CachedDecision::Allowed(Arc::new(grant)),
-                    self.settings.decision_cache_ttl.min(left),
-                )
+                (CachedDecision::Allowed(Arc::new(grant)), max_age.min(left))
             }
-            Decision::Denied(reason) => (
-                CachedDecision::Denied(reason),
-                self.settings.decision_cache_ttl.min(DENIAL_TTL),
-            ),
+            Decision::Denied(reason) => (CachedDecision::Denied(reason), max_age.min(DENIAL_TTL)),
         };
         let stored =
             self.cache

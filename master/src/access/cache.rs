@@ -8,6 +8,11 @@
 //! - **Decisions**: seal token → the [`CachedDecision`] for each owner that
 //!   claimed it, until a deadline (the decision TTL, never past the seal
 //!   token's expiry). Chain events drop them ([`DecisionCache::invalidate`]).
+//!   How old a decision may be is asked at every lookup
+//!   ([`DecisionLifetime`]): while the chain event follower is behind, an
+//!   unstake may go unnoticed, so decisions then serve for at most
+//!   [`BEHIND_DECISION_TTL`], the revocation target, however long they were
+//!   stored for.
 //!
 //! Both maps are split into [`SHARDS`] read-write-locked shards, so warm
 //! lookups on several cores take only read locks on different shards.
@@ -20,9 +25,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use daas_core::access::{Claimant, DenyReason, Grant};
+use daas_core::access::{Claimant, DenyReason, Grant, OpaqueTokenHash};
 use daas_core::package::SealTokenId;
 use sui_sdk_types::Address;
 
@@ -32,13 +37,37 @@ pub const SHARDS: usize = 16;
 /// expired, the shard is emptied).
 pub const MAX_ENTRIES_PER_SHARD: usize = 8192;
 
+/// How long a decision serves while the chain event follower is not
+/// caught up: the revocation target.
+pub const BEHIND_DECISION_TTL: Duration = Duration::from_secs(1);
+
+/// How old a cached decision may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionLifetime {
+    /// The configured TTL (`access.decision_cache_secs`).
+    pub configured: Duration,
+}
+
+impl DecisionLifetime {
+    /// The oldest a decision may be: the configured TTL while events are
+    /// followed (they drop stale decisions), else at most
+    /// [`BEHIND_DECISION_TTL`].
+    pub fn max_age(&self, events_caught_up: bool) -> Duration {
+        if events_caught_up {
+            self.configured
+        } else {
+            self.configured.min(BEHIND_DECISION_TTL)
+        }
+    }
+}
+
 /// How a credential was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
     /// A wallet-signed `daas1.` access token.
     AccessToken,
-    /// An opaque 64-hex seal token issued by a master.
-    Opaque,
+    /// An opaque 64-hex seal token issued by a master, with its hash.
+    Opaque(OpaqueTokenHash),
 }
 
 /// What a bearer token proved: who claims which seal token.
@@ -131,6 +160,7 @@ fn make_room<K, V>(map: &mut HashMap<K, V>, live: impl Fn(&V) -> bool) {
 struct DecisionEntry {
     owner: Address,
     decision: CachedDecision,
+    stored_at: Instant,
     until: Instant,
 }
 
@@ -176,9 +206,14 @@ impl DecisionCache {
         }
     }
 
-    /// The cached decision about `claimant`, if any and still fresh at
-    /// `now`.
-    pub fn decision(&self, claimant: &Claimant, now: Instant) -> Option<CachedDecision> {
+    /// The cached decision about `claimant`, if any, still fresh at `now`
+    /// and stored less than `max_age` before.
+    pub fn decision(
+        &self,
+        claimant: &Claimant,
+        now: Instant,
+        max_age: Duration,
+    ) -> Option<CachedDecision> {
         let shard = self
             .decisions
             .read(self.decisions.index(&claimant.seal_token))?;
@@ -186,7 +221,11 @@ impl DecisionCache {
             .map
             .get(&claimant.seal_token)?
             .iter()
-            .find(|entry| entry.owner == claimant.owner && entry.until > now)
+            .find(|entry| {
+                entry.owner == claimant.owner
+                    && entry.until > now
+                    && now.saturating_duration_since(entry.stored_at) < max_age
+            })
             .map(|entry| entry.decision.clone())
     }
 
@@ -223,6 +262,7 @@ impl DecisionCache {
         entries.push(DecisionEntry {
             owner: claimant.owner,
             decision,
+            stored_at: now,
             until,
         });
         true
@@ -278,6 +318,8 @@ mod tests {
         }))
     }
 
+    const FOREVER: Duration = Duration::from_secs(3600);
+
     fn later(secs: u64) -> Instant {
         Instant::now() + Duration::from_secs(secs)
     }
@@ -289,9 +331,12 @@ mod tests {
         let bob = claimant(1, 0xb);
         let ticket = cache.ticket(alice.seal_token);
         assert!(cache.insert_decision(ticket, &alice, denied(), later(60)));
-        assert_eq!(cache.decision(&alice, Instant::now()), Some(denied()));
-        assert_eq!(cache.decision(&bob, Instant::now()), None);
-        assert_eq!(cache.decision(&alice, later(61)), None);
+        assert_eq!(
+            cache.decision(&alice, Instant::now(), FOREVER),
+            Some(denied())
+        );
+        assert_eq!(cache.decision(&bob, Instant::now(), FOREVER), None);
+        assert_eq!(cache.decision(&alice, later(61), FOREVER), None);
     }
 
     #[test]
@@ -304,12 +349,12 @@ mod tests {
         cache.invalidate(alice.seal_token);
         // ...and the review's (stale) allow is not stored.
         assert!(!cache.insert_decision(ticket, &alice, allowed(&alice), later(60)));
-        assert_eq!(cache.decision(&alice, Instant::now()), None);
+        assert_eq!(cache.decision(&alice, Instant::now(), FOREVER), None);
         // A review that starts after the invalidation stores its result.
         let fresh = cache.ticket(alice.seal_token);
         assert!(cache.insert_decision(fresh, &alice, denied(), later(60)));
         cache.invalidate_all();
-        assert_eq!(cache.decision(&alice, Instant::now()), None);
+        assert_eq!(cache.decision(&alice, Instant::now(), FOREVER), None);
         assert!(!cache.insert_decision(fresh, &alice, denied(), later(60)));
     }
 
@@ -341,8 +386,53 @@ mod tests {
             }
             // Any insert that won the race happened before the
             // invalidation, which then removed it.
-            assert_eq!(cache.decision(&alice, Instant::now()), None);
+            assert_eq!(cache.decision(&alice, Instant::now(), FOREVER), None);
         }
+    }
+
+    #[test]
+    fn decisions_serve_briefly_while_events_are_behind() {
+        let lifetime = DecisionLifetime {
+            configured: Duration::from_secs(30),
+        };
+        assert_eq!(lifetime.max_age(true), Duration::from_secs(30));
+        assert_eq!(lifetime.max_age(false), BEHIND_DECISION_TTL);
+        // A configured TTL shorter than the target stays.
+        let short = DecisionLifetime {
+            configured: Duration::from_millis(500),
+        };
+        assert_eq!(short.max_age(false), Duration::from_millis(500));
+
+        // Stored for 30 s while events were followed...
+        let cache = DecisionCache::new();
+        let alice = claimant(5, 0xa);
+        let ticket = cache.ticket(alice.seal_token);
+        let stored = Instant::now();
+        assert!(cache.insert_decision(ticket, &alice, allowed(&alice), later(30)));
+        let soon = stored + BEHIND_DECISION_TTL / 2;
+        let after_target = stored + BEHIND_DECISION_TTL + Duration::from_millis(10);
+        assert!(
+            cache
+                .decision(&alice, after_target, lifetime.max_age(true))
+                .is_some()
+        );
+        // ...it serves only within the target once they are not...
+        assert!(
+            cache
+                .decision(&alice, soon, lifetime.max_age(false))
+                .is_some()
+        );
+        assert!(
+            cache
+                .decision(&alice, after_target, lifetime.max_age(false))
+                .is_none()
+        );
+        // ...and catching up again does not stretch it past its deadline.
+        assert!(
+            cache
+                .decision(&alice, later(31), lifetime.max_age(true))
+                .is_none()
+        );
     }
 
     #[test]

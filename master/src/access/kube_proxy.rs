@@ -6,11 +6,20 @@
 //! client (its TLS and credentials) and impersonates the caller:
 //! `Impersonate-User: sui:<address>`, `Impersonate-Uid`, one
 //! `Impersonate-Group` per group and `Impersonate-Extra-<key>` per extra
-//! value (keys percent-encoded as Kubernetes requires). Whatever
-//! `Authorization` or `Impersonate-*` headers the caller sent are dropped.
+//! value (keys percent-encoded as Kubernetes requires).
+//!
+//! Of the caller's headers, none that carries identity or routing goes on
+//! ([`forwarded_headers`]): `Authorization`, `Impersonate-*`, the
+//! front-proxy identity headers `X-Remote-*` (an API server that trusted
+//! the master's client certificate as a front proxy would believe them),
+//! the client-address headers `Forwarded`, `X-Forwarded-*` and
+//! `X-Real-Ip` (the API server records them as the audit log's source
+//! IPs), hop-by-hop headers, and every header the caller's `Connection`
+//! header names (RFC 9110, 7.6.1: hop-by-hop for this request).
 //! The answer streams back, so `watch` works. Connection upgrades (exec,
 //! attach, port-forward) are refused: use `kubectl` with the plugin.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -28,8 +37,19 @@ use crate::http::ApiError;
 /// Largest request body forwarded.
 pub const PROXY_BODY_LIMIT: usize = 3 * 1024 * 1024;
 
-/// Prefix of every impersonation header.
-const IMPERSONATE_PREFIX: &str = "impersonate-";
+/// Prefixes of header names never forwarded: impersonation, front-proxy
+/// identity, client addresses.
+const DROPPED_PREFIXES: [&str; 3] = ["impersonate-", "x-remote-", "x-forwarded-"];
+
+/// Header names never forwarded besides the hop-by-hop ones: the
+/// credential, client addresses, and what the client layer sets itself.
+const DROPPED: [&str; 5] = [
+    "authorization",
+    "forwarded",
+    "x-real-ip",
+    "host",
+    "content-length",
+];
 
 /// Hop-by-hop headers (RFC 9110, 7.6.1) and those the client layer sets.
 const HOP_BY_HOP: [&str; 9] = [
@@ -82,8 +102,8 @@ async fn forward_as_user(service: &AccessService, request: Request) -> Result<Re
         .uri(path)
         .body(kube::client::Body::from(body))
         .map_err(|e| ApiError::bad_request(format!("cannot forward the request: {e}")))?;
-    *upstream.headers_mut() = forwarded_headers(&parts.headers);
-    impersonate(upstream.headers_mut(), &user.grant)?;
+    *upstream.headers_mut() = forwarded_headers(&parts.headers)?;
+    impersonate(upstream.headers_mut(), &user.kubernetes_user())?;
     let response = service
         .kube
         .send(upstream)
@@ -113,21 +133,44 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
 }
 
-/// The caller's headers minus credentials, impersonation, hop-by-hop
-/// headers, `Host` and `Content-Length` (the client sets both).
-fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
+/// The caller's headers that go on to the API server: all but those the
+/// module documentation lists.
+///
+/// # Errors
+/// 400 when a `Connection` header is not ASCII (the headers it names
+/// could not be told).
+pub fn forwarded_headers(headers: &HeaderMap) -> Result<HeaderMap, ApiError> {
+    let named_by_connection = connection_options(headers)?;
     let mut forwarded = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let dropped = name == header::AUTHORIZATION
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || name.as_str().starts_with(IMPERSONATE_PREFIX)
-            || is_hop_by_hop(name);
+        let text = name.as_str();
+        let dropped = DROPPED.contains(&text)
+            || DROPPED_PREFIXES
+                .iter()
+                .any(|prefix| text.starts_with(prefix))
+            || is_hop_by_hop(name)
+            || named_by_connection.contains(text);
         if !dropped {
             forwarded.append(name.clone(), value.clone());
         }
     }
-    forwarded
+    Ok(forwarded)
+}
+
+/// The header names the `Connection` headers list, lower-cased.
+fn connection_options(headers: &HeaderMap) -> Result<HashSet<String>, ApiError> {
+    let mut options = HashSet::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("the Connection header is not ASCII"))?;
+        options.extend(
+            text.split(',')
+                .map(|option| option.trim().to_ascii_lowercase())
+                .filter(|option| !option.is_empty()),
+        );
+    }
+    Ok(options)
 }
 
 /// Adds the impersonation headers of `grant`.
@@ -207,8 +250,47 @@ mod tests {
         );
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let forwarded = forwarded_headers(&headers);
+        let forwarded = forwarded_headers(&headers).unwrap();
         assert_eq!(forwarded.len(), 1);
         assert_eq!(forwarded[header::ACCEPT], "application/json");
+    }
+
+    #[test]
+    fn identity_address_and_connection_named_headers_are_not_forwarded() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("x-remote-user", "system:admin"),
+            ("X-Remote-Group", "system:masters"),
+            ("x-remote-extra-scopes", "all"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-real-ip", "10.0.0.1"),
+            ("forwarded", "for=10.0.0.1"),
+            ("x-secret", "dropped because Connection names it"),
+            ("x-kept", "kept"),
+            ("user-agent", "kubectl"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        headers.append(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret"),
+        );
+        headers.append(header::CONNECTION, HeaderValue::from_static(" ,User-Agent"));
+        let forwarded = forwarded_headers(&headers).unwrap();
+        let names: Vec<&str> = forwarded.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            header::CONNECTION,
+            HeaderValue::from_bytes(b"x-secret, \xff").unwrap(),
+        );
+        let error = forwarded_headers(&bad).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            error.message().contains("Connection"),
+            "{}",
+            error.message()
+        );
     }
 }

@@ -13,6 +13,8 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /api/v1/seal-tokens` | issues an opaque 64-hex seal token against a signed access token ([`seal_tokens`]) |
+//! | `GET /api/v1/seal-tokens` | the caller's live opaque seal tokens |
+//! | `DELETE /api/v1/seal-tokens/{id}` | revokes one of them |
 //! | `GET /kubectl/config` | the kubeconfig that runs the credential plugin ([`kubectl_config`]) |
 //! | `ANY /api/*`, `/apis/*` | the Kubernetes API, impersonating the caller ([`kube_proxy`]) |
 //!
@@ -21,7 +23,13 @@
 //! [`Claimant`](daas_core::access::Claimant) (seal token and owner), whose current on-chain decision
 //! says who the user is. Both steps are cached ([`cache`]); the chain-event
 //! reconciler drops a seal token's decision with
-//! [`AccessService::invalidate_seal_token`].
+//! [`AccessService::invalidate_seal_token`], and while it is not caught up
+//! with the chain's events decisions live at most
+//! [`cache::BEHIND_DECISION_TTL`] ([`AccessService::set_events_caught_up`]).
+//!
+//! What a user may do once authenticated is the tier table
+//! ([`crate::tiers`]): RBAC grants, and refusals the authorization webhook
+//! ([`authorize`]) enforces.
 
 pub mod authenticator;
 pub mod authorize;
@@ -29,17 +37,20 @@ pub mod cache;
 pub mod kube_proxy;
 pub mod kubectl_config;
 mod metrics;
+pub mod seal_token_store;
 pub mod seal_tokens;
 pub mod tokenreview;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
+use daas_core::access::unix_now_secs;
 use daas_core::chain::ChainClient;
 use daas_core::package::{SealTokenId, Tier};
 use prometheus_client::registry::Registry;
@@ -47,7 +58,7 @@ use prometheus_client::registry::Registry;
 pub use authenticator::{AuthError, Authenticated, CredentialKind};
 use cache::DecisionCache;
 use metrics::AccessMetrics;
-use seal_tokens::SealTokenStore;
+use seal_token_store::SealTokenStore;
 
 use crate::ratelimit::RateLimiter;
 
@@ -76,6 +87,8 @@ pub struct AccessSettings {
     /// Lifetime of an issued opaque seal token (never past the seal
     /// token's on-chain expiry).
     pub seal_token_ttl: Duration,
+    /// Live opaque seal tokens an owner may hold at once.
+    pub seal_tokens_per_owner: NonZeroU32,
     /// Clock difference tolerated on access tokens' times.
     pub clock_skew: Duration,
     /// Requests per minute and identity on the user-facing endpoints.
@@ -95,6 +108,11 @@ pub struct AccessService {
     /// The tier whose RBAC objects were ensured, per seal token, so
     /// `rbac::ensure_user_access` runs once per seal token and tier.
     provisioned: Mutex<HashMap<SealTokenId, Tier>>,
+    /// Whether the chain event follower is caught up (decisions are then
+    /// dropped by events, and may live the configured TTL).
+    events_caught_up: AtomicBool,
+    /// Held while an opaque seal token is issued (the owner's cap).
+    issuing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for AccessService {
@@ -125,6 +143,8 @@ impl AccessService {
             limiter,
             metrics: AccessMetrics::register(registry),
             provisioned: Mutex::new(HashMap::new()),
+            events_caught_up: AtomicBool::new(false),
+            issuing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -141,6 +161,58 @@ impl AccessService {
         self.cache.invalidate(id);
         self.provisioned_map().remove(&id);
         tracing::debug!(seal_token = %id, "access decisions dropped");
+    }
+
+    /// Tells the service whether the chain event follower is caught up.
+    /// Until it first is, and whenever it falls behind, decisions are
+    /// reused for at most [`cache::BEHIND_DECISION_TTL`]: an unstake the
+    /// follower has not seen yet must still end access within the
+    /// revocation target.
+    pub fn set_events_caught_up(&self, caught_up: bool) {
+        let was = self.events_caught_up.swap(caught_up, Ordering::Relaxed);
+        if was != caught_up {
+            tracing::info!(
+                caught_up,
+                "access decisions follow the chain event follower"
+            );
+        }
+    }
+
+    fn events_caught_up(&self) -> bool {
+        self.events_caught_up.load(Ordering::Relaxed)
+    }
+
+    /// Deletes the opaque seal tokens and issuance markers that expired
+    /// before `now` (unix seconds).
+    ///
+    /// # Errors
+    /// The store cannot be listed or a delete fails.
+    pub async fn sweep_expired_seal_tokens(
+        &self,
+        now: u64,
+    ) -> Result<seal_token_store::SweepReport, seal_token_store::StoreError> {
+        self.store.sweep_expired(now).await
+    }
+
+    /// Runs [`AccessService::sweep_expired_seal_tokens`] every `interval`,
+    /// forever (every replica may: deletes are idempotent). Failures are
+    /// logged and retried at the next round.
+    pub async fn sweep_seal_tokens(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            match self.sweep_expired_seal_tokens(unix_now_secs()).await {
+                Ok(report) if report == seal_token_store::SweepReport::default() => {}
+                Ok(report) => tracing::info!(
+                    tokens = report.tokens,
+                    markers = report.markers,
+                    "expired opaque seal tokens swept"
+                ),
+                Err(error) => tracing::warn!(
+                    error = %crate::leader::error_chain(&error),
+                    "cannot sweep expired opaque seal tokens"
+                ),
+            }
+        }
     }
 
     /// Drops every cached decision (events may have been missed).
@@ -164,7 +236,14 @@ impl AccessService {
 pub fn router(service: Arc<AccessService>) -> Router {
     let proxy = any(kube_proxy::forward);
     Router::new()
-        .route(SEAL_TOKENS_PATH, post(seal_tokens::issue))
+        .route(
+            SEAL_TOKENS_PATH,
+            post(seal_tokens::issue).get(seal_tokens::list),
+        )
+        .route(
+            &format!("{SEAL_TOKENS_PATH}/{{id}}"),
+            delete(seal_tokens::revoke),
+        )
         .route(KUBECTL_CONFIG_PATH, get(kubectl_config::serve))
         .route("/api", proxy.clone())
         .route("/api/{*path}", proxy.clone())

@@ -1,304 +1,147 @@
-//! Opaque seal tokens: `POST /api/v1/seal-tokens` issues one against a
-//! signed access token, and [`SealTokenStore`] keeps them.
+//! Opaque seal tokens for clients that cannot run the credential plugin:
+//! issued, listed and revoked by their owner with a wallet-signed access
+//! token (`Authorization: Bearer daas1.…`); kept by
+//! [`super::seal_token_store`].
 //!
-//! A token is stored only as its SHA-256, one Secret per token in
-//! `kube-system` named from the hash ([`secret_name`]), of type
-//! [`SECRET_TYPE`], so every master of the cluster shares them. A Secret
-//! holds the hash, the seal token id, the owner and the expiry; the token
-//! itself is returned once, to the caller, and never stored.
+//! | route | what |
+//! |---|---|
+//! | `POST /api/v1/seal-tokens` | issues one: 201 with the token, shown only this once |
+//! | `GET /api/v1/seal-tokens` | the caller's live tokens (ids and expiries) and the cap |
+//! | `DELETE /api/v1/seal-tokens/{id}` | revokes the caller's token whose id (its SHA-256) starts with `{id}` |
+//!
+//! Limits: an access token issues at most one opaque token (its nonce is
+//! recorded where every replica sees it); an owner holds at most
+//! `access.seal_tokens_per_owner` live tokens (409 naming the cap); a token
+//! lives `access.seal_token_ttl_secs`, never past its seal token's expiry.
+//!
+//! A revoked token stops authenticating within
+//! [`RECORD_RECHECK`](super::seal_token_store::RECORD_RECHECK) on every
+//! replica: each re-reads a record that often, and the TokenReview answer
+//! names the opaque token, so the authorization webhook refuses its
+//! requests once the record is gone, although the API server still caches
+//! the authentication.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use daas_core::access::token::PREFIX;
-use daas_core::access::{Claimant, OpaqueToken, OpaqueTokenHash, unix_now_secs};
+use daas_core::access::{OpaqueToken, OpaqueTokenHash, unix_now_secs};
 use daas_core::package::SealTokenId;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
-use sui_sdk_types::Address;
-use tracing::{info, instrument, warn};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
 
-use super::AccessService;
-use super::authenticator::{bearer_token, instant_at};
+use super::authenticator::bearer_token;
+use super::seal_token_store::{SealTokenRecord, StoreError, StoredSealToken};
+use super::{AccessService, Authenticated, SEAL_TOKENS_PATH};
 use crate::http::ApiError;
-use crate::labels::{MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, SEAL_TOKEN_ANNOTATION};
+use crate::leader::error_chain;
 
-/// The namespace of the Secrets.
-pub const SECRET_NAMESPACE: &str = "kube-system";
-/// Prefix of a Secret's name; the token's hash (64 hex digits) follows.
-pub const SECRET_NAME_PREFIX: &str = "daas-seal-token-";
-/// The Secrets' type.
-pub const SECRET_TYPE: &str = "k3s-daas.io/seal-token";
-/// `app.kubernetes.io/component` of the Secrets.
-pub const COMPONENT: &str = "seal-token";
-/// Data key: the token's SHA-256 (hex).
-pub const KEY_HASH: &str = "token-sha256";
-/// Data key: the seal token id.
-pub const KEY_SEAL_TOKEN: &str = "seal-token-id";
-/// Data key: the owner's address.
-pub const KEY_OWNER: &str = "owner";
-/// Data key: expiry, unix seconds.
-pub const KEY_EXPIRES_AT: &str = "expires-at";
-/// How long "no such token" is remembered (random tokens are never
-/// guessed, so this only spares the API server repeated probes).
-pub const NEGATIVE_LOOKUP_TTL: Duration = Duration::from_secs(5);
-/// Lookups remembered at most.
-const MAX_LOOKUPS: usize = 16_384;
-
-/// The Secret name of the token whose hash is `hash`.
-pub fn secret_name(hash: OpaqueTokenHash) -> String {
-    format!("{SECRET_NAME_PREFIX}{hash}")
-}
-
-/// The store could not be read or written, or holds a malformed Secret.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The API server refused or failed.
-    #[error("{action} failed")]
-    Api {
-        /// What was done.
-        action: String,
-        /// The client's error.
-        #[source]
-        source: kube::Error,
-    },
-    /// A Secret lacks a field or holds a value that does not parse.
-    #[error("Secret {name} is malformed: {reason}")]
-    Malformed {
-        /// The Secret.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// What the store knows about one token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredSealToken {
-    /// The seal token and owner it was issued for.
-    pub claimant: Claimant,
-    /// When it expires, unix seconds.
-    pub expires_at: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Lookup {
-    found: Option<StoredSealToken>,
-    until: Instant,
-}
-
-/// The Secrets holding opaque token hashes, with lookups cached.
-pub struct SealTokenStore {
-    api: Api<Secret>,
-    lookups: Arc<RwLock<HashMap<OpaqueTokenHash, Lookup>>>,
-}
-
-impl std::fmt::Debug for SealTokenStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealTokenStore").finish_non_exhaustive()
-    }
-}
-
-impl SealTokenStore {
-    /// The store in `kube-system` of the cluster `client` talks to.
-    pub fn new(client: kube::Client) -> Self {
-        Self {
-            api: Api::namespaced(client, SECRET_NAMESPACE),
-            lookups: Arc::default(),
-        }
-    }
-
-    /// The token whose hash is `hash`, if some master issued it.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the Secret cannot be read or is malformed.
-    pub async fn lookup(
-        &self,
-        hash: OpaqueTokenHash,
-    ) -> Result<Option<StoredSealToken>, StoreError> {
-        if let Some(lookup) = self.cached(hash) {
-            return Ok(lookup.found);
-        }
-        let name = secret_name(hash);
-        let secret = self
-            .api
-            .get_opt(&name)
-            .await
-            .map_err(|source| StoreError::Api {
-                action: format!("reading Secret {SECRET_NAMESPACE}/{name}"),
-                source,
-            })?;
-        let found = secret.map(|s| parse_secret(&name, hash, &s)).transpose()?;
-        let until = found.map_or(Instant::now() + NEGATIVE_LOOKUP_TTL, |f| {
-            instant_at(f.expires_at)
-        });
-        self.remember(hash, Lookup { found, until });
-        Ok(found)
-    }
-
-    /// Stores the token whose hash is `hash`.
-    ///
-    /// # Errors
-    /// [`StoreError::Api`] when the API server refuses the Secret.
-    pub async fn create(
-        &self,
-        hash: OpaqueTokenHash,
-        stored: StoredSealToken,
-    ) -> Result<(), StoreError> {
-        let name = secret_name(hash);
-        self.api
-            .create(&PostParams::default(), &secret(&name, hash, stored))
-            .await
-            .map_err(|source| StoreError::Api {
-                action: format!("creating Secret {SECRET_NAMESPACE}/{name}"),
-                source,
-            })?;
-        let until = instant_at(stored.expires_at);
-        self.remember(
-            hash,
-            Lookup {
-                found: Some(stored),
-                until,
-            },
-        );
-        Ok(())
-    }
-
-    /// Forgets the token and deletes its Secret in the background (an
-    /// expired token; a failure is logged, the token stays refused).
-    pub fn delete_in_background(&self, hash: OpaqueTokenHash) {
-        self.write_lookups().remove(&hash);
-        let api = self.api.clone();
-        let name = secret_name(hash);
-        tokio::spawn(async move {
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => info!(secret = %name, "expired seal token deleted"),
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(error) => warn!(secret = %name, %error, "cannot delete an expired seal token"),
-            }
-        });
-    }
-
-    fn cached(&self, hash: OpaqueTokenHash) -> Option<Lookup> {
-        let lookups = self.lookups.read().unwrap_or_else(PoisonError::into_inner);
-        lookups
-            .get(&hash)
-            .filter(|l| l.until > Instant::now())
-            .copied()
-    }
-
-    fn remember(&self, hash: OpaqueTokenHash, lookup: Lookup) {
-        let mut lookups = self.write_lookups();
-        if lookups.len() >= MAX_LOOKUPS {
-            let now = Instant::now();
-            lookups.retain(|_, l| l.until > now);
-            if lookups.len() >= MAX_LOOKUPS {
-                lookups.clear();
-            }
-        }
-        lookups.insert(hash, lookup);
-    }
-
-    fn write_lookups(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<OpaqueTokenHash, Lookup>> {
-        // A poisoned map only means a panic between two map operations.
-        self.lookups.write().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn secret(name: &str, hash: OpaqueTokenHash, stored: StoredSealToken) -> Secret {
-    let Claimant { seal_token, owner } = stored.claimant;
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(SECRET_NAMESPACE.to_owned()),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
-                (
-                    "app.kubernetes.io/component".to_owned(),
-                    COMPONENT.to_owned(),
-                ),
-            ])),
-            annotations: Some(BTreeMap::from([
-                (SEAL_TOKEN_ANNOTATION.to_owned(), seal_token.to_string()),
-                (OWNER_ANNOTATION.to_owned(), owner.to_string()),
-            ])),
-            ..ObjectMeta::default()
-        },
-        type_: Some(SECRET_TYPE.to_owned()),
-        string_data: Some(BTreeMap::from([
-            (KEY_HASH.to_owned(), hash.to_string()),
-            (KEY_SEAL_TOKEN.to_owned(), seal_token.to_string()),
-            (KEY_OWNER.to_owned(), owner.to_string()),
-            (KEY_EXPIRES_AT.to_owned(), stored.expires_at.to_string()),
-        ])),
-        ..Secret::default()
-    }
-}
-
-fn parse_secret(
-    name: &str,
-    hash: OpaqueTokenHash,
-    secret: &Secret,
-) -> Result<StoredSealToken, StoreError> {
-    let malformed = |reason: String| StoreError::Malformed {
-        name: name.to_owned(),
-        reason,
-    };
-    let field = |key: &str| -> Result<String, StoreError> {
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|data| data.get(key))
-            .ok_or_else(|| malformed(format!("no `{key}`")))?;
-        String::from_utf8(bytes.0.clone()).map_err(|_| malformed(format!("`{key}` is not UTF-8")))
-    };
-    if field(KEY_HASH)? != hash.to_string() {
-        return Err(malformed(format!("`{KEY_HASH}` does not match its name")));
-    }
-    let seal_token: SealTokenId = field(KEY_SEAL_TOKEN)?
-        .parse()
-        .map_err(|e| malformed(format!("`{KEY_SEAL_TOKEN}`: {e}")))?;
-    let owner: Address = field(KEY_OWNER)?
-        .parse()
-        .map_err(|e| malformed(format!("`{KEY_OWNER}`: {e}")))?;
-    let expires_at: u64 = field(KEY_EXPIRES_AT)?
-        .parse()
-        .map_err(|e| malformed(format!("`{KEY_EXPIRES_AT}`: {e}")))?;
-    Ok(StoredSealToken {
-        claimant: Claimant { seal_token, owner },
-        expires_at,
-    })
-}
+/// The fewest hex digits of an id that a revocation accepts.
+pub const MIN_ID_PREFIX: usize = 8;
 
 pub use daas_core::api::access::IssuedSealToken;
 
-/// `POST /api/v1/seal-tokens`: authenticated by `Authorization: Bearer
-/// daas1.…`, issues an opaque token for the caller's seal token, valid the
-/// configured lifetime and never past the seal token's expiry.
+/// One live token in `GET /api/v1/seal-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealTokenSummary {
+    /// The token's SHA-256 (64 hex digits).
+    pub id: String,
+    /// When it expires, unix seconds.
+    pub expires_at: u64,
+    /// The seal token it authenticates through.
+    pub seal_token_id: SealTokenId,
+}
+
+/// The answer of `GET /api/v1/seal-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealTokenList {
+    /// How many live tokens an owner may hold.
+    pub cap: u32,
+    /// The caller's live tokens, soonest expiry first.
+    pub tokens: Vec<SealTokenSummary>,
+}
+
+impl From<&SealTokenRecord> for SealTokenSummary {
+    fn from(record: &SealTokenRecord) -> Self {
+        Self {
+            id: record.hash.to_string(),
+            expires_at: record.token.expires_at,
+            seal_token_id: record.token.claimant.seal_token,
+        }
+    }
+}
+
+fn store_unavailable(error: &StoreError) -> ApiError {
+    ApiError::unavailable(
+        "cannot read or write the seal token store",
+        &error_chain(error),
+    )
+}
+
+/// The caller of a management route: authenticated by a wallet-signed
+/// access token (opaque tokens do not manage opaque tokens), within the
+/// rate limit.
+async fn wallet_user(
+    service: &AccessService,
+    headers: &HeaderMap,
+) -> Result<Authenticated, ApiError> {
+    let bearer = bearer_token(headers)?;
+    if !bearer.starts_with(PREFIX) {
+        return Err(ApiError::unauthorized(
+            "opaque seal tokens are managed with a signed access token (`Bearer daas1.…`)",
+        ));
+    }
+    let user = service.authenticate(bearer).await?;
+    tracing::Span::current().record("owner", tracing::field::display(user.claimant.owner));
+    service
+        .limiter
+        .check(&user.claimant.owner.to_string())
+        .map_err(ApiError::too_many_requests)?;
+    Ok(user)
+}
+
+/// `POST /api/v1/seal-tokens`: issues an opaque token for the caller's seal
+/// token, once per access token and within the owner's cap.
 #[instrument(skip_all, fields(owner))]
 pub(super) async fn issue(
     State(service): State<Arc<AccessService>>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<IssuedSealToken>), ApiError> {
+    let user = wallet_user(&service, &headers).await?;
     let bearer = bearer_token(&headers)?;
-    if !bearer.starts_with(PREFIX) {
-        return Err(ApiError::unauthorized(
-            "opaque seal tokens are issued against a signed access token (`Bearer daas1.…`)",
+    let access_token = service.verified_access_token(bearer)?;
+    let owner = user.claimant.owner;
+    // One issuance at a time in this replica, so the cap holds here; across
+    // replicas it can be passed by at most one token per replica.
+    let _issuing = service.issuing.lock().await;
+    let now = unix_now_secs();
+    let live = service
+        .store
+        .owned_by(owner, now)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    let cap = service.settings.seal_tokens_per_owner.get();
+    if live.len() >= usize::try_from(cap).unwrap_or(usize::MAX) {
+        return Err(ApiError::conflict(format!(
+            "{owner} already holds {} live opaque seal tokens, the cap \
+             (access.seal_tokens_per_owner = {cap}); revoke one with \
+             DELETE {SEAL_TOKENS_PATH}/<id> or wait until one expires",
+            live.len()
+        )));
+    }
+    let nonce = access_token.claims().nonce;
+    let fresh = service
+        .store
+        .claim_access_token(owner, &nonce, access_token.expires_at())
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    if !fresh {
+        return Err(ApiError::conflict(
+            "this access token has already issued an opaque seal token; sign a new one",
         ));
     }
-    let user = service.authenticate(bearer).await?;
-    let owner = user.claimant.owner;
-    tracing::Span::current().record("owner", tracing::field::display(owner));
-    service
-        .limiter
-        .check(&owner.to_string())
-        .map_err(ApiError::too_many_requests)?;
-    let now = unix_now_secs();
     let expires_at = now
         .saturating_add(service.settings.seal_token_ttl.as_secs())
         .min(user.grant.seal_expires_at_ms / 1000);
@@ -307,19 +150,148 @@ pub(super) async fn issue(
         claimant: user.claimant,
         expires_at,
     };
-    service
-        .store
-        .create(token.hash(), stored)
-        .await
-        .map_err(|e| ApiError::unavailable("cannot store the seal token", &e))?;
+    if let Err(error) = service.store.create(token.hash(), stored).await {
+        service.store.release_access_token(owner, &nonce).await;
+        return Err(store_unavailable(&error));
+    }
     info!(seal_token = %user.claimant.seal_token, expires_at, "opaque seal token issued");
     Ok((
         StatusCode::CREATED,
         Json(IssuedSealToken {
             seal_token: token.expose(),
+            id: token.hash().to_string(),
             expires_at,
             seal_token_id: user.claimant.seal_token,
             owner,
         }),
     ))
+}
+
+/// `GET /api/v1/seal-tokens`: the caller's live tokens.
+#[instrument(skip_all, fields(owner))]
+pub(super) async fn list(
+    State(service): State<Arc<AccessService>>,
+    headers: HeaderMap,
+) -> Result<Json<SealTokenList>, ApiError> {
+    let user = wallet_user(&service, &headers).await?;
+    let mut tokens: Vec<SealTokenSummary> = service
+        .store
+        .owned_by(user.claimant.owner, unix_now_secs())
+        .await
+        .map_err(|e| store_unavailable(&e))?
+        .iter()
+        .map(SealTokenSummary::from)
+        .collect();
+    tokens.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.id.cmp(&b.id)));
+    Ok(Json(SealTokenList {
+        cap: service.settings.seal_tokens_per_owner.get(),
+        tokens,
+    }))
+}
+
+/// `DELETE /api/v1/seal-tokens/{id}`: revokes the caller's live token whose
+/// id starts with `id` (at least [`MIN_ID_PREFIX`] hex digits).
+#[instrument(skip_all, fields(owner))]
+pub(super) async fn revoke(
+    State(service): State<Arc<AccessService>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    check_id_prefix(&id)?;
+    let user = wallet_user(&service, &headers).await?;
+    let owner = user.claimant.owner;
+    let live = service
+        .store
+        .owned_by(owner, unix_now_secs())
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    let hash = only_match(&live, &id)?;
+    service
+        .store
+        .delete(hash)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    info!(id = %hash, "opaque seal token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_id_prefix(id: &str) -> Result<(), ApiError> {
+    let hex = id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if (MIN_ID_PREFIX..=64).contains(&id.len()) && hex {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "a seal token id is {MIN_ID_PREFIX} to 64 lowercase hex digits of the token's \
+             SHA-256 (the `id` of the issuing answer), not {id:?}"
+        )))
+    }
+}
+
+/// The one token of `live` whose id starts with `prefix`.
+fn only_match(live: &[SealTokenRecord], prefix: &str) -> Result<OpaqueTokenHash, ApiError> {
+    let mut matches = live
+        .iter()
+        .map(|record| record.hash)
+        .filter(|hash| hash.to_string().starts_with(prefix));
+    match (matches.next(), matches.next()) {
+        (Some(hash), None) => Ok(hash),
+        (None, _) => Err(ApiError::not_found(format!(
+            "you hold no live opaque seal token whose id starts with {prefix}"
+        ))),
+        (Some(_), Some(_)) => Err(ApiError::conflict(format!(
+            "several of your opaque seal tokens have ids starting with {prefix}; give more digits"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use daas_core::access::Claimant;
+    use sui_sdk_types::Address;
+
+    use super::*;
+
+    fn record(hash_hex: &str) -> SealTokenRecord {
+        SealTokenRecord {
+            hash: hash_hex.parse().unwrap(),
+            token: StoredSealToken {
+                claimant: Claimant {
+                    seal_token: SealTokenId::new(Address::new([1; 32])),
+                    owner: Address::new([2; 32]),
+                },
+                expires_at: 10,
+            },
+        }
+    }
+
+    #[test]
+    fn ids_are_hex_prefixes_of_at_least_eight_digits() {
+        assert!(check_id_prefix("0123abcd").is_ok());
+        assert!(check_id_prefix(&"a".repeat(64)).is_ok());
+        for bad in [
+            "0123abc",
+            "0123ABCD",
+            "0123abcg",
+            &"a".repeat(65),
+            "../../x",
+        ] {
+            let error = check_id_prefix(bad).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_must_name_exactly_one_token() {
+        let live = [
+            record(&format!("aaaa1111{}", "0".repeat(56))),
+            record(&format!("aaaa2222{}", "0".repeat(56))),
+        ];
+        assert_eq!(only_match(&live, "aaaa1111").unwrap(), live[0].hash);
+        let error = only_match(&live, "aaaa").unwrap_err();
+        assert_eq!(error.status(), StatusCode::CONFLICT);
+        let error = only_match(&live, "bbbb1111").unwrap_err();
+        assert_eq!(error.status(), StatusCode::NOT_FOUND);
+    }
 }

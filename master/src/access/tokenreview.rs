@@ -2,7 +2,9 @@
 //! (`authentication.k8s.io/v1`).
 //!
 //! A bad token is a normal answer, `authenticated: false` with `error`
-//! naming why; only a malformed TokenReview is a 4xx. When the chain or the
+//! naming why; only a malformed TokenReview is a 4xx. An allowed answer
+//! names the configured audience only if the reviewer asked for it, never
+//! another ([`TokenReview::answer`]). When the chain or the
 //! seal token store cannot be read the answer is a 503 (the API server
 //! treats it as unauthenticated and does not cache it): fail closed.
 
@@ -11,8 +13,8 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
+use daas_core::access::Decision;
 use daas_core::access::tokenreview::{KIND, TokenReview};
-use daas_core::access::{Decision, Grant};
 use tracing::instrument;
 
 use super::AccessService;
@@ -55,7 +57,10 @@ async fn answer(
     }
     match service.authenticate(&review.spec.token).await {
         Ok(user) => Ok((
-            review.answer(&Decision::Allowed(Grant::clone(&user.grant))),
+            review.answer(
+                &Decision::Allowed(user.kubernetes_user()),
+                &service.settings.audience,
+            ),
             "allowed",
         )),
         Err(error) if error.is_unavailable() => Err(error.into()),

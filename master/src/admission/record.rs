@@ -36,7 +36,7 @@ use crate::labels::{
     COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NODE_LABEL, SEAL_TOKEN_LABEL,
     seal_token_label_value,
 };
-use crate::namespace::MASTER_NAMESPACE;
+use crate::namespaces::MASTER_NAMESPACE;
 
 /// [`COMPONENT_LABEL`] of admission records.
 pub const RECORD_COMPONENT: &str = "admission-record";

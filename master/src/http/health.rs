@@ -5,8 +5,13 @@
 //! owner updates; `/readyz` is 200 only when every check passed, else 503
 //! naming the failing ones. A load balancer thus stops sending webhooks to
 //! a replica that cannot reach the chain, which would deny them all.
+//!
+//! `/readyz` is public, so it says why a check fails only in a fixed
+//! vocabulary ([`NotReady`]): never an error's text, an address or a chain
+//! of sources. The details go to the log when a check's state changes.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use axum::extract::State;
@@ -22,10 +27,35 @@ pub use daas_core::api::access::READYZ_PATH;
 /// Path of the Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
 
+/// Why a readiness check fails: the whole vocabulary `/readyz` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// Nothing was reported yet.
+    NotCheckedYet,
+    /// The dependency cannot be reached or answers with errors.
+    Unreachable,
+    /// Reached, but the master's set-up on it is not done yet.
+    SettingUp,
+    /// Behind what it follows (the chain event follower).
+    Behind,
+}
+
+impl NotReady {
+    /// What `/readyz` says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotCheckedYet => "not checked yet",
+            Self::Unreachable => "unreachable",
+            Self::SettingUp => "setting up",
+            Self::Behind => "behind",
+        }
+    }
+}
+
 /// The named readiness checks and their last results.
 #[derive(Debug, Default)]
 pub struct Readiness {
-    checks: RwLock<BTreeMap<&'static str, Result<(), String>>>,
+    checks: RwLock<BTreeMap<&'static str, Result<(), NotReady>>>,
 }
 
 impl Readiness {
@@ -33,24 +63,42 @@ impl Readiness {
     pub fn new(names: &[&'static str]) -> Self {
         let checks = names
             .iter()
-            .map(|name| (*name, Err("not checked yet".to_owned())))
+            .map(|name| (*name, Err(NotReady::NotCheckedYet)))
             .collect();
         Self {
             checks: RwLock::new(checks),
         }
     }
 
-    /// Records the latest result of check `name`.
-    pub fn report(&self, name: &'static str, result: Result<(), String>) {
+    /// Records that check `name` passed.
+    pub fn pass(&self, name: &'static str) {
+        if self.set(name, Ok(())).is_some_and(|before| before.is_err()) {
+            tracing::info!(check = name, "ready");
+        }
+    }
+
+    /// Records that check `name` failed for `reason`; `detail` (an error,
+    /// an address) goes to the log, once per change of state, and never
+    /// to `/readyz`.
+    pub fn fail(&self, name: &'static str, reason: NotReady, detail: &dyn fmt::Display) {
+        if self.set(name, Err(reason)) != Some(Err(reason)) {
+            tracing::warn!(check = name, reason = reason.as_str(), %detail, "not ready");
+        } else {
+            tracing::debug!(check = name, reason = reason.as_str(), %detail, "still not ready");
+        }
+    }
+
+    /// Sets the state of `name`, returning the one before.
+    fn set(&self, name: &'static str, state: Result<(), NotReady>) -> Option<Result<(), NotReady>> {
         let mut checks = self
             .checks
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        checks.insert(name, result);
+        checks.insert(name, state)
     }
 
     /// Whether every check passed, and each check's state.
-    pub fn snapshot(&self) -> (bool, BTreeMap<&'static str, String>) {
+    pub fn snapshot(&self) -> (bool, BTreeMap<&'static str, &'static str>) {
         let checks = self
             .checks
             .read()
@@ -58,13 +106,7 @@ impl Readiness {
         let ready = checks.values().all(Result::is_ok);
         let states = checks
             .iter()
-            .map(|(name, result)| {
-                let state = match result {
-                    Ok(()) => "ok".to_owned(),
-                    Err(reason) => reason.clone(),
-                };
-                (*name, state)
-            })
+            .map(|(name, result)| (*name, result.map_or_else(NotReady::as_str, |()| "ok")))
             .collect();
         (ready, states)
     }
@@ -74,7 +116,7 @@ impl Readiness {
 #[derive(Debug, Serialize)]
 struct ReadyBody {
     status: &'static str,
-    checks: BTreeMap<&'static str, String>,
+    checks: BTreeMap<&'static str, &'static str>,
 }
 
 /// What the health routes share.
@@ -155,14 +197,45 @@ mod tests {
         let (status, body) = get_body(router(Arc::clone(&state)), READYZ_PATH).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("not checked yet"), "{body}");
-        readiness.report("chain", Ok(()));
-        readiness.report("kubernetes", Err("API server unreachable".to_owned()));
+        readiness.pass("chain");
+        readiness.fail("kubernetes", NotReady::Unreachable, &"refused");
         let (status, body) = get_body(router(Arc::clone(&state)), READYZ_PATH).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(body.contains("API server unreachable"), "{body}");
-        readiness.report("kubernetes", Ok(()));
+        assert!(body.contains("\"kubernetes\":\"unreachable\""), "{body}");
+        readiness.pass("kubernetes");
         let (status, body) = get_body(router(state), READYZ_PATH).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn reasons_come_from_a_fixed_vocabulary_and_hide_details() {
+        let readiness = Arc::new(Readiness::new(&["chain", "kubernetes", "chain-events"]));
+        let state = Arc::new(HealthState {
+            readiness: Arc::clone(&readiness),
+            registry: Registry::default(),
+        });
+        let detail = "error trying to connect: tcp connect error: Connection refused \
+                      (os error 111) at https://10.0.3.7:6443/version: caused by: hyper";
+        readiness.fail("chain", NotReady::Unreachable, &detail);
+        readiness.fail("kubernetes", NotReady::SettingUp, &detail);
+        readiness.fail("chain-events", NotReady::Behind, &detail);
+        let (status, body) = get_body(router(state), READYZ_PATH).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "status": "not ready",
+                "checks": {
+                    "chain": "unreachable",
+                    "chain-events": "behind",
+                    "kubernetes": "setting up"
+                }
+            })
+        );
+        for leak in ["10.0.3.7", "refused", "os error", "hyper", "caused by"] {
+            assert!(!body.contains(leak), "{leak} in {body}");
+        }
     }
 
     #[tokio::test]

@@ -67,7 +67,8 @@ fn path_items() -> Vec<(String, Value)> {
             READYZ_PATH.to_owned(),
             op(
                 "get",
-                "Readiness: chain, API server, event follower (503 names what is not ready)",
+                "Readiness: chain, API server, event follower (503 names each failing check: \
+                 `not checked yet`, `unreachable`, `setting up` or `behind`; details are logged)",
                 None,
                 "Readiness",
                 false,
@@ -159,11 +160,35 @@ fn path_items() -> Vec<(String, Value)> {
         ),
         (
             SEAL_TOKENS_PATH.to_owned(),
+            merged([
+                op(
+                    "post",
+                    "Issue an opaque 64-hex seal token for the caller's seal token (stored hashed, \
+                     tagged by the master); one per access token, 409 at the owner's cap \
+                     (access.seal_tokens_per_owner); needs a `daas1.` access token",
+                    None,
+                    "IssuedSealToken {seal_token, id, expires_at, seal_token_id, owner} (201)",
+                    true,
+                ),
+                op(
+                    "get",
+                    "The caller's live opaque seal tokens (ids, expiries) and the cap; needs a \
+                     `daas1.` access token",
+                    None,
+                    "SealTokenList {cap, tokens: [{id, expires_at, seal_token_id}]}",
+                    true,
+                ),
+            ]),
+        ),
+        (
+            format!("{SEAL_TOKENS_PATH}/{{id}}"),
             op(
-                "post",
-                "Issue an opaque 64-hex seal token for the caller's seal token (stored hashed)",
+                "delete",
+                "Revoke the caller's opaque seal token whose id (SHA-256, hex) starts with {id} \
+                 (8 to 64 hex digits; 404 none, 409 several); every replica refuses it within \
+                 5 s; needs a `daas1.` access token",
                 None,
-                "IssuedSealToken",
+                "204 No Content",
                 true,
             ),
         ),
@@ -206,6 +231,17 @@ fn op(method: &str, summary: &str, request: Option<&str>, response: &str, auth: 
     json!({ method: operation })
 }
 
+/// One path item of several operations.
+fn merged<const N: usize>(operations: [Value; N]) -> Value {
+    let mut item = serde_json::Map::new();
+    for operation in operations {
+        if let Value::Object(map) = operation {
+            item.extend(map);
+        }
+    }
+    Value::Object(item)
+}
+
 fn proxy() -> Value {
     let operation = json!({
         "summary": "Kubernetes API proxy: forwarded with impersonation of the caller's \
@@ -239,6 +275,9 @@ mod tests {
         assert_eq!(document["openapi"], "3.1.0");
         let paths = document["paths"].as_object().unwrap();
         assert_eq!(paths.len(), path_items().len(), "a path is listed twice");
+        let seal_tokens = paths[SEAL_TOKENS_PATH].as_object().unwrap();
+        assert!(seal_tokens.contains_key("post") && seal_tokens.contains_key("get"));
+        assert!(paths[&format!("{SEAL_TOKENS_PATH}/{{id}}")]["delete"].is_object());
         for path in [
             REGISTER_WORKER_PATH,
             HEARTBEAT_PATH,

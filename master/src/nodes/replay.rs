@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::{debug, instrument};
 
 use crate::labels::{COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
-use crate::namespace::MASTER_NAMESPACE;
+use crate::namespaces::MASTER_NAMESPACE;
 
 /// [`COMPONENT_LABEL`] of nonce records.
 pub const NONCE_COMPONENT: &str = "register-nonce";

@@ -66,6 +66,21 @@ impl User {
         self.token_with(seal, self.address(), AUDIENCE, unix_now_secs())
     }
 
+    /// A `daas1.` token for `seal` issued now that lives `secs` seconds.
+    pub fn token_lasting(&self, seal: SealTokenId, secs: u64) -> String {
+        let claims = Claims::new(
+            seal,
+            self.address(),
+            AUDIENCE,
+            unix_now_secs(),
+            Duration::from_secs(secs),
+        )
+        .unwrap();
+        AccessToken::sign(&self.wallet, &claims)
+            .unwrap()
+            .into_string()
+    }
+
     /// A token claiming `owner` but signed by this user's key, assembled
     /// by hand (the signing API refuses to make one).
     pub fn token_claiming(&self, seal: SealTokenId, owner: Address) -> String {
@@ -111,6 +126,7 @@ pub fn settings(cluster: &Cluster) -> AccessSettings {
         cluster_ca_pem: cluster.ca_pem().to_owned(),
         decision_cache_ttl: Duration::from_secs(300),
         seal_token_ttl: Duration::from_secs(3600),
+        seal_tokens_per_owner: NonZeroU32::new(10).unwrap(),
         clock_skew: Duration::from_secs(30),
         rate_limit_per_minute: NonZeroU32::new(1000).unwrap(),
     }
@@ -125,15 +141,23 @@ pub struct Master {
 }
 
 impl Master {
+    /// On the shared API server; as if its event follower were caught up
+    /// (the tests invalidate by hand).
     pub async fn start(devnet: &Devnet, settings: AccessSettings) -> Self {
         let cluster = k3s::shared().await.unwrap();
+        Self::start_with(devnet, settings, cluster.client().await.unwrap())
+    }
+
+    /// With `kube` as its cluster client.
+    pub fn start_with(devnet: &Devnet, settings: AccessSettings, kube: kube::Client) -> Self {
         let mut registry = Registry::default();
         let service = Arc::new(AccessService::new(
             settings,
             devnet.client().unwrap(),
-            cluster.client().await.unwrap(),
+            kube,
             &mut registry,
         ));
+        service.set_events_caught_up(true);
         let app = access::router(Arc::clone(&service))
             .merge(access::webhook_router(Arc::clone(&service)));
         Self {

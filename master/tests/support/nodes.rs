@@ -18,7 +18,7 @@ use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::devnet::{Devnet, DevnetOptions};
 use daas_e2e::k3s::{self, Cluster};
 use daas_master::access::{AccessService, AccessSettings};
-use daas_master::namespace::ensure_master_namespace;
+use daas_master::namespaces::ensure_master_namespace;
 use daas_master::nodes::{self, NodeService, NodeSettings};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -163,6 +163,7 @@ fn service(
             cluster_ca_pem: cluster.ca_pem().to_owned(),
             decision_cache_ttl: Duration::from_secs(30),
             seal_token_ttl: Duration::from_secs(3600),
+            seal_tokens_per_owner: NonZeroU32::new(10).unwrap(),
             clock_skew: Duration::from_secs(30),
             rate_limit_per_minute: NonZeroU32::new(1000).unwrap(),
         },
