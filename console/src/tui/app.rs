@@ -155,6 +155,24 @@ impl App {
         self.current
     }
 
+    /// The mutation waiting for confirmation, if any.
+    pub fn confirming(&self) -> Option<&Mutation> {
+        match &self.popup {
+            Some(Popup::Confirm(confirm)) => Some(&confirm.mutation),
+            _ => None,
+        }
+    }
+
+    /// Whether a form (or the passphrase input) is open.
+    pub fn form_open(&self) -> bool {
+        matches!(self.popup, Some(Popup::Form(_) | Popup::Unlock(..)))
+    }
+
+    /// The status line's text, and whether it reports an error.
+    pub fn status(&self) -> (&str, bool) {
+        (&self.status.text, self.status.error)
+    }
+
     /// Applies background news.
     pub fn on_data(&mut self, event: DataEvent) {
         self.data.apply(event);

@@ -111,7 +111,7 @@ impl Theme {
             Ok(theme) => (theme, None),
             Err(error) => (
                 Self::default(),
-                Some(format!("{error}; using the dark theme")),
+                Some(format!("using the dark theme: {error}")),
             ),
         }
     }

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{View, block, centered};
+use super::{View, block, centered, wrapped_height};
 use crate::tui::action::{Action, Mutation};
 
 /// A mutation waiting for `y`.
@@ -44,8 +44,7 @@ impl Confirm {
             format!("{}? y: yes · any other key: cancel", self.mutation.name()),
             theme.warning(),
         ));
-        let height = u16::try_from(lines.len() + 4).unwrap_or(u16::MAX);
-        let popup = centered(area, 90, height);
+        let popup = centered(area, 90, wrapped_height(&lines, 90));
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(lines)

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use zeroize::Zeroizing;
 
-use super::{Command, View, block, centered};
+use super::{Command, View, block, centered, wrapped_height};
 use crate::tui::action::Action;
 use crate::tui::keys::Binding;
 
@@ -269,10 +269,7 @@ impl Form {
             "enter submit · tab next field · space/←/→ change · esc cancel",
             theme.muted(),
         ));
-        let height = u16::try_from(lines.len())
-            .unwrap_or(u16::MAX)
-            .saturating_add(2);
-        let popup = centered(area, 76, height);
+        let popup = centered(area, 76, wrapped_height(&lines, 76));
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(lines)

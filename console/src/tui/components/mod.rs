@@ -148,3 +148,10 @@ pub fn duration(secs: u64) -> String {
         _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
     }
 }
+
+/// Lines `lines` take when wrapped at `width` columns, plus a border.
+pub fn wrapped_height(lines: &[ratatui::text::Line<'_>], width: u16) -> u16 {
+    let width = usize::from(width.saturating_sub(2).max(1));
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    u16::try_from(rows + 2).unwrap_or(u16::MAX)
+}
