@@ -20,8 +20,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # Debian packages: a Secret Service (gnome-keyring in a private D-Bus session)
-# for the wallet's OS-keyring tests; gcc and libc headers for cgo builds.
-APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential)
+# for the wallet's OS-keyring tests; gcc and libc headers for cgo builds;
+# tmux, which drives the console's TUI in its end-to-end tests.
+APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential tmux)
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()

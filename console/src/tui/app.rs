@@ -190,7 +190,7 @@ impl App {
                     Ok(text) => self.set_status(text, false),
                     Err(text) => self.set_status(text, true),
                 }
-                self.refresh.notify_waiters();
+                self.refresh.notify_one();
             }
             TaskEvent::Secret(name, secret) => self.popup = Some(Popup::Secret(name, secret)),
         }
@@ -265,7 +265,7 @@ impl App {
             }
             Action::Refresh => {
                 self.popup = None;
-                self.refresh.notify_waiters();
+                self.refresh.notify_one();
                 self.set_status("refreshing…".to_owned(), false);
             }
             Action::Status(text) => {

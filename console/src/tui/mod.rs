@@ -53,21 +53,18 @@ pub fn key_bindings(settings: &Settings) -> Result<KeyBindings, ConfigError> {
     })
 }
 
-/// An app over `settings` with its task channel (for tests and [`run`]).
+/// An app over `ctx` with its task channel (for tests and [`run`]).
 ///
 /// # Errors
 /// Bad key bindings.
 pub fn app(
-    settings: Settings,
+    ctx: Context,
     refresh: Arc<Notify>,
 ) -> Result<(App, mpsc::UnboundedReceiver<tasks::TaskEvent>), ConfigError> {
-    let keys = key_bindings(&settings)?;
-    let theme = Theme::load(&settings.theme);
+    let keys = key_bindings(ctx.settings())?;
+    let theme = Theme::load(&ctx.settings().theme);
     let (tasks, task_news) = mpsc::unbounded_channel();
-    Ok((
-        App::new(Context::new(settings), keys, theme, refresh, tasks),
-        task_news,
-    ))
+    Ok((App::new(ctx, keys, theme, refresh, tasks), task_news))
 }
 
 /// Runs the TUI until the user quits.
@@ -77,9 +74,9 @@ pub fn app(
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let _log = log_to_file();
     let tick = settings.ui.tick;
-    let ctx = Context::new(settings.clone());
+    let ctx = Context::new(settings);
     let refresh = Arc::new(Notify::new());
-    let (mut app, mut task_news) = app(settings, Arc::clone(&refresh))?;
+    let (mut app, mut task_news) = app(ctx.clone(), Arc::clone(&refresh))?;
     let mut terminal = Terminal::enter(tick).context("cannot take over the terminal")?;
     // The first frame, before any network call.
     terminal.draw(|frame| app.draw(frame, now_ms()))?;

@@ -49,9 +49,12 @@ pub fn settings(readonly: bool) -> Settings {
 
 /// An app over `settings`, without background tasks.
 pub fn app(settings: Settings) -> App {
-    daas_console::tui::app(settings, Arc::new(tokio::sync::Notify::new()))
-        .unwrap()
-        .0
+    daas_console::tui::app(
+        daas_console::ops::Context::new(settings),
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .unwrap()
+    .0
 }
 
 /// Draws `app` at `width`×`height` and returns the screen as text.

@@ -44,13 +44,9 @@ impl Confirm {
             format!("{}? y: yes · any other key: cancel", self.mutation.name()),
             theme.warning(),
         ));
-        let popup = centered(area, 90, wrapped_height(&lines, 90));
+        let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let popup = centered(area, 90, wrapped_height(&paragraph, 90));
         frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block("Confirm", theme)),
-            popup,
-        );
+        frame.render_widget(paragraph.block(block("Confirm", theme)), popup);
     }
 }

@@ -269,14 +269,10 @@ impl Form {
             "enter submit · tab next field · space/←/→ change · esc cancel",
             theme.muted(),
         ));
-        let popup = centered(area, 76, wrapped_height(&lines, 76));
+        let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let popup = centered(area, 76, wrapped_height(&paragraph, 76));
         frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block(self.title.clone(), theme)),
-            popup,
-        );
+        frame.render_widget(paragraph.block(block(self.title.clone(), theme)), popup);
     }
 
     /// The form's keys.

@@ -149,9 +149,8 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
-/// Lines `lines` take when wrapped at `width` columns, plus a border.
-pub fn wrapped_height(lines: &[ratatui::text::Line<'_>], width: u16) -> u16 {
-    let width = usize::from(width.saturating_sub(2).max(1));
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+/// The height of `paragraph` wrapped in a bordered box `width` wide.
+pub fn wrapped_height(paragraph: &ratatui::widgets::Paragraph<'_>, width: u16) -> u16 {
+    let rows = paragraph.line_count(width.saturating_sub(2).max(1));
     u16::try_from(rows + 2).unwrap_or(u16::MAX)
 }
