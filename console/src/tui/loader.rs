@@ -14,6 +14,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
+use crate::ops::nodes::StakeCache;
 use crate::ops::{self, Context, OpsError};
 
 /// The running tasks; dropping it stops them.
@@ -37,7 +38,12 @@ impl Loaders {
         let every = ctx.settings().ui.refresh;
         let tasks = vec![
             periodic(&ctx, &news, &refresh, every, master),
-            periodic(&ctx, &news, &refresh, every, nodes),
+            {
+                let stakes = Arc::new(tokio::sync::Mutex::new(StakeCache::default()));
+                periodic(&ctx, &news, &refresh, every, move |ctx, news| {
+                    nodes(ctx, news, Arc::clone(&stakes))
+                })
+            },
             periodic(&ctx, &news, &refresh, every, chain),
             tokio::spawn(follow_events(ctx, news, every)),
         ];
@@ -104,11 +110,16 @@ async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
     let _ = news.send(DataEvent::Master(health.await.map_err(text)));
 }
 
-/// The nodes, with their stake.
-async fn nodes(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
+/// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]).
+async fn nodes(
+    ctx: Context,
+    news: mpsc::UnboundedSender<DataEvent>,
+    stakes: Arc<tokio::sync::Mutex<StakeCache>>,
+) {
     let list = async {
         let mut list = ops::nodes::list(&ctx).await?;
-        ops::nodes::fill_stakes(&ctx, &mut list.nodes).await?;
+        let mut cache = stakes.lock().await;
+        ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut cache).await?;
         Ok::<_, OpsError>(list)
     };
     let _ = news.send(DataEvent::Nodes(list.await.map_err(text)));
