@@ -2,6 +2,7 @@
 
 use clap::Parser as _;
 use daas_console::cli::{self, Cli};
+use daas_console::tui;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -18,9 +19,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Some(command) => runtime.block_on(cli::run(&cli.global, command)),
-        None => Err(anyhow::anyhow!(
-            "name a command (see --help); the terminal UI is not built yet"
-        )),
+        None => cli::settings(&cli.global, None)
+            .and_then(|settings| runtime.block_on(tui::run(settings))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

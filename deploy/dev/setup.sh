@@ -25,9 +25,10 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 # the pause image; for the real kubelet nodes of the end-to-end tests (see
 # deploy/k3s/README.md): runc, the CNI plugins, a static busybox for the
 # busybox image, socat (the node's API server relay), iproute2 and
-# util-linux (veth pairs, namespaces).
+# util-linux (veth pairs, namespaces); tmux, which drives the console's TUI
+# in its end-to-end tests.
 APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
-	runc containernetworking-plugins busybox-static socat iproute2 util-linux)
+	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux)
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()

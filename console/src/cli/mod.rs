@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 pub use args::{Cli, Command, GlobalArgs};
+pub use prompt::PASSPHRASE_ENV;
 
 use crate::config::{self, Overrides, Settings};
 use crate::ops::Context;

@@ -16,7 +16,7 @@ pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<(
         NodesCommand::List { stake, json } => {
             let mut list = ops::list(&ctx).await?;
             if stake {
-                ops::fill_stakes(&ctx, &mut list.nodes).await?;
+                ops::fill_stakes(&ctx, &mut list.nodes, &mut ops::StakeCache::default()).await?;
             }
             if json {
                 return output::json(&list);

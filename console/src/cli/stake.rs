@@ -22,19 +22,18 @@ pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
     let Some(command) = args.command else {
         return stake_new(&ctx, global, &unlock, &args.new).await;
     };
-    let (token, action, json) = match command {
+    let (token, action) = match command {
         StakeCommand::Status { owner, json } => return status(&ctx, owner.as_deref(), json).await,
         StakeCommand::Add { amount, token } => {
             let amount: Mist = amount
                 .parse()
                 .with_context(|| format!("--amount `{amount}` is not an amount of SUI"))?;
-            (token, TokenAction::Add(amount), false)
+            (token, TokenAction::Add(amount))
         }
-        StakeCommand::Refresh(token) => (token, TokenAction::Refresh, false),
-        StakeCommand::Unstake(token) => (token, TokenAction::Unstake, false),
-        StakeCommand::Withdraw(token) => (token, TokenAction::Withdraw, false),
+        StakeCommand::Refresh(token) => (token, TokenAction::Refresh),
+        StakeCommand::Unstake(token) => (token, TokenAction::Unstake),
+        StakeCommand::Withdraw(token) => (token, TokenAction::Withdraw),
     };
-    let json = json || token.json;
     let id = pick_token(&ctx, &token, action).await?;
     ctx.ensure_writable(action.name())?;
     confirm(
@@ -44,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
     )?;
     let signer = wallet::signer(&ctx, &unlock)?;
     let receipt = ops::act(&ctx, &signer, id, action).await?;
-    print_receipt(&receipt, json)
+    print_receipt(&receipt, token.json)
 }
 
 async fn stake_new(

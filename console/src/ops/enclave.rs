@@ -48,10 +48,11 @@ pub async fn register(
     config: Address,
 ) -> Result<Registered, OpsError> {
     ctx.ensure_writable("register an enclave")?;
-    let mut pinned = ctx.clone();
-    if let Some(master) = pinned.settings.master.as_mut() {
+    let mut settings = ctx.settings().clone();
+    if let Some(master) = settings.master.as_mut() {
         master.pcrs = PcrSource::EnclaveConfig(config);
     }
+    let pinned = Context::new(settings);
     let master = pinned.master().await?.attested().attest().await.map_err(|e| {
         OpsError::Refused(format!(
             "the master is NOT attested with the PCRs of EnclaveConfig {config}; nothing was submitted: {e}"

@@ -115,15 +115,4 @@ impl OpsError {
             source,
         }
     }
-
-    /// Whether the error says the master or chain could not be reached
-    /// (as opposed to a refusal): the TUI keeps retrying those.
-    pub fn is_unreachable(&self) -> bool {
-        match self {
-            Self::Master(AttestedError::Transport { .. }) => true,
-            Self::Chain(error) => error.is_transient(),
-            Self::Kube { source, .. } => matches!(source, kube::Error::HyperError(_)),
-            _ => false,
-        }
-    }
 }

@@ -20,6 +20,7 @@ pub mod unlock;
 pub mod wallet;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use daas_core::api::MasterClient;
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
@@ -28,20 +29,45 @@ use daas_core::chain::ChainClient;
 use daas_core::wallet::WalletStore;
 
 pub use error::OpsError;
-pub use unlock::{KnownPassphrase, Unlock, UnlockError};
+pub use unlock::{Unlock, UnlockError};
 
 use crate::config::{MasterSettings, PcrSource, Settings};
 
-/// What every operation works with: the resolved settings.
+/// What every operation works with: the resolved settings, and the
+/// clients made from them (made once, shared by clones, so a TUI that
+/// refreshes every few seconds keeps its connections and its attested
+/// session).
 #[derive(Debug, Clone)]
 pub struct Context {
     settings: Settings,
+    clients: Arc<Clients>,
+}
+
+/// The clients of a [`Context`], made on first use.
+#[derive(Default)]
+struct Clients {
+    chain: std::sync::OnceLock<ChainClient>,
+    master: tokio::sync::OnceCell<MasterClient>,
+    kube: tokio::sync::OnceCell<kube::Client>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients")
+            .field("chain", &self.chain.get().is_some())
+            .field("master", &self.master.get().is_some())
+            .field("kube", &self.kube.get().is_some())
+            .finish()
+    }
 }
 
 impl Context {
     /// A context over `settings`.
     pub fn new(settings: Settings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            clients: Arc::default(),
+        }
     }
 
     /// The settings.
@@ -79,7 +105,11 @@ impl Context {
     /// # Errors
     /// The chain settings are unusable.
     pub fn chain(&self) -> Result<ChainClient, OpsError> {
-        Ok(ChainClient::new(self.settings.chain.clone())?)
+        if let Some(chain) = self.clients.chain.get() {
+            return Ok(chain.clone());
+        }
+        let chain = ChainClient::new(self.settings.chain.clone())?;
+        Ok(self.clients.chain.get_or_init(|| chain).clone())
     }
 
     /// The profile's master settings.
@@ -103,6 +133,14 @@ impl Context {
     /// # Errors
     /// No master, an unreadable dev root, or unreadable on-chain PCRs.
     pub async fn master(&self) -> Result<MasterClient, OpsError> {
+        self.clients
+            .master
+            .get_or_try_init(|| self.new_master())
+            .await
+            .cloned()
+    }
+
+    async fn new_master(&self) -> Result<MasterClient, OpsError> {
         let settings = self.master_settings()?;
         let pcrs = match &settings.pcrs {
             PcrSource::Expected(pcrs) => PcrPolicy::Expect(pcrs.clone()),
@@ -131,6 +169,14 @@ impl Context {
     /// # Errors
     /// The kubeconfig is unreadable or unusable.
     pub async fn kube(&self) -> Result<kube::Client, OpsError> {
+        self.clients
+            .kube
+            .get_or_try_init(|| self.new_kube())
+            .await
+            .cloned()
+    }
+
+    async fn new_kube(&self) -> Result<kube::Client, OpsError> {
         let options = kube::config::KubeConfigOptions {
             context: self.settings.kube.context.clone(),
             ..kube::config::KubeConfigOptions::default()

@@ -251,37 +251,66 @@ fn join(master: Vec<NodeHealth>, cluster: ClusterView) -> Vec<NodeRow> {
     rows.into_values().collect()
 }
 
-/// Reads the stake behind each node's seal token from the chain (a few
-/// reads in flight); nodes whose token cannot be read keep `None`.
+/// How long read stakes are reused before all are read again (a slash or
+/// top-up shows within this time; 5,000 nodes are not re-read every
+/// refresh).
+pub const STAKE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Stakes read from the chain, by seal token, reused for [`STAKE_TTL`].
+#[derive(Debug, Default)]
+pub struct StakeCache {
+    stakes: HashMap<String, Option<Mist>>,
+    read_since: Option<std::time::Instant>,
+}
+
+/// Fills in the stake behind each node's seal token: from `cache` when read
+/// within [`STAKE_TTL`], else from the chain (a few reads in flight).
+/// Nodes whose token cannot be read keep `None`.
 ///
 /// # Errors
 /// The chain settings are unusable.
-pub async fn fill_stakes(ctx: &Context, rows: &mut [NodeRow]) -> Result<(), OpsError> {
+pub async fn fill_stakes(
+    ctx: &Context,
+    rows: &mut [NodeRow],
+    cache: &mut StakeCache,
+) -> Result<(), OpsError> {
+    if cache
+        .read_since
+        .is_none_or(|since| since.elapsed() >= STAKE_TTL)
+    {
+        cache.stakes.clear();
+        cache.read_since = Some(std::time::Instant::now());
+    }
     let chain = ctx.chain()?;
-    let tokens: Vec<(usize, SealTokenId)> = rows
+    let missing: Vec<String> = rows
         .iter()
-        .enumerate()
-        .filter_map(|(i, row)| Some((i, row.seal_token.as_deref()?.parse().ok()?)))
+        .filter_map(|row| row.seal_token.clone())
+        .filter(|token| !cache.stakes.contains_key(token))
         .collect();
-    let stakes: Vec<(usize, Option<Mist>)> = futures::stream::iter(tokens)
-        .map(|(i, token)| {
+    let read: Vec<(String, Option<Mist>)> = futures::stream::iter(missing)
+        .map(|token| {
             let chain = chain.clone();
             async move {
-                let stake = chain
-                    .seal_token_state(token)
-                    .await
-                    .ok()
-                    .and_then(|s| s.record.map(|r| r.stake));
-                (i, stake)
+                let stake = match token.parse::<SealTokenId>() {
+                    Ok(id) => chain
+                        .seal_token_state(id)
+                        .await
+                        .ok()
+                        .and_then(|s| s.record.map(|r| r.stake)),
+                    Err(_) => None,
+                };
+                (token, stake)
             }
         })
         .buffer_unordered(STAKE_READS_IN_FLIGHT)
         .collect()
         .await;
-    for (i, stake) in stakes {
-        if let Some(row) = rows.get_mut(i) {
-            row.stake = stake;
-        }
+    cache.stakes.extend(read);
+    for row in rows {
+        row.stake = row
+            .seal_token
+            .as_ref()
+            .and_then(|t| cache.stakes.get(t).copied().flatten());
     }
     Ok(())
 }

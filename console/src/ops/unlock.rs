@@ -38,17 +38,3 @@ pub trait Unlock: Send + Sync {
     /// [`UnlockError`] when none can be had or the two differ.
     fn new_passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError>;
 }
-
-/// A passphrase known in advance (tests, the TUI after its masked input).
-#[derive(Debug, Clone)]
-pub struct KnownPassphrase(pub Passphrase);
-
-impl Unlock for KnownPassphrase {
-    fn passphrase(&self, _dir: &Path) -> Result<Passphrase, UnlockError> {
-        Ok(self.0.clone())
-    }
-
-    fn new_passphrase(&self, _dir: &Path) -> Result<Passphrase, UnlockError> {
-        Ok(self.0.clone())
-    }
-}

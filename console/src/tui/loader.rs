@@ -1,0 +1,290 @@
+//! Background tasks that keep [`super::data::Data`] fresh: one per source
+//! (master, nodes, chain, chain events), each refreshing on its own clock
+//! or when asked, and sending what it got, or why it failed, as a
+//! [`DataEvent`]. A source that is down is retried every refresh; the UI
+//! never waits for one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use daas_core::chain::ChainError;
+use daas_core::chain::{CursorStore, EventCursor, EventFollower, StartAt};
+use daas_core::package::{Mist, PackageEvent};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
+use crate::ops::nodes::StakeCache;
+use crate::ops::{self, Context, OpsError};
+
+/// The running tasks; dropping it stops them.
+pub struct Loaders {
+    refresh: Arc<Notify>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Loaders {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Loaders {
+    /// Starts every task; their news goes to `news`.
+    pub fn spawn(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) -> Self {
+        let refresh = Arc::new(Notify::new());
+        let every = ctx.settings().ui.refresh;
+        let tasks = vec![
+            periodic(&ctx, &news, &refresh, every, master),
+            {
+                let stakes = Arc::new(tokio::sync::Mutex::new(StakeCache::default()));
+                periodic(&ctx, &news, &refresh, every, move |ctx, news| {
+                    nodes(ctx, news, Arc::clone(&stakes))
+                })
+            },
+            periodic(&ctx, &news, &refresh, every, chain),
+            tokio::spawn(follow_events(ctx, news, every)),
+        ];
+        Self { refresh, tasks }
+    }
+
+    /// Refreshes every source now.
+    pub fn refresh(&self) {
+        self.refresh.notify_waiters();
+    }
+}
+
+/// Runs `load` now, then every `every` or when `refresh` fires, until the
+/// receiver is gone.
+fn periodic<F, Fut>(
+    ctx: &Context,
+    news: &mpsc::UnboundedSender<DataEvent>,
+    refresh: &Arc<Notify>,
+    every: std::time::Duration,
+    load: F,
+) -> JoinHandle<()>
+where
+    F: Fn(Context, mpsc::UnboundedSender<DataEvent>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (ctx, news, refresh) = (ctx.clone(), news.clone(), Arc::clone(refresh));
+    tokio::spawn(async move {
+        loop {
+            load(ctx.clone(), news.clone()).await;
+            if news.is_closed() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = refresh.notified() => {}
+            }
+        }
+    })
+}
+
+fn text(error: OpsError) -> String {
+    error.to_string()
+}
+
+/// The master's attestation and health.
+async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
+    let attestation = ops::attest::attest_master(&ctx).await.map_err(text);
+    let attested = attestation.is_ok();
+    let _ = news.send(DataEvent::Attestation(attestation));
+    if !attested {
+        let _ = news.send(DataEvent::Master(Err(
+            "not attested: no request is sent to an unattested master".to_owned(),
+        )));
+        return;
+    }
+    let health = async {
+        let client = ctx.master().await?;
+        let (health, readiness) = tokio::join!(client.health(), client.readiness());
+        Ok::<_, OpsError>(MasterView {
+            version: health?.version,
+            readiness: readiness?,
+        })
+    };
+    let _ = news.send(DataEvent::Master(health.await.map_err(text)));
+}
+
+/// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]).
+async fn nodes(
+    ctx: Context,
+    news: mpsc::UnboundedSender<DataEvent>,
+    stakes: Arc<tokio::sync::Mutex<StakeCache>>,
+) {
+    let list = async {
+        let mut list = ops::nodes::list(&ctx).await?;
+        let mut cache = stakes.lock().await;
+        ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut cache).await?;
+        Ok::<_, OpsError>(list)
+    };
+    let _ = news.send(DataEvent::Nodes(list.await.map_err(text)));
+}
+
+/// The chain, the wallet and its balances, the stake, the slash queue.
+async fn chain(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
+    let view = async {
+        let chain = ctx.chain()?;
+        let (info, clock) = tokio::join!(chain.service_info(), chain.clock_timestamp_ms());
+        let info = info?;
+        Ok::<_, OpsError>(ChainView {
+            endpoint: ctx.settings().chain.endpoint().to_owned(),
+            chain_id: info.chain_id.unwrap_or_default(),
+            checkpoint: info.checkpoint_height,
+            clock_ms: clock?,
+        })
+    };
+    let reachable = match view.await {
+        Ok(view) => {
+            let _ = news.send(DataEvent::Chain(Ok(view)));
+            true
+        }
+        Err(error) => {
+            let _ = news.send(DataEvent::Chain(Err(text(error))));
+            false
+        }
+    };
+    let wallet = wallet(&ctx, reachable).await;
+    let current = wallet.as_ref().ok().and_then(|w| w.current);
+    let _ = news.send(DataEvent::Wallet(wallet));
+    if !reachable {
+        return;
+    }
+    if let Some(owner) = current {
+        let stake = ops::stake::status(&ctx, owner).await.map_err(text);
+        let _ = news.send(DataEvent::Stake(stake));
+    } else {
+        let _ = news.send(DataEvent::Stake(Err("no wallet key yet".to_owned())));
+    }
+    let slash = async {
+        let chain = ctx.chain()?;
+        let is_slasher = match current {
+            Some(owner) => ops::slash::slasher_cap(&chain, owner).await?.is_some(),
+            None => false,
+        };
+        Ok::<_, OpsError>(SlashView {
+            pending: ops::slash::pending(&ctx).await?,
+            history: ops::slash::history(&ctx).await?,
+            is_slasher,
+        })
+    };
+    let _ = news.send(DataEvent::Slash(slash.await.map_err(text)));
+}
+
+async fn wallet(ctx: &Context, chain_reachable: bool) -> Result<WalletView, String> {
+    let summary = ops::wallet::summary(ctx).map_err(text)?;
+    let current = ops::wallet::address(ctx).ok();
+    let mut balances = BTreeMap::new();
+    if chain_reachable && let Some(summary) = &summary {
+        let chain = ctx.chain().map_err(text)?;
+        for entry in &summary.keys {
+            if let Ok(mist) = chain.sui_balance(entry.address).await {
+                balances.insert(entry.address, Mist::new(mist));
+            }
+        }
+    }
+    Ok(WalletView {
+        summary,
+        balances,
+        current,
+    })
+}
+
+/// Keeps no cursor: the Overview shows events from the session's start.
+struct Ephemeral;
+
+impl CursorStore for Ephemeral {
+    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
+        Ok(None)
+    }
+
+    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
+        Ok(())
+    }
+}
+
+/// Follows the package's events from now on.
+async fn follow_events(
+    ctx: Context,
+    news: mpsc::UnboundedSender<DataEvent>,
+    every: std::time::Duration,
+) {
+    loop {
+        let chain = match ctx.chain() {
+            Ok(chain) => chain,
+            Err(error) => {
+                let _ = news.send(DataEvent::Events(Err(text(error))));
+                return;
+            }
+        };
+        let package = chain.package_id();
+        let mut follower = EventFollower::new(chain, Ephemeral)
+            .with_start(StartAt::Latest)
+            .with_poll_interval(every);
+        loop {
+            let mut lines = Vec::new();
+            let batch = async {
+                while let Some(event) = follower.try_next().await? {
+                    if let Ok(Some(decoded)) = event.decode(package) {
+                        lines.push(EventLine {
+                            checkpoint: event.cursor.checkpoint,
+                            text: describe(&decoded),
+                        });
+                    }
+                }
+                Ok::<_, ChainError>(())
+            };
+            let result = batch.await;
+            if news.is_closed() {
+                return;
+            }
+            match result {
+                Ok(()) => {
+                    let _ = news.send(DataEvent::Events(Ok(lines)));
+                }
+                Err(error) => {
+                    let _ = news.send(DataEvent::Events(Err(error.to_string())));
+                    tokio::time::sleep(every).await;
+                    break;
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+/// One line for an event.
+fn describe(event: &PackageEvent) -> String {
+    match event {
+        PackageEvent::StakeCreated(e) => format!(
+            "stake {} {} by {}",
+            e.stake,
+            e.tier
+                .map_or_else(|| e.role.as_str().to_owned(), |t| t.to_string()),
+            short(&e.owner.to_string())
+        ),
+        PackageEvent::UnstakeRequested(e) => {
+            format!("unstake requested by {}", short(&e.owner.to_string()))
+        }
+        PackageEvent::SlashProposed(e) => {
+            format!("slash #{} proposed: {}", e.proposal_id, e.reason)
+        }
+        PackageEvent::SlashApproved(e) => {
+            format!("slash #{} approved: {} slashed", e.proposal_id, e.slashed)
+        }
+        PackageEvent::SlashRejected(e) => format!("slash #{} rejected", e.proposal_id),
+        other => other.name().to_owned(),
+    }
+}
+
+/// `0x1234…abcd`.
+pub fn short(id: &str) -> String {
+    if id.len() <= 14 {
+        return id.to_owned();
+    }
+    format!("{}…{}", &id[..6], &id[id.len() - 4..])
+}

@@ -1,0 +1,237 @@
+//! Mutations run as background tasks: each reports progress and its end
+//! as [`TaskEvent`]s, so the UI keeps drawing while a drain waits for its
+//! pods or a transaction for its checkpoint.
+
+use daas_core::wallet::{Passphrase, Scheme, WalletStore};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use super::action::Mutation;
+use crate::ops::drain::DrainProgress;
+use crate::ops::stake::StakeKind;
+use crate::ops::wallet::{ImportSource, StoreChoice};
+use crate::ops::{Context, OpsError, Unlock, UnlockError, drain, nodes, slash, stake, wallet};
+
+/// News from a task.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// A stake was planned: confirm these details to run it.
+    Planned(Mutation, Vec<String>),
+    /// Something happened along the way.
+    Progress(String),
+    /// The task ended: a sentence saying what was done, or why not.
+    Done(Result<String, String>),
+    /// A key's secret, to show once.
+    Secret(String, Zeroizing<String>),
+}
+
+/// How the TUI unlocks: the passphrase typed into its masked input, else
+/// `DAAS_WALLET_PASSPHRASE`.
+#[derive(Debug, Clone, Default)]
+pub struct TuiUnlock {
+    /// The passphrase typed this session.
+    pub typed: Option<Passphrase>,
+}
+
+impl Unlock for TuiUnlock {
+    fn passphrase(&self, _dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
+        self.typed
+            .clone()
+            .or_else(|| {
+                std::env::var(crate::cli::PASSPHRASE_ENV)
+                    .ok()
+                    .map(Passphrase::new)
+            })
+            .ok_or_else(|| {
+                UnlockError::Unavailable("the wallet's passphrase was not given".to_owned())
+            })
+    }
+
+    fn new_passphrase(&self, dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
+        self.passphrase(dir)
+    }
+}
+
+impl TuiUnlock {
+    /// Whether running `mutation` needs a passphrase not yet known.
+    pub fn needs_passphrase(&self, ctx: &Context, mutation: &Mutation) -> bool {
+        if !mutation.signs() || self.passphrase(std::path::Path::new("")).is_ok() {
+            return false;
+        }
+        ctx.wallet_dir()
+            .ok()
+            .and_then(|dir| WalletStore::needs_passphrase(&dir).ok())
+            .unwrap_or(false)
+    }
+}
+
+/// Plans a stake in the background and reports what it would sign.
+pub fn plan(ctx: Context, kind: StakeKind, news: mpsc::UnboundedSender<TaskEvent>) {
+    tokio::spawn(async move {
+        let planned = async {
+            let sender = wallet::address(&ctx)?;
+            stake::plan(&ctx, sender, &kind).await
+        };
+        let event = match planned.await {
+            Ok(plan) => {
+                let mut details = vec![
+                    format!(
+                        "stake {} from {} (balance {})",
+                        plan.amount, plan.sender, plan.balance
+                    ),
+                    format!("signs {}", plan.call),
+                ];
+                if let Some(tier) = plan.tier {
+                    details.push(format!("tier {tier}: {}", stake::tier_powers(tier)));
+                }
+                details.push(format!(
+                    "the seal token lives {} days unless refreshed",
+                    plan.lifetime_ms / 86_400_000
+                ));
+                TaskEvent::Planned(Mutation::Stake(kind), details)
+            }
+            Err(error) => TaskEvent::Done(Err(format!("cannot stake: {error}"))),
+        };
+        let _ = news.send(event);
+    });
+}
+
+/// Runs `mutation` in the background.
+pub fn spawn(
+    ctx: Context,
+    mutation: Mutation,
+    unlock: TuiUnlock,
+    news: mpsc::UnboundedSender<TaskEvent>,
+) {
+    tokio::spawn(async move {
+        let name = mutation.name();
+        let result = run(&ctx, mutation, &unlock, &news)
+            .await
+            .map_err(|error| format!("{name} failed: {error}"));
+        let _ = news.send(TaskEvent::Done(result));
+    });
+}
+
+async fn run(
+    ctx: &Context,
+    mutation: Mutation,
+    unlock: &TuiUnlock,
+    news: &mpsc::UnboundedSender<TaskEvent>,
+) -> Result<String, OpsError> {
+    Ok(match mutation {
+        Mutation::CreateKey { alias } => {
+            let mut opened = wallet::open_for_adding(ctx, StoreChoice::Auto, unlock)?;
+            let entry = wallet::create_key(&mut opened.store, &alias, Scheme::Ed25519)?;
+            format!(
+                "created {} {} in the {}",
+                entry.alias,
+                entry.address,
+                opened.store.backend()
+            )
+        }
+        Mutation::ImportKey { alias, secret } => {
+            let source = if secret.starts_with("suiprivkey") {
+                ImportSource::SuiPrivKey(secret)
+            } else {
+                ImportSource::Mnemonic {
+                    phrase: secret,
+                    scheme: Scheme::Ed25519,
+                    path: None,
+                }
+            };
+            let mut opened = wallet::open_for_adding(ctx, StoreChoice::Auto, unlock)?;
+            let entries = wallet::import(&mut opened.store, &alias, source)?;
+            let names: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{} {}", e.alias, e.address))
+                .collect();
+            format!(
+                "imported {} into the {}",
+                names.join(", "),
+                opened.store.backend()
+            )
+        }
+        Mutation::UseKey(name) => {
+            ctx.ensure_writable("choose the active key")?;
+            let entry = wallet::open(ctx, unlock)?.set_active(&name)?;
+            format!("{} is the active key", entry.alias)
+        }
+        Mutation::Faucet => {
+            let balance = wallet::faucet(ctx, wallet::address(ctx)?).await?;
+            format!("funded {}; balance {}", balance.address, balance.sui)
+        }
+        Mutation::ExportKey(name) => {
+            ctx.ensure_writable("export a key")?;
+            let key = wallet::open(ctx, unlock)?.keypair(Some(&name))?;
+            let _ = news.send(TaskEvent::Secret(
+                name.clone(),
+                Zeroizing::new(key.to_suiprivkey().as_str().to_owned()),
+            ));
+            format!("showing the secret of {name}")
+        }
+        Mutation::Stake(kind) => {
+            let signer = wallet::signer(ctx, unlock)?;
+            let plan = stake::plan(ctx, signer.address(), &kind).await?;
+            let receipt = stake::stake(ctx, &signer, &plan).await?;
+            format!(
+                "staked {}: seal token {} ({})",
+                plan.amount,
+                receipt.seal_token,
+                receipt.tier.map_or("no tier", |t| t.as_str())
+            )
+        }
+        Mutation::Token(token, action) => {
+            let signer = wallet::signer(ctx, unlock)?;
+            let receipt = stake::act(ctx, &signer, token, action).await?;
+            format!("{} done on {} ({})", receipt.action, token, receipt.digest)
+        }
+        Mutation::Cordon(node, cordoned) => {
+            nodes::set_cordoned(ctx, &node, cordoned).await?;
+            format!(
+                "node {node} {}",
+                if cordoned { "cordoned" } else { "uncordoned" }
+            )
+        }
+        Mutation::Drain(node, options) => {
+            let progress = |step: DrainProgress| {
+                let text = match step {
+                    DrainProgress::Cordoned => format!("drain {node}: cordoned"),
+                    DrainProgress::Planned { remove, skipped } => format!(
+                        "drain {node}: removing {} pod(s), leaving {}",
+                        remove.len(),
+                        skipped.len()
+                    ),
+                    DrainProgress::Removing(pod) => format!("drain {node}: evicting {pod}"),
+                    DrainProgress::Blocked(pod) => {
+                        format!("drain {node}: {pod} blocked by a budget, retrying")
+                    }
+                    DrainProgress::Remaining(n) => format!("drain {node}: {n} pod(s) left"),
+                };
+                let _ = news.send(TaskEvent::Progress(text));
+            };
+            let report = drain::drain(ctx, &node, options, progress).await?;
+            format!(
+                "node {node} drained: {} pod(s) removed, {} left alone",
+                report.removed.len(),
+                report.skipped.len()
+            )
+        }
+        Mutation::ProposeSlash { token, reason } => {
+            let signer = wallet::signer(ctx, unlock)?;
+            let proposed = slash::propose(ctx, &signer, token, &reason, reason.as_bytes()).await?;
+            format!("slash proposal #{} for {token}", proposed.id)
+        }
+        Mutation::DecideSlash(id, decision) => {
+            let signer = wallet::signer(ctx, unlock)?;
+            let made = slash::decide(ctx, &signer, id, decision).await?;
+            format!(
+                "proposal #{} {}{}",
+                made.id,
+                made.outcome,
+                made.slashed
+                    .map(|s| format!(": {s} slashed"))
+                    .unwrap_or_default()
+            )
+        }
+    })
+}

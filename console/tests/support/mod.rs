@@ -1,0 +1,3 @@
+//! Shared by the console's integration tests.
+
+pub mod fixtures;

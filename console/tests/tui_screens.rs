@@ -1,0 +1,149 @@
+//! Every screen drawn on ratatui's `TestBackend` from given data, compared
+//! with its snapshot (`tests/snapshots/`): loading, error, empty, full and
+//! 5,000-node states, the INSECURE banner, read-only help, and themes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use daas_console::tui::action::{Action, Screen};
+use support::fixtures::{self, NOW_MS};
+
+const WIDTH: u16 = 140;
+const HEIGHT: u16 = 40;
+
+fn screen_with(
+    events: Vec<daas_console::tui::data::DataEvent>,
+    screen: Screen,
+    readonly: bool,
+) -> daas_console::tui::app::App {
+    let mut app = fixtures::app(fixtures::settings(readonly));
+    for event in events {
+        app.on_data(event);
+    }
+    app.apply(Action::Goto(screen));
+    app
+}
+
+fn snapshot(name: &str, app: &mut daas_console::tui::app::App) {
+    let text = fixtures::render(app, WIDTH, HEIGHT);
+    insta::assert_snapshot!(name, text);
+}
+
+#[test]
+fn every_screen_in_every_state() {
+    for (screen, name) in Screen::ALL {
+        for (state, events) in [
+            ("loading", Vec::new()),
+            ("error", fixtures::errors()),
+            ("empty", fixtures::empty()),
+            ("full", fixtures::full(12, false)),
+        ] {
+            let mut app = screen_with(events, screen, false);
+            snapshot(&format!("{name}-{state}"), &mut app);
+        }
+    }
+}
+
+#[test]
+fn five_thousand_nodes() {
+    let mut app = screen_with(fixtures::full(5000, false), Screen::Nodes, false);
+    snapshot("nodes-5000", &mut app);
+    // The last page, after G.
+    app.on_key(
+        &KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT),
+        NOW_MS,
+    );
+    snapshot("nodes-5000-bottom", &mut app);
+    // Filtered: / then text.
+    app.on_key(
+        &KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    for c in "worker-0499".chars() {
+        app.on_key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), NOW_MS);
+    }
+    snapshot("nodes-5000-filtered", &mut app);
+    let mut overview = screen_with(fixtures::full(5000, false), Screen::Overview, false);
+    snapshot("overview-5000", &mut overview);
+}
+
+#[test]
+fn development_attestation_is_insecure_on_every_screen() {
+    for (screen, name) in Screen::ALL {
+        let mut app = screen_with(fixtures::full(3, true), screen, false);
+        let text = fixtures::render(&mut app, WIDTH, HEIGHT);
+        assert!(
+            text.contains("INSECURE DEVELOPMENT ATTESTATION"),
+            "{name}:\n{text}"
+        );
+    }
+    let mut app = screen_with(fixtures::full(3, true), Screen::Attestation, false);
+    snapshot("attestation-insecure", &mut app);
+}
+
+#[test]
+fn node_detail_says_the_agent_is_not_reachable() {
+    let mut app = screen_with(fixtures::full(12, false), Screen::Nodes, false);
+    app.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), NOW_MS);
+    snapshot("node-detail", &mut app);
+}
+
+#[test]
+fn read_only_sessions_hide_mutating_keys() {
+    let mut app = screen_with(fixtures::full(12, false), Screen::Nodes, true);
+    app.apply(Action::Help);
+    snapshot("nodes-help-readonly", &mut app);
+    let mut writable = screen_with(fixtures::full(12, false), Screen::Nodes, false);
+    writable.apply(Action::Help);
+    snapshot("nodes-help", &mut writable);
+}
+
+#[test]
+fn the_drain_dialog_has_k9s_options() {
+    let mut app = screen_with(fixtures::full(12, false), Screen::Nodes, false);
+    app.on_key(
+        &KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    snapshot("nodes-drain-dialog", &mut app);
+}
+
+#[test]
+fn the_palette_completes() {
+    let mut app = screen_with(fixtures::full(3, false), Screen::Overview, false);
+    for key in [
+        KeyCode::Char(':'),
+        KeyCode::Char('a'),
+        KeyCode::Char('t'),
+        KeyCode::Tab,
+    ] {
+        app.on_key(&KeyEvent::new(key, KeyModifiers::NONE), NOW_MS);
+    }
+    snapshot("palette-completed", &mut app);
+    app.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), NOW_MS);
+    assert_eq!(app.screen(), Screen::Attestation);
+}
+
+#[test]
+fn themes_colour_the_same_screen() {
+    for theme in ["light", "high-contrast"] {
+        let mut settings = fixtures::settings(false);
+        settings.theme = theme.to_owned();
+        let mut app = fixtures::app(settings);
+        for event in fixtures::full(5, false) {
+            app.on_data(event);
+        }
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(WIDTH, HEIGHT)).unwrap();
+        terminal.draw(|frame| app.draw(frame, NOW_MS)).unwrap();
+        // The colours differ from the dark theme's; the text does not.
+        let cell = terminal.backend().buffer()[(1, 0)].clone();
+        insta::assert_debug_snapshot!(format!("theme-{theme}-title-cell"), (cell.fg, cell.bg));
+    }
+    let mut settings = fixtures::settings(false);
+    settings.theme = "/nonexistent/theme.toml".to_owned();
+    let mut app = fixtures::app(settings);
+    let text = fixtures::render(&mut app, WIDTH, HEIGHT);
+    assert!(text.contains("using the dark theme"), "{text}");
+}
