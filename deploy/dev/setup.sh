@@ -26,9 +26,10 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 # deploy/k3s/README.md): runc, the CNI plugins, a static busybox for the
 # busybox image, socat (the node's API server relay), iproute2 and
 # util-linux (veth pairs, namespaces); tmux, which drives the console's TUI
-# in its end-to-end tests.
+# in its end-to-end tests; shellcheck, which CI runs on the shell scripts.
 APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
-	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux)
+	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux
+	shellcheck)
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()
@@ -56,4 +57,4 @@ if ((build_control_plane)); then
 	deploy/k3s/build.sh
 fi
 
-step "Setup complete; run the tests with: cargo test --workspace"
+step "Setup complete; run the tests with: deploy/dev/test.sh (or cargo test --workspace)"

@@ -153,8 +153,8 @@ build_kubernetes() {
 	local ldflags
 	ldflags="$(kubernetes_ldflags)"
 	# Upstream's hack/lib/golang.sh: static, trimmed, tags selinux,notest,grpcnotrace.
-	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubernetes \
-		go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
+	(cd "${here}/kubernetes" && run_build kubernetes \
+		env CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler \
@@ -168,8 +168,8 @@ build_kubelet() {
 	# The control plane's flags, from the same module, so the Go build cache
 	# it warmed is reused. Static (CGO_ENABLED=0) as K3s links it; upstream's
 	# release kubelet is the one binary built with cgo, which it does not need.
-	(cd "${here}/kubernetes" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kubelet \
-		go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
+	(cd "${here}/kubernetes" && run_build kubelet \
+		env CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "${ldflags}" -o "${out}/" \
 		k8s.io/kubernetes/cmd/kubelet)
 }
 
@@ -178,16 +178,15 @@ build_kine() {
 	command -v gcc >/dev/null 2>&1 || die "gcc is not on PATH; kine needs cgo for SQLite (apt-get install gcc libc6-dev)"
 	local ldflags="-s -w -X github.com/k3s-io/kine/pkg/version.Version=${KINE_VERSION}"
 	# kine's scripts/build: cgo SQLite with these CFLAGS.
-	(cd "${here}/kine" && export CGO_ENABLED=1 GOTOOLCHAIN=local \
-		CGO_CFLAGS="-DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_USE_ALLOCA=1" && run_build kine \
-		go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kine" github.com/k3s-io/kine)
+	(cd "${here}/kine" && run_build kine \
+		env CGO_ENABLED=1 GOTOOLCHAIN=local CGO_CFLAGS="-DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_USE_ALLOCA=1" go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kine" github.com/k3s-io/kine)
 }
 
 build_kwok() {
 	local out="$1"
 	local ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}"
-	(cd "${here}/kwok" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build kwok \
-		go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
+	(cd "${here}/kwok" && run_build kwok \
+		env CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -buildvcs=false -ldflags "${ldflags}" -o "${out}/kwok" sigs.k8s.io/kwok/cmd/kwok)
 }
 
 build_containerd() {
@@ -197,10 +196,10 @@ build_containerd() {
 	# containerd's Makefile: tag urfave_cli_no_docs, and no_grpc for the shim,
 	# which is static. Static throughout (no cgo, so no btrfs snapshotter; the
 	# node uses overlayfs).
-	(cd "${here}/containerd" && export CGO_ENABLED=0 GOTOOLCHAIN=local && run_build containerd \
-		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "${ldflags}" -o "${out}/" \
+	(cd "${here}/containerd" && run_build containerd \
+		env CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "${ldflags}" -o "${out}/" \
 		"${pkg}/cmd/containerd" "${pkg}/cmd/ctr" && run_build containerd-shim \
-		go build -trimpath -buildvcs=false -tags urfave_cli_no_docs,no_grpc -ldflags "${ldflags}" -o "${out}/" \
+		env CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -buildvcs=false -tags urfave_cli_no_docs,no_grpc -ldflags "${ldflags}" -o "${out}/" \
 		"${pkg}/cmd/containerd-shim-runc-v2")
 }
 
