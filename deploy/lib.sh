@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Shared by the deployment scripts (deploy/[1-4]-*.sh, deploy-all.sh):
+# messages, prerequisite checks and the --dry-run runner. Sourced, never run.
+
+# The script's name for messages.
+DEPLOY_NAME="$(basename "${0}")"
+# 1 when --dry-run was given: print every command instead of running it, and
+# report missing prerequisites instead of stopping on them.
+DRY_RUN="${DRY_RUN:-0}"
+# The repository root.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '%s: %s\n' "${DEPLOY_NAME}" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# need CMD WHAT: stop (or, in a dry run, warn) when CMD is not on PATH.
+need() {
+	local cmd="$1" what="$2"
+	command -v "${cmd}" >/dev/null 2>&1 && return 0
+	if ((DRY_RUN)); then
+		log "prerequisite missing (a real run stops here): ${cmd} — ${what}"
+	else
+		die "prerequisite missing: ${cmd} — ${what}"
+	fi
+}
+
+# need_file PATH WHAT: the same for a file.
+need_file() {
+	local path="$1" what="$2"
+	[[ -f "${path}" ]] && return 0
+	if ((DRY_RUN)); then
+		log "prerequisite missing (a real run stops here): ${path} — ${what}"
+	else
+		die "prerequisite missing: ${path} — ${what}"
+	fi
+}
+
+# run CMD...: run a command, or print it in a dry run.
+run() {
+	if ((DRY_RUN)); then
+		printf '[dry-run]' >&2
+		printf ' %q' "$@" >&2
+		printf '\n' >&2
+	else
+		"$@"
+	fi
+}
+
+# need_value FLAG VALUE: a flag's value must follow it.
+need_value() {
+	[[ $# -ge 2 && -n "$2" && "$2" != --* ]] || die "$1 needs a value"
+}
