@@ -96,7 +96,7 @@ fn every_script_plans_its_work_in_a_dry_run() {
                 "--host".into(),
                 "admin@192.0.2.10".into(),
             ],
-            "install.sh --from",
+            "install.sh",
         ),
         (
             "3-nautilus-tee-deploy.sh",
