@@ -509,7 +509,7 @@ entry fun propose_slash(
     evidence_hash: vector<u8>,
     reason: String,
     clock: &Clock,
-    ctx: &mut TxContext,
+    ctx: &TxContext,
 ) {
     assert!(pool.records.contains(token_id), EUnknownToken);
     assert!(evidence_hash.length() == EVIDENCE_HASH_LEN, EEvidenceHashLength);
