@@ -68,6 +68,26 @@ impl Inputs {
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
+
+    /// The worker script's file arguments, then `more`.
+    fn worker_args(&self, more: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "--config".into(),
+            self.path("worker-config.yaml"),
+            "--wallet".into(),
+            self.path("wallet.json"),
+            "--passphrase-file".into(),
+            self.path("passphrase"),
+            "--agent-bin".into(),
+            self.path("daas-agent"),
+        ];
+        args.extend(more.iter().map(|arg| (*arg).to_owned()));
+        args
+    }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -83,19 +103,7 @@ fn every_script_plans_its_work_in_a_dry_run() {
         ),
         (
             "2-ec2-worker-deploy.sh",
-            vec![
-                "--dry-run".into(),
-                "--config".into(),
-                inputs.path("worker-config.yaml"),
-                "--wallet".into(),
-                inputs.path("wallet.json"),
-                "--passphrase-file".into(),
-                inputs.path("passphrase"),
-                "--agent-bin".into(),
-                inputs.path("daas-agent"),
-                "--host".into(),
-                "admin@192.0.2.10".into(),
-            ],
+            inputs.worker_args(&["--dry-run", "--host", "admin@192.0.2.10"]),
             "install.sh",
         ),
         (
@@ -133,8 +141,7 @@ fn every_script_plans_its_work_in_a_dry_run() {
         ),
     ];
     for (name, args, planned) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = script(name, &args, None);
+        let output = script(name, &strs(&args), None);
         let message = stderr(&output);
         assert!(output.status.success(), "{name} --dry-run: {message}");
         assert!(
@@ -207,25 +214,18 @@ fn a_missing_prerequisite_stops_a_real_run_by_name() {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
     }
+    let launch_args = inputs.worker_args(&[
+        "--launch",
+        "--ami",
+        "ami-0123456789abcdef0",
+        "--instance-type",
+        "m5.xlarge",
+        "--key-name",
+        "ops",
+    ]);
     let launch = script(
         "2-ec2-worker-deploy.sh",
-        &[
-            "--config",
-            &inputs.path("worker-config.yaml"),
-            "--wallet",
-            &inputs.path("wallet.json"),
-            "--passphrase-file",
-            &inputs.path("passphrase"),
-            "--agent-bin",
-            &inputs.path("daas-agent"),
-            "--launch",
-            "--ami",
-            "ami-0123456789abcdef0",
-            "--instance-type",
-            "m5.xlarge",
-            "--key-name",
-            "ops",
-        ],
+        &strs(&launch_args),
         Some(bin.path()),
     );
     assert!(!launch.status.success());
@@ -256,23 +256,8 @@ fn the_worker_script_refuses_a_passphrase_others_can_read() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let output = script(
-        "2-ec2-worker-deploy.sh",
-        &[
-            "--dry-run",
-            "--config",
-            &inputs.path("worker-config.yaml"),
-            "--wallet",
-            &inputs.path("wallet.json"),
-            "--passphrase-file",
-            &passphrase,
-            "--agent-bin",
-            &inputs.path("daas-agent"),
-            "--host",
-            "admin@192.0.2.10",
-        ],
-        None,
-    );
+    let args = inputs.worker_args(&["--dry-run", "--host", "admin@192.0.2.10"]);
+    let output = script("2-ec2-worker-deploy.sh", &strs(&args), None);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("chmod 600"), "{}", stderr(&output));
 }
