@@ -654,6 +654,13 @@ mod tests {
     }
 
     #[test]
+    fn mistyped_values_are_named() {
+        let message = error(&good().replace("stake_amount: 5000000000", "stake_amount: many"));
+        eprintln!("{message}");
+        assert!(message.contains("stake_amount"), "{message}");
+    }
+
+    #[test]
     fn an_unpinned_master_is_refused() {
         let text = good();
         let start = text.find("security:").unwrap();

@@ -172,19 +172,34 @@ async fn stake(agent: &mut Agent) -> Result<SealTokenId, AgentError> {
     Ok(minted.token)
 }
 
-/// Verifies the master, registers, and writes the join token (0600) and
-/// the cluster CA for the runtime.
+/// Verifies the master's attestation (before anything is staked or
+/// signed for it).
 ///
 /// # Errors
-/// The master is refused ([`AgentError::MasterRefused`]) or refuses the
-/// node; files cannot be written.
-pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentError> {
-    let url = agent.config.master.url.clone();
-    agent
+/// [`AgentError::MasterRefused`] when its attestation or PCRs do not match;
+/// [`AgentError::Master`] when it cannot be reached.
+pub async fn attest(agent: &Agent) -> Result<(), AgentError> {
+    let url = &agent.config.master.url;
+    let master = agent
         .master
         .master()
         .await
-        .map_err(|source| classify(&url, source))?;
+        .map_err(|source| classify(url, source))?;
+    info!(
+        insecure_dev = master.is_insecure_dev(),
+        "the master's attestation is verified"
+    );
+    Ok(())
+}
+
+/// Registers with a signed single-use proof and writes the join token
+/// (0600) and the cluster CA for the runtime.
+///
+/// # Errors
+/// The master refuses the node or cannot be reached; files cannot be
+/// written.
+pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentError> {
+    let url = agent.config.master.url.clone();
     let audience = audience(agent, seal).await?;
     let request = RegisterWorkerRequest {
         node_id: agent.config.node.to_string(),

@@ -1,11 +1,12 @@
 //! `daas-agent run`: the worker's life, as a state machine persisted in
 //! the state directory ([`crate::state`]):
 //!
-//! 1. find this node's worker seal token on chain, or stake for one
-//!    ([`join::seal_token`]: the transaction is recorded before it is sent);
-//! 2. verify the master's attestation and register with a signed,
-//!    single-use proof ([`join::register`]); the K10 join token goes to a
-//!    0600 file;
+//! 1. verify the master's attestation ([`join::attest`]) before anything is
+//!    staked or signed for it;
+//! 2. find this node's worker seal token on chain, or stake for one
+//!    ([`join::seal_token`]: the transaction is recorded before it is sent),
+//!    and register with a signed, single-use proof ([`join::register`]);
+//!    the K10 join token goes to a 0600 file;
 //! 3. start the node runtime and keep it running ([`crate::runtime`]);
 //! 4. heartbeat every N seconds with the seed's metrics, refresh the seal
 //!    token on chain before it expires, and watch the chain: when it no
@@ -268,6 +269,7 @@ impl Agent {
             Phase::Unstaking { .. } => return unstake::leave(&mut self, None).await,
             Phase::Joining => {}
         }
+        join::attest(&self).await?;
         let seal = join::seal_token(&mut self).await?;
         let joined = join::register(&self, seal).await?;
         let supervisor = Supervisor::start(

@@ -26,7 +26,7 @@ use crate::state::{Phase, UnstakeStep};
 /// How often the drain is followed.
 const DRAIN_POLL: Duration = Duration::from_secs(2);
 /// Longest wait between reads of the unbonding clock.
-const UNBONDING_POLL: Duration = Duration::from_secs(30);
+const UNBONDING_POLL: Duration = Duration::from_secs(5);
 
 /// Runs the unstake steps from the persisted one. `running` is the runtime
 /// (and the cluster's audience) when the agent was serving.
