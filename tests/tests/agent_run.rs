@@ -46,6 +46,8 @@ const EXIT_CONFIG: i32 = 78;
 const READY_TIMEOUT: Duration = Duration::from_secs(240);
 /// A short run of the agent (refusals, crashes).
 const SHORT: Duration = Duration::from_secs(120);
+/// A day in ms.
+const DAY_MS: u64 = 24 * 3600 * 1000;
 /// The devnet's unbonding period (7 days) plus a margin.
 const UNBONDING_MS: u64 = 7 * 24 * 3600 * 1000 + 60_000;
 
@@ -180,6 +182,31 @@ async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
         host.state().unwrap()["seal_token"],
         serde_json::json!(seal.to_string())
     );
+
+    // Near its expiry (within the default one-day margin) the agent
+    // refreshes the seal token on chain.
+    let expires = |chain: ChainClient| async move {
+        chain
+            .stake_record(seal)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at_ms
+    };
+    let before = expires(chain.clone()).await;
+    stack
+        .devnet
+        .advance_clock(29 * DAY_MS + DAY_MS / 2)
+        .await
+        .unwrap();
+    // The Clock object moves with transactions on the devnet: make one.
+    stack.devnet.fund(Address::new([8; 32])).await.unwrap();
+    eventually(&host, SHORT, "the seal token refreshed", || async {
+        host.log_tail(200).contains("seal token refreshed")
+    })
+    .await;
+    assert!(expires(chain.clone()).await > before);
+    assert!(node_is_ready(&nodes, &node).await);
 
     // Slashed: the agent stops its runtime and exits revoked; the Node goes.
     let proposed = chain
@@ -360,6 +387,8 @@ async fn crashes_at_every_step_stake_once_and_unstake_returns_the_stake() {
     })
     .await;
     stack.devnet.advance_clock(UNBONDING_MS).await.unwrap();
+    // The Clock object moves with transactions on the devnet: make one.
+    stack.devnet.fund(Address::new([7; 32])).await.unwrap();
     let exit = wait(&mut leaving, SHORT).await.unwrap();
     assert_eq!(exit.code(), Some(EXIT_LEFT), "{}", host.log_tail(20));
     assert!(seal_tokens(&chain, host.address()).await.is_empty());
