@@ -49,3 +49,33 @@ impl From<Exit> for ExitCode {
         ExitCode::from(exit.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_distinct_and_documented() {
+        let all = [
+            Exit::Stopped,
+            Exit::Failed,
+            Exit::Revoked,
+            Exit::MasterRefused,
+            Exit::Left,
+            Exit::Config,
+        ];
+        let codes: std::collections::BTreeSet<u8> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        let unit = include_str!("../../deploy/worker/daas-agent.service");
+        for exit in [Exit::Revoked, Exit::MasterRefused, Exit::Left, Exit::Config] {
+            let line = unit
+                .lines()
+                .find(|l| l.starts_with("RestartPreventExitStatus="))
+                .unwrap_or_default();
+            assert!(
+                line.split(['=', ' ']).any(|c| c == exit.code().to_string()),
+                "{exit:?} is restarted by the unit"
+            );
+        }
+    }
+}

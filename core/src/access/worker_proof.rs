@@ -578,7 +578,7 @@ mod tests {
     fn signs_and_verifies_with_every_scheme() {
         for scheme in Scheme::ALL {
             let key = Keypair::generate(scheme);
-            for purpose in [Purpose::Register, Purpose::Heartbeat] {
+            for purpose in [Purpose::Register, Purpose::Heartbeat, Purpose::Drain] {
                 let claims = claims(&key, purpose, NOW);
                 let proof = WorkerProof::sign(&key, &claims).unwrap();
                 assert!(proof.as_str().starts_with(PREFIX));
@@ -590,6 +590,15 @@ mod tests {
                 assert!(verified.clone().require(purpose).is_ok());
             }
         }
+    }
+
+    #[test]
+    fn purpose_codes_round_trip() {
+        for purpose in [Purpose::Register, Purpose::Heartbeat, Purpose::Drain] {
+            assert_eq!(Purpose::from_code(purpose.code()), Some(purpose));
+        }
+        assert_eq!(Purpose::Drain.code(), 2);
+        assert_eq!(Purpose::from_code(3), None);
     }
 
     #[test]
