@@ -148,3 +148,50 @@ async fn follow(store: &StateStore) -> Exit {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn flags_become_overrides() {
+        let cli = Cli::try_parse_from([
+            "daas-agent",
+            "run",
+            "--config",
+            "/etc/w.yaml",
+            "--sui-rpc-url",
+            "http://127.0.0.1:1",
+            "--staking-contract",
+            "0x2",
+            "--master-endpoint",
+            "https://10.0.0.1:6443",
+            "--stake-amount",
+            "5.5",
+        ])
+        .unwrap();
+        let Command::Run(common) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(common.config, PathBuf::from("/etc/w.yaml"));
+        assert_eq!(common.sui_rpc_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(common.staking_contract.as_deref(), Some("0x2"));
+        assert_eq!(
+            common.master_endpoint.as_deref(),
+            Some("https://10.0.0.1:6443")
+        );
+        assert_eq!(common.stake_amount, Some(Mist::new(5_500_000_000)));
+    }
+
+    #[test]
+    fn a_bad_stake_amount_is_a_usage_error() {
+        let error =
+            Cli::try_parse_from(["daas-agent", "run", "--stake-amount", "lots"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("stake-amount"), "{error}");
+    }
+}
