@@ -61,7 +61,7 @@ fn remember(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, AgentEr
 
 /// `seal` if the chain still backs the node through it.
 async fn usable(agent: &Agent, seal: SealTokenId) -> Result<SealTokenId, AgentError> {
-    match agent.review(seal).await? {
+    match agent.review(seal).await?.1 {
         Ok(_) => Ok(seal),
         Err(reason) => Err(AgentError::Revoked {
             node: agent.config.node.to_string(),
@@ -130,7 +130,7 @@ async fn find_on_chain(agent: &Agent) -> Result<Option<SealTokenId>, AgentError>
         .map_err(AgentError::chain("listing the wallet's seal tokens"))?;
     for id in ids {
         let seal = SealTokenId::new(id);
-        if let Ok(Ok(_)) = agent.review(seal).await {
+        if let Ok((_, Ok(_))) = agent.review(seal).await {
             return Ok(Some(seal));
         }
     }

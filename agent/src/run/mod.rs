@@ -239,9 +239,13 @@ impl Agent {
             .map_err(|error| AgentError::Local(format!("signing a {purpose} proof: {error}")))
     }
 
-    /// The chain's verdict on `seal` holding this node now: the outer error
-    /// when the chain cannot be read (no verdict), the inner when it says no.
-    async fn review(&self, seal: SealTokenId) -> Result<Result<AllowedWorker, String>, AgentError> {
+    /// The chain's time and its verdict on `seal` holding this node now:
+    /// the outer error when the chain cannot be read (no verdict), the inner
+    /// when it says no.
+    async fn review(
+        &self,
+        seal: SealTokenId,
+    ) -> Result<(u64, Result<AllowedWorker, String>), AgentError> {
         let claim = WorkerClaim {
             seal_token: seal,
             owner: self.key.address(),
@@ -250,10 +254,11 @@ impl Agent {
         let now_ms = chain_time_ms(&self.chain)
             .await
             .map_err(AgentError::chain("reading the chain's clock"))?;
-        Ok(review_worker(&self.chain, &claim, now_ms)
+        let verdict = review_worker(&self.chain, &claim, now_ms)
             .await
             .map_err(AgentError::chain(format!("reading seal token {seal}")))?
-            .map_err(|reason| reason.to_string()))
+            .map_err(|reason| reason.to_string());
+        Ok((now_ms, verdict))
     }
 
     /// Runs the agent until it is stopped, revoked, or has left.
@@ -310,7 +315,10 @@ impl Agent {
                         RuntimeState::Running => NodeStatus::Ready,
                         _ => NodeStatus::NotReady,
                     };
-                    let accepted = self.heartbeat(seal, audience, status, &mut sampler).await?;
+                    let accepted = match self.heartbeat(seal, audience, status, &mut sampler).await {
+                        Ok(accepted) => accepted,
+                        Err(error) => return Err(stop_with(supervisor, error).await),
+                    };
                     // A refusal is the master's view; the chain decides.
                     if !accepted && let Err(error @ AgentError::Revoked { .. }) = self.check_chain(seal).await {
                         return Err(stop_with(supervisor, error).await);
@@ -318,11 +326,17 @@ impl Agent {
                 }
                 _ = chain_check.tick() => {
                     if self.unstake_requested() {
-                        self.begin_unstake()?;
+                        if let Err(error) = self.begin_unstake() {
+                            return Err(stop_with(supervisor, error).await);
+                        }
                         return unstake::leave(self, Some((supervisor, audience.to_owned()))).await;
                     }
-                    if let Err(error) = self.check_chain(seal).await {
-                        return Err(stop_with(supervisor, error).await);
+                    match self.check_chain(seal).await {
+                        Err(error @ AgentError::Revoked { .. }) => {
+                            return Err(stop_with(supervisor, error).await);
+                        }
+                        Err(error) => warn!(%error, "chain check failed; retrying"),
+                        Ok(()) => {}
                     }
                 }
                 _ = terminate.recv() => break,
@@ -366,9 +380,9 @@ impl Agent {
     /// chain no longer backs the node; refreshes it when it expires within
     /// the configured margin.
     async fn check_chain(&self, seal: SealTokenId) -> Result<(), AgentError> {
-        let allowed = match self.review(seal).await {
-            Ok(Ok(allowed)) => allowed,
-            Ok(Err(reason)) => {
+        let (now_ms, allowed) = match self.review(seal).await {
+            Ok((now_ms, Ok(allowed))) => (now_ms, allowed),
+            Ok((_, Err(reason))) => {
                 return Err(AgentError::Revoked {
                     node: self.config.node.to_string(),
                     reason,
@@ -379,9 +393,6 @@ impl Agent {
                 return Ok(());
             }
         };
-        let now_ms = chain_time_ms(&self.chain)
-            .await
-            .map_err(AgentError::chain("reading the chain's clock"))?;
         let margin_ms = u64::try_from(self.config.refresh_margin.as_millis()).unwrap_or(u64::MAX);
         if now_ms.saturating_add(margin_ms) >= allowed.expires_at_ms {
             info!(
