@@ -1,21 +1,17 @@
-//! `daas-agent`: K3s-DaaS worker agent.
+//! `daas-agent`: the K3s-DaaS worker-node service (see the library).
 
-use clap::Parser;
+use clap::Parser as _;
+use daas_agent::cli::{Cli, main as run};
+use tracing_subscriber::EnvFilter;
 
-/// The K3s-DaaS worker agent.
-///
-/// Proves control of a worker seal token to the attested master, receives a
-/// K3s join token and runs `k3s agent` with it, then reports heartbeats.
-/// The service itself arrives with the agent work; this build only
-/// identifies itself.
-#[derive(Debug, Parser)]
-#[command(name = "daas-agent", version)]
-struct Cli {}
-
-fn main() {
-    Cli::parse();
-    println!(
-        "daas-agent {}: no service in this build yet; see --help",
-        env!("CARGO_PKG_VERSION")
-    );
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    run(cli).await.into()
 }

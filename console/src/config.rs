@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daas_core::attestation::{ExpectedPcrs, Pcr};
+use daas_core::attestation::ExpectedPcrs;
 use daas_core::chain::{ChainConfig, Profile};
 use serde::Deserialize;
 
@@ -358,7 +358,8 @@ fn resolve(
         .or_else(|| (chain.profile == Profile::Devnet).then(|| chain.endpoint().to_owned()));
     let pcrs = match profile.pcrs {
         Some(pcrs) => PcrSource::Expected(
-            expected_pcrs(&pcrs).map_err(|(field, reason)| invalid(key(&field), reason))?,
+            ExpectedPcrs::from_indexed(pcrs.iter().map(|(i, v)| (i.as_str(), v.as_str())))
+                .map_err(|e| invalid(key(&e.field), e.reason))?,
         ),
         None => chain
             .enclave_config
@@ -425,40 +426,6 @@ fn rates(ui: &UiFile) -> Result<UiRates, (String, String)> {
         rates.refresh = Duration::from_secs(secs);
     }
     Ok(rates)
-}
-
-/// PCR0, PCR1 and PCR2 (and optionally PCR8) from `"index" = "hex"` pairs.
-fn expected_pcrs(pcrs: &BTreeMap<String, String>) -> Result<ExpectedPcrs, (String, String)> {
-    let mut parsed: BTreeMap<u8, Pcr> = BTreeMap::new();
-    for (index, value) in pcrs {
-        let field = format!("pcrs.{index}");
-        let number = match index.parse::<u8>() {
-            Ok(n @ (0 | 1 | 2 | 8)) => n,
-            _ => {
-                return Err((
-                    field,
-                    "a master is pinned by PCR 0, 1, 2 and 8 only".to_owned(),
-                ));
-            }
-        };
-        let pcr = Pcr::from_hex(value.trim().trim_start_matches("0x"))
-            .map_err(|_| (field, "not 96 hex digits".to_owned()))?;
-        parsed.insert(number, pcr);
-    }
-    let required = |index: u8| {
-        parsed.get(&index).copied().ok_or_else(|| {
-            (
-                format!("pcrs.{index}"),
-                "missing (give 0, 1 and 2)".to_owned(),
-            )
-        })
-    };
-    Ok(ExpectedPcrs {
-        pcr0: required(0)?,
-        pcr1: required(1)?,
-        pcr2: required(2)?,
-        pcr8: parsed.get(&8).copied(),
-    })
 }
 
 #[cfg(test)]

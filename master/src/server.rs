@@ -306,7 +306,11 @@ impl ClusterServices {
             cluster.client.clone(),
             registry,
         )
-        .with_access(Arc::clone(&access));
+        .with_access(Arc::clone(&access))
+        .with_drain_policy(DrainPolicy {
+            timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
+            ..DrainPolicy::default()
+        });
         Self {
             access,
             nodes: Arc::new(nodes),

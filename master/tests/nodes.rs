@@ -831,3 +831,66 @@ fn worker_proof_bytes_match_the_typescript_sdk() {
         .unwrap();
     assert_eq!(verified.claims(), &claims);
 }
+
+#[tokio::test]
+async fn only_the_owner_drains_its_node_and_each_drain_proof_is_used_once() {
+    let harness = Harness::start().await;
+    let owner = harness.funded(0x3a).await;
+    let stranger = harness.funded(0x3b).await;
+    let name = node_name("nodes-drain");
+    let seal = harness.stake(&owner, 5, Role::Worker, &name).await;
+    let path = format!("/api/v1/nodes/{name}/drain");
+    let drain_body = |key: &daas_core::wallet::Keypair, purpose: Purpose| json!({ "proof": proof(key, purpose, seal, &name, unix_now_secs()) });
+
+    // Not admitted yet: nothing to drain.
+    let (status, json) = harness
+        .post(&path, &drain_body(&owner, Purpose::Drain))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+
+    let (status, json) = harness
+        .post(
+            REGISTER_WORKER_PATH,
+            &register_body(seal, &name, &register_proof(&owner, seal, &name)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    Api::<Node>::all(harness.kube.clone())
+        .create(&PostParams::default(), &daas_e2e::kwok::fake_node(&name))
+        .await
+        .unwrap();
+
+    // Refused: a stranger's proof (signed for the owner's token), a proof
+    // for another purpose, a proof for another node.
+    let (status, json) = harness
+        .post(&path, &drain_body(&stranger, Purpose::Drain))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{json}");
+    let (status, json) = harness
+        .post(&path, &drain_body(&owner, Purpose::Heartbeat))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+    let other =
+        json!({ "proof": proof(&owner, Purpose::Drain, seal, "other-node", unix_now_secs()) });
+    let (status, json) = harness.post(&path, &other).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    let node = Api::<Node>::all(harness.kube.clone())
+        .get(&name)
+        .await
+        .unwrap();
+    assert_ne!(node.spec.unwrap().unschedulable, Some(true));
+
+    // The owner's proof cordons the node; the same proof again is a replay.
+    let body = drain_body(&owner, Purpose::Drain);
+    let (status, json) = harness.post(&path, &body).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json, json!({ "cordoned": true, "pods_remaining": 0 }));
+    let node = Api::<Node>::all(harness.kube.clone())
+        .get(&name)
+        .await
+        .unwrap();
+    assert_eq!(node.spec.unwrap().unschedulable, Some(true));
+    let (status, json) = harness.post(&path, &body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert!(error_of(&json).contains("replayed"), "{json}");
+}

@@ -23,6 +23,8 @@ pub const DEVNET: &str = "daas-devnet";
 pub const MASTER: &str = "daas-master";
 /// `daas-console`.
 pub const CONSOLE: &str = "daas-console";
+/// `daas-agent`.
+pub const AGENT: &str = "daas-agent";
 
 /// The executable of workspace package `package` (whose binary has the
 /// package's name), built if needed.

@@ -2,6 +2,7 @@
 //! kwok, devnet and master processes, started and cleaned up for the tests in
 //! `tests/tests/`.
 
+pub mod agent;
 pub mod binaries;
 pub mod devnet;
 pub mod k3s;

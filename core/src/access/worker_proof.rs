@@ -9,7 +9,7 @@
 //! struct Payload {
 //!     domain: String,        // "k3s-daas/worker-proof/v1"
 //!     version: u8,           // 1
-//!     purpose: u8,           // 0 = register, 1 = heartbeat
+//!     purpose: u8,           // 0 = register, 1 = heartbeat, 2 = drain
 //!     seal_token: address,   // the worker seal token's object id
 //!     owner: address,        // the signer's Sui address
 //!     node_id: String,       // the node's name (the token's node id), a NodeName
@@ -71,6 +71,9 @@ pub enum Purpose {
     Register,
     /// `POST /api/v1/nodes/heartbeat` (code 1).
     Heartbeat,
+    /// `POST /api/v1/nodes/{node}/drain`: the owner asks the master to
+    /// cordon and drain the node before unstaking (code 2).
+    Drain,
 }
 
 impl Purpose {
@@ -79,6 +82,7 @@ impl Purpose {
         match self {
             Self::Register => 0,
             Self::Heartbeat => 1,
+            Self::Drain => 2,
         }
     }
 
@@ -87,6 +91,7 @@ impl Purpose {
         match code {
             0 => Some(Self::Register),
             1 => Some(Self::Heartbeat),
+            2 => Some(Self::Drain),
             _ => None,
         }
     }
@@ -96,6 +101,7 @@ impl Purpose {
         match self {
             Self::Register => "register",
             Self::Heartbeat => "heartbeat",
+            Self::Drain => "drain",
         }
     }
 }
@@ -123,8 +129,8 @@ pub enum WorkerProofError {
         /// The version found.
         got: u8,
     },
-    /// The purpose code is neither register (0) nor heartbeat (1).
-    #[error("worker proof purpose {got} is unknown (0 register, 1 heartbeat)")]
+    /// The purpose code is not register (0), heartbeat (1) or drain (2).
+    #[error("worker proof purpose {got} is unknown (0 register, 1 heartbeat, 2 drain)")]
     UnknownPurpose {
         /// The code found.
         got: u8,
@@ -572,7 +578,7 @@ mod tests {
     fn signs_and_verifies_with_every_scheme() {
         for scheme in Scheme::ALL {
             let key = Keypair::generate(scheme);
-            for purpose in [Purpose::Register, Purpose::Heartbeat] {
+            for purpose in [Purpose::Register, Purpose::Heartbeat, Purpose::Drain] {
                 let claims = claims(&key, purpose, NOW);
                 let proof = WorkerProof::sign(&key, &claims).unwrap();
                 assert!(proof.as_str().starts_with(PREFIX));
@@ -584,6 +590,15 @@ mod tests {
                 assert!(verified.clone().require(purpose).is_ok());
             }
         }
+    }
+
+    #[test]
+    fn purpose_codes_round_trip() {
+        for purpose in [Purpose::Register, Purpose::Heartbeat, Purpose::Drain] {
+            assert_eq!(Purpose::from_code(purpose.code()), Some(purpose));
+        }
+        assert_eq!(Purpose::Drain.code(), 2);
+        assert_eq!(Purpose::from_code(3), None);
     }
 
     #[test]

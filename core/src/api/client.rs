@@ -11,9 +11,10 @@ use super::access::{
 };
 use super::attestation::SecurityContext;
 use super::nodes::{
-    HEARTBEAT_PATH, HeartbeatRequest, HeartbeatResponse, NODE_HEALTH_PATH, NodeHealth,
-    NodeHealthList, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
-    STAKING_STATUS_PATH, StakingStatus,
+    DRAIN_SEGMENT, DrainRequest, DrainResponse, HEARTBEAT_PATH, HeartbeatRequest,
+    HeartbeatResponse, NODE_HEALTH_PATH, NODES_PATH, NodeHealth, NodeHealthList,
+    REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse, STAKING_STATUS_PATH,
+    StakingStatus,
 };
 use super::{HEALTHZ_PATH, Health};
 use crate::access::AccessToken;
@@ -120,6 +121,25 @@ impl MasterClient {
         request: &HeartbeatRequest,
     ) -> Result<HeartbeatResponse, AttestedError> {
         self.http.post_json(HEARTBEAT_PATH, request).await
+    }
+
+    /// `POST /api/v1/nodes/{node}/drain`: cordon and drain `node` at its
+    /// owner's request; repeated, it reports how many pods are left.
+    ///
+    /// # Errors
+    /// The master's refusal (a proof that is not the owner's, a node not
+    /// admitted), or attestation and transport errors.
+    pub async fn drain_node(
+        &self,
+        node: &str,
+        request: &DrainRequest,
+    ) -> Result<DrainResponse, AttestedError> {
+        self.http
+            .post_json(
+                &format!("{NODES_PATH}/{}/{DRAIN_SEGMENT}", escape(node)),
+                request,
+            )
+            .await
     }
 
     /// `GET /api/v1/node-health`: every node the master knows.

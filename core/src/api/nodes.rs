@@ -27,6 +27,11 @@ pub const HEARTBEAT_PATH: &str = "/api/v1/nodes/heartbeat";
 pub const NODE_HEALTH_PATH: &str = "/api/v1/node-health";
 /// `GET`: seal tokens, stake and status as the master sees them.
 pub const STAKING_STATUS_PATH: &str = "/api/v1/staking/status";
+/// `POST {NODES_PATH}/{node}/drain`: the node's owner asks the master to
+/// cordon and drain it ([`DrainRequest`] → [`DrainResponse`]).
+pub const NODES_PATH: &str = "/api/v1/nodes";
+/// The last path segment of the drain endpoint.
+pub const DRAIN_SEGMENT: &str = "drain";
 /// How often an agent heartbeats.
 pub const HEARTBEAT_INTERVAL_SECS: u64 = 10;
 /// A node is stale after this many intervals without a heartbeat.
@@ -78,6 +83,27 @@ pub struct RegisterWorkerResponse {
     pub node_name: String,
     /// When the bootstrap token expires (unix seconds).
     pub expires_at: i64,
+}
+
+/// `POST /api/v1/nodes/{node}/drain`: the owner's request to cordon and
+/// drain the node before unstaking. Repeating it (with a new proof) is how
+/// the owner follows the drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// A drain-purpose worker proof for the path's node, signed by the
+    /// owner of the seal token it is admitted through (single use).
+    pub proof: String,
+}
+
+/// Where a drain stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainResponse {
+    /// Whether the Node exists and is cordoned.
+    pub cordoned: bool,
+    /// Pods on the node the drain still has to remove (mirror and
+    /// DaemonSet pods are not counted: they go with the Node).
+    pub pods_remaining: u32,
 }
 
 /// Usage figures a node reports (the seed's metrics shape).

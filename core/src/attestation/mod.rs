@@ -56,5 +56,5 @@ pub use cose::sign_es384;
 pub use document::{AttestationDocument, Pcr, Pcrs, UnsignedDocument};
 pub use error::{AttestationError, CertificateRole, DocumentFileError};
 pub use file_format::{FileEncoding, decode_document_file};
-pub use policy::{ExpectedPcrs, PcrPolicy, Policy};
+pub use policy::{ExpectedPcrs, PcrConfigError, PcrPolicy, Policy};
 pub use verify::{MAX_DOCUMENT_LEN, VerifiedAttestation, Verifier, parse_unverified, verify};

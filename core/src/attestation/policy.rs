@@ -28,11 +28,58 @@ pub struct ExpectedPcrs {
 }
 
 impl ExpectedPcrs {
+    /// PCR0, PCR1 and PCR2 (and optionally PCR8) from `index → hex` pairs as
+    /// configuration files write them (`"0": "ab12…"`, a leading `0x` is
+    /// allowed). Shared by every client's configuration (console, agent).
+    ///
+    /// # Errors
+    /// [`PcrConfigError`] naming the entry (`pcrs.<index>`) and the problem.
+    pub fn from_indexed<'a>(
+        pcrs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, PcrConfigError> {
+        let mut parsed: std::collections::BTreeMap<u8, Pcr> = std::collections::BTreeMap::new();
+        for (index, value) in pcrs {
+            let error = |reason: &str| PcrConfigError {
+                field: format!("pcrs.{index}"),
+                reason: reason.to_owned(),
+            };
+            let number = match index.trim().parse::<u8>() {
+                Ok(n @ (0 | 1 | 2 | 8)) => n,
+                _ => return Err(error("a master is pinned by PCR 0, 1, 2 and 8 only")),
+            };
+            let pcr = Pcr::from_hex(value.trim().trim_start_matches("0x"))
+                .map_err(|_| error("not 96 hex digits"))?;
+            parsed.insert(number, pcr);
+        }
+        let required = |index: u8| {
+            parsed.get(&index).copied().ok_or_else(|| PcrConfigError {
+                field: format!("pcrs.{index}"),
+                reason: "missing (give 0, 1 and 2)".to_owned(),
+            })
+        };
+        Ok(Self {
+            pcr0: required(0)?,
+            pcr1: required(1)?,
+            pcr2: required(2)?,
+            pcr8: parsed.get(&8).copied(),
+        })
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u8, &Pcr)> {
         [(0, &self.pcr0), (1, &self.pcr1), (2, &self.pcr2)]
             .into_iter()
             .chain(self.pcr8.as_ref().map(|pcr| (8, pcr)))
     }
+}
+
+/// A configured PCR entry is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct PcrConfigError {
+    /// The entry, e.g. `pcrs.0`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// How PCRs are checked.

@@ -150,27 +150,58 @@ impl ChainClient {
         role: Role,
         node_id: &str,
     ) -> Result<Minted, ChainError> {
+        let transaction = self
+            .prepare_stake_and_mint(signer.address(), amount, role, node_id)
+            .await?;
+        let outcome = self.sign_and_execute(signer, transaction).await?;
+        self.minted(outcome)
+    }
+
+    /// The paid-for `stake_and_mint` transaction of `sender`, unsigned, for
+    /// a caller that records it before sending it
+    /// ([`ChainClient::sign_and_execute`]) so that a crash never stakes
+    /// twice; [`minted`](Self::minted) reads its outcome.
+    ///
+    /// # Errors
+    /// As [`stake_and_mint`](Self::stake_and_mint), up to the dry run.
+    #[instrument(skip(self), err)]
+    pub async fn prepare_stake_and_mint(
+        &self,
+        sender: Address,
+        amount: Mist,
+        role: Role,
+        node_id: &str,
+    ) -> Result<sui_sdk_types::Transaction, ChainError> {
         check_stake_node_id(role, node_id)?;
         let package = self.package_id();
         let pool = self.shared_object(self.stake_pool_id(), true).await?;
-        let called: Called<StakeCreated> = self
-            .call(signer, amount.get(), |tx| {
-                ptb::stake_and_mint(
-                    tx,
-                    package,
-                    pool,
-                    amount.get(),
-                    role.code(),
-                    node_id.as_bytes(),
-                );
-                Ok(())
-            })
-            .await?;
-        let token = called.event.token_id;
-        let change = called.outcome.change_of(token.address()).ok_or_else(|| {
+        self.prepare(sender, amount.get(), self.gas_options(), |tx| {
+            ptb::stake_and_mint(
+                tx,
+                package,
+                pool,
+                amount.get(),
+                role.code(),
+                node_id.as_bytes(),
+            );
+            Ok(())
+        })
+        .await
+    }
+
+    /// The seal token a `stake_and_mint` transaction minted.
+    ///
+    /// # Errors
+    /// [`ChainError::MalformedResponse`] or [`ChainError::WrongObjectType`]
+    /// when `outcome` is not such a transaction.
+    pub fn minted(&self, outcome: TxOutcome) -> Result<Minted, ChainError> {
+        let package = self.package_id();
+        let event: StakeCreated = event_of(&outcome, package)?;
+        let token = event.token_id;
+        let change = outcome.change_of(token.address()).ok_or_else(|| {
             ChainError::malformed(format!(
                 "transaction {} minted token {token} but its effects do not list it",
-                called.outcome.digest
+                outcome.digest
             ))
         })?;
         let version = change
@@ -190,12 +221,13 @@ impl ChainClient {
                     .map_or_else(String::new, ToString::to_string),
             });
         }
+        let digest = change.digest;
         Ok(Minted {
             token,
             version,
-            digest: change.digest,
-            event: called.event,
-            outcome: called.outcome,
+            digest,
+            event,
+            outcome,
         })
     }
 

@@ -526,7 +526,29 @@ impl ChainClient {
     where
         F: FnOnce(&mut TransactionBuilder) -> Result<(), ChainError>,
     {
-        let sender = signer.address();
+        let transaction = self.prepare(signer.address(), spend, gas, build).await?;
+        self.sign_and_execute(signer, transaction).await
+    }
+
+    /// The paid-for transaction [`execute`](Self::execute) would sign,
+    /// without signing or sending it: a caller that must survive a crash
+    /// records its digest (or the whole transaction) first, then sends it
+    /// with [`sign_and_execute`](Self::sign_and_execute) and, after a
+    /// crash, looks it up with [`transaction`](Self::transaction).
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute), up to the dry run.
+    #[instrument(skip(self, build), err)]
+    pub async fn prepare<F>(
+        &self,
+        sender: Address,
+        spend: u64,
+        gas: GasOptions,
+        build: F,
+    ) -> Result<Transaction, ChainError>
+    where
+        F: FnOnce(&mut TransactionBuilder) -> Result<(), ChainError>,
+    {
         let price = match gas.price {
             Some(price) => price,
             None => self.reference_gas_price().await?,
@@ -573,7 +595,42 @@ impl ChainClient {
             }
             transaction.gas_payment.budget = budget;
         }
-        self.sign_and_execute(signer, transaction).await
+        Ok(transaction)
+    }
+
+    /// The executed transaction `digest`, or `None` if the node has not
+    /// executed it.
+    ///
+    /// # Errors
+    /// The node failed or answered badly; a transaction that executed and
+    /// failed comes back as its error (e.g. [`ChainError::Aborted`]).
+    #[instrument(skip(self), err)]
+    pub async fn transaction(&self, digest: Digest) -> Result<Option<TxOutcome>, ChainError> {
+        let mut request = proto::GetTransactionRequest::new(&digest);
+        request.read_mask = Some(FieldMask::from_paths([
+            "digest",
+            "effects",
+            "events",
+            "checkpoint",
+            "objects",
+        ]));
+        match self
+            .rpc
+            .clone()
+            .ledger_client()
+            .get_transaction(request)
+            .await
+        {
+            Ok(response) => {
+                let executed = response
+                    .into_inner()
+                    .transaction
+                    .ok_or_else(|| ChainError::malformed("GetTransaction without transaction"))?;
+                outcome_from_proto(digest, &executed).map(Some)
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(ChainError::rpc("GetTransaction", status)),
+        }
     }
 
     /// Dry-runs `transaction` and returns the budget to use: the dry run's

@@ -7,7 +7,8 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use daas_core::api::nodes::{
-    HEARTBEAT_PATH, NODE_HEALTH_PATH, REGISTER_WORKER_PATH, STAKING_STATUS_PATH,
+    DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH,
+    STAKING_STATUS_PATH,
 };
 use daas_core::api::{ATTESTATION_PATH, HEALTHZ_PATH, SECURITY_CONTEXT_PATH};
 use serde_json::{Value, json};
@@ -145,6 +146,16 @@ fn path_items() -> Vec<(String, Value)> {
                 "Health of one node, shown as in the list (404 names an unknown node)",
                 None,
                 "NodeHealth",
+                false,
+            ),
+        ),
+        (
+            format!("{NODES_PATH}/{{node}}/{DRAIN_SEGMENT}"),
+            op(
+                "post",
+                "Cordon and drain a node at its owner's request before unstaking (a signed single-use drain proof); answers the pods still to go",
+                Some("DrainRequest {proof}"),
+                "DrainResponse",
                 false,
             ),
         ),

@@ -10,7 +10,9 @@
 //!   names, status and metrics for anyone, owners and seal tokens for
 //!   their owners and the admin and super tiers;
 //! - [`status`]: `GET /api/v1/staking/status`, the seed's troubleshooting
-//!   view of seal tokens, stake and status.
+//!   view of seal tokens, stake and status;
+//! - [`drain`]: `POST /api/v1/nodes/{node}/drain`, the owner's request to
+//!   cordon and drain the node before unstaking.
 //!
 //! State is in memory and rebuilt from the Kubernetes API: the
 //! [`registry`] of admitted nodes (a node it does not know is looked up by
@@ -21,6 +23,7 @@
 //! [`NodeService::forget_node`] and [`NodeService::invalidate_seal_token`].
 
 mod client_ip;
+pub mod drain;
 pub mod health;
 pub mod heartbeat;
 mod metrics;
@@ -43,7 +46,8 @@ use daas_core::access::worker_proof::{
     Purpose, VerifiedWorkerProof, WorkerProof, WorkerProofError,
 };
 use daas_core::api::nodes::{
-    HEARTBEAT_PATH, NODE_HEALTH_PATH, REGISTER_WORKER_PATH, STAKING_STATUS_PATH,
+    DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH,
+    STAKING_STATUS_PATH,
 };
 use daas_core::chain::ChainClient;
 use daas_core::package::SealTokenId;
@@ -54,6 +58,7 @@ pub use registry::AdmittedNode;
 use crate::access::AccessService;
 use crate::http::ApiError;
 use crate::ratelimit::RateLimiter;
+use crate::revocation::DrainPolicy;
 use metrics::NodeMetricsSet;
 use registry::NodeRegistry;
 use replay::NonceLedger;
@@ -95,6 +100,10 @@ pub struct NodeService {
     metrics: NodeMetricsSet,
     /// Tells the admin and super tiers from other callers of node health.
     access: Option<Arc<AccessService>>,
+    /// How an owner-requested drain evicts.
+    drain_policy: DrainPolicy,
+    /// Nodes whose owner-requested drain is running.
+    draining: Arc<drain::Draining>,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -125,7 +134,17 @@ impl NodeService {
             limiter,
             metrics: NodeMetricsSet::register(registry),
             access: None,
+            drain_policy: DrainPolicy::default(),
+            draining: Arc::default(),
         }
+    }
+
+    /// How drains requested by node owners evict (default:
+    /// [`DrainPolicy::default`]).
+    #[must_use]
+    pub fn with_drain_policy(mut self, policy: DrainPolicy) -> Self {
+        self.drain_policy = policy;
+        self
     }
 
     /// Lets callers that authenticate as the admin or super tier through
@@ -232,6 +251,10 @@ pub fn router(service: Arc<NodeService>) -> Router {
             get(health::one_node),
         )
         .route(STAKING_STATUS_PATH, get(status::staking_status))
+        .route(
+            &format!("{NODES_PATH}/{{node}}/{DRAIN_SEGMENT}"),
+            post(drain::drain_node),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
         .with_state(service)
 }

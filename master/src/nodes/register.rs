@@ -161,7 +161,10 @@ fn check_capacity(capacity: &Capacity) -> Result<(), ApiError> {
 /// Claims the proof's nonce in the shared ledger: 409 for a replay (to
 /// this replica or any other, before or after a restart), 503 when the
 /// ledger cannot be written.
-async fn claim_nonce(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
+pub(super) async fn claim_nonce(
+    service: &NodeService,
+    proof: &VerifiedWorkerProof,
+) -> Result<(), ApiError> {
     let keep_until = proof
         .issued_at()
         .saturating_add(service.settings.proof_max_age.as_secs());
@@ -174,7 +177,7 @@ async fn claim_nonce(service: &NodeService, proof: &VerifiedWorkerProof) -> Resu
         Ok(())
     } else {
         Err(ApiError::conflict(
-            "this register proof was already used (replayed nonce); sign a new one",
+            "this proof was already used (replayed nonce); sign a new one",
         ))
     }
 }
