@@ -87,6 +87,7 @@ def main():
         "package_id": ids["PACKAGE_ID"],
         "staking_contract": ids["PACKAGE_ID"],
         "stake_pool_id": ids["STAKE_POOL_ID"],
+        "stake_pool": ids["STAKE_POOL_ID"],
     }
     for template in args.template:
         if not template.is_file():

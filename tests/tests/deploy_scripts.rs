@@ -291,6 +291,12 @@ fn publishing_records_the_ids_in_the_configs() {
         "{config}"
     );
     assert!(config.contains("profile: \"testnet\""), "{config}");
+    let worker = std::fs::read_to_string(out.path().join("worker-config.yaml")).unwrap();
+    assert!(
+        worker.contains(&format!("staking_contract: \"0x{}\"", "ab".repeat(32)))
+            && worker.contains(&format!("stake_pool: \"0x{}\"", "21".repeat(32))),
+        "{worker}"
+    );
 
     // A publish output that created no stake pool names what is missing.
     let broken = out.path().join("broken.json");
