@@ -391,14 +391,12 @@ impl Gateway {
             Ok(outgoing) => outgoing,
             Err(refusal) => return Ok(refused(400, "BadRequest", &refusal.to_string())),
         };
-        if interrupted {
-            if let Some(outcome) = self.already_applied(request, &outgoing).await? {
-                info!(
-                    status = outcome.status,
-                    "the interrupted attempt took effect; not sent again"
-                );
-                return Ok(outcome);
-            }
+        if interrupted && let Some(outcome) = self.already_applied(request, &outgoing).await? {
+            info!(
+                status = outcome.status,
+                "the interrupted attempt took effect; not sent again"
+            );
+            return Ok(outcome);
         }
         let grant = match self.grant(request).await? {
             Ok(grant) => grant,
