@@ -126,7 +126,11 @@ impl World {
             "kubectl get pods: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        Staker { account, token }
+        Staker {
+            account,
+            token,
+            machine,
+        }
     }
 
     /// Submits `POST` of a ConfigMap named `name` into `namespace`.
@@ -175,11 +179,41 @@ impl World {
     async fn kube(&self) -> kube::Client {
         self.stack.cluster.client().await.unwrap()
     }
+
+    /// Waits until the leader's gateway has stored its first cursor: from
+    /// then on no request is skipped.
+    async fn gateway_following(&self) {
+        let cursors: Api<ConfigMap> = Api::namespaced(self.kube().await, "kube-system");
+        for _ in 0..600 {
+            if cursors
+                .get_opt("k3s-daas-gateway-cursor")
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the gateway stored no cursor; master log:\n{}",
+            self.stack.master.log_tail(60)
+        );
+    }
+
+    /// `daas-console ARGS --chain <devnet> --yes` as `who`.
+    fn console(&self, who: &Staker, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--chain", self.stack.devnet.url(), "--yes"]);
+        let output = who.machine.console(&all, b"").unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    }
 }
 
 struct Staker {
     account: Account,
     token: SealTokenId,
+    machine: UserMachine,
 }
 
 impl Staker {
@@ -195,11 +229,57 @@ impl Staker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
     let world = World::start().await;
-    world.register_master(true).await;
     let developer = world.developer(0x41).await;
     let own = developer.namespace();
+    world.gateway_following().await;
 
-    let created = world.submit_configmap(&developer, &own, "from-chain").await;
+    // Submitted while the master's key is not registered yet, then
+    // unstaked: when the gateway gets to it, the stake no longer grants
+    // access, and the refusal is recorded. Stake decides.
+    let quitter = world.developer(0x43).await;
+    let abandoned = world
+        .submit_configmap(&quitter, &quitter.namespace(), "after-unstake")
+        .await;
+    world
+        .chain
+        .request_unstake(&quitter.account.chain, quitter.token)
+        .await
+        .unwrap();
+    world.register_master(true).await;
+    assert_eq!(world.result(abandoned).await.status_code, 403);
+    let theirs: Api<ConfigMap> = Api::namespaced(world.kube().await, &quitter.namespace());
+    assert!(theirs.get_opt("after-unstake").await.unwrap().is_none());
+
+    // Through the console: it shows what it signs, submits, and shows the
+    // recorded result.
+    let payload = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        payload.path(),
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-chain"},"data":{"from":"chain"}}"#,
+    )
+    .unwrap();
+    let seal = developer.token.to_string();
+    let path = format!("/api/v1/namespaces/{own}/configmaps");
+    let submitted: serde_json::Value = serde_json::from_str(&world.console(
+        &developer,
+        &[
+            "gateway",
+            "submit",
+            "POST",
+            &path,
+            "--namespace",
+            &own,
+            "--resource",
+            "configmaps",
+            "--payload",
+            payload.path().to_str().unwrap(),
+            "--seal-token",
+            &seal,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let created: Address = submitted["request"].as_str().unwrap().parse().unwrap();
     let result = world.result(created).await;
     assert_eq!(
         result.status_code,
@@ -207,6 +287,27 @@ async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
         "{}",
         world.stack.master.log_tail(40)
     );
+    let shown: serde_json::Value = serde_json::from_str(&world.console(
+        &developer,
+        &["gateway", "show", &created.to_string(), "--json"],
+    ))
+    .unwrap();
+    assert_eq!(shown["result"]["status_code"], 201);
+    assert_eq!(shown["method"], "POST");
+    let listed: serde_json::Value = serde_json::from_str(&world.console(
+        &developer,
+        &[
+            "gateway",
+            "list",
+            "--sender",
+            &developer.account.address().to_string(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], created.to_string());
+
     let configmaps: Api<ConfigMap> = Api::namespaced(world.kube().await, &own);
     let made = configmaps.get("from-chain").await.unwrap();
     assert_eq!(
@@ -261,6 +362,7 @@ async fn a_request_interrupted_by_kill_9_executes_once() {
     world.register_master(false).await;
     let developer = world.developer(0x42).await;
     let own = developer.namespace();
+    world.gateway_following().await;
     let request = world.submit_configmap(&developer, &own, "once").await;
 
     let configmaps: Api<ConfigMap> = Api::namespaced(world.kube().await, &own);

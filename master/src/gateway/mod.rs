@@ -244,6 +244,15 @@ impl Gateway {
     }
 
     async fn follow(&self, backoff: &mut Backoff) -> Result<Infallible, GatewayError> {
+        let settings = &self.settings;
+        let store = KubeCursorStore::new(
+            self.kube.clone(),
+            &settings.cursor_namespace,
+            &settings.cursor_name,
+        );
+        // Before waiting for the enclave: requests submitted meanwhile wait
+        // for it instead of being skipped.
+        self.start_cursor(&store).await?;
         if self.enclave.current().is_none() {
             info!(
                 public_key = %hex::encode(self.enclave.public_key()),
@@ -253,13 +262,6 @@ impl Gateway {
         }
         let enclave = self.enclave.registered().await;
         info!(enclave = %enclave.enclave, gas_address = %self.enclave.gas_address(), "gateway executing on-chain requests");
-        let settings = &self.settings;
-        let store = KubeCursorStore::new(
-            self.kube.clone(),
-            &settings.cursor_namespace,
-            &settings.cursor_name,
-        );
-        self.start_cursor(&store).await?;
         let mut follower = EventFollower::new(self.chain.clone(), store)
             .with_poll_interval(settings.poll_interval)
             .with_checkpoint_cursor(settings.checkpoint_cursor_interval);
