@@ -104,9 +104,9 @@ impl World {
         }
     }
 
-    /// A developer (2 SUI) who has used kubectl once, so the master made
-    /// their namespace.
-    async fn developer(&self, seed: u8) -> Staker {
+    /// A developer (2 SUI); with `kubectl`, one who has used kubectl once,
+    /// so the master made their namespace already.
+    async fn developer(&self, seed: u8, kubectl: bool) -> Staker {
         let account = Account::funded(&self.stack.devnet, seed).await.unwrap();
         let token = self
             .chain
@@ -118,14 +118,16 @@ impl World {
         machine
             .write_kubeconfig(&self.stack.cluster, token)
             .unwrap();
-        let output = machine
-            .kubectl(&self.stack.cluster, &["get", "pods", "-n", "default"])
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl get pods: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if kubectl {
+            let output = machine
+                .kubectl(&self.stack.cluster, &["get", "pods", "-n", "default"])
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "kubectl get pods: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         Staker {
             account,
             token,
@@ -229,14 +231,15 @@ impl Staker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
     let world = World::start().await;
-    let developer = world.developer(0x41).await;
+    // Never used kubectl: their first request makes their namespace.
+    let developer = world.developer(0x41, false).await;
     let own = developer.namespace();
     world.gateway_following().await;
 
     // Submitted while the master's key is not registered yet, then
     // unstaked: when the gateway gets to it, the stake no longer grants
     // access, and the refusal is recorded. Stake decides.
-    let quitter = world.developer(0x43).await;
+    let quitter = world.developer(0x43, true).await;
     let abandoned = world
         .submit_configmap(&quitter, &quitter.namespace(), "after-unstake")
         .await;
@@ -360,7 +363,7 @@ async fn a_request_interrupted_by_kill_9_executes_once() {
     // Registered but unable to pay: the request executes, its result cannot
     // be recorded, and the master is killed while it retries.
     world.register_master(false).await;
-    let developer = world.developer(0x42).await;
+    let developer = world.developer(0x42, true).await;
     let own = developer.namespace();
     world.gateway_following().await;
     let request = world.submit_configmap(&developer, &own, "once").await;

@@ -75,6 +75,15 @@ use crate::record_key::{RecordKeyError, SharedRecordKey};
 pub const GATEWAY_CURSOR_CONFIG_MAP: &str = "k3s-daas-gateway-cursor";
 /// Largest answer body read (the hash covers all of it).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Waits before sending again after a 403. Authorization refuses before
+/// anything takes effect, so a 403 may be retried; the user's RBAC objects
+/// may have been made just now (their first request), and the API
+/// server's authorizer sees them only once its informers have.
+const RBAC_SETTLE: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+];
 /// How long one request to the API server may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -404,7 +413,15 @@ impl Gateway {
             Ok(grant) => grant,
             Err(reason) => return Ok(refused(403, "Forbidden", &reason)),
         };
-        let (status, body) = self.send(&outgoing, Some(&grant)).await?;
+        let mut answer = self.send(&outgoing, Some(&grant)).await?;
+        for wait in RBAC_SETTLE {
+            if answer.0 != 403 {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            answer = self.send(&outgoing, Some(&grant)).await?;
+        }
+        let (status, body) = answer;
         info!(status, user = %grant.username, tier = %grant.tier, "gateway request executed");
         Ok(Outcome {
             status,
