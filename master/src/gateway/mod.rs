@@ -121,6 +121,9 @@ pub enum GatewayError {
     /// Something could not be encoded.
     #[error("cannot encode {0}")]
     Encode(String),
+    /// The API server's answer could not be read whole.
+    #[error("cannot read {0}")]
+    Answer(String),
     /// The chain refused this master's enclave (stale, or signature
     /// refused): it waits for a new registration.
     #[error("the chain refused enclave {enclave}: {abort}")]
@@ -224,11 +227,6 @@ impl Gateway {
             kube,
             enclave,
         }
-    }
-
-    /// The enclave key and its registration.
-    pub fn enclave(&self) -> &EnclaveWatch {
-        &self.enclave
     }
 
     /// Notes what a package event says about this master's enclave (every
@@ -510,7 +508,7 @@ impl Gateway {
             let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|e| GatewayError::Encode(format!("the answer to {what}: {e}")))?
+                .map_err(|e| GatewayError::Answer(format!("the answer to {what}: {e}")))?
                 .to_bytes();
             Ok::<_, GatewayError>((status, body.to_vec()))
         };
