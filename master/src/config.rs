@@ -41,6 +41,8 @@
 //!   drain_timeout_secs: 60     # then pods are deleted without eviction
 //!   recheck_interval_secs: 60  # every Node is re-checked this often
 //!   exempt: ["server-node"]    # Nodes outside staking, never revoked
+//! gateway:
+//!   enabled: true              # execute on-chain K8s requests (leader only)
 //! ```
 //!
 //! Every section and key is optional, except that a master with a cluster
@@ -87,6 +89,32 @@ pub struct MasterConfig {
     /// Worker nodes.
     #[serde(default)]
     pub nodes: NodesSection,
+    /// The on-chain gateway.
+    #[serde(default)]
+    pub gateway: GatewaySection,
+}
+
+/// `gateway:`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GatewaySection {
+    /// Whether the leader executes `K8sRequestSubmitted` requests (default
+    /// on; it waits until this master's enclave key is registered).
+    #[serde(default = "default_gateway_enabled")]
+    pub enabled: bool,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self {
+            enabled: default_gateway_enabled(),
+        }
+    }
+}
+
+fn default_gateway_enabled() -> bool {
+    true
 }
 
 /// `tee:`.

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod config;
 pub mod cursor;
 pub mod endpoint;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod labels;

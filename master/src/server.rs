@@ -25,6 +25,8 @@ use crate::cli::{ServeArgs, announce, https_url, shutdown_signal};
 use crate::cluster::ClusterConnection;
 use crate::config::MasterConfig;
 use crate::endpoint::{Endpoint, Listener};
+use crate::gateway::enclave::EnclaveWatch;
+use crate::gateway::{Gateway, GatewaySettings};
 use crate::http::attestation::{self as attestation_api, AttestationState};
 use crate::http::client_limit::limit_by_client;
 use crate::http::health::{self, HealthState, NotReady, Readiness};
@@ -44,6 +46,8 @@ use crate::webhooks::WebhookTls;
 
 /// How often the chain and the API server are probed for `/readyz`.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the chain may take to tell its height at boot.
+const BOOT_HEIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often expired opaque seal tokens are swept.
 const SEAL_TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 /// Readiness check names.
@@ -109,7 +113,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 )
                 .map(drop),
             );
-            let reconciler = services.reconciler(&config, &cluster, &chain)?;
+            let start = boot_checkpoint(&chain).await;
+            let mut reconciler = services.reconciler(&config, &cluster, &chain, start)?;
+            if config.gateway.enabled {
+                reconciler = reconciler.with_gateway(gateway(
+                    &identity,
+                    &cluster,
+                    &chain,
+                    Arc::clone(&services.access),
+                ));
+            }
             tasks.spawn(watch_events(
                 reconciler.status(),
                 Arc::clone(&readiness),
@@ -322,8 +335,10 @@ impl ClusterServices {
         config: &MasterConfig,
         cluster: &ClusterConnection,
         chain: &ChainClient,
+        invalidation_start: Option<u64>,
     ) -> anyhow::Result<Reconciler> {
         let mut settings = ReconcilerSettings::new(replica_identity());
+        settings.invalidation_start = invalidation_start;
         settings.drain = DrainPolicy {
             timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
             ..DrainPolicy::default()
@@ -342,6 +357,45 @@ impl ClusterServices {
         )
         .context("cannot set up the revocation reconciler")
     }
+}
+
+/// The first checkpoint after the chain's height now, before the master
+/// can be attested (so before its key can be registered); `None` when the
+/// chain does not answer in time (the follower then starts at the head it
+/// first reads).
+async fn boot_checkpoint(chain: &ChainClient) -> Option<u64> {
+    match tokio::time::timeout(BOOT_HEIGHT_TIMEOUT, chain.service_info()).await {
+        Ok(Ok(info)) => Some(info.checkpoint_height.saturating_add(1)),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error_chain(&error), "cannot read the chain height at boot");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the chain did not tell its height at boot in time");
+            None
+        }
+    }
+}
+
+/// The on-chain gateway, signing with this boot's enclave key.
+fn gateway(
+    identity: &MasterIdentity,
+    cluster: &ClusterConnection,
+    chain: &ChainClient,
+    access: Arc<AccessService>,
+) -> Arc<Gateway> {
+    let enclave = EnclaveWatch::new(identity.signing_key().clone());
+    tracing::info!(
+        gas_address = %enclave.gas_address(),
+        "on-chain gateway on: fund this address to pay for recording results"
+    );
+    Arc::new(Gateway::new(
+        GatewaySettings::default(),
+        chain.clone(),
+        cluster.client.clone(),
+        access,
+        enclave,
+    ))
 }
 
 /// This replica's name in the leader Lease: the host name and a random

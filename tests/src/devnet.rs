@@ -209,6 +209,19 @@ impl Devnet {
             .with_context(|| format!("advance-clock answer without offset_ms: {body}"))
     }
 
+    /// Restarts the devnet (same ledger and port) trusting the **insecure**
+    /// development attestation root `dev_root_pem` as well, for a master
+    /// whose dev root exists only once the devnet runs.
+    ///
+    /// # Errors
+    /// The root could not be written or the process did not come back.
+    pub async fn trust_dev_attestation_root(&mut self, dev_root_pem: &str) -> anyhow::Result<()> {
+        let path = self.dir.path().join("insecure-dev-attestation-root.pem");
+        std::fs::write(&path, dev_root_pem).context("writing the dev attestation root")?;
+        self.dev_attestation_root = Some(path);
+        self.restart().await
+    }
+
     /// Kills the process (as a crash would) and starts it again on the same
     /// data directory and port.
     ///

@@ -94,6 +94,9 @@ pub enum Command {
     /// Register an attested master's key on the chain.
     #[command(subcommand)]
     Enclave(EnclaveCommand),
+    /// Submit Kubernetes API requests on chain; list and show them with their results.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// kubectl credential plugin: print a wallet-signed access token as an ExecCredential.
     ///
     /// Run by kubectl (client.authentication.k8s.io/v1 exec plugin), configured
@@ -422,6 +425,56 @@ pub enum EnclaveCommand {
         /// The EnclaveConfig (object id) whose PCRs the master must have.
         #[arg(long, value_name = "ID")]
         config: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `daas-console gateway …`
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Submit a Kubernetes API request on chain with your seal token.
+    ///
+    /// The master executes it as you (`sui:<address>`, your tier's groups,
+    /// so RBAC applies as for kubectl) and records the status and the hash
+    /// of the answer on chain, signed by its enclave. Shows what is signed
+    /// and asks before sending. The payload is JSON; a POST must name its
+    /// object (metadata.name); PATCH is a JSON merge patch.
+    Submit {
+        /// GET, POST, PUT, PATCH or DELETE.
+        method: String,
+        /// API path, e.g. /api/v1/namespaces/NS/configmaps.
+        path: String,
+        /// The namespace the path names (empty for cluster scope).
+        #[arg(long, short = 'n', default_value = "")]
+        namespace: String,
+        /// The resource type, e.g. configmaps.
+        #[arg(long, default_value = "")]
+        resource: String,
+        /// A file holding the body (JSON).
+        #[arg(long, value_name = "FILE")]
+        payload: Option<PathBuf>,
+        /// Your seal token (object id) whose stake pays the tier.
+        #[arg(long, value_name = "ID")]
+        seal_token: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests submitted on chain, with their results so far.
+    List {
+        /// Only requests of this address (default: every submitter).
+        #[arg(long, value_name = "ADDRESS")]
+        sender: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request and its result.
+    Show {
+        /// The request (K8sRequest object id).
+        id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

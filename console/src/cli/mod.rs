@@ -5,6 +5,7 @@ mod args;
 mod attest;
 mod credential;
 mod enclave;
+mod gateway;
 mod kubeconfig;
 mod nodes;
 mod output;
@@ -37,6 +38,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Attest(args) => attest::run(global, args).await,
         Command::Slash(command) => slash::run(global, command).await,
         Command::Enclave(command) => enclave::run(global, command).await,
+        Command::Gateway(command) => gateway::run(global, command).await,
         Command::Credential(args) => credential::run(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
     }

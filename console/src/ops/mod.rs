@@ -11,6 +11,7 @@ pub mod credential;
 pub mod drain;
 pub mod enclave;
 mod error;
+pub mod gateway;
 mod json;
 pub mod kubeconfig;
 pub mod nodes;

@@ -95,8 +95,9 @@ pub async fn pending(ctx: &Context) -> Result<Vec<Proposal>, OpsError> {
     Ok(proposals)
 }
 
-/// A cursor store that keeps nothing: history is read from genesis.
-struct FromGenesis;
+/// A cursor store that keeps nothing: history is read from genesis
+/// (slash history, gateway requests).
+pub(crate) struct FromGenesis;
 
 impl CursorStore for FromGenesis {
     async fn load(&self) -> Result<Option<EventCursor>, ChainError> {

@@ -18,6 +18,7 @@ use super::action::{Action, Mutation, Screen};
 use super::components::attestation::Attestation;
 use super::components::confirm::Confirm;
 use super::components::form::{Field, Form};
+use super::components::gateway::Gateway;
 use super::components::nodes::Nodes;
 use super::components::overview::Overview;
 use super::components::palette::Palette;
@@ -44,7 +45,7 @@ pub struct Screens {
     attestation: Attestation,
     slash: Slash,
     audit: Placeholder,
-    gateway: Placeholder,
+    gateway: Gateway,
 }
 
 impl Default for Screens {
@@ -60,10 +61,7 @@ impl Default for Screens {
                 title: "Audit log",
                 text: "The audit log and its on-chain anchors arrive with audit anchoring.",
             },
-            gateway: Placeholder {
-                title: "Gateway",
-                text: "Kubernetes requests through the on-chain gateway arrive with the gateway work.",
-            },
+            gateway: Gateway::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use daas_core::wallet::WalletSummary;
 use sui_sdk_types::Address;
 
 use crate::ops::attest::MasterAttestation;
+use crate::ops::gateway::Request;
 use crate::ops::nodes::NodeList;
 use crate::ops::slash::{Decided, Proposal};
 use crate::ops::stake::StakeStatus;
@@ -128,6 +129,8 @@ pub struct Data {
     pub slash: Loaded<SlashView>,
     /// Recent chain events, newest last.
     pub events: Loaded<Vec<EventLine>>,
+    /// Requests submitted through the on-chain gateway, in chain order.
+    pub gateway: Loaded<Vec<Request>>,
 }
 
 /// Most recent events kept for the Overview.
@@ -152,6 +155,8 @@ pub enum DataEvent {
     Slash(Result<SlashView, String>),
     /// New chain events.
     Events(Result<Vec<EventLine>, String>),
+    /// Gateway requests.
+    Gateway(Result<Vec<Request>, String>),
 }
 
 impl Data {
@@ -165,6 +170,7 @@ impl Data {
             DataEvent::Stake(r) => self.stake.set(r),
             DataEvent::Nodes(r) => self.nodes.set(r),
             DataEvent::Slash(r) => self.slash.set(r),
+            DataEvent::Gateway(r) => self.gateway.set(r),
             DataEvent::Events(Ok(mut new)) => {
                 let events = self.events.value.get_or_insert_with(Vec::new);
                 events.append(&mut new);

@@ -125,7 +125,8 @@ async fn nodes(
     let _ = news.send(DataEvent::Nodes(list.await.map_err(text)));
 }
 
-/// The chain, the wallet and its balances, the stake, the slash queue.
+/// The chain, the wallet and its balances, the stake, the slash queue,
+/// the gateway's requests.
 async fn chain(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
     let view = async {
         let chain = ctx.chain()?;
@@ -173,6 +174,8 @@ async fn chain(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
         })
     };
     let _ = news.send(DataEvent::Slash(slash.await.map_err(text)));
+    let requests = ops::gateway::list(&ctx, None).await.map_err(text);
+    let _ = news.send(DataEvent::Gateway(requests));
 }
 
 async fn wallet(ctx: &Context, chain_reachable: bool) -> Result<WalletView, String> {

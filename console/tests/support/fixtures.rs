@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 use daas_console::config::{Overrides, Settings, parse};
 use daas_console::ops::attest::MasterAttestation;
+use daas_console::ops::gateway::{Recorded, Request};
 use daas_console::ops::nodes::{NodeList, NodeRow, NodeState};
 use daas_console::ops::slash::{Decided, Proposal};
 use daas_console::ops::stake::{StakeStatus, TokenState, TokenView};
 use daas_console::tui::app::App;
 use daas_console::tui::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
 use daas_core::api::access::Readiness;
+use daas_core::package::gateway::HttpMethod;
 use daas_core::package::staking::PoolParams;
 use daas_core::package::{Mist, Role, SealTokenId, Tier};
 use daas_core::wallet::{BackendKind, Scheme, WalletEntry, WalletSummary};
@@ -213,6 +215,45 @@ pub fn slash() -> SlashView {
     }
 }
 
+/// Two gateway requests: one executed, one pending.
+pub fn gateway() -> Vec<Request> {
+    let request = |byte: u8, method, path: &str, namespace: &str| Request {
+        id: address(byte),
+        sender: address(0x11),
+        seal_token: token(0x21),
+        tier: Some(Tier::Developer),
+        method,
+        path: path.to_owned(),
+        namespace: namespace.to_owned(),
+        resource_type: "configmaps".to_owned(),
+        payload_hash: "ab".repeat(32),
+        submitted_at_ms: NOW_MS - 120_000,
+        result: None,
+    };
+    vec![
+        Request {
+            result: Some(Recorded {
+                status_code: 201,
+                result_hash: "cd".repeat(32),
+                enclave: address(0xe1),
+                recorded_at_ms: NOW_MS - 110_000,
+            }),
+            ..request(
+                0x71,
+                HttpMethod::Post,
+                "/api/v1/namespaces/daas-u-1111111111111111/configmaps",
+                "daas-u-1111111111111111",
+            )
+        },
+        request(
+            0x72,
+            HttpMethod::Delete,
+            "/api/v1/namespaces/default/configmaps/old",
+            "default",
+        ),
+    ]
+}
+
 /// Everything answered, with `node_count` nodes.
 pub fn full(node_count: usize, insecure: bool) -> Vec<DataEvent> {
     vec![
@@ -238,6 +279,7 @@ pub fn full(node_count: usize, insecure: bool) -> Vec<DataEvent> {
         DataEvent::Stake(Ok(stake_status())),
         DataEvent::Nodes(Ok(nodes(node_count))),
         DataEvent::Slash(Ok(slash())),
+        DataEvent::Gateway(Ok(gateway())),
         DataEvent::Events(Ok(vec![
             EventLine {
                 checkpoint: 4240,
@@ -268,6 +310,7 @@ pub fn empty() -> Vec<DataEvent> {
         })),
         DataEvent::Nodes(Ok(NodeList::default())),
         DataEvent::Slash(Ok(SlashView::default())),
+        DataEvent::Gateway(Ok(Vec::new())),
         DataEvent::Events(Ok(Vec::new())),
     ]
 }
@@ -289,6 +332,7 @@ pub fn errors() -> Vec<DataEvent> {
         DataEvent::Stake(down("chain")),
         DataEvent::Nodes(down("master")),
         DataEvent::Slash(down("chain")),
+        DataEvent::Gateway(down("chain")),
         DataEvent::Events(down("chain")),
     ]
 }

@@ -101,6 +101,21 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// The grant with its tier lowered to `tier` if that is lower (groups
+    /// and the tier extra follow): a user never acts above `tier`.
+    #[must_use]
+    pub fn capped_at(mut self, tier: Tier) -> Self {
+        if tier < self.tier {
+            self.tier = tier;
+            self.groups = vec![tier_group(tier), USERS_GROUP.to_owned()];
+            self.extra
+                .insert(EXTRA_TIER.to_owned(), vec![tier.as_str().to_owned()]);
+        }
+        self
+    }
+}
+
 /// The group of a tier: `k3s-daas:<tier>`.
 pub fn tier_group(tier: Tier) -> String {
     format!("{GROUP_PREFIX}{tier}")
@@ -514,5 +529,46 @@ pub(super) fn read_refusal(id: SealTokenId, error: &ChainError) -> Option<SealTo
             Some(SealTokenRefusal::NotASealToken(id))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Role;
+
+    fn grant(tier: Tier) -> Grant {
+        let record = StakeRecord {
+            owner: Address::new([0x11; 32]),
+            role: Role::User,
+            node_id: Vec::new(),
+            stake: Mist::new(2_000_000_000),
+            created_at_ms: 0,
+            expires_at_ms: 10,
+            unbonding_until_ms: None,
+            slashed_total: Mist::new(0),
+        };
+        Grant::new(
+            record.owner,
+            tier,
+            SealTokenId::new(Address::new([0xaa; 32])),
+            &record,
+        )
+    }
+
+    #[test]
+    fn a_cap_lowers_the_tier_its_group_and_extra_but_never_raises() {
+        let capped = grant(Tier::Admin).capped_at(Tier::Viewer);
+        assert_eq!(capped.tier, Tier::Viewer);
+        assert_eq!(capped.groups, ["k3s-daas:viewer", USERS_GROUP]);
+        assert_eq!(capped.extra[EXTRA_TIER], ["viewer"]);
+        assert_eq!(
+            grant(Tier::Developer).capped_at(Tier::Super),
+            grant(Tier::Developer)
+        );
+        assert_eq!(
+            grant(Tier::Developer).capped_at(Tier::Developer),
+            grant(Tier::Developer)
+        );
     }
 }

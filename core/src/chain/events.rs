@@ -10,6 +10,15 @@
 //! right after the last acknowledged event, so every event is handled once
 //! and in order across restarts (an event handled but not yet acknowledged
 //! when the process died is delivered again).
+//!
+//! Acknowledging moves the cursor only on events; a follower of a busy chain
+//! whose package is quiet would re-read every checkpoint since the last
+//! event after a restart. [`EventFollower::with_checkpoint_cursor`] also
+//! stores a *checkpoint-level* cursor, `(checkpoint, u64::MAX, u32::MAX)`
+//! ("everything in `checkpoint` is handled", [`EventCursor::after_checkpoint`]),
+//! once every checkpoint read so far has no unacknowledged event, at most
+//! once per interval, so a restart resumes within an interval of where it
+//! stopped.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -21,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sui_rpc::field::{FieldMask, FieldMaskUtil};
 use sui_rpc::proto::sui::rpc::v2 as proto;
 use sui_sdk_types::{Address, Digest};
+use tokio::time::Instant;
 use tracing::{debug, instrument};
 
 use super::client::{ChainClient, EmittedEvent, emitted_event_from_proto};
@@ -36,6 +46,32 @@ pub struct EventCursor {
     pub transaction_index: u64,
     /// Index of the event within the transaction's events.
     pub event_index: u32,
+}
+
+impl EventCursor {
+    /// The cursor after every event of `checkpoint`.
+    pub const fn after_checkpoint(checkpoint: u64) -> Self {
+        Self {
+            checkpoint,
+            transaction_index: u64::MAX,
+            event_index: u32::MAX,
+        }
+    }
+
+    /// Whether this cursor covers its whole checkpoint, so a follower
+    /// resumes with the next one.
+    pub const fn is_whole_checkpoint(&self) -> bool {
+        self.transaction_index == u64::MAX && self.event_index == u32::MAX
+    }
+
+    /// The first checkpoint a follower resuming after this cursor reads.
+    pub const fn resume_checkpoint(&self) -> u64 {
+        if self.is_whole_checkpoint() {
+            self.checkpoint.saturating_add(1)
+        } else {
+            self.checkpoint
+        }
+    }
 }
 
 impl std::fmt::Display for EventCursor {
@@ -167,6 +203,13 @@ pub struct EventFollower<S> {
     /// Highest checkpoint the node reported.
     known_height: Option<u64>,
     buffer: VecDeque<ChainEvent>,
+    /// How often, at most, a checkpoint-level cursor is stored; `None`:
+    /// only events move the cursor.
+    checkpoint_cursor: Option<Duration>,
+    /// When a checkpoint-level cursor was last stored.
+    last_checkpoint_store: Option<Instant>,
+    /// An event was handed out and not acknowledged yet.
+    unacknowledged: bool,
 }
 
 impl<S: CursorStore> EventFollower<S> {
@@ -183,7 +226,17 @@ impl<S: CursorStore> EventFollower<S> {
             after: None,
             known_height: None,
             buffer: VecDeque::new(),
+            checkpoint_cursor: None,
+            last_checkpoint_store: None,
+            unacknowledged: false,
         }
+    }
+
+    /// Also store a checkpoint-level cursor past event-free checkpoints, at
+    /// most once per `every` (see the module documentation).
+    pub fn with_checkpoint_cursor(mut self, every: Duration) -> Self {
+        self.checkpoint_cursor = Some(every);
+        self
     }
 
     /// Where to start when the store holds no cursor.
@@ -225,6 +278,7 @@ impl<S: CursorStore> EventFollower<S> {
     pub async fn try_next(&mut self) -> Result<Option<ChainEvent>, ChainError> {
         loop {
             if let Some(event) = self.buffer.pop_front() {
+                self.unacknowledged = true;
                 return Ok(Some(event));
             }
             let next = self.next_checkpoint().await?;
@@ -232,11 +286,42 @@ impl<S: CursorStore> EventFollower<S> {
                 self.known_height = Some(self.client.service_info().await?.checkpoint_height);
             }
             if self.known_height.is_none_or(|h| next > h) {
+                self.store_checkpoint_cursor().await?;
                 return Ok(None);
             }
             self.read_checkpoint(next).await?;
             self.next_checkpoint = Some(next.saturating_add(1));
+            if self.buffer.is_empty() {
+                self.store_checkpoint_cursor().await?;
+            }
         }
+    }
+
+    /// Stores "everything read so far is handled" when that is true, the
+    /// cursor would move, and the interval has passed.
+    async fn store_checkpoint_cursor(&mut self) -> Result<(), ChainError> {
+        let Some(every) = self.checkpoint_cursor else {
+            return Ok(());
+        };
+        let Some(read_through) = self.next_checkpoint.and_then(|n| n.checked_sub(1)) else {
+            return Ok(());
+        };
+        let cursor = EventCursor::after_checkpoint(read_through);
+        let due = self
+            .last_checkpoint_store
+            .is_none_or(|at| at.elapsed() >= every);
+        if !due
+            || self.unacknowledged
+            || !self.buffer.is_empty()
+            || self.after.is_some_and(|after| after >= cursor)
+        {
+            return Ok(());
+        }
+        self.store.store(cursor).await?;
+        self.after = Some(cursor);
+        self.last_checkpoint_store = Some(Instant::now());
+        debug!(%cursor, "checkpoint cursor stored");
+        Ok(())
     }
 
     /// Records `event` as handled: after a restart the follower continues
@@ -247,6 +332,7 @@ impl<S: CursorStore> EventFollower<S> {
     pub async fn ack(&mut self, event: &ChainEvent) -> Result<(), ChainError> {
         self.store.store(event.cursor).await?;
         self.after = Some(event.cursor);
+        self.unacknowledged = false;
         Ok(())
     }
 
@@ -262,7 +348,7 @@ impl<S: CursorStore> EventFollower<S> {
         let next = match self.store.load().await? {
             Some(cursor) => {
                 self.after = Some(cursor);
-                cursor.checkpoint
+                cursor.resume_checkpoint()
             }
             None => match self.start {
                 StartAt::Genesis => 0,
@@ -377,6 +463,11 @@ mod tests {
             event_index: 1,
         };
         assert!(a < b && b < c);
+        let whole = EventCursor::after_checkpoint(1);
+        assert!(a < whole && whole < b);
+        assert!(whole.is_whole_checkpoint() && !a.is_whole_checkpoint());
+        assert_eq!(whole.resume_checkpoint(), 2);
+        assert_eq!(a.resume_checkpoint(), 1);
     }
 
     #[tokio::test]

@@ -296,6 +296,20 @@ impl AccessService {
         Ok(decision)
     }
 
+    /// Who `claimant` is now, as the TokenReview would answer (the same
+    /// cached decision, with the tier's RBAC objects ensured); `Err` with
+    /// the reason when access is denied. The on-chain gateway acts as this
+    /// user.
+    ///
+    /// # Errors
+    /// [`AuthError`] when the chain cannot be read (fail closed).
+    pub async fn user(&self, claimant: &Claimant) -> Result<Result<Grant, DenyReason>, AuthError> {
+        Ok(match self.decision(claimant).await? {
+            CachedDecision::Allowed(grant) => Ok(Grant::clone(&grant)),
+            CachedDecision::Denied(reason) => Err(reason),
+        })
+    }
+
     /// Ensures the RBAC objects of an allowed user's tier, once per seal
     /// token and tier. A failure is logged and retried at the next review:
     /// authentication stands, RBAC then refuses what is missing.

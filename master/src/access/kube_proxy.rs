@@ -174,7 +174,7 @@ fn connection_options(headers: &HeaderMap) -> Result<HashSet<String>, ApiError> 
 }
 
 /// Adds the impersonation headers of `grant`.
-fn impersonate(headers: &mut HeaderMap, grant: &Grant) -> Result<(), ApiError> {
+pub(crate) fn impersonate(headers: &mut HeaderMap, grant: &Grant) -> Result<(), ApiError> {
     let value = |text: &str| {
         HeaderValue::from_str(text).map_err(|_| {
             ApiError::internal(

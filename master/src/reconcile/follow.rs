@@ -2,6 +2,7 @@
 //! [`Invalidation`](super::Invalidation) calls.
 
 use daas_core::chain::{ChainError, ChainEvent, CursorStore, EventCursor, EventFollower, StartAt};
+use daas_core::package::PackageEvent;
 use tracing::{debug, info, instrument, warn};
 
 use super::Context;
@@ -26,8 +27,12 @@ impl CursorStore for InMemory {
 /// context's [`Invalidation`](super::Invalidation) and keeping
 /// `status.caught_up` current.
 pub(super) async fn invalidate(context: &Context) {
+    let start = context
+        .settings
+        .invalidation_start
+        .map_or(StartAt::Latest, StartAt::Checkpoint);
     let mut follower = EventFollower::new(context.chain.clone(), InMemory)
-        .with_start(StartAt::Latest)
+        .with_start(start)
         .with_poll_interval(context.settings.poll_interval);
     let mut backoff = context.backoff();
     let mut failing = false;
@@ -68,21 +73,31 @@ pub(super) async fn invalidate(context: &Context) {
 #[instrument(skip_all, fields(cursor = %event.cursor))]
 fn notify(context: &Context, event: &ChainEvent) {
     match event.decode(context.chain.package_id()) {
-        Ok(Some(decoded)) => match invalidation(&decoded) {
-            Invalidate::Token(id) => {
-                debug!(event = decoded.name(), seal_token = %id, "seal token changed");
-                context.invalidation.seal_token_changed(id);
+        Ok(Some(decoded)) => {
+            if let Some(gateway) = context.gateway.get() {
+                gateway.observe(&decoded);
             }
-            Invalidate::All => {
-                debug!(event = decoded.name(), "every decision may be stale");
-                context.invalidation.all_changed();
-            }
-            Invalidate::Nothing => {}
-        },
+            invalidate_for(context, &decoded);
+        }
         Ok(None) => {}
         Err(error) => {
             warn!(error = %error_chain(&error), "undecodable package event; dropping every cached decision");
             context.invalidation.all_changed();
         }
+    }
+}
+
+/// Drops the cached decisions `event` may have made stale.
+fn invalidate_for(context: &Context, event: &PackageEvent) {
+    match invalidation(event) {
+        Invalidate::Token(id) => {
+            debug!(event = event.name(), seal_token = %id, "seal token changed");
+            context.invalidation.seal_token_changed(id);
+        }
+        Invalidate::All => {
+            debug!(event = event.name(), "every decision may be stale");
+            context.invalidation.all_changed();
+        }
+        Invalidate::Nothing => {}
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use daas_core::access::unix_now_secs;
 use daas_core::access::worker::{WorkerClaim, worker_read_refusal};
@@ -26,6 +28,10 @@ use crate::cursor::KubeCursorStore;
 use crate::leader::error_chain;
 use crate::nodes::replay::sweep_expired_nonces;
 
+/// How often, at most, the stored cursor moves past checkpoints without
+/// package events (a restart re-reads at most this much of the chain).
+const CHECKPOINT_CURSOR_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How many seal tokens a re-check reads from the chain at once.
 const READS_IN_FLIGHT: usize = 16;
 
@@ -41,7 +47,19 @@ struct Leading {
 /// events from the stored cursor.
 pub(super) async fn lead(context: Arc<Context>) {
     info!("leading: revoking from the event cursor, approving node certificates");
-    futures::future::join(revoke(&context), approve_node_certificates(&context)).await;
+    // Boxed: the gateway's future is deep enough to overflow the
+    // compiler's layout query when nested in the leader's.
+    let gateway: std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> =
+        match context.gateway.get() {
+            Some(gateway) => Box::pin(gateway.lead()),
+            None => Box::pin(std::future::pending()),
+        };
+    futures::future::join3(
+        revoke(&context),
+        approve_node_certificates(&context),
+        gateway,
+    )
+    .await;
 }
 
 /// Follows events and re-checks, restarting the follower after failures.
@@ -70,8 +88,9 @@ async fn follow(context: &Context, state: &mut Leading) -> Result<Infallible, Re
         &settings.cursor_name,
     );
     start_cursor(context, &store).await?;
-    let mut follower =
-        EventFollower::new(context.chain.clone(), store).with_poll_interval(settings.poll_interval);
+    let mut follower = EventFollower::new(context.chain.clone(), store)
+        .with_poll_interval(settings.poll_interval)
+        .with_checkpoint_cursor(CHECKPOINT_CURSOR_INTERVAL);
     loop {
         if Instant::now() >= state.next_recheck {
             recheck_and_schedule(context, state).await;

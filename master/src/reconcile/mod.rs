@@ -35,7 +35,10 @@
 //!     expired register nonces are swept. Expiry fires no event, and a
 //!     master that was down while a slash happened catches up this way too.
 //!   - approves kubelet client certificate requests of bootstrappers only
-//!     for the node their token was minted for (`approve`).
+//!     for the node their token was minted for (`approve`);
+//!   - runs the on-chain gateway ([`crate::gateway`]) when one was given
+//!     ([`Reconciler::with_gateway`]); every replica's invalidation
+//!     follower tells it about enclave registrations.
 //!
 //! Errors of the chain or the API server are logged and retried with
 //! bounded exponential backoff; nothing here ends the process. A node with
@@ -44,7 +47,7 @@
 //! a read failed; a node without a record needs no answer.
 
 mod approve;
-mod backoff;
+pub(crate) mod backoff;
 mod classify;
 mod follow;
 mod lead;
@@ -53,7 +56,7 @@ mod verdict;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use daas_core::chain::{ChainClient, ChainError};
@@ -63,6 +66,7 @@ use tokio::sync::watch;
 use crate::admission::AdmissionError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::CURSOR_CONFIG_MAP;
+use crate::gateway::Gateway;
 use crate::leader::{Elector, LeaderError, LeaseSettings, run_elected};
 use crate::revocation::{DrainPolicy, RevocationError};
 
@@ -108,6 +112,10 @@ pub struct ReconcilerSettings {
     /// Node names outside staking (the K3s server's own node), never
     /// revoked.
     pub exempt: BTreeSet<String>,
+    /// The first checkpoint the invalidation follower reads; `None`: the
+    /// chain head when it starts. The master sets the head it read before
+    /// it could be attested, so no registration of its key is missed.
+    pub invalidation_start: Option<u64>,
 }
 
 impl ReconcilerSettings {
@@ -128,6 +136,7 @@ impl ReconcilerSettings {
             cursor_name: CURSOR_CONFIG_MAP.to_owned(),
             scope: None,
             exempt: BTreeSet::new(),
+            invalidation_start: None,
         }
     }
 
@@ -221,6 +230,7 @@ struct Context {
     kube: kube::Client,
     invalidation: Arc<dyn Invalidation>,
     status: watch::Sender<ReconcilerStatus>,
+    gateway: OnceLock<Arc<Gateway>>,
 }
 
 impl Context {
@@ -269,9 +279,19 @@ impl Reconciler {
                 kube,
                 invalidation,
                 status,
+                gateway: OnceLock::new(),
             }),
             elector,
         })
+    }
+
+    /// Also runs `gateway` while leading, and tells it what every event
+    /// says about enclaves.
+    #[must_use]
+    pub fn with_gateway(self, gateway: Arc<Gateway>) -> Self {
+        // A fresh cell: the first and only set cannot fail.
+        let _ = self.context.gateway.set(gateway);
+        self
     }
 
     /// The reconciler's status, updated as it runs.

@@ -5,6 +5,7 @@
 pub mod attestation;
 pub mod confirm;
 pub mod form;
+pub mod gateway;
 pub mod help;
 pub mod node_detail;
 pub mod nodes;
