@@ -7,6 +7,10 @@
 //! and the parent-side forwarder ([`proxy`]), which names each client to
 //! the master in a PROXY v2 header ([`proxy_protocol`]).
 
+// The gateway's and reconciler's futures (kube, chain and TLS clients
+// nested in async fns) are deeper than rustc's default layout query depth.
+#![recursion_limit = "256"]
+
 pub mod access;
 pub mod admission;
 pub mod attestation;
