@@ -209,6 +209,18 @@ impl Devnet {
             .with_context(|| format!("advance-clock answer without offset_ms: {body}"))
     }
 
+    /// Trusts `pem` as the dev attestation root from the next (re)start on,
+    /// for a master whose root exists only after the devnet started.
+    ///
+    /// # Errors
+    /// The root could not be written.
+    pub fn trust_dev_attestation_root(&mut self, pem: &str) -> anyhow::Result<()> {
+        let path = self.dir.path().join("insecure-dev-attestation-root.pem");
+        std::fs::write(&path, pem).context("writing the dev attestation root")?;
+        self.dev_attestation_root = Some(path);
+        Ok(())
+    }
+
     /// Kills the process (as a crash would) and starts it again on the same
     /// data directory and port.
     ///
