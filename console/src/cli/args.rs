@@ -94,6 +94,9 @@ pub enum Command {
     /// Register an attested master's key on the chain.
     #[command(subcommand)]
     Enclave(EnclaveCommand),
+    /// Verify audit events against the chain; list the audit log's checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// kubectl credential plugin: print a wallet-signed access token as an ExecCredential.
     ///
     /// Run by kubectl (client.authentication.k8s.io/v1 exec plugin), configured
@@ -422,6 +425,27 @@ pub enum EnclaveCommand {
         /// The EnclaveConfig (object id) whose PCRs the master must have.
         #[arg(long, value_name = "ID")]
         config: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `daas-console audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify one audit event on your own: leaf → inclusion proof →
+    /// checkpoint signature by the enclave key read from the chain → the
+    /// checkpoint's anchor on chain. Exits non-zero if any step fails.
+    Verify {
+        /// The event's auditID (the API server's Audit-Id response header).
+        audit_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the master's signed checkpoints and where each is anchored.
+    Checkpoints {
         /// Print JSON.
         #[arg(long)]
         json: bool,

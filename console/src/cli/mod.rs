@@ -3,6 +3,7 @@
 
 mod args;
 mod attest;
+mod audit;
 mod credential;
 mod enclave;
 mod kubeconfig;
@@ -37,6 +38,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Attest(args) => attest::run(global, args).await,
         Command::Slash(command) => slash::run(global, command).await,
         Command::Enclave(command) => enclave::run(global, command).await,
+        Command::Audit(command) => audit::run(global, command).await,
         Command::Credential(args) => credential::run(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
     }

@@ -9,7 +9,10 @@ use daas_core::package::Mist;
 use daas_core::wallet::WalletSummary;
 use sui_sdk_types::Address;
 
+use daas_core::api::audit::AuditCheckpointList;
+
 use crate::ops::attest::MasterAttestation;
+use crate::ops::audit::VerifiedEvent;
 use crate::ops::nodes::NodeList;
 use crate::ops::slash::{Decided, Proposal};
 use crate::ops::stake::StakeStatus;
@@ -100,6 +103,22 @@ pub struct SlashView {
     pub is_slasher: bool,
 }
 
+/// The last verification of an audit event asked for on the Audit screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditCheck {
+    /// Being verified.
+    Running(String),
+    /// Verified against the chain.
+    Verified(Box<VerifiedEvent>),
+    /// Not verified, and why.
+    Failed {
+        /// The event asked for.
+        audit_id: String,
+        /// Why it does not verify.
+        error: String,
+    },
+}
+
 /// One recent chain event, for the Overview.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLine {
@@ -128,6 +147,10 @@ pub struct Data {
     pub slash: Loaded<SlashView>,
     /// Recent chain events, newest last.
     pub events: Loaded<Vec<EventLine>>,
+    /// The audit log's checkpoints.
+    pub audit: Loaded<AuditCheckpointList>,
+    /// The last audit verification.
+    pub audit_check: Option<AuditCheck>,
 }
 
 /// Most recent events kept for the Overview.
@@ -152,6 +175,10 @@ pub enum DataEvent {
     Slash(Result<SlashView, String>),
     /// New chain events.
     Events(Result<Vec<EventLine>, String>),
+    /// The audit log's checkpoints.
+    Audit(Result<AuditCheckpointList, String>),
+    /// An audit verification's progress or result.
+    AuditCheck(AuditCheck),
 }
 
 impl Data {
@@ -173,6 +200,8 @@ impl Data {
                 self.events.error = None;
             }
             DataEvent::Events(Err(error)) => self.events.error = Some(error),
+            DataEvent::Audit(r) => self.audit.set(r),
+            DataEvent::AuditCheck(check) => self.audit_check = Some(check),
         }
     }
 

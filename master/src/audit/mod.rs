@@ -153,11 +153,7 @@ impl AuditLog {
     }
 
     fn sign(&self, size: u64, root: [u8; 32]) -> AuditCheckpoint {
-        let timestamp_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| {
-                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-            });
+        let timestamp_ms = now_ms();
         let note = Checkpoint {
             origin: self.origin.clone(),
             size,

@@ -3,6 +3,7 @@
 //! help bar ([`Component::commands`]); none talks to another directly.
 
 pub mod attestation;
+pub mod audit;
 pub mod confirm;
 pub mod form;
 pub mod help;

@@ -1,4 +1,4 @@
-//! Screens whose work has not arrived yet (audit log, on-chain gateway):
+//! Screens whose work has not arrived yet (the on-chain gateway):
 //! they hold their place in the palette and the tabs, and say what comes.
 
 use crossterm::event::KeyEvent;
