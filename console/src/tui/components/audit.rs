@@ -93,7 +93,7 @@ impl Audit {
             Row::new(["SIZE", "ROOT", "SIGNED", "ANCHOR"]),
             &[
                 Constraint::Length(10),
-                Constraint::Length(66),
+                Constraint::Length(64),
                 Constraint::Length(20),
                 Constraint::Min(12),
             ],
