@@ -336,10 +336,7 @@ async fn enclave_signed_results_and_audit_batches() {
         .unwrap();
     executed.assert_success();
     let executed = net
-        .call(
-            &alice,
-            anchor(10, 12, sign(&enclave_key, &batch(1, 10, 12))),
-        )
+        .call(&alice, anchor(12, sign(&enclave_key, &checkpoint(12))))
         .await
         .unwrap();
     assert_eq!(abort_code(&executed), ("enclave".to_owned(), 304));

@@ -114,7 +114,7 @@ impl MerkleTree {
             }
             let row = &mut self.levels[level];
             row.push(carry);
-            if row.len() % 2 == 1 {
+            if !row.len().is_multiple_of(2) {
                 return;
             }
             let right = row[row.len() - 1];
@@ -244,7 +244,7 @@ impl MerkleTree {
     /// of every range RFC 9162's recursion visits).
     fn subtree(&self, start: u64, end: u64) -> Hash {
         let width = end - start;
-        if width.is_power_of_two() && start % width == 0 {
+        if width.is_power_of_two() && start.is_multiple_of(width) {
             let level = width.trailing_zeros() as usize;
             let index = (start >> level) as usize;
             if let Some(hash) = self.levels.get(level).and_then(|row| row.get(index)) {
