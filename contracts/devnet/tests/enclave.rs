@@ -127,7 +127,7 @@ fn stake(tx: &mut TransactionBuilder) {
 }
 
 #[tokio::test]
-async fn enclave_signed_results_and_audit_batches() {
+async fn enclave_signed_results_and_audit_checkpoints() {
     let authority = DevAuthority::new("results");
     let mut net = start_net(Some(authority.root.clone()), false).await;
     let admin = net.account(daas_devnet::faucet::faucet_key()).await;

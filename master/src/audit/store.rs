@@ -134,8 +134,8 @@ impl LeafStore {
         let mut at = 0usize;
         while at < bytes.len() {
             match parse_record(&bytes[at..]) {
-                Ok((leaf, len)) => {
-                    self.insert(at as u64, &leaf);
+                Ok((leaf, hash, len)) => {
+                    self.insert(at as u64, &leaf.audit_id, hash);
                     at += len;
                 }
                 Err(RecordError::Torn) => break,
@@ -156,11 +156,11 @@ impl LeafStore {
         Ok(at as u64)
     }
 
-    fn insert(&mut self, offset: u64, leaf: &AuditLeaf) {
+    fn insert(&mut self, offset: u64, audit_id: &str, hash: Hash) {
         let index = self.tree.size();
-        self.tree.push_hash(leaf.hash());
+        self.tree.push_hash(hash);
         self.offsets.push(offset);
-        self.index.insert(leaf.audit_id.clone(), index);
+        self.index.insert(audit_id.to_owned(), index);
     }
 
     /// Appends the events not yet in the log (by `auditID`, also within
@@ -172,15 +172,17 @@ impl LeafStore {
     pub fn append(&mut self, leaves: &[AuditLeaf]) -> Result<Appended, StoreError> {
         let mut outcome = Appended::default();
         let mut buffer = Vec::new();
-        let mut fresh: Vec<(u64, &AuditLeaf)> = Vec::new();
+        let mut fresh: Vec<(u64, &str, Hash)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for leaf in leaves {
             if self.index.contains_key(&leaf.audit_id) || !seen.insert(leaf.audit_id.as_str()) {
                 outcome.duplicates += 1;
                 continue;
             }
-            fresh.push((self.end + buffer.len() as u64, leaf));
-            encode_record(&leaf.to_bytes(), &mut buffer);
+            let bytes = leaf.to_bytes();
+            let hash = leaf_hash(&bytes);
+            fresh.push((self.end + buffer.len() as u64, &leaf.audit_id, hash));
+            encode_record(&bytes, &hash, &mut buffer);
         }
         if fresh.is_empty() {
             return Ok(outcome);
@@ -199,8 +201,8 @@ impl LeafStore {
             });
         }
         self.end += buffer.len() as u64;
-        for (offset, leaf) in fresh {
-            self.insert(offset, leaf);
+        for (offset, audit_id, hash) in fresh {
+            self.insert(offset, audit_id, hash);
             outcome.added += 1;
         }
         Ok(outcome)
@@ -266,17 +268,13 @@ impl LeafStore {
     }
 }
 
-fn encode_record(leaf: &[u8], out: &mut Vec<u8>) {
+/// Appends the record of `leaf`, whose leaf hash is `hash`.
+fn encode_record(leaf: &[u8], hash: &Hash, out: &mut Vec<u8>) {
     // The parser bounds leaves far below u32::MAX.
     let len = u32::try_from(leaf.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(leaf);
-    out.extend_from_slice(&checksum(leaf));
-}
-
-fn checksum(leaf: &[u8]) -> [u8; 4] {
-    let hash: Hash = leaf_hash(leaf);
-    [hash[0], hash[1], hash[2], hash[3]]
+    out.extend_from_slice(&hash[..4]);
 }
 
 enum RecordError {
@@ -292,7 +290,8 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
     Some(4 + u32::from_le_bytes(header) as usize + 4)
 }
 
-fn parse_record(bytes: &[u8]) -> Result<(AuditLeaf, usize), RecordError> {
+/// The record at the start of `bytes`: its leaf, leaf hash and length.
+fn parse_record(bytes: &[u8]) -> Result<(AuditLeaf, Hash, usize), RecordError> {
     let Some(len) = record_len(bytes) else {
         return Err(RecordError::Torn);
     };
@@ -303,11 +302,12 @@ fn parse_record(bytes: &[u8]) -> Result<(AuditLeaf, usize), RecordError> {
         return Err(RecordError::Torn);
     };
     let leaf = &record[4..len - 4];
-    if record[len - 4..] != checksum(leaf) {
+    let hash = leaf_hash(leaf);
+    if record[len - 4..] != hash[..4] {
         return Err(RecordError::Bad("checksum mismatch"));
     }
     let leaf = AuditLeaf::from_bytes(leaf).map_err(|_| RecordError::Bad("leaf does not decode"))?;
-    Ok((leaf, len))
+    Ok((leaf, hash, len))
 }
 
 #[cfg(test)]
@@ -369,7 +369,8 @@ mod tests {
         let full = std::fs::metadata(&path).unwrap().len();
         // A crash in the middle of writing a third record.
         let mut torn = Vec::new();
-        encode_record(&leaf("c").to_bytes(), &mut torn);
+        let bytes = leaf("c").to_bytes();
+        encode_record(&bytes, &leaf_hash(&bytes), &mut torn);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&torn[..torn.len() / 2]).unwrap();
         drop(file);
@@ -408,7 +409,8 @@ mod tests {
         let mut other = leaf("a");
         other.verb = "put".into();
         let mut record = Vec::new();
-        encode_record(&other.to_bytes(), &mut record);
+        let bytes = other.to_bytes();
+        encode_record(&bytes, &leaf_hash(&bytes), &mut record);
         std::fs::write(&path, record).unwrap();
         assert!(matches!(store.leaf(0), Err(StoreError::Corrupt { .. })));
     }
