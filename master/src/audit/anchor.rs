@@ -26,9 +26,9 @@ use daas_core::package::audit::AuditAbort;
 use daas_core::wallet::Keypair;
 use sui_sdk_types::Address;
 use tokio::sync::watch;
-use tracing::{info, instrument, warn};
+use tracing::{error, info, instrument, warn};
 
-use super::AuditLog;
+use super::{AnchorMismatch, AuditLog};
 use crate::leader::error_chain;
 use crate::reconcile::ReconcilerStatus;
 
@@ -114,6 +114,7 @@ impl Anchoring {
         }
         let mut backoff = TICK;
         let mut next_attempt = Instant::now();
+        let mut checked = false;
         loop {
             tokio::time::sleep(TICK).await;
             self.sign_due().await;
@@ -124,6 +125,23 @@ impl Anchoring {
             };
             if Instant::now() < next_attempt {
                 continue;
+            }
+            if !checked {
+                match self.check_against_chain().await {
+                    Ok(()) => checked = true,
+                    Err(CheckError::Chain(error)) => {
+                        warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot read the anchored audit log yet");
+                        next_attempt = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                    Err(CheckError::Mismatch(mismatch)) => {
+                        // Fail closed: anchoring a tree that does not
+                        // extend the chain's would hide the damage.
+                        error!(%mismatch, "the audit log disagrees with the chain; not anchoring");
+                        return;
+                    }
+                }
             }
             match self.anchor_pending(gas.as_ref(), target).await {
                 Ok(()) => backoff = TICK,
@@ -150,6 +168,19 @@ impl Anchoring {
             }
             Err(error) => warn!(%error, "the checkpoint signing task failed"),
         }
+    }
+
+    /// Checks the stored tree against the chain's last anchored checkpoint.
+    async fn check_against_chain(&self) -> Result<(), CheckError> {
+        let anchored = self
+            .chain
+            .audit_log(self.log.log_id())
+            .await
+            .map_err(CheckError::Chain)?
+            .value;
+        self.log
+            .check_against_anchor(anchored.tree_size, &anchored.root)
+            .map_err(CheckError::Mismatch)
     }
 
     /// Anchors every pending checkpoint, oldest first.
@@ -244,6 +275,14 @@ impl Anchoring {
             warn!(error = %error_chain(&error), "cannot record an anchor; it will be re-checked");
         }
     }
+}
+
+/// Why the stored tree could not be checked against the chain.
+enum CheckError {
+    /// The chain could not be read.
+    Chain(ChainError),
+    /// The stored tree does not extend the anchored one.
+    Mismatch(AnchorMismatch),
 }
 
 /// A cursor that lives only in the watcher: it starts at the chain head.

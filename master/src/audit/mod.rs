@@ -31,6 +31,32 @@ use sui_sdk_types::Address;
 use self::checkpoints::CheckpointLog;
 use self::store::{Appended, LeafStore, StoreError};
 
+/// The stored tree disagrees with the chain's last anchored checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorMismatch {
+    /// The chain anchored more events than the leaf file holds.
+    #[error(
+        "the chain anchored {anchored} audit events but the leaf file holds only {stored}: \
+         acknowledged events were lost from the state directory"
+    )]
+    Missing {
+        /// Events stored.
+        stored: u64,
+        /// Events the chain anchored.
+        anchored: u64,
+    },
+    /// The stored tree's root at the anchored size is another one.
+    #[error(
+        "the leaf file's first {size} events do not hash to the root the chain anchored: \
+         the audit log was changed outside the master"
+    )]
+    Rewritten {
+        /// The anchored size.
+        size: u64,
+    },
+}
+
 /// When to sign a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
@@ -181,6 +207,35 @@ impl AuditLog {
         }
     }
 
+    /// Checks that the stored tree extends the checkpoint the chain
+    /// anchored last (`anchored_size` events with root `anchored_root`):
+    /// the leaf file, kept outside the enclave, lost nothing and was not
+    /// rewritten.
+    ///
+    /// # Errors
+    /// [`AnchorMismatch`] naming which.
+    pub fn check_against_anchor(
+        &self,
+        anchored_size: u64,
+        anchored_root: &[u8],
+    ) -> Result<(), AnchorMismatch> {
+        if anchored_size == 0 {
+            return Ok(());
+        }
+        let state = self.lock();
+        let tree = state.leaves.tree();
+        match tree.root_at(anchored_size) {
+            Err(_) => Err(AnchorMismatch::Missing {
+                stored: tree.size(),
+                anchored: anchored_size,
+            }),
+            Ok(root) if root.as_slice() != anchored_root => Err(AnchorMismatch::Rewritten {
+                size: anchored_size,
+            }),
+            Ok(_) => Ok(()),
+        }
+    }
+
     /// The oldest checkpoint not yet anchored.
     pub fn first_pending(&self) -> Option<AuditCheckpoint> {
         self.lock().checkpoints.first_pending().cloned()
@@ -263,5 +318,46 @@ mod tests {
         assert_eq!(log.sign_if_due(later, false).unwrap().unwrap().tree_size, 4);
         assert!(log.sign_if_due(later, true).unwrap().is_none());
         assert_eq!(log.first_pending().unwrap().tree_size, 3);
+    }
+
+    #[test]
+    fn a_lost_or_rewritten_leaf_file_disagrees_with_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            AuditLog::open(
+                dir.path(),
+                Address::new([0x0b; 32]),
+                SigningKey::from_bytes(&[7; 32]),
+                CheckpointPolicy {
+                    events: 1,
+                    interval: Duration::from_secs(60),
+                },
+            )
+            .unwrap()
+        };
+        let log = open();
+        log.append(&[leaf("a"), leaf("b")]).unwrap();
+        let anchored = log.sign_if_due(Instant::now(), false).unwrap().unwrap();
+        let root = hex::decode(&anchored.root).unwrap();
+        log.append(&[leaf("c")]).unwrap();
+        assert_eq!(log.check_against_anchor(0, &[]), Ok(()));
+        assert_eq!(log.check_against_anchor(2, &root), Ok(()));
+        assert_eq!(
+            log.check_against_anchor(5, &root),
+            Err(AnchorMismatch::Missing {
+                stored: 3,
+                anchored: 5
+            })
+        );
+        drop(log);
+        // Someone rewrites the file outside the master with other events
+        // (valid records, so it opens).
+        std::fs::remove_file(dir.path().join(store::LEAVES_FILE)).unwrap();
+        let log = open();
+        log.append(&[leaf("x"), leaf("y")]).unwrap();
+        assert_eq!(
+            log.check_against_anchor(2, &root),
+            Err(AnchorMismatch::Rewritten { size: 2 })
+        );
     }
 }
