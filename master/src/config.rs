@@ -41,6 +41,11 @@
 //!   drain_timeout_secs: 60     # then pods are deleted without eviction
 //!   recheck_interval_secs: 60  # every Node is re-checked this often
 //!   exempt: ["server-node"]    # Nodes outside staking, never revoked
+//! audit:
+//!   checkpoint_events: 1000    # sign a checkpoint once this many events wait
+//!   checkpoint_interval_ms: 2000  # and at least this often
+//!   log_id: "0x…"              # the AuditLog object; fixed on the devnet
+//!   gas_key_file: "/etc/k3s-daas/audit-gas.key"  # suiprivkey1… (0600); unset: sign, don't anchor
 //! ```
 //!
 //! Every section and key is optional, except that a master with a cluster
@@ -716,6 +721,21 @@ api:
         std::fs::write(&path, "access:\n  seal_tokens_per_owner: 0\n").unwrap();
         let error = MasterConfig::load(&path).unwrap_err().to_string();
         assert!(error.contains("access.seal_tokens_per_owner"), "{error}");
+        for (text, key) in [
+            (
+                "audit:\n  checkpoint_events: 0\n",
+                "audit.checkpoint_events",
+            ),
+            (
+                "audit:\n  checkpoint_interval_ms: 0\n",
+                "audit.checkpoint_interval_ms",
+            ),
+            ("audit:\n  log_id: \"not-an-id\"\n", "audit.log_id"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = MasterConfig::load(&path).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
         let error = MasterConfig::load(&dir.path().join("missing.yaml"))
             .unwrap_err()
             .to_string();

@@ -332,3 +332,30 @@ async fn watch_registration(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_gas_key_file_must_hold_a_suiprivkey() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.key");
+        assert!(matches!(
+            load_gas_key(&missing),
+            Err(GasKeyError::Read { .. })
+        ));
+        let bad = dir.path().join("bad.key");
+        std::fs::write(&bad, "not a key\n").unwrap();
+        let error = load_gas_key(&bad).unwrap_err();
+        assert!(matches!(error, GasKeyError::Malformed { .. }));
+        // The message names the file, never its contents.
+        assert!(!error.to_string().contains("not a key"), "{error}");
+        let key = Keypair::from_bytes(daas_core::wallet::Scheme::Ed25519, &[0x6a; 32]).unwrap();
+        let good = dir.path().join("gas.key");
+        std::fs::write(&good, format!("{}\n", key.to_suiprivkey().as_str())).unwrap();
+        assert_eq!(load_gas_key(&good).unwrap().address(), key.address());
+    }
+}
