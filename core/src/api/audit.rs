@@ -51,7 +51,7 @@ pub struct AuditCheckpointList {
     pub origin: String,
     /// Events stored (acknowledged) so far; may exceed the last checkpoint.
     pub stored: u64,
-    /// The signed checkpoints, oldest first.
+    /// The newest signed checkpoints (at most 1,000), oldest first.
     pub checkpoints: Vec<AuditCheckpoint>,
 }
 

@@ -121,7 +121,7 @@ impl CheckpointLog {
     }
 
     /// Every checkpoint, oldest first.
-    pub fn all(&self) -> impl Iterator<Item = &AuditCheckpoint> {
+    pub fn all(&self) -> impl DoubleEndedIterator<Item = &AuditCheckpoint> {
         self.by_size.values()
     }
 

@@ -105,13 +105,27 @@ fn event_proof(log: &AuditLog, audit_id: &str) -> Result<AuditEventProof, ApiErr
     })
 }
 
-/// `GET /api/v1/audit/checkpoints`.
+/// Most checkpoints one answer lists (the newest).
+pub const CHECKPOINTS_LISTED: usize = 1000;
+
+/// `GET /api/v1/audit/checkpoints`: the newest [`CHECKPOINTS_LISTED`],
+/// oldest first.
 async fn checkpoints(State(log): State<Arc<AuditLog>>) -> Json<AuditCheckpointList> {
     let origin = log.origin().to_owned();
-    Json(log.with_state(|state| AuditCheckpointList {
-        origin,
-        stored: state.leaves.size(),
-        checkpoints: state.checkpoints.all().cloned().collect(),
+    Json(log.with_state(|state| {
+        let mut newest: Vec<_> = state
+            .checkpoints
+            .all()
+            .rev()
+            .take(CHECKPOINTS_LISTED)
+            .cloned()
+            .collect();
+        newest.reverse();
+        AuditCheckpointList {
+            origin,
+            stored: state.leaves.size(),
+            checkpoints: newest,
+        }
     }))
 }
 
