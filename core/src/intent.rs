@@ -39,8 +39,8 @@ pub enum Scope {
     JoinResponse,
     /// The result of an on-chain gateway request (`gateway::INTENT_K8S_RESULT`).
     K8sResult,
-    /// The Merkle root of an audit batch (`audit::INTENT_AUDIT_BATCH`).
-    AuditBatch,
+    /// A checkpoint of the audit log (`audit::INTENT_AUDIT_CHECKPOINT`).
+    AuditCheckpoint,
 }
 
 impl Scope {
@@ -49,13 +49,13 @@ impl Scope {
         match self {
             Self::JoinResponse => INTENT_JOIN_RESPONSE,
             Self::K8sResult => IntentScope::K8sResult.code(),
-            Self::AuditBatch => IntentScope::AuditBatch.code(),
+            Self::AuditCheckpoint => IntentScope::AuditCheckpoint.code(),
         }
     }
 
     /// The scope of an `intent` byte, if it is one.
     pub fn from_code(code: u8) -> Option<Self> {
-        [Self::JoinResponse, Self::K8sResult, Self::AuditBatch]
+        [Self::JoinResponse, Self::K8sResult, Self::AuditCheckpoint]
             .into_iter()
             .find(|scope| scope.code() == code)
     }
@@ -65,7 +65,7 @@ impl From<IntentScope> for Scope {
     fn from(scope: IntentScope) -> Self {
         match scope {
             IntentScope::K8sResult => Self::K8sResult,
-            IntentScope::AuditBatch => Self::AuditBatch,
+            IntentScope::AuditCheckpoint => Self::AuditCheckpoint,
         }
     }
 }
@@ -75,7 +75,7 @@ impl fmt::Display for Scope {
         let name = match self {
             Self::JoinResponse => "join response",
             Self::K8sResult => "gateway result",
-            Self::AuditBatch => "audit anchor",
+            Self::AuditCheckpoint => "audit anchor",
         };
         write!(f, "{name} (intent {})", self.code())
     }
@@ -200,10 +200,14 @@ mod tests {
             crate::package::gateway::INTENT_K8S_RESULT
         );
         assert_eq!(
-            Scope::AuditBatch.code(),
-            crate::package::audit::INTENT_AUDIT_BATCH
+            Scope::AuditCheckpoint.code(),
+            crate::package::audit::INTENT_AUDIT_CHECKPOINT
         );
-        for scope in [Scope::JoinResponse, Scope::K8sResult, Scope::AuditBatch] {
+        for scope in [
+            Scope::JoinResponse,
+            Scope::K8sResult,
+            Scope::AuditCheckpoint,
+        ] {
             assert_eq!(Scope::from_code(scope.code()), Some(scope));
         }
         assert_eq!(Scope::from_code(9), None);
@@ -242,7 +246,7 @@ mod tests {
         );
 
         let audit = IntentMessage {
-            intent: Scope::AuditBatch.code(),
+            intent: Scope::AuditCheckpoint.code(),
             timestamp_ms: u64::MAX,
             data: (7u64, vec![0xeeu8; 2]),
         };
@@ -286,7 +290,7 @@ mod tests {
         let signature = hex::decode(&signed.signature).unwrap();
         assert!(enclave.verify_signature(&signed.message, &signature));
         let mut other = signed.message.clone();
-        other.intent = Scope::AuditBatch.code();
+        other.intent = Scope::AuditCheckpoint.code();
         assert!(!enclave.verify_signature(&other, &signature));
     }
 
@@ -300,7 +304,7 @@ mod tests {
         let public = key().verifying_key();
         assert!(verify_intent(&public, Scope::JoinResponse, &signed).is_ok());
 
-        let error = verify_intent(&public, Scope::AuditBatch, &signed).unwrap_err();
+        let error = verify_intent(&public, Scope::AuditCheckpoint, &signed).unwrap_err();
         assert!(matches!(error, IntentError::WrongScope { got: 0, .. }));
 
         let mut tampered = signed.clone();
@@ -334,7 +338,7 @@ mod tests {
 
     #[test]
     fn json_round_trip() {
-        let signed = sign_intent(&key(), Scope::AuditBatch, 5, vec![9u8; 3]).unwrap();
+        let signed = sign_intent(&key(), Scope::AuditCheckpoint, 5, vec![9u8; 3]).unwrap();
         let json = serde_json::to_string(&signed).unwrap();
         let back: SignedIntent<Vec<u8>> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, signed);

@@ -10,6 +10,7 @@ pub mod access;
 pub mod api;
 pub mod attestation;
 pub mod attested;
+pub mod audit;
 pub mod chain;
 pub mod intent;
 pub mod package;

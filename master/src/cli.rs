@@ -141,10 +141,14 @@ fn webhook_files(args: &WebhookFilesArgs) -> anyhow::Result<()> {
     let admission = pod_security::write_admission_configuration(&args.out)?;
     announce(&format!(
         "--authentication-token-webhook-config-file={} --authentication-token-webhook-version=v1 \
-         --authorization-config={} --admission-control-config-file={}",
+         --authorization-config={} --admission-control-config-file={} \
+         --audit-policy-file={} --audit-webhook-config-file={} --audit-webhook-batch-max-wait={}s",
         files.authentication_kubeconfig.display(),
         files.authorization_config.display(),
-        admission.display()
+        admission.display(),
+        files.audit_policy.display(),
+        files.audit_kubeconfig.display(),
+        crate::webhooks::AUDIT_BATCH_MAX_WAIT.as_secs()
     ))?;
     Ok(())
 }

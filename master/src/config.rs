@@ -43,6 +43,11 @@
 //!   exempt: ["server-node"]    # Nodes outside staking, never revoked
 //! gateway:
 //!   enabled: true              # execute on-chain K8s requests (leader only)
+//! audit:
+//!   checkpoint_events: 1000    # sign a checkpoint once this many events wait
+//!   checkpoint_interval_ms: 2000  # and at least this often
+//!   log_id: "0x…"              # the AuditLog object; fixed on the devnet
+//!   gas_key_file: "/etc/k3s-daas/audit-gas.key"  # suiprivkey1… (0600); unset: sign, don't anchor
 //! ```
 //!
 //! Every section and key is optional, except that a master with a cluster
@@ -92,6 +97,9 @@ pub struct MasterConfig {
     /// The on-chain gateway.
     #[serde(default)]
     pub gateway: GatewaySection,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 /// `gateway:`.
@@ -319,6 +327,57 @@ impl NodesSection {
     }
 }
 
+/// `audit:`: the verifiable audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AuditSection {
+    /// Sign a checkpoint once this many events are not yet in one.
+    pub checkpoint_events: u64,
+    /// Sign a checkpoint of pending events at least this often, ms.
+    pub checkpoint_interval_ms: u64,
+    /// The shared `AuditLog` object; default: the devnet's.
+    pub log_id: Option<String>,
+    /// A file (mode 0600) holding the `suiprivkey1…` key that pays for
+    /// anchoring transactions. Without one the master signs checkpoints
+    /// but does not anchor them.
+    pub gas_key_file: Option<PathBuf>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            checkpoint_events: 1000,
+            checkpoint_interval_ms: 2000,
+            log_id: None,
+            gas_key_file: None,
+        }
+    }
+}
+
+impl AuditSection {
+    /// The `AuditLog` to anchor in: `audit.log_id`, else the devnet's.
+    ///
+    /// # Errors
+    /// The id does not parse.
+    pub fn log_id(&self) -> Result<Address, String> {
+        match &self.log_id {
+            Some(id) => parse_id("audit.log_id", id),
+            None => Ok(daas_core::package::AUDIT_LOG_ID),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.checkpoint_events == 0 {
+            return Err("audit.checkpoint_events must be at least 1".to_owned());
+        }
+        if self.checkpoint_interval_ms == 0 {
+            return Err("audit.checkpoint_interval_ms must be at least 1".to_owned());
+        }
+        self.log_id().map(drop)
+    }
+}
+
 /// Why the configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -387,6 +446,7 @@ impl MasterConfig {
         self.attestation_mode().map_err(value)?;
         self.listen().map_err(value)?;
         self.nodes.check_exempt().map_err(value)?;
+        self.audit.check().map_err(value)?;
         if self.reads_chain() {
             self.chain_config().map_err(value)?;
         }
@@ -689,6 +749,21 @@ api:
         std::fs::write(&path, "access:\n  seal_tokens_per_owner: 0\n").unwrap();
         let error = MasterConfig::load(&path).unwrap_err().to_string();
         assert!(error.contains("access.seal_tokens_per_owner"), "{error}");
+        for (text, key) in [
+            (
+                "audit:\n  checkpoint_events: 0\n",
+                "audit.checkpoint_events",
+            ),
+            (
+                "audit:\n  checkpoint_interval_ms: 0\n",
+                "audit.checkpoint_interval_ms",
+            ),
+            ("audit:\n  log_id: \"not-an-id\"\n", "audit.log_id"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = MasterConfig::load(&path).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
         let error = MasterConfig::load(&dir.path().join("missing.yaml"))
             .unwrap_err()
             .to_string();

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod admission;
 pub mod attestation;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use daas_core::chain::ChainClient;
+use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::SealTokenId;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
@@ -21,6 +21,8 @@ use prometheus_client::registry::Registry;
 use crate::access::{self, AccessService, AccessSettings};
 use crate::admission::bootstrap_rbac;
 use crate::attestation::{self, DevFallback};
+use crate::audit::anchor::{Anchoring, load_gas_key};
+use crate::audit::{self, AuditLog, CheckpointPolicy};
 use crate::cli::{ServeArgs, announce, https_url, shutdown_signal};
 use crate::cluster::ClusterConnection;
 use crate::config::MasterConfig;
@@ -100,8 +102,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             routes = routes
                 .merge(access::router(Arc::clone(&services.access)))
                 .merge(nodes::router(Arc::clone(&services.nodes)));
+            let audit_log = open_audit_log(&args, &config, &identity)?;
+            routes = routes.merge(audit::http::router(Arc::clone(&audit_log)));
             let webhooks = webhook_listener(&args).await?;
-            let webhook_app = app(access::webhook_router(Arc::clone(&services.access)));
+            let webhook_app = app(access::webhook_router(Arc::clone(&services.access))
+                .merge(audit::http::webhook_router(Arc::clone(&audit_log))));
             let webhook_tls = WebhookTls::load_or_create(&args.state_dir)?.server_config()?;
             tasks.spawn(
                 serve_tls(
@@ -123,6 +128,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::clone(&services.access),
                 ));
             }
+            tasks.spawn(
+                Anchoring {
+                    log: audit_log,
+                    chain: chain.clone(),
+                    gas: gas_key(&config)?,
+                    public_key: identity.signing_public_key(),
+                    status: reconciler.status(),
+                }
+                .run(),
+            );
             tasks.spawn(watch_events(
                 reconciler.status(),
                 Arc::clone(&readiness),
@@ -253,6 +268,37 @@ fn attested_api(
         "master keys made"
     );
     Ok((identity, attestation_api::router(Arc::new(state))))
+}
+
+/// The audit log in the state directory, signed with this boot's key.
+fn open_audit_log(
+    args: &ServeArgs,
+    config: &MasterConfig,
+    identity: &MasterIdentity,
+) -> anyhow::Result<Arc<AuditLog>> {
+    let policy = CheckpointPolicy {
+        events: config.audit.checkpoint_events,
+        interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
+    };
+    let log_id = config.audit.log_id().map_err(anyhow::Error::msg)?;
+    let log = AuditLog::open(
+        &args.state_dir,
+        log_id,
+        identity.signing_key().clone(),
+        policy,
+    )
+    .context("cannot open the audit log")?;
+    Ok(Arc::new(log))
+}
+
+/// The key that pays for anchoring, if configured.
+fn gas_key(config: &MasterConfig) -> anyhow::Result<Option<Arc<dyn TransactionSigner>>> {
+    let Some(path) = &config.audit.gas_key_file else {
+        return Ok(None);
+    };
+    let key = load_gas_key(path)?;
+    tracing::info!(address = %key.address(), "audit anchoring pays gas from this address");
+    Ok(Some(Arc::new(key)))
 }
 
 async fn webhook_listener(args: &ServeArgs) -> anyhow::Result<Listener> {

@@ -46,6 +46,40 @@ use zeroize::Zeroizing;
 pub const AUTHENTICATE_PATH: &str = "/authenticate";
 /// Path of the SubjectAccessReview webhook.
 pub const AUTHORIZE_PATH: &str = "/authorize";
+/// Path of the audit webhook.
+pub const AUDIT_PATH: &str = crate::audit::http::AUDIT_WEBHOOK_PATH;
+/// How long the API server's audit webhook holds a batch before sending it
+/// (`--audit-webhook-batch-max-wait`; its default is 30 s).
+pub const AUDIT_BATCH_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// The audit policy: every request at `Metadata` level once its response
+/// is complete. Metadata never carries a body, so Secrets and tokens are
+/// recorded as who touched which one, never their values. Left out: the
+/// health probes and Lease renewals, which are neither user actions nor
+/// rare (every controller renews every few seconds).
+pub const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages:
+- RequestReceived
+rules:
+- level: None
+  nonResourceURLs:
+  - /healthz*
+  - /readyz*
+  - /livez*
+- level: None
+  verbs: [get, update]
+  resources:
+  - group: coordination.k8s.io
+    resources: [leases]
+- level: Metadata
+  resources:
+  - group: \"\"
+    resources: [secrets, serviceaccounts/token]
+  - group: authentication.k8s.io
+    resources: [tokenreviews]
+- level: Metadata
+";
 /// The DNS name in the webhook certificate (the kubeconfigs set it as
 /// `tls-server-name`, so any address works).
 pub const WEBHOOK_SERVER_NAME: &str = "daas-master-webhook";
@@ -286,6 +320,11 @@ pub struct ApiServerFiles {
     pub authorization_kubeconfig: PathBuf,
     /// `--authorization-config`.
     pub authorization_config: PathBuf,
+    /// `--audit-webhook-config-file`: the master's audit webhook.
+    pub audit_kubeconfig: PathBuf,
+    /// `--audit-policy-file`: who did what, at `Metadata` level (never a
+    /// request or response body, so never a Secret's or token's value).
+    pub audit_policy: PathBuf,
 }
 
 impl ApiServerFiles {
@@ -302,6 +341,8 @@ impl ApiServerFiles {
             authentication_kubeconfig: dir.join("authn-webhook.kubeconfig"),
             authorization_kubeconfig: dir.join("authz-webhook.kubeconfig"),
             authorization_config: dir.join("authorization-config.yaml"),
+            audit_kubeconfig: dir.join("audit-webhook.kubeconfig"),
+            audit_policy: dir.join("audit-policy.yaml"),
         };
         let client = tls.issue_client(API_SERVER_CLIENT_NAME)?;
         let credentials = KubeconfigCredentials {
@@ -312,6 +353,7 @@ impl ApiServerFiles {
         for (file, path) in [
             (&files.authentication_kubeconfig, AUTHENTICATE_PATH),
             (&files.authorization_kubeconfig, AUTHORIZE_PATH),
+            (&files.audit_kubeconfig, AUDIT_PATH),
         ] {
             let kubeconfig = credentials.kubeconfig(&format!("{base_url}{path}"));
             write_private(file, kubeconfig.as_bytes())?;
@@ -320,6 +362,7 @@ impl ApiServerFiles {
             &files.authorization_config,
             authorization_config(&files.authorization_kubeconfig).as_bytes(),
         )?;
+        write_private(&files.audit_policy, AUDIT_POLICY.as_bytes())?;
         Ok(files)
     }
 }

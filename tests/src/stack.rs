@@ -37,6 +37,9 @@ pub struct StackOptions {
     pub master_config: String,
     /// Users of the API server's static token file (for comparisons).
     pub static_tokens: Vec<StaticToken>,
+    /// Send the API server's audit events to the master (its audit policy
+    /// and webhook, batches sent after at most a second).
+    pub audit: bool,
 }
 
 /// A running devnet, control plane and master. Dropping it stops them.
@@ -65,6 +68,12 @@ impl Stack {
             .admission_control_config(&files.admission);
         for token in options.static_tokens {
             builder = builder.static_token(token);
+        }
+        if options.audit {
+            builder = builder
+                .audit_policy_file(&files.audit_policy)
+                .audit_webhook_config_file(&files.audit_webhook)
+                .apiserver_arg("audit-webhook-batch-max-wait", "1s");
         }
         let cluster = builder.start().await?;
         let config = dir.path().join("nautilus-config.yaml");
@@ -99,6 +108,8 @@ struct WebhookFiles {
     authentication: PathBuf,
     authorization: PathBuf,
     admission: PathBuf,
+    audit_policy: PathBuf,
+    audit_webhook: PathBuf,
 }
 
 /// Where the API server's webhook files are written, in the master's
@@ -128,6 +139,8 @@ async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFil
         authentication: out.join("authn-webhook.kubeconfig"),
         authorization: out.join("authorization-config.yaml"),
         admission: out.join("admission-config.yaml"),
+        audit_policy: out.join("audit-policy.yaml"),
+        audit_webhook: out.join("audit-webhook.kubeconfig"),
     })
 }
 

@@ -97,6 +97,9 @@ pub enum Command {
     /// Submit Kubernetes API requests on chain; list and show them with their results.
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// Verify audit events against the chain; list the audit log's checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// kubectl credential plugin: print a wallet-signed access token as an ExecCredential.
     ///
     /// Run by kubectl (client.authentication.k8s.io/v1 exec plugin), configured
@@ -475,6 +478,27 @@ pub enum GatewayCommand {
     Show {
         /// The request (K8sRequest object id).
         id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `daas-console audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify one audit event on your own: leaf → inclusion proof →
+    /// checkpoint signature by the enclave key read from the chain → the
+    /// checkpoint's anchor on chain. Exits non-zero if any step fails.
+    Verify {
+        /// The event's auditID (the API server's Audit-Id response header).
+        audit_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the master's signed checkpoints and where each is anchored.
+    Checkpoints {
         /// Print JSON.
         #[arg(long)]
         json: bool,

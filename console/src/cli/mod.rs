@@ -3,6 +3,7 @@
 
 mod args;
 mod attest;
+mod audit;
 mod credential;
 mod enclave;
 mod gateway;
@@ -39,6 +40,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Slash(command) => slash::run(global, command).await,
         Command::Enclave(command) => enclave::run(global, command).await,
         Command::Gateway(command) => gateway::run(global, command).await,
+        Command::Audit(command) => audit::run(global, command).await,
         Command::Credential(args) => credential::run(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
     }

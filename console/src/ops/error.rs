@@ -35,6 +35,9 @@ pub enum OpsError {
     /// The chain refused or failed.
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
+    /// An audit event does not verify against the chain.
+    #[error("audit verification FAILED: {0}")]
+    AuditVerify(#[from] daas_core::audit::verify::VerifyError),
     /// The master refused, failed or is not attested.
     #[error("master: {0}")]
     Master(#[from] AttestedError),

@@ -7,6 +7,7 @@
 //! first, so a read-only session refuses it whichever face asked.
 
 pub mod attest;
+pub mod audit;
 pub mod credential;
 pub mod drain;
 pub mod enclave;

@@ -21,7 +21,7 @@ pub enum Screen {
     Attestation,
     /// Slash proposals.
     Slash,
-    /// The audit log (arrives with audit anchoring).
+    /// The audit log: checkpoints, and verifying an event.
     Audit,
     /// The on-chain gateway (arrives with the gateway work).
     Gateway,
@@ -150,4 +150,6 @@ pub enum Action {
     Run(Mutation),
     /// Open a form for input.
     Form(super::components::form::Form),
+    /// Verify an audit event against the chain (reads only).
+    VerifyAudit(String),
 }

@@ -16,18 +16,18 @@ use zeroize::Zeroizing;
 
 use super::action::{Action, Mutation, Screen};
 use super::components::attestation::Attestation;
+use super::components::audit::Audit;
 use super::components::confirm::Confirm;
 use super::components::form::{Field, Form};
 use super::components::gateway::Gateway;
 use super::components::nodes::Nodes;
 use super::components::overview::Overview;
 use super::components::palette::Palette;
-use super::components::placeholder::Placeholder;
 use super::components::slash::Slash;
 use super::components::stake::Stake;
 use super::components::wallets::Wallets;
 use super::components::{Command, Component, View, block, centered, help};
-use super::data::{Data, DataEvent};
+use super::data::{AuditCheck, Data, DataEvent};
 use super::keys::{Binding, KeyBindings};
 use super::loader::short;
 use super::tasks::{self, TaskEvent, TuiUnlock};
@@ -44,7 +44,7 @@ pub struct Screens {
     nodes: Nodes,
     attestation: Attestation,
     slash: Slash,
-    audit: Placeholder,
+    audit: Audit,
     gateway: Gateway,
 }
 
@@ -57,10 +57,7 @@ impl Default for Screens {
             nodes: Nodes::default(),
             attestation: Attestation,
             slash: Slash::default(),
-            audit: Placeholder {
-                title: "Audit log",
-                text: "The audit log and its on-chain anchors arrive with audit anchoring.",
-            },
+            audit: Audit::default(),
             gateway: Gateway::default(),
         }
     }
@@ -191,6 +188,18 @@ impl App {
                 self.refresh.notify_one();
             }
             TaskEvent::Secret(name, secret) => self.popup = Some(Popup::Secret(name, secret)),
+            TaskEvent::Audit(check) => {
+                match &check {
+                    AuditCheck::Verified(v) => {
+                        self.set_status(format!("{} verified", v.event.audit_id), false);
+                    }
+                    AuditCheck::Failed { audit_id, .. } => {
+                        self.set_status(format!("{audit_id} NOT verified"), true);
+                    }
+                    AuditCheck::Running(_) => {}
+                }
+                self.data.apply(DataEvent::AuditCheck(check));
+            }
         }
     }
 
@@ -274,6 +283,13 @@ impl App {
             }
             Action::Form(form) => self.popup = Some(Popup::Form(form)),
             Action::Ask(mutation) => self.ask(mutation),
+            Action::VerifyAudit(audit_id) => {
+                self.popup = None;
+                self.set_status(format!("verifying {audit_id}…"), false);
+                self.data
+                    .apply(DataEvent::AuditCheck(AuditCheck::Running(audit_id.clone())));
+                tasks::verify_audit(self.ctx.clone(), audit_id, self.tasks.clone());
+            }
             Action::Run(mutation) => self.run(mutation),
         }
     }

@@ -9,7 +9,10 @@ use daas_core::package::Mist;
 use daas_core::wallet::WalletSummary;
 use sui_sdk_types::Address;
 
+use daas_core::api::audit::AuditCheckpointList;
+
 use crate::ops::attest::MasterAttestation;
+use crate::ops::audit::VerifiedEvent;
 use crate::ops::gateway::Request;
 use crate::ops::nodes::NodeList;
 use crate::ops::slash::{Decided, Proposal};
@@ -101,6 +104,22 @@ pub struct SlashView {
     pub is_slasher: bool,
 }
 
+/// The last verification of an audit event asked for on the Audit screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditCheck {
+    /// Being verified.
+    Running(String),
+    /// Verified against the chain.
+    Verified(Box<VerifiedEvent>),
+    /// Not verified, and why.
+    Failed {
+        /// The event asked for.
+        audit_id: String,
+        /// Why it does not verify.
+        error: String,
+    },
+}
+
 /// One recent chain event, for the Overview.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLine {
@@ -131,6 +150,10 @@ pub struct Data {
     pub events: Loaded<Vec<EventLine>>,
     /// Requests submitted through the on-chain gateway, in chain order.
     pub gateway: Loaded<Vec<Request>>,
+    /// The audit log's checkpoints.
+    pub audit: Loaded<AuditCheckpointList>,
+    /// The last audit verification.
+    pub audit_check: Option<AuditCheck>,
 }
 
 /// Most recent events kept for the Overview.
@@ -157,6 +180,10 @@ pub enum DataEvent {
     Events(Result<Vec<EventLine>, String>),
     /// Gateway requests.
     Gateway(Result<Vec<Request>, String>),
+    /// The audit log's checkpoints.
+    Audit(Result<AuditCheckpointList, String>),
+    /// An audit verification's progress or result.
+    AuditCheck(AuditCheck),
 }
 
 impl Data {
@@ -179,6 +206,8 @@ impl Data {
                 self.events.error = None;
             }
             DataEvent::Events(Err(error)) => self.events.error = Some(error),
+            DataEvent::Audit(r) => self.audit.set(r),
+            DataEvent::AuditCheck(check) => self.audit_check = Some(check),
         }
     }
 

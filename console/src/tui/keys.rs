@@ -69,11 +69,13 @@ pub enum Binding {
     Unstake,
     /// Stake: withdraw.
     Withdraw,
+    /// Audit: verify an event against the chain.
+    VerifyEvent,
 }
 
 impl Binding {
     /// Every binding with its name in `[keys]` and its default key.
-    pub const ALL: [(Self, &'static str, &'static str); 30] = [
+    pub const ALL: [(Self, &'static str, &'static str); 31] = [
         (Self::Quit, "quit", "q"),
         (Self::Back, "back", "esc"),
         (Self::Help, "help", "?"),
@@ -104,6 +106,7 @@ impl Binding {
         (Self::RefreshToken, "refresh_token", "r"),
         (Self::Unstake, "unstake", "u"),
         (Self::Withdraw, "withdraw", "w"),
+        (Self::VerifyEvent, "verify_event", "v"),
     ];
 
     /// The name in `[keys]`.

@@ -45,6 +45,7 @@ impl Loaders {
                 })
             },
             periodic(&ctx, &news, &refresh, every, chain),
+            periodic(&ctx, &news, &refresh, every, audit),
             tokio::spawn(follow_events(ctx, news, every)),
         ];
         Self { refresh, tasks }
@@ -108,6 +109,12 @@ async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
         })
     };
     let _ = news.send(DataEvent::Master(health.await.map_err(text)));
+}
+
+/// The audit log's checkpoints.
+async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
+    let list = ops::audit::checkpoints(&ctx).await.map_err(text);
+    let _ = news.send(DataEvent::Audit(list));
 }
 
 /// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]).

@@ -7,10 +7,13 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use super::action::Mutation;
+use super::data::AuditCheck;
 use crate::ops::drain::DrainProgress;
 use crate::ops::stake::StakeKind;
 use crate::ops::wallet::{ImportSource, StoreChoice};
-use crate::ops::{Context, OpsError, Unlock, UnlockError, drain, nodes, slash, stake, wallet};
+use crate::ops::{
+    Context, OpsError, Unlock, UnlockError, audit, drain, nodes, slash, stake, wallet,
+};
 
 /// News from a task.
 #[derive(Debug)]
@@ -23,6 +26,8 @@ pub enum TaskEvent {
     Done(Result<String, String>),
     /// A key's secret, to show once.
     Secret(String, Zeroizing<String>),
+    /// An audit verification's result.
+    Audit(AuditCheck),
 }
 
 /// How the TUI unlocks: the passphrase typed into its masked input, else
@@ -93,6 +98,20 @@ pub fn plan(ctx: Context, kind: StakeKind, news: mpsc::UnboundedSender<TaskEvent
             Err(error) => TaskEvent::Done(Err(format!("cannot stake: {error}"))),
         };
         let _ = news.send(event);
+    });
+}
+
+/// Verifies audit event `audit_id` against the chain in the background.
+pub fn verify_audit(ctx: Context, audit_id: String, news: mpsc::UnboundedSender<TaskEvent>) {
+    tokio::spawn(async move {
+        let check = match audit::verify_event(&ctx, &audit_id).await {
+            Ok(verified) => AuditCheck::Verified(Box::new(verified)),
+            Err(error) => AuditCheck::Failed {
+                audit_id,
+                error: error.to_string(),
+            },
+        };
+        let _ = news.send(TaskEvent::Audit(check));
     });
 }
 

@@ -9,13 +9,18 @@ use std::sync::Arc;
 
 use daas_console::config::{Overrides, Settings, parse};
 use daas_console::ops::attest::MasterAttestation;
+use daas_console::ops::audit::VerifiedEvent;
 use daas_console::ops::gateway::{Recorded, Request};
 use daas_console::ops::nodes::{NodeList, NodeRow, NodeState};
 use daas_console::ops::slash::{Decided, Proposal};
 use daas_console::ops::stake::{StakeStatus, TokenState, TokenView};
 use daas_console::tui::app::App;
-use daas_console::tui::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
+use daas_console::tui::data::{
+    AuditCheck, ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView,
+};
 use daas_core::api::access::Readiness;
+use daas_core::api::audit::{AnchorRecord, AuditCheckpoint, AuditCheckpointList};
+use daas_core::audit::AuditLeaf;
 use daas_core::package::gateway::HttpMethod;
 use daas_core::package::staking::PoolParams;
 use daas_core::package::{Mist, Role, SealTokenId, Tier};
@@ -254,6 +259,62 @@ pub fn gateway() -> Vec<Request> {
     ]
 }
 
+/// Three signed checkpoints, the last one not anchored yet.
+pub fn audit_checkpoints() -> AuditCheckpointList {
+    let checkpoint = |size: u64, anchored: bool| AuditCheckpoint {
+        tree_size: size,
+        root: format!("{:02x}", size % 256).repeat(32),
+        timestamp_ms: NOW_MS - 60_000 + size,
+        note: String::new(),
+        signature: String::new(),
+        anchor: anchored.then(|| AnchorRecord {
+            log_id: address(0xa2).to_string(),
+            enclave_id: address(0xe0).to_string(),
+            tx_digest: Digest::new([size as u8; 32]).to_string(),
+        }),
+    };
+    AuditCheckpointList {
+        origin: format!("k3s-daas.audit/{}", address(0xa2)),
+        stored: 1204,
+        checkpoints: vec![
+            checkpoint(400, true),
+            checkpoint(1000, true),
+            checkpoint(1200, false),
+        ],
+    }
+}
+
+/// A verified audit event.
+pub fn audit_verified() -> AuditCheck {
+    AuditCheck::Verified(Box::new(VerifiedEvent {
+        event: AuditLeaf {
+            version: 1,
+            audit_id: "4f8c6a1e-1111-2222-3333-444455556666".to_owned(),
+            stage: "ResponseComplete".to_owned(),
+            stage_timestamp: "2026-12-04T05:59:00.000000Z".to_owned(),
+            user: "sui:0x1111".to_owned(),
+            groups: vec!["daas:developer".to_owned()],
+            impersonated_user: String::new(),
+            verb: "create".to_owned(),
+            api_group: String::new(),
+            resource: "configmaps".to_owned(),
+            subresource: String::new(),
+            namespace: "dev-1111".to_owned(),
+            name: "settings".to_owned(),
+            request_uri: "/api/v1/namespaces/dev-1111/configmaps".to_owned(),
+            response_code: 201,
+        },
+        leaf_index: 977,
+        tree_size: 1000,
+        root: "e8".repeat(32),
+        log_id: address(0xa2),
+        enclave_id: address(0xe0),
+        enclave_public_key: "ea".repeat(32),
+        anchored_at_ms: NOW_MS - 30_000,
+        tx_digest: Digest::new([9; 32]).to_string(),
+    }))
+}
+
 /// Everything answered, with `node_count` nodes.
 pub fn full(node_count: usize, insecure: bool) -> Vec<DataEvent> {
     vec![
@@ -290,6 +351,8 @@ pub fn full(node_count: usize, insecure: bool) -> Vec<DataEvent> {
                 text: "slash #3 proposed: double-signed heartbeats".to_owned(),
             },
         ])),
+        DataEvent::Audit(Ok(audit_checkpoints())),
+        DataEvent::AuditCheck(audit_verified()),
     ]
 }
 
@@ -312,6 +375,11 @@ pub fn empty() -> Vec<DataEvent> {
         DataEvent::Slash(Ok(SlashView::default())),
         DataEvent::Gateway(Ok(Vec::new())),
         DataEvent::Events(Ok(Vec::new())),
+        DataEvent::Audit(Ok(AuditCheckpointList {
+            origin: format!("k3s-daas.audit/{}", address(0xa2)),
+            stored: 0,
+            checkpoints: Vec::new(),
+        })),
     ]
 }
 
@@ -334,5 +402,12 @@ pub fn errors() -> Vec<DataEvent> {
         DataEvent::Slash(down("chain")),
         DataEvent::Gateway(down("chain")),
         DataEvent::Events(down("chain")),
+        DataEvent::Audit(down("master")),
+        DataEvent::AuditCheck(AuditCheck::Failed {
+            audit_id: "4f8c6a1e-1111-2222-3333-444455556666".to_owned(),
+            error: "audit verification FAILED: inclusion proof: the proof does not lead to the \
+                    expected root hash"
+                .to_owned(),
+        }),
     ]
 }

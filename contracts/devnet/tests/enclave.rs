@@ -10,7 +10,7 @@ use common::{
     Account, DevAuthority, Executed, Net, abort_code, events, function, inputs, key, pcr, start,
     start_net,
 };
-use daas_core::package::audit::{AuditBatchPayload, AuditLog};
+use daas_core::package::audit::{AuditCheckpointPayload, AuditLog};
 use daas_core::package::enclave::{IntentMessage, IntentScope};
 use daas_core::package::gateway::K8sResultPayload;
 use daas_core::package::staking::ROLE_USER;
@@ -127,7 +127,7 @@ fn stake(tx: &mut TransactionBuilder) {
 }
 
 #[tokio::test]
-async fn enclave_signed_results_and_audit_batches() {
+async fn enclave_signed_results_and_audit_checkpoints() {
     let authority = DevAuthority::new("results");
     let mut net = start_net(Some(authority.root.clone()), false).await;
     let admin = net.account(daas_devnet::faucet::faucet_key()).await;
@@ -252,9 +252,9 @@ async fn enclave_signed_results_and_audit_batches() {
     let executed = net.call(&alice, record(request, good)).await.unwrap();
     assert_eq!(abort_code(&executed), ("gateway".to_owned(), 105));
 
-    // Audit batches.
+    // Audit checkpoints: signed by the enclave, and the tree only grows.
     let log_object = net.object(AUDIT_LOG_ID).await;
-    let anchor = |first: u64, last: u64, signature: Vec<u8>| {
+    let anchor = |tree_size: u64, signature: Vec<u8>| {
         let enclave = enclave.clone();
         let config = config.clone();
         let log_object = log_object.clone();
@@ -263,37 +263,34 @@ async fn enclave_signed_results_and_audit_batches() {
                 tx.object(shared(&log_object, true)),
                 tx.object(shared(&enclave, false)),
                 tx.object(shared(&config, false)),
+                tx.pure(&tree_size),
                 tx.pure(&vec![5u8; 32]),
-                tx.pure(&first),
-                tx.pure(&last),
                 tx.pure(&timestamp_ms),
                 tx.pure(&signature),
                 tx.object(inputs::clock()),
             ];
-            tx.move_call(function("audit", "anchor_batch"), args);
+            tx.move_call(function("audit", "anchor_checkpoint"), args);
         }
     };
-    let batch = |batch_index: u64, first: u64, last: u64| {
+    let checkpoint = |tree_size: u64| {
         IntentMessage::new(
-            IntentScope::AuditBatch,
+            IntentScope::AuditCheckpoint,
             timestamp_ms,
-            AuditBatchPayload {
+            AuditCheckpointPayload {
                 log_id: AUDIT_LOG_ID,
-                batch_index,
-                merkle_root: vec![5u8; 32],
-                first_seq: first,
-                last_seq: last,
+                tree_size,
+                root: vec![5u8; 32],
             },
         )
     };
     let executed = net
-        .call(&alice, anchor(0, 9, sign(&enclave_key, &batch(0, 0, 9))))
+        .call(&alice, anchor(10, sign(&enclave_key, &checkpoint(10))))
         .await
         .unwrap();
     executed.assert_success();
     assert!(matches!(
         events(&executed).as_slice(),
-        [PackageEvent::BatchAnchored(b)] if b.batch_index == 0 && b.last_seq == 9
+        [PackageEvent::CheckpointAnchored(c)] if c.tree_size == 10 && c.enclave_id == enclave_id
     ));
     let log: AuditLog = bcs::from_bytes(
         net.object(AUDIT_LOG_ID)
@@ -303,23 +300,24 @@ async fn enclave_signed_results_and_audit_batches() {
             .contents(),
     )
     .unwrap();
-    assert_eq!((log.next_batch, log.next_seq, log.batches.size), (1, 10, 1));
+    assert_eq!(
+        (log.tree_size, log.anchored, log.checkpoints.size),
+        (10, 1, 1)
+    );
+    // The same size again, or a smaller one, is refused.
+    for size in [10, 9] {
+        let executed = net
+            .call(&alice, anchor(size, sign(&enclave_key, &checkpoint(size))))
+            .await
+            .unwrap();
+        assert_eq!(abort_code(&executed), ("audit".to_owned(), 201));
+    }
+    // A signature over another size is refused.
     let executed = net
-        .call(
-            &alice,
-            anchor(11, 12, sign(&enclave_key, &batch(1, 11, 12))),
-        )
+        .call(&alice, anchor(12, sign(&enclave_key, &checkpoint(11))))
         .await
         .unwrap();
-    assert_eq!(abort_code(&executed), ("audit".to_owned(), 201));
-    let executed = net
-        .call(
-            &alice,
-            anchor(10, 12, sign(&enclave_key, &batch(0, 10, 12))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(abort_code(&executed), ("audit".to_owned(), 204));
+    assert_eq!(abort_code(&executed), ("audit".to_owned(), 203));
 
     // New PCRs make the enclave stale; it can then be destroyed.
     let cap = net.object(ENCLAVE_CAP_ID).await;
@@ -338,10 +336,7 @@ async fn enclave_signed_results_and_audit_batches() {
         .unwrap();
     executed.assert_success();
     let executed = net
-        .call(
-            &alice,
-            anchor(10, 12, sign(&enclave_key, &batch(1, 10, 12))),
-        )
+        .call(&alice, anchor(12, sign(&enclave_key, &checkpoint(12))))
         .await
         .unwrap();
     assert_eq!(abort_code(&executed), ("enclave".to_owned(), 304));

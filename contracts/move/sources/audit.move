@@ -1,11 +1,12 @@
 // Copyright (c) K3s-DaaS authors
 // SPDX-License-Identifier: Apache-2.0
 
-/// Merkle roots of batches of the Kubernetes API server's audit events.
+/// Checkpoints of the master's audit log: an append-only RFC 9162 Merkle
+/// tree over the Kubernetes API server's audit events.
 ///
-/// The master numbers audit events from 0 and anchors contiguous batches:
-/// each batch starts at the log's `next_seq` and covers
-/// `first_seq..=last_seq`. Each anchor is signed by the current enclave.
+/// The enclave signs each checkpoint (tree size and root); the log accepts
+/// it only from the current enclave and only if the tree grew, and keeps
+/// every anchored checkpoint under its tree size.
 module k3s_daas::audit;
 
 use k3s_daas::enclave::{Enclave, EnclaveConfig};
@@ -15,59 +16,54 @@ use sui::table::{Self, Table};
 
 // === Abort codes ===
 
-/// first_seq is not the log's next_seq.
-const ESeqGap: u64 = 201;
-/// last_seq is below first_seq.
-const EInvalidRange: u64 = 202;
-/// Merkle root is not 32 bytes.
-const ERootLength: u64 = 203;
+/// tree_size is not larger than the last anchored tree_size.
+const ETreeNotGrown: u64 = 201;
+/// root is not 32 bytes.
+const ERootLength: u64 = 202;
 /// The enclave signature does not verify.
-const EInvalidSignature: u64 = 204;
+const EInvalidSignature: u64 = 203;
 
 // === Constants ===
 
-const MERKLE_ROOT_LEN: u64 = 32;
-/// Intent scope of a signed audit batch.
-const INTENT_AUDIT_BATCH: u8 = 2;
+const ROOT_LEN: u64 = 32;
+/// Intent scope of a signed audit checkpoint.
+const INTENT_AUDIT_CHECKPOINT: u8 = 2;
 
 // === Objects ===
 
-/// The shared log of anchored batches.
+/// The shared log of anchored checkpoints.
 public struct AuditLog has key {
     id: UID,
-    next_batch: u64,
-    next_seq: u64,
-    batches: Table<u64, BatchAnchor>,
+    tree_size: u64,
+    root: vector<u8>,
+    anchored: u64,
+    checkpoints: Table<u64, CheckpointAnchor>,
 }
 
-/// One anchored batch.
-public struct BatchAnchor has copy, drop, store {
+/// One anchored checkpoint.
+public struct CheckpointAnchor has copy, drop, store {
     enclave_id: ID,
-    merkle_root: vector<u8>,
-    first_seq: u64,
-    last_seq: u64,
+    tree_size: u64,
+    root: vector<u8>,
     timestamp_ms: u64,
+    signature: vector<u8>,
     anchored_at_ms: u64,
 }
 
-/// The data the enclave signs for a batch.
-public struct AuditBatchPayload has copy, drop {
+/// The data the enclave signs for a checkpoint.
+public struct AuditCheckpointPayload has copy, drop {
     log_id: ID,
-    batch_index: u64,
-    merkle_root: vector<u8>,
-    first_seq: u64,
-    last_seq: u64,
+    tree_size: u64,
+    root: vector<u8>,
 }
 
 // === Events ===
 
-public struct BatchAnchored has copy, drop {
+public struct CheckpointAnchored has copy, drop {
     log_id: ID,
-    batch_index: u64,
     enclave_id: ID,
-    merkle_root: vector<u8>,
-    first_seq: u64,
-    last_seq: u64,
+    tree_size: u64,
+    root: vector<u8>,
     timestamp_ms: u64,
     anchored_at_ms: u64,
 }
@@ -77,73 +73,77 @@ public struct BatchAnchored has copy, drop {
 fun init(ctx: &mut TxContext) {
     transfer::share_object(AuditLog {
         id: object::new(ctx),
-        next_batch: 0,
-        next_seq: 0,
-        batches: table::new(ctx),
+        tree_size: 0,
+        root: vector[],
+        anchored: 0,
+        checkpoints: table::new(ctx),
     });
 }
 
 // === Functions ===
 
-/// Anchors the next batch of audit events.
-entry fun anchor_batch(
+/// Anchors an enclave-signed checkpoint of a larger tree.
+entry fun anchor_checkpoint(
     log: &mut AuditLog,
     enclave: &Enclave,
     config: &EnclaveConfig,
-    merkle_root: vector<u8>,
-    first_seq: u64,
-    last_seq: u64,
+    tree_size: u64,
+    root: vector<u8>,
     timestamp_ms: u64,
     signature: vector<u8>,
     clock: &Clock,
 ) {
-    assert!(merkle_root.length() == MERKLE_ROOT_LEN, ERootLength);
-    assert!(first_seq <= last_seq, EInvalidRange);
-    assert!(first_seq == log.next_seq, ESeqGap);
+    assert!(root.length() == ROOT_LEN, ERootLength);
+    assert!(tree_size > log.tree_size, ETreeNotGrown);
     enclave.assert_current(config);
     let log_id = object::id(log);
-    let batch_index = log.next_batch;
-    let payload = AuditBatchPayload { log_id, batch_index, merkle_root, first_seq, last_seq };
+    let payload = AuditCheckpointPayload { log_id, tree_size, root };
     assert!(
-        enclave.verify_signature(INTENT_AUDIT_BATCH, timestamp_ms, payload, &signature),
+        enclave.verify_signature(INTENT_AUDIT_CHECKPOINT, timestamp_ms, payload, &signature),
         EInvalidSignature,
     );
 
-    let anchor = BatchAnchor {
+    let anchor = CheckpointAnchor {
         enclave_id: object::id(enclave),
-        merkle_root,
-        first_seq,
-        last_seq,
+        tree_size,
+        root,
         timestamp_ms,
+        signature,
         anchored_at_ms: clock.timestamp_ms(),
     };
-    log.batches.add(batch_index, anchor);
-    log.next_batch = batch_index + 1;
-    log.next_seq = last_seq + 1;
+    log.checkpoints.add(tree_size, anchor);
+    log.tree_size = tree_size;
+    log.root = root;
+    log.anchored = log.anchored + 1;
 
-    event::emit(BatchAnchored {
+    event::emit(CheckpointAnchored {
         log_id,
-        batch_index,
         enclave_id: anchor.enclave_id,
-        merkle_root,
-        first_seq,
-        last_seq,
+        tree_size,
+        root,
         timestamp_ms,
         anchored_at_ms: anchor.anchored_at_ms,
     });
 }
 
-/// The anchored batch `batch_index`.
-public fun batch(log: &AuditLog, batch_index: u64): BatchAnchor {
-    *log.batches.borrow(batch_index)
+/// The checkpoint anchored for a tree of `tree_size` leaves.
+public fun checkpoint(log: &AuditLog, tree_size: u64): CheckpointAnchor {
+    *log.checkpoints.borrow(tree_size)
 }
 
-/// The sequence number the next batch must start at.
-public fun next_seq(log: &AuditLog): u64 {
-    log.next_seq
+/// The size of the last anchored tree.
+public fun tree_size(log: &AuditLog): u64 {
+    log.tree_size
 }
 
 #[test_only]
 public fun init_for_testing(ctx: &mut TxContext) {
     init(ctx);
+}
+
+#[test_only]
+/// The BCS of a payload, for the golden vector shared with the Rust
+/// bindings.
+public fun payload_bytes_for_testing(log_id: ID, tree_size: u64, root: vector<u8>): vector<u8> {
+    sui::bcs::to_bytes(&AuditCheckpointPayload { log_id, tree_size, root })
 }

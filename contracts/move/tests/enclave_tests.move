@@ -4,7 +4,6 @@
 #[test_only]
 module k3s_daas::enclave_tests;
 
-use k3s_daas::audit::{Self, AuditLog};
 use k3s_daas::enclave;
 use sui::clock;
 use sui::test_scenario as ts;
@@ -40,39 +39,5 @@ fun config_pcrs_must_be_48_bytes() {
     let cap = scenario.take_from_sender<enclave::EnclaveCap>();
     enclave::create_config(&cap, b"master".to_string(), vector[1], vector[2], vector[3], scenario.ctx());
     scenario.return_to_sender(cap);
-    scenario.end();
-}
-
-#[test, expected_failure(abort_code = 204, location = k3s_daas::audit)]
-fun audit_batch_needs_the_enclave_signature() {
-    let mut scenario = ts::begin(OPERATOR);
-    audit::init_for_testing(scenario.ctx());
-    let config = enclave::new_config_for_testing(scenario.ctx());
-    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
-    let clock = clock::create_for_testing(scenario.ctx());
-    scenario.next_tx(OPERATOR);
-    let mut log = scenario.take_shared<AuditLog>();
-    let root = x"7777777777777777777777777777777777777777777777777777777777777777";
-    audit::anchor_batch(&mut log, &instance, &config, root, 0, 9, 1744038900000, GOLDEN_SIG, &clock);
-    ts::return_shared(log);
-    enclave::share_for_testing(config, instance);
-    clock.destroy_for_testing();
-    scenario.end();
-}
-
-#[test, expected_failure(abort_code = 201, location = k3s_daas::audit)]
-fun audit_batches_are_contiguous() {
-    let mut scenario = ts::begin(OPERATOR);
-    audit::init_for_testing(scenario.ctx());
-    let config = enclave::new_config_for_testing(scenario.ctx());
-    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
-    let clock = clock::create_for_testing(scenario.ctx());
-    scenario.next_tx(OPERATOR);
-    let mut log = scenario.take_shared<AuditLog>();
-    let root = x"7777777777777777777777777777777777777777777777777777777777777777";
-    audit::anchor_batch(&mut log, &instance, &config, root, 5, 9, 1744038900000, GOLDEN_SIG, &clock);
-    ts::return_shared(log);
-    enclave::share_for_testing(config, instance);
-    clock.destroy_for_testing();
     scenario.end();
 }

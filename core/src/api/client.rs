@@ -10,6 +10,10 @@ use super::access::{
     IssuedSealToken, KUBECTL_CONFIG_PATH, READYZ_PATH, Readiness, SEAL_TOKENS_PATH,
 };
 use super::attestation::SecurityContext;
+use super::audit::{
+    AUDIT_CHECKPOINTS_PATH, AUDIT_CONSISTENCY_PATH, AUDIT_EVENTS_PATH, AuditCheckpointList,
+    AuditConsistency, AuditEventProof,
+};
 use super::nodes::{
     DRAIN_SEGMENT, DrainRequest, DrainResponse, HEARTBEAT_PATH, HeartbeatRequest,
     HeartbeatResponse, NODE_HEALTH_PATH, NODES_PATH, NodeHealth, NodeHealthList,
@@ -196,6 +200,41 @@ impl MasterClient {
     pub async fn kubectl_config(&self, seal_token: SealTokenId) -> Result<String, AttestedError> {
         let request = Request::get(format!("{KUBECTL_CONFIG_PATH}?seal_token={seal_token}"));
         self.http.send(&request).await?.success()?.text()
+    }
+
+    /// `GET /api/v1/audit/events/{audit_id}`: the event, its inclusion
+    /// proof and the checkpoint it leads to.
+    ///
+    /// # Errors
+    /// 404 for an event the log does not hold, 409 for one not yet in a
+    /// checkpoint; attestation, transport or response errors.
+    pub async fn audit_event(&self, audit_id: &str) -> Result<AuditEventProof, AttestedError> {
+        self.http
+            .get_json(&format!("{AUDIT_EVENTS_PATH}/{}", escape(audit_id)))
+            .await
+    }
+
+    /// `GET /api/v1/audit/checkpoints`.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors.
+    pub async fn audit_checkpoints(&self) -> Result<AuditCheckpointList, AttestedError> {
+        self.http.get_json(AUDIT_CHECKPOINTS_PATH).await
+    }
+
+    /// `GET /api/v1/audit/consistency?from=&to=`.
+    ///
+    /// # Errors
+    /// 400 for sizes the log cannot prove; attestation, transport or
+    /// response errors.
+    pub async fn audit_consistency(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<AuditConsistency, AttestedError> {
+        self.http
+            .get_json(&format!("{AUDIT_CONSISTENCY_PATH}?from={from}&to={to}"))
+            .await
     }
 }
 

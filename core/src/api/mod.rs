@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod attestation;
+pub mod audit;
 pub mod client;
 pub mod nodes;
 

@@ -17,7 +17,7 @@ use super::error::ChainError;
 use super::ptb;
 use super::signer::TransactionSigner;
 use crate::access::NodeName;
-use crate::package::audit::BatchAnchored;
+use crate::package::audit::CheckpointAnchored;
 use crate::package::enclave::{
     EnclaveConfigCreated, EnclaveConfigUpdated, EnclaveDestroyed, EnclaveRegistered,
 };
@@ -519,26 +519,26 @@ impl ChainClient {
         .await
     }
 
-    /// `audit::anchor_batch`: anchors an enclave-signed audit batch in the
-    /// shared `AuditLog` `log`.
+    /// `audit::anchor_checkpoint`: anchors an enclave-signed checkpoint
+    /// of the audit log in the shared `AuditLog` `log`.
     ///
     /// # Errors
-    /// Aborts `ESeqGap`, `EInvalidSignature`, `enclave::EStaleEnclave`, …
-    #[instrument(skip(self, signer, batch), fields(sender = %signer.address()), err)]
-    pub async fn anchor_batch(
+    /// Aborts `ETreeNotGrown`, `EInvalidSignature`, `enclave::EStaleEnclave`, …
+    #[instrument(skip(self, signer, checkpoint), fields(sender = %signer.address(), tree_size = checkpoint.tree_size), err)]
+    pub async fn anchor_checkpoint(
         &self,
         signer: &dyn TransactionSigner,
         log: Address,
         enclave: Address,
         config: Address,
-        batch: &ptb::AuditBatchArgs<'_>,
-    ) -> Result<Called<BatchAnchored>, ChainError> {
+        checkpoint: &ptb::AuditCheckpointArgs<'_>,
+    ) -> Result<Called<CheckpointAnchored>, ChainError> {
         let package = self.package_id();
         let log = self.shared_object(log, true).await?;
         let enclave = self.shared_object(enclave, false).await?;
         let config = self.shared_object(config, false).await?;
         self.call(signer, 0, |tx| {
-            ptb::anchor_batch(tx, package, log, enclave, config, batch);
+            ptb::anchor_checkpoint(tx, package, log, enclave, config, checkpoint);
             Ok(())
         })
         .await

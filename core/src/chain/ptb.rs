@@ -342,52 +342,48 @@ pub fn record_k8s_result(
     );
 }
 
-/// A batch signed by the enclave, for `audit::anchor_batch`.
+/// A checkpoint signed by the enclave, for `audit::anchor_checkpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuditBatchArgs<'a> {
-    /// Merkle root of the batch (32 bytes).
-    pub merkle_root: &'a [u8],
-    /// First sequence number in the batch.
-    pub first_seq: u64,
-    /// Last sequence number in the batch.
-    pub last_seq: u64,
+pub struct AuditCheckpointArgs<'a> {
+    /// Leaves in the tree.
+    pub tree_size: u64,
+    /// The tree's root (32 bytes).
+    pub root: &'a [u8],
     /// Time the enclave signed, ms.
     pub timestamp_ms: u64,
     /// Ed25519 signature over the intent message.
     pub signature: &'a [u8],
 }
 
-/// `audit::anchor_batch(log, enclave, config, merkle_root, first_seq,
-/// last_seq, timestamp_ms, signature, clock)`.
-pub fn anchor_batch(
+/// `audit::anchor_checkpoint(log, enclave, config, tree_size, root,
+/// timestamp_ms, signature, clock)`.
+pub fn anchor_checkpoint(
     tx: &mut TransactionBuilder,
     package: Address,
     log: ObjectInput,
     enclave: ObjectInput,
     config: ObjectInput,
-    batch: &AuditBatchArgs<'_>,
+    checkpoint: &AuditCheckpointArgs<'_>,
 ) {
     let log = tx.object(log);
     let enclave = tx.object(enclave);
     let config = tx.object(config);
-    let merkle_root = bytes(tx, batch.merkle_root);
-    let first_seq = tx.pure_unique(&batch.first_seq);
-    let last_seq = tx.pure_unique(&batch.last_seq);
-    let timestamp_ms = tx.pure_unique(&batch.timestamp_ms);
-    let signature = bytes(tx, batch.signature);
+    let tree_size = tx.pure_unique(&checkpoint.tree_size);
+    let root = bytes(tx, checkpoint.root);
+    let timestamp_ms = tx.pure_unique(&checkpoint.timestamp_ms);
+    let signature = bytes(tx, checkpoint.signature);
     let clock = tx.object(clock());
     call(
         tx,
         package,
         "audit",
-        "anchor_batch",
+        "anchor_checkpoint",
         vec![
             log,
             enclave,
             config,
-            merkle_root,
-            first_seq,
-            last_seq,
+            tree_size,
+            root,
             timestamp_ms,
             signature,
             clock,

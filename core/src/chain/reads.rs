@@ -13,7 +13,7 @@ use tracing::instrument;
 use super::client::{ChainClient, RawObject};
 use super::error::ChainError;
 use crate::attestation::{ExpectedPcrs, Pcr};
-use crate::package::audit::AuditLog;
+use crate::package::audit::{AuditLog, CheckpointAnchor, checkpoint_field_id};
 use crate::package::enclave::{Enclave, EnclaveConfig};
 use crate::package::gateway::K8sRequest;
 use crate::package::staking::{
@@ -301,6 +301,23 @@ impl ChainClient {
     #[instrument(skip(self), err)]
     pub async fn audit_log(&self, id: Address) -> Result<Versioned<AuditLog>, ChainError> {
         self.read(id).await
+    }
+
+    /// The checkpoint anchored for a tree of `tree_size` leaves in the log
+    /// whose `checkpoints` table has UID `table`; `None` when no
+    /// checkpoint of that size was anchored.
+    ///
+    /// # Errors
+    /// The node failed or the entry is malformed.
+    #[instrument(skip(self), err)]
+    pub async fn audit_checkpoint(
+        &self,
+        table: Address,
+        tree_size: u64,
+    ) -> Result<Option<CheckpointAnchor>, ChainError> {
+        let id = checkpoint_field_id(table, tree_size);
+        self.read_field::<u64, CheckpointAnchor>(id, "CheckpointAnchor")
+            .await
     }
 }
 

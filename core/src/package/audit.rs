@@ -1,145 +1,129 @@
-//! `k3s_daas::audit`: Merkle roots of batches of the API server's audit
-//! events, anchored by the enclave in the shared [`AuditLog`].
+//! `k3s_daas::audit`: checkpoints of the master's audit log (an RFC 9162
+//! Merkle tree over the API server's audit events, see
+//! [`crate::audit`]), anchored by the enclave in the shared [`AuditLog`].
 //!
-//! Batches are contiguous: each starts at the log's `next_seq`, so a batch
-//! covering `first_seq..=last_seq` holds `last_seq - first_seq + 1` events.
+//! The anchored tree only grows: each checkpoint's `tree_size` is larger
+//! than the last one's, and it is stored under its `tree_size`.
 
-use sui_sdk_types::Address;
+use sui_sdk_types::{Address, TypeTag};
 
 use super::MoveTable;
 
-/// `MERKLE_ROOT_LEN`: bytes of a batch Merkle root.
-pub const MERKLE_ROOT_LEN: u64 = 32;
-/// `INTENT_AUDIT_BATCH`: intent scope of a signed audit batch.
-pub const INTENT_AUDIT_BATCH: u8 = 2;
+/// `ROOT_LEN`: bytes of a checkpoint's Merkle root.
+pub const ROOT_LEN: u64 = 32;
+/// `INTENT_AUDIT_CHECKPOINT`: intent scope of a signed audit checkpoint.
+pub const INTENT_AUDIT_CHECKPOINT: u8 = 2;
 
 /// The module's Move constants by name, as `u64`, for table checks.
 pub const MOVE_CONSTANTS: &[(&str, u64)] = &[
-    ("MERKLE_ROOT_LEN", MERKLE_ROOT_LEN),
-    ("INTENT_AUDIT_BATCH", INTENT_AUDIT_BATCH as u64),
+    ("ROOT_LEN", ROOT_LEN),
+    ("INTENT_AUDIT_CHECKPOINT", INTENT_AUDIT_CHECKPOINT as u64),
 ];
 
 /// Entry function names of `k3s_daas::audit`.
 pub mod function {
-    /// `anchor_batch(log, enclave, config, merkle_root, first_seq, last_seq,
+    /// `anchor_checkpoint(log, enclave, config, tree_size, root,
     /// timestamp_ms, signature, clock)`.
-    pub const ANCHOR_BATCH: &str = "anchor_batch";
+    pub const ANCHOR_CHECKPOINT: &str = "anchor_checkpoint";
     /// Every entry function of the module, in table order.
-    pub const ALL: &[&str] = &[ANCHOR_BATCH];
+    pub const ALL: &[&str] = &[ANCHOR_CHECKPOINT];
 }
 
 abort_codes! {
     /// Abort codes of `k3s_daas::audit`.
     "audit" => AuditAbort {
-        /// `ESeqGap`.
-        SeqGap = 201, "ESeqGap", "first_seq is not the log's next_seq";
-        /// `EInvalidRange`.
-        InvalidRange = 202, "EInvalidRange", "last_seq is below first_seq";
+        /// `ETreeNotGrown`.
+        TreeNotGrown = 201, "ETreeNotGrown", "tree_size is not larger than the last anchored tree_size";
         /// `ERootLength`.
-        RootLength = 203, "ERootLength", "merkle root is not 32 bytes";
+        RootLength = 202, "ERootLength", "root is not 32 bytes";
         /// `EInvalidSignature`.
-        InvalidSignature = 204, "EInvalidSignature", "the enclave signature does not verify";
+        InvalidSignature = 203, "EInvalidSignature", "the enclave signature does not verify";
     }
 }
 
 move_struct! {
-    /// `AuditLog`: the shared log of anchored batches.
+    /// `AuditLog`: the shared log of anchored checkpoints.
     "audit"::AuditLog {
         /// The log's object id.
         id: Address => "UID",
-        /// Index the next batch gets.
-        next_batch: u64 => "u64",
-        /// Sequence number the next batch must start at.
-        next_seq: u64 => "u64",
-        /// Anchored batches keyed by batch index.
-        batches: MoveTable => "Table<u64, BatchAnchor>",
+        /// Size of the last anchored tree (0 before the first).
+        tree_size: u64 => "u64",
+        /// Root of the last anchored tree (empty before the first).
+        root: Vec<u8> => "vector<u8>",
+        /// How many checkpoints were anchored.
+        anchored: u64 => "u64",
+        /// Anchored checkpoints keyed by tree size.
+        checkpoints: MoveTable => "Table<u64, CheckpointAnchor>",
     }
 }
 
 impl AuditLog {
-    /// Move's range checks of `anchor_batch` before the signature, in
-    /// Move's order (the enclave checks come after and are `enclave`'s).
+    /// Move's checks of `anchor_checkpoint` before the enclave's, in
+    /// Move's order.
     ///
     /// # Errors
     /// The abort Move raises for the first violated rule.
-    pub fn check_batch(
-        &self,
-        merkle_root: &[u8],
-        first_seq: u64,
-        last_seq: u64,
-    ) -> Result<(), AuditAbort> {
-        if u64::try_from(merkle_root.len()).ok() != Some(MERKLE_ROOT_LEN) {
+    pub fn check_checkpoint(&self, tree_size: u64, root: &[u8]) -> Result<(), AuditAbort> {
+        if u64::try_from(root.len()).ok() != Some(ROOT_LEN) {
             Err(AuditAbort::RootLength)
-        } else if last_seq < first_seq {
-            Err(AuditAbort::InvalidRange)
-        } else if first_seq != self.next_seq {
-            Err(AuditAbort::SeqGap)
+        } else if tree_size <= self.tree_size {
+            Err(AuditAbort::TreeNotGrown)
         } else {
             Ok(())
         }
     }
 }
 
+/// The object id of the dynamic field holding the checkpoint anchored for
+/// `tree_size` in the log whose `checkpoints` table has UID `table`.
+pub fn checkpoint_field_id(table: Address, tree_size: u64) -> Address {
+    table.derive_dynamic_child_id(&TypeTag::U64, &tree_size.to_le_bytes())
+}
+
 move_struct! {
-    /// `BatchAnchor`: one anchored batch.
-    "audit"::BatchAnchor {
+    /// `CheckpointAnchor`: one anchored checkpoint.
+    "audit"::CheckpointAnchor {
         /// The enclave that signed it.
         enclave_id: Address => "ID",
-        /// Merkle root of the batch's events (32 bytes).
-        merkle_root: Vec<u8> => "vector<u8>",
-        /// First event sequence number.
-        first_seq: u64 => "u64",
-        /// Last event sequence number (inclusive).
-        last_seq: u64 => "u64",
+        /// Leaves in the tree.
+        tree_size: u64 => "u64",
+        /// The tree's RFC 9162 root (32 bytes).
+        root: Vec<u8> => "vector<u8>",
         /// When the enclave signed.
         timestamp_ms: u64 => "u64",
+        /// The enclave's signature over the intent message of the
+        /// [`AuditCheckpointPayload`].
+        signature: Vec<u8> => "vector<u8>",
         /// When it was anchored on chain.
         anchored_at_ms: u64 => "u64",
     }
 }
 
-impl BatchAnchor {
-    /// How many events the batch covers.
-    pub fn event_count(&self) -> u64 {
-        self.last_seq
-            .saturating_sub(self.first_seq)
-            .saturating_add(1)
-    }
-}
-
 move_struct! {
-    /// `AuditBatchPayload`: the data of the
+    /// `AuditCheckpointPayload`: the data of the
     /// [`IntentMessage`](super::enclave::IntentMessage) the enclave signs
-    /// for a batch (scope `INTENT_AUDIT_BATCH`).
-    "audit"::AuditBatchPayload {
+    /// for a checkpoint (scope `INTENT_AUDIT_CHECKPOINT`).
+    "audit"::AuditCheckpointPayload {
         /// The log.
         log_id: Address => "ID",
-        /// The index the batch gets (`AuditLog.next_batch`).
-        batch_index: u64 => "u64",
-        /// Merkle root (32 bytes).
-        merkle_root: Vec<u8> => "vector<u8>",
-        /// First event sequence number.
-        first_seq: u64 => "u64",
-        /// Last event sequence number (inclusive).
-        last_seq: u64 => "u64",
+        /// Leaves in the tree.
+        tree_size: u64 => "u64",
+        /// The tree's root (32 bytes).
+        root: Vec<u8> => "vector<u8>",
     }
 }
 
 move_struct! {
-    /// Event `BatchAnchored`.
-    "audit"::BatchAnchored {
+    /// Event `CheckpointAnchored`.
+    "audit"::CheckpointAnchored {
         /// The log.
         log_id: Address => "ID",
-        /// The batch's index.
-        batch_index: u64 => "u64",
         /// The signing enclave.
         enclave_id: Address => "ID",
-        /// Merkle root.
-        merkle_root: Vec<u8> => "vector<u8>",
-        /// First event sequence number.
-        first_seq: u64 => "u64",
-        /// Last event sequence number (inclusive).
-        last_seq: u64 => "u64",
+        /// Leaves in the tree.
+        tree_size: u64 => "u64",
+        /// The tree's root.
+        root: Vec<u8> => "vector<u8>",
         /// When the enclave signed.
         timestamp_ms: u64 => "u64",
         /// When it was anchored.
@@ -155,9 +139,10 @@ mod tests {
     fn log() -> AuditLog {
         AuditLog {
             id: Address::new([0x0b; 32]),
-            next_batch: 2,
-            next_seq: 100,
-            batches: MoveTable {
+            tree_size: 100,
+            root: vec![0x77; 32],
+            anchored: 2,
+            checkpoints: MoveTable {
                 id: Address::new([0x0c; 32]),
                 size: 2,
             },
@@ -168,8 +153,9 @@ mod tests {
     fn golden_audit_log() {
         let l = log();
         let expected = format!(
-            "{}02000000000000006400000000000000{}0200000000000000",
+            "{}640000000000000020{}0200000000000000{}0200000000000000",
             "0b".repeat(32),
+            "77".repeat(32),
             "0c".repeat(32)
         );
         let bytes = bcs::to_bytes(&l).unwrap();
@@ -177,58 +163,67 @@ mod tests {
         assert_eq!(bcs::from_bytes::<AuditLog>(&bytes).unwrap(), l);
     }
 
+    /// The payload bytes are shared with `payload_bcs_matches_rust` in
+    /// `contracts/move/tests/audit_tests.move`.
     #[test]
-    fn golden_batch_anchor_and_payload() {
-        let anchor = BatchAnchor {
+    fn golden_checkpoint_anchor_and_payload() {
+        let anchor = CheckpointAnchor {
             enclave_id: Address::new([0xe0; 32]),
-            merkle_root: vec![0x77; 32],
-            first_seq: 100,
-            last_seq: 149,
+            tree_size: 149,
+            root: vec![0x77; 32],
             timestamp_ms: 1,
+            signature: vec![0x5a; 64],
             anchored_at_ms: 2,
         };
-        assert_eq!(anchor.event_count(), 50);
         let expected = format!(
-            "{}20{}{}{}{}{}",
+            "{}950000000000000020{}010000000000000040{}0200000000000000",
             "e0".repeat(32),
             "77".repeat(32),
-            "6400000000000000",
-            "9500000000000000",
-            "0100000000000000",
-            "0200000000000000"
+            "5a".repeat(64),
         );
         let bytes = bcs::to_bytes(&anchor).unwrap();
         assert_eq!(hex::encode(&bytes), expected);
-        assert_eq!(bcs::from_bytes::<BatchAnchor>(&bytes).unwrap(), anchor);
+        assert_eq!(bcs::from_bytes::<CheckpointAnchor>(&bytes).unwrap(), anchor);
 
-        let message = IntentMessage::new(
-            IntentScope::AuditBatch,
-            1_744_038_900_000,
-            AuditBatchPayload {
-                log_id: Address::new([0x0b; 32]),
-                batch_index: 2,
-                merkle_root: vec![0x77; 32],
-                first_seq: 100,
-                last_seq: 149,
-            },
+        let payload = AuditCheckpointPayload {
+            log_id: Address::new([0x0b; 32]),
+            tree_size: 7,
+            root: vec![0x77; 32],
+        };
+        assert_eq!(
+            hex::encode(bcs::to_bytes(&payload).unwrap()),
+            format!("{}070000000000000020{}", "0b".repeat(32), "77".repeat(32))
         );
-        let expected = format!(
-            "0220b1d11096010000{}020000000000000020{}64000000000000009500000000000000",
-            "0b".repeat(32),
-            "77".repeat(32)
+        let message = IntentMessage::new(IntentScope::AuditCheckpoint, 1_744_038_900_000, payload);
+        assert_eq!(
+            hex::encode(message.signing_bytes().unwrap()),
+            format!(
+                "0220b1d11096010000{}070000000000000020{}",
+                "0b".repeat(32),
+                "77".repeat(32)
+            )
         );
-        assert_eq!(hex::encode(message.signing_bytes().unwrap()), expected);
     }
 
     #[test]
-    fn batch_checks_follow_move_order() {
+    fn checkpoint_checks_follow_move_order() {
         let l = log();
-        assert_eq!(l.check_batch(&[0; 32], 100, 100), Ok(()));
-        assert_eq!(l.check_batch(&[0; 31], 5, 1), Err(AuditAbort::RootLength));
+        assert_eq!(l.check_checkpoint(101, &[0; 32]), Ok(()));
+        assert_eq!(l.check_checkpoint(1, &[0; 31]), Err(AuditAbort::RootLength));
         assert_eq!(
-            l.check_batch(&[0; 32], 101, 100),
-            Err(AuditAbort::InvalidRange)
+            l.check_checkpoint(100, &[0; 32]),
+            Err(AuditAbort::TreeNotGrown)
         );
-        assert_eq!(l.check_batch(&[0; 32], 99, 120), Err(AuditAbort::SeqGap));
+        assert_eq!(
+            l.check_checkpoint(7, &[0; 32]),
+            Err(AuditAbort::TreeNotGrown)
+        );
+    }
+
+    #[test]
+    fn checkpoint_fields_are_keyed_by_tree_size() {
+        let table = Address::new([0x0c; 32]);
+        assert_ne!(checkpoint_field_id(table, 1), checkpoint_field_id(table, 2));
+        assert_eq!(checkpoint_field_id(table, 1), checkpoint_field_id(table, 1));
     }
 }

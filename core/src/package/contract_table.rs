@@ -83,8 +83,8 @@ fn objects() -> Vec<(&'static str, &'static str, &'static [MoveField])> {
         fields_of::<gateway::K8sResult>(),
         fields_of::<gateway::K8sResultPayload>(),
         fields_of::<audit::AuditLog>(),
-        fields_of::<audit::BatchAnchor>(),
-        fields_of::<audit::AuditBatchPayload>(),
+        fields_of::<audit::CheckpointAnchor>(),
+        fields_of::<audit::AuditCheckpointPayload>(),
         fields_of::<enclave::EnclaveConfig>(),
         fields_of::<enclave::Enclave>(),
         fields_of::<enclave::EnclaveCap>(),
@@ -175,7 +175,7 @@ fn devnet_object_ids_match() {
         ("EnclaveCap", super::ENCLAVE_CAP_ID),
         ("StakePool.records", super::STAKE_RECORDS_TABLE_ID),
         ("StakePool.proposals", super::SLASH_PROPOSALS_TABLE_ID),
-        ("AuditLog.batches", super::AUDIT_BATCHES_TABLE_ID),
+        ("AuditLog.checkpoints", super::AUDIT_CHECKPOINTS_TABLE_ID),
     ]
     .map(|(n, id)| (n.to_owned(), id));
     assert_eq!(listed, rust);

@@ -74,8 +74,8 @@ abort_codes! {
 pub enum IntentScope {
     /// `gateway::INTENT_K8S_RESULT`: a Kubernetes result.
     K8sResult,
-    /// `audit::INTENT_AUDIT_BATCH`: an audit batch.
-    AuditBatch,
+    /// `audit::INTENT_AUDIT_CHECKPOINT`: an audit checkpoint.
+    AuditCheckpoint,
 }
 
 impl IntentScope {
@@ -83,7 +83,7 @@ impl IntentScope {
     pub const fn code(self) -> u8 {
         match self {
             Self::K8sResult => super::gateway::INTENT_K8S_RESULT,
-            Self::AuditBatch => super::audit::INTENT_AUDIT_BATCH,
+            Self::AuditCheckpoint => super::audit::INTENT_AUDIT_CHECKPOINT,
         }
     }
 }
@@ -351,7 +351,7 @@ mod tests {
     fn golden_enclave_signature_shared_with_move() {
         let key = Ed25519PrivateKey::new([7; 32]);
         assert_eq!(hex::encode(key.public_key().into_inner()), GOLDEN_PK);
-        let message = IntentMessage::new(IntentScope::AuditBatch, 1_744_038_900_000, 42u64);
+        let message = IntentMessage::new(IntentScope::AuditCheckpoint, 1_744_038_900_000, 42u64);
         assert_eq!(
             hex::encode(message.signing_bytes().unwrap()),
             "0220b1d110960100002a00000000000000"
@@ -427,13 +427,13 @@ mod tests {
             registered_at_ms: 0,
         };
         assert_eq!(enclave.check_current(&c), Ok(()));
-        let message = IntentMessage::new(IntentScope::AuditBatch, 5, 42u64);
+        let message = IntentMessage::new(IntentScope::AuditCheckpoint, 5, 42u64);
         let signature: Ed25519Signature = key.sign(&message.signing_bytes().unwrap());
         assert!(enclave.verify_signature(&message, signature.inner()));
 
         let other_scope = IntentMessage::new(IntentScope::K8sResult, 5, 42u64);
         assert!(!enclave.verify_signature(&other_scope, signature.inner()));
-        let other_time = IntentMessage::new(IntentScope::AuditBatch, 6, 42u64);
+        let other_time = IntentMessage::new(IntentScope::AuditCheckpoint, 6, 42u64);
         assert!(!enclave.verify_signature(&other_time, signature.inner()));
         assert!(!enclave.verify_signature(&message, &signature.inner()[..63]));
 

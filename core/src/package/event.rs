@@ -134,7 +134,7 @@ package_events! {
     staking::SlasherGranted,
     gateway::K8sRequestSubmitted,
     gateway::K8sResultRecorded,
-    audit::BatchAnchored,
+    audit::CheckpointAnchored,
     enclave::EnclaveConfigCreated,
     enclave::EnclaveConfigUpdated,
     enclave::EnclaveRegistered,

@@ -162,8 +162,8 @@ pub const STAKE_RECORDS_TABLE_ID: Address =
 pub const SLASH_PROPOSALS_TABLE_ID: Address =
     Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50007");
 
-/// The `UID` of `AuditLog.batches` on the devnet.
-pub const AUDIT_BATCHES_TABLE_ID: Address =
+/// The `UID` of `AuditLog.checkpoints` on the devnet.
+pub const AUDIT_CHECKPOINTS_TABLE_ID: Address =
     Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50008");
 
 /// Names of the package's Move modules.
@@ -320,7 +320,7 @@ mod tests {
             ENCLAVE_CAP_ID,
             STAKE_RECORDS_TABLE_ID,
             SLASH_PROPOSALS_TABLE_ID,
-            AUDIT_BATCHES_TABLE_ID,
+            AUDIT_CHECKPOINTS_TABLE_ID,
         ];
         for (i, a) in ids.iter().enumerate() {
             for b in &ids[i + 1..] {

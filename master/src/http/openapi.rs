@@ -6,6 +6,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use daas_core::api::audit::{AUDIT_CHECKPOINTS_PATH, AUDIT_CONSISTENCY_PATH, AUDIT_EVENTS_PATH};
 use daas_core::api::nodes::{
     DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH,
     STAKING_STATUS_PATH,
@@ -213,6 +214,39 @@ fn path_items() -> Vec<(String, Value)> {
                 false,
             ),
         ),
+        (
+            format!("{AUDIT_EVENTS_PATH}/{{audit_id}}"),
+            op(
+                "get",
+                "An audit event (its canonical leaf), its leaf index, its RFC 9162 inclusion \
+                 proof and the checkpoint it leads to (the first anchored one covering it, with \
+                 its anchoring transaction); 404 unknown, 409 not yet in a checkpoint",
+                None,
+                "AuditEventProof",
+                false,
+            ),
+        ),
+        (
+            AUDIT_CHECKPOINTS_PATH.to_owned(),
+            op(
+                "get",
+                "The audit log's origin, events stored, and signed checkpoints (C2SP notes) \
+                 with their anchors, oldest first",
+                None,
+                "AuditCheckpointList",
+                false,
+            ),
+        ),
+        (
+            AUDIT_CONSISTENCY_PATH.to_owned(),
+            op(
+                "get",
+                "An RFC 9162 consistency proof between tree sizes ?from=&to= and both roots",
+                None,
+                "AuditConsistency",
+                false,
+            ),
+        ),
         ("/api/{path}".to_owned(), proxy()),
         ("/apis/{path}".to_owned(), proxy()),
     ]
@@ -298,6 +332,8 @@ mod tests {
             ATTESTATION_PATH,
             READYZ_PATH,
             METRICS_PATH,
+            AUDIT_CHECKPOINTS_PATH,
+            AUDIT_CONSISTENCY_PATH,
         ] {
             assert!(paths.contains_key(path), "{path} is not documented");
         }

@@ -3,6 +3,7 @@
 //! help bar ([`Component::commands`]); none talks to another directly.
 
 pub mod attestation;
+pub mod audit;
 pub mod confirm;
 pub mod form;
 pub mod gateway;
@@ -11,7 +12,6 @@ pub mod node_detail;
 pub mod nodes;
 pub mod overview;
 pub mod palette;
-pub mod placeholder;
 pub mod slash;
 pub mod stake;
 pub mod table;

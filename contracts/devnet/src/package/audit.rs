@@ -2,10 +2,10 @@
 //! rows).
 
 use daas_core::package::audit::{
-    self as a, AuditAbort, AuditBatchPayload, AuditLog, BatchAnchor, BatchAnchored,
+    self as a, AuditAbort, AuditCheckpointPayload, AuditLog, CheckpointAnchor, CheckpointAnchored,
 };
 use daas_core::package::enclave::{Enclave, EnclaveConfig, IntentMessage, IntentScope};
-use daas_core::package::{AUDIT_BATCHES_TABLE_ID, AUDIT_LOG_ID, MoveTable, PackageAbort};
+use daas_core::package::{AUDIT_CHECKPOINTS_TABLE_ID, AUDIT_LOG_ID, MoveTable, PackageAbort};
 use sui_sdk_types::{Owner, TypeTag};
 
 use super::{Args, CallArg, CallError, Table, clock, emit, new_object, package_type, read, write};
@@ -21,10 +21,11 @@ fn abort(e: impl Into<PackageAbort>) -> CallError {
 pub(super) fn genesis() -> Vec<MoveObject> {
     let log = AuditLog {
         id: AUDIT_LOG_ID,
-        next_batch: 0,
-        next_seq: 0,
-        batches: MoveTable {
-            id: AUDIT_BATCHES_TABLE_ID,
+        tree_size: 0,
+        root: Vec::new(),
+        anchored: 0,
+        checkpoints: MoveTable {
+            id: AUDIT_CHECKPOINTS_TABLE_ID,
             size: 0,
         },
     };
@@ -39,69 +40,65 @@ pub(super) fn call(
     args: &Args<'_>,
 ) -> Result<Vec<CallArg>, CallError> {
     match function {
-        a::function::ANCHOR_BATCH => anchor_batch(ctx, args),
+        a::function::ANCHOR_CHECKPOINT => anchor_checkpoint(ctx, args),
         _ => Err(CallError::Invariant("call to an unresolved audit function")),
     }?;
     Ok(Vec::new())
 }
 
-fn anchor_batch(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
-    args.expect(9)?;
+fn anchor_checkpoint(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
+    args.expect(8)?;
     let (log_id, mut log) = read::<AuditLog>(ctx, args, 0)?;
     let (enclave_id, enclave) = read::<Enclave>(ctx, args, 1)?;
     let (_, config) = read::<EnclaveConfig>(ctx, args, 2)?;
-    let merkle_root: Vec<u8> = args.pure(3)?;
-    let first_seq: u64 = args.pure(4)?;
-    let last_seq: u64 = args.pure(5)?;
-    let timestamp_ms: u64 = args.pure(6)?;
-    let signature: Vec<u8> = args.pure(7)?;
-    let now = clock(ctx, args, 8)?;
-    log.check_batch(&merkle_root, first_seq, last_seq)
-        .map_err(abort)?;
+    let tree_size: u64 = args.pure(3)?;
+    let root: Vec<u8> = args.pure(4)?;
+    let timestamp_ms: u64 = args.pure(5)?;
+    let signature: Vec<u8> = args.pure(6)?;
+    let now = clock(ctx, args, 7)?;
+    log.check_checkpoint(tree_size, &root).map_err(abort)?;
     enclave.check_current(&config).map_err(abort)?;
-    let batch_index = log.next_batch;
     let message = IntentMessage::new(
-        IntentScope::AuditBatch,
+        IntentScope::AuditCheckpoint,
         timestamp_ms,
-        AuditBatchPayload {
+        AuditCheckpointPayload {
             log_id,
-            batch_index,
-            merkle_root: merkle_root.clone(),
-            first_seq,
-            last_seq,
+            tree_size,
+            root: root.clone(),
         },
     );
     if !enclave.verify_signature(&message, &signature) {
         return Err(abort(AuditAbort::InvalidSignature));
     }
-    let anchor = BatchAnchor {
+    let anchor = CheckpointAnchor {
         enclave_id,
-        merkle_root: merkle_root.clone(),
-        first_seq,
-        last_seq,
+        tree_size,
+        root: root.clone(),
         timestamp_ms,
+        signature,
         anchored_at_ms: now,
     };
     let table = Table {
-        id: log.batches.id,
+        id: log.checkpoints.id,
         key: TypeTag::U64,
-        value: package_type::<BatchAnchor>(),
+        value: package_type::<CheckpointAnchor>(),
     };
-    if table.set(ctx, &batch_index, &anchor)? {
-        log.batches.size += 1;
+    // Move's `table::add` aborts on an existing key; a growing tree_size
+    // never repeats one.
+    if table.set(ctx, &tree_size, &anchor)? {
+        log.checkpoints.size += 1;
     }
-    log.next_batch += 1;
-    log.next_seq = last_seq.saturating_add(1);
+    log.tree_size = tree_size;
+    log.root = root.clone();
+    log.anchored = log.anchored.saturating_add(1);
     write(ctx, &log_id, &log)?;
     emit(
         ctx,
-        &BatchAnchored {
+        &CheckpointAnchored {
             log_id,
-            batch_index,
             enclave_id,
-            merkle_root,
-            first_seq,
-            last_seq,
+            tree_size,
+            root,
             timestamp_ms,
             anchored_at_ms: now,
         },

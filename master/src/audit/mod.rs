@@ -1,0 +1,363 @@
+//! The verifiable audit log (ARCHITECTURE.md, "Audit").
+//!
+//! The API server's audit webhook posts `audit.k8s.io/v1` `EventList`s to
+//! `POST /audit` on the webhook listener. Each event becomes a canonical
+//! leaf ([`daas_core::audit::AuditLeaf`]) appended, deduplicated by
+//! `auditID`, to one append-only RFC 9162 tree whose leaves live in the
+//! state directory ([`store`]); the answer is 200 only once the batch is
+//! fsynced. Every `checkpoint_events` events or `checkpoint_interval_ms`
+//! the master signs a checkpoint with its enclave key, as a C2SP note and
+//! as the intent message `audit::anchor_checkpoint` checks
+//! ([`checkpoints`]); the leader anchors the signed checkpoints on chain in
+//! order ([`anchor`]). The attested API serves every event with its
+//! inclusion proof, the checkpoints and consistency proofs ([`http`]).
+
+pub mod anchor;
+pub mod checkpoints;
+pub mod http;
+pub mod store;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
+use daas_core::audit::{AuditLeaf, Checkpoint, origin_for};
+use daas_core::intent::{Scope, sign_intent};
+use daas_core::package::audit::AuditCheckpointPayload;
+use ed25519_dalek::SigningKey;
+use sui_sdk_types::Address;
+
+use self::checkpoints::CheckpointLog;
+use self::store::{Appended, LeafStore, StoreError};
+
+/// The stored tree disagrees with the chain's last anchored checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorMismatch {
+    /// The chain anchored more events than the leaf file holds.
+    #[error(
+        "the chain anchored {anchored} audit events but the leaf file holds only {stored}: \
+         acknowledged events were lost from the state directory"
+    )]
+    Missing {
+        /// Events stored.
+        stored: u64,
+        /// Events the chain anchored.
+        anchored: u64,
+    },
+    /// The stored tree's root at the anchored size is another one.
+    #[error(
+        "the leaf file's first {size} events do not hash to the root the chain anchored: \
+         the audit log was changed outside the master"
+    )]
+    Rewritten {
+        /// The anchored size.
+        size: u64,
+    },
+}
+
+/// When to sign a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// Sign once this many events are not yet in a checkpoint.
+    pub events: u64,
+    /// Sign pending events at least this often.
+    pub interval: Duration,
+}
+
+/// The log: leaves, tree, checkpoints and the key that signs them.
+pub struct AuditLog {
+    state: Mutex<State>,
+    key: SigningKey,
+    log_id: Address,
+    origin: String,
+    policy: CheckpointPolicy,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+struct State {
+    leaves: LeafStore,
+    checkpoints: CheckpointLog,
+    last_signed: Instant,
+}
+
+impl AuditLog {
+    /// Opens the log in `state_dir` for the on-chain `AuditLog` `log_id`,
+    /// signing with `key` (the enclave key of this boot).
+    ///
+    /// # Errors
+    /// The files are unreadable or corrupt.
+    pub fn open(
+        state_dir: &Path,
+        log_id: Address,
+        key: SigningKey,
+        policy: CheckpointPolicy,
+    ) -> Result<Self, StoreError> {
+        let leaves = LeafStore::open(state_dir)?;
+        let checkpoints = CheckpointLog::open(state_dir)?;
+        tracing::info!(
+            events = leaves.size(),
+            anchored = checkpoints.latest().map_or(0, |c| c.tree_size),
+            "audit log opened"
+        );
+        Ok(Self {
+            state: Mutex::new(State {
+                leaves,
+                checkpoints,
+                last_signed: Instant::now(),
+            }),
+            key,
+            log_id,
+            origin: origin_for(log_id),
+            policy,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent state behind
+        // (every update is a whole append), so a poisoned lock is usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The on-chain `AuditLog`.
+    pub fn log_id(&self) -> Address {
+        self.log_id
+    }
+
+    /// Appends `leaves` durably (blocking: call from a blocking thread).
+    ///
+    /// # Errors
+    /// The write or the sync failed; nothing was acknowledged.
+    pub fn append(&self, leaves: &[AuditLeaf]) -> Result<Appended, StoreError> {
+        self.lock().leaves.append(leaves)
+    }
+
+    /// Events stored.
+    pub fn size(&self) -> u64 {
+        self.lock().leaves.size()
+    }
+
+    /// Signs a checkpoint of every stored event if the policy says one is
+    /// due at `now`, or if `force` and any event is not in one. Returns
+    /// the new checkpoint.
+    ///
+    /// # Errors
+    /// The checkpoint could not be recorded.
+    pub fn sign_if_due(
+        &self,
+        now: Instant,
+        force: bool,
+    ) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let mut state = self.lock();
+        let size = state.leaves.size();
+        let signed = state.checkpoints.latest().map_or(0, |c| c.tree_size);
+        let pending = size.saturating_sub(signed);
+        let due = pending >= self.policy.events
+            || (pending > 0 && now.duration_since(state.last_signed) >= self.policy.interval);
+        if pending == 0 || !(due || force) {
+            return Ok(None);
+        }
+        let checkpoint = self.sign(size, state.leaves.tree().root());
+        state.checkpoints.record(checkpoint.clone())?;
+        state.last_signed = now;
+        Ok(Some(checkpoint))
+    }
+
+    fn sign(&self, size: u64, root: [u8; 32]) -> AuditCheckpoint {
+        let timestamp_ms = now_ms();
+        let note = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        }
+        .sign(&self.key)
+        // The origin is made by `origin_for`: one line, no spaces.
+        .map(|signed| signed.to_note())
+        .unwrap_or_default();
+        let payload = AuditCheckpointPayload {
+            log_id: self.log_id,
+            tree_size: size,
+            root: root.to_vec(),
+        };
+        let signature = sign_intent(&self.key, Scope::AuditCheckpoint, timestamp_ms, payload)
+            .map(|signed| signed.signature)
+            .unwrap_or_default();
+        AuditCheckpoint {
+            tree_size: size,
+            root: hex::encode(root),
+            timestamp_ms,
+            note,
+            signature,
+            anchor: None,
+        }
+    }
+
+    /// Checks that the stored tree extends the checkpoint the chain
+    /// anchored last (`anchored_size` events with root `anchored_root`):
+    /// the leaf file, kept outside the enclave, lost nothing and was not
+    /// rewritten.
+    ///
+    /// # Errors
+    /// [`AnchorMismatch`] naming which.
+    pub fn check_against_anchor(
+        &self,
+        anchored_size: u64,
+        anchored_root: &[u8],
+    ) -> Result<(), AnchorMismatch> {
+        if anchored_size == 0 {
+            return Ok(());
+        }
+        let state = self.lock();
+        let tree = state.leaves.tree();
+        match tree.root_at(anchored_size) {
+            Err(_) => Err(AnchorMismatch::Missing {
+                stored: tree.size(),
+                anchored: anchored_size,
+            }),
+            Ok(root) if root.as_slice() != anchored_root => Err(AnchorMismatch::Rewritten {
+                size: anchored_size,
+            }),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// The oldest checkpoint not yet anchored.
+    pub fn first_pending(&self) -> Option<AuditCheckpoint> {
+        self.lock().checkpoints.first_pending().cloned()
+    }
+
+    /// Records that the checkpoint of `tree_size` is anchored.
+    ///
+    /// # Errors
+    /// The record could not be written.
+    pub fn mark_anchored(&self, tree_size: u64, anchor: AnchorRecord) -> Result<(), StoreError> {
+        self.lock().checkpoints.anchored(tree_size, anchor)
+    }
+
+    /// Forgets a pending checkpoint the chain will never take.
+    pub fn drop_pending(&self, tree_size: u64) {
+        self.lock().checkpoints.drop_pending(tree_size);
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.lock())
+    }
+}
+
+/// Milliseconds since the epoch: the signing time of a checkpoint.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Shared handle.
+pub type SharedAuditLog = Arc<AuditLog>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use daas_core::audit::SignedCheckpoint;
+
+    use super::*;
+
+    fn leaf(id: &str) -> AuditLeaf {
+        let mut leaf = daas_core::audit::parse_event_list(
+            br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"x","verb":"get"}]}"#,
+        )
+        .unwrap()
+        .remove(0);
+        leaf.audit_id = id.to_owned();
+        leaf
+    }
+
+    #[test]
+    fn checkpoints_are_signed_by_count_or_time_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let log = AuditLog::open(
+            dir.path(),
+            Address::new([0x0b; 32]),
+            key.clone(),
+            CheckpointPolicy {
+                events: 3,
+                interval: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        let start = Instant::now();
+        log.append(&[leaf("a"), leaf("b")]).unwrap();
+        assert!(log.sign_if_due(start, false).unwrap().is_none());
+        log.append(&[leaf("c")]).unwrap();
+        let signed = log.sign_if_due(start, false).unwrap().unwrap();
+        assert_eq!(signed.tree_size, 3);
+        let note = SignedCheckpoint::verify_note(&signed.note, log.origin(), &key.verifying_key())
+            .unwrap();
+        assert_eq!(hex::encode(note.checkpoint.root), signed.root);
+        log.append(&[leaf("d")]).unwrap();
+        assert!(log.sign_if_due(start, false).unwrap().is_none());
+        let later = start + Duration::from_secs(61);
+        assert_eq!(log.sign_if_due(later, false).unwrap().unwrap().tree_size, 4);
+        assert!(log.sign_if_due(later, true).unwrap().is_none());
+        assert_eq!(log.first_pending().unwrap().tree_size, 3);
+    }
+
+    #[test]
+    fn a_lost_or_rewritten_leaf_file_disagrees_with_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            AuditLog::open(
+                dir.path(),
+                Address::new([0x0b; 32]),
+                SigningKey::from_bytes(&[7; 32]),
+                CheckpointPolicy {
+                    events: 1,
+                    interval: Duration::from_secs(60),
+                },
+            )
+            .unwrap()
+        };
+        let log = open();
+        log.append(&[leaf("a"), leaf("b")]).unwrap();
+        let anchored = log.sign_if_due(Instant::now(), false).unwrap().unwrap();
+        let root = hex::decode(&anchored.root).unwrap();
+        log.append(&[leaf("c")]).unwrap();
+        assert_eq!(log.check_against_anchor(0, &[]), Ok(()));
+        assert_eq!(log.check_against_anchor(2, &root), Ok(()));
+        assert_eq!(
+            log.check_against_anchor(5, &root),
+            Err(AnchorMismatch::Missing {
+                stored: 3,
+                anchored: 5
+            })
+        );
+        drop(log);
+        // Someone rewrites the file outside the master with other events
+        // (valid records, so it opens).
+        std::fs::remove_file(dir.path().join(store::LEAVES_FILE)).unwrap();
+        let log = open();
+        log.append(&[leaf("x"), leaf("y")]).unwrap();
+        assert_eq!(
+            log.check_against_anchor(2, &root),
+            Err(AnchorMismatch::Rewritten { size: 2 })
+        );
+    }
+}
