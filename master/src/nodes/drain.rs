@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::Json;
 use axum::extract::{Path, State};
 use daas_core::access::NodeName;
-use daas_core::access::worker::WorkerClaim;
 use daas_core::access::worker_proof::Purpose;
 use daas_core::api::nodes::{DrainRequest, DrainResponse};
 use k8s_openapi::api::core::v1::Pod;
@@ -29,7 +28,6 @@ use tracing::{Instrument as _, info, info_span, warn};
 use super::NodeService;
 use super::client_ip::ClientIp;
 use super::register::claim_nonce;
-use crate::admission::record::read_record;
 use crate::http::{ApiError, ApiJson};
 use crate::revocation::drain::{cordon, drain, is_skipped};
 
@@ -88,25 +86,7 @@ async fn check(
             proof.node_id()
         )));
     }
-    let record = read_record(&service.kube, &name)
-        .await
-        .map_err(|error| {
-            ApiError::unavailable(
-                "cannot read the node's admission from the API server",
-                &error,
-            )
-        })?
-        .and_then(|stored| stored.record.ok())
-        .ok_or_else(|| {
-            ApiError::not_found(format!("node {name} is not admitted by this cluster"))
-        })?;
-    let claim = WorkerClaim::from(&proof);
-    if record.claim() != claim {
-        return Err(ApiError::forbidden(format!(
-            "node {name} is not admitted through seal token {} of {}",
-            claim.seal_token, claim.owner
-        )));
-    }
+    let claim = service.admitted_claim(&proof).await?;
     service.check_chain(&claim).await?;
     claim_nonce(service, &proof).await?;
     Ok(name)

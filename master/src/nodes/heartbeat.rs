@@ -24,7 +24,6 @@ use tracing::{Instrument as _, debug, info_span};
 use super::client_ip::ClientIp;
 use super::registry::{Beat, HeartbeatRefusal};
 use super::{AdmittedNode, NodeService};
-use crate::admission::record::read_record;
 use crate::http::{ApiError, ApiJson};
 
 /// The handler.
@@ -103,26 +102,7 @@ fn refusal(refusal: HeartbeatRefusal) -> ApiError {
 /// Learns an unknown node from its admission record, checks its seal
 /// token on chain, and admits it into the registry.
 async fn learn(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
-    let node = proof.node_id();
-    let record = read_record(&service.kube, node)
-        .await
-        .map_err(|error| {
-            ApiError::unavailable(
-                "cannot read the node's admission from the API server",
-                &error,
-            )
-        })?
-        .and_then(|stored| stored.record.ok())
-        .ok_or_else(|| {
-            ApiError::not_found(format!("node {node} is not admitted by this cluster"))
-        })?;
-    let claim = WorkerClaim::from(proof);
-    if record.claim() != claim {
-        return Err(ApiError::forbidden(format!(
-            "node {node} is not admitted through seal token {} of {}",
-            claim.seal_token, claim.owner
-        )));
-    }
+    let claim = service.admitted_claim(proof).await?;
     let allowed = service.check_chain(&claim).await?;
     debug!("node learnt from its admission record");
     service.registry.admit(learnt(&allowed));

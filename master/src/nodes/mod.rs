@@ -56,6 +56,7 @@ use prometheus_client::registry::Registry;
 pub use registry::AdmittedNode;
 
 use crate::access::AccessService;
+use crate::admission::record::read_record;
 use crate::http::ApiError;
 use crate::ratelimit::RateLimiter;
 use crate::revocation::DrainPolicy;
@@ -202,6 +203,34 @@ impl NodeService {
             })
             .and_then(|proof| proof.require(purpose))
             .map_err(proof_error)
+    }
+
+    /// The claim of `proof` if the node's admission record (written by the
+    /// master at registration) holds exactly it: 404 for a node never
+    /// admitted, 403 for another seal token or owner, 503 when the API
+    /// server cannot be read.
+    async fn admitted_claim(&self, proof: &VerifiedWorkerProof) -> Result<WorkerClaim, ApiError> {
+        let node = proof.node_id();
+        let record = read_record(&self.kube, node)
+            .await
+            .map_err(|error| {
+                ApiError::unavailable(
+                    "cannot read the node's admission from the API server",
+                    &error,
+                )
+            })?
+            .and_then(|stored| stored.record.ok())
+            .ok_or_else(|| {
+                ApiError::not_found(format!("node {node} is not admitted by this cluster"))
+            })?;
+        let claim = WorkerClaim::from(proof);
+        if record.claim() != claim {
+            return Err(ApiError::forbidden(format!(
+                "node {node} is not admitted through seal token {} of {}",
+                claim.seal_token, claim.owner
+            )));
+        }
+        Ok(claim)
     }
 
     /// The claim's seal token on chain now (the worker rule): 403 naming
