@@ -6,10 +6,12 @@
 //! generic [`ErrorBody`] (the details stay in the master's log).
 
 pub mod access;
+pub mod agent;
 pub mod attestation;
 pub mod client;
 pub mod nodes;
 
+pub use agent::AgentClient;
 pub use client::{MasterClient, StatusQuery};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,5 @@
+//! `daas-agent`: the K3s-DaaS worker agent, as a library the binary wires.
+//!
+//! - [`api`]: the local API (HTTPS, TLS 1.3 on the agent's own key);
+
+pub mod api;
