@@ -157,3 +157,93 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 fn refused(error: AgentRequestError) -> ApiError {
     ApiError::unauthorized(format!("order refused: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::http::HeaderValue;
+    use daas_core::access::agent_request::AgentRequestClaims;
+    use daas_core::wallet::{Keypair, Scheme};
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+    const KEY: [u8; 32] = [3; 32];
+
+    fn headers(owner: &Keypair, issued_at: u64) -> HeaderMap {
+        let claims = AgentRequestClaims::new(
+            AgentAction::Unstake,
+            owner.address(),
+            "w-1".parse().unwrap(),
+            KEY,
+            b"{}",
+            issued_at,
+        );
+        let wire = AgentRequest::sign(owner, &claims).unwrap();
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {}", wire.as_str())).unwrap();
+        headers.insert(header::AUTHORIZATION, value);
+        headers
+    }
+
+    fn guard(owner: &Keypair, started_at: u64) -> OrderGuard {
+        let window = (Duration::from_secs(60), Duration::from_secs(30));
+        OrderGuard::new(
+            owner.address(),
+            "w-1".parse().unwrap(),
+            KEY,
+            window,
+            started_at,
+        )
+    }
+
+    #[test]
+    fn an_order_signed_before_a_restart_is_refused_after_it() {
+        let owner = Keypair::generate(Scheme::Ed25519);
+        let order = headers(&owner, NOW - 10);
+        // Accepted by the agent that was running when it was signed...
+        assert!(
+            guard(&owner, NOW - 100)
+                .admit(&order, AgentAction::Unstake, b"{}", NOW)
+                .is_ok()
+        );
+        // ...and refused by the same agent restarted since, whose memory of
+        // nonces is gone.
+        let error = guard(&owner, NOW - 5)
+            .admit(&order, AgentAction::Unstake, b"{}", NOW)
+            .unwrap_err();
+        assert_eq!(error.status(), axum::http::StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn nonces_are_forgotten_only_once_too_old_to_matter() {
+        let owner = Keypair::generate(Scheme::Ed25519);
+        let guard = guard(&owner, 0);
+        let order = headers(&owner, NOW);
+        assert!(
+            guard
+                .admit(&order, AgentAction::Unstake, b"{}", NOW)
+                .is_ok()
+        );
+        let replay = guard.admit(&order, AgentAction::Unstake, b"{}", NOW + 60);
+        assert_eq!(
+            replay.unwrap_err().status(),
+            axum::http::StatusCode::CONFLICT
+        );
+        // Past its age the order is stale, and its nonce is dropped when
+        // the next order is remembered.
+        let stale = guard.admit(&order, AgentAction::Unstake, b"{}", NOW + 61);
+        assert_eq!(
+            stale.unwrap_err().status(),
+            axum::http::StatusCode::UNAUTHORIZED
+        );
+        let next = headers(&owner, NOW + 61);
+        assert!(
+            guard
+                .admit(&next, AgentAction::Unstake, b"{}", NOW + 61)
+                .is_ok()
+        );
+        assert_eq!(guard.seen.lock().unwrap().len(), 1);
+    }
+}
