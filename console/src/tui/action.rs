@@ -150,4 +150,6 @@ pub enum Action {
     Run(Mutation),
     /// Open a form for input.
     Form(super::components::form::Form),
+    /// Ask a node's agent for its live metrics (for the node's detail).
+    AgentMetrics(String),
 }

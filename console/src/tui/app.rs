@@ -193,6 +193,7 @@ impl App {
                 self.refresh.notify_one();
             }
             TaskEvent::Secret(name, secret) => self.popup = Some(Popup::Secret(name, secret)),
+            TaskEvent::Agent(result) => self.data.agent.set(result),
         }
     }
 
@@ -277,6 +278,15 @@ impl App {
             Action::Form(form) => self.popup = Some(Popup::Form(form)),
             Action::Ask(mutation) => self.ask(mutation),
             Action::Run(mutation) => self.run(mutation),
+            Action::AgentMetrics(node) => {
+                self.data.agent = Default::default();
+                tasks::agent_metrics(
+                    self.ctx.clone(),
+                    node,
+                    self.unlock.clone(),
+                    self.tasks.clone(),
+                );
+            }
         }
     }
 

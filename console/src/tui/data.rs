@@ -10,7 +10,7 @@ use daas_core::wallet::WalletSummary;
 use sui_sdk_types::Address;
 
 use crate::ops::attest::MasterAttestation;
-use crate::ops::nodes::NodeList;
+use crate::ops::nodes::{AgentMetricsView, NodeList};
 use crate::ops::slash::{Decided, Proposal};
 use crate::ops::stake::StakeStatus;
 
@@ -128,6 +128,8 @@ pub struct Data {
     pub slash: Loaded<SlashView>,
     /// Recent chain events, newest last.
     pub events: Loaded<Vec<EventLine>>,
+    /// The live metrics of the node whose detail is open, from its agent.
+    pub agent: Loaded<AgentMetricsView>,
 }
 
 /// Most recent events kept for the Overview.
