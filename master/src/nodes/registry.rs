@@ -318,6 +318,35 @@ mod tests {
     }
 
     #[test]
+    fn heartbeats_update_the_agent_endpoint_and_health_shows_it() {
+        let registry = NodeRegistry::default();
+        registry.admit(node("a", 1));
+        assert_eq!(registry.health("a").unwrap().agent_api, None);
+        let endpoint = AgentEndpoint {
+            url: "https://10.0.0.1:8443".to_owned(),
+            tls_spki_sha256: "ab".repeat(32),
+        };
+        registry
+            .heartbeat(Beat {
+                agent_api: Some(&endpoint),
+                ..beat("a", 1, 10)
+            })
+            .unwrap();
+        assert_eq!(
+            registry.health("a").unwrap().agent_api,
+            Some(endpoint.clone())
+        );
+        // A heartbeat without one keeps the last reported endpoint; a
+        // re-check learnt from the chain (no endpoint) keeps it too.
+        registry.heartbeat(beat("a", 1, 11)).unwrap();
+        registry.admit(AdmittedNode {
+            ip_address: None,
+            ..node("a", 1)
+        });
+        assert_eq!(registry.health("a").unwrap().agent_api, Some(endpoint));
+    }
+
+    #[test]
     fn invalidated_admissions_need_a_recheck() {
         let registry = NodeRegistry::default();
         registry.admit(node("a", 1));
