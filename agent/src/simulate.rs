@@ -29,7 +29,7 @@ use daas_core::api::nodes::{
     RegisterWorkerRequest,
 };
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
-use daas_core::attested::{AttestedClient, AttestedClientConfig};
+use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
 use daas_core::chain::{ChainClient, ChainConfig};
 use daas_core::package::{Mist, Role, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
@@ -41,6 +41,8 @@ use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::Address;
 use tracing::{Instrument as _, info_span, warn};
 
+/// Tries of a request that failed before the master answered.
+const ATTEMPTS: u32 = 3;
 /// The label kwok manages nodes by.
 const KWOK_LABEL: &str = "kwok.x-k8s.io/node";
 
@@ -256,6 +258,48 @@ async fn register(
     key: &Keypair,
     seal: SealTokenId,
 ) -> anyhow::Result<()> {
+    retrying(|| async {
+        let request = register_request(shared, node, key, seal)?;
+        Ok(shared.master(index).register_worker(&request).await?)
+    })
+    .await
+    .with_context(|| format!("registering {node}"))?;
+    Ok(())
+}
+
+/// Runs `attempt` again (up to [`ATTEMPTS`] times) when it fails before
+/// the master answered: the master closes idle connections, and a request
+/// can meet a pooled connection just as it closes. Each attempt signs its
+/// own proof.
+async fn retrying<T, F, Fut>(mut attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error)
+                if tries < ATTEMPTS
+                    && matches!(
+                        error.downcast_ref::<AttestedError>(),
+                        Some(AttestedError::Transport { .. })
+                    ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn register_request(
+    shared: &Shared,
+    node: &str,
+    key: &Keypair,
+    seal: SealTokenId,
+) -> anyhow::Result<RegisterWorkerRequest> {
     let claims = WorkerClaims::new(
         Purpose::Register,
         seal,
@@ -264,7 +308,7 @@ async fn register(
         shared.args.audience.clone(),
         unix_now_secs(),
     )?;
-    let request = RegisterWorkerRequest {
+    Ok(RegisterWorkerRequest {
         node_id: node.to_owned(),
         seal_token: seal.to_string(),
         ip_address: "127.0.0.1".to_owned(),
@@ -275,13 +319,7 @@ async fn register(
         },
         proof: WorkerProof::sign(key, &claims)?.into_string(),
         agent_api: None,
-    };
-    shared
-        .master(index)
-        .register_worker(&request)
-        .await
-        .with_context(|| format!("registering {node}"))?;
-    Ok(())
+    })
 }
 
 /// The Node object a kubelet would create, for kwok to keep Ready.
@@ -342,7 +380,7 @@ async fn heartbeat_all(shared: &Arc<Shared>, agents: Vec<SimAgent>) {
 }
 
 async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
-    let sent = async {
+    let sent = retrying(|| async {
         let claims = WorkerClaims::new(
             Purpose::Heartbeat,
             agent.seal,
@@ -368,7 +406,7 @@ async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
         };
         shared.master(index).heartbeat(&request).await?;
         anyhow::Ok(())
-    };
+    });
     match sent.await {
         Ok(()) => shared.heartbeats.fetch_add(1, Ordering::Relaxed),
         Err(error) => {

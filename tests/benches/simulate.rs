@@ -68,6 +68,10 @@ async fn run(count: usize, secs: u64) -> Value {
         .await
         .unwrap()
         .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join(format!("simulate-{count}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
     let started = Instant::now();
     let mut child = tokio::process::Command::new(agent)
         .arg("simulate")
@@ -82,16 +86,19 @@ async fn run(count: usize, secs: u64) -> Value {
         .args(["--heartbeat-secs", &HEARTBEAT_SECS.to_string()])
         .args(["--concurrency", "64", "--connections", "16"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::from(log))
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = stdout
-        .next_line()
-        .await
-        .unwrap()
-        .expect("simulate exited before all were registered");
+    let Some(line) = stdout.next_line().await.unwrap() else {
+        panic!(
+            "simulate exited before all were registered; its log ({}):\n{}",
+            log_path.display(),
+            daas_e2e::k3s::log_tail(&log_path, 20)
+        );
+    };
     let registered_secs = started.elapsed().as_secs_f64();
     let registered: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(registered["registered"], count);
