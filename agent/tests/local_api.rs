@@ -420,3 +420,42 @@ async fn unsigned_foreign_and_misdirected_orders_are_refused() {
     assert!(error.contains("stale"), "{error}");
     assert!(agent.recorder.0.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn bad_bodies_of_signed_orders_are_named() {
+    let agent = Agent::start().await;
+    let client = agent.client();
+    for (action, body, needle) in [
+        (
+            AgentAction::Stake,
+            br#"{"node_id":"worker-api-1","stake_amount":"5 SUI"}"#.to_vec(),
+            "is not a decimal amount of MIST",
+        ),
+        (
+            AgentAction::Stake,
+            br#"{"node_id":"worker-api-1"}"#.to_vec(),
+            "bad stake body",
+        ),
+        (
+            AgentAction::Register,
+            br#"{"node_id":"worker-other"}"#.to_vec(),
+            "is not this agent's node worker-api-1",
+        ),
+        (
+            AgentAction::Unstake,
+            br#"{"node_id":"worker-api-1","extra":1}"#.to_vec(),
+            "unknown field",
+        ),
+        (
+            AgentAction::Register,
+            b"not json".to_vec(),
+            "bad register body",
+        ),
+    ] {
+        let order = agent.signed(action, &body, &agent.owner);
+        let (code, error) = status(client.send_signed(action, &order, body).await);
+        assert_eq!(code, 400, "{error}");
+        assert!(error.contains(needle), "{needle}: {error}");
+    }
+    assert!(agent.recorder.0.lock().unwrap().is_empty());
+}
