@@ -33,6 +33,9 @@ enum Command {
     /// Leave: drain, unstake, stop the runtime, withdraw after unbonding.
     /// A running agent is asked to do it; otherwise this process does.
     Unstake(Common),
+    /// SIMULATION: N simulated agents (own wallet, stake, registration,
+    /// kwok node, heartbeats) in one process, to load a master at scale.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// Options of every subcommand.
@@ -69,9 +72,15 @@ impl Common {
 
 /// Runs the command line and returns the exit status.
 pub async fn main(cli: Cli) -> Exit {
-    let (common, unstake) = match &cli.command {
-        Command::Run(common) => (common, false),
-        Command::Unstake(common) => (common, true),
+    let (common, unstake) = match cli.command {
+        Command::Run(ref common) => (common, false),
+        Command::Unstake(ref common) => (common, true),
+        Command::Simulate(args) => {
+            return match crate::simulate::run(args).await {
+                Ok(()) => Exit::Stopped,
+                Err(error) => fail(&format!("{error:#}"), Exit::Failed),
+            };
+        }
     };
     let config = match common.load() {
         Ok(config) => config,

@@ -9,14 +9,20 @@
 //! - [`wallet`]: the wallet, unlocked without a terminal;
 //! - [`state`]: what survives a crash;
 //! - [`runtime`]: the supervised node runtime;
+//! - [`metrics`]: the seed's node metrics from `/proc`, for heartbeats and the API;
 //! - [`run`]: the state machine of `run` and `unstake`;
-//! - [`exit`]: the exit statuses.
+//! - [`exit`]: the exit statuses;
+//! - [`api`]: the local API (HTTPS, TLS 1.3 on the agent's own key);
+//! - [`simulate`]: N simulated agents in one process, for scale tests.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod lock;
+pub mod metrics;
 pub mod run;
 pub mod runtime;
+pub mod simulate;
 pub mod state;
 pub mod wallet;

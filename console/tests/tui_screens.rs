@@ -82,11 +82,37 @@ fn development_attestation_is_insecure_on_every_screen() {
     snapshot("attestation-insecure", &mut app);
 }
 
-#[test]
-fn node_detail_says_the_agent_is_not_reachable() {
+#[tokio::test]
+async fn node_detail_shows_the_agent_s_live_metrics_or_why_not() {
+    use daas_console::ops::nodes::AgentMetricsView;
+    use daas_console::tui::tasks::TaskEvent;
+    use daas_core::api::nodes::{AgentEndpoint, NodeMetrics};
+
     let mut app = screen_with(fixtures::full(12, false), Screen::Nodes, false);
+    // Opening the detail asks the agent (in the background, unanswered here).
     app.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), NOW_MS);
+    snapshot("node-detail-asking", &mut app);
+    app.on_task(TaskEvent::Agent(Ok(AgentMetricsView {
+        node: "worker-00000".to_owned(),
+        agent_api: AgentEndpoint {
+            url: "https://10.0.0.0:8443".to_owned(),
+            tls_spki_sha256: "ab".repeat(32),
+        },
+        metrics: NodeMetrics {
+            cpu_usage: 45.2,
+            memory_usage: 67.8,
+            pod_count: 25,
+            container_count: 48,
+            network_rx: 1_024_000,
+            network_tx: 512_000,
+            timestamp: NOW_MS / 1000,
+        },
+    })));
     snapshot("node-detail", &mut app);
+    app.on_task(TaskEvent::Agent(Err(
+        "the agent at https://10.0.0.0:8443/api/v1/metrics presented TLS key 00…, not the key ab… reported for it; refusing to talk to it".to_owned(),
+    )));
+    snapshot("node-detail-refused", &mut app);
 }
 
 #[test]

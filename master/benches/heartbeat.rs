@@ -140,6 +140,7 @@ async fn service(nodes: u64) -> Arc<NodeService> {
         owner: key(i).address(),
         ip_address: Some("10.0.0.1".to_owned()),
         capacity: None,
+        agent_api: None,
     }));
     service
 }

@@ -239,6 +239,7 @@ async fn stake_to_join(stack: &Stack) -> serde_json::Value {
             proof: WorkerProof::sign(&account.wallet, &claims)
                 .unwrap()
                 .into_string(),
+            agent_api: None,
         };
         let joined: RegisterWorkerResponse = master
             .post_json(REGISTER_WORKER_PATH, &request)

@@ -177,6 +177,11 @@ impl MasterProcess {
         &self.url
     }
 
+    /// The master process's id while it runs (for resource sampling).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// The state directory (dev attestation root, webhook identity).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")

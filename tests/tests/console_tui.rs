@@ -177,6 +177,7 @@ async fn worker_with_pods(stack: &Stack) -> kube::Client {
             proof: WorkerProof::sign(&worker.wallet, &claims)
                 .unwrap()
                 .into_string(),
+            agent_api: None,
         })
         .await
         .unwrap();

@@ -73,6 +73,7 @@ fn register_request(
         proof: WorkerProof::sign(&worker.wallet, &claims)
             .unwrap()
             .into_string(),
+        agent_api: None,
     }
 }
 
@@ -485,6 +486,7 @@ async fn heartbeat(stack: &Stack, master: &AttestedClient, worker: &Account, sea
             network_tx: 512,
             timestamp: unix_now_secs(),
         },
+        agent_api: None,
     };
     let _: serde_json::Value = master.post_json(HEARTBEAT_PATH, &request).await.unwrap();
     let health: NodeHealth = master

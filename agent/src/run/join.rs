@@ -207,6 +207,8 @@ pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentE
         ip_address: local_ip(&url).to_string(),
         capacity: capacity(&agent.config.data_dir),
         proof: agent.proof(Purpose::Register, seal, &audience)?,
+        // The run loop does not serve the local API yet.
+        agent_api: None,
     };
     let answer = agent
         .master

@@ -18,7 +18,6 @@
 
 pub mod crash;
 pub mod join;
-pub mod metrics;
 pub mod unstake;
 
 use std::path::PathBuf;
@@ -28,7 +27,7 @@ use daas_core::access::unix_now_secs;
 use daas_core::access::worker::{AllowedWorker, WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::MasterClient;
-use daas_core::api::nodes::{HeartbeatRequest, NodeStatus};
+use daas_core::api::nodes::{HeartbeatRequest, NodeMetrics, NodeStatus};
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
 use daas_core::chain::{ChainClient, ChainError};
@@ -39,10 +38,10 @@ use tracing::{error, info, warn};
 
 use crate::config::{AgentConfig, ConfigError, PcrSource};
 use crate::exit::Exit;
+use crate::metrics::ProcMetrics;
 use crate::runtime::{RuntimeState, Supervisor};
 use crate::state::{AgentState, Phase, StateError, StateStore, UnstakeStep};
 use crate::wallet::{self, WalletError};
-use metrics::Sampler;
 
 /// The file whose presence asks a running agent to leave.
 pub const UNSTAKE_REQUEST_FILE: &str = "unstake-requested";
@@ -307,7 +306,7 @@ impl Agent {
             .map_err(|error| AgentError::Local(format!("watching SIGTERM: {error}")))?;
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         let mut chain_check = tokio::time::interval(CHAIN_CHECK.min(self.config.heartbeat * 3));
-        let mut sampler = Sampler::new();
+        let metrics = ProcMetrics::default();
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
@@ -315,7 +314,7 @@ impl Agent {
                         RuntimeState::Running => NodeStatus::Ready,
                         _ => NodeStatus::NotReady,
                     };
-                    let accepted = match self.heartbeat(seal, audience, status, &mut sampler).await {
+                    let accepted = match self.heartbeat(seal, audience, status, &metrics).await {
                         Ok(accepted) => accepted,
                         Err(error) => return Err(stop_with(supervisor, error).await),
                     };
@@ -355,13 +354,15 @@ impl Agent {
         seal: SealTokenId,
         audience: &str,
         status: NodeStatus,
-        sampler: &mut Sampler,
+        metrics: &ProcMetrics,
     ) -> Result<bool, AgentError> {
         let request = HeartbeatRequest {
             node_id: self.config.node.to_string(),
             proof: self.proof(Purpose::Heartbeat, seal, audience)?,
             status,
-            metrics: sampler.sample(),
+            metrics: read_metrics(metrics).await,
+            // The run loop does not serve the local API yet.
+            agent_api: None,
         };
         match self.master.heartbeat(&request).await {
             Ok(_) => Ok(true),
@@ -455,4 +456,21 @@ async fn master_client(
     let client = AttestedClient::new(&config.master.url, client_config)
         .map_err(AgentError::master("making the master client"))?;
     Ok(MasterClient::new(client))
+}
+
+/// This machine's figures, or zeros (with a warning) when `/proc` cannot be
+/// read: a heartbeat without figures still keeps the node fresh.
+async fn read_metrics(metrics: &ProcMetrics) -> NodeMetrics {
+    metrics.read().await.unwrap_or_else(|error| {
+        warn!(%error, "cannot read this machine's metrics; heartbeat with zeros");
+        NodeMetrics {
+            cpu_usage: 0.0,
+            memory_usage: 0.0,
+            pod_count: 0,
+            container_count: 0,
+            network_rx: 0,
+            network_tx: 0,
+            timestamp: daas_core::access::unix_now_secs(),
+        }
+    })
 }

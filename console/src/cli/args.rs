@@ -334,6 +334,20 @@ pub enum NodesCommand {
     },
     /// Cordon a node and move its pods away (kubectl's and k9s's options).
     Drain(DrainArgs),
+    /// Ask a node's agent for its metrics, over TLS pinned to the key the attested master relays.
+    ///
+    /// The master shows a node's agent endpoint to its owner and to the admin
+    /// and super tiers, so the wallet signs a short access token first.
+    Metrics {
+        /// The node.
+        node: String,
+        /// The seal token to sign the access token for (default: the node's own, as its owner).
+        #[arg(long, value_name = "OBJECT_ID")]
+        seal_token: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `nodes drain`.

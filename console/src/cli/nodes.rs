@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::args::{DrainArgs, GlobalArgs, NodesCommand};
 use super::output::{self, out};
-use super::prompt::confirm;
+use super::prompt::{TerminalUnlock, confirm};
 use crate::ops::drain::{self, DrainOptions, DrainProgress};
 use crate::ops::nodes::{self as ops, NodeList};
 
@@ -32,6 +32,24 @@ pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<(
             ops::set_cordoned(&ctx, &node, false).await?;
             out!("node/{node} uncordoned")?;
             Ok(())
+        }
+        NodesCommand::Metrics {
+            node,
+            seal_token,
+            json,
+        } => {
+            let seal_token = seal_token
+                .map(|token| token.parse())
+                .transpose()
+                .map_err(|error| anyhow::anyhow!("--seal-token: {error}"))?;
+            let unlock = TerminalUnlock {
+                file: global.passphrase_file.clone(),
+            };
+            let view = ops::agent_metrics(&ctx, &node, seal_token, &unlock).await?;
+            if json {
+                return output::json(&view);
+            }
+            print_agent_metrics(&view)
         }
         NodesCommand::Drain(args) => {
             ctx.ensure_writable("drain")?;
@@ -107,6 +125,24 @@ fn report_progress(progress: DrainProgress) {
         }
         DrainProgress::Remaining(count) => writeln!(err, "{count} pod(s) left"),
     };
+}
+
+fn print_agent_metrics(view: &ops::AgentMetricsView) -> anyhow::Result<()> {
+    let m = &view.metrics;
+    out!(
+        "node/{} (agent {}, TLS key sha256 {})",
+        view.node,
+        view.agent_api.url,
+        view.agent_api.tls_spki_sha256
+    )?;
+    out!("cpu_usage       {:.1} %", m.cpu_usage)?;
+    out!("memory_usage    {:.1} %", m.memory_usage)?;
+    out!("pod_count       {}", m.pod_count)?;
+    out!("container_count {}", m.container_count)?;
+    out!("network_rx      {} B", m.network_rx)?;
+    out!("network_tx      {} B", m.network_tx)?;
+    out!("timestamp       {}", m.timestamp)?;
+    Ok(())
 }
 
 fn print_list(list: &NodeList) -> anyhow::Result<()> {

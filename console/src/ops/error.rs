@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use daas_core::access::TokenError;
 use daas_core::access::kubeconfig::KubeconfigError;
+use daas_core::api::agent::AgentClientError;
 use daas_core::attestation::{AttestationError, DocumentFileError};
 use daas_core::attested::AttestedError;
 use daas_core::chain::ChainError;
@@ -100,6 +101,9 @@ pub enum OpsError {
         /// The refused action.
         action: &'static str,
     },
+    /// A node's agent could not be reached or refused.
+    #[error(transparent)]
+    Agent(#[from] AgentClientError),
     /// The faucet refused or is unreachable.
     #[error("faucet {url}: {reason}")]
     Faucet {

@@ -140,7 +140,7 @@ fn absolute(path: &Path) -> Result<String, OpsError> {
 }
 
 /// Server, trust and audience from the master's kubeconfig.
-fn from_master(yaml: &str) -> Result<(String, ServerTrust, Option<String>), OpsError> {
+pub(super) fn from_master(yaml: &str) -> Result<(String, ServerTrust, Option<String>), OpsError> {
     let config = kubeconfig::from_yaml(yaml)?;
     let malformed = |reason: &str| OpsError::Invalid {
         what: "kubeconfig served by the master",

@@ -1,17 +1,22 @@
 //! Nodes as the master (stake, heartbeats, metrics) and the API server
 //! (readiness, schedulability, pods) see them, joined by name; cordon and
-//! uncordon. Draining is in [`super::drain`].
+//! uncordon; a node's own metrics from its agent, over TLS pinned to the
+//! key the master relays ([`agent_metrics`]). Draining is in
+//! [`super::drain`].
 
 use std::collections::{BTreeMap, HashMap};
 
-use daas_core::api::nodes::{NodeHealth, NodeStatus};
+use daas_core::access::{AccessToken, Claims, unix_now_secs};
+use daas_core::api::StatusQuery;
+use daas_core::api::agent::AgentClient;
+use daas_core::api::nodes::{AgentEndpoint, NodeHealth, NodeMetrics, NodeStatus};
 use daas_core::package::{Mist, SealTokenId};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde::Serialize;
 
-use super::{Context, OpsError};
+use super::{Context, OpsError, Unlock, wallet};
 
 /// The field manager of the console's writes.
 pub const FIELD_MANAGER: &str = "daas-console";
@@ -350,4 +355,94 @@ pub(super) async fn cordon_with(
             )
         })?;
     Ok(())
+}
+
+/// How long the access token that asks for a node's agent endpoint lives.
+const ENDPOINT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A node's metrics as its agent reports them, and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentMetricsView {
+    /// The node.
+    pub node: String,
+    /// The agent's endpoint and TLS key, as the attested master relays them.
+    pub agent_api: AgentEndpoint,
+    /// The figures.
+    pub metrics: NodeMetrics,
+}
+
+/// Asks `node`'s agent for its metrics. The agent's URL and TLS key come
+/// from the attested master, which shows them to the node's owner and the
+/// admin and super tiers: the wallet signs a short access token for
+/// `seal_token` (default: the node's own seal token, i.e. its owner's
+/// view), and the agent is reached over TLS 1.3 pinned to that key only.
+///
+/// # Errors
+/// No master or wallet; the master does not show an endpoint for the node
+/// to this wallet; the agent presents another key, refuses or is
+/// unreachable.
+pub async fn agent_metrics(
+    ctx: &Context,
+    node: &str,
+    seal_token: Option<SealTokenId>,
+    unlock: &dyn Unlock,
+) -> Result<AgentMetricsView, OpsError> {
+    let master = ctx.master().await?;
+    let seal_token = match seal_token {
+        Some(token) => token,
+        None => node_seal_token(&master, node).await?,
+    };
+    let audience = super::kubeconfig::from_master(&master.kubectl_config(seal_token).await?)?
+        .2
+        .ok_or_else(|| OpsError::Refused("the master's kubeconfig names no audience".into()))?;
+    let signer = wallet::signer(ctx, unlock)?;
+    let claims = Claims::new(
+        seal_token,
+        signer.address(),
+        audience,
+        unix_now_secs(),
+        ENDPOINT_TOKEN_LIFETIME,
+    )?;
+    let token = AccessToken::sign(&signer, &claims)?;
+    let health = master.node_as(node, token.as_str()).await?;
+    let agent_api = health.agent_api.ok_or_else(|| {
+        OpsError::Refused(format!(
+            "the master shows no agent endpoint for node {node} to {}: its agent reported none, or this wallet is neither its owner nor an admin",
+            signer.address()
+        ))
+    })?;
+    let key = agent_api.check().map_err(|reason| OpsError::Invalid {
+        what: "agent endpoint relayed by the master",
+        value: agent_api.url.clone(),
+        reason,
+    })?;
+    let timeout = ctx.master_settings()?.timeout;
+    let metrics = AgentClient::new(&agent_api.url, key, timeout)?
+        .metrics()
+        .await?;
+    Ok(AgentMetricsView {
+        node: node.to_owned(),
+        agent_api,
+        metrics,
+    })
+}
+
+/// The seal token `node` is admitted through, as the master says.
+async fn node_seal_token(
+    master: &daas_core::api::MasterClient,
+    node: &str,
+) -> Result<SealTokenId, OpsError> {
+    let status = master
+        .staking_status(&StatusQuery::Node(node.to_owned()))
+        .await?;
+    let token = status.seal_tokens.first().ok_or_else(|| {
+        OpsError::Refused(format!(
+            "the master knows no seal token admitting node {node}"
+        ))
+    })?;
+    token.seal_token.parse().map_err(|_| OpsError::Invalid {
+        what: "seal token reported by the master",
+        value: token.seal_token.clone(),
+        reason: "not an object id".to_owned(),
+    })
 }

@@ -152,4 +152,6 @@ pub enum Action {
     Form(super::components::form::Form),
     /// Verify an audit event against the chain (reads only).
     VerifyAudit(String),
+    /// Ask a node's agent for its live metrics (for the node's detail).
+    AgentMetrics(String),
 }

@@ -200,6 +200,7 @@ impl App {
                 }
                 self.data.apply(DataEvent::AuditCheck(check));
             }
+            TaskEvent::Agent(result) => self.data.agent.set(result),
         }
     }
 
@@ -291,6 +292,15 @@ impl App {
                 tasks::verify_audit(self.ctx.clone(), audit_id, self.tasks.clone());
             }
             Action::Run(mutation) => self.run(mutation),
+            Action::AgentMetrics(node) => {
+                self.data.agent = Default::default();
+                tasks::agent_metrics(
+                    self.ctx.clone(),
+                    node,
+                    self.unlock.clone(),
+                    self.tasks.clone(),
+                );
+            }
         }
     }
 

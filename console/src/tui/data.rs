@@ -14,7 +14,7 @@ use daas_core::api::audit::AuditCheckpointList;
 use crate::ops::attest::MasterAttestation;
 use crate::ops::audit::VerifiedEvent;
 use crate::ops::gateway::Request;
-use crate::ops::nodes::NodeList;
+use crate::ops::nodes::{AgentMetricsView, NodeList};
 use crate::ops::slash::{Decided, Proposal};
 use crate::ops::stake::StakeStatus;
 
@@ -154,6 +154,8 @@ pub struct Data {
     pub audit: Loaded<AuditCheckpointList>,
     /// The last audit verification.
     pub audit_check: Option<AuditCheck>,
+    /// The live metrics of the node whose detail is open, from its agent.
+    pub agent: Loaded<AgentMetricsView>,
 }
 
 /// Most recent events kept for the Overview.

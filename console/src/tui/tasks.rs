@@ -28,6 +28,25 @@ pub enum TaskEvent {
     Secret(String, Zeroizing<String>),
     /// An audit verification's result.
     Audit(AuditCheck),
+    /// A node agent's live metrics, or why there are none.
+    Agent(Result<nodes::AgentMetricsView, String>),
+}
+
+/// Asks `node`'s agent for its metrics in the background (over TLS pinned
+/// to the key the master relays; the wallet signs the access token that
+/// shows the endpoint, so it needs the session's passphrase if any).
+pub fn agent_metrics(
+    ctx: Context,
+    node: String,
+    unlock: TuiUnlock,
+    news: mpsc::UnboundedSender<TaskEvent>,
+) {
+    tokio::spawn(async move {
+        let result = nodes::agent_metrics(&ctx, &node, None, &unlock)
+            .await
+            .map_err(|error| error.to_string());
+        let _ = news.send(TaskEvent::Agent(result));
+    });
 }
 
 /// How the TUI unlocks: the passphrase typed into its masked input, else

@@ -19,10 +19,14 @@
 //! whether a seal token may hold a node, with the owner, status and
 //! chain-read checks of [`review`].
 //!
+//! A node's owner orders its agent (stake, register, unstake) with an
+//! [`agent_request`] in the same envelope, bound to the agent's TLS key.
+//!
 //! [`kubeconfig`] writes the kubeconfig whose user runs the plugin;
 //! [`opaque`] holds the seed's opaque 64-hex seal tokens that the master
 //! issues against the same proof.
 
+pub mod agent_request;
 mod envelope;
 pub mod kubeconfig;
 pub mod node_name;

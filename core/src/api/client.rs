@@ -165,6 +165,19 @@ impl MasterClient {
             .await
     }
 
+    /// `GET /api/v1/node-health/{node}` as the holder of `bearer` (a
+    /// `daas1.` access token): its owner, and the admin and super tiers,
+    /// see the node in full (seal token, owner, address, capacity, agent
+    /// endpoint).
+    ///
+    /// # Errors
+    /// 401 for a credential the master refuses, 404 for an unknown node;
+    /// attestation, transport or response errors.
+    pub async fn node_as(&self, node: &str, bearer: &str) -> Result<NodeHealth, AttestedError> {
+        let request = Request::get(format!("{NODE_HEALTH_PATH}/{}", escape(node))).bearer(bearer);
+        self.http.send(&request).await?.success()?.json()
+    }
+
     /// `GET /api/v1/staking/status?…`: seal tokens as the master sees them.
     ///
     /// # Errors

@@ -6,11 +6,13 @@
 //! generic [`ErrorBody`] (the details stay in the master's log).
 
 pub mod access;
+pub mod agent;
 pub mod attestation;
 pub mod audit;
 pub mod client;
 pub mod nodes;
 
+pub use agent::AgentClient;
 pub use client::{MasterClient, StatusQuery};
 
 use serde::{Deserialize, Serialize};

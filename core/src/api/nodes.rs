@@ -64,6 +64,62 @@ pub struct RegisterWorkerRequest {
     /// A register-purpose worker proof (`daasw1.…`) for this node and seal
     /// token, signed by the token's owner.
     pub proof: String,
+    /// Where the node's agent serves its local API (absent from agents
+    /// that serve none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_api: Option<AgentEndpoint>,
+}
+
+/// Where a node's agent serves its local API, and the key it serves it
+/// with: a client reaches the agent by pinning that key (no CA), trusting
+/// it because the attested master relays what the node's owner reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEndpoint {
+    /// `https://<host>:<port>`.
+    pub url: String,
+    /// Hex SHA-256 of the DER SubjectPublicKeyInfo of the agent's TLS
+    /// certificate.
+    pub tls_spki_sha256: String,
+}
+
+/// The longest agent URL accepted.
+pub const MAX_AGENT_URL_LEN: usize = 256;
+
+impl AgentEndpoint {
+    /// Checks the shape (an `https://` URL with a host and port, of at most
+    /// [`MAX_AGENT_URL_LEN`] bytes, and 64 hex digits) and returns the key
+    /// hash.
+    ///
+    /// # Errors
+    /// A sentence naming the field and what is wrong with it.
+    pub fn check(&self) -> Result<[u8; 32], String> {
+        let url = &self.url;
+        let authority = url
+            .strip_prefix("https://")
+            .ok_or_else(|| format!("agent_api.url {url:?} does not start with https://"))?;
+        let well_formed = url.len() <= MAX_AGENT_URL_LEN
+            && !authority.is_empty()
+            && authority
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            && authority
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !well_formed {
+            return Err(format!(
+                "agent_api.url {url:?} is not https://<host>:<port> (at most {MAX_AGENT_URL_LEN} bytes, no path)"
+            ));
+        }
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(&self.tls_spki_sha256, &mut key).map_err(|_| {
+            format!(
+                "agent_api.tls_spki_sha256 {:?} is not 64 hex digits",
+                self.tls_spki_sha256
+            )
+        })?;
+        Ok(key)
+    }
 }
 
 /// The answer to a registration.
@@ -153,6 +209,9 @@ pub struct HeartbeatRequest {
     pub status: NodeStatus,
     /// Its usage figures.
     pub metrics: NodeMetrics,
+    /// Where the node's agent serves its local API now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_api: Option<AgentEndpoint>,
 }
 
 /// The answer to a heartbeat.
@@ -192,13 +251,17 @@ pub struct NodeHealth {
     /// The capacity given at registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// The agent's local API, as last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_api: Option<AgentEndpoint>,
 }
 
 /// How much of each node a caller of [`NODE_HEALTH_PATH`] sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthView {
-    /// No credentials: names, status, heartbeats and metrics only.
+    /// No credentials: names, status, heartbeats and metrics only (no
+    /// seal token, owner, address, capacity or agent endpoint).
     Public,
     /// A node owner: their own nodes in full, the others as in `public`.
     Owner,
@@ -302,6 +365,59 @@ mod tests {
         let request: HeartbeatRequest = serde_json::from_value(body).unwrap();
         assert_eq!(request.status, NodeStatus::Ready);
         assert_eq!(request.metrics.pod_count, 25);
+    }
+
+    #[test]
+    fn agent_endpoints_are_checked() {
+        let good = AgentEndpoint {
+            url: "https://10.0.0.5:8443".to_owned(),
+            tls_spki_sha256: "ab".repeat(32),
+        };
+        assert_eq!(good.check().unwrap(), [0xab; 32]);
+        let ipv6 = AgentEndpoint {
+            url: "https://[::1]:8443".to_owned(),
+            ..good.clone()
+        };
+        assert!(ipv6.check().is_ok());
+        for (url, key, needle) in [
+            (
+                "http://10.0.0.5:8443",
+                "ab".repeat(32),
+                "does not start with https://",
+            ),
+            (
+                "https://10.0.0.5",
+                "ab".repeat(32),
+                "is not https://<host>:<port>",
+            ),
+            (
+                "https://h:1/x",
+                "ab".repeat(32),
+                "is not https://<host>:<port>",
+            ),
+            (
+                "https://:80",
+                "ab".repeat(32),
+                "is not https://<host>:<port>",
+            ),
+            ("https://h:1", "ab".repeat(31), "is not 64 hex digits"),
+            ("https://h:1", "zz".repeat(32), "is not 64 hex digits"),
+        ] {
+            let endpoint = AgentEndpoint {
+                url: url.to_owned(),
+                tls_spki_sha256: key,
+            };
+            let error = endpoint.check().unwrap_err();
+            assert!(error.contains(needle), "{url}: {error}");
+        }
+        // Older agents send no endpoint.
+        let body = serde_json::json!({
+            "node_id": "w", "proof": "p", "status": "ready",
+            "metrics": { "cpu_usage": 1.0, "memory_usage": 1.0, "pod_count": 0,
+                "container_count": 0, "network_rx": 0, "network_tx": 0, "timestamp": 0 }
+        });
+        let request: HeartbeatRequest = serde_json::from_value(body).unwrap();
+        assert!(request.agent_api.is_none());
     }
 
     #[test]

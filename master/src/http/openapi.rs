@@ -115,7 +115,9 @@ fn path_items() -> Vec<(String, Value)> {
             op(
                 "post",
                 "Admit a worker: a signed single-use proof from its seal token's owner yields a K3s join token",
-                Some("RegisterWorkerRequest {node_id, seal_token, ip_address, capacity, proof}"),
+                Some(
+                    "RegisterWorkerRequest {node_id, seal_token, ip_address, capacity, proof, agent_api?}",
+                ),
                 "RegisterWorkerResponse",
                 false,
             ),
@@ -125,7 +127,7 @@ fn path_items() -> Vec<(String, Value)> {
             op(
                 "post",
                 "A worker's status and metrics, with a signed heartbeat proof",
-                Some("HeartbeatRequest {node_id, proof, status, metrics}"),
+                Some("HeartbeatRequest {node_id, proof, status, metrics, agent_api?}"),
                 "HeartbeatResponse",
                 false,
             ),
@@ -134,7 +136,7 @@ fn path_items() -> Vec<(String, Value)> {
             NODE_HEALTH_PATH.to_owned(),
             op(
                 "get",
-                "Health of every admitted node: names, status, heartbeats and metrics for anyone; seal token, owner, address and capacity for a node's owner and the admin and super tiers (Bearer daas1 access token)",
+                "Health of every admitted node: names, status, heartbeats and metrics for anyone; seal token, owner, address, capacity and agent endpoint for a node's owner and the admin and super tiers (Bearer daas1 access token)",
                 None,
                 "NodeHealthList",
                 false,

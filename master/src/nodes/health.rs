@@ -3,7 +3,8 @@
 //!
 //! Anyone may see which nodes there are and how they do (name, status,
 //! heartbeat, metrics), as any cluster user sees Node objects. Who runs a
-//! node and where (owner, seal token, address, capacity) is shown only to
+//! node and where (owner, seal token, address, capacity, the agent's API
+//! endpoint and TLS key) is shown only to
 //! the node's owner and to the admin and super tiers ([`HealthView`]):
 //! a caller presents a `daas1.` access token signed by their wallet (for
 //! any of their seal tokens: an owner of worker tokens alone has no user
@@ -60,6 +61,7 @@ impl Viewer {
             health.owner = None;
             health.ip_address = None;
             health.capacity = None;
+            health.agent_api = None;
         }
         health
     }
@@ -152,7 +154,7 @@ async fn viewer(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use daas_core::api::nodes::{Capacity, NodeStatus};
+    use daas_core::api::nodes::{AgentEndpoint, Capacity, NodeStatus};
 
     use super::*;
 
@@ -171,6 +173,10 @@ mod tests {
                 memory: "16Gi".to_owned(),
                 storage: "100Gi".to_owned(),
             }),
+            agent_api: Some(AgentEndpoint {
+                url: "https://10.0.0.1:8443".to_owned(),
+                tls_spki_sha256: "ab".repeat(32),
+            }),
         }
     }
 
@@ -184,6 +190,7 @@ mod tests {
             owner: None,
             ip_address: None,
             capacity: None,
+            agent_api: None,
             ..full.clone()
         };
         assert_eq!(Viewer::Public.show(full.clone()), public);
@@ -191,7 +198,7 @@ mod tests {
         assert_eq!(Viewer::Owner(bob).show(full.clone()), public);
         assert_eq!(Viewer::Operator.show(full.clone()), full);
         let json = serde_json::to_value(&public).unwrap();
-        for hidden in ["seal_token", "owner", "ip_address", "capacity"] {
+        for hidden in ["seal_token", "owner", "ip_address", "capacity", "agent_api"] {
             assert!(json.get(hidden).is_none(), "{json}");
         }
         assert_eq!(json["status"], "ready");

@@ -57,6 +57,9 @@ async fn record(
             "status `registered` is the master's; report ready, not_ready or draining",
         ));
     }
+    if let Some(endpoint) = &request.agent_api {
+        endpoint.check().map_err(ApiError::bad_request)?;
+    }
     let proof = service.verify_proof(&request.proof, Purpose::Heartbeat)?;
     if *proof.node_id() != request.node_id.as_str() {
         return Err(ApiError::bad_request(format!(
@@ -72,6 +75,7 @@ async fn record(
         issued_at: proof.issued_at(),
         status: request.status,
         metrics: request.metrics,
+        agent_api: request.agent_api.as_ref(),
     };
     match service.registry.heartbeat(beat) {
         Err(HeartbeatRefusal::Unknown) => {
@@ -135,5 +139,6 @@ fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
         owner: allowed.owner,
         ip_address: None,
         capacity: None,
+        agent_api: None,
     }
 }

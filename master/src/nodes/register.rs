@@ -95,6 +95,7 @@ async fn admit(
         owner: worker.owner,
         ip_address: Some(request.ip_address),
         capacity: Some(request.capacity),
+        agent_api: request.agent_api,
     });
     service.metrics.set_nodes(service.registry.len());
     info!(seal_token = %worker.seal_token, token_id = minted.token.id(), "worker admitted");
@@ -124,6 +125,9 @@ fn check_request(
         ))
     })?;
     check_capacity(&request.capacity)?;
+    if let Some(endpoint) = &request.agent_api {
+        endpoint.check().map_err(ApiError::bad_request)?;
+    }
     let proof = service.verify_proof(&request.proof, Purpose::Register)?;
     if proof.seal_token() != seal {
         return Err(ApiError::bad_request(format!(

@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use daas_core::api::nodes::{
-    Capacity, HEARTBEAT_INTERVAL_SECS, NodeHealth, NodeMetrics, NodeStatus, STALE_AFTER_INTERVALS,
+    AgentEndpoint, Capacity, HEARTBEAT_INTERVAL_SECS, NodeHealth, NodeMetrics, NodeStatus,
+    STALE_AFTER_INTERVALS,
 };
 use daas_core::package::SealTokenId;
 use sui_sdk_types::Address;
@@ -30,6 +31,8 @@ pub struct AdmittedNode {
     pub ip_address: Option<String>,
     /// The capacity given at registration.
     pub capacity: Option<Capacity>,
+    /// The agent's local API, as last reported (checked by the caller).
+    pub agent_api: Option<AgentEndpoint>,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,8 @@ pub struct Beat<'a> {
     pub status: NodeStatus,
     /// The reported metrics.
     pub metrics: NodeMetrics,
+    /// The agent's local API, when reported (checked by the caller).
+    pub agent_api: Option<&'a AgentEndpoint>,
 }
 
 /// The registry.
@@ -104,6 +109,8 @@ impl NodeRegistry {
                 entry.checked = true;
                 if node.ip_address.is_some() {
                     entry.node = node;
+                } else if node.agent_api.is_some() {
+                    entry.node.agent_api = node.agent_api;
                 }
             }
             _ => {
@@ -147,6 +154,11 @@ impl NodeRegistry {
         entry.last_heartbeat = Some(Instant::now());
         entry.status = beat.status;
         entry.metrics = Some(beat.metrics);
+        if let Some(endpoint) = beat.agent_api
+            && entry.node.agent_api.as_ref() != Some(endpoint)
+        {
+            entry.node.agent_api = Some(endpoint.clone());
+        }
         Ok(())
     }
 
@@ -227,6 +239,7 @@ fn health(entry: &Entry, now: Instant) -> NodeHealth {
         metrics: entry.metrics,
         ip_address: entry.node.ip_address.clone(),
         capacity: entry.node.capacity.clone(),
+        agent_api: entry.node.agent_api.clone(),
     }
 }
 
@@ -243,6 +256,7 @@ mod tests {
             owner: Address::new([1; 32]),
             ip_address: Some("10.0.0.1".to_owned()),
             capacity: None,
+            agent_api: None,
         }
     }
 
@@ -262,6 +276,7 @@ mod tests {
                 network_tx: 6,
                 timestamp: issued_at,
             },
+            agent_api: None,
         }
     }
 
@@ -300,6 +315,35 @@ mod tests {
             registry.heartbeat(beat("a", 1, 11)),
             Err(HeartbeatRefusal::NotNewer { last: 11 })
         );
+    }
+
+    #[test]
+    fn heartbeats_update_the_agent_endpoint_and_health_shows_it() {
+        let registry = NodeRegistry::default();
+        registry.admit(node("a", 1));
+        assert_eq!(registry.health("a").unwrap().agent_api, None);
+        let endpoint = AgentEndpoint {
+            url: "https://10.0.0.1:8443".to_owned(),
+            tls_spki_sha256: "ab".repeat(32),
+        };
+        registry
+            .heartbeat(Beat {
+                agent_api: Some(&endpoint),
+                ..beat("a", 1, 10)
+            })
+            .unwrap();
+        assert_eq!(
+            registry.health("a").unwrap().agent_api,
+            Some(endpoint.clone())
+        );
+        // A heartbeat without one keeps the last reported endpoint; a
+        // re-check learnt from the chain (no endpoint) keeps it too.
+        registry.heartbeat(beat("a", 1, 11)).unwrap();
+        registry.admit(AdmittedNode {
+            ip_address: None,
+            ..node("a", 1)
+        });
+        assert_eq!(registry.health("a").unwrap().agent_api, Some(endpoint));
     }
 
     #[test]

@@ -1,10 +1,7 @@
 //! One node: everything the master and the API server say, and its live
-//! metrics from its agent.
-//!
-//! The agent's API (HTTPS pinned to the key the attested master vouches
-//! for) arrives with `daas-agent`; until the master's node health names an
-//! agent endpoint and key, the live section says the agent is not
-//! reachable and why.
+//! metrics from its agent's API, reached over HTTPS pinned to the key the
+//! attested master relays (asked for when the view opens; until the
+//! answer, and when there is none, the live section says so and why).
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -17,29 +14,48 @@ use crate::ops::nodes::NodeRow;
 use crate::tui::action::Action;
 use crate::tui::keys::Binding;
 
-/// The live metrics of a node's agent.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgentMetrics {
-    /// The agent cannot be asked, for this reason.
-    NotReachable(String),
-}
-
 /// The detail view of one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeDetail {
     node: String,
-    agent: AgentMetrics,
 }
 
 impl NodeDetail {
     /// The view of `node`.
     pub fn new(node: String) -> Self {
-        Self {
-            node,
-            agent: AgentMetrics::NotReachable(
-                "the master names no agent endpoint for this node (the agent API arrives with daas-agent)"
-                    .to_owned(),
-            ),
+        Self { node }
+    }
+
+    /// The live section: the agent's figures, or why there are none.
+    fn live(&self, view: &View<'_>) -> Vec<Line<'static>> {
+        let theme = view.theme;
+        let agent = &view.data.agent;
+        match (&agent.value, &agent.error) {
+            (_, Some(error)) => vec![Line::styled(
+                format!("agent not reachable: {error}"),
+                theme.warning(),
+            )],
+            (Some(live), None) if live.node == self.node => {
+                let m = &live.metrics;
+                let field = |label: &str, value: String| {
+                    Line::from(vec![
+                        Span::styled(format!("{label:<18}"), theme.header()),
+                        Span::styled(value, theme.text()),
+                    ])
+                };
+                vec![
+                    field("agent", live.agent_api.url.clone()),
+                    field("cpu", format!("{:.1} %", m.cpu_usage)),
+                    field("memory", format!("{:.1} %", m.memory_usage)),
+                    field("pods", m.pod_count.to_string()),
+                    field("containers", m.container_count.to_string()),
+                    field(
+                        "network rx/tx",
+                        format!("{} / {} B", m.network_rx, m.network_tx),
+                    ),
+                ]
+            }
+            _ => vec![Line::styled("asking the agent…", theme.text())],
         }
     }
 
@@ -110,13 +126,8 @@ impl Component for NodeDetail {
             Paragraph::new(lines).block(block(format!("Node {}", self.node), theme)),
             info,
         );
-        let text = match &self.agent {
-            AgentMetrics::NotReachable(why) => {
-                Line::styled(format!("agent not reachable: {why}"), theme.warning())
-            }
-        };
         frame.render_widget(
-            Paragraph::new(text)
+            Paragraph::new(self.live(view))
                 .wrap(Wrap { trim: true })
                 .block(block("Live metrics (agent)", theme)),
             live,

@@ -350,7 +350,7 @@ impl Component for Nodes {
         let node = self.selected(view)?;
         if view.is(key, Binding::Open) {
             self.detail = Some(NodeDetail::new(node.name.clone()));
-            return Some(Action::Status(String::new()));
+            return Some(Action::AgentMetrics(node.name.clone()));
         }
         if view.is(key, Binding::Cordon) {
             return Some(Action::Ask(Mutation::Cordon(node.name.clone(), true)));
