@@ -25,6 +25,7 @@
 //! `STAKING_CONTRACT`, `MASTER_ENDPOINT`) win over the file.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,6 +44,21 @@ pub const DEFAULT_REFRESH_MARGIN_SECS: u64 = 24 * 3600;
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 300;
 /// Default longest back-off between runtime restarts.
 pub const DEFAULT_RESTART_BACKOFF_MAX_SECS: u64 = 60;
+/// Where the local API listens unless `agent.api_listen` says otherwise:
+/// loopback only.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8443";
+
+/// `agent.api_listen`: an address, or `off`.
+fn api_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    match value.unwrap_or(DEFAULT_API_LISTEN) {
+        "off" => Ok(None),
+        address => address
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{address:?} is not HOST:PORT with an IP address, or `off`")),
+    }
+}
+
 /// The production node runtime.
 pub const DEFAULT_RUNTIME: [&str; 2] = ["/usr/local/bin/k3s", "agent"];
 
@@ -140,6 +156,7 @@ struct SecuritySection {
 #[serde(deny_unknown_fields)]
 struct AgentSection {
     state_dir: Option<PathBuf>,
+    api_listen: Option<String>,
     heartbeat_secs: Option<u64>,
     refresh_margin_secs: Option<u64>,
     drain_timeout_secs: Option<u64>,
@@ -238,6 +255,9 @@ pub struct AgentConfig {
     pub refresh_margin: Duration,
     /// How long the master may take to drain the node on unstake.
     pub drain_timeout: Duration,
+    /// Where the local API listens (`agent.api_listen`, default
+    /// [`DEFAULT_API_LISTEN`]); `None` when set to `off`.
+    pub api_listen: Option<SocketAddr>,
     /// The local API's TLS certificate and key (seed `security.tls_*`).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The node runtime.
@@ -343,6 +363,8 @@ impl Resolver<'_> {
                 file.agent.drain_timeout_secs,
                 DEFAULT_DRAIN_TIMEOUT_SECS,
             )?,
+            api_listen: api_listen(file.agent.api_listen.as_deref())
+                .map_err(|reason| self.field("agent.api_listen", reason))?,
             tls,
             runtime: self.runtime(file.runtime)?,
         })
@@ -544,6 +566,16 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_local_api_listens_on_loopback_unless_turned_off() {
+        assert_eq!(
+            api_listen(None).unwrap(),
+            Some(DEFAULT_API_LISTEN.parse().unwrap())
+        );
+        assert_eq!(api_listen(Some("off")).unwrap(), None);
+        assert!(api_listen(Some("localhost")).is_err());
+    }
+
     const PCR: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f";
 
     fn good() -> String {
@@ -645,6 +677,10 @@ mod tests {
             (
                 format!("{}agent:\n  heartbeat_secs: 0\n", good()),
                 "agent.heartbeat_secs",
+            ),
+            (
+                format!("{}agent:\n  api_listen: localhost\n", good()),
+                "agent.api_listen",
             ),
         ] {
             let message = error(&text);

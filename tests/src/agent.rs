@@ -146,7 +146,7 @@ impl AgentHost {
              k3s:\n  master_endpoint: \"{master}\"\n  data_dir: \"{data}\"\n\
              node:\n  id: {node}\n  stake_amount: 5000000000\n\
              security:\n  dev_root: \"{dev_root}\"\n  allow_insecure_dev: true\n  pcrs:\n{pcr_lines}\
-             agent:\n  state_dir: \"{state}\"\n  heartbeat_secs: 1\n  drain_timeout_secs: 60\n\
+             agent:\n  state_dir: \"{state}\"\n  api_listen: \"127.0.0.1:0\"\n  heartbeat_secs: 1\n  drain_timeout_secs: 60\n\
              runtime:\n  command: [\"{runtime}\"]\n  extra_args: [\"--ca-file\", \"{{ca_file}}\"]\n  \
              restart_backoff_max_secs: 5\n",
             chain = self.chain_url,

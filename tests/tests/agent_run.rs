@@ -28,6 +28,7 @@ use daas_e2e::k3s::unique_suffix;
 use daas_e2e::kwok::node_ready;
 use daas_e2e::node::{NodeBinaries, image_reference};
 use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::user::UserMachine;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, Node, Pod, PodSecurityContext, PodSpec, SeccompProfile,
     SecurityContext,
@@ -181,6 +182,42 @@ async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
     assert_eq!(
         host.state().unwrap()["seal_token"],
         serde_json::json!(seal.to_string())
+    );
+
+    // The owner's console reaches the running agent's local API, pinned to
+    // the key the agent reported at registration and the master relays.
+    let owner = UserMachine::with_key(host.key()).unwrap();
+    let dev_root = stack.master.state_dir().join("dev-root.pem");
+    let dev_root = dev_root.display().to_string();
+    let output = owner
+        .console(
+            &[
+                "--master",
+                stack.master.url(),
+                "--chain",
+                stack.devnet.url(),
+                "--allow-insecure-dev",
+                "--dev-root",
+                &dev_root,
+                "nodes",
+                "metrics",
+                &node,
+                "--json",
+            ],
+            b"",
+        )
+        .unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(view["node"], node.as_str(), "{view}");
+    assert!(
+        view["agent_api"]["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("https://127.0.0.1:")),
+        "{view}"
+    );
+    assert!(
+        view["metrics"]["memory_usage"].as_f64().unwrap() > 0.0,
+        "{view}"
     );
 
     // Near its expiry (within the default one-day margin) the agent

@@ -207,8 +207,7 @@ pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentE
         ip_address: local_ip(&url).to_string(),
         capacity: capacity(&agent.config.data_dir),
         proof: agent.proof(Purpose::Register, seal, &audience)?,
-        // The run loop does not serve the local API yet.
-        agent_api: None,
+        agent_api: agent.agent_api(),
     };
     let answer = agent
         .master
@@ -299,7 +298,7 @@ fn served_audience(yaml: &str) -> Option<String> {
 }
 
 /// The address this machine reaches `url` from (no packet is sent).
-fn local_ip(url: &str) -> IpAddr {
+pub(super) fn local_ip(url: &str) -> IpAddr {
     let host_port = url
         .trim_start_matches("https://")
         .split('/')

@@ -18,6 +18,7 @@
 
 pub mod crash;
 pub mod join;
+mod local_api;
 pub mod unstake;
 
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use daas_core::access::unix_now_secs;
 use daas_core::access::worker::{AllowedWorker, WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::MasterClient;
-use daas_core::api::nodes::{HeartbeatRequest, NodeMetrics, NodeStatus};
+use daas_core::api::nodes::{AgentEndpoint, HeartbeatRequest, NodeMetrics, NodeStatus};
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
 use daas_core::chain::{ChainClient, ChainError};
@@ -166,6 +167,8 @@ pub struct Agent {
     master: MasterClient,
     store: StateStore,
     state: AgentState,
+    /// The local API once `run` started it.
+    api: Option<local_api::LocalApi>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -197,6 +200,7 @@ impl Agent {
             master,
             store,
             state,
+            api: None,
         })
     }
 
@@ -274,6 +278,7 @@ impl Agent {
             Phase::Joining => {}
         }
         join::attest(&self).await?;
+        self.api = local_api::start(&self).await?;
         let seal = join::seal_token(&mut self).await?;
         let joined = join::register(&self, seal).await?;
         let supervisor = Supervisor::start(
@@ -284,6 +289,11 @@ impl Agent {
         .await;
         crash::point("runtime-started");
         self.serve(seal, &joined.audience, supervisor).await
+    }
+
+    /// The local API's endpoint, for the master.
+    fn agent_api(&self) -> Option<AgentEndpoint> {
+        self.api.as_ref().map(|api| api.endpoint.clone())
     }
 
     /// Marks the state as leaving (persisted before anything is done).
@@ -361,8 +371,7 @@ impl Agent {
             proof: self.proof(Purpose::Heartbeat, seal, audience)?,
             status,
             metrics: read_metrics(metrics).await,
-            // The run loop does not serve the local API yet.
-            agent_api: None,
+            agent_api: self.agent_api(),
         };
         match self.master.heartbeat(&request).await {
             Ok(_) => Ok(true),
