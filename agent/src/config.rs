@@ -34,6 +34,8 @@ use daas_core::attestation::ExpectedPcrs;
 use daas_core::chain::{ChainConfig, Profile};
 use daas_core::package::Mist;
 use serde::Deserialize;
+
+use crate::api::serve::DEFAULT_LISTEN;
 use sui_sdk_types::Address;
 
 /// Default seconds between heartbeats.
@@ -44,13 +46,10 @@ pub const DEFAULT_REFRESH_MARGIN_SECS: u64 = 24 * 3600;
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 300;
 /// Default longest back-off between runtime restarts.
 pub const DEFAULT_RESTART_BACKOFF_MAX_SECS: u64 = 60;
-/// Where the local API listens unless `agent.api_listen` says otherwise:
-/// loopback only.
-pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8443";
 
 /// `agent.api_listen`: an address, or `off`.
 fn api_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
-    match value.unwrap_or(DEFAULT_API_LISTEN) {
+    match value.unwrap_or(DEFAULT_LISTEN) {
         "off" => Ok(None),
         address => address
             .parse()
@@ -256,7 +255,7 @@ pub struct AgentConfig {
     /// How long the master may take to drain the node on unstake.
     pub drain_timeout: Duration,
     /// Where the local API listens (`agent.api_listen`, default
-    /// [`DEFAULT_API_LISTEN`]); `None` when set to `off`.
+    /// [`DEFAULT_LISTEN`]); `None` when set to `off`.
     pub api_listen: Option<SocketAddr>,
     /// The local API's TLS certificate and key (seed `security.tls_*`).
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -570,7 +569,7 @@ mod tests {
     fn the_local_api_listens_on_loopback_unless_turned_off() {
         assert_eq!(
             api_listen(None).unwrap(),
-            Some(DEFAULT_API_LISTEN.parse().unwrap())
+            Some(DEFAULT_LISTEN.parse().unwrap())
         );
         assert_eq!(api_listen(Some("off")).unwrap(), None);
         assert!(api_listen(Some("localhost")).is_err());

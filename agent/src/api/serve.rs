@@ -17,8 +17,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::debug;
 
-/// The default address: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// The default address: loopback only, on the seed's worker port (the
+/// master's default is 8443 on the same machine in the local stack).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
