@@ -340,7 +340,7 @@ mod tests {
         assert!(runs >= 2, "restarted {runs} times");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_orphan_of_a_killed_agent_is_stopped_first() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
@@ -349,10 +349,31 @@ mod tests {
             .spawn()
             .unwrap();
         std::fs::write(&pid_file, orphan.id().to_string()).unwrap();
-        let reaper = std::thread::spawn(move || orphan.wait().unwrap());
+        // An orphan of a killed agent runs its program: wait until this one
+        // shows it (right after spawning, /proc may still show the test's).
+        let pid = Pid::from_raw(i32::try_from(orphan.id()).unwrap()).unwrap();
+        for _ in 0..100 {
+            if runs(pid, "sleep") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let line = vec!["sleep".to_owned(), "600".to_owned()];
         let supervisor = Supervisor::start(line, pid_file.clone(), Duration::from_secs(1)).await;
-        assert!(!reaper.join().unwrap().success());
+        // Bounded: a missed orphan fails the test instead of hanging it.
+        let mut exited = None;
+        for _ in 0..100 {
+            exited = orphan.try_wait().unwrap();
+            if exited.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = orphan.kill();
+        assert!(
+            exited.is_some_and(|status| !status.success()),
+            "the orphan was not stopped"
+        );
         assert_eq!(supervisor.state(), RuntimeState::Running);
         supervisor.stop().await;
         assert!(!pid_file.exists());
