@@ -12,6 +12,7 @@ pub mod attestation;
 pub mod attested;
 pub mod audit;
 pub mod chain;
+pub mod clock;
 pub mod intent;
 pub mod package;
 pub mod private_file;

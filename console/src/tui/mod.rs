@@ -18,7 +18,6 @@ pub mod terminal;
 pub mod theme;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, mpsc};
@@ -33,9 +32,7 @@ use crate::ops::Context;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    daas_core::clock::unix_now_ms()
 }
 
 /// The key bindings of `settings`.

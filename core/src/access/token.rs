@@ -40,7 +40,7 @@
 //! access decision ([`super::review`]) takes.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::RngCore as _;
 use sui_sdk_types::Address;
@@ -72,12 +72,7 @@ const ENVELOPE: Envelope = Envelope {
     max_len: MAX_TOKEN_LEN,
 };
 
-/// Seconds since the Unix epoch now (0 if the system clock is before 1970).
-pub fn unix_now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::clock::unix_now_secs;
 
 /// Why a token could not be made, parsed or verified.
 #[derive(Debug, thiserror::Error)]

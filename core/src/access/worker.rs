@@ -19,7 +19,6 @@
 //! object `0x6`, or the wall clock if that is later.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::Address;
 
@@ -300,10 +299,7 @@ pub async fn review_worker(
 /// The clock cannot be read or does not decode.
 pub async fn chain_time_ms(client: &ChainClient) -> Result<u64, ChainError> {
     let clock = client.clock_timestamp_ms().await?;
-    let wall = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Ok(clock.max(wall))
+    Ok(clock.max(crate::clock::unix_now_ms()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!    seal token and tier.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
 use daas_core::access::review::EXTRA_OPAQUE_TOKEN;
@@ -147,9 +147,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 /// Milliseconds since the Unix epoch by the wall clock.
 pub(super) fn wall_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    daas_core::clock::unix_now_ms()
 }
 
 /// The longest anything is cached, whatever a configuration or a stored

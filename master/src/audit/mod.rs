@@ -19,7 +19,7 @@ pub mod store;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
 use daas_core::audit::{AuditLeaf, Checkpoint, origin_for};
@@ -261,11 +261,7 @@ impl AuditLog {
 
 /// Milliseconds since the epoch: the signing time of a checkpoint.
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+    daas_core::clock::unix_now_ms()
 }
 
 /// Shared handle.
