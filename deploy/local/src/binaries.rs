@@ -25,6 +25,8 @@ pub const MASTER: &str = "daas-master";
 pub const CONSOLE: &str = "daas-console";
 /// `daas-agent`.
 pub const AGENT: &str = "daas-agent";
+/// `daas-local`.
+pub const LOCAL: &str = "daas-local";
 
 /// The executable of workspace package `package` (whose binary has the
 /// package's name), built if needed.

@@ -11,6 +11,7 @@ pub mod binaries;
 pub mod devnet;
 pub mod k3s;
 pub mod kwok;
+pub mod launcher;
 pub mod node;
 pub mod node_cmd;
 pub mod stack;
