@@ -298,15 +298,19 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     launcher.wait().await.unwrap();
     wait_gone(&recorded).await;
-    let launcher = local.up().await;
+    let mut launcher = local.up().await;
     local.ready_worker().await;
-    let recorded = lock::live_groups(&layout);
-    drop(launcher);
+    let mut recorded = lock::live_groups(&layout);
+    recorded.push(("launcher".to_owned(), launcher.id().unwrap()));
 
-    // `reset` stops the stack (the launcher above was killed by drop, so
-    // there is only stale state to clean) and deletes the state.
+    // `reset` while up: stops the stack, then deletes its state.
     let reset = local.run(&["reset"]).await;
     assert!(reset.status.success(), "{}", stderr(&reset));
+    let exit = tokio::time::timeout(Duration::from_secs(60), launcher.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "the launcher exited with {exit}");
     wait_gone(&recorded).await;
     assert!(!local.root().exists());
 }

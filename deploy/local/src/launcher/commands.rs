@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::ensure;
 
 use crate::launcher::layout::Layout;
 use crate::launcher::{LocalError, lock};
@@ -25,8 +25,21 @@ pub async fn down(layout: &Layout) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let pid = lock::launcher_pid(layout)
-        .context("the stack is locked but launcher.pid names no live process")?;
+    let Some(pid) = lock::launcher_pid(layout) else {
+        // A launcher that is just starting or exiting holds the lock
+        // without a live pid file for a moment.
+        wait_unlocked(layout).await?;
+        ensure!(
+            !lock::is_running(layout)?,
+            "the stack is locked but launcher.pid names no live process"
+        );
+        report_stale(&lock::clean_stale(layout));
+        println!(
+            "the local stack is stopped; its state is kept in {}",
+            layout.root().display()
+        );
+        return Ok(());
+    };
     lock::terminate(pid)?;
     let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
     while lock::is_running(layout)? {

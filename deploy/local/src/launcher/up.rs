@@ -69,10 +69,10 @@ pub async fn run(layout: &Layout, args: UpArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     report_stale(&lock::clean_stale(layout));
+    held.record_self()?;
     check_prerequisites()?;
     args.ports.check_free()?;
     let programs = programs().await?;
-    held.record_self()?;
     let mut terminate = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let (running, view_text, console_env) = tokio::select! {
         result = start(layout, &args, &programs) => result?,
