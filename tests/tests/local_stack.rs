@@ -7,8 +7,9 @@
 //! and verifies the master's dev attestation; `down` leaves no recorded
 //! process alive; `up` again resumes the same chain (the worker's stake and
 //! the EnclaveConfig kept) and the same node; `up` while up is refused
-//! safely; a launcher killed with SIGKILL leaves nothing behind and the
-//! next `up` works; `reset` deletes the state. And the bad cases: a missing
+//! safely; a launcher killed with SIGKILL, or stopped with Ctrl-C, leaves
+//! no process of any recorded group behind and the next `up` works;
+//! `reset` of a running stack stops it and deletes the state. And the bad cases: a missing
 //! prerequisite names the setup script, a busy port is named.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -200,15 +201,51 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|state| state != "Z")
 }
 
+/// The live processes of process group `pgid` (the real node's containerd
+/// and kubelet are in the agent's group).
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let fields: Vec<String> = stat
+                        .rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
+                    Some(fields.first()? != "Z" && fields.get(2)? == &pgid.to_string())
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits until neither the recorded processes nor anything in their
+/// process groups is alive.
 async fn wait_gone(pids: &[(String, u32)]) {
-    for _ in 0..100 {
-        if pids.iter().all(|(_, pid)| !alive(*pid)) {
+    let left = || -> Vec<(String, u32, Vec<u32>)> {
+        pids.iter()
+            .map(|(name, pid)| (name.clone(), *pid, group_members(*pid)))
+            .filter(|(_, pid, members)| alive(*pid) || !members.is_empty())
+            .collect()
+    };
+    for _ in 0..150 {
+        if left().is_empty() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let left: Vec<_> = pids.iter().filter(|(_, pid)| alive(*pid)).collect();
-    panic!("processes left behind: {left:?}");
+    panic!(
+        "processes left behind (name, pid, group members): {:?}",
+        left()
+    );
 }
 
 fn stdout(output: &Output) -> String {
@@ -298,6 +335,27 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     launcher.wait().await.unwrap();
     wait_gone(&recorded).await;
+    let mut launcher = local.up().await;
+    local.ready_worker().await;
+
+    // Ctrl-C (SIGINT) stops it as `down` does.
+    let mut recorded = lock::live_groups(&layout);
+    recorded.push(("launcher".to_owned(), launcher.id().unwrap()));
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &launcher.id().unwrap().to_string()])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(60), launcher.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "the launcher exited with {exit} on SIGINT");
+    wait_gone(&recorded).await;
+
     let mut launcher = local.up().await;
     local.ready_worker().await;
     let mut recorded = lock::live_groups(&layout);
