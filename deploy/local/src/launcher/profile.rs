@@ -2,6 +2,7 @@
 //! user once the stack is up.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use sui_sdk_types::Address;
 
@@ -27,6 +28,10 @@ pub struct StackView<'a> {
     pub node: &'a str,
     /// Simulated agents.
     pub simulated: usize,
+    /// The `daas-console` executable.
+    pub console: &'a Path,
+    /// The `daas-local` executable.
+    pub launcher: &'a Path,
 }
 
 impl StackView<'_> {
@@ -164,13 +169,15 @@ impl StackView<'_> {
         for (name, value) in self.console_env() {
             let _ = writeln!(text, "  export {name}={value}");
         }
+        let console = self.console.display();
         let _ = write!(
             text,
-            "  daas-console nodes list            # the nodes, their health and stake\n  \
-             daas-console attest                # verify the master's (dev) attestation\n  \
-             daas-console stake --help          # stake as a user for kubectl access\n  \
-             daas-console kubeconfig --help     # then write a kubeconfig with the credential plugin\n  \
-             daas-local status | down | reset   # this stack (state in {root})\n",
+            "  {console} nodes list    # the nodes, their health and stake\n  \
+             {console} attest        # verify the master's (dev) attestation\n  \
+             {console} stake --help  # stake as a user for kubectl access\n  \
+             {console} kubeconfig --help  # then a kubeconfig with the credential plugin\n  \
+             {launcher} --state-dir {root} status | down | reset\n",
+            launcher = self.launcher.display(),
             root = layout.root().display()
         );
         text

@@ -213,6 +213,8 @@ async fn start(
         operator: operator.address(),
         node: NODE_NAME,
         simulated: args.agents,
+        console: &programs.console,
+        launcher: &programs.launcher,
     };
     daas_core::private_file::write_atomic(
         &layout.console_config(),
