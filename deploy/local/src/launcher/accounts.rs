@@ -242,3 +242,64 @@ pub async fn register_enclave(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn an_account_is_made_once_and_then_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = Account::open_or_create(dir.path(), "operator").unwrap();
+        let again = Account::open_or_create(dir.path(), "operator").unwrap();
+        assert_eq!(made.address(), again.address());
+        let mode = std::fs::metadata(made.passphrase_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "passphrase file mode {mode:o}");
+    }
+
+    #[test]
+    fn a_wallet_without_its_passphrase_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = Account::open_or_create(dir.path(), "worker").unwrap();
+        std::fs::remove_file(made.passphrase_file()).unwrap();
+        let new = Account::open_or_create(dir.path(), "worker").unwrap();
+        assert_ne!(made.address(), new.address());
+    }
+
+    #[test]
+    fn facts_survive_a_round_trip_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_owned());
+        assert!(Facts::load(&layout).unwrap().funded.is_empty());
+        let facts = Facts {
+            funded: vec![Address::ZERO],
+            enclave_config: Some((Address::TWO, ["a".into(), "b".into(), "c".into()])),
+            simulated_generation: 3,
+        };
+        facts.save(&layout).unwrap();
+        let loaded = Facts::load(&layout).unwrap();
+        assert_eq!(loaded.funded, facts.funded);
+        assert_eq!(loaded.enclave_config, facts.enclave_config);
+        assert_eq!(loaded.simulated_generation, 3);
+
+        std::fs::write(layout.facts_file(), "not json").unwrap();
+        let error = format!("{:#}", Facts::load(&layout).unwrap_err());
+        assert!(error.contains("stack.json"), "{error}");
+    }
+
+    #[test]
+    fn boot_pcrs_need_pcr_0_1_and_2() {
+        let mut pcrs: BTreeMap<u8, String> = [(0, "00".to_owned()), (1, "11".to_owned())].into();
+        let error = boot_pcrs(&pcrs).unwrap_err().to_string();
+        assert!(error.contains("PCR 2"), "{error}");
+        pcrs.insert(2, "22".to_owned());
+        assert_eq!(boot_pcrs(&pcrs).unwrap(), ["00", "11", "22"]);
+    }
+}

@@ -174,3 +174,51 @@ pub fn default_state_dir() -> Result<PathBuf, LocalError> {
         .map(|dirs| dirs.data_dir().join("local"))
         .ok_or(LocalError::NoDataDir)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn ports() -> Ports {
+        let free = || {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        Ports {
+            devnet_port: free(),
+            master_port: free(),
+            webhook_port: free(),
+            apiserver_port: free(),
+            agent_api_port: free(),
+        }
+    }
+
+    #[test]
+    fn a_port_given_twice_names_both_flags() {
+        let mut ports = ports();
+        ports.webhook_port = ports.master_port;
+        let error = ports.check_free().unwrap_err().to_string();
+        assert!(error.contains("--master-port"), "{error}");
+        assert!(error.contains("--webhook-port"), "{error}");
+    }
+
+    #[test]
+    fn a_taken_port_is_named_with_its_flag() {
+        let mut ports = ports();
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        ports.apiserver_port = taken.local_addr().unwrap().port();
+        let error = ports.check_free().unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("port {}", ports.apiserver_port)),
+            "{error}"
+        );
+        assert!(error.contains("--apiserver-port"), "{error}");
+        drop(taken);
+        ports.check_free().unwrap();
+    }
+}
