@@ -137,6 +137,8 @@ struct ProfileFile {
     readonly: Option<bool>,
     theme: Option<String>,
     key: Option<String>,
+    wallet_dir: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
 }
 
 /// Which PCRs the master must have.
@@ -214,6 +216,9 @@ pub struct Settings {
     pub key: Option<String>,
     /// The wallet directory.
     pub wallet_dir: Option<PathBuf>,
+    /// The file holding the wallet's passphrase (else
+    /// `DAAS_WALLET_PASSPHRASE`, else the terminal).
+    pub passphrase_file: Option<PathBuf>,
     /// TUI rates.
     pub ui: UiRates,
     /// Key binding overrides: action name → key.
@@ -241,6 +246,8 @@ pub struct Overrides {
     pub key: Option<String>,
     /// `--wallet-dir DIR`.
     pub wallet_dir: Option<PathBuf>,
+    /// `--passphrase-file FILE`.
+    pub passphrase_file: Option<PathBuf>,
     /// `--kubeconfig FILE`.
     pub kubeconfig: Option<PathBuf>,
     /// `--context NAME`.
@@ -402,7 +409,11 @@ fn resolve(
             .or(file.ui.theme)
             .unwrap_or_else(|| DEFAULT_THEME.to_owned()),
         key: overrides.key.clone().or(profile.key),
-        wallet_dir: overrides.wallet_dir.clone(),
+        wallet_dir: overrides.wallet_dir.clone().or(profile.wallet_dir),
+        passphrase_file: overrides
+            .passphrase_file
+            .clone()
+            .or(profile.passphrase_file),
         ui,
         keys: file.keys,
     })
@@ -464,9 +475,12 @@ mod tests {
             endpoint = "http://127.0.0.1:9100"
             [profiles.other]
             master = "https://other:8443"
+            wallet_dir = "/srv/stack/operator/wallet"
+            passphrase_file = "/srv/stack/operator/passphrase"
         "#;
         let chosen = settings(text, &Overrides::default()).unwrap();
         assert_eq!(chosen.profile, "test");
+        assert_eq!(chosen.wallet_dir, None);
         assert!(chosen.readonly);
         assert_eq!(chosen.theme, "light");
         assert_eq!(chosen.ui.tick, Duration::from_millis(100));
@@ -487,6 +501,32 @@ mod tests {
         assert_eq!(overridden.chain.endpoint(), "http://127.0.0.1:9200");
         assert!(overridden.readonly);
         assert_eq!(overridden.theme, "high-contrast");
+        assert_eq!(
+            overridden.wallet_dir.as_deref(),
+            Some(Path::new("/srv/stack/operator/wallet"))
+        );
+        assert_eq!(
+            overridden.passphrase_file.as_deref(),
+            Some(Path::new("/srv/stack/operator/passphrase"))
+        );
+        let flags = settings(
+            text,
+            &Overrides {
+                profile: Some("other".into()),
+                wallet_dir: Some("/home/op/wallet".into()),
+                passphrase_file: Some("/home/op/pass".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            flags.wallet_dir.as_deref(),
+            Some(Path::new("/home/op/wallet"))
+        );
+        assert_eq!(
+            flags.passphrase_file.as_deref(),
+            Some(Path::new("/home/op/pass"))
+        );
     }
 
     #[test]

@@ -56,9 +56,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
             ),
         },
     };
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     let (issued, cache_error) = ops::issue(&ctx, &request, &unlock).context(
         "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
     )?;

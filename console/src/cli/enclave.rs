@@ -21,12 +21,7 @@ pub async fn run(global: &GlobalArgs, command: EnclaveCommand) -> anyhow::Result
     ctx.master_settings()?;
     // Unlock the wallet before any network traffic, so a wrong passphrase
     // fails fast.
-    let signer = wallet::signer(
-        &ctx,
-        &TerminalUnlock {
-            file: global.passphrase_file.clone(),
-        },
-    )?;
+    let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
     let registered = enclave::register(&ctx, &signer, config)
         .await
         .with_context(|| format!("register_enclave from {} failed", signer.address()))?;

@@ -54,12 +54,7 @@ pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result
                 "sign and send?",
                 global.yes,
             )?;
-            let signer = wallet::signer(
-                &ctx,
-                &TerminalUnlock {
-                    file: global.passphrase_file.clone(),
-                },
-            )?;
+            let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
             let submitted = ops::submit(&ctx, &signer, token, &draft).await?;
             if json {
                 return output::json(&submitted);

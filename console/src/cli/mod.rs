@@ -72,6 +72,7 @@ pub fn overrides(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Ov
         dev_root,
         key: global.key.clone(),
         wallet_dir: global.wallet_dir.clone(),
+        passphrase_file: global.passphrase_file.clone(),
         kubeconfig: global.kube_config.clone(),
         kube_context: global.kube_context.clone(),
         timeout: global.timeout.map(|secs| Duration::from_secs(secs.max(1))),

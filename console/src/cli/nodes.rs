@@ -42,9 +42,7 @@ pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<(
                 .map(|token| token.parse())
                 .transpose()
                 .map_err(|error| anyhow::anyhow!("--seal-token: {error}"))?;
-            let unlock = TerminalUnlock {
-                file: global.passphrase_file.clone(),
-            };
+            let unlock = TerminalUnlock::of(&ctx);
             let view = ops::agent_metrics(&ctx, &node, seal_token, &unlock).await?;
             if json {
                 return output::json(&view);

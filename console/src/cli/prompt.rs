@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use daas_core::wallet::Passphrase;
 
-use crate::ops::{Unlock, UnlockError};
+use crate::ops::{Context, Unlock, UnlockError};
 
 /// The environment variable holding a wallet passphrase.
 pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
@@ -16,11 +16,18 @@ pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
 /// the terminal (twice for a new wallet).
 #[derive(Debug, Clone, Default)]
 pub struct TerminalUnlock {
-    /// `--passphrase-file`.
+    /// `--passphrase-file`, else the profile's `passphrase_file`.
     pub file: Option<PathBuf>,
 }
 
 impl TerminalUnlock {
+    /// Unlocks with the passphrase file `ctx`'s settings name, if any.
+    pub fn of(ctx: &Context) -> Self {
+        Self {
+            file: ctx.settings().passphrase_file.clone(),
+        }
+    }
+
     fn provided(&self) -> Result<Option<Passphrase>, UnlockError> {
         if let Some(path) = &self.file {
             let text = std::fs::read_to_string(path).map_err(|e| {

@@ -13,9 +13,7 @@ use crate::ops::{Context, wallet};
 /// Runs `daas-console slash …`.
 pub async fn run(global: &GlobalArgs, command: SlashCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     match command {
         SlashCommand::Propose {
             seal_token,

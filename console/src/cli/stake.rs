@@ -16,9 +16,7 @@ use crate::ops::{Context, wallet};
 /// Runs `daas-console stake …`.
 pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     let Some(command) = args.command else {
         return stake_new(&ctx, global, &unlock, &args.new).await;
     };

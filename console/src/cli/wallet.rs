@@ -17,9 +17,7 @@ use crate::ops::wallet::{self as ops, NewStore, OpenedWallet, StoreChoice};
 /// Runs one wallet command.
 pub async fn run(global: &GlobalArgs, command: WalletCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     match command {
         WalletCommand::New {
             alias,

@@ -57,7 +57,9 @@ impl StackView<'_> {
              # INSECURE development attestation: this master has no hardware guarantee.\n\
              dev_root = {dev_root:?}\n\
              kubeconfig = {kubeconfig:?}\n\
-             key = \"operator\"\n\n\
+             key = \"operator\"\n\
+             wallet_dir = {wallet:?}\n\
+             passphrase_file = {passphrase:?}\n\n\
              [profiles.{PROFILE}.chain]\n\
              profile = \"devnet\"\n\
              endpoint = \"{chain}\"\n\
@@ -71,6 +73,12 @@ impl StackView<'_> {
             kubeconfig = layout
                 .cluster_dir()
                 .join("admin.kubeconfig")
+                .display()
+                .to_string(),
+            wallet = layout.operator_dir().join("wallet").display().to_string(),
+            passphrase = layout
+                .operator_dir()
+                .join("passphrase")
                 .display()
                 .to_string(),
             config = self.enclave_config,
