@@ -1,0 +1,211 @@
+//! The devnet against the Move source: every row of the "Abort codes" and
+//! "Events" tables of `contracts/README.md` must have a Move unit test
+//! (`contracts/move/tests/*.move`) and a devnet test
+//! (`contracts/devnet/tests/*.rs`) that run the same scenario, each marked
+//! with `// scenario: module::Name` right above the test (several markers
+//! may stack above one test). A row may instead be listed in the
+//! "Scenario exemptions" table with the side that cannot run it and why.
+//! This test fails naming every row without a marker on a side, every
+//! marker naming no row, and every exemption that is no longer needed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "// scenario: ";
+
+fn contracts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cells of a pipe-table row.
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().trim_matches('`').to_owned())
+        .collect()
+}
+
+/// The body rows of the first table under the `## {section}` heading.
+fn section_rows(readme: &str, section: &str) -> Vec<Vec<String>> {
+    let body = readme
+        .split(&format!("\n## {section}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("contracts/README.md has no section {section:?}"))
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    body.lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(cells)
+        .collect()
+}
+
+/// `module::Name` of every abort code and every event of the tables.
+fn table_rows(readme: &str) -> BTreeSet<String> {
+    let aborts = section_rows(readme, "Abort codes")
+        .into_iter()
+        .map(|r| format!("{}::{}", r[0], r[2]));
+    let events = section_rows(readme, "Events")
+        .into_iter()
+        .map(|r| format!("{}::{}", r[0], r[1]));
+    aborts.chain(events).collect()
+}
+
+/// `(row, side)` of every exemption: a scenario one side cannot run.
+fn exemptions(readme: &str) -> BTreeSet<(String, String)> {
+    section_rows(readme, "Scenario exemptions")
+        .into_iter()
+        .map(|r| (format!("{}::{}", r[0], r[1]), r[2].clone()))
+        .collect()
+}
+
+/// The rows named by markers in the files of `dir` ending in `ext`, and
+/// the problems found: a marker not above a test.
+fn markers(dir: &Path, ext: &str, is_test: fn(&str) -> bool) -> (BTreeSet<String>, Vec<String>) {
+    let mut found = BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(row) = line.strip_prefix(MARKER) else {
+                continue;
+            };
+            let below = lines[i + 1..].iter().find(|l| !l.starts_with(MARKER));
+            if below.is_some_and(|l| is_test(l)) {
+                found.insert(row.trim().to_owned());
+            } else {
+                problems.push(format!(
+                    "{}:{}: marker {row:?} is not right above a test",
+                    file.display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    (found, problems)
+}
+
+fn is_move_test(line: &str) -> bool {
+    line.starts_with("#[test")
+}
+
+fn is_rust_test(line: &str) -> bool {
+    line.starts_with("#[tokio::test") || line.starts_with("#[test")
+}
+
+/// Every problem of the scenario tables against the markers.
+fn parity_problems(
+    rows: &BTreeSet<String>,
+    exempt: &BTreeSet<(String, String)>,
+    sides: &[(&str, BTreeSet<String>)],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (side, found) in sides {
+        for row in rows {
+            let exempted = exempt.contains(&(row.clone(), (*side).to_owned()));
+            match (found.contains(row), exempted) {
+                (false, false) => problems.push(format!("{row}: no {side} test marker")),
+                (true, true) => problems.push(format!(
+                    "{row}: has a {side} test marker, drop its exemption"
+                )),
+                _ => {}
+            }
+        }
+        for marker in found.difference(rows) {
+            problems.push(format!(
+                "{side} marker {marker:?} names no row of the tables"
+            ));
+        }
+    }
+    for (row, side) in exempt {
+        if !rows.contains(row) || !sides.iter().any(|(s, _)| s == side) {
+            problems.push(format!("exemption ({row}, {side}) names no row or side"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_abort_and_event_has_a_move_and_a_devnet_scenario() {
+    let dir = contracts_dir();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let rows = table_rows(&readme);
+    assert!(rows.len() >= 50, "tables not found: {rows:?}");
+    let exempt = exemptions(&readme);
+    let (move_found, mut problems) = markers(&dir.join("move/tests"), "move", is_move_test);
+    let (devnet_found, devnet_problems) = markers(&dir.join("devnet/tests"), "rs", is_rust_test);
+    problems.extend(devnet_problems);
+    problems.extend(parity_problems(
+        &rows,
+        &exempt,
+        &[("move", move_found), ("devnet", devnet_found)],
+    ));
+    assert!(
+        problems.is_empty(),
+        "scenario parity of contracts/README.md:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_check_names_missing_stray_and_stale_entries() {
+    let rows: BTreeSet<String> = ["staking::EPaused", "staking::StakeCreated"]
+        .map(str::to_owned)
+        .into();
+    let exempt: BTreeSet<(String, String)> = [
+        ("staking::StakeCreated".to_owned(), "devnet".to_owned()),
+        ("staking::ENope".to_owned(), "move".to_owned()),
+    ]
+    .into();
+    let move_found: BTreeSet<String> = ["staking::EPaused", "staking::StakeCreated", "x::Y"]
+        .map(str::to_owned)
+        .into();
+    let devnet_found: BTreeSet<String> = ["staking::StakeCreated"].map(str::to_owned).into();
+    let problems = parity_problems(
+        &rows,
+        &exempt,
+        &[("move", move_found), ("devnet", devnet_found)],
+    );
+    assert_eq!(
+        problems,
+        [
+            "move marker \"x::Y\" names no row of the tables",
+            "staking::EPaused: no devnet test marker",
+            "staking::StakeCreated: has a devnet test marker, drop its exemption",
+            "exemption (staking::ENope, move) names no row or side",
+        ]
+    );
+}
+
+#[test]
+fn a_marker_must_sit_right_above_a_test() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.move"),
+        "// scenario: staking::EPaused\n// scenario: staking::EInvalidRole\n#[test, expected_failure(abort_code = 1)]\nfun t() {}\n\n// scenario: staking::EStakeTooLow\nfun helper() {}\n",
+    )
+    .unwrap();
+    let (found, problems) = markers(dir.path(), "move", is_move_test);
+    assert_eq!(
+        found,
+        ["staking::EInvalidRole", "staking::EPaused"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("staking::EStakeTooLow"),
+        "{problems:?}"
+    );
+}
