@@ -300,7 +300,7 @@ async fn admin_events_and_pause_match_the_move_scenarios() {
         .iter()
         .find(|c| c.id_operation == IdOperation::Created)
         .unwrap();
-    assert_eq!(created.object_id, granted.cap_id.address());
+    assert_eq!(created.object_id, granted.cap_id);
 
     // A slash fills the treasury, which the admin withdraws.
     let token = user_token(&mut net, &alice, 5 * SUI).await;
