@@ -6,16 +6,19 @@
 //! may stack above one test). A row may instead be listed in the
 //! "Scenario exemptions" table with the side that cannot run it and why.
 //! This test fails naming every row without a marker on a side, every
-//! marker naming no row, and every exemption that is no longer needed.
+//! marker naming no row, every Move test whose attribute does not expect
+//! its row (the row's abort code and module, or a plain `#[test]` for an
+//! event), and every exemption that is no longer needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const MARKER: &str = "// scenario: ";
 
 fn contracts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let devnet = Path::new(env!("CARGO_MANIFEST_DIR"));
+    devnet.parent().unwrap().to_path_buf()
 }
 
 /// The cells of a pipe-table row.
@@ -55,6 +58,14 @@ fn table_rows(readme: &str) -> BTreeSet<String> {
     aborts.chain(events).collect()
 }
 
+/// `module::EName` -> code of every abort row.
+fn abort_codes(readme: &str) -> BTreeMap<String, String> {
+    section_rows(readme, "Abort codes")
+        .into_iter()
+        .map(|r| (format!("{}::{}", r[0], r[2]), r[1].clone()))
+        .collect()
+}
+
 /// `(row, side)` of every exemption: a scenario one side cannot run.
 fn exemptions(readme: &str) -> BTreeSet<(String, String)> {
     section_rows(readme, "Scenario exemptions")
@@ -63,10 +74,18 @@ fn exemptions(readme: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// The rows named by markers in the files of `dir` ending in `ext`, and
-/// the problems found: a marker not above a test.
-fn markers(dir: &Path, ext: &str, is_test: fn(&str) -> bool) -> (BTreeSet<String>, Vec<String>) {
-    let mut found = BTreeSet::new();
+/// A marker found in a test file: the row it names, the test attribute
+/// right below it and where it is.
+struct Marker {
+    row: String,
+    attribute: String,
+    place: String,
+}
+
+/// The markers in the files of `dir` ending in `ext`, and the problems
+/// found: a marker not right above a test.
+fn markers(dir: &Path, ext: &str, is_test: fn(&str) -> bool) -> (Vec<Marker>, Vec<String>) {
+    let mut found = Vec::new();
     let mut problems = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -81,19 +100,37 @@ fn markers(dir: &Path, ext: &str, is_test: fn(&str) -> bool) -> (BTreeSet<String
             let Some(row) = line.strip_prefix(MARKER) else {
                 continue;
             };
-            let below = lines[i + 1..].iter().find(|l| !l.starts_with(MARKER));
-            if below.is_some_and(|l| is_test(l)) {
-                found.insert(row.trim().to_owned());
-            } else {
-                problems.push(format!(
-                    "{}:{}: marker {row:?} is not right above a test",
-                    file.display(),
-                    i + 1
-                ));
+            let place = format!("{}:{}", file.display(), i + 1);
+            match lines[i + 1..].iter().find(|l| !l.starts_with(MARKER)) {
+                Some(below) if is_test(below) => found.push(Marker {
+                    row: row.trim().to_owned(),
+                    attribute: (*below).to_owned(),
+                    place,
+                }),
+                _ => problems.push(format!("{place}: marker {row:?} is not right above a test")),
             }
         }
     }
     (found, problems)
+}
+
+/// The Move test attribute a scenario of `row` must carry: the abort code
+/// and module of an abort row, a plain `#[test]` for an event row.
+fn move_attribute_problem(marker: &Marker, aborts: &BTreeMap<String, String>) -> Option<String> {
+    let Marker {
+        row,
+        attribute,
+        place,
+    } = marker;
+    let ok = match aborts.get(row) {
+        Some(code) => {
+            let module = row.split("::").next().unwrap_or_default();
+            attribute.contains(&format!("abort_code = {code},"))
+                && attribute.contains(&format!("location = k3s_daas::{module})"))
+        }
+        None => attribute == "#[test]",
+    };
+    (!ok).then(|| format!("{place}: {row} is above {attribute:?}, which does not expect it"))
 }
 
 fn is_move_test(line: &str) -> bool {
@@ -143,13 +180,24 @@ fn every_abort_and_event_has_a_move_and_a_devnet_scenario() {
     let rows = table_rows(&readme);
     assert!(rows.len() >= 50, "tables not found: {rows:?}");
     let exempt = exemptions(&readme);
-    let (move_found, mut problems) = markers(&dir.join("move/tests"), "move", is_move_test);
-    let (devnet_found, devnet_problems) = markers(&dir.join("devnet/tests"), "rs", is_rust_test);
+    let aborts = abort_codes(&readme);
+    let (move_markers, mut problems) = markers(&dir.join("move/tests"), "move", is_move_test);
+    let (devnet_markers, devnet_problems) = markers(&dir.join("devnet/tests"), "rs", is_rust_test);
     problems.extend(devnet_problems);
+    problems.extend(
+        move_markers
+            .iter()
+            .filter(|m| rows.contains(&m.row))
+            .filter_map(|m| move_attribute_problem(m, &aborts)),
+    );
+    let rows_of = |found: &[Marker]| found.iter().map(|m| m.row.clone()).collect();
     problems.extend(parity_problems(
         &rows,
         &exempt,
-        &[("move", move_found), ("devnet", devnet_found)],
+        &[
+            ("move", rows_of(&move_markers)),
+            ("devnet", rows_of(&devnet_markers)),
+        ],
     ));
     assert!(
         problems.is_empty(),
@@ -193,19 +241,34 @@ fn a_marker_must_sit_right_above_a_test() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.move"),
-        "// scenario: staking::EPaused\n// scenario: staking::EInvalidRole\n#[test, expected_failure(abort_code = 1)]\nfun t() {}\n\n// scenario: staking::EStakeTooLow\nfun helper() {}\n",
+        "// scenario: staking::EPaused\n// scenario: staking::EInvalidRole\n#[test, expected_failure(abort_code = 1, location = k3s_daas::staking)]\nfun t() {}\n\n// scenario: staking::EStakeTooLow\nfun helper() {}\n",
     )
     .unwrap();
     let (found, problems) = markers(dir.path(), "move", is_move_test);
-    assert_eq!(
-        found,
-        ["staking::EInvalidRole", "staking::EPaused"]
-            .map(str::to_owned)
-            .into()
-    );
+    let rows: Vec<&str> = found.iter().map(|m| m.row.as_str()).collect();
+    assert_eq!(rows, ["staking::EPaused", "staking::EInvalidRole"]);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].contains("staking::EStakeTooLow"),
         "{problems:?}"
     );
+
+    // The attribute must expect the row's code in the row's module.
+    let aborts: BTreeMap<String, String> = [
+        ("staking::EPaused".to_owned(), "1".to_owned()),
+        ("staking::EInvalidRole".to_owned(), "2".to_owned()),
+    ]
+    .into();
+    let checked: Vec<bool> = found
+        .iter()
+        .map(|m| move_attribute_problem(m, &aborts).is_none())
+        .collect();
+    assert_eq!(checked, [true, false]);
+    let event = Marker {
+        row: "staking::StakeCreated".to_owned(),
+        attribute: "#[test, expected_failure(abort_code = 1, location = k3s_daas::staking)]"
+            .to_owned(),
+        place: "a.move:1".to_owned(),
+    };
+    assert!(move_attribute_problem(&event, &aborts).is_some());
 }
