@@ -272,3 +272,88 @@ fn a_marker_must_sit_right_above_a_test() {
     };
     assert!(move_attribute_problem(&event, &aborts).is_some());
 }
+
+/// The value of `const {name}` in Move source `text`, without its `@0x` or
+/// `x"..."` wrapping.
+fn move_const(text: &str, name: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("const {name}:")))?;
+    let value = line.split(" = ").nth(1)?.trim_end_matches(';');
+    Some(
+        value
+            .trim_start_matches("@0x")
+            .trim_start_matches("x\"")
+            .trim_end_matches('"')
+            .to_owned(),
+    )
+}
+
+/// The transaction hash of transaction `n` of a Move test scenario: the
+/// BCS of `n` padded to 32 bytes (`tx_context::dummy_tx_hash_with_hint`).
+fn scenario_tx_hash(n: u64) -> sui_sdk_types::Digest {
+    let mut hash = [0u8; 32];
+    hash[..8].copy_from_slice(&n.to_le_bytes());
+    sui_sdk_types::Digest::new(hash)
+}
+
+/// The object ids and enclave signatures that the Move scenarios of a
+/// recorded result and an anchored checkpoint hard-code are the ones the
+/// test scenario derives and the key of secret [7; 32] makes.
+#[test]
+fn move_scenario_vectors() {
+    use daas_core::package::audit::AuditCheckpointPayload;
+    use daas_core::package::enclave::{IntentMessage, IntentScope};
+    use daas_core::package::gateway::K8sResultPayload;
+    use sui_crypto::Signer;
+    use sui_sdk_types::{Address, Ed25519Signature};
+
+    let key = sui_crypto::ed25519::Ed25519PrivateKey::new([7; 32]);
+    let sign = |bytes: Vec<u8>| {
+        let signature: Ed25519Signature = key.try_sign(&bytes).unwrap();
+        hex::encode(signature.as_bytes())
+    };
+    let signed_at_ms = 1_744_038_900_000;
+    let log_id = Address::derive_id(scenario_tx_hash(0), 0);
+    let request_id = Address::derive_id(scenario_tx_hash(2), 0);
+    let checkpoint = IntentMessage::new(
+        IntentScope::AuditCheckpoint,
+        signed_at_ms,
+        AuditCheckpointPayload {
+            log_id,
+            tree_size: 10,
+            root: vec![0x77; 32],
+        },
+    );
+    let result = IntentMessage::new(
+        IntentScope::K8sResult,
+        signed_at_ms,
+        K8sResultPayload {
+            request_id,
+            status_code: 200,
+            result_hash: vec![9; 32],
+        },
+    );
+    let expected = [
+        ("GOLDEN_PK", hex::encode(key.public_key().as_bytes())),
+        ("LOG_ID", hex::encode(log_id.as_bytes())),
+        ("REQUEST_ID", hex::encode(request_id.as_bytes())),
+        ("SIGNED_AT_MS", signed_at_ms.to_string()),
+        ("ROOT", hex::encode([0x77; 32])),
+        ("RESULT_HASH", hex::encode([9; 32])),
+        ("CHECKPOINT_SIG", sign(checkpoint.signing_bytes().unwrap())),
+        ("RESULT_SIG", sign(result.signing_bytes().unwrap())),
+    ];
+    let tests = contracts_dir().join("move/tests");
+    let mut checked = 0;
+    for file in ["abort_scenarios_tests.move", "event_scenarios_tests.move"] {
+        let text = std::fs::read_to_string(tests.join(file)).unwrap();
+        for (name, value) in &expected {
+            if let Some(found) = move_const(&text, name) {
+                assert_eq!(&found, value, "{file}: const {name}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 13, "constants of the two scenario files");
+}

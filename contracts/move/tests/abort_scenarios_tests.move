@@ -34,6 +34,18 @@ const RESULT_HASH: vector<u8> = x"0909090909090909090909090909090909090909090909
 const GOLDEN_PK: vector<u8> = x"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
 const GOLDEN_SIG: vector<u8> = x"7a79f9d313f947180c3a8cda11533fa1f3344a6749dae74bbfd05b848d6c21bc466eda3cdccce7169a9c2ac2633e5fde21abbfc9f11e0acd793f677e7b926e09";
 
+// The id the test scenario derives for a request, the first object of
+// transaction 2 (the transaction hash of transaction n is the BCS of n
+// padded to 32 bytes; an object's id is derive_id(transaction hash, ids
+// created so far in the transaction)), and the signature of the enclave
+// key of secret [7; 32] (GOLDEN_PK) over K8sResultPayload { REQUEST_ID,
+// status_code: 200, result_hash: RESULT_HASH } at SIGNED_AT_MS.
+// `move_scenario_vectors` in contracts/devnet/tests/scenarios_parity.rs
+// recomputes them.
+const REQUEST_ID: address = @0xdba72804cc9504a82bbaa13ed4a83a0e2c6219d7e45125cf57fd10cbab957a97;
+const SIGNED_AT_MS: u64 = 1744038900000;
+const RESULT_SIG: vector<u8> = x"0711721b4c1bb12109d5117556d809b3837554454f8f7118f1056733e02484c9c1e1af550dba3da8995b0635ba2d14a938ca29d0e34906222dfc5539258bbd05";
+
 // A real AWS Nitro attestation document, the test vector of the Sui
 // framework's own nitro_attestation tests: PCR 0, 1 and 2 are 48 zero
 // bytes (a debug enclave) and it carries no public key. It verifies
@@ -306,6 +318,25 @@ fun payload_longer_than_8192_bytes_is_refused() {
 #[test, expected_failure(abort_code = 106, location = k3s_daas::gateway)]
 fun result_hash_of_one_byte_is_refused() {
     record_on_fresh_request(x"09");
+}
+
+// scenario: gateway::EAlreadyRecorded
+#[test, expected_failure(abort_code = 105, location = k3s_daas::gateway)]
+fun second_result_of_a_request_is_refused() {
+    let (mut scenario, clock) = setup();
+    stake(&mut scenario, &clock, MIST_PER_SUI, 1, vector[]);
+    submit(&mut scenario, &clock, b"default", b"pods", b"{}");
+    scenario.next_tx(ALICE);
+    let mut request = scenario.take_shared<K8sRequest>();
+    assert!(object::id_to_address(&object::id(&request)) == REQUEST_ID, 0);
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    gateway::record_k8s_result(&mut request, &instance, &config, 200, RESULT_HASH, SIGNED_AT_MS, RESULT_SIG, &clock);
+    assert!(gateway::result(&request).is_some(), 1);
+    gateway::record_k8s_result(&mut request, &instance, &config, 200, RESULT_HASH, SIGNED_AT_MS, RESULT_SIG, &clock);
+    ts::return_shared(request);
+    enclave::share_for_testing(config, instance);
+    finish(scenario, clock);
 }
 
 // scenario: gateway::EInvalidSignature

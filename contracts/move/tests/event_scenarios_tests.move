@@ -16,7 +16,8 @@ use k3s_daas::enclave::{
     EnclaveConfigUpdated,
     EnclaveDestroyed
 };
-use k3s_daas::gateway::{Self, K8sRequestSubmitted};
+use k3s_daas::audit::{Self, AuditLog, CheckpointAnchored};
+use k3s_daas::gateway::{Self, K8sRequest, K8sRequestSubmitted, K8sResultRecorded};
 use k3s_daas::staking::{
     Self,
     StakePool,
@@ -51,6 +52,24 @@ const START_MS: u64 = 1_000;
 const UNBONDING_MS: u64 = 604_800_000;
 const EVIDENCE: vector<u8> = x"00000000000000000000000000000000000000000000000000000000000000ee";
 const GOLDEN_PK: vector<u8> = x"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+const ROOT: vector<u8> = x"7777777777777777777777777777777777777777777777777777777777777777";
+const RESULT_HASH: vector<u8> = x"0909090909090909090909090909090909090909090909090909090909090909";
+
+// Object ids the test scenario derives (the transaction hash of
+// transaction n is the BCS of n padded to 32 bytes; an object's id is
+// derive_id(transaction hash, ids created so far in the transaction)) and
+// the signatures of the enclave key of secret [7; 32] (GOLDEN_PK) over
+// them, at SIGNED_AT_MS. `move_scenario_vectors` in
+// contracts/devnet/tests/scenarios_parity.rs recomputes them.
+// The audit log is the first object of transaction 0.
+const LOG_ID: address = @0x034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96;
+// A request is the first object of transaction 2.
+const REQUEST_ID: address = @0xdba72804cc9504a82bbaa13ed4a83a0e2c6219d7e45125cf57fd10cbab957a97;
+const SIGNED_AT_MS: u64 = 1744038900000;
+// Over AuditCheckpointPayload { LOG_ID, tree_size: 10, root: 32 bytes 0x77 }.
+const CHECKPOINT_SIG: vector<u8> = x"36de8b0aa3a7d87b279aa3835616d77ac6f748604ba0109a3ba0ab4d446dc67aafd47f6bdb600ee5693c0df8986bf9737bd1b4d462801943dcefcd5b17ccc60a";
+// Over K8sResultPayload { REQUEST_ID, status_code: 200, result_hash: 32 bytes 0x09 }.
+const RESULT_SIG: vector<u8> = x"0711721b4c1bb12109d5117556d809b3837554454f8f7118f1056733e02484c9c1e1af550dba3da8995b0635ba2d14a938ca29d0e34906222dfc5539258bbd05";
 
 // === Helpers ===
 
@@ -310,6 +329,62 @@ fun submit_k8s_request_emits_k8s_request_submitted() {
     assert!(event::events_by_type<K8sRequestSubmitted>().length() == 1, 0);
     ts::return_shared(pool);
     scenario.return_to_sender(token);
+    finish(scenario, clock);
+}
+
+// scenario: gateway::K8sResultRecorded
+#[test]
+fun record_k8s_result_emits_k8s_result_recorded() {
+    let (mut scenario, clock) = setup();
+    stake_user(&mut scenario, &clock, MIST_PER_SUI);
+    // Transaction 2: the request is its first object.
+    let pool = scenario.take_shared<StakePool>();
+    let token = scenario.take_from_sender<SealToken>();
+    gateway::submit_k8s_request(
+        &pool,
+        &token,
+        b"GET".to_string(),
+        b"/api/v1/pods".to_string(),
+        b"default".to_string(),
+        b"pods".to_string(),
+        b"{}",
+        &clock,
+        scenario.ctx(),
+    );
+    ts::return_shared(pool);
+    scenario.return_to_sender(token);
+    scenario.next_tx(ALICE);
+    let mut request = scenario.take_shared<K8sRequest>();
+    assert!(object::id_to_address(&object::id(&request)) == REQUEST_ID, 0);
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    gateway::record_k8s_result(&mut request, &instance, &config, 200, RESULT_HASH, SIGNED_AT_MS, RESULT_SIG, &clock);
+    assert!(event::events_by_type<K8sResultRecorded>().length() == 1, 1);
+    assert!(gateway::result(&request).is_some(), 2);
+    ts::return_shared(request);
+    enclave::share_for_testing(config, instance);
+    finish(scenario, clock);
+}
+
+// === audit ===
+
+// scenario: audit::CheckpointAnchored
+#[test]
+fun anchor_checkpoint_emits_checkpoint_anchored() {
+    let mut scenario = ts::begin(ADMIN);
+    // Transaction 0: the log is its first object.
+    audit::init_for_testing(scenario.ctx());
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    let clock = clock::create_for_testing(scenario.ctx());
+    scenario.next_tx(ADMIN);
+    let mut log = scenario.take_shared<AuditLog>();
+    assert!(object::id_to_address(&object::id(&log)) == LOG_ID, 0);
+    audit::anchor_checkpoint(&mut log, &instance, &config, 10, ROOT, SIGNED_AT_MS, CHECKPOINT_SIG, &clock);
+    assert!(event::events_by_type<CheckpointAnchored>().length() == 1, 1);
+    assert!(log.tree_size() == 10, 2);
+    ts::return_shared(log);
+    enclave::share_for_testing(config, instance);
     finish(scenario, clock);
 }
 
