@@ -9,6 +9,7 @@
 #[test_only]
 module k3s_daas::event_scenarios_tests;
 
+use k3s_daas::audit::{Self, AuditLog, CheckpointAnchored};
 use k3s_daas::enclave::{
     Self,
     EnclaveCap,
@@ -16,7 +17,6 @@ use k3s_daas::enclave::{
     EnclaveConfigUpdated,
     EnclaveDestroyed
 };
-use k3s_daas::audit::{Self, AuditLog, CheckpointAnchored};
 use k3s_daas::gateway::{Self, K8sRequest, K8sRequestSubmitted, K8sResultRecorded};
 use k3s_daas::staking::{
     Self,
