@@ -126,6 +126,14 @@ fn stake(tx: &mut TransactionBuilder) {
     tx.move_call(function("staking", "stake_and_mint"), args);
 }
 
+// scenario: enclave::EnclaveConfigCreated
+// scenario: gateway::EInvalidSignature
+// scenario: gateway::K8sResultRecorded
+// scenario: gateway::EAlreadyRecorded
+// scenario: audit::CheckpointAnchored
+// scenario: audit::ETreeNotGrown
+// scenario: audit::EInvalidSignature
+// scenario: enclave::EStaleEnclave
 #[tokio::test]
 async fn enclave_signed_results_and_audit_checkpoints() {
     let authority = DevAuthority::new("results");
@@ -397,6 +405,10 @@ fn nitro_abort(executed: &Executed) -> u64 {
     }
 }
 
+// scenario: enclave::EPcrMismatch
+// scenario: enclave::EMissingPublicKey
+// scenario: enclave::EInvalidPublicKey
+// scenario: enclave::EnclaveRegistered
 #[tokio::test]
 async fn registration_verifies_the_document_and_its_pcrs() {
     let authority = DevAuthority::new("devnet");

@@ -65,6 +65,7 @@ async fn record(net: &mut Net, token: Address) -> Option<StakeRecord> {
     Some(field.value)
 }
 
+// scenario: staking::StakeCreated
 #[tokio::test]
 async fn stake_and_mint_creates_token_record_and_event() {
     let mut net = start().await;
@@ -107,6 +108,11 @@ async fn stake_and_mint_creates_token_record_and_event() {
     assert_eq!(pool_object.version(), executed.v2().lamport_version);
 }
 
+// scenario: staking::EInvalidRole
+// scenario: staking::ENodeIdRequired
+// scenario: staking::ENodeIdNotAllowed
+// scenario: staking::EStakeTooLow
+// scenario: staking::EWorkerStakeTooLow
 #[tokio::test]
 async fn stake_and_mint_aborts_follow_the_table() {
     let mut net = start().await;
@@ -138,6 +144,9 @@ async fn stake_and_mint_aborts_follow_the_table() {
     assert_eq!(pool(&mut net).await.total_staked, Mist::ZERO);
 }
 
+// scenario: staking::UnstakeRequested
+// scenario: staking::EUnbondingNotOver
+// scenario: staking::Withdrawn
 #[tokio::test]
 async fn unstake_waits_for_the_unbonding_period_via_the_clock_hook() {
     let mut net = start().await;
@@ -211,6 +220,9 @@ async fn unstake_waits_for_the_unbonding_period_via_the_clock_hook() {
     assert_eq!(pool.records.size, 0);
 }
 
+// scenario: staking::SlashProposed
+// scenario: staking::SlashApproved
+// scenario: staking::EUnknownProposal
 #[tokio::test]
 async fn slash_by_proposal_and_admin_caps() {
     let mut net = start().await;
@@ -317,6 +329,8 @@ async fn slash_by_proposal_and_admin_caps() {
     assert_eq!(pool(&mut net).await.treasury, Mist::ZERO);
 }
 
+// scenario: gateway::K8sRequestSubmitted
+// scenario: gateway::EMethodInvalid
 #[tokio::test]
 async fn gateway_records_requests_of_active_tokens() {
     let mut net = start().await;

@@ -33,17 +33,20 @@ fun anchor_in_fresh_log(tree_size: u64, root: vector<u8>) {
     scenario.end();
 }
 
+// scenario: audit::EInvalidSignature
 #[test, expected_failure(abort_code = 203, location = k3s_daas::audit)]
 fun a_checkpoint_needs_the_enclave_signature() {
     anchor_in_fresh_log(10, ROOT);
 }
 
+// scenario: audit::ETreeNotGrown
 #[test, expected_failure(abort_code = 201, location = k3s_daas::audit)]
 fun the_anchored_tree_only_grows() {
     // A fresh log is at size 0; size 0 is not a growth.
     anchor_in_fresh_log(0, ROOT);
 }
 
+// scenario: audit::ERootLength
 #[test, expected_failure(abort_code = 202, location = k3s_daas::audit)]
 fun a_root_is_32_bytes() {
     anchor_in_fresh_log(10, x"77");

@@ -31,6 +31,7 @@ fun signature_from_rust_verifies() {
     scenario.end();
 }
 
+// scenario: enclave::EInvalidPcrLength
 #[test, expected_failure(abort_code = 307, location = k3s_daas::enclave)]
 fun config_pcrs_must_be_48_bytes() {
     let mut scenario = ts::begin(OPERATOR);

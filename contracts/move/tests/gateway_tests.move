@@ -59,6 +59,7 @@ fun active_token_submits_a_request_with_its_tier() {
     scenario.end();
 }
 
+// scenario: gateway::EMethodInvalid
 #[test, expected_failure(abort_code = 101, location = k3s_daas::gateway)]
 fun unknown_method_is_refused() {
     let (mut scenario, clock) = setup_with_user_token();
@@ -67,6 +68,7 @@ fun unknown_method_is_refused() {
     scenario.end();
 }
 
+// scenario: gateway::EPathInvalid
 #[test, expected_failure(abort_code = 102, location = k3s_daas::gateway)]
 fun relative_path_is_refused() {
     let (mut scenario, clock) = setup_with_user_token();
@@ -75,6 +77,7 @@ fun relative_path_is_refused() {
     scenario.end();
 }
 
+// scenario: staking::ETokenInactive
 #[test, expected_failure(abort_code = 19, location = k3s_daas::staking)]
 fun unstaked_token_cannot_submit() {
     let (mut scenario, clock) = setup_with_user_token();

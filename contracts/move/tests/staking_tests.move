@@ -138,6 +138,7 @@ fun tiers_follow_thresholds() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EWorkerStakeTooLow
 #[test, expected_failure(abort_code = 4, location = k3s_daas::staking)]
 fun worker_needs_five_sui() {
     let (mut scenario, clock) = setup();
@@ -145,6 +146,7 @@ fun worker_needs_five_sui() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EStakeTooLow
 #[test, expected_failure(abort_code = 3, location = k3s_daas::staking)]
 fun user_needs_half_a_sui() {
     let (mut scenario, clock) = setup();
@@ -152,6 +154,7 @@ fun user_needs_half_a_sui() {
     finish(scenario, clock);
 }
 
+// scenario: staking::ENodeIdRequired
 #[test, expected_failure(abort_code = 5, location = k3s_daas::staking)]
 fun worker_needs_node_id() {
     let (mut scenario, clock) = setup();
@@ -159,6 +162,7 @@ fun worker_needs_node_id() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EInvalidRole
 #[test, expected_failure(abort_code = 2, location = k3s_daas::staking)]
 fun unknown_role_is_refused() {
     let (mut scenario, clock) = setup();
@@ -166,6 +170,7 @@ fun unknown_role_is_refused() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EUnbondingNotOver
 #[test, expected_failure(abort_code = 13, location = k3s_daas::staking)]
 fun withdraw_waits_for_unbonding() {
     let (mut scenario, clock) = setup();
@@ -179,6 +184,7 @@ fun withdraw_waits_for_unbonding() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EInvalidParams
 #[test, expected_failure(abort_code = 17, location = k3s_daas::staking)]
 fun params_must_be_ordered() {
     let (mut scenario, clock) = setup();
@@ -192,6 +198,7 @@ fun params_must_be_ordered() {
     finish(scenario, clock);
 }
 
+// scenario: staking::EPaused
 #[test, expected_failure(abort_code = 1, location = k3s_daas::staking)]
 fun paused_pool_refuses_stakes() {
     let (mut scenario, clock) = setup();
