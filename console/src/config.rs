@@ -25,6 +25,8 @@
 //! key = "ops"             # wallet key (alias or address); default: the active key
 //! kubeconfig = "~/.kube/config"                # for node operations
 //! kube_context = "daas-admin"
+//! wallet_dir = "/srv/ops/wallet"             # default: the platform data dir
+//! passphrase_file = "/srv/ops/passphrase"    # else DAAS_WALLET_PASSPHRASE, the terminal
 //! [profiles.local.chain]  # daas_core::chain::ChainConfig
 //! profile = "devnet"
 //! endpoint = "http://127.0.0.1:9000"
