@@ -286,7 +286,7 @@ impl Gateway {
                         .await
                         .map_err(GatewayError::chain("storing the gateway cursor"))?;
                 }
-                None => tokio::time::sleep(settings.poll_interval).await,
+                None => follower.wait(settings.poll_interval).await,
             }
         }
     }

@@ -109,8 +109,9 @@ async fn follow(context: &Context, state: &mut Leading) -> Result<Infallible, Re
                     .map_err(ReconcileError::chain("storing the event cursor"))?;
             }
             None => {
-                let poll = Instant::now() + settings.poll_interval;
-                tokio::time::sleep_until(poll.min(state.next_recheck)).await;
+                let now = Instant::now();
+                let until = (now + settings.poll_interval).min(state.next_recheck);
+                follower.wait(until.saturating_duration_since(now)).await;
             }
         }
     }
