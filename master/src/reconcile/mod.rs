@@ -67,7 +67,7 @@ use crate::admission::AdmissionError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::CURSOR_CONFIG_MAP;
 use crate::gateway::Gateway;
-use crate::leader::{Elector, LeaderError, LeaseSettings, run_elected};
+use crate::leader::{Elector, FenceError, LeaderError, LeaseSettings, run_elected};
 use crate::revocation::{DrainPolicy, RevocationError};
 
 /// What the reconciler tells the rest of the master when chain events
@@ -179,6 +179,9 @@ pub enum ReconcileError {
     /// Leader election cannot start.
     #[error("leader election cannot start")]
     Leader(#[from] LeaderError),
+    /// This replica is not (or no longer) the leader: nothing was written.
+    #[error("not written: leadership does not hold")]
+    Fenced(#[from] FenceError),
     /// A chain read failed.
     #[error("{action} failed")]
     Chain {
@@ -310,7 +313,7 @@ impl Reconciler {
         };
         let elected = run_elected(
             self.elector,
-            move || lead::lead(Arc::clone(&leading)),
+            move |fence| lead::lead(Arc::clone(&leading), fence),
             on_change,
             shutdown,
         );
