@@ -48,6 +48,7 @@ struct Leading {
 /// approves node certificates meanwhile, re-checks at once, then follows
 /// events from the stored cursor.
 pub(super) async fn lead(context: Arc<Context>, fence: Fence) {
+    context.fence.send_replace(Some(fence.clone()));
     info!("leading: revoking from the event cursor, approving node certificates");
     // Boxed: the gateway's future is deep enough to overflow the
     // compiler's layout query when nested in the leader's.

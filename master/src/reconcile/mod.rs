@@ -67,7 +67,7 @@ use crate::admission::AdmissionError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::CURSOR_CONFIG_MAP;
 use crate::gateway::Gateway;
-use crate::leader::{Elector, FenceError, LeaderError, LeaseSettings, run_elected};
+use crate::leader::{Elector, Fence, FenceError, LeaderError, LeaseSettings, run_elected};
 use crate::revocation::{DrainPolicy, RevocationError};
 
 /// What the reconciler tells the rest of the master when chain events
@@ -233,6 +233,9 @@ struct Context {
     kube: kube::Client,
     invalidation: Arc<dyn Invalidation>,
     status: watch::Sender<ReconcilerStatus>,
+    /// The fence of the current term while leading (a stale term's fence
+    /// refuses by itself once its term ended).
+    fence: watch::Sender<Option<Fence>>,
     gateway: OnceLock<Arc<Gateway>>,
 }
 
@@ -275,6 +278,7 @@ impl Reconciler {
         settings.validate()?;
         let elector = Elector::new(kube.clone(), settings.lease.clone(), &settings.identity)?;
         let (status, _) = watch::channel(ReconcilerStatus::default());
+        let (fence, _) = watch::channel(None);
         Ok(Self {
             context: Arc::new(Context {
                 settings,
@@ -282,6 +286,7 @@ impl Reconciler {
                 kube,
                 invalidation,
                 status,
+                fence,
                 gateway: OnceLock::new(),
             }),
             elector,
@@ -300,6 +305,13 @@ impl Reconciler {
     /// The reconciler's status, updated as it runs.
     pub fn status(&self) -> watch::Receiver<ReconcilerStatus> {
         self.context.status.subscribe()
+    }
+
+    /// The fence of this replica's current term of leadership, for other
+    /// leader-only writers (the audit anchoring); `None` before the first
+    /// term.
+    pub fn fence(&self) -> watch::Receiver<Option<Fence>> {
+        self.context.fence.subscribe()
     }
 
     /// Runs until `shutdown` completes, then stops revoking, releases the
