@@ -12,6 +12,11 @@
 //! [`CursorError::Conflict`], must [load](KubeCursorStore::read) again and
 //! skip what the other already handled. After a conflict the store refuses
 //! further writes until it has read again.
+//!
+//! A leader's store carries its [`Fence`] ([`KubeCursorStore::with_fence`]):
+//! every write first checks the term still holds, stamps the term's
+//! generation on the ConfigMap, and is refused when the ConfigMap was last
+//! written by a newer generation.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -24,6 +29,7 @@ use tracing::{debug, instrument, warn};
 
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::labels::{MANAGED_BY, MANAGED_BY_LABEL};
+use crate::leader::{Fence, FenceError, GENERATION_ANNOTATION, written_generation};
 
 /// Default name of the cursor's ConfigMap.
 pub const CURSOR_CONFIG_MAP: &str = "k3s-daas-event-cursor";
@@ -56,6 +62,15 @@ pub enum CursorError {
         /// `namespace/name` of the ConfigMap.
         config_map: String,
     },
+    /// The writer is not (or no longer) the leader.
+    #[error("the event cursor in {config_map} was not written")]
+    Fenced {
+        /// `namespace/name` of the ConfigMap.
+        config_map: String,
+        /// Why.
+        #[source]
+        source: FenceError,
+    },
     /// The ConfigMap holds something that is not a cursor.
     #[error("the event cursor in {config_map} is malformed")]
     Malformed {
@@ -85,6 +100,9 @@ pub struct KubeCursorStore {
     namespace: String,
     name: String,
     seen: Mutex<Seen>,
+    fence: Option<Fence>,
+    /// The generation that last wrote the ConfigMap, as last read.
+    written_by: Mutex<Option<i32>>,
 }
 
 impl KubeCursorStore {
@@ -95,7 +113,34 @@ impl KubeCursorStore {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             seen: Mutex::new(Seen::Unknown),
+            fence: None,
+            written_by: Mutex::new(None),
         }
+    }
+
+    /// Writes only while `fence`'s term holds (see the module docs).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    async fn check_fence(&self) -> Result<(), CursorError> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        let written = *self
+            .written_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let fenced = |source| CursorError::Fenced {
+            config_map: self.config_map(),
+            source,
+        };
+        fence
+            .admits_writer(&self.config_map(), written)
+            .map_err(fenced)?;
+        fence.check().await.map_err(fenced)
     }
 
     /// The store at `kube-system/k3s-daas-event-cursor`.
@@ -135,6 +180,10 @@ impl KubeCursorStore {
             *self.seen() = Seen::Absent;
             return Ok(None);
         };
+        *self
+            .written_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = written_generation(&config_map.metadata);
         let cursor = match config_map.data.as_ref().and_then(|d| d.get(CURSOR_KEY)) {
             Some(text) => {
                 Some(
@@ -162,6 +211,7 @@ impl KubeCursorStore {
     /// when the write fails otherwise.
     #[instrument(skip(self), fields(config_map = %self.config_map(), %cursor))]
     pub async fn write(&self, cursor: EventCursor) -> Result<(), CursorError> {
+        self.check_fence().await?;
         let seen = self.seen().clone();
         let object = self.object(cursor, &seen)?;
         let result = match seen {
@@ -209,6 +259,12 @@ impl KubeCursorStore {
                     MANAGED_BY_LABEL.to_owned(),
                     MANAGED_BY.to_owned(),
                 )])),
+                annotations: self.fence.as_ref().map(|fence| {
+                    BTreeMap::from([(
+                        GENERATION_ANNOTATION.to_owned(),
+                        fence.generation().to_string(),
+                    )])
+                }),
                 resource_version: match seen {
                     Seen::Version(version) => Some(version.clone()),
                     Seen::Unknown | Seen::Absent => None,

@@ -21,6 +21,19 @@
 //!
 //! [`Observer`] holds the pure part (when may this candidate acquire); the
 //! [`Elector`] does the API calls; [`run_elected`] drives both.
+//!
+//! **Fencing.** A leader that stalls (a long GC-like pause, a partition)
+//! may still believe it leads after a successor took over. Every term of
+//! leadership has a *generation*: the Lease's `leaseTransitions` as the
+//! term's holder wrote it when it took the lease, which grows by one at
+//! every takeover (compare-and-swap, so no two terms share one). The work
+//! of a term gets a [`Fence`]; before every write the leader makes
+//! (revocations, gateway ledger entries and results, event cursors) it
+//! calls [`Fence::check`], which reads the Lease and refuses unless it is
+//! still held by this replica at this generation and the term has not
+//! ended locally. Stores the leader writes also carry the generation
+//! ([`GENERATION_ANNOTATION`]) and refuse a write by a lower one, so even a
+//! write already past its check cannot undo a successor's.
 
 use std::future::Future;
 use std::time::Duration;
@@ -30,6 +43,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, instrument, warn};
 
@@ -38,6 +52,144 @@ use crate::labels::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// Default name of the master's Lease in `kube-system`.
 pub const LEASE_NAME: &str = "k3s-daas-master";
+/// Annotation with the leader generation that last wrote an object.
+pub const GENERATION_ANNOTATION: &str = "k3s-daas.io/leader-generation";
+
+/// One term of leadership: who holds the lease, at which generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// The holder's identity.
+    pub identity: String,
+    /// `leaseTransitions` as the holder wrote it when taking the lease.
+    pub generation: i32,
+}
+
+/// Why a write of the leader was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FenceError {
+    /// The lease is held by another replica, or by nobody.
+    #[error("not the leader: the lease is held by {holder:?}")]
+    NotHolder {
+        /// The holder the lease names.
+        holder: Option<String>,
+    },
+    /// The lease names this replica but from a newer term.
+    #[error("stale leader generation {mine}: the lease is at generation {current}")]
+    StaleGeneration {
+        /// This term's generation.
+        mine: i32,
+        /// The lease's.
+        current: i32,
+    },
+    /// An object was last written by a newer leader generation.
+    #[error("{object} was written by leader generation {written}, newer than this term's {mine}")]
+    NewerWriter {
+        /// The object.
+        object: String,
+        /// This term's generation.
+        mine: i32,
+        /// The generation that wrote it.
+        written: i32,
+    },
+    /// The term ended here (the lease was lost or given up).
+    #[error("this replica's term of leadership has ended")]
+    Ended,
+    /// The lease could not be read: nothing is written without an answer.
+    #[error("cannot read the lease to check leadership: {0}")]
+    Unreadable(String),
+}
+
+impl LeaseRecord {
+    /// Whether `term` may still write: the lease names its holder at its
+    /// generation.
+    ///
+    /// # Errors
+    /// [`FenceError::NotHolder`] or [`FenceError::StaleGeneration`].
+    pub fn admits(&self, term: &Term) -> Result<(), FenceError> {
+        if self.holder.as_deref() != Some(term.identity.as_str()) {
+            return Err(FenceError::NotHolder {
+                holder: self.holder.clone(),
+            });
+        }
+        if self.transitions != term.generation {
+            return Err(FenceError::StaleGeneration {
+                mine: term.generation,
+                current: self.transitions,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks, before each write, that a term of leadership still holds.
+/// Cheap to clone; every clone follows the same term.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    api: Api<Lease>,
+    name: String,
+    term: Term,
+    live: watch::Receiver<bool>,
+}
+
+impl Fence {
+    /// This term.
+    pub fn term(&self) -> &Term {
+        &self.term
+    }
+
+    /// The term's generation, for [`GENERATION_ANNOTATION`].
+    pub fn generation(&self) -> i32 {
+        self.term.generation
+    }
+
+    /// Refuses unless the term is live here and the Lease still names this
+    /// replica at this generation (one GET of the Lease).
+    ///
+    /// # Errors
+    /// [`FenceError`] naming why; an unreadable lease refuses too.
+    pub async fn check(&self) -> Result<(), FenceError> {
+        if !*self.live.borrow() {
+            return Err(FenceError::Ended);
+        }
+        let lease = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|e| FenceError::Unreadable(e.to_string()))?;
+        LeaseRecord::of(&lease).admits(&self.term)?;
+        if *self.live.borrow() {
+            Ok(())
+        } else {
+            Err(FenceError::Ended)
+        }
+    }
+
+    /// Refuses when `generation` (read from an object's
+    /// [`GENERATION_ANNOTATION`]) is newer than this term's.
+    ///
+    /// # Errors
+    /// [`FenceError::NewerWriter`].
+    pub fn admits_writer(&self, object: &str, generation: Option<i32>) -> Result<(), FenceError> {
+        match generation {
+            Some(written) if written > self.term.generation => Err(FenceError::NewerWriter {
+                object: object.to_owned(),
+                mine: self.term.generation,
+                written,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The generation annotation of an object, if present and a number.
+pub fn written_generation(meta: &ObjectMeta) -> Option<i32> {
+    meta.annotations
+        .as_ref()?
+        .get(GENERATION_ANNOTATION)?
+        .parse()
+        .ok()
+}
 
 /// Errors of leader election.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +378,35 @@ impl Elector {
         &self.settings
     }
 
+    /// The term this replica holds, as it last wrote or read the lease;
+    /// `None` unless the lease names it.
+    fn held_term(&self) -> Option<Term> {
+        let (record, _) = self.observer.seen.as_ref()?;
+        (record.holder.as_deref() == Some(self.identity.as_str())).then(|| Term {
+            identity: self.identity.clone(),
+            generation: record.transitions,
+        })
+    }
+
+    /// A fence for the term this replica holds now (after a successful
+    /// [`try_acquire_or_renew`](Self::try_acquire_or_renew)); only the
+    /// Lease decides whether it still holds. `None` unless this replica
+    /// holds the lease as last seen.
+    pub fn current_fence(&self) -> Option<Fence> {
+        let (_, live) = watch::channel(true);
+        self.held_term().map(|term| self.fence(term, live))
+    }
+
+    /// A fence for `term`, live while `live` is true.
+    fn fence(&self, term: Term, live: watch::Receiver<bool>) -> Fence {
+        Fence {
+            api: self.api.clone(),
+            name: self.settings.name.clone(),
+            term,
+            live,
+        }
+    }
+
     fn api_error(&self, verb: &str) -> impl FnOnce(kube::Error) -> LeaderError {
         let action = format!(
             "{verb} Lease {}/{}",
@@ -318,7 +499,9 @@ impl Elector {
             spec: Some(self.held_spec(LeaseSpec::default(), true)),
         };
         match self.api.create(&post_params(), &lease).await {
-            Ok(_) => {
+            Ok(written) => {
+                self.observer
+                    .observe(LeaseRecord::of(&written), Instant::now());
                 info!("lease created and acquired");
                 Ok(true)
             }
@@ -362,32 +545,36 @@ enum TermEnd {
 }
 
 /// Campaigns for the lease until `shutdown`; whenever this replica holds
-/// it, runs `work()` (dropping it when the lease is lost), and reports
-/// leadership changes to `on_change`. On shutdown it stops the work and
-/// releases the lease. Never fails: API errors are logged and retried.
+/// it, runs `work(fence)` with the term's [`Fence`] (dropping it, and
+/// closing the fence, when the lease is lost), and reports leadership
+/// changes to `on_change`. On shutdown it stops the work and releases the
+/// lease. Never fails: API errors are logged and retried.
 pub async fn run_elected<W, Fut, C>(
     mut elector: Elector,
     mut work: W,
     on_change: C,
     shutdown: impl Future<Output = ()>,
 ) where
-    W: FnMut() -> Fut,
+    W: FnMut(Fence) -> Fut,
     Fut: Future<Output = ()>,
     C: Fn(bool),
 {
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let held = tokio::select! {
             () = &mut shutdown => return,
-            () = campaign(&mut elector) => {}
-        }
+            held = campaign(&mut elector) => held,
+        };
+        let (live_tx, live) = watch::channel(true);
+        info!(generation = held.generation, "leading");
         on_change(true);
-        let term = work();
+        let term = work(elector.fence(held, live));
         let end = tokio::select! {
             () = &mut shutdown => TermEnd::Shutdown,
             () = keep_renewing(&mut elector) => TermEnd::Lost,
             () = async { term.await; std::future::pending::<()>().await } => TermEnd::Lost,
         };
+        live_tx.send_replace(false);
         on_change(false);
         if let TermEnd::Shutdown = end {
             release_on_shutdown(&mut elector).await;
@@ -397,11 +584,15 @@ pub async fn run_elected<W, Fut, C>(
     }
 }
 
-/// Tries every renew interval until the lease is ours.
-async fn campaign(elector: &mut Elector) {
+/// Tries every renew interval until the lease is ours; returns the term.
+async fn campaign(elector: &mut Elector) -> Term {
     loop {
         match elector.try_acquire_or_renew().await {
-            Ok(true) => return,
+            Ok(true) => {
+                if let Some(term) = elector.held_term() {
+                    return term;
+                }
+            }
             Ok(false) => {}
             Err(error) => warn!(error = %error_chain(&error), "leader election attempt failed"),
         }
@@ -412,14 +603,22 @@ async fn campaign(elector: &mut Elector) {
 /// Renews every renew interval; returns when the lease is lost: taken by
 /// another replica, or not renewed within the renew deadline.
 async fn keep_renewing(elector: &mut Elector) {
+    let Some(term) = elector.held_term() else {
+        return;
+    };
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(elector.settings.renew_interval).await;
         let deadline = renewed + elector.settings.renew_deadline;
         let attempt = tokio::time::timeout_at(deadline, elector.try_acquire_or_renew()).await;
         match attempt {
-            Ok(Ok(true)) => renewed = Instant::now(),
-            Ok(Ok(false)) => return,
+            Ok(Ok(true)) if elector.held_term().as_ref() == Some(&term) => {
+                renewed = Instant::now();
+            }
+            // Renewed, but into another term: someone took the lease in
+            // between and this replica took it back. The old term's writes
+            // must stop.
+            Ok(Ok(_)) => return,
             Ok(Err(error)) => warn!(error = %error_chain(&error), "renewing the lease failed"),
             Err(_) => {}
         }
@@ -491,6 +690,79 @@ mod tests {
         // Seeing the same record again does not restart the clock.
         observer.observe(renewed, start + Duration::from_secs(25));
         assert!(observer.may_acquire("b", start + Duration::from_secs(29)));
+    }
+
+    fn term(identity: &str, generation: i32) -> Term {
+        Term {
+            identity: identity.to_owned(),
+            generation,
+        }
+    }
+
+    #[test]
+    fn a_stale_generation_is_refused() {
+        let mut lease = record(Some("a"), 15);
+        lease.transitions = 4;
+        assert_eq!(lease.admits(&term("a", 4)), Ok(()));
+        // "a" lost the lease at generation 3 and took it back at 4: the
+        // writes of its old term are refused.
+        assert_eq!(
+            lease.admits(&term("a", 3)),
+            Err(FenceError::StaleGeneration {
+                mine: 3,
+                current: 4
+            })
+        );
+        assert!(matches!(
+            lease.admits(&term("b", 4)),
+            Err(FenceError::NotHolder { holder: Some(h) }) if h == "a"
+        ));
+        let free = record(None, 15);
+        assert!(matches!(
+            free.admits(&term("a", 0)),
+            Err(FenceError::NotHolder { holder: None })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_fence_refuses_newer_writers_and_ended_terms() {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let (live_tx, live) = watch::channel(true);
+        let fence = Fence {
+            api: Api::namespaced(client, "kube-system"),
+            name: LEASE_NAME.to_owned(),
+            term: term("a", 5),
+            live,
+        };
+        assert_eq!(fence.admits_writer("cm", None), Ok(()));
+        assert_eq!(fence.admits_writer("cm", Some(5)), Ok(()));
+        assert_eq!(
+            fence.admits_writer("cm", Some(6)),
+            Err(FenceError::NewerWriter {
+                object: "cm".to_owned(),
+                mine: 5,
+                written: 6
+            })
+        );
+        // An unreachable API server refuses (nothing unchecked is written).
+        assert!(matches!(
+            fence.check().await,
+            Err(FenceError::Unreadable(_))
+        ));
+        live_tx.send_replace(false);
+        assert_eq!(fence.check().await, Err(FenceError::Ended));
+    }
+
+    #[test]
+    fn generation_annotations_are_read_and_garbage_ignored() {
+        let mut meta = ObjectMeta::default();
+        assert_eq!(written_generation(&meta), None);
+        meta.annotations = Some([(GENERATION_ANNOTATION.to_owned(), "7".to_owned())].into());
+        assert_eq!(written_generation(&meta), Some(7));
+        meta.annotations = Some([(GENERATION_ANNOTATION.to_owned(), "x".to_owned())].into());
+        assert_eq!(written_generation(&meta), None);
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     gas: gas_key(&config)?,
                     public_key: identity.signing_public_key(),
                     status: reconciler.status(),
+                    fence: reconciler.fence(),
                 }
                 .run(),
             );

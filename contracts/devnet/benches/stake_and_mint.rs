@@ -96,6 +96,7 @@ fn bench(c: &mut Criterion) {
             faucet_amount: DEFAULT_FAUCET_AMOUNT * 1000,
             insecure_dev_attestation_root: None,
             allow_debug_attestation: false,
+            event_index: true,
         })
         .await
         .unwrap();

@@ -12,10 +12,12 @@
 //!   framework's `load_nitro_attestation`, verified natively;
 //! - [`ledger`]: the single writer, checkpoints ([`checkpoint`]), genesis
 //!   ([`genesis`]) and the [`faucet`];
-//! - [`service`] and [`server`]: gRPC plus the HTTP devnet endpoints.
+//! - [`service`] and [`server`]: gRPC plus the HTTP devnet endpoints;
+//!   [`events`] answers `ListEvents` and `SubscribeEvents`.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod events;
 pub mod execute;
 pub mod faucet;
 pub mod gas;

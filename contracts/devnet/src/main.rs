@@ -43,6 +43,11 @@ enum Command {
         /// INSECURE: accept debug-mode attestation documents (all-zero PCRs).
         #[arg(long)]
         allow_debug_attestation: bool,
+        /// Answer ListEvents and SubscribeEvents with UNIMPLEMENTED, like a
+        /// full node without the event index (clients fall back to reading
+        /// checkpoints).
+        #[arg(long)]
+        no_event_index: bool,
     },
 }
 
@@ -60,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         faucet_amount,
         insecure_dev_attestation_root,
         allow_debug_attestation,
+        no_event_index,
     } = Cli::parse().command;
     let insecure_dev_attestation_root = match insecure_dev_attestation_root {
         Some(path) => {
@@ -81,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         faucet_amount,
         insecure_dev_attestation_root,
         allow_debug_attestation,
+        event_index: !no_event_index,
     };
     let mut devnet = daas_devnet::start(config)
         .await

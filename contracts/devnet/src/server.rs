@@ -58,6 +58,9 @@ pub struct DevnetConfig {
     pub insecure_dev_attestation_root: Option<DevRoot>,
     /// Accept debug-mode attestation documents (all-zero PCR 0, 1 or 2).
     pub allow_debug_attestation: bool,
+    /// Serve `ListEvents` and `SubscribeEvents`; `false` answers them
+    /// `UNIMPLEMENTED`, like a full node without the event index.
+    pub event_index: bool,
 }
 
 /// Errors starting or running the devnet.
@@ -162,8 +165,12 @@ fn wall_clock_ms() -> u64 {
 
 /// The HTTP and gRPC routes over `ledger`; streams end when `stopping`
 /// turns true.
-pub fn router(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> axum::Router {
-    let service = DevnetService::new(Arc::clone(&ledger), stopping);
+pub fn router(
+    ledger: Arc<Ledger>,
+    stopping: watch::Receiver<bool>,
+    event_index: bool,
+) -> axum::Router {
+    let service = DevnetService::new(Arc::clone(&ledger), stopping).with_event_index(event_index);
     let grpc = tonic::service::Routes::new(LedgerServiceServer::new(service.clone()))
         .add_service(StateServiceServer::new(service.clone()))
         .add_service(TransactionExecutionServiceServer::new(service.clone()))
@@ -230,7 +237,7 @@ pub async fn start(config: DevnetConfig) -> Result<RunningDevnet, ServerError> {
     });
     let (tx, rx) = oneshot::channel::<()>();
     let (stopping_tx, stopping) = watch::channel(false);
-    let app = router(Arc::clone(&ledger), stopping);
+    let app = router(Arc::clone(&ledger), stopping, config.event_index);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::events::{Filter, Frame, ListQuery, Position, checkpoint_events};
 use crate::execute::RejectError;
 use crate::gas::REFERENCE_GAS_PRICE;
 use crate::ledger::{EPOCH, Ledger, LedgerError};
@@ -39,13 +40,35 @@ const MAX_PAGE: usize = 1000;
 pub struct DevnetService {
     ledger: Arc<Ledger>,
     stopping: watch::Receiver<bool>,
+    event_index: bool,
 }
 
 impl DevnetService {
     /// A service over `ledger`; its subscriptions end when `stopping`
     /// turns true (server shutdown).
     pub fn new(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> Self {
-        Self { ledger, stopping }
+        Self {
+            ledger,
+            stopping,
+            event_index: true,
+        }
+    }
+
+    /// Whether `ListEvents` and `SubscribeEvents` are served (default);
+    /// without, they answer `UNIMPLEMENTED` like a full node without the
+    /// event index.
+    #[must_use]
+    pub fn with_event_index(mut self, event_index: bool) -> Self {
+        self.event_index = event_index;
+        self
+    }
+
+    fn require_event_index(&self, method: &str) -> Result<(), Status> {
+        if self.event_index {
+            Ok(())
+        } else {
+            Err(unimplemented(method))
+        }
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
@@ -403,9 +426,17 @@ impl LedgerService for DevnetService {
 
     async fn list_events(
         &self,
-        _request: Request<proto::ListEventsRequest>,
+        request: Request<proto::ListEventsRequest>,
     ) -> Result<Response<BoxStream<proto::ListEventsResponse>>, Status> {
-        Err(unimplemented("ListEvents"))
+        self.require_event_index("ListEvents")?;
+        let query = ListQuery::parse(request.get_ref())?;
+        let span = tracing::info_span!("ListEvents", start = query.start, after = ?query.after);
+        let frames = self
+            .blocking(move |l| query.run(l))
+            .instrument(span)
+            .await?;
+        let frames = frames.into_iter().map(|f| Ok(f.into_list()));
+        Ok(Response::new(Box::pin(futures::stream::iter(frames))))
     }
 }
 
@@ -686,11 +717,75 @@ impl SubscriptionService for DevnetService {
         Err(unimplemented("SubscribeTransactions"))
     }
 
+    /// Streams the matching events of every checkpoint from the next one
+    /// on, then a frame with the watermark after each checkpoint (so a
+    /// subscriber of a quiet filter still sees progress).
     async fn subscribe_events(
         &self,
-        _request: Request<proto::SubscribeEventsRequest>,
+        request: Request<proto::SubscribeEventsRequest>,
     ) -> Result<Response<BoxStream<proto::SubscribeEventsResponse>>, Status> {
-        Err(unimplemented("SubscribeEvents"))
+        self.require_event_index("SubscribeEvents")?;
+        let filter = Filter::parse(request.get_ref().filter.as_ref())?;
+        let ledger = Arc::clone(&self.ledger);
+        let mut receiver = ledger.subscribe();
+        let mut stopping = self.stopping.clone();
+        let stream = async_stream(move |tx| async move {
+            loop {
+                let next = tokio::select! {
+                    next = receiver.recv() => next,
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
+                let sequence = match next {
+                    Ok(s) => s,
+                    Err(RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::data_loss(format!(
+                                "subscriber fell {n} checkpoints behind; resume with ListEvents from the last watermark"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let l = Arc::clone(&ledger);
+                let f = filter.clone();
+                let read =
+                    tokio::task::spawn_blocking(move || checkpoint_events(&l, sequence, &f, None))
+                        .await;
+                let events = match read {
+                    Ok(Ok(events)) => events,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = tx.send(Err(Status::internal("ledger task failed"))).await;
+                        return;
+                    }
+                };
+                let covered = sequence.checked_sub(1);
+                let frames = events
+                    .into_iter()
+                    .map(|(cursor, event)| Frame {
+                        event: Some(event),
+                        cursor,
+                        covered,
+                        end: None,
+                    })
+                    .chain(std::iter::once(Frame {
+                        event: None,
+                        cursor: Position::end_of(sequence),
+                        covered: Some(sequence),
+                        end: None,
+                    }));
+                for frame in frames {
+                    if tx.send(Ok(frame.into_subscribe())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
 }
 

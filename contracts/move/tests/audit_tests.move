@@ -33,6 +33,62 @@ fun anchor_in_fresh_log(tree_size: u64, root: vector<u8>) {
     scenario.end();
 }
 
+// The first object of test_scenario's first transaction, and the enclave
+// signature over AuditCheckpointPayload { LOG_ID, 10, ROOT } at 1744038900000
+// (shared with `golden_signed_checkpoint_shared_with_move` in
+// core/src/package/audit.rs).
+const LOG_ID: address = @0x034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96;
+const SIGNED_CHECKPOINT: vector<u8> = x"36de8b0aa3a7d87b279aa3835616d77ac6f748604ba0109a3ba0ab4d446dc67aafd47f6bdb600ee5693c0df8986bf9737bd1b4d462801943dcefcd5b17ccc60a";
+
+#[test]
+fun a_signed_checkpoint_of_a_grown_tree_is_anchored() {
+    let mut scenario = ts::begin(OPERATOR);
+    audit::init_for_testing(scenario.ctx());
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    let mut clock = clock::create_for_testing(scenario.ctx());
+    clock.set_for_testing(1744038901000);
+    scenario.next_tx(OPERATOR);
+    let mut log = scenario.take_shared<AuditLog>();
+    // The signature covers the log's id: a different id would read as a
+    // bad signature (203) instead of this clearer failure.
+    assert!(object::id(&log) == object::id_from_address(LOG_ID), 0);
+    audit::anchor_checkpoint(
+        &mut log,
+        &instance,
+        &config,
+        10,
+        ROOT,
+        1744038900000,
+        SIGNED_CHECKPOINT,
+        &clock,
+    );
+    assert!(log.tree_size() == 10, 1);
+    // Kept under its tree size (the table lookup aborts if not).
+    let _ = audit::checkpoint(&log, 10);
+    ts::return_shared(log);
+    enclave::share_for_testing(config, instance);
+    clock.destroy_for_testing();
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = 201, location = k3s_daas::audit)]
+fun the_same_checkpoint_is_not_anchored_twice() {
+    let mut scenario = ts::begin(OPERATOR);
+    audit::init_for_testing(scenario.ctx());
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    let clock = clock::create_for_testing(scenario.ctx());
+    scenario.next_tx(OPERATOR);
+    let mut log = scenario.take_shared<AuditLog>();
+    audit::anchor_checkpoint(&mut log, &instance, &config, 10, ROOT, 1744038900000, SIGNED_CHECKPOINT, &clock);
+    audit::anchor_checkpoint(&mut log, &instance, &config, 10, ROOT, 1744038900000, SIGNED_CHECKPOINT, &clock);
+    ts::return_shared(log);
+    enclave::share_for_testing(config, instance);
+    clock.destroy_for_testing();
+    scenario.end();
+}
+
 // scenario: audit::EInvalidSignature
 #[test, expected_failure(abort_code = 203, location = k3s_daas::audit)]
 fun a_checkpoint_needs_the_enclave_signature() {

@@ -1,8 +1,14 @@
 //! Following the package's events in checkpoint order, resumably.
 //!
-//! The [`EventFollower`] reads checkpoints one after the other
-//! (`LedgerService.GetCheckpoint`) and yields the events of the `k3s_daas`
-//! package in the order the chain fixed: checkpoint, then transaction index
+//! The [`EventFollower`] asks the node for the package's events with
+//! `LedgerService.ListEvents` (filtered by the package's address on the
+//! node, paged by the answer's watermark cursor, starting at the checkpoint
+//! after the stored cursor), and waits for new ones on a
+//! `SubscriptionService.SubscribeEvents` stream. A node that does not serve
+//! them (`UNIMPLEMENTED`: older full nodes) is read checkpoint by
+//! checkpoint instead (`LedgerService.GetCheckpoint`; the wait then sleeps
+//! for the poll interval). Either way it yields the events of the
+//! `k3s_daas` package in the order the chain fixed: checkpoint, then transaction index
 //! within the checkpoint, then event index within the transaction. That
 //! triple is the [`EventCursor`]. After handling an event the caller
 //! [acknowledges](EventFollower::ack) it, which stores its cursor in a
@@ -23,15 +29,17 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sui_rpc::field::{FieldMask, FieldMaskUtil};
 use sui_rpc::proto::sui::rpc::v2 as proto;
 use sui_sdk_types::{Address, Digest};
 use tokio::time::Instant;
-use tracing::{debug, instrument};
+use tracing::{debug, info, instrument};
 
 use super::client::{ChainClient, EmittedEvent, emitted_event_from_proto};
 use super::error::ChainError;
@@ -188,8 +196,35 @@ pub enum StartAt {
     Checkpoint(u64),
 }
 
+/// How the follower reads the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// `ListEvents`, resuming from the opaque cursor of the last
+    /// watermark (`None`: from `next_checkpoint`).
+    Events {
+        resume: Option<tonic::codegen::Bytes>,
+    },
+    /// `GetCheckpoint`, one checkpoint at a time: the node does not serve
+    /// `ListEvents`.
+    Checkpoints,
+}
+
+/// A live `SubscribeEvents` stream, used only to wake a caught-up follower.
+type Wakeups = Pin<Box<dyn Stream<Item = Result<(), tonic::Status>> + Send>>;
+
+/// What the follower read so far, for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// `ListEvents` requests made.
+    pub list_requests: u64,
+    /// Events received from `ListEvents` (before skipping acknowledged
+    /// ones).
+    pub listed_events: u64,
+    /// Checkpoints read one by one with `GetCheckpoint`.
+    pub checkpoints_read: u64,
+}
+
 /// Reads the package's events in chain order and resumes from a cursor.
-#[derive(Debug)]
 pub struct EventFollower<S> {
     client: ChainClient,
     store: S,
@@ -210,6 +245,24 @@ pub struct EventFollower<S> {
     last_checkpoint_store: Option<Instant>,
     /// An event was handed out and not acknowledged yet.
     unacknowledged: bool,
+    source: Source,
+    /// The open subscription, when the node serves one.
+    wakeups: Option<Wakeups>,
+    /// The node refused `SubscribeEvents`: wait by sleeping.
+    no_subscription: bool,
+    stats: ReadStats,
+}
+
+impl<S> std::fmt::Debug for EventFollower<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventFollower")
+            .field("package", &self.package)
+            .field("next_checkpoint", &self.next_checkpoint)
+            .field("after", &self.after)
+            .field("source", &self.source)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: CursorStore> EventFollower<S> {
@@ -229,7 +282,30 @@ impl<S: CursorStore> EventFollower<S> {
             checkpoint_cursor: None,
             last_checkpoint_store: None,
             unacknowledged: false,
+            source: Source::Events { resume: None },
+            wakeups: None,
+            no_subscription: false,
+            stats: ReadStats::default(),
         }
+    }
+
+    /// Reads checkpoint by checkpoint even if the node serves `ListEvents`
+    /// (what the follower falls back to on nodes that do not).
+    pub fn by_checkpoints(mut self) -> Self {
+        self.source = Source::Checkpoints;
+        self.no_subscription = true;
+        self
+    }
+
+    /// Whether the follower reads with `ListEvents` (it switches to
+    /// checkpoints for good on the first `UNIMPLEMENTED`).
+    pub fn uses_list_events(&self) -> bool {
+        matches!(self.source, Source::Events { .. })
+    }
+
+    /// What the follower read so far.
+    pub fn stats(&self) -> ReadStats {
+        self.stats
     }
 
     /// Also store a checkpoint-level cursor past event-free checkpoints, at
@@ -266,7 +342,56 @@ impl<S: CursorStore> EventFollower<S> {
             if let Some(event) = self.try_next().await? {
                 return Ok(event);
             }
-            tokio::time::sleep(self.poll).await;
+            self.wait(self.poll).await;
+        }
+    }
+
+    /// Waits until the node reports a new checkpoint on the event
+    /// subscription, or at most `limit` (a caught-up caller then polls
+    /// [`try_next`](Self::try_next) again). Without a subscription (the
+    /// node does not serve one, or it broke) it sleeps for `limit` and
+    /// subscribes again next time.
+    pub async fn wait(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        if self.wakeups.is_none() && !self.no_subscription {
+            self.subscribe().await;
+        }
+        let Some(stream) = self.wakeups.as_mut() else {
+            tokio::time::sleep_until(deadline).await;
+            return;
+        };
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(()))) | Err(_) => {}
+            Ok(Some(Err(status))) => {
+                debug!(%status, "event subscription ended");
+                self.wakeups = None;
+            }
+            Ok(None) => self.wakeups = None,
+        }
+    }
+
+    /// Opens a `SubscribeEvents` stream on the package's events; remembers
+    /// for good when the node does not serve it.
+    async fn subscribe(&mut self) {
+        let mut request = proto::SubscribeEventsRequest::default();
+        request.filter = self.package.map(package_filter);
+        request.read_mask = Some(FieldMask::from_paths(["event_type"]));
+        match self
+            .client
+            .rpc()
+            .subscription_client()
+            .subscribe_events(request)
+            .await
+        {
+            Ok(stream) => {
+                let frames = stream.into_inner().map(|frame| frame.map(drop));
+                self.wakeups = Some(Box::pin(frames));
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                info!("the node does not serve SubscribeEvents; polling");
+                self.no_subscription = true;
+            }
+            Err(status) => debug!(%status, "cannot subscribe to events; polling"),
         }
     }
 
@@ -282,6 +407,24 @@ impl<S: CursorStore> EventFollower<S> {
                 return Ok(Some(event));
             }
             let next = self.next_checkpoint().await?;
+            if let Source::Events { resume } = &self.source {
+                let resume = resume.clone();
+                match self.list_page(next, resume).await {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        self.store_checkpoint_cursor().await?;
+                        return Ok(None);
+                    }
+                    Err(ChainError::Rpc { status, .. })
+                        if status.code() == tonic::Code::Unimplemented =>
+                    {
+                        info!("the node does not serve ListEvents; reading checkpoints");
+                        self.source = Source::Checkpoints;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             if self.known_height.is_none_or(|h| next > h) {
                 self.known_height = Some(self.client.service_info().await?.checkpoint_height);
             }
@@ -366,7 +509,72 @@ impl<S: CursorStore> EventFollower<S> {
         Ok(next)
     }
 
+    /// Reads one `ListEvents` answer from `resume` (or checkpoint `next`)
+    /// into the buffer. `Ok(true)` when there is more to read now (events
+    /// were buffered, or the answer stopped at a limit), `Ok(false)` when
+    /// caught up with the node.
+    async fn list_page(
+        &mut self,
+        next: u64,
+        resume: Option<tonic::codegen::Bytes>,
+    ) -> Result<bool, ChainError> {
+        let mut request = proto::ListEventsRequest::default();
+        request.filter = self.package.map(package_filter);
+        let mut options = proto::QueryOptions::default();
+        match resume {
+            Some(cursor) => options.after = Some(cursor),
+            None => request.start_checkpoint = Some(next),
+        }
+        request.options = Some(options);
+        self.stats.list_requests += 1;
+        let mut frames = self
+            .client
+            .rpc()
+            .ledger_client()
+            .list_events(request)
+            .await
+            .map_err(|s| ChainError::rpc("ListEvents", s))?
+            .into_inner();
+        let mut ended = None;
+        while let Some(frame) = frames.next().await {
+            let frame = frame.map_err(|s| ChainError::rpc("ListEvents", s))?;
+            if let Some(event) = &frame.event {
+                self.stats.listed_events += 1;
+                let event = listed_event(event)?;
+                if self.after.is_none_or(|after| event.cursor > after) {
+                    self.buffer.push_back(event);
+                }
+            }
+            if let Some(watermark) = &frame.watermark {
+                if let Some(cursor) = &watermark.cursor {
+                    self.source = Source::Events {
+                        resume: Some(cursor.clone()),
+                    };
+                }
+                if let Some(covered) = watermark.checkpoint {
+                    let next = covered.saturating_add(1);
+                    self.next_checkpoint = Some(next.max(self.next_checkpoint.unwrap_or(0)));
+                }
+            }
+            if let Some(end) = frame.end {
+                ended = Some(end.reason());
+                break;
+            }
+        }
+        let Some(reason) = ended else {
+            return Err(ChainError::malformed(
+                "ListEvents answer ended without QueryEnd",
+            ));
+        };
+        let more = matches!(
+            reason,
+            proto::QueryEndReason::ItemLimit | proto::QueryEndReason::ScanLimit
+        );
+        Ok(more || !self.buffer.is_empty())
+    }
+
     async fn read_checkpoint(&mut self, sequence: u64) -> Result<(), ChainError> {
+        self.stats.checkpoints_read += 1;
         let mut request = proto::GetCheckpointRequest::by_sequence_number(sequence);
         request.read_mask = Some(FieldMask::from_paths([
             "sequence_number",
@@ -441,9 +649,59 @@ impl<S: CursorStore> EventFollower<S> {
     }
 }
 
+/// The node-side filter "events whose type is defined by `package`".
+fn package_filter(package: Address) -> proto::EventFilter {
+    let mut event_type = proto::EventTypeFilter::default();
+    event_type.event_type = Some(package.to_string());
+    let mut literal = proto::EventLiteral::default();
+    literal.predicate = Some(proto::event_literal::Predicate::EventType(event_type));
+    let mut term = proto::EventTerm::default();
+    term.literals = vec![literal];
+    let mut filter = proto::EventFilter::default();
+    filter.terms = vec![term];
+    filter
+}
+
+/// An event of a `ListEvents` answer, which carries its own position.
+fn listed_event(event: &proto::Event) -> Result<ChainEvent, ChainError> {
+    let missing = |field: &str| ChainError::malformed(format!("ListEvents event without {field}"));
+    let cursor = EventCursor {
+        checkpoint: event.checkpoint.ok_or_else(|| missing("checkpoint"))?,
+        transaction_index: event
+            .transaction_index
+            .ok_or_else(|| missing("transaction_index"))?,
+        event_index: event.event_index.ok_or_else(|| missing("event_index"))?,
+    };
+    let digest = event
+        .transaction_digest
+        .as_deref()
+        .ok_or_else(|| missing("transaction_digest"))?;
+    let transaction_digest = Digest::from_str(digest)
+        .map_err(|_| ChainError::malformed(format!("ListEvents transaction digest {digest:?}")))?;
+    Ok(ChainEvent {
+        cursor,
+        transaction_digest,
+        event: emitted_event_from_proto(event)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_events_need_their_position() {
+        let mut event = proto::Event::default();
+        event.event_type = Some("0x2::m::E".to_owned());
+        let err = listed_event(&event).unwrap_err();
+        assert!(err.to_string().contains("checkpoint"), "{err}");
+        event.checkpoint = Some(1);
+        event.transaction_index = Some(0);
+        event.event_index = Some(0);
+        event.transaction_digest = Some("not a digest".to_owned());
+        let err = listed_event(&event).unwrap_err();
+        assert!(err.to_string().contains("digest"), "{err}");
+    }
 
     #[test]
     fn cursors_order_by_checkpoint_then_transaction_then_event() {

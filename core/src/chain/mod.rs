@@ -28,6 +28,8 @@ pub use client::{
     ServiceInfo, TxOutcome,
 };
 pub use error::{ChainError, MoveAbort, Stage};
-pub use events::{ChainEvent, CursorStore, EventCursor, EventFollower, FileCursorStore, StartAt};
+pub use events::{
+    ChainEvent, CursorStore, EventCursor, EventFollower, FileCursorStore, ReadStats, StartAt,
+};
 pub use profile::{ChainConfig, Finality, Profile};
 pub use signer::TransactionSigner;

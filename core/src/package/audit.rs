@@ -226,4 +226,35 @@ mod tests {
         assert_ne!(checkpoint_field_id(table, 1), checkpoint_field_id(table, 2));
         assert_eq!(checkpoint_field_id(table, 1), checkpoint_field_id(table, 1));
     }
+
+    /// The id and signature of `a_signed_checkpoint_of_a_grown_tree_is_anchored`
+    /// in `contracts/move/tests/audit_tests.move`: the log is the first
+    /// object of test_scenario's first transaction (digest = BCS of hint 0,
+    /// zero-padded), signed by the enclave key of secret `[7; 32]`.
+    #[test]
+    fn golden_signed_checkpoint_shared_with_move() {
+        let log_id = Address::derive_id(sui_sdk_types::Digest::new([0; 32]), 0);
+        assert_eq!(
+            hex::encode(log_id.as_bytes()),
+            "034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96"
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let payload = AuditCheckpointPayload {
+            log_id,
+            tree_size: 10,
+            root: vec![0x77; 32],
+        };
+        let signed = crate::intent::sign_intent(
+            &key,
+            crate::intent::Scope::AuditCheckpoint,
+            1_744_038_900_000,
+            payload,
+        )
+        .unwrap();
+        assert_eq!(
+            signed.signature,
+            "36de8b0aa3a7d87b279aa3835616d77ac6f748604ba0109a3ba0ab4d446dc67a\
+             afd47f6bdb600ee5693c0df8986bf9737bd1b4d462801943dcefcd5b17ccc60a"
+        );
+    }
 }

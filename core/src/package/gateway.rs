@@ -393,4 +393,37 @@ mod tests {
         .replace(' ', "");
         assert_eq!(hex::encode(message.signing_bytes().unwrap()), expected);
     }
+
+    /// The id and signature of `record_signed_result` in
+    /// `contracts/move/tests/gateway_tests.move`: the request is the first
+    /// object of test_scenario's third transaction (digest = BCS of hint 2,
+    /// zero-padded), signed by the enclave key of secret `[7; 32]`.
+    #[test]
+    fn golden_signed_result_shared_with_move() {
+        let mut digest = [0; 32];
+        digest[0] = 2;
+        let request_id = Address::derive_id(sui_sdk_types::Digest::new(digest), 0);
+        assert_eq!(
+            hex::encode(request_id.as_bytes()),
+            "dba72804cc9504a82bbaa13ed4a83a0e2c6219d7e45125cf57fd10cbab957a97"
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let payload = K8sResultPayload {
+            request_id,
+            status_code: 201,
+            result_hash: vec![0x99; 32],
+        };
+        let signed = crate::intent::sign_intent(
+            &key,
+            crate::intent::Scope::K8sResult,
+            1_744_038_900_000,
+            payload,
+        )
+        .unwrap();
+        assert_eq!(
+            signed.signature,
+            "f375e835ea612747b4ebbfc5f4b149a63e9751dcb47dbc7bac8d9764dc95d21d\
+             68ed27d7ca300bedae07ef75de64a2b2a362fcc39d33dff2cc2757b2f0291b08"
+        );
+    }
 }

@@ -5,6 +5,8 @@
 //! with `audit::anchor_checkpoint`, oldest first, each only after the one
 //! before it is on chain: a chain outage delays anchoring and loses
 //! nothing, and anchoring catches up in order when the chain is back.
+//! Each anchoring transaction is sent only after the leader's [`Fence`]
+//! confirmed its term still holds: a stale leader anchors nothing.
 //!
 //! The chain needs the `Enclave` object of this boot's key. The operator
 //! registers it after the master starts (from its attestation document),
@@ -29,8 +31,19 @@ use tokio::sync::watch;
 use tracing::{error, info, instrument, warn};
 
 use super::{AnchorMismatch, AuditLog};
-use crate::leader::error_chain;
+use crate::leader::{Fence, FenceError, error_chain};
 use crate::reconcile::ReconcilerStatus;
+
+/// Why anchoring stopped for now (it is retried).
+#[derive(Debug, thiserror::Error)]
+enum AnchorError {
+    /// This replica's term of leadership does not hold.
+    #[error("not anchoring: leadership does not hold")]
+    Fenced(#[from] FenceError),
+    /// The chain failed or refused.
+    #[error("anchoring failed")]
+    Chain(#[from] ChainError),
+}
 
 /// How often the loop looks for due checkpoints and pending anchors.
 const TICK: Duration = Duration::from_millis(200);
@@ -95,6 +108,8 @@ pub struct Anchoring {
     pub public_key: [u8; 32],
     /// The reconciler's status (who leads).
     pub status: watch::Receiver<ReconcilerStatus>,
+    /// The fence of the current term of leadership.
+    pub fence: watch::Receiver<Option<Fence>>,
 }
 
 impl Anchoring {
@@ -120,7 +135,9 @@ impl Anchoring {
             self.sign_due().await;
             let leading = self.status.borrow().leader;
             let target = *enclave.borrow();
-            let (Some(gas), Some(target), true) = (&self.gas, target, leading) else {
+            let fence = self.fence.borrow().clone();
+            let (Some(gas), Some(target), Some(fence), true) = (&self.gas, target, fence, leading)
+            else {
                 continue;
             };
             if Instant::now() < next_attempt {
@@ -143,7 +160,7 @@ impl Anchoring {
                     }
                 }
             }
-            match self.anchor_pending(gas.as_ref(), target).await {
+            match self.anchor_pending(gas.as_ref(), target, &fence).await {
                 Ok(()) => backoff = TICK,
                 Err(error) => {
                     warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot anchor an audit checkpoint yet");
@@ -188,8 +205,10 @@ impl Anchoring {
         &self,
         gas: &dyn TransactionSigner,
         target: EnclaveRef,
-    ) -> Result<(), ChainError> {
+        fence: &Fence,
+    ) -> Result<(), AnchorError> {
         while let Some(checkpoint) = self.log.first_pending() {
+            fence.check().await?;
             self.anchor_one(gas, target, &checkpoint).await?;
         }
         Ok(())

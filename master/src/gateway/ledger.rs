@@ -13,6 +13,12 @@
 //! to send ([`super::request::applied`]). An `executed` entry whose tag does
 //! not verify is treated the same way (fail closed: only what the master
 //! observed is signed).
+//!
+//! Fencing: every write checks the leader's [`Fence`] first and stamps the
+//! term's generation on the entry; an entry last written by a newer
+//! generation is refused (a stale leader neither re-executes nor finishes
+//! what its successor took over), and `finish` is a compare-and-swap on
+//! the entry it read.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +29,7 @@ use sui_sdk_types::{Address, Digest};
 
 use super::GatewayError;
 use crate::labels::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::leader::{Fence, GENERATION_ANNOTATION, written_generation};
 use crate::record_key::RecordKey;
 
 /// Prefix of every ledger ConfigMap's name.
@@ -108,13 +115,17 @@ impl Ledger {
     /// Starts `request` under `key`, or reports how far it got before.
     ///
     /// # Errors
-    /// [`GatewayError::Api`] when the API server fails.
+    /// [`GatewayError::Api`] when the API server fails;
+    /// [`GatewayError::Fenced`] when `fence`'s term no longer holds or a
+    /// newer leader wrote the entry.
     pub async fn begin(
         &self,
         key: IdempotencyKey,
         request: Address,
         record_key: &RecordKey,
+        fence: &Fence,
     ) -> Result<Begun, GatewayError> {
+        fence.check().await?;
         let name = key.config_map_name();
         let entry = ConfigMap {
             metadata: ObjectMeta {
@@ -124,6 +135,10 @@ impl Ledger {
                     (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
                     (LEDGER_LABEL.to_owned(), "true".to_owned()),
                 ])),
+                annotations: Some(BTreeMap::from([(
+                    GENERATION_ANNOTATION.to_owned(),
+                    fence.generation().to_string(),
+                )])),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([
@@ -148,6 +163,7 @@ impl Ledger {
             .get(&name)
             .await
             .map_err(self.api_error("reading", &name))?;
+        fence.admits_writer(&name, written_generation(&found.metadata))?;
         Ok(begun_of(
             found.data.unwrap_or_default(),
             request,
@@ -158,19 +174,33 @@ impl Ledger {
     /// Records that `request` under `key` executed with `outcome`.
     ///
     /// # Errors
-    /// [`GatewayError::Api`] when the API server fails.
+    /// [`GatewayError::Api`] when the API server fails (a 409: the entry
+    /// changed since it was read); [`GatewayError::Fenced`] as for
+    /// [`begin`](Self::begin).
     pub async fn finish(
         &self,
         key: IdempotencyKey,
         request: Address,
         outcome: &Outcome,
         record_key: &RecordKey,
+        fence: &Fence,
     ) -> Result<(), GatewayError> {
         let name = key.config_map_name();
+        fence.check().await?;
+        let found = self
+            .api
+            .get(&name)
+            .await
+            .map_err(self.api_error("reading", &name))?;
+        fence.admits_writer(&name, written_generation(&found.metadata))?;
         let fields = outcome.fields(request);
         let parts: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
         let tag = record_key.tag(TAG_DOMAIN, &parts);
         let patch = serde_json::json!({
+            "metadata": {
+                "resourceVersion": found.metadata.resource_version,
+                "annotations": { GENERATION_ANNOTATION: fence.generation().to_string() },
+            },
             "data": {
                 STATE: EXECUTED,
                 "status": outcome.status.to_string(),

@@ -66,7 +66,7 @@ use crate::access::authenticator::AuthError;
 use crate::access::kube_proxy::impersonate;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::KubeCursorStore;
-use crate::leader::error_chain;
+use crate::leader::{Fence, FenceError, error_chain};
 use crate::namespaces::MASTER_NAMESPACE;
 use crate::reconcile::backoff::Backoff;
 use crate::record_key::{RecordKeyError, SharedRecordKey};
@@ -118,6 +118,9 @@ pub enum GatewayError {
     /// The API server did not answer in time.
     #[error("the API server did not answer {0} within the timeout")]
     Timeout(String),
+    /// This replica is not (or no longer) the leader: nothing was written.
+    #[error("not written: leadership does not hold")]
+    Fenced(#[from] FenceError),
     /// Something could not be encoded.
     #[error("cannot encode {0}")]
     Encode(String),
@@ -239,24 +242,30 @@ impl Gateway {
         Backoff::new(self.settings.initial_backoff, self.settings.max_backoff)
     }
 
-    /// Executes requests until dropped (the leader runs it while it leads).
-    pub async fn lead(&self) {
+    /// Executes requests until dropped (the leader runs it while it leads;
+    /// every write checks `fence`).
+    pub async fn lead(&self, fence: Fence) {
         let mut backoff = self.backoff();
         loop {
-            let Err(error) = self.follow(&mut backoff).await;
+            let Err(error) = self.follow(&mut backoff, &fence).await;
             let wait = backoff.next_wait();
             warn!(error = %error_chain(&error), ?wait, "gateway follower failed; resuming from the stored cursor");
             tokio::time::sleep(wait).await;
         }
     }
 
-    async fn follow(&self, backoff: &mut Backoff) -> Result<Infallible, GatewayError> {
+    async fn follow(
+        &self,
+        backoff: &mut Backoff,
+        fence: &Fence,
+    ) -> Result<Infallible, GatewayError> {
         let settings = &self.settings;
         let store = KubeCursorStore::new(
             self.kube.clone(),
             &settings.cursor_namespace,
             &settings.cursor_name,
-        );
+        )
+        .with_fence(fence.clone());
         // Before waiting for the enclave: requests submitted meanwhile wait
         // for it instead of being skipped.
         self.start_cursor(&store).await?;
@@ -280,13 +289,13 @@ impl Gateway {
             backoff.reset();
             match next {
                 Some(event) => {
-                    self.handle(&event).await;
+                    self.handle(&event, fence).await;
                     follower
                         .ack(&event)
                         .await
                         .map_err(GatewayError::chain("storing the gateway cursor"))?;
                 }
-                None => tokio::time::sleep(settings.poll_interval).await,
+                None => follower.wait(settings.poll_interval).await,
             }
         }
     }
@@ -318,7 +327,7 @@ impl Gateway {
 
     /// Handles one event, retrying until its request is settled.
     #[instrument(skip_all, fields(cursor = %event.cursor, digest = %event.transaction_digest))]
-    async fn handle(&self, event: &ChainEvent) {
+    async fn handle(&self, event: &ChainEvent, fence: &Fence) {
         let submitted = match event.decode(self.chain.package_id()) {
             Ok(Some(PackageEvent::K8sRequestSubmitted(submitted))) => submitted,
             Ok(_) => return,
@@ -335,7 +344,7 @@ impl Gateway {
             event_index: event.cursor.event_index,
         };
         let mut backoff = self.backoff();
-        while let Err(error) = self.settle(key, &submitted).await {
+        while let Err(error) = self.settle(key, &submitted, fence).await {
             if let GatewayError::EnclaveRefused { enclave, .. } = &error {
                 self.enclave.forget(*enclave);
             }
@@ -351,6 +360,7 @@ impl Gateway {
         &self,
         key: IdempotencyKey,
         submitted: &K8sRequestSubmitted,
+        fence: &Fence,
     ) -> Result<(), GatewayError> {
         let request = self
             .chain
@@ -375,20 +385,30 @@ impl Gateway {
         };
         let record_key = self.record_key.get().await?;
         let id = pending.request.id;
-        let outcome = match self.ledger.begin(key, id, record_key).await? {
+        let outcome = match self.ledger.begin(key, id, record_key, fence).await? {
             Begun::Executed(outcome) => outcome,
             begun => {
-                let outcome = self.execute(&pending, begun == Begun::Interrupted).await?;
-                self.ledger.finish(key, id, &outcome, record_key).await?;
+                let outcome = self
+                    .execute(&pending, begun == Begun::Interrupted, fence)
+                    .await?;
+                self.ledger
+                    .finish(key, id, &outcome, record_key, fence)
+                    .await?;
                 outcome
             }
         };
+        fence.check().await?;
         self.record(id, &outcome).await
     }
 
     /// Sends the request as its submitter (after checking, when an attempt
     /// was interrupted, that it did not take effect).
-    async fn execute(&self, pending: &Pending, interrupted: bool) -> Result<Outcome, GatewayError> {
+    async fn execute(
+        &self,
+        pending: &Pending,
+        interrupted: bool,
+        fence: &Fence,
+    ) -> Result<Outcome, GatewayError> {
         let request = &pending.request;
         let outgoing = match request::outgoing(
             request.id,
@@ -411,12 +431,16 @@ impl Gateway {
             Ok(grant) => grant,
             Err(reason) => return Ok(refused(403, "Forbidden", &reason)),
         };
+        // The last check before the request takes effect: a leader that
+        // lost its term since `begin` sends nothing.
+        fence.check().await?;
         let mut answer = self.send(&outgoing, Some(&grant)).await?;
         for wait in RBAC_SETTLE {
             if answer.0 != 403 {
                 break;
             }
             tokio::time::sleep(wait).await;
+            fence.check().await?;
             answer = self.send(&outgoing, Some(&grant)).await?;
         }
         let (status, body) = answer;

@@ -17,7 +17,7 @@ use super::{Context, ReconcileError};
 use crate::admission::csr::{Inspection, NodeClientRequest, inspect};
 use crate::admission::record::{list_records, records_selector};
 use crate::labels::{FIELD_MANAGER, NODE_LABEL};
-use crate::leader::error_chain;
+use crate::leader::{Fence, error_chain};
 
 /// Longest watch, in seconds: undecided requests wait at most this long
 /// for another look.
@@ -37,11 +37,11 @@ enum Decision {
 }
 
 /// Approves and denies requests until dropped.
-pub(super) async fn approve_node_certificates(context: &Context) {
+pub(super) async fn approve_node_certificates(context: &Context, fence: &Fence) {
     let api: Api<CertificateSigningRequest> = Api::all(context.kube.clone());
     let mut backoff = context.backoff();
     loop {
-        match watch_round(context, &api).await {
+        match watch_round(context, fence, &api).await {
             Ok(()) => backoff.reset(),
             Err(error) => {
                 let wait = backoff.next_wait();
@@ -56,6 +56,7 @@ pub(super) async fn approve_node_certificates(context: &Context) {
 /// the watch ends.
 async fn watch_round(
     context: &Context,
+    fence: &Fence,
     api: &Api<CertificateSigningRequest>,
 ) -> Result<(), ReconcileError> {
     let list = api
@@ -63,7 +64,7 @@ async fn watch_round(
         .await
         .map_err(ReconcileError::api("listing certificate signing requests"))?;
     for request in &list.items {
-        handle(context, api, request).await;
+        handle(context, fence, api, request).await;
     }
     let version = list.metadata.resource_version.unwrap_or_default();
     let params = WatchParams::default().timeout(WATCH_SECONDS);
@@ -79,7 +80,7 @@ async fn watch_round(
     {
         match event {
             WatchEvent::Added(request) | WatchEvent::Modified(request) => {
-                handle(context, api, &request).await;
+                handle(context, fence, api, &request).await;
             }
             WatchEvent::Error(status) => {
                 debug!(code = status.code, reason = %status.reason, "request watch ended");
@@ -105,6 +106,7 @@ fn is_pending(request: &CertificateSigningRequest) -> bool {
 #[instrument(skip_all, fields(request = request.metadata.name.as_deref().unwrap_or_default()))]
 async fn handle(
     context: &Context,
+    fence: &Fence,
     api: &Api<CertificateSigningRequest>,
     request: &CertificateSigningRequest,
 ) {
@@ -141,6 +143,10 @@ async fn handle(
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
+    if let Err(error) = fence.check().await {
+        warn!(%error, decision = kind, "not recording the decision");
+        return;
+    }
     match api
         .patch_approval(name, &params, &Patch::Merge(&patch))
         .await

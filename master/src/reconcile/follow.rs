@@ -54,7 +54,7 @@ pub(super) async fn invalidate(context: &Context) {
                     s.caught_up = true;
                     changed
                 });
-                tokio::time::sleep(context.settings.poll_interval).await;
+                follower.wait(context.settings.poll_interval).await;
             }
             Err(error) => {
                 if !failing {

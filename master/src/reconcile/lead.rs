@@ -25,7 +25,7 @@ use super::{Context, ReconcileError};
 use crate::admission::record::RECORD_NAME_PREFIX;
 use crate::admission::{StoredRecord, WorkerNode, apply_node_labels, node_is_labelled};
 use crate::cursor::KubeCursorStore;
-use crate::leader::error_chain;
+use crate::leader::{Fence, error_chain};
 use crate::nodes::replay::sweep_expired_nonces;
 
 /// How often, at most, the stored cursor moves past checkpoints without
@@ -37,6 +37,8 @@ const READS_IN_FLIGHT: usize = 16;
 
 /// The leader's loop state, kept across restarts of the event follower.
 struct Leading {
+    /// Checked before every write of this term.
+    fence: Fence,
     next_recheck: Instant,
     follower_backoff: Backoff,
     recheck_backoff: Backoff,
@@ -45,26 +47,28 @@ struct Leading {
 /// Leads until dropped (when the Lease is lost or the master stops):
 /// approves node certificates meanwhile, re-checks at once, then follows
 /// events from the stored cursor.
-pub(super) async fn lead(context: Arc<Context>) {
+pub(super) async fn lead(context: Arc<Context>, fence: Fence) {
+    context.fence.send_replace(Some(fence.clone()));
     info!("leading: revoking from the event cursor, approving node certificates");
     // Boxed: the gateway's future is deep enough to overflow the
     // compiler's layout query when nested in the leader's.
     let gateway: std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> =
         match context.gateway.get() {
-            Some(gateway) => Box::pin(gateway.lead()),
+            Some(gateway) => Box::pin(gateway.lead(fence.clone())),
             None => Box::pin(std::future::pending()),
         };
     futures::future::join3(
-        revoke(&context),
-        approve_node_certificates(&context),
+        revoke(&context, fence.clone()),
+        approve_node_certificates(&context, &fence),
         gateway,
     )
     .await;
 }
 
 /// Follows events and re-checks, restarting the follower after failures.
-async fn revoke(context: &Context) {
+async fn revoke(context: &Context, fence: Fence) {
     let mut state = Leading {
+        fence,
         next_recheck: Instant::now(),
         follower_backoff: context.backoff(),
         recheck_backoff: context.backoff(),
@@ -86,7 +90,8 @@ async fn follow(context: &Context, state: &mut Leading) -> Result<Infallible, Re
         context.kube.clone(),
         &settings.cursor_namespace,
         &settings.cursor_name,
-    );
+    )
+    .with_fence(state.fence.clone());
     start_cursor(context, &store).await?;
     let mut follower = EventFollower::new(context.chain.clone(), store)
         .with_poll_interval(settings.poll_interval)
@@ -109,8 +114,9 @@ async fn follow(context: &Context, state: &mut Leading) -> Result<Infallible, Re
                     .map_err(ReconcileError::chain("storing the event cursor"))?;
             }
             None => {
-                let poll = Instant::now() + settings.poll_interval;
-                tokio::time::sleep_until(poll.min(state.next_recheck)).await;
+                let now = Instant::now();
+                let until = (now + settings.poll_interval).min(state.next_recheck);
+                follower.wait(until.saturating_duration_since(now)).await;
             }
         }
     }
@@ -162,7 +168,7 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
     match leader_action(&decoded, context.chain.stake_pool_id()) {
         LeaderAction::Revoke(token, cause) => {
             let mut backoff = context.backoff();
-            while let Err(error) = revoke_token(context, token, cause).await {
+            while let Err(error) = revoke_token(context, &state.fence, token, cause).await {
                 let wait = backoff.next_wait();
                 warn!(error = %error_chain(&error), ?wait, "revocation failed; retrying");
                 tokio::time::sleep(wait).await;
@@ -179,6 +185,7 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
 #[instrument(skip(context), fields(seal_token = %token, %cause))]
 async fn revoke_token(
     context: &Context,
+    fence: &Fence,
     token: SealTokenId,
     cause: Cause,
 ) -> Result<(), ReconcileError> {
@@ -196,14 +203,14 @@ async fn revoke_token(
         return Ok(());
     }
     info!(nodes = ?plan.nodes, bootstrap_tokens = plan.tokens.len(), "revoking worker");
-    execute(context, &plan).await
+    execute(context, fence, &plan).await
 }
 
 /// Re-checks, then sets the next re-check: after the interval when it
 /// fully succeeded, sooner (backing off) when something could not be read.
 async fn recheck_and_schedule(context: &Context, state: &mut Leading) {
     let interval = context.settings.recheck_interval;
-    let wait = match recheck(context).await {
+    let wait = match recheck(context, &state.fence).await {
         Ok(()) => {
             state.recheck_backoff.reset();
             interval
@@ -228,7 +235,7 @@ async fn recheck_and_schedule(context: &Context, state: &mut Leading) {
 /// seal token could not be read (its workers were left alone, the others
 /// handled), or a revocation, a label or the nonce sweep failed.
 #[instrument(skip_all)]
-async fn recheck(context: &Context) -> Result<(), ReconcileError> {
+async fn recheck(context: &Context, fence: &Fence) -> Result<(), ReconcileError> {
     let now_ms = chain_now_ms(context).await?;
     let found = inventory(context, None).await?;
     let tokens: BTreeSet<SealTokenId> = found
@@ -248,7 +255,7 @@ async fn recheck(context: &Context) -> Result<(), ReconcileError> {
     for id in &outcome.revoked {
         context.invalidation.seal_token_changed(*id);
     }
-    let mut result = execute(context, &outcome.plan).await;
+    let mut result = execute(context, fence, &outcome.plan).await;
     for worker in &outcome.unlabelled {
         if let Err(error) = apply_node_labels(&context.kube, worker).await {
             result = result.and(Err(ReconcileError::Admission(Box::new(error))));

@@ -67,7 +67,7 @@ use crate::admission::AdmissionError;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::CURSOR_CONFIG_MAP;
 use crate::gateway::Gateway;
-use crate::leader::{Elector, LeaderError, LeaseSettings, run_elected};
+use crate::leader::{Elector, Fence, FenceError, LeaderError, LeaseSettings, run_elected};
 use crate::revocation::{DrainPolicy, RevocationError};
 
 /// What the reconciler tells the rest of the master when chain events
@@ -179,6 +179,9 @@ pub enum ReconcileError {
     /// Leader election cannot start.
     #[error("leader election cannot start")]
     Leader(#[from] LeaderError),
+    /// This replica is not (or no longer) the leader: nothing was written.
+    #[error("not written: leadership does not hold")]
+    Fenced(#[from] FenceError),
     /// A chain read failed.
     #[error("{action} failed")]
     Chain {
@@ -230,6 +233,9 @@ struct Context {
     kube: kube::Client,
     invalidation: Arc<dyn Invalidation>,
     status: watch::Sender<ReconcilerStatus>,
+    /// The fence of the current term while leading (a stale term's fence
+    /// refuses by itself once its term ended).
+    fence: watch::Sender<Option<Fence>>,
     gateway: OnceLock<Arc<Gateway>>,
 }
 
@@ -272,6 +278,7 @@ impl Reconciler {
         settings.validate()?;
         let elector = Elector::new(kube.clone(), settings.lease.clone(), &settings.identity)?;
         let (status, _) = watch::channel(ReconcilerStatus::default());
+        let (fence, _) = watch::channel(None);
         Ok(Self {
             context: Arc::new(Context {
                 settings,
@@ -279,6 +286,7 @@ impl Reconciler {
                 kube,
                 invalidation,
                 status,
+                fence,
                 gateway: OnceLock::new(),
             }),
             elector,
@@ -299,6 +307,13 @@ impl Reconciler {
         self.context.status.subscribe()
     }
 
+    /// The fence of this replica's current term of leadership, for other
+    /// leader-only writers (the audit anchoring); `None` before the first
+    /// term.
+    pub fn fence(&self) -> watch::Receiver<Option<Fence>> {
+        self.context.fence.subscribe()
+    }
+
     /// Runs until `shutdown` completes, then stops revoking, releases the
     /// Lease if held, and returns. Failures are logged and retried, never
     /// returned.
@@ -310,7 +325,7 @@ impl Reconciler {
         };
         let elected = run_elected(
             self.elector,
-            move || lead::lead(Arc::clone(&leading)),
+            move |fence| lead::lead(Arc::clone(&leading), fence),
             on_change,
             shutdown,
         );

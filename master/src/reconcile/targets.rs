@@ -22,6 +22,7 @@ use crate::labels::{
     MANAGED_BY, MANAGED_BY_LABEL, NODE_LABEL, NODE_SEAL_TOKEN_LABEL, OWNER_ANNOTATION,
     SEAL_TOKEN_ANNOTATION, SEAL_TOKEN_LABEL, seal_token_label_value,
 };
+use crate::leader::Fence;
 use crate::revocation::revoke_node;
 
 /// A bootstrap token Secret the master minted, and the worker its
@@ -208,10 +209,18 @@ fn minted_secret(meta: &ObjectMeta) -> Option<MintedSecret> {
 /// bootstrap tokens of nodes that were not (a node's own are deleted by its
 /// revocation). Every step is idempotent.
 ///
+/// Nothing is done unless `fence`'s term of leadership still holds.
+///
 /// # Errors
-/// The first failure; the rest was attempted. A record whose node could
-/// not be revoked is kept, so the next pass finds it again.
-pub(super) async fn execute(context: &Context, plan: &Plan) -> Result<(), ReconcileError> {
+/// [`ReconcileError::Fenced`] before anything was done; otherwise the
+/// first failure, the rest attempted. A record whose node could not be
+/// revoked is kept, so the next pass finds it again.
+pub(super) async fn execute(
+    context: &Context,
+    fence: &Fence,
+    plan: &Plan,
+) -> Result<(), ReconcileError> {
+    fence.check().await?;
     let exempt = &context.settings.exempt;
     let revocations = join_all(
         plan.nodes

@@ -41,6 +41,7 @@ pub async fn start_with_root(
         faucet_amount: DEFAULT_FAUCET_AMOUNT,
         insecure_dev_attestation_root: root,
         allow_debug_attestation: allow_debug,
+        event_index: true,
     })
     .await
     .unwrap()
