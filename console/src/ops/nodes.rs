@@ -427,8 +427,13 @@ pub async fn agent_metrics(
     })
 }
 
-/// The seal token `node` is admitted through, as the master says.
-async fn node_seal_token(
+/// The seal token `node` is admitted through, as the master says (its
+/// public staking status: the chain's data, shown to anyone).
+///
+/// # Errors
+/// The master admits no node of that name, names a malformed id, or
+/// cannot be reached.
+pub async fn node_seal_token(
     master: &daas_core::api::MasterClient,
     node: &str,
 ) -> Result<SealTokenId, OpsError> {
