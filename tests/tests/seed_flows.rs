@@ -82,6 +82,9 @@ const USER_SEED: u8 = 0x5f;
 /// Exit statuses of `daas-agent` (agent/src/exit.rs).
 const EXIT_STOPPED: i32 = 0;
 const EXIT_REVOKED: i32 = 10;
+const EXIT_LEFT: i32 = 12;
+/// The devnet's unbonding period (7 days) and a minute.
+const UNBONDING_MS: u64 = 7 * 24 * 3600 * 1000 + 60_000;
 /// The label that binds a worker Node to its seal token (master/src/labels.rs).
 const NODE_SEAL_TOKEN_LABEL: &str = "node-restriction.kubernetes.io/k3s-daas-seal-token-prefix";
 
@@ -503,7 +506,16 @@ async fn every_seed_flow_end_to_end() {
         .await
         .unwrap();
     rolling_update(&stack, &nodes, &operator, &user, &mut a, &mut b).await;
-    unstake_and_slashing(&stack, &nodes, &curl, &operator, &user, &mut a, seal_a).await;
+    unstake_and_slashing(
+        &stack,
+        &nodes,
+        &curl,
+        &operator,
+        &user,
+        [&mut a, &mut b],
+        [seal_a, operator_seal],
+    )
+    .await;
 }
 
 /// Set-up as the operator does it on a new deployment: the chain learns
@@ -983,10 +995,14 @@ async fn troubleshooting(
     })
     .await;
     step(
-        "5.3 POST /api/v1/attestation: curl, then the console verifies it",
+        "5.3 POST /api/v1/attestation: curl with a fresh nonce, then the console verifies it",
         async {
             let url = format!("{}/api/v1/attestation", stack.master.url());
-            let answer = curl.call("POST", &url, key, None).await?;
+            let nonce = format!(
+                r#"{{"nonce":"{}"}}"#,
+                hex::encode(rand::random::<[u8; 32]>())
+            );
+            let answer = curl.send("POST", &url, key, None, Some(&nonce)).await?;
             ensure!(answer.status == 200, "{}: {}", answer.status, answer.body);
             let document = answer.json()?;
             for field in [
@@ -1336,9 +1352,11 @@ async fn unstake_and_slashing(
     curl: &Curl,
     operator: &Console,
     user: &Console,
-    a: &mut Worker,
-    old_seal: SealTokenId,
+    workers: [&mut Worker; 2],
+    seals: [SealTokenId; 2],
 ) {
+    let [a, b] = workers;
+    let [old_seal, operator_seal] = seals;
     let key = master_key(stack).await.unwrap();
     step("6.1 unstake: the user's access ends at once", async {
         let opaque = {
@@ -1415,17 +1433,17 @@ async fn unstake_and_slashing(
     )
     .await;
     step(
-        "6.5 fail closed: re-registering with the slashed seal token is refused, nothing changes",
+        "6.5 fail closed: re-registering with the slashed token, or another's, is refused; nothing changes",
         async {
-            let old = old_seal.to_string();
-            let from = a.host.log_len();
-            let code = a.run_to_end(&["--seal-token", &old]).await?;
-            ensure!(code == Some(EXIT_REVOKED), "exit {code:?}");
-            ensure!(
-                a.host.log_since(from).contains("cannot hold node"),
-                "{}",
-                a.host.log_since(from)
-            );
+            for (seal, why) in [(old_seal, "slashed"), (operator_seal, "")] {
+                let named = seal.to_string();
+                let from = a.host.log_len();
+                let code = a.run_to_end(&["--seal-token", &named]).await?;
+                let log = a.host.log_since(from);
+                ensure!(code == Some(EXIT_REVOKED), "{named}: exit {code:?}: {log}");
+                ensure!(log.contains("cannot hold node") && log.contains(why), "{log}");
+                ensure!(!log.contains("registered"), "{log}");
+            }
             ensure!(a.state_seal()? == old_seal, "the state changed");
             ensure!(node(nodes, &a.node).await?.is_none(), "the Node came back");
             Ok(())
@@ -1457,6 +1475,42 @@ async fn unstake_and_slashing(
                 "the state kept the old seal token"
             );
             ready_and_bound(nodes, &a.node, new_seal).await
+        },
+    )
+    .await;
+    step(
+        "6.8 a worker unstakes: daas-agent unstake drains, unstakes, withdraws after unbonding",
+        async {
+            let from = b.host.log_len();
+            let mut leaving = b.command("unstake", &[])?.spawn()?;
+            b.logged(from, "unbonding", READY).await?;
+            eventually("the Node removed", SHORT, || async {
+                Ok(node(nodes, &b.node).await?.is_none().then_some(()))
+            })
+            .await?;
+            // The devnet's clock moves with transactions: unbonding (7 days) passes.
+            stack.devnet.advance_clock(UNBONDING_MS).await?;
+            stack.devnet.fund(Address::new([7; 32])).await?;
+            let code = tokio::time::timeout(SHORT, leaving.wait()).await??.code();
+            ensure!(
+                code == Some(EXIT_LEFT),
+                "exit {code:?}: {}",
+                b.host.log_tail(20)
+            );
+            let code = b.exited().await?;
+            ensure!(code == Some(EXIT_LEFT), "the running agent: exit {code:?}");
+            let owner = b.host.address().to_string();
+            let status = operator.json(&["stake", "status", "--owner", &owner])?;
+            let tokens = status["tokens"].as_array().context("no tokens")?;
+            ensure!(
+                tokens.iter().all(|t| t["state"]["state"] == "withdrawn"),
+                "{status}"
+            );
+            eventually("the workload back to two replicas", READY, || async {
+                let pods: Api<Pod> = Api::namespaced(stack.cluster.client().await?, "default");
+                Ok((serving(&pods).await?.len() == 2).then_some(()))
+            })
+            .await
         },
     )
     .await;
