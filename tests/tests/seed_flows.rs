@@ -851,6 +851,28 @@ async fn authentication(
         },
     )
     .await;
+    step(
+        "2.9 the master documents every endpoint of these flows in /openapi.json",
+        async {
+            let url = format!("{}/openapi.json", stack.master.url());
+            let answer = curl.call("GET", &url, key, None).await?;
+            ensure!(answer.status == 200, "{}: {}", answer.status, answer.body);
+            let paths = &answer.json()?["paths"];
+            for path in [
+                "/api/{path}",
+                "/api/v1/seal-tokens",
+                "/kubectl/config",
+                "/api/v1/register-worker",
+                "/api/v1/staking/status",
+                "/api/v1/attestation",
+                "/metrics",
+            ] {
+                ensure!(!paths[path].is_null(), "{path} is not documented");
+            }
+            Ok(())
+        },
+    )
+    .await;
     user_token
 }
 
@@ -1094,8 +1116,9 @@ async fn faq(stack: &Stack, curl: &Curl, user: &Console, user_seal: SealTokenId,
 }
 
 /// The workload of the rolling update: two busybox `httpd` replicas
-/// spread over the nodes, an HTTP readiness probe every second, and a
-/// PodDisruptionBudget keeping one.
+/// spread over the schedulable nodes (a cordoned node is no domain, so a
+/// drained node's replica moves to the other), an HTTP readiness probe
+/// every second, and a PodDisruptionBudget keeping one.
 fn workload(image: &str) -> String {
     format!(
         r#"apiVersion: apps/v1
@@ -1117,7 +1140,8 @@ spec:
       topologySpreadConstraints:
       - maxSkew: 1
         topologyKey: kubernetes.io/hostname
-        whenUnsatisfiable: ScheduleAnyway
+        whenUnsatisfiable: DoNotSchedule
+        nodeTaintsPolicy: Honor
         labelSelector: {{matchLabels: {{app: seed-web}}}}
       volumes: [{{name: www, emptyDir: {{}}}}]
       containers:
