@@ -320,6 +320,27 @@ impl Worker {
     }
 }
 
+impl Drop for Worker {
+    /// Stops a running agent with SIGTERM and waits for it, so that it
+    /// stops its node runtime: `kill_on_drop`'s SIGKILL would leave the
+    /// runtime running after the test (on success and on a failed step).
+    fn drop(&mut self) {
+        let Some(mut child) = self.agent.take() else {
+            return;
+        };
+        let Some(pid) = child.id() else {
+            return;
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + SHORT;
+        while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// The Node object, if any.
 async fn node(nodes: &Api<Node>, name: &str) -> anyhow::Result<Option<Node>> {
     Ok(nodes.get_opt(name).await?)
