@@ -45,7 +45,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::api::{MasterClient, StatusQuery};
 use daas_core::chain::TransactionSigner as _;
 use daas_core::chain::ptb::PcrArgs;
@@ -184,19 +183,6 @@ impl Console {
     /// `kubectl ARGS` with this user's kubeconfig (the credential plugin).
     fn kubectl(&self, stack: &Stack, args: &[&str]) -> anyhow::Result<Output> {
         self.machine.kubectl(&stack.cluster, args)
-    }
-
-    /// A wallet-signed access token for `seal` (a minute), as the plugin
-    /// makes them.
-    fn access_token(&self, stack: &Stack, seal: SealTokenId) -> anyhow::Result<AccessToken> {
-        let claims = Claims::new(
-            seal,
-            self.address(),
-            stack.cluster.server(),
-            unix_now_secs(),
-            Duration::from_secs(60),
-        )?;
-        Ok(AccessToken::sign(&self.wallet, &claims)?)
     }
 }
 
@@ -519,7 +505,7 @@ async fn every_seed_flow_end_to_end() {
     let seal_a = registration(&stack, &master, &nodes, &mut a).await;
     let user = Console::new(&stack, USER_SEED).await.unwrap();
     let (operator_seal, user_seal) = staking(&stack, &master, &operator, &user).await;
-    let opaque = authentication(&stack, &master, &curl, &operator, &user, &a, operator_seal).await;
+    let opaque = authentication(&stack, &curl, &operator, &user, &a, operator_seal).await;
     metrics(&stack, &curl, &operator, &a).await;
     troubleshooting(&stack, &curl, &operator, &a, seal_a).await;
     faq(&stack, &curl, &user, user_seal, &opaque).await;
@@ -736,7 +722,6 @@ async fn staking(
 /// Flow 2: API request authentication. Returns the user's opaque token.
 async fn authentication(
     stack: &Stack,
-    master: &MasterClient,
     curl: &Curl,
     operator: &Console,
     user: &Console,
@@ -770,17 +755,16 @@ async fn authentication(
     )
     .await;
     let key = master_key(stack).await.unwrap();
-    let issue = |console: &Console, seal: SealTokenId| {
-        let token = console.access_token(stack, seal);
-        async move { Ok::<_, anyhow::Error>(master.issue_seal_token(&token?).await?) }
-    };
     let operator_token = step(
-        "2.3 POST /api/v1/seal-tokens: an opaque seal token against a wallet-signed proof",
+        "2.3 POST /api/v1/seal-tokens: daas-console seal-token issue, against a wallet-signed proof",
         async {
-            let issued = issue(operator, operator_seal).await?;
-            ensure!(issued.seal_token_id == operator_seal, "{issued:?}");
-            ensure!(issued.owner == operator.address(), "{issued:?}");
-            Ok(issued.seal_token)
+            let issued = operator.json(&["seal-token", "issue"])?;
+            ensure!(issued["seal_token_id"] == operator_seal.to_string(), "{issued}");
+            ensure!(issued["owner"] == operator.address().to_string(), "{issued}");
+            issued["seal_token"]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("no token in {issued}"))
         },
     )
     .await;
@@ -810,8 +794,8 @@ async fn authentication(
     let user_token = step(
         "2.5 stake-level RBAC through the master: an admin's opaque token is refused nodes",
         async {
-            let seal = seal_of(&user.json(&["stake", "status"])?["tokens"][0])?;
-            let token = issue(user, seal).await?.seal_token;
+            // As the seed exports it: `SEAL_TOKEN=$(daas-console seal-token issue)`.
+            let token = user.run(&["seal-token", "issue"])?.trim().to_owned();
             let answer = curl.call("GET", &nodes_url, key, Some(&token)).await?;
             ensure!(answer.status == 403, "{}: {}", answer.status, answer.body);
             ensure!(answer.body.contains("nodes-and-csrs"), "{}", answer.body);
@@ -1404,14 +1388,7 @@ async fn unstake_and_slashing(
     let [old_seal, operator_seal] = seals;
     let key = master_key(stack).await.unwrap();
     step("6.1 unstake: the user's access ends at once", async {
-        let opaque = {
-            let seal = seal_of(&user.json(&["stake", "status"])?["tokens"][0])?;
-            let token = user.access_token(stack, seal)?;
-            MasterClient::new(stack.master.client()?)
-                .issue_seal_token(&token)
-                .await?
-                .seal_token
-        };
+        let opaque = user.run(&["seal-token", "issue"])?.trim().to_owned();
         let receipt = user.json(&["stake", "unstake"])?;
         ensure!(receipt["until_ms"].as_u64().is_some(), "{receipt}");
         let url = format!("{}/api/v1/namespaces/default/pods", stack.master.url());
