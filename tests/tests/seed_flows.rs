@@ -51,7 +51,7 @@ use daas_core::chain::ptb::PcrArgs;
 use daas_core::package::ENCLAVE_CAP_ID;
 use daas_core::package::SealTokenId;
 use daas_core::wallet::{Keypair, Scheme};
-use daas_e2e::agent::AgentHost;
+use daas_e2e::agent::{AgentHost, CRASH_AFTER_VAR, CRASH_EXIT};
 use daas_e2e::binaries::{self, AGENT};
 use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::k3s::unique_suffix;
@@ -1533,6 +1533,36 @@ async fn unstake_and_slashing(
                 Ok((serving(&pods).await?.len() == 2).then_some(()))
             })
             .await
+        },
+    )
+    .await;
+    step(
+        "6.9 fail closed: --seal-token never overrides a stake of unknown outcome",
+        async {
+            let c = Worker::new(stack, &format!("{}-c", a.node)).await?;
+            let mut crashed = c.command("run", &[])?;
+            crashed.env(CRASH_AFTER_VAR, "stake-recorded");
+            let code = crashed.spawn()?.wait().await?.code();
+            ensure!(
+                code == Some(CRASH_EXIT),
+                "exit {code:?}: {}",
+                c.host.log_tail(20)
+            );
+            let pending = c.host.state().context("no state")?["pending_stake"].clone();
+            ensure!(pending.is_object(), "no pending stake recorded");
+            let named = new_seal.to_string();
+            let from = c.host.log_len();
+            let code = c.run_to_end(&["--seal-token", &named]).await?;
+            let log = c.host.log_since(from);
+            ensure!(code == Some(1), "exit {code:?}: {log}");
+            ensure!(log.contains("has no known outcome"), "{log}");
+            let state = c.host.state().context("no state")?;
+            ensure!(
+                state["pending_stake"] == pending,
+                "the pending stake was dropped"
+            );
+            ensure!(state["seal_token"].is_null(), "{state}");
+            Ok(())
         },
     )
     .await;
