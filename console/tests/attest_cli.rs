@@ -110,6 +110,28 @@ fn expired_chain_debug_mode_and_wrong_pcr_are_refused_with_reasons() {
     assert!(stderr.contains("not 96 hex digits"), "{stderr}");
 }
 
+/// `--at` is the verification time itself: a document made after it, even
+/// by a millisecond and while its certificates are already valid, is from
+/// the future and refused.
+#[test]
+fn a_document_made_after_the_verification_time_is_refused() {
+    let just_before: u64 = PROD_AT.parse::<u64>().unwrap() - 1;
+    let stderr = refused(&attest(&[
+        "verify",
+        &fixture(PROD),
+        "--at",
+        &just_before.to_string(),
+    ]));
+    assert!(stderr.contains("1 ms in the future"), "{stderr}");
+    let an_hour_before = PROD_AT.parse::<u64>().unwrap() - 3_600_000;
+    refused(&attest(&[
+        "verify",
+        &fixture(PROD),
+        "--at",
+        &an_hour_before.to_string(),
+    ]));
+}
+
 #[test]
 fn bad_files_and_arguments_are_named() {
     let dir = tempfile::tempdir().unwrap();

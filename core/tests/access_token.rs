@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use daas_core::access::token::{DOMAIN, MAX_TOKEN_LEN, PREFIX, signing_bytes};
-use daas_core::access::{AccessToken, Claims, MAX_LIFETIME_SECS, TokenError};
+use daas_core::access::{AccessToken, Claims, EnvelopeError, MAX_LIFETIME_SECS, TokenError};
 use daas_core::package::SealTokenId;
 use daas_core::wallet::{Keypair, Scheme, SerializedSignature};
 use sui_sdk_types::Address;
@@ -133,10 +133,22 @@ fn signed_by_another_key_is_refused() {
     let other = Keypair::generate(Scheme::Secp256k1);
     // The signing API refuses to sign for someone else...
     let err = AccessToken::sign(&other, &claims_for(&owner, 600)).unwrap_err();
-    assert!(matches!(err, TokenError::SignerIsNotOwner { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::SignerIsNotOwner { .. })
+        ),
+        "{err}"
+    );
     let err = AccessToken::sign_with(&claims_for(&owner, 600), |m| other.sign_personal_message(m))
         .unwrap_err();
-    assert!(matches!(err, TokenError::SignerIsNotOwner { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::SignerIsNotOwner { .. })
+        ),
+        "{err}"
+    );
     // ...and the verifier refuses a token claiming `owner` signed by `other`.
     let forged = sign_raw(&other, &claims_for(&owner, 600));
     let err = AccessToken::parse(&forged)
@@ -144,7 +156,7 @@ fn signed_by_another_key_is_refused() {
         .verify(AUDIENCE, NOW, SKEW)
         .unwrap_err();
     match err {
-        TokenError::SignerIsNotOwner { signer, owner: o } => {
+        TokenError::Envelope(EnvelopeError::SignerIsNotOwner { signer, owner: o }) => {
             assert_eq!(signer, other.address());
             assert_eq!(o, owner.address());
         }
@@ -162,7 +174,13 @@ fn signature_of_another_payload_is_refused() {
         .unwrap()
         .verify(AUDIENCE, NOW, SKEW)
         .unwrap_err();
-    assert!(matches!(err, TokenError::InvalidSignature(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::InvalidSignature(_))
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -192,7 +210,7 @@ fn issued_in_the_future_is_refused() {
     parsed.verify(AUDIENCE, NOW - 30, SKEW).unwrap();
     let err = parsed.verify(AUDIENCE, NOW - 31, SKEW).unwrap_err();
     assert!(
-        matches!(err, TokenError::IssuedInFuture { issued_at, now } if issued_at == NOW && now == NOW - 31),
+        matches!(err, TokenError::Envelope(EnvelopeError::IssuedInFuture { issued_at, now }) if issued_at == NOW && now == NOW - 31),
         "{err}"
     );
 }
@@ -297,7 +315,13 @@ fn tampered_payload_is_refused() {
         .unwrap()
         .verify(AUDIENCE, NOW, SKEW)
         .unwrap_err();
-    assert!(matches!(err, TokenError::InvalidSignature(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::InvalidSignature(_))
+        ),
+        "{err}"
+    );
     // Tampered signature bytes.
     let mut bad_signature = signature.clone();
     bad_signature[5] ^= 0x80;
@@ -305,7 +329,13 @@ fn tampered_payload_is_refused() {
         .unwrap()
         .verify(AUDIENCE, NOW, SKEW)
         .unwrap_err();
-    assert!(matches!(err, TokenError::InvalidSignature(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::InvalidSignature(_))
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -315,19 +345,28 @@ fn wrong_domain_and_version_are_named() {
     let mut other_domain = payload.clone();
     other_domain[1] = b'K';
     let err = AccessToken::parse(&assemble(&other_domain, &signature)).unwrap_err();
-    assert!(matches!(err, TokenError::WrongDomain), "{err}");
+    assert!(
+        matches!(err, TokenError::Envelope(EnvelopeError::WrongDomain)),
+        "{err}"
+    );
     let mut v2 = payload.clone();
     v2[1 + DOMAIN.len()] = 2;
     let err = AccessToken::parse(&assemble(&v2, &signature)).unwrap_err();
     assert!(
-        matches!(err, TokenError::UnsupportedVersion { got: 2 }),
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::UnsupportedVersion { got: 2, .. })
+        ),
         "{err}"
     );
     // A plain personal message signature over something else.
     let message = b"hello k3s-daas";
     let sig = key.sign_personal_message(message).unwrap();
     let err = AccessToken::parse(&assemble(message, sig.as_bytes())).unwrap_err();
-    assert!(matches!(err, TokenError::WrongDomain), "{err}");
+    assert!(
+        matches!(err, TokenError::Envelope(EnvelopeError::WrongDomain)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -340,14 +379,26 @@ fn truncated_tokens_are_refused() {
     }
     let (payload, signature) = parts(&wire);
     let err = AccessToken::parse(&assemble(&payload[..payload.len() - 1], &signature)).unwrap_err();
-    assert!(matches!(err, TokenError::Malformed(_)), "{err}");
+    assert!(
+        matches!(err, TokenError::Envelope(EnvelopeError::Malformed(_))),
+        "{err}"
+    );
     let err =
         AccessToken::parse(&assemble(&payload, &signature[..signature.len() - 1])).unwrap_err();
-    assert!(matches!(err, TokenError::InvalidSignature(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            TokenError::Envelope(EnvelopeError::InvalidSignature(_))
+        ),
+        "{err}"
+    );
     let mut longer = payload.clone();
     longer.push(0);
     let err = AccessToken::parse(&assemble(&longer, &signature)).unwrap_err();
-    assert!(matches!(err, TokenError::Malformed(_)), "{err}");
+    assert!(
+        matches!(err, TokenError::Envelope(EnvelopeError::Malformed(_))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -374,7 +425,8 @@ fn garbage_is_malformed() {
         assert!(
             matches!(
                 err,
-                TokenError::Malformed(_) | TokenError::InvalidSignature(_)
+                TokenError::Envelope(EnvelopeError::Malformed(_))
+                    | TokenError::Envelope(EnvelopeError::InvalidSignature(_))
             ),
             "{case:?}: {err}"
         );

@@ -26,10 +26,16 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 # deploy/k3s/README.md): runc, the CNI plugins, a static busybox for the
 # busybox image, socat (the node's API server relay), iproute2 and
 # util-linux (veth pairs, namespaces); tmux, which drives the console's TUI
-# in its end-to-end tests; shellcheck, which CI runs on the shell scripts.
+# in its end-to-end tests; shellcheck, which CI runs on the shell scripts;
+# python3-venv for schemathesis, which tests the APIs against their OpenAPI
+# documents.
 APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
 	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux
-	shellcheck)
+	shellcheck python3-venv)
+
+# The schemathesis release the API schema tests (tests/tests/api_schema.rs) run.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV="${HOME}/.cache/k3s-daas/schemathesis-${SCHEMATHESIS_VERSION}"
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()
@@ -50,6 +56,12 @@ step "Node.js $(node --version) and the pinned @mysten/sui (tests/js)"
 if [[ ! -d tests/js/node_modules/@mysten/sui ]] || [[ tests/js/package-lock.json -nt tests/js/node_modules ]]; then
 	npm ci --prefix tests/js --no-audit --no-fund
 	touch tests/js/node_modules
+fi
+
+step "schemathesis ${SCHEMATHESIS_VERSION} (PyPI) in ${SCHEMATHESIS_VENV}"
+if [[ ! -x "${SCHEMATHESIS_VENV}/bin/schemathesis" ]]; then
+	python3 -m venv "${SCHEMATHESIS_VENV}"
+	"${SCHEMATHESIS_VENV}/bin/pip" install -q "schemathesis==${SCHEMATHESIS_VERSION}"
 fi
 
 if ((build_control_plane)); then

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The whole K3s-DaaS on this machine with its embedded defaults: the devnet,
-# the control plane wired to the master's webhooks, and the master with dev
-# (INSECURE) attestation. Installs what it needs first (deploy/dev/setup.sh,
-# idempotent), then runs until Ctrl-C, which stops everything and removes
-# its data.
+# The whole K3s-DaaS on this machine: the devnet, the control plane wired to
+# the master's webhooks, the master with dev (INSECURE) attestation, one
+# agent with a real kubelet node and simulated agents, kept in a state
+# directory (default ~/.local/share/k3s-daas/local) so that the next `up`
+# resumes the same chain, cluster, wallets and nodes. Installs what it needs
+# first (deploy/dev/setup.sh, idempotent), builds the workspace's binaries
+# (one build of every binary, as the launcher itself would), then runs
+# `daas-local up` until Ctrl-C or `daas-local down`.
 #
-# Usage: deploy/dev/up.sh
+# Usage: deploy/dev/up.sh [daas-local up options: --agents N, --no-console,
+#                          --state-dir DIR, --devnet-port P, ...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 deploy/dev/setup.sh
-cargo build --bins -p daas-devnet -p daas-master -p daas-console
-exec cargo run -q -p daas-e2e --bin daas-local
+cargo build -q --workspace --bins
+exec "${CARGO_TARGET_DIR:-target}/debug/daas-local" up "$@"

@@ -419,7 +419,15 @@ impl MasterConfig {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse_file(path, &text)
+    }
+
+    /// Parses and checks the text of the file at `path` (named in errors).
+    ///
+    /// # Errors
+    /// Why the text was refused.
+    pub fn parse_file(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text)
             .map_err(|reason| ConfigError::Parse {
                 path: path.to_owned(),
                 reason,

@@ -656,7 +656,8 @@ pub enum AttestCommand {
 pub struct VerifyArgs {
     /// The document file.
     pub file: PathBuf,
-    /// Verification time in milliseconds since the Unix epoch (default: now).
+    /// Verification time in milliseconds since the Unix epoch (default:
+    /// now, with 30 s of clock skew); a document made after it is refused.
     #[arg(long, value_name = "UNIX_MS")]
     pub at: Option<u64>,
     /// A PCR the document must have, as INDEX=HEX (repeatable).

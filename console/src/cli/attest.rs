@@ -10,7 +10,7 @@ use super::args::{AttestArgs, AttestCommand, AttestLiveArgs, GlobalArgs, VerifyA
 use super::output::{self, INSECURE_BANNER, out};
 use super::pcr_args;
 use crate::config::PcrSource;
-use crate::ops::attest::{self as ops, DocumentReport, FileCheck, MasterAttestation};
+use crate::ops::attest::{self as ops, CheckTime, DocumentReport, FileCheck, MasterAttestation};
 use crate::ops::{Context, OpsError};
 
 const UNCHECKED_BANNER: &str = "!!! PCRs NOT CHECKED: no expected PCRs given; compare them with the \
@@ -122,9 +122,9 @@ fn verify_file(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<()> {
     };
     let check = FileCheck {
         roots,
-        at: args
-            .at
-            .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        at: args.at.map_or(CheckTime::Now, |ms| {
+            CheckTime::At(UNIX_EPOCH + Duration::from_millis(ms))
+        }),
         expected,
         allow_debug: args.allow_debug,
         max_age: args.max_age.map(Duration::from_secs),

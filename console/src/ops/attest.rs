@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use daas_core::attestation::policy::DEFAULT_MAX_FUTURE_SKEW;
 use daas_core::attestation::{
     AttestationError, ExpectedPcrs, Pcr, PcrPolicy, Policy, TrustRoots, VerifiedAttestation,
     decode_document_file, verify,
@@ -148,14 +149,34 @@ fn root_name(attestation: &VerifiedAttestation) -> &'static str {
 pub struct FileCheck {
     /// Roots to trust.
     pub roots: TrustRoots,
-    /// Verification time.
-    pub at: SystemTime,
+    /// When the document must be valid.
+    pub at: CheckTime,
     /// PCRs the document must have.
     pub expected: Vec<(u8, Pcr)>,
     /// Accept debug enclaves.
     pub allow_debug: bool,
     /// Refuse documents older than this.
     pub max_age: Option<Duration>,
+}
+
+/// When a document file is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckTime {
+    /// This machine's clock: a document up to the default clock skew
+    /// ([`DEFAULT_MAX_FUTURE_SKEW`]) ahead of it is accepted.
+    Now,
+    /// Exactly this time (`--at`): a document made after it is refused.
+    At(SystemTime),
+}
+
+impl CheckTime {
+    /// The instant and how far ahead of it a document may be.
+    fn instant_and_skew(self) -> (SystemTime, Duration) {
+        match self {
+            Self::Now => (SystemTime::now(), DEFAULT_MAX_FUTURE_SKEW),
+            Self::At(at) => (at, Duration::ZERO),
+        }
+    }
 }
 
 /// What was verified about a document file.
@@ -189,11 +210,12 @@ const UNLIMITED_AGE: Duration = Duration::from_secs(u64::MAX / 4);
 /// The document is malformed, not trusted, or its PCRs differ.
 pub fn verify_file(contents: &[u8], check: &FileCheck) -> Result<DocumentReport, OpsError> {
     let (encoding, document) = decode_document_file(contents)?;
+    let (at, skew) = check.at.instant_and_skew();
     let policy = Policy::new(PcrPolicy::AnyMeasurement)
         .allow_debug(check.allow_debug)
         .with_max_age(check.max_age.unwrap_or(UNLIMITED_AGE))
-        .with_max_future_skew(UNLIMITED_AGE);
-    let verified = verify(&document, &check.roots, &policy, check.at)?;
+        .with_max_future_skew(skew);
+    let verified = verify(&document, &check.roots, &policy, at)?;
     for (index, want) in &check.expected {
         let got = verified
             .pcrs()

@@ -43,7 +43,7 @@ use sui_sdk_types::Address;
 
 use super::envelope::{self, Envelope, EnvelopeError, Opened};
 use super::node_name::{NodeName, NodeNameError};
-use crate::wallet::{Keypair, SerializedSignature, SignatureError};
+use crate::wallet::{Keypair, SerializedSignature};
 
 /// The domain tag that starts every signed payload.
 pub const DOMAIN: &str = "k3s-daas/agent-request/v1";
@@ -117,19 +117,9 @@ impl fmt::Display for AgentAction {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentRequestError {
-    /// The wire form is not `daasa1.<payload>.<signature>` with valid
-    /// base64url and a payload that decodes.
-    #[error("malformed agent request: {0}")]
-    Malformed(String),
-    /// The payload does not start with the domain tag [`DOMAIN`].
-    #[error("the payload is not a K3s-DaaS agent request (domain tag differs)")]
-    WrongDomain,
-    /// The payload version is not [`VERSION`].
-    #[error("agent request version {got} is not supported (expected {VERSION})")]
-    UnsupportedVersion {
-        /// The version found.
-        got: u8,
-    },
+    /// Not a well-formed, validly signed envelope (see [`EnvelopeError`]).
+    #[error("agent request: {0}")]
+    Envelope(#[from] EnvelopeError),
     /// The action code is unknown.
     #[error("agent request action {got} is unknown (0 stake, 1 register, 2 unstake)")]
     UnknownAction {
@@ -139,17 +129,6 @@ pub enum AgentRequestError {
     /// The node id is not a node name.
     #[error("invalid node id: {0}")]
     InvalidNodeId(#[source] NodeNameError),
-    /// The signature is malformed or does not verify over the payload.
-    #[error("the agent request's signature is invalid: {0}")]
-    InvalidSignature(#[source] SignatureError),
-    /// The signature verifies, but the signing key is not the `owner` claim.
-    #[error("the agent request was signed by {signer}, not by its owner {owner}")]
-    SignerIsNotOwner {
-        /// The address of the signing key.
-        signer: Address,
-        /// The owner the request claims.
-        owner: Address,
-    },
     /// The request is for another agent (another TLS key).
     #[error("the agent request is for the agent with TLS key {got}, this agent's is {expected}")]
     WrongAgent {
@@ -158,44 +137,6 @@ pub enum AgentRequestError {
         /// The request's (hex).
         got: String,
     },
-    /// The request is older than the verifier accepts.
-    #[error(
-        "the agent request is stale: issued at {issued_at} (unix s), {age} s ago, more than the {max_age} s allowed"
-    )]
-    Stale {
-        /// Its `issued_at` claim.
-        issued_at: u64,
-        /// Seconds since then.
-        age: u64,
-        /// The largest age accepted, in seconds.
-        max_age: u64,
-    },
-    /// The request was issued later than now plus the allowed clock skew.
-    #[error("the agent request is issued at {issued_at} (unix s), in the future; now is {now}")]
-    IssuedInFuture {
-        /// Its `issued_at` claim.
-        issued_at: u64,
-        /// The verifier's time.
-        now: u64,
-    },
-    /// The signer failed.
-    #[error("signing the agent request failed: {0}")]
-    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<EnvelopeError> for AgentRequestError {
-    fn from(error: EnvelopeError) -> Self {
-        match error {
-            EnvelopeError::Malformed(reason) => Self::Malformed(reason),
-            EnvelopeError::WrongDomain => Self::WrongDomain,
-            EnvelopeError::UnsupportedVersion { got } => Self::UnsupportedVersion { got },
-            EnvelopeError::InvalidSignature(error) => Self::InvalidSignature(error),
-            EnvelopeError::SignerIsNotOwner { signer, owner } => {
-                Self::SignerIsNotOwner { signer, owner }
-            }
-            EnvelopeError::Signing(error) => Self::Signing(error),
-        }
-    }
 }
 
 /// What a request says. Only [`VerifiedAgentRequest::claims`] is vouched
@@ -300,7 +241,7 @@ impl AgentRequest {
     /// Signs `claims` with `key`, which must be the owner's.
     ///
     /// # Errors
-    /// [`AgentRequestError::SignerIsNotOwner`], or a signing failure.
+    /// [`EnvelopeError::SignerIsNotOwner`], or a signing failure.
     pub fn sign(key: &Keypair, claims: &AgentRequestClaims) -> Result<Self, AgentRequestError> {
         Self::sign_with(claims, |message| key.sign_personal_message(message))
     }
@@ -308,7 +249,7 @@ impl AgentRequest {
     /// Signs `claims` with any personal-message signer (a wallet).
     ///
     /// # Errors
-    /// The signer's error, or [`AgentRequestError::SignerIsNotOwner`].
+    /// The signer's error, or [`EnvelopeError::SignerIsNotOwner`].
     pub fn sign_with<F, E>(claims: &AgentRequestClaims, sign: F) -> Result<Self, AgentRequestError>
     where
         F: FnOnce(&[u8]) -> Result<SerializedSignature, E>,
@@ -322,11 +263,11 @@ impl AgentRequest {
     /// [`UnverifiedAgentRequest::verify`].
     ///
     /// # Errors
-    /// [`AgentRequestError::Malformed`], [`AgentRequestError::WrongDomain`],
-    /// [`AgentRequestError::UnsupportedVersion`],
+    /// [`EnvelopeError::Malformed`], [`EnvelopeError::WrongDomain`],
+    /// [`EnvelopeError::UnsupportedVersion`],
     /// [`AgentRequestError::UnknownAction`],
     /// [`AgentRequestError::InvalidNodeId`], or
-    /// [`AgentRequestError::InvalidSignature`] for a signature of the wrong
+    /// [`EnvelopeError::InvalidSignature`] for a signature of the wrong
     /// shape.
     pub fn parse(wire: &str) -> Result<UnverifiedAgentRequest, AgentRequestError> {
         let opened = ENVELOPE.open(wire, Payload::into_claims)?;
@@ -372,9 +313,9 @@ impl UnverifiedAgentRequest {
     /// first: the agent key, the times, then the signature.
     ///
     /// # Errors
-    /// [`AgentRequestError::WrongAgent`], [`AgentRequestError::IssuedInFuture`],
-    /// [`AgentRequestError::Stale`], [`AgentRequestError::InvalidSignature`],
-    /// [`AgentRequestError::SignerIsNotOwner`].
+    /// [`AgentRequestError::WrongAgent`], [`EnvelopeError::IssuedInFuture`],
+    /// [`EnvelopeError::Stale`], [`EnvelopeError::InvalidSignature`],
+    /// [`EnvelopeError::SignerIsNotOwner`].
     pub fn verify(
         &self,
         agent_key: &[u8; 32],
@@ -389,20 +330,7 @@ impl UnverifiedAgentRequest {
                 got: hex::encode(claims.agent_key),
             });
         }
-        if claims.issued_at > now.saturating_add(skew.as_secs()) {
-            return Err(AgentRequestError::IssuedInFuture {
-                issued_at: claims.issued_at,
-                now,
-            });
-        }
-        let age = now.saturating_sub(claims.issued_at);
-        if age > max_age.as_secs() {
-            return Err(AgentRequestError::Stale {
-                issued_at: claims.issued_at,
-                age,
-                max_age: max_age.as_secs(),
-            });
-        }
+        envelope::check_fresh(claims.issued_at, now, max_age, skew)?;
         self.opened.verify(claims.owner)?;
         Ok(VerifiedAgentRequest {
             claims: claims.clone(),
@@ -493,11 +421,16 @@ mod tests {
         assert!(verify(request.as_str(), NOW + 60).is_ok());
         assert!(matches!(
             verify(request.as_str(), NOW + 61),
-            Err(AgentRequestError::Stale { age: 61, .. })
+            Err(AgentRequestError::Envelope(EnvelopeError::Stale {
+                age: 61,
+                ..
+            }))
         ));
         assert!(matches!(
             verify(request.as_str(), NOW - 31),
-            Err(AgentRequestError::IssuedInFuture { .. })
+            Err(AgentRequestError::Envelope(
+                EnvelopeError::IssuedInFuture { .. }
+            ))
         ));
     }
 
@@ -508,7 +441,9 @@ mod tests {
         let claims = claims(&owner, NOW);
         assert!(matches!(
             AgentRequest::sign(&thief, &claims),
-            Err(AgentRequestError::SignerIsNotOwner { .. })
+            Err(AgentRequestError::Envelope(
+                EnvelopeError::SignerIsNotOwner { .. }
+            ))
         ));
         let thief_claims = AgentRequestClaims {
             owner: thief.address(),
@@ -520,7 +455,10 @@ mod tests {
         let (_, signature) = thief_request.as_str().rsplit_once('.').unwrap();
         let error = verify(&format!("{payload}.{signature}"), NOW).unwrap_err();
         assert!(
-            matches!(error, AgentRequestError::InvalidSignature(_)),
+            matches!(
+                error,
+                AgentRequestError::Envelope(EnvelopeError::InvalidSignature(_))
+            ),
             "{error}"
         );
     }

@@ -12,7 +12,9 @@
 //! base64url without padding, the prefix ending in a dot (`daas1.`,
 //! `daasw1.`), the serialized signature Sui's
 //! `flag || signature || public key`. An [`Envelope`] says which kind it is;
-//! each kind maps [`EnvelopeError`] into its own error type.
+//! each kind's error wraps [`EnvelopeError`].
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -36,22 +38,33 @@ pub(super) struct Envelope {
     pub max_len: usize,
 }
 
-/// Why an envelope could not be made, opened or verified; the variants
-/// mean what the same variants of the kinds' errors mean.
-#[derive(Debug)]
-pub(super) enum EnvelopeError {
-    /// The wire form or the payload is malformed, for this reason.
+/// Why a signed envelope (an access token, a worker proof, an agent
+/// request) could not be made, opened or verified: what every kind shares.
+/// Each kind's error wraps it and names the kind.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The wire form is not `<prefix><payload>.<signature>` with valid
+    /// base64url and a payload that decodes, for this reason.
+    #[error("malformed: {0}")]
     Malformed(String),
-    /// The payload does not start with the domain tag.
+    /// The payload does not start with the kind's domain tag: it is another
+    /// kind of credential, or none.
+    #[error("the payload's domain tag is not this kind's")]
     WrongDomain,
     /// The payload version is not the supported one.
+    #[error("version {got} is not supported (expected {expected})")]
     UnsupportedVersion {
         /// The version found.
         got: u8,
+        /// The version supported.
+        expected: u8,
     },
     /// The signature is malformed or does not verify over the payload.
-    InvalidSignature(SignatureError),
-    /// The signing key is not the owner.
+    #[error("the signature is invalid: {0}")]
+    InvalidSignature(#[source] SignatureError),
+    /// The signature verifies, but the signing key is not the owner claimed.
+    #[error("signed by {signer}, not by its owner {owner}")]
     SignerIsNotOwner {
         /// The address of the signing key.
         signer: Address,
@@ -59,7 +72,74 @@ pub(super) enum EnvelopeError {
         owner: Address,
     },
     /// The signer failed.
-    Signing(Box<dyn std::error::Error + Send + Sync>),
+    #[error("signing failed: {0}")]
+    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Issued later than now plus the allowed clock skew.
+    #[error("issued at {issued_at} (unix s), in the future; now is {now}")]
+    IssuedInFuture {
+        /// Its `issued_at` claim.
+        issued_at: u64,
+        /// The verifier's time.
+        now: u64,
+    },
+    /// Older than the verifier accepts.
+    #[error(
+        "stale: issued at {issued_at} (unix s), {age} s ago, more than the {max_age} s allowed"
+    )]
+    Stale {
+        /// Its `issued_at` claim.
+        issued_at: u64,
+        /// Seconds since then.
+        age: u64,
+        /// The largest age accepted, in seconds.
+        max_age: u64,
+    },
+}
+
+impl EnvelopeError {
+    /// Whether the input is not a well-formed envelope of the kind at all
+    /// (as opposed to one that does not prove what it must).
+    #[must_use]
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            Self::Malformed(_) | Self::WrongDomain | Self::UnsupportedVersion { .. }
+        )
+    }
+}
+
+/// Checks that `issued_at` is not later than `now` plus `skew`.
+///
+/// # Errors
+/// [`EnvelopeError::IssuedInFuture`].
+pub(super) fn check_issued(issued_at: u64, now: u64, skew: Duration) -> Result<(), EnvelopeError> {
+    if issued_at > now.saturating_add(skew.as_secs()) {
+        return Err(EnvelopeError::IssuedInFuture { issued_at, now });
+    }
+    Ok(())
+}
+
+/// Checks that `issued_at` is neither in the future (beyond `skew`) nor
+/// more than `max_age` before `now`: a single-use credential's window.
+///
+/// # Errors
+/// [`EnvelopeError::IssuedInFuture`], [`EnvelopeError::Stale`].
+pub(super) fn check_fresh(
+    issued_at: u64,
+    now: u64,
+    max_age: Duration,
+    skew: Duration,
+) -> Result<(), EnvelopeError> {
+    check_issued(issued_at, now, skew)?;
+    let age = now.saturating_sub(issued_at);
+    if age > max_age.as_secs() {
+        return Err(EnvelopeError::Stale {
+            issued_at,
+            age,
+            max_age: max_age.as_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// The canonical BCS bytes of `payload`.
@@ -177,7 +257,10 @@ impl Envelope {
         };
         match after_tag.first() {
             None => Err(malformed("the payload is truncated".to_owned())),
-            Some(&got) if got != self.version => Err(EnvelopeError::UnsupportedVersion { got }),
+            Some(&got) if got != self.version => Err(EnvelopeError::UnsupportedVersion {
+                got,
+                expected: self.version,
+            }),
             Some(_) => bcs::from_bytes(payload)
                 .map_err(|e| malformed(format!("the payload does not decode: {e}"))),
         }
@@ -308,7 +391,7 @@ mod tests {
         other_version.version = 1;
         assert!(matches!(
             open(&wire(&other_version)),
-            Err(EnvelopeError::UnsupportedVersion { got: 1 })
+            Err(EnvelopeError::UnsupportedVersion { got: 1, .. })
         ));
     }
 }

@@ -37,6 +37,7 @@ pub mod tokenreview;
 pub mod worker;
 pub mod worker_proof;
 
+pub use envelope::EnvelopeError;
 pub use node_name::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};
 pub use opaque::{OpaqueToken, OpaqueTokenError, OpaqueTokenHash};
 pub use review::{

@@ -47,7 +47,7 @@ use sui_sdk_types::Address;
 
 use super::envelope::{self, Envelope, EnvelopeError, Opened};
 use crate::package::SealTokenId;
-use crate::wallet::{Keypair, SerializedSignature, SignatureError};
+use crate::wallet::{Keypair, SerializedSignature};
 
 /// The domain tag that starts every signed payload.
 pub const DOMAIN: &str = "k3s-daas/access-token/v1";
@@ -78,31 +78,9 @@ pub use crate::clock::unix_now_secs;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// The wire form is not `daas1.<payload>.<signature>` with valid
-    /// base64url and a payload that decodes.
-    #[error("malformed access token: {0}")]
-    Malformed(String),
-    /// The payload does not start with the domain tag [`DOMAIN`]: it is not
-    /// a K3s-DaaS access token.
-    #[error("the payload is not a K3s-DaaS access token (domain tag differs)")]
-    WrongDomain,
-    /// The payload version is not [`VERSION`].
-    #[error("access token version {got} is not supported (expected {VERSION})")]
-    UnsupportedVersion {
-        /// The version found.
-        got: u8,
-    },
-    /// The signature is malformed or does not verify over the payload.
-    #[error("the access token's signature is invalid: {0}")]
-    InvalidSignature(#[source] SignatureError),
-    /// The signature verifies, but the signing key is not the `owner` claim.
-    #[error("the access token was signed by {signer}, not by its owner {owner}")]
-    SignerIsNotOwner {
-        /// The address of the signing key.
-        signer: Address,
-        /// The owner the token claims.
-        owner: Address,
-    },
+    /// Not a well-formed, validly signed envelope (see [`EnvelopeError`]).
+    #[error("access token: {0}")]
+    Envelope(#[from] EnvelopeError),
     /// The token is meant for another cluster.
     #[error("the access token is for audience `{got}`, expected `{expected}`")]
     WrongAudience {
@@ -122,14 +100,6 @@ pub enum TokenError {
         /// The verifier's time.
         now: u64,
     },
-    /// The token was issued later than now plus the allowed clock skew.
-    #[error("the access token is issued at {issued_at} (unix s), in the future; now is {now}")]
-    IssuedInFuture {
-        /// Its `issued_at` claim.
-        issued_at: u64,
-        /// The verifier's time.
-        now: u64,
-    },
     /// `expires_at` is not after `issued_at`.
     #[error("the access token expires ({expires_at}) no later than it is issued ({issued_at})")]
     NonPositiveLifetime {
@@ -146,24 +116,6 @@ pub enum TokenError {
         /// [`MAX_LIFETIME_SECS`].
         max: u64,
     },
-    /// The signer failed.
-    #[error("signing the access token failed: {0}")]
-    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<EnvelopeError> for TokenError {
-    fn from(error: EnvelopeError) -> Self {
-        match error {
-            EnvelopeError::Malformed(reason) => Self::Malformed(reason),
-            EnvelopeError::WrongDomain => Self::WrongDomain,
-            EnvelopeError::UnsupportedVersion { got } => Self::UnsupportedVersion { got },
-            EnvelopeError::InvalidSignature(error) => Self::InvalidSignature(error),
-            EnvelopeError::SignerIsNotOwner { signer, owner } => {
-                Self::SignerIsNotOwner { signer, owner }
-            }
-            EnvelopeError::Signing(error) => Self::Signing(error),
-        }
-    }
 }
 
 /// What a token says. Only [`VerifiedToken::claims`] is vouched for.
@@ -296,7 +248,7 @@ impl Payload {
 /// The canonical bytes that are signed for `claims`.
 ///
 /// # Errors
-/// [`TokenError::Malformed`] if BCS fails (it cannot for these types).
+/// [`EnvelopeError::Malformed`] if BCS fails (it cannot for these types).
 pub fn signing_bytes(claims: &Claims) -> Result<Vec<u8>, TokenError> {
     Ok(envelope::encode(&Payload::of(claims))?)
 }
@@ -310,8 +262,8 @@ impl AccessToken {
     /// Signs `claims` with `key`, whose address must be `claims.owner`.
     ///
     /// # Errors
-    /// [`TokenError::SignerIsNotOwner`], invalid claims (audience,
-    /// lifetime), [`TokenError::Signing`].
+    /// [`EnvelopeError::SignerIsNotOwner`], invalid claims (audience,
+    /// lifetime), [`EnvelopeError::Signing`].
     pub fn sign(key: &Keypair, claims: &Claims) -> Result<Self, TokenError> {
         envelope::check_signer(key.address(), claims.owner)?;
         Self::sign_with(claims, |message| key.sign_personal_message(message))
@@ -321,8 +273,8 @@ impl AccessToken {
     /// hardware key). The signature is checked to come from `claims.owner`.
     ///
     /// # Errors
-    /// Invalid claims, [`TokenError::Signing`] (the signer's error),
-    /// [`TokenError::SignerIsNotOwner`].
+    /// Invalid claims, [`EnvelopeError::Signing`] (the signer's error),
+    /// [`EnvelopeError::SignerIsNotOwner`].
     pub fn sign_with<F, E>(claims: &Claims, sign: F) -> Result<Self, TokenError>
     where
         F: FnOnce(&[u8]) -> Result<SerializedSignature, E>,
@@ -338,8 +290,8 @@ impl AccessToken {
     /// verified yet: see [`UnverifiedToken::verify`].
     ///
     /// # Errors
-    /// [`TokenError::Malformed`], [`TokenError::WrongDomain`],
-    /// [`TokenError::UnsupportedVersion`], [`TokenError::InvalidSignature`]
+    /// [`EnvelopeError::Malformed`], [`EnvelopeError::WrongDomain`],
+    /// [`EnvelopeError::UnsupportedVersion`], [`EnvelopeError::InvalidSignature`]
     /// for a signature of the wrong shape.
     pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
         let opened = ENVELOPE.open(token, |payload: Payload| {
@@ -389,9 +341,9 @@ impl UnverifiedToken {
     ///
     /// # Errors
     /// [`TokenError::NonPositiveLifetime`], [`TokenError::LifetimeTooLong`],
-    /// [`TokenError::WrongAudience`], [`TokenError::IssuedInFuture`],
-    /// [`TokenError::Expired`], [`TokenError::InvalidSignature`],
-    /// [`TokenError::SignerIsNotOwner`].
+    /// [`TokenError::WrongAudience`], [`EnvelopeError::IssuedInFuture`],
+    /// [`TokenError::Expired`], [`EnvelopeError::InvalidSignature`],
+    /// [`EnvelopeError::SignerIsNotOwner`].
     pub fn verify(
         &self,
         audience: &str,
@@ -406,13 +358,8 @@ impl UnverifiedToken {
                 got: claims.audience.clone(),
             });
         }
+        envelope::check_issued(claims.issued_at, now, max_skew)?;
         let skew = max_skew.as_secs();
-        if claims.issued_at > now.saturating_add(skew) {
-            return Err(TokenError::IssuedInFuture {
-                issued_at: claims.issued_at,
-                now,
-            });
-        }
         if now >= claims.expires_at.saturating_add(skew) {
             return Err(TokenError::Expired {
                 expired_at: claims.expires_at,

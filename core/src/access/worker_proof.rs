@@ -41,7 +41,7 @@ use sui_sdk_types::Address;
 use super::envelope::{self, Envelope, EnvelopeError, Opened};
 use super::node_name::{NodeName, NodeNameError};
 use crate::package::SealTokenId;
-use crate::wallet::{Keypair, SerializedSignature, SignatureError};
+use crate::wallet::{Keypair, SerializedSignature};
 
 /// The domain tag that starts every signed payload.
 pub const DOMAIN: &str = "k3s-daas/worker-proof/v1";
@@ -116,19 +116,9 @@ impl fmt::Display for Purpose {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerProofError {
-    /// The wire form is not `daasw1.<payload>.<signature>` with valid
-    /// base64url and a payload that decodes.
-    #[error("malformed worker proof: {0}")]
-    Malformed(String),
-    /// The payload does not start with the domain tag [`DOMAIN`].
-    #[error("the payload is not a K3s-DaaS worker proof (domain tag differs)")]
-    WrongDomain,
-    /// The payload version is not [`VERSION`].
-    #[error("worker proof version {got} is not supported (expected {VERSION})")]
-    UnsupportedVersion {
-        /// The version found.
-        got: u8,
-    },
+    /// Not a well-formed, validly signed envelope (see [`EnvelopeError`]).
+    #[error("worker proof: {0}")]
+    Envelope(#[from] EnvelopeError),
     /// The purpose code is not register (0), heartbeat (1) or drain (2).
     #[error("worker proof purpose {got} is unknown (0 register, 1 heartbeat, 2 drain)")]
     UnknownPurpose {
@@ -142,17 +132,6 @@ pub enum WorkerProofError {
         expected: Purpose,
         /// What the proof says.
         got: Purpose,
-    },
-    /// The signature is malformed or does not verify over the payload.
-    #[error("the worker proof's signature is invalid: {0}")]
-    InvalidSignature(#[source] SignatureError),
-    /// The signature verifies, but the signing key is not the `owner` claim.
-    #[error("the worker proof was signed by {signer}, not by its owner {owner}")]
-    SignerIsNotOwner {
-        /// The address of the signing key.
-        signer: Address,
-        /// The owner the proof claims.
-        owner: Address,
     },
     /// The proof is meant for another cluster.
     #[error("the worker proof is for audience `{got}`, expected `{expected}`")]
@@ -168,44 +147,6 @@ pub enum WorkerProofError {
     /// The node id is not a node name the master admits.
     #[error("invalid node id: {0}")]
     InvalidNodeId(#[source] NodeNameError),
-    /// The proof is older than the verifier accepts.
-    #[error(
-        "the worker proof is stale: issued at {issued_at} (unix s), {age} s ago, more than the {max_age} s allowed"
-    )]
-    Stale {
-        /// Its `issued_at` claim.
-        issued_at: u64,
-        /// Seconds since then.
-        age: u64,
-        /// The largest age accepted, in seconds.
-        max_age: u64,
-    },
-    /// The proof was issued later than now plus the allowed clock skew.
-    #[error("the worker proof is issued at {issued_at} (unix s), in the future; now is {now}")]
-    IssuedInFuture {
-        /// Its `issued_at` claim.
-        issued_at: u64,
-        /// The verifier's time.
-        now: u64,
-    },
-    /// The signer failed.
-    #[error("signing the worker proof failed: {0}")]
-    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<EnvelopeError> for WorkerProofError {
-    fn from(error: EnvelopeError) -> Self {
-        match error {
-            EnvelopeError::Malformed(reason) => Self::Malformed(reason),
-            EnvelopeError::WrongDomain => Self::WrongDomain,
-            EnvelopeError::UnsupportedVersion { got } => Self::UnsupportedVersion { got },
-            EnvelopeError::InvalidSignature(error) => Self::InvalidSignature(error),
-            EnvelopeError::SignerIsNotOwner { signer, owner } => {
-                Self::SignerIsNotOwner { signer, owner }
-            }
-            EnvelopeError::Signing(error) => Self::Signing(error),
-        }
-    }
 }
 
 /// What a proof says. Only [`VerifiedWorkerProof::claims`] is vouched for.
@@ -327,7 +268,7 @@ impl Payload {
 /// The canonical bytes that are signed for `claims`.
 ///
 /// # Errors
-/// [`WorkerProofError::Malformed`] if BCS fails (it cannot for these types).
+/// [`EnvelopeError::Malformed`] if BCS fails (it cannot for these types).
 pub fn signing_bytes(claims: &WorkerClaims) -> Result<Vec<u8>, WorkerProofError> {
     Ok(envelope::encode(&Payload::of(claims))?)
 }
@@ -341,8 +282,8 @@ impl WorkerProof {
     /// Signs `claims` with `key`, whose address must be `claims.owner`.
     ///
     /// # Errors
-    /// [`WorkerProofError::SignerIsNotOwner`], invalid claims,
-    /// [`WorkerProofError::Signing`].
+    /// [`EnvelopeError::SignerIsNotOwner`], invalid claims,
+    /// [`EnvelopeError::Signing`].
     pub fn sign(key: &Keypair, claims: &WorkerClaims) -> Result<Self, WorkerProofError> {
         envelope::check_signer(key.address(), claims.owner)?;
         Self::sign_with(claims, |message| key.sign_personal_message(message))
@@ -352,8 +293,8 @@ impl WorkerProof {
     /// checked to come from `claims.owner`.
     ///
     /// # Errors
-    /// Invalid claims, [`WorkerProofError::Signing`],
-    /// [`WorkerProofError::SignerIsNotOwner`].
+    /// Invalid claims, [`EnvelopeError::Signing`],
+    /// [`EnvelopeError::SignerIsNotOwner`].
     pub fn sign_with<F, E>(claims: &WorkerClaims, sign: F) -> Result<Self, WorkerProofError>
     where
         F: FnOnce(&[u8]) -> Result<SerializedSignature, E>,
@@ -369,10 +310,10 @@ impl WorkerProof {
     /// is verified yet: see [`UnverifiedWorkerProof::verify`].
     ///
     /// # Errors
-    /// [`WorkerProofError::Malformed`], [`WorkerProofError::WrongDomain`],
-    /// [`WorkerProofError::UnsupportedVersion`],
+    /// [`EnvelopeError::Malformed`], [`EnvelopeError::WrongDomain`],
+    /// [`EnvelopeError::UnsupportedVersion`],
     /// [`WorkerProofError::UnknownPurpose`],
-    /// [`WorkerProofError::InvalidSignature`] for a signature of the wrong
+    /// [`EnvelopeError::InvalidSignature`] for a signature of the wrong
     /// shape.
     pub fn parse(proof: &str) -> Result<UnverifiedWorkerProof, WorkerProofError> {
         let opened = ENVELOPE.open(proof, Payload::into_claims)?;
@@ -420,9 +361,9 @@ impl UnverifiedWorkerProof {
     /// # Errors
     /// [`WorkerProofError::InvalidAudience`],
     /// [`WorkerProofError::WrongAudience`],
-    /// [`WorkerProofError::IssuedInFuture`], [`WorkerProofError::Stale`],
-    /// [`WorkerProofError::InvalidSignature`],
-    /// [`WorkerProofError::SignerIsNotOwner`].
+    /// [`EnvelopeError::IssuedInFuture`], [`EnvelopeError::Stale`],
+    /// [`EnvelopeError::InvalidSignature`],
+    /// [`EnvelopeError::SignerIsNotOwner`].
     pub fn verify(
         &self,
         audience: &str,
@@ -438,32 +379,12 @@ impl UnverifiedWorkerProof {
                 got: claims.audience.clone(),
             });
         }
-        check_time(claims.issued_at, now, max_age, skew)?;
+        envelope::check_fresh(claims.issued_at, now, max_age, skew)?;
         self.opened.verify(claims.owner)?;
         Ok(VerifiedWorkerProof {
             claims: claims.clone(),
         })
     }
-}
-
-fn check_time(
-    issued_at: u64,
-    now: u64,
-    max_age: Duration,
-    skew: Duration,
-) -> Result<(), WorkerProofError> {
-    if issued_at > now.saturating_add(skew.as_secs()) {
-        return Err(WorkerProofError::IssuedInFuture { issued_at, now });
-    }
-    let age = now.saturating_sub(issued_at);
-    if age > max_age.as_secs() {
-        return Err(WorkerProofError::Stale {
-            issued_at,
-            age,
-            max_age: max_age.as_secs(),
-        });
-    }
-    Ok(())
 }
 
 impl fmt::Debug for UnverifiedWorkerProof {
@@ -619,14 +540,20 @@ mod tests {
         assert!(verify(proof.as_str(), NOW + 60).is_ok());
         let stale = verify(proof.as_str(), NOW + 61).unwrap_err();
         assert!(
-            matches!(stale, WorkerProofError::Stale { age: 61, .. }),
+            matches!(
+                stale,
+                WorkerProofError::Envelope(EnvelopeError::Stale { age: 61, .. })
+            ),
             "{stale}"
         );
         assert!(stale.to_string().contains("stale"));
         assert!(verify(proof.as_str(), NOW - 30).is_ok());
         let future = verify(proof.as_str(), NOW - 31).unwrap_err();
         assert!(
-            matches!(future, WorkerProofError::IssuedInFuture { .. }),
+            matches!(
+                future,
+                WorkerProofError::Envelope(EnvelopeError::IssuedInFuture { .. })
+            ),
             "{future}"
         );
     }
@@ -638,13 +565,17 @@ mod tests {
         let claims = claims(&owner, Purpose::Register, NOW);
         assert!(matches!(
             WorkerProof::sign(&thief, &claims),
-            Err(WorkerProofError::SignerIsNotOwner { .. })
+            Err(WorkerProofError::Envelope(
+                EnvelopeError::SignerIsNotOwner { .. }
+            ))
         ));
         // Signed by the thief over claims naming the owner.
         let forged = WorkerProof::sign_with(&claims, |m| thief.sign_personal_message(m));
         assert!(matches!(
             forged,
-            Err(WorkerProofError::SignerIsNotOwner { .. })
+            Err(WorkerProofError::Envelope(
+                EnvelopeError::SignerIsNotOwner { .. }
+            ))
         ));
         let thief_claims = WorkerClaims {
             owner: thief.address(),
@@ -657,7 +588,10 @@ mod tests {
         let (_, signature) = thief_proof.as_str().rsplit_once('.').unwrap();
         let error = verify(&format!("{payload}.{signature}"), NOW).unwrap_err();
         assert!(
-            matches!(error, WorkerProofError::InvalidSignature(_)),
+            matches!(
+                error,
+                WorkerProofError::Envelope(EnvelopeError::InvalidSignature(_))
+            ),
             "{error}"
         );
         // A changed byte of the payload (the node id's last letter).
@@ -667,7 +601,10 @@ mod tests {
         });
         let error = verify(&tampered, NOW).unwrap_err();
         assert!(
-            matches!(error, WorkerProofError::InvalidSignature(_)),
+            matches!(
+                error,
+                WorkerProofError::Envelope(EnvelopeError::InvalidSignature(_))
+            ),
             "{error}"
         );
     }
@@ -717,12 +654,14 @@ mod tests {
         let wrong_domain = with_payload(good, |p| p[1] = b'x');
         assert!(matches!(
             WorkerProof::parse(&wrong_domain),
-            Err(WorkerProofError::WrongDomain)
+            Err(WorkerProofError::Envelope(EnvelopeError::WrongDomain))
         ));
         let version = with_payload(good, |p| p[tag_len] = 2);
         assert!(matches!(
             WorkerProof::parse(&version),
-            Err(WorkerProofError::UnsupportedVersion { got: 2 })
+            Err(WorkerProofError::Envelope(
+                EnvelopeError::UnsupportedVersion { got: 2, .. }
+            ))
         ));
         let purpose = with_payload(good, |p| p[tag_len + 1] = 9);
         assert!(matches!(
@@ -733,7 +672,9 @@ mod tests {
         let short_signature = format!("{payload}.AAAA");
         assert!(matches!(
             WorkerProof::parse(&short_signature),
-            Err(WorkerProofError::InvalidSignature(_))
+            Err(WorkerProofError::Envelope(EnvelopeError::InvalidSignature(
+                _
+            )))
         ));
     }
 

@@ -50,7 +50,11 @@ pub fn read_sui_keystore(path: &Path) -> Result<Vec<Keypair>, KeystoreError> {
     parse_sui_keystore(&text, path)
 }
 
-fn parse_sui_keystore(text: &str, path: &Path) -> Result<Vec<Keypair>, KeystoreError> {
+/// Parses the text of a `sui.keystore` file; `path` names it in errors.
+///
+/// # Errors
+/// [`KeystoreError::Malformed`] or [`KeystoreError::Entry`].
+pub fn parse_sui_keystore(text: &str, path: &Path) -> Result<Vec<Keypair>, KeystoreError> {
     // serde_json's messages give line and column, never the offending key text.
     let entries: Vec<zeroize::Zeroizing<String>> =
         serde_json::from_str(text).map_err(|e| KeystoreError::Malformed {

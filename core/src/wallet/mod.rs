@@ -17,7 +17,7 @@ mod store;
 pub use derivation::DerivationPath;
 pub use error::{KeyError, SignatureError, StoreError};
 pub use keypair::Keypair;
-pub use keystore::{KeystoreError, read_sui_keystore};
+pub use keystore::{KeystoreError, parse_sui_keystore, read_sui_keystore};
 pub use personal_message::{SerializedSignature, verify_personal_message};
 pub use scheme::Scheme;
 pub use store::{BackendKind, Passphrase, WalletEntry, WalletStore, WalletSummary};

@@ -256,16 +256,17 @@ impl NodeService {
 /// A refused proof: 400 when it is not a proof at all, 401 when it does
 /// not prove what it must.
 fn proof_error(error: WorkerProofError) -> ApiError {
-    match error {
-        WorkerProofError::Malformed(_)
-        | WorkerProofError::WrongDomain
-        | WorkerProofError::UnsupportedVersion { .. }
-        | WorkerProofError::UnknownPurpose { .. }
+    let not_a_proof = match &error {
+        WorkerProofError::Envelope(envelope) => envelope.is_malformed(),
+        WorkerProofError::UnknownPurpose { .. }
         | WorkerProofError::InvalidNodeId(_)
-        | WorkerProofError::InvalidAudience(_) => {
-            ApiError::bad_request(format!("bad proof: {error}"))
-        }
-        _ => ApiError::unauthorized(format!("proof refused: {error}")),
+        | WorkerProofError::InvalidAudience(_) => true,
+        _ => false,
+    };
+    if not_a_proof {
+        ApiError::bad_request(format!("bad proof: {error}"))
+    } else {
+        ApiError::unauthorized(format!("proof refused: {error}"))
     }
 }
 

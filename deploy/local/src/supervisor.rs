@@ -27,12 +27,14 @@ use crate::k3s::log_tail;
 pub(crate) const CLEANUP_HOOK: &str = "janitor-cleanup.sh";
 
 /// What the janitor runs: `$1` is the data directory, `$1/pids/*` hold the
-/// process-group ids of the components, `$2` is [`CLEANUP_HOOK`]. Blocks on stdin, then SIGTERMs every
+/// process-group ids of the components, `$2` is [`CLEANUP_HOOK`], `$3` is
+/// `keep` for a persistent directory. Blocks on stdin, then SIGTERMs every
 /// group, gives them five seconds, SIGKILLs what is left, runs the cleanup
-/// hook and removes the directory without crossing into other file systems
-/// (a mount left under it is never emptied through). (dash's `kill` takes
-/// `-SIG -PGID`, without `--`.)
-const JANITOR_SCRIPT: &str = r#"dir="$1" hook="$1/$2"
+/// hook and (unless kept) removes the directory without crossing into other
+/// file systems (a mount left under it is never emptied through); a kept
+/// directory loses only its pid files. (dash's `kill` takes `-SIG -PGID`,
+/// without `--`.)
+const JANITOR_SCRIPT: &str = r#"dir="$1" hook="$1/$2" keep="$3"
 read -r _ || :
 for f in "$dir"/pids/*; do [ -f "$f" ] && kill -TERM "-$(cat "$f")" 2>/dev/null; done
 i=0
@@ -47,7 +49,7 @@ while [ "$i" -lt 50 ]; do
 done
 for f in "$dir"/pids/*; do [ -f "$f" ] && kill -KILL "-$(cat "$f")" 2>/dev/null; done
 [ -f "$hook" ] && sh "$hook" >"$hook.log" 2>&1
-rm -rf --one-file-system -- "$dir"
+if [ "$keep" = keep ]; then rm -f -- "$dir"/pids/*; else rm -rf --one-file-system -- "$dir"; fi
 "#;
 
 /// What each component is started through: records its own pid (which is its
@@ -74,8 +76,9 @@ struct Processes {
     janitor: Option<Janitor>,
 }
 
-/// A data directory and the process groups started into it, all removed when
-/// the supervisor is dropped or the test process ends in any way.
+/// A data directory and the process groups started into it, all stopped
+/// when the supervisor is dropped or its process ends in any way; a
+/// temporary directory is removed as well, a persistent one is kept.
 pub(crate) struct Supervisor {
     dir: PathBuf,
     processes: Mutex<Processes>,
@@ -92,12 +95,27 @@ impl Supervisor {
             .keep();
         // From here on the janitor owns the directory; start it first so that
         // nothing below can leak it.
+        Self::with_janitor(dir, false)
+    }
+
+    /// Uses `dir` (made if missing, kept with its contents when the
+    /// supervisor stops) as the data directory and starts its janitor.
+    ///
+    /// The caller makes sure that no earlier supervisor's processes still
+    /// run from `dir` (their pid files are overwritten).
+    pub(crate) fn persistent(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Self::with_janitor(dir.to_owned(), true)
+    }
+
+    fn with_janitor(dir: PathBuf, keep: bool) -> Result<Self> {
         let janitor = Command::new("sh")
             .arg("-c")
             .arg(JANITOR_SCRIPT)
             .arg("daas-janitor")
             .arg(&dir)
             .arg(CLEANUP_HOOK)
+            .arg(if keep { "keep" } else { "remove" })
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -106,7 +124,9 @@ impl Supervisor {
         let mut janitor = match janitor {
             Ok(child) => child,
             Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
+                if !keep {
+                    let _ = fs::remove_dir_all(&dir);
+                }
                 return Err(anyhow!("starting the cleanup watchdog (sh): {e}"));
             }
         };
@@ -142,8 +162,9 @@ impl Supervisor {
     }
 
     /// Starts `program` as a component named `name`: in its own process
-    /// group, registered with the janitor, output to `logs/<name>.log`.
-    /// Returns its pid (which is also its process-group id).
+    /// group, registered with the janitor, output appended to
+    /// `logs/<name>.log`. Returns its pid (which is also its process-group
+    /// id).
     pub(crate) fn spawn(
         &self,
         name: &str,
@@ -152,7 +173,11 @@ impl Supervisor {
         env: &[(&str, &OsStr)],
     ) -> Result<u32> {
         let log = self.log_path(name);
-        let out = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone().context("duplicating a log file handle")?;
         let pid_file = self.dir.join("pids").join(name);
         let mut command = Command::new("sh");

@@ -32,7 +32,7 @@ pub const NODE_LABEL: &str = "kwok.x-k8s.io/node";
 pub const NODE_LABEL_VALUE: &str = "fake";
 
 /// The stages kwok plays (node ready and heartbeat, pod running, pod delete).
-const STAGES: &str = include_str!("../../deploy/k3s/kwok/stages.yaml");
+const STAGES: &str = include_str!("../../k3s/kwok/stages.yaml");
 
 /// Name of kwok among the cluster's components (and of its log).
 const COMPONENT: &str = "kwok";

@@ -102,21 +102,7 @@ impl Devnet {
             .prefix("daas-devnet-")
             .tempdir()
             .context("creating the devnet's temp dir")?;
-        // The devnet's HTTP endpoints are plain http on loopback; the TLS
-        // config (required by the workspace's provider-less reqwest) trusts
-        // nothing.
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+        let http = http_client()?;
         let dev_attestation_root = match dev_root_pem {
             Some(pem) => {
                 let path = dir.path().join("insecure-dev-attestation-root.pem");
@@ -171,19 +157,7 @@ impl Devnet {
     /// # Errors
     /// The faucet refused or is unreachable.
     pub async fn fund(&self, recipient: Address) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(format!("{}/v2/gas", self.url))
-            .json(&serde_json::json!({ "FixedAmountRequest": { "recipient": recipient.to_string() } }))
-            .send()
-            .await
-            .context("calling the devnet faucet")?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("faucet answered {status}: {body}");
-        }
-        Ok(())
+        request_gas(&self.http, &self.url, recipient).await
     }
 
     /// Moves the devnet's clock forward by `ms` (`POST /devnet/v1/advance-clock`)
@@ -307,6 +281,51 @@ impl Devnet {
         self.child = Some(child);
         Ok(())
     }
+}
+
+/// A client of the devnet's HTTP endpoints (faucet, clock), which are plain
+/// http on loopback; the TLS config (required by the workspace's
+/// provider-less reqwest) trusts nothing.
+///
+/// # Errors
+/// The client could not be built.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Asks the faucet of the devnet at `url` to send SUI to `recipient`
+/// (`POST /v2/gas`).
+///
+/// # Errors
+/// The faucet refused or is unreachable.
+pub async fn request_gas(
+    http: &reqwest::Client,
+    url: &str,
+    recipient: Address,
+) -> anyhow::Result<()> {
+    let response = http
+        .post(format!("{url}/v2/gas"))
+        .json(&serde_json::json!({ "FixedAmountRequest": { "recipient": recipient.to_string() } }))
+        .send()
+        .await
+        .context("calling the devnet faucet")?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("faucet answered {status}: {body}");
+    }
+    Ok(())
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -25,6 +25,8 @@ pub const MASTER: &str = "daas-master";
 pub const CONSOLE: &str = "daas-console";
 /// `daas-agent`.
 pub const AGENT: &str = "daas-agent";
+/// `daas-local`.
+pub const LOCAL: &str = "daas-local";
 
 /// The executable of workspace package `package` (whose binary has the
 /// package's name), built if needed.
@@ -62,10 +64,20 @@ fn override_variable(package: &str) -> String {
     format!("DAAS_{name}_BIN")
 }
 
+/// The workspace this crate was built from (`deploy/local` is two levels
+/// below it), where `cargo build` and `deploy/dev/setup.sh` run.
+///
+/// # Errors
+/// The crate's directory has no grandparent.
+pub fn workspace_dir() -> anyhow::Result<&'static Path> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .context("deploy/local has no workspace directory above it")
+}
+
 fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("tests crate has no parent directory")?;
+    let workspace = workspace_dir()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = std::process::Command::new(&cargo);
     for (name, _) in std::env::vars_os() {

@@ -25,7 +25,7 @@ use crate::k3s::{self, Cluster, ClusterBuilder, StaticToken};
 const MASTER_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The API server caches webhook token answers; it holds successes for 10 s
 /// whatever this says, so revocation relies on the authorization webhook.
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+pub(crate) const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// Knobs of a [`Stack`].
 #[derive(Debug, Clone, Default)]
@@ -93,10 +93,15 @@ impl Stack {
 }
 
 fn master_config(devnet: &Devnet, cluster: &Cluster, extra: &str) -> String {
+    master_config_for(devnet.url(), cluster, extra)
+}
+
+/// The master's `nautilus-config.yaml` for the chain at `chain_url` and
+/// `cluster`, with `extra` top-level sections appended.
+pub(crate) fn master_config_for(chain_url: &str, cluster: &Cluster, extra: &str) -> String {
     format!(
-        "sui:\n  profile: devnet\n  rpc_endpoint: \"{}\"\nk3s:\n  kubeconfig: \"{}\"\n  \
+        "sui:\n  profile: devnet\n  rpc_endpoint: \"{chain_url}\"\nk3s:\n  kubeconfig: \"{}\"\n  \
          api_server_url: \"{}\"\n{extra}",
-        devnet.url(),
         cluster.kubeconfig_path().display(),
         cluster.server(),
     )
@@ -104,19 +109,22 @@ fn master_config(devnet: &Devnet, cluster: &Cluster, extra: &str) -> String {
 
 /// The API server's webhook and admission files, written by the master
 /// binary.
-struct WebhookFiles {
-    authentication: PathBuf,
-    authorization: PathBuf,
-    admission: PathBuf,
-    audit_policy: PathBuf,
-    audit_webhook: PathBuf,
+pub(crate) struct WebhookFiles {
+    pub(crate) authentication: PathBuf,
+    pub(crate) authorization: PathBuf,
+    pub(crate) admission: PathBuf,
+    pub(crate) audit_policy: PathBuf,
+    pub(crate) audit_webhook: PathBuf,
 }
 
 /// Where the API server's webhook files are written, in the master's
 /// directory.
 const APISERVER_DIR: &str = "apiserver";
 
-async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFiles> {
+/// Runs `daas-master webhook-files` for a master whose state is
+/// `dir/state` and whose webhook listener is on `port`; the files land in
+/// `dir/apiserver`.
+pub(crate) async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result<WebhookFiles> {
     let binary = master_binary().await?;
     let out = dir.join(APISERVER_DIR);
     let status = Command::new(&binary)
@@ -220,15 +228,7 @@ impl MasterProcess {
     /// # Errors
     /// The master's dev root is unreadable.
     pub fn client(&self) -> anyhow::Result<AttestedClient> {
-        let pem = std::fs::read_to_string(self.state_dir().join("dev-root.pem"))
-            .context("reading the master's dev root")?;
-        let root = DevRoot::from_pem(&pem).context("parsing the master's dev root")?;
-        let config = AttestedClientConfig::new(
-            TrustRoots::insecure_dev_only(root),
-            PcrPolicy::AnyMeasurement,
-        )
-        .allow_insecure_dev(true);
-        AttestedClient::new(&self.url, config).context("making an attested client")
+        dev_client(&self.url, &self.state_dir())
     }
 
     /// Waits until `/readyz` answers 200 (chain, API server and event
@@ -237,20 +237,7 @@ impl MasterProcess {
     /// # Errors
     /// Not ready within [`MASTER_START_TIMEOUT`]; the last answer is named.
     pub async fn wait_ready(&self) -> anyhow::Result<()> {
-        let client = self.client()?;
-        let deadline = tokio::time::Instant::now() + MASTER_START_TIMEOUT;
-        loop {
-            let answer = client.get_json::<serde_json::Value>("/readyz").await;
-            match answer {
-                Ok(_) => return Ok(()),
-                Err(error) if tokio::time::Instant::now() >= deadline => bail!(
-                    "the master was not ready within {MASTER_START_TIMEOUT:?} ({error}); \
-                     its log:\n{}",
-                    self.log_tail(40)
-                ),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+        wait_master_ready(&self.client()?, &self.log_path()).await
     }
 
     /// Kills the master (SIGKILL: nothing is flushed or released).
@@ -317,5 +304,43 @@ impl MasterProcess {
             .to_owned();
         self.child = Some(child);
         Ok(())
+    }
+}
+
+/// An attested client of the master at `url` whose state directory is
+/// `state_dir`, accepting its dev attestation (any measurement).
+///
+/// # Errors
+/// The master's dev root is unreadable.
+pub fn dev_client(url: &str, state_dir: &Path) -> anyhow::Result<AttestedClient> {
+    let pem = std::fs::read_to_string(state_dir.join("dev-root.pem"))
+        .context("reading the master's dev root")?;
+    let root = DevRoot::from_pem(&pem).context("parsing the master's dev root")?;
+    let config = AttestedClientConfig::new(
+        TrustRoots::insecure_dev_only(root),
+        PcrPolicy::AnyMeasurement,
+    )
+    .allow_insecure_dev(true);
+    AttestedClient::new(url, config).context("making an attested client")
+}
+
+/// Waits until the master behind `client` answers `/readyz` with 200
+/// (chain, API server and event follower all fine).
+///
+/// # Errors
+/// Not ready within [`MASTER_START_TIMEOUT`]; the last answer and the end
+/// of `log` are quoted.
+pub async fn wait_master_ready(client: &AttestedClient, log: &Path) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + MASTER_START_TIMEOUT;
+    loop {
+        match client.get_json::<serde_json::Value>("/readyz").await {
+            Ok(_) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() >= deadline => bail!(
+                "the master was not ready within {MASTER_START_TIMEOUT:?} ({error}); \
+                 its log:\n{}",
+                k3s::log_tail(log, 40)
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }

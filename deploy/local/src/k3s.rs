@@ -232,6 +232,8 @@ pub struct ClusterBuilder {
     apiserver_args: Vec<(String, String)>,
     binaries: Option<Binaries>,
     startup_timeout: Duration,
+    state_dir: Option<PathBuf>,
+    apiserver_port: Option<u16>,
 }
 
 impl Default for ClusterBuilder {
@@ -254,7 +256,25 @@ impl ClusterBuilder {
             apiserver_args: Vec::new(),
             binaries: None,
             startup_timeout: Duration::from_secs(120),
+            state_dir: None,
+            apiserver_port: None,
         }
+    }
+
+    /// Keeps the cluster in `dir` (made if missing) instead of a temporary
+    /// directory: its PKI, kubeconfigs and kine database are reused by the
+    /// next start and left in place when it stops. Only one cluster may run
+    /// from a directory at a time (the caller's lock).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Serves the API server on this port of 127.0.0.1 instead of a free
+    /// one; a port in use fails the start instead of being retried.
+    pub fn apiserver_port(mut self, port: u16) -> Self {
+        self.apiserver_port = Some(port);
+        self
     }
 
     /// Authenticates bearer tokens through a webhook
@@ -376,7 +396,11 @@ impl ClusterBuilder {
             Some(b) => b.clone(),
             None => Binaries::locate()?,
         };
-        let mut cluster = Cluster::prepare(binaries, self.static_tokens.clone())?;
+        let mut cluster = Cluster::prepare(
+            binaries,
+            self.static_tokens.clone(),
+            self.state_dir.as_deref(),
+        )?;
         cluster.boot(&self).await?;
         Ok(cluster)
     }
@@ -430,7 +454,86 @@ struct Pki {
     service_account_pub: String,
 }
 
+/// The PKI's files in the cluster's `tls/` directory, in [`Pki::files`]
+/// order.
+const PKI_FILES: [&str; 14] = [
+    "ca.crt",
+    "ca.key",
+    "serving.crt",
+    "serving.key",
+    "admin.crt",
+    "admin.key",
+    "controller-manager.crt",
+    "controller-manager.key",
+    "scheduler.crt",
+    "scheduler.key",
+    "kubelet-client.crt",
+    "kubelet-client.key",
+    "service-account.key",
+    "service-account.pub",
+];
+
 impl Pki {
+    /// The PKI kept in `tls` if there is one (a persistent cluster started
+    /// before), else a new one written there.
+    fn load_or_generate(tls: &Path) -> Result<Self> {
+        if tls.join(PKI_FILES[0]).is_file() {
+            return Self::load(tls);
+        }
+        let pki = Self::generate()?;
+        for (name, contents) in PKI_FILES.iter().zip(pki.files()) {
+            write_private(&tls.join(name), contents)?;
+        }
+        Ok(pki)
+    }
+
+    fn load(tls: &Path) -> Result<Self> {
+        let read = |i: usize| -> Result<String> {
+            let path = tls.join(PKI_FILES[i]);
+            fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} of the kept cluster PKI (reset the state to start over)",
+                    path.display()
+                )
+            })
+        };
+        Ok(Self {
+            ca_cert: read(0)?,
+            ca_key: read(1)?,
+            serving_cert: read(2)?,
+            serving_key: read(3)?,
+            admin_cert: read(4)?,
+            admin_key: read(5)?,
+            controller_manager_cert: read(6)?,
+            controller_manager_key: read(7)?,
+            scheduler_cert: read(8)?,
+            scheduler_key: read(9)?,
+            kubelet_client_cert: read(10)?,
+            kubelet_client_key: read(11)?,
+            service_account_key: read(12)?,
+            service_account_pub: read(13)?,
+        })
+    }
+
+    fn files(&self) -> [&String; 14] {
+        [
+            &self.ca_cert,
+            &self.ca_key,
+            &self.serving_cert,
+            &self.serving_key,
+            &self.admin_cert,
+            &self.admin_key,
+            &self.controller_manager_cert,
+            &self.controller_manager_key,
+            &self.scheduler_cert,
+            &self.scheduler_key,
+            &self.kubelet_client_cert,
+            &self.kubelet_client_key,
+            &self.service_account_key,
+            &self.service_account_pub,
+        ]
+    }
+
     fn generate() -> Result<Self> {
         let ca_key = KeyPair::generate().context("generating the CA key")?;
         let mut ca_params = CertificateParams::default();
@@ -609,8 +712,15 @@ pub fn unique_suffix() -> String {
 impl Cluster {
     /// Makes the data directory and starts the janitor that owns it. Nothing
     /// else runs yet.
-    fn prepare(binaries: Binaries, static_tokens: Vec<StaticToken>) -> Result<Self> {
-        let supervisor = Supervisor::start("daas-k8s-")?;
+    fn prepare(
+        binaries: Binaries,
+        static_tokens: Vec<StaticToken>,
+        state_dir: Option<&Path>,
+    ) -> Result<Self> {
+        let supervisor = match state_dir {
+            Some(dir) => Supervisor::persistent(dir)?,
+            None => Supervisor::start("daas-k8s-")?,
+        };
         let dir = supervisor.dir().to_owned();
         for sub in ["tls", "db"] {
             fs::create_dir_all(dir.join(sub))
@@ -631,21 +741,8 @@ impl Cluster {
     /// Writes the PKI, starts every component and waits for readiness.
     async fn boot(&mut self, builder: &ClusterBuilder) -> Result<()> {
         let cluster = self;
-        let pki = Pki::generate()?;
         let tls = cluster.data_dir().join("tls");
-        let files = [
-            ("ca.crt", &pki.ca_cert),
-            ("ca.key", &pki.ca_key),
-            ("serving.crt", &pki.serving_cert),
-            ("serving.key", &pki.serving_key),
-            ("kubelet-client.crt", &pki.kubelet_client_cert),
-            ("kubelet-client.key", &pki.kubelet_client_key),
-            ("service-account.key", &pki.service_account_key),
-            ("service-account.pub", &pki.service_account_pub),
-        ];
-        for (name, contents) in files {
-            write_private(&tls.join(name), contents)?;
-        }
+        let pki = Pki::load_or_generate(&tls)?;
         let token_file = cluster.data_dir().join("static-tokens.csv");
         if !cluster.static_tokens.is_empty() {
             let mut csv = String::new();
@@ -660,6 +757,14 @@ impl Cluster {
         // kine on a unix socket: no port at all.
         let kine_sock = cluster.data_dir().join("kine.sock");
         let db = cluster.data_dir().join("db").join("state.db");
+        // A kept directory may hold the socket of a stopped kine; waiting
+        // for it to appear must wait for this one.
+        match fs::remove_file(&kine_sock) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", kine_sock.display()));
+            }
+            _ => {}
+        }
         cluster.spawn_component(
             "kine",
             &cluster.binaries.kine.clone(),
@@ -690,7 +795,10 @@ impl Cluster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let port = free_port()?;
+            let port = match builder.apiserver_port {
+                Some(port) => port,
+                None => free_port()?,
+            };
             cluster.server = format!("https://127.0.0.1:{port}");
             let args = cluster.apiserver_args(builder, port, &kine_sock, &token_file);
             let name = format!("kube-apiserver-{attempt}");
@@ -705,7 +813,10 @@ impl Cluster {
                 Ok(()) => break,
                 Err(e) => {
                     let log = log_tail(&cluster.log_path(&name), 40);
-                    if attempt < 3 && log.contains("address already in use") {
+                    if attempt < 3
+                        && builder.apiserver_port.is_none()
+                        && log.contains("address already in use")
+                    {
                         tracing::warn!(
                             port,
                             "kube-apiserver lost its port to another process; retrying"
@@ -943,7 +1054,8 @@ impl Cluster {
         &self.ca_pem
     }
 
-    /// The cluster's data directory (removed when the cluster goes away).
+    /// The cluster's data directory (removed when the cluster goes away,
+    /// unless it was given with [`ClusterBuilder::state_dir`]).
     pub fn data_dir(&self) -> &Path {
         self.supervisor.dir()
     }

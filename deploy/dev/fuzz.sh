@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fuzz every parser of outside input (fuzz/fuzz_targets/*.rs) for a bounded
+# time each, from the seed corpora committed in fuzz/corpus/<target>/ (and,
+# for attestation_parse, the real Nitro documents), and print executions
+# and crashes per target.
+#
+#   deploy/dev/fuzz.sh [--seconds N] [TARGET...]     (default: 30 s, every target)
+#
+# Installs cargo-fuzz when it is missing. Uses the nightly toolchain when
+# one is installed, else RUSTC_BOOTSTRAP=1 with the default one. New inputs
+# go to fuzz/target/corpus/<target>/ (not committed); a crash is left in
+# fuzz/artifacts/<target>/ and makes the script fail. The table is also
+# written to fuzz/target/results.tsv.
+set -euo pipefail
+
+usage() { echo "usage: $0 [--seconds N] [TARGET...]" >&2; exit 2; }
+
+seconds=30
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) [ $# -ge 2 ] || usage; seconds="$2"; shift 2 ;;
+    -h|--help) usage ;;
+    -*) echo "unknown option $1" >&2; usage ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+case "$seconds" in
+  ''|*[!0-9]*|0) echo "--seconds wants a positive whole number, not '$seconds'" >&2; exit 2 ;;
+esac
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo/fuzz"
+# A nested cargo must not inherit the outer one's variables (they make
+# build scripts rerun).
+while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(CARGO_[A-Z_]*\)=.*/\1/p' | grep -v '^CARGO_HOME$')
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+  cargo install cargo-fuzz --locked
+fi
+toolchain=()
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  toolchain=(+nightly)
+else
+  echo "no nightly toolchain: using RUSTC_BOOTSTRAP=1 with the default one" >&2
+  export RUSTC_BOOTSTRAP=1
+fi
+
+known=()
+for file in fuzz_targets/*.rs; do known+=("$(basename "$file" .rs)"); done
+if [ ${#targets[@]} -eq 0 ]; then targets=("${known[@]}"); fi
+for target in "${targets[@]}"; do
+  if [ ! -f "fuzz_targets/$target.rs" ]; then
+    echo "no fuzz target '$target' (targets: ${known[*]})" >&2
+    exit 2
+  fi
+done
+
+cargo "${toolchain[@]}" fuzz build
+
+seed_attestation() {
+  local fixtures="${DAAS_NITRO_FIXTURES:-$repo/../shared/fixtures/nitro}" into="$1"
+  [ -d "$fixtures" ] || return 0
+  for file in "$fixtures"/*.cbor "$fixtures"/*.b64; do
+    [ -e "$file" ] && cp "$file" "$into/"
+  done
+  return 0
+}
+
+results="target/results.tsv"
+mkdir -p target
+printf 'target\tseconds\texecutions\tcrashes\n' > "$results"
+failed=0
+for target in "${targets[@]}"; do
+  work="target/corpus/$target"
+  seeds="corpus/$target"
+  mkdir -p "$work" "$seeds" "artifacts/$target"
+  if [ "$target" = attestation_parse ]; then seed_attestation "$work"; fi
+  log="target/fuzz-$target.log"
+  status=0
+  # -max_len covers the largest real attestation document; -timeout
+  # makes a hang a finding; -rss_limit_mb bounds memory.
+  cargo "${toolchain[@]}" fuzz run "$target" "$work" "$seeds" -- \
+    -max_total_time="$seconds" -max_len=20000 -rss_limit_mb=2048 -timeout=10 \
+    -print_final_stats=1 >"$log" 2>&1 || status=$?
+  executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+  crashes="$(find "artifacts/$target" -type f | wc -l)"
+  if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
+  printf '%s\t%s\t%s\t%s\n' "$target" "$seconds" "${executions:-0}" "$crashes" >> "$results"
+  if [ "$crashes" -ne 0 ]; then
+    echo "fuzz target $target failed (status $status); see fuzz/$log and fuzz/artifacts/$target/" >&2
+    failed=1
+  fi
+done
+column -t -s $'\t' "$results"
+exit "$failed"

@@ -1,0 +1,185 @@
+//! The console profile of a local stack, and what the launcher tells its
+//! user once the stack is up.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use sui_sdk_types::Address;
+
+use crate::launcher::layout::{Layout, Ports};
+
+/// The console's profile name for the local stack (its built-in default).
+pub const PROFILE: &str = "local";
+
+/// What the profile points at.
+#[derive(Debug)]
+pub struct StackView<'a> {
+    /// The state directory's layout.
+    pub layout: &'a Layout,
+    /// The ports.
+    pub ports: Ports,
+    /// The master's PCR 0–2 (hex).
+    pub pcrs: &'a [String; 3],
+    /// The `EnclaveConfig` with those PCRs.
+    pub enclave_config: Address,
+    /// The operator's address.
+    pub operator: Address,
+    /// The real worker's node name.
+    pub node: &'a str,
+    /// Simulated agents.
+    pub simulated: usize,
+    /// The `daas-console` executable.
+    pub console: &'a Path,
+    /// The `daas-local` executable.
+    pub launcher: &'a Path,
+}
+
+impl StackView<'_> {
+    /// The devnet's URL.
+    pub fn chain_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.devnet_port)
+    }
+
+    /// The master's URL.
+    pub fn master_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.ports.master_port)
+    }
+
+    /// `console.toml` with the stack's profile, as the default one.
+    pub fn console_toml(&self) -> String {
+        let layout = self.layout;
+        format!(
+            "# Written by daas-local up for the stack in {root}; rewritten by every up.\n\
+             default_profile = \"{PROFILE}\"\n\n\
+             [profiles.{PROFILE}]\n\
+             master = \"{master}\"\n\
+             faucet = \"{chain}\"\n\
+             # INSECURE development attestation: this master has no hardware guarantee.\n\
+             dev_root = {dev_root:?}\n\
+             kubeconfig = {kubeconfig:?}\n\
+             key = \"operator\"\n\n\
+             [profiles.{PROFILE}.chain]\n\
+             profile = \"devnet\"\n\
+             endpoint = \"{chain}\"\n\
+             enclave_config = \"{config}\"\n\n\
+             [profiles.{PROFILE}.pcrs]\n\
+             0 = \"{p0}\"\n1 = \"{p1}\"\n2 = \"{p2}\"\n",
+            root = layout.root().display(),
+            master = self.master_url(),
+            chain = self.chain_url(),
+            dev_root = layout.dev_root().display().to_string(),
+            kubeconfig = layout
+                .cluster_dir()
+                .join("admin.kubeconfig")
+                .display()
+                .to_string(),
+            config = self.enclave_config,
+            p0 = self.pcrs[0],
+            p1 = self.pcrs[1],
+            p2 = self.pcrs[2],
+        )
+    }
+
+    /// The environment that makes `daas-console` use this stack and the
+    /// operator's wallet.
+    pub fn console_env(&self) -> [(&'static str, String); 3] {
+        let layout = self.layout;
+        [
+            (
+                "DAAS_CONSOLE_CONFIG",
+                layout.console_config().display().to_string(),
+            ),
+            (
+                "DAAS_WALLET_DIR",
+                layout.operator_dir().join("wallet").display().to_string(),
+            ),
+            (
+                "DAAS_WALLET_PASSPHRASE_FILE",
+                layout
+                    .operator_dir()
+                    .join("passphrase")
+                    .display()
+                    .to_string(),
+            ),
+        ]
+    }
+
+    /// What to do next, printed once the stack is up.
+    pub fn next_steps(&self) -> String {
+        let layout = self.layout;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "K3s-DaaS local stack is up (dev attestation: INSECURE, for development only)"
+        );
+        let rows = [
+            ("chain (devnet)", self.chain_url()),
+            ("faucet", format!("{}/v2/gas", self.chain_url())),
+            ("master (attested)", self.master_url()),
+            (
+                "API server",
+                format!("https://127.0.0.1:{}", self.ports.apiserver_port),
+            ),
+            (
+                "operator wallet",
+                format!("{} (admin, EnclaveCap, SlasherCap)", self.operator),
+            ),
+            ("EnclaveConfig", self.enclave_config.to_string()),
+            (
+                "nodes",
+                format!(
+                    "{} (real kubelet) + {} simulated",
+                    self.node, self.simulated
+                ),
+            ),
+            (
+                "console profile",
+                layout.console_config().display().to_string(),
+            ),
+            (
+                "cluster CA",
+                layout
+                    .cluster_dir()
+                    .join("tls/ca.crt")
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "admin kubeconfig",
+                layout
+                    .cluster_dir()
+                    .join("admin.kubeconfig")
+                    .display()
+                    .to_string(),
+            ),
+            ("master dev root", layout.dev_root().display().to_string()),
+            (
+                "logs",
+                format!(
+                    "{} and {}",
+                    layout.run_dir().join("logs").display(),
+                    layout.cluster_dir().join("logs").display()
+                ),
+            ),
+        ];
+        for (what, value) in rows {
+            let _ = writeln!(text, "  {what:<18} {value}");
+        }
+        let _ = writeln!(text, "\nNext steps (another terminal):");
+        for (name, value) in self.console_env() {
+            let _ = writeln!(text, "  export {name}={value}");
+        }
+        let console = self.console.display();
+        let _ = write!(
+            text,
+            "  {console} nodes list    # the nodes, their health and stake\n  \
+             {console} attest        # verify the master's (dev) attestation\n  \
+             {console} stake --help  # stake as a user for kubectl access\n  \
+             {console} kubeconfig --help  # then a kubeconfig with the credential plugin\n  \
+             {launcher} --state-dir {root} status | down | reset\n",
+            launcher = self.launcher.display(),
+            root = layout.root().display()
+        );
+        text
+    }
+}

@@ -1,0 +1,506 @@
+//! `daas-local up`: starts or resumes the stack, then runs until `down`,
+//! Ctrl-C or SIGTERM.
+
+use std::ffi::OsStr;
+use std::io::IsTerminal as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use daas_core::attested::AttestedClient;
+use daas_core::chain::{ChainClient, ChainConfig};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::binaries::{self, AGENT, CONSOLE, DEVNET, MASTER};
+use crate::k3s::{self, Cluster, ClusterBuilder};
+use crate::launcher::accounts::{self, Account, Facts};
+use crate::launcher::commands::report_stale;
+use crate::launcher::layout::Layout;
+use crate::launcher::profile::StackView;
+use crate::launcher::{LocalError, UpArgs, lock};
+use crate::stack::{self, WebhookFiles};
+use crate::supervisor::Supervisor;
+use crate::{kwok, node};
+
+/// The real worker's node name.
+pub const NODE_NAME: &str = "local-worker";
+/// Simulated agents' node names: `local-sim<generation>-<index>`.
+const SIMULATED_PREFIX: &str = "local-sim";
+/// How long the devnet may take to accept connections.
+const DEVNET_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the real node may take to become Ready.
+const NODE_TIMEOUT: Duration = Duration::from_secs(240);
+/// Stake of the real worker, in MIST (5 SUI).
+const WORKER_STAKE: u64 = 5_000_000_000;
+
+/// The executables the stack runs.
+struct Programs {
+    devnet: PathBuf,
+    master: PathBuf,
+    console: PathBuf,
+    agent: PathBuf,
+    /// This launcher, whose `node` subcommand is the agent's node runtime.
+    launcher: PathBuf,
+}
+
+/// A running stack; dropping it stops the agents, the master and the
+/// devnet, then the control plane.
+struct Running {
+    run: Supervisor,
+    _cluster: Cluster,
+}
+
+/// Runs `up`.
+///
+/// # Errors
+/// A prerequisite is missing, a port is taken, or a component failed.
+pub async fn run(layout: &Layout, args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let Some(held) = lock::try_lock(layout)? else {
+        let pid = lock::launcher_pid(layout)
+            .map_or_else(|| "starting".to_owned(), |pid| format!("pid {pid}"));
+        println!(
+            "the local stack in {} is already running ({pid}); `daas-local status` shows it",
+            layout.root().display()
+        );
+        return Ok(());
+    };
+    report_stale(&lock::clean_stale(layout));
+    held.record_self()?;
+    check_prerequisites()?;
+    args.ports.check_free()?;
+    let programs = programs().await?;
+    let mut terminate = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let (running, view_text, console_env) = tokio::select! {
+        result = start(layout, &args, &programs) => result?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted while starting; stopped"),
+        _ = terminate.recv() => bail!("terminated while starting; stopped"),
+    };
+    println!("{view_text}");
+    println!(
+        "ready in {:.1} s; Ctrl-C or `daas-local down` stops it (state is kept)",
+        started.elapsed().as_secs_f64()
+    );
+    let console = (!args.no_console && std::io::stdout().is_terminal())
+        .then(|| open_console(&programs.console, &console_env));
+    serve(&running, console, &mut terminate).await;
+    eprintln!("stopping the local stack");
+    drop(running);
+    drop(held);
+    Ok(())
+}
+
+/// Runs until Ctrl-C, SIGTERM or a component's death, waiting for the
+/// console first if one was opened.
+async fn serve(
+    running: &Running,
+    console: Option<anyhow::Result<tokio::process::Child>>,
+    terminate: &mut tokio::signal::unix::Signal,
+) {
+    if let Some(console) = console {
+        match console {
+            Ok(mut child) => {
+                tokio::select! {
+                    _ = child.wait() => eprintln!(
+                        "console closed; the stack keeps running until Ctrl-C or `daas-local down`"
+                    ),
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = terminate.recv() => return,
+                }
+            }
+            Err(error) => eprintln!("could not open the console: {error:#}"),
+        }
+    }
+    let mut check = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = terminate.recv() => return,
+            _ = check.tick() => {
+                if let Err(error) = running.run.check_alive() {
+                    eprintln!("daas-local: {error:#}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn open_console(
+    console: &Path,
+    env: &[(&'static str, String); 3],
+) -> anyhow::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(console);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().context("starting daas-console")
+}
+
+/// The control-plane and node binaries that `deploy/dev/setup.sh` builds.
+fn check_prerequisites() -> Result<(), LocalError> {
+    let missing = |what, error: anyhow::Error| LocalError::Prerequisite {
+        what,
+        detail: format!("{error:#}"),
+    };
+    k3s::Binaries::locate().map_err(|e| missing("the control-plane binaries", e))?;
+    node::NodeBinaries::locate().map_err(|e| missing("the node binaries", e))?;
+    kwok::binary().map_err(|e| missing("the kwok binary", e))?;
+    Ok(())
+}
+
+/// The workspace's binaries, built by Cargo if missing or stale.
+async fn programs() -> anyhow::Result<Programs> {
+    tokio::task::spawn_blocking(|| {
+        let build = |name| {
+            binaries::workspace_binary(name).map_err(|e| LocalError::Prerequisite {
+                what: "the workspace binaries",
+                detail: format!("{e:#}"),
+            })
+        };
+        Ok(Programs {
+            devnet: build(DEVNET)?,
+            master: build(MASTER)?,
+            console: build(CONSOLE)?,
+            agent: build(AGENT)?,
+            // The fresh build, not this process's executable, which the
+            // build may just have replaced.
+            launcher: build(binaries::LOCAL)?,
+        })
+    })
+    .await
+    .context("locating the binaries")?
+}
+
+/// Starts every component in order and returns the running stack, the
+/// next-steps text and the console's environment.
+async fn start(
+    layout: &Layout,
+    args: &UpArgs,
+    programs: &Programs,
+) -> anyhow::Result<(Running, String, [(&'static str, String); 3])> {
+    let ports = args.ports;
+    let run = Supervisor::persistent(&layout.run_dir())?;
+    let mut facts = Facts::load(layout)?;
+    let operator = Account::open_or_create(&layout.operator_dir(), "operator")?;
+    let worker = Account::open_or_create(&layout.worker_dir(), "worker")?;
+    let chain_url = format!("http://127.0.0.1:{}", ports.devnet_port);
+    let master_url = format!("https://127.0.0.1:{}", ports.master_port);
+
+    spawn_devnet(&run, layout, programs, &operator, ports.devnet_port).await?;
+    accounts::fund_once(layout, &mut facts, &chain_url, operator.address()).await?;
+    let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
+    let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
+    let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
+    trust_master_root(&run, layout, programs, &operator, ports.devnet_port).await?;
+
+    let context = master
+        .security_context()
+        .await
+        .context("reading the master's PCRs")?;
+    let pcrs = accounts::boot_pcrs(&context.pcrs)?;
+    let chain = ChainClient::new(ChainConfig::devnet(chain_url.clone()))
+        .context("building a chain client for the devnet")?;
+    let config = accounts::enclave_config(layout, &mut facts, &chain, &operator, &pcrs).await?;
+    let view = StackView {
+        layout,
+        ports,
+        pcrs: &pcrs,
+        enclave_config: config,
+        operator: operator.address(),
+        node: NODE_NAME,
+        simulated: args.agents,
+        console: &programs.console,
+        launcher: &programs.launcher,
+    };
+    daas_core::private_file::write_atomic(
+        &layout.console_config(),
+        view.console_toml().as_bytes(),
+    )?;
+    accounts::register_enclave(&programs.console, layout, &operator, &master_url, config).await?;
+
+    accounts::fund_once(layout, &mut facts, &chain_url, worker.address()).await?;
+    spawn_worker(&run, layout, programs, &worker, &view)?;
+    if args.agents > 0 {
+        kwok::ensure_running(&cluster).await?;
+        facts.simulated_generation += 1;
+        facts.save(layout)?;
+        let prefix = format!("{SIMULATED_PREFIX}{}", facts.simulated_generation);
+        remove_simulated_nodes(&cluster, &prefix).await?;
+        spawn_simulated(&run, layout, programs, &cluster, &view, &prefix)?;
+    }
+    wait_node_ready(&run, &cluster).await?;
+    let text = view.next_steps();
+    let env = view.console_env();
+    Ok((
+        Running {
+            run,
+            _cluster: cluster,
+        },
+        text,
+        env,
+    ))
+}
+
+async fn spawn_devnet(
+    run: &Supervisor,
+    layout: &Layout,
+    programs: &Programs,
+    operator: &Account,
+    port: u16,
+) -> anyhow::Result<()> {
+    let admin = operator.address().to_string();
+    let mut args = vec![
+        "start".to_owned(),
+        "--data-dir".to_owned(),
+        layout.devnet_ledger().display().to_string(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+        "--admin".to_owned(),
+        admin.clone(),
+        "--slasher".to_owned(),
+        admin,
+    ];
+    let root = layout.devnet_dev_root();
+    if root.is_file() {
+        args.push("--insecure-dev-attestation-root".to_owned());
+        args.push(root.display().to_string());
+    }
+    run.spawn(
+        "devnet",
+        &programs.devnet,
+        &args,
+        &[("RUST_LOG", OsStr::new("info"))],
+    )?;
+    let deadline = Instant::now() + DEVNET_TIMEOUT;
+    while tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .is_err()
+    {
+        run.check_alive()?;
+        if Instant::now() > deadline {
+            bail!(
+                "the devnet did not listen on port {port} within {DEVNET_TIMEOUT:?}; its log:\n{}",
+                k3s::log_tail(&layout.log("devnet"), 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Restarts the devnet trusting the master's dev attestation root if it
+/// does not yet (the root exists only once the master has run).
+async fn trust_master_root(
+    run: &Supervisor,
+    layout: &Layout,
+    programs: &Programs,
+    operator: &Account,
+    port: u16,
+) -> anyhow::Result<()> {
+    let master_root = std::fs::read(layout.dev_root()).context("reading the master's dev root")?;
+    if std::fs::read(layout.devnet_dev_root()).ok().as_deref() == Some(master_root.as_slice()) {
+        return Ok(());
+    }
+    daas_core::private_file::write_atomic(&layout.devnet_dev_root(), &master_root)?;
+    run.stop("devnet");
+    spawn_devnet(run, layout, programs, operator, port).await
+}
+
+async fn start_cluster(
+    layout: &Layout,
+    files: &WebhookFiles,
+    port: u16,
+) -> anyhow::Result<Cluster> {
+    ClusterBuilder::new()
+        .state_dir(layout.cluster_dir())
+        .apiserver_port(port)
+        .token_webhook(&files.authentication, stack::TOKEN_CACHE_TTL)
+        .authorization_config(&files.authorization)
+        .admission_control_config(&files.admission)
+        .audit_policy_file(&files.audit_policy)
+        .audit_webhook_config_file(&files.audit_webhook)
+        .apiserver_arg("audit-webhook-batch-max-wait", "1s")
+        .start()
+        .await
+}
+
+async fn spawn_master(
+    run: &Supervisor,
+    layout: &Layout,
+    programs: &Programs,
+    cluster: &Cluster,
+    chain_url: &str,
+    args: &UpArgs,
+) -> anyhow::Result<AttestedClient> {
+    let config = layout.master_dir().join("nautilus-config.yaml");
+    daas_core::private_file::write_atomic(
+        &config,
+        stack::master_config_for(chain_url, cluster, "").as_bytes(),
+    )?;
+    let master_args = vec![
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        format!("tcp:127.0.0.1:{}", args.ports.master_port),
+        "--attestation".to_owned(),
+        "dev".to_owned(),
+        "--webhook-listen".to_owned(),
+        format!("tcp:127.0.0.1:{}", args.ports.webhook_port),
+        "--state-dir".to_owned(),
+        layout.master_state().display().to_string(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    run.spawn(
+        "master",
+        &programs.master,
+        &master_args,
+        &[("RUST_LOG", OsStr::new("info"))],
+    )?;
+    let url = format!("https://127.0.0.1:{}", args.ports.master_port);
+    // The dev root appears once the master has started.
+    let deadline = Instant::now() + DEVNET_TIMEOUT;
+    while !layout.dev_root().is_file() {
+        run.check_alive()?;
+        if Instant::now() > deadline {
+            bail!(
+                "the master wrote no dev root; its log:\n{}",
+                k3s::log_tail(&layout.log("master"), 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = stack::dev_client(&url, &layout.master_state())?;
+    stack::wait_master_ready(&client, &layout.log("master")).await?;
+    Ok(client)
+}
+
+fn spawn_worker(
+    run: &Supervisor,
+    layout: &Layout,
+    programs: &Programs,
+    worker: &Account,
+    view: &StackView<'_>,
+) -> anyhow::Result<()> {
+    let dir = layout.worker_dir();
+    let config = dir.join("worker-config.yaml");
+    let text = format!(
+        "sui:\n  profile: devnet\n  rpc_endpoint: {chain:?}\n  wallet_dir: {wallet:?}\n  \
+         passphrase_file: {passphrase:?}\n\
+         k3s:\n  master_endpoint: {master:?}\n  data_dir: {data:?}\n\
+         node:\n  id: {NODE_NAME}\n  stake_amount: {WORKER_STAKE}\n\
+         security:\n  dev_root: {dev_root:?}\n  allow_insecure_dev: true\n  pcrs:\n    \
+         \"0\": \"{p0}\"\n    \"1\": \"{p1}\"\n    \"2\": \"{p2}\"\n\
+         agent:\n  state_dir: {state:?}\n  api_listen: \"127.0.0.1:{api}\"\n  heartbeat_secs: 5\n  \
+         drain_timeout_secs: 60\n\
+         runtime:\n  command: [{launcher:?}, \"node\"]\n  extra_args: [\"--ca-file\", \"{{ca_file}}\"]\n  \
+         restart_backoff_max_secs: 5\n",
+        chain = view.chain_url(),
+        wallet = worker.wallet_dir().display().to_string(),
+        passphrase = worker.passphrase_file().display().to_string(),
+        master = view.master_url(),
+        data = dir.join("k3s").display().to_string(),
+        dev_root = layout.dev_root().display().to_string(),
+        p0 = view.pcrs[0],
+        p1 = view.pcrs[1],
+        p2 = view.pcrs[2],
+        state = dir.join("state").display().to_string(),
+        api = view.ports.agent_api_port,
+        launcher = programs.launcher.display().to_string(),
+    );
+    daas_core::private_file::write_atomic(&config, text.as_bytes())?;
+    let args = vec![
+        "run".to_owned(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    run.spawn(
+        "agent",
+        &programs.agent,
+        &args,
+        &[("RUST_LOG", OsStr::new("info"))],
+    )?;
+    Ok(())
+}
+
+fn spawn_simulated(
+    run: &Supervisor,
+    layout: &Layout,
+    programs: &Programs,
+    cluster: &Cluster,
+    view: &StackView<'_>,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let args = vec![
+        "simulate".to_owned(),
+        "--count".to_owned(),
+        view.simulated.to_string(),
+        "--master".to_owned(),
+        view.master_url(),
+        "--chain".to_owned(),
+        view.chain_url(),
+        "--kubeconfig".to_owned(),
+        cluster.kubeconfig_path().display().to_string(),
+        "--dev-root".to_owned(),
+        layout.dev_root().display().to_string(),
+        "--audience".to_owned(),
+        cluster.server().to_owned(),
+        "--prefix".to_owned(),
+        prefix.to_owned(),
+    ];
+    run.spawn(
+        "simulated-agents",
+        &programs.agent,
+        &args,
+        &[("RUST_LOG", OsStr::new("info"))],
+    )?;
+    Ok(())
+}
+
+/// Deletes the Node objects of earlier generations of simulated agents
+/// (whose wallets and processes are gone), keeping those named `keep-*`.
+async fn remove_simulated_nodes(cluster: &Cluster, keep: &str) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(cluster.client().await?);
+    let list = nodes
+        .list(&kube::api::ListParams::default())
+        .await
+        .context("listing nodes")?;
+    for node in list {
+        let Some(name) = node.metadata.name else {
+            continue;
+        };
+        if name.starts_with(SIMULATED_PREFIX) && !name.starts_with(&format!("{keep}-")) {
+            nodes
+                .delete(&name, &kube::api::DeleteParams::default())
+                .await
+                .with_context(|| format!("deleting the old simulated node {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the real worker's node is Ready.
+async fn wait_node_ready(run: &Supervisor, cluster: &Cluster) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(cluster.client().await?);
+    let deadline = Instant::now() + NODE_TIMEOUT;
+    loop {
+        run.check_alive()?;
+        cluster.check_alive()?;
+        if let Ok(Some(node)) = nodes.get_opt(NODE_NAME).await
+            && kwok::node_ready(&node)
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "node {NODE_NAME} was not Ready within {NODE_TIMEOUT:?}; the agent's log ({}) ends with:\n{}",
+                run.log_path("agent").display(),
+                k3s::log_tail(&run.log_path("agent"), 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
