@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use daas_core::package::Mist;
+use daas_core::package::{Mist, SealTokenId};
 use tracing::{error, info};
 
 use crate::config::{AgentConfig, Overrides};
@@ -29,13 +29,26 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Join the cluster and run the node until stopped or revoked.
-    Run(Common),
+    Run(RunArgs),
     /// Leave: drain, unstake, stop the runtime, withdraw after unbonding.
     /// A running agent is asked to do it; otherwise this process does.
     Unstake(Common),
     /// SIMULATION: N simulated agents (own wallet, stake, registration,
     /// kwok node, heartbeats) in one process, to load a master at scale.
     Simulate(crate::simulate::SimulateArgs),
+}
+
+/// Options of `daas-agent run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Register with this worker seal token (object id) instead of the
+    /// remembered one, e.g. a new stake after a slash (the seed's
+    /// `--register --token`). The chain must say it holds this node for
+    /// this wallet; otherwise the agent exits revoked and keeps its state.
+    #[arg(long, visible_alias = "token", value_name = "SEAL_TOKEN_ID")]
+    seal_token: Option<SealTokenId>,
 }
 
 /// Options of every subcommand.
@@ -72,9 +85,9 @@ impl Common {
 
 /// Runs the command line and returns the exit status.
 pub async fn main(cli: Cli) -> Exit {
-    let (common, unstake) = match cli.command {
-        Command::Run(ref common) => (common, false),
-        Command::Unstake(ref common) => (common, true),
+    let (common, unstake, chosen) = match cli.command {
+        Command::Run(ref run) => (&run.common, false, run.seal_token),
+        Command::Unstake(ref common) => (common, true, None),
         Command::Simulate(args) => {
             return match crate::simulate::run(args).await {
                 Ok(()) => Exit::Stopped,
@@ -118,7 +131,7 @@ pub async fn main(cli: Cli) -> Exit {
         );
     }
     let result = match Agent::open(config).await {
-        Ok(agent) => agent.run().await,
+        Ok(agent) => agent.with_seal_token(chosen).run().await,
         Err(error) => Err(error),
     };
     match result {
@@ -183,9 +196,10 @@ mod tests {
             "5.5",
         ])
         .unwrap();
-        let Command::Run(common) = cli.command else {
+        let Command::Run(RunArgs { common, seal_token }) = cli.command else {
             panic!("not run");
         };
+        assert_eq!(seal_token, None);
         assert_eq!(common.config, PathBuf::from("/etc/w.yaml"));
         assert_eq!(common.sui_rpc_url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(common.staking_contract.as_deref(), Some("0x2"));
@@ -202,5 +216,24 @@ mod tests {
             Cli::try_parse_from(["daas-agent", "run", "--stake-amount", "lots"]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
         assert!(error.to_string().contains("stake-amount"), "{error}");
+    }
+
+    #[test]
+    fn a_new_seal_token_is_named_by_its_object_id() {
+        let id = format!("0x{}", "ab".repeat(32));
+        for flag in ["--seal-token", "--token"] {
+            let cli = Cli::try_parse_from(["daas-agent", "run", flag, &id]).unwrap();
+            let Command::Run(run) = cli.command else {
+                panic!("not run");
+            };
+            assert_eq!(run.seal_token.unwrap().to_string(), id);
+        }
+        let error =
+            Cli::try_parse_from(["daas-agent", "run", "--seal-token", "0xnope"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("seal-token"), "{error}");
+        let error =
+            Cli::try_parse_from(["daas-agent", "unstake", "--seal-token", &id]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
     }
 }

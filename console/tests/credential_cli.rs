@@ -474,3 +474,36 @@ fn kubeconfig_refuses_bad_input_without_touching_the_file() {
     assert_eq!(config["kind"], json!("Config"));
     assert_eq!(config["current-context"], json!("k3s-daas"));
 }
+
+#[test]
+fn seal_token_issue_refuses_bad_input_before_asking_a_master() {
+    let home = Home::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["seal-token", "issue", "--seal-token", "nope"],
+            "`nope` is not a seal token id",
+        ),
+        (
+            &["--readonly", "seal-token", "issue", "--seal-token", SEAL],
+            "issue an opaque seal token",
+        ),
+        (
+            &[
+                "--master",
+                "https://127.0.0.1:1",
+                "seal-token",
+                "issue",
+                "--seal-token",
+                SEAL,
+            ],
+            "127.0.0.1:1",
+        ),
+    ];
+    for (args, needle) in cases {
+        let output = home.console(args, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?} printed a token");
+    }
+}

@@ -27,14 +27,17 @@ pub struct Joined {
     pub audience: String,
 }
 
-/// This node's worker seal token: the one in the state, the outcome of a
-/// recorded stake, an active one of the wallet for this node, or a new
-/// stake (recorded before it is sent).
+/// This node's worker seal token: the one the operator named, the one in
+/// the state, the outcome of a recorded stake, an active one of the wallet
+/// for this node, or a new stake (recorded before it is sent).
 ///
 /// # Errors
 /// The chain failed, staking is not configured, or the chain refuses the
 /// token (revoked).
 pub async fn seal_token(agent: &mut Agent) -> Result<SealTokenId, AgentError> {
+    if let Some(chosen) = agent.chosen.take() {
+        return adopt(agent, chosen).await;
+    }
     if let Some(seal) = agent.state.seal_token {
         return usable(agent, seal).await;
     }
@@ -57,6 +60,31 @@ fn remember(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, AgentEr
     agent.save()?;
     crash::point("staked");
     Ok(seal)
+}
+
+/// Replaces the remembered seal token with `seal` once the chain says it
+/// holds this node for this wallet; the state is untouched otherwise. A
+/// stake whose outcome is unknown is settled first, so no stake is
+/// forgotten.
+async fn adopt(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, AgentError> {
+    if let Some(pending) = &agent.state.pending_stake {
+        return Err(AgentError::Local(format!(
+            "a stake of this agent (transaction {}) has no known outcome; run once without \
+             --seal-token to settle it",
+            pending.digest
+        )));
+    }
+    if let Err(reason) = agent.review(seal).await?.1 {
+        return Err(AgentError::SealTokenRefused {
+            seal,
+            node: agent.config.node.to_string(),
+            reason,
+        });
+    }
+    if agent.state.seal_token != Some(seal) {
+        info!(%seal, previous = ?agent.state.seal_token, "registering with the named seal token");
+    }
+    remember(agent, seal)
 }
 
 /// `seal` if the chain still backs the node through it.

@@ -5,6 +5,8 @@
 //!    staked or signed for it;
 //! 2. find this node's worker seal token on chain, or stake for one
 //!    ([`join::seal_token`]: the transaction is recorded before it is sent),
+//!    or adopt the one the operator names (`run --seal-token`, after a
+//!    slash and a new stake) once the chain says it holds the node,
 //!    and register with a signed, single-use proof ([`join::register`]);
 //!    the K10 join token goes to a 0600 file;
 //! 3. start the node runtime and keep it running ([`crate::runtime`]);
@@ -110,6 +112,16 @@ pub enum AgentError {
         /// Why, as the worker rule says it.
         reason: String,
     },
+    /// The seal token the operator named cannot hold the node.
+    #[error("seal token {seal} cannot hold node {node}: {reason}; nothing was changed")]
+    SealTokenRefused {
+        /// The named seal token.
+        seal: SealTokenId,
+        /// The node.
+        node: String,
+        /// Why, as the worker rule says it.
+        reason: String,
+    },
     /// Something local failed (a file, a signal handler).
     #[error("{0}")]
     Local(String),
@@ -123,7 +135,7 @@ impl AgentError {
                 Exit::Config
             }
             Self::MasterRefused { .. } => Exit::MasterRefused,
-            Self::Revoked { .. } => Exit::Revoked,
+            Self::Revoked { .. } | Self::SealTokenRefused { .. } => Exit::Revoked,
             Self::Chain { .. } | Self::Master { .. } | Self::Local(_) => Exit::Failed,
         }
     }
@@ -169,6 +181,8 @@ pub struct Agent {
     state: AgentState,
     /// The local API once `run` started it.
     api: Option<local_api::LocalApi>,
+    /// The seal token the operator named for this run, not yet adopted.
+    chosen: Option<SealTokenId>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -201,7 +215,16 @@ impl Agent {
             store,
             state,
             api: None,
+            chosen: None,
         })
+    }
+
+    /// Registers with `seal` (when `Some`) instead of the remembered seal
+    /// token: `run` adopts it once the chain says it holds this node.
+    #[must_use]
+    pub fn with_seal_token(mut self, seal: Option<SealTokenId>) -> Self {
+        self.chosen = seal;
+        self
     }
 
     /// The persisted state.

@@ -111,6 +111,28 @@ pub enum Command {
     Credential(CredentialArgs),
     /// Write or merge a kubeconfig whose user gets credentials from `daas-console credential`.
     Kubeconfig(KubeconfigArgs),
+    /// Opaque seal tokens (the seed's 64-hex $SEAL_TOKEN) for curl or `kubectl --token`.
+    #[command(subcommand)]
+    SealToken(SealTokenCommand),
+}
+
+/// `daas-console seal-token …`
+#[derive(Debug, Subcommand)]
+pub enum SealTokenCommand {
+    /// Issue an opaque seal token and print it (64 hex digits); it is shown only this once.
+    ///
+    /// It authenticates as your address with your seal token's tier, for
+    /// `curl -H "Authorization: Bearer $SEAL_TOKEN"` to the master or
+    /// `kubectl --token`, until it expires or the stake stops backing it.
+    /// Keep it like a password: `export SEAL_TOKEN=$(daas-console seal-token issue)`.
+    Issue {
+        /// The seal token (object id) it authenticates through (default: your only active user token).
+        #[arg(long, value_name = "ID")]
+        seal_token: Option<String>,
+        /// Print JSON: the token, its id (SHA-256), expiry, seal token and owner.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where a new wallet keeps its keys.

@@ -79,7 +79,8 @@ fn trust(args: &KubeconfigArgs) -> anyhow::Result<ServerTrust> {
 }
 
 /// The caller's only active user seal token.
-async fn user_token(ctx: &Context) -> anyhow::Result<SealTokenId> {
+/// The wallet's only active user seal token.
+pub(super) async fn user_token(ctx: &Context) -> anyhow::Result<SealTokenId> {
     let owner = wallet::address(ctx)?;
     let status = stake::status(ctx, owner).await?;
     let active: Vec<SealTokenId> = status

@@ -12,6 +12,7 @@ mod nodes;
 mod output;
 mod pcr_args;
 mod prompt;
+mod seal_token;
 mod slash;
 mod stake;
 mod wallet;
@@ -43,6 +44,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Audit(command) => audit::run(global, command).await,
         Command::Credential(args) => credential::run(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
+        Command::SealToken(command) => seal_token::run(global, command).await,
     }
 }
 

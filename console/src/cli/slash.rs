@@ -67,16 +67,10 @@ async fn target(
         (Some(id), _) => id
             .parse()
             .with_context(|| format!("`{id}` is not a seal token id (0x…)")),
+        // The staking status is public (the chain's data); node health
+        // shows a node's seal token only to its owner and operators.
         (None, Some(node)) => {
-            let health = ctx.master().await?.node(node).await?;
-            let seal_token = health.seal_token.with_context(|| {
-                format!(
-                    "the master shows node {node}'s seal token only to its owner or an operator"
-                )
-            })?;
-            seal_token.parse().with_context(|| {
-                format!("the master gives node {node} the seal token `{seal_token}`")
-            })
+            Ok(crate::ops::nodes::node_seal_token(&ctx.master().await?, node).await?)
         }
         (None, None) => bail!("name the seal token (--seal-token) or the node (--node) to slash"),
     }

@@ -139,6 +139,21 @@ fn absolute(path: &Path) -> Result<String, OpsError> {
         })
 }
 
+/// The audience of access tokens for `seal_token`: the one the master's
+/// kubeconfig (`GET /kubectl/config`) names.
+///
+/// # Errors
+/// The master is unreachable, or its kubeconfig is malformed or names no
+/// audience.
+pub async fn master_audience(
+    master: &daas_core::api::MasterClient,
+    seal_token: daas_core::package::SealTokenId,
+) -> Result<String, OpsError> {
+    from_master(&master.kubectl_config(seal_token).await?)?
+        .2
+        .ok_or_else(|| OpsError::Refused("the master's kubeconfig names no audience".into()))
+}
+
 /// Server, trust and audience from the master's kubeconfig.
 pub(super) fn from_master(yaml: &str) -> Result<(String, ServerTrust, Option<String>), OpsError> {
     let config = kubeconfig::from_yaml(yaml)?;

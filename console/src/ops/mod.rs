@@ -16,6 +16,7 @@ pub mod gateway;
 mod json;
 pub mod kubeconfig;
 pub mod nodes;
+pub mod opaque;
 pub mod slash;
 pub mod stake;
 pub mod unlock;

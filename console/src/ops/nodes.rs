@@ -392,9 +392,7 @@ pub async fn agent_metrics(
         Some(token) => token,
         None => node_seal_token(&master, node).await?,
     };
-    let audience = super::kubeconfig::from_master(&master.kubectl_config(seal_token).await?)?
-        .2
-        .ok_or_else(|| OpsError::Refused("the master's kubeconfig names no audience".into()))?;
+    let audience = super::kubeconfig::master_audience(&master, seal_token).await?;
     let signer = wallet::signer(ctx, unlock)?;
     let claims = Claims::new(
         seal_token,
@@ -427,8 +425,13 @@ pub async fn agent_metrics(
     })
 }
 
-/// The seal token `node` is admitted through, as the master says.
-async fn node_seal_token(
+/// The seal token `node` is admitted through, as the master says (its
+/// public staking status: the chain's data, shown to anyone).
+///
+/// # Errors
+/// The master admits no node of that name, names a malformed id, or
+/// cannot be reached.
+pub async fn node_seal_token(
     master: &daas_core::api::MasterClient,
     node: &str,
 ) -> Result<SealTokenId, OpsError> {
