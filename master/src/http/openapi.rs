@@ -28,7 +28,8 @@ pub fn router() -> Router {
 /// The document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
-    for (path, item) in path_items() {
+    for (path, mut item) in path_items() {
+        declare_path_parameters(&path, &mut item);
         paths.insert(path, item);
     }
     json!({
@@ -254,6 +255,39 @@ fn path_items() -> Vec<(String, Value)> {
     ]
 }
 
+/// Declares every `{name}` of `path` as a required string parameter of
+/// each of the item's operations that does not declare it already.
+fn declare_path_parameters(path: &str, item: &mut Value) {
+    let names: Vec<&str> = path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .collect();
+    let Value::Object(operations) = item else {
+        return;
+    };
+    if names.is_empty() {
+        return;
+    }
+    for operation in operations.values_mut() {
+        let parameters = operation
+            .as_object_mut()
+            .map(|operation| operation.entry("parameters").or_insert_with(|| json!([])));
+        let Some(Value::Array(parameters)) = parameters else {
+            continue;
+        };
+        for name in &names {
+            if !parameters
+                .iter()
+                .any(|p| p["name"] == *name && p["in"] == "path")
+            {
+                parameters.push(json!({
+                    "name": name, "in": "path", "required": true, "schema": { "type": "string" }
+                }));
+            }
+        }
+    }
+}
+
 fn op(method: &str, summary: &str, request: Option<&str>, response: &str, auth: bool) -> Value {
     let mut operation = json!({
         "summary": summary,
@@ -325,6 +359,19 @@ mod tests {
         let seal_tokens = paths[SEAL_TOKENS_PATH].as_object().unwrap();
         assert!(seal_tokens.contains_key("post") && seal_tokens.contains_key("get"));
         assert!(paths[&format!("{SEAL_TOKENS_PATH}/{{id}}")]["delete"].is_object());
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                for name in path.split('/').filter_map(|s| s.strip_prefix('{')) {
+                    let name = name.trim_end_matches('}');
+                    let declared = operation["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| {
+                            p["name"] == name && p["in"] == "path" && p["required"] == true
+                        })
+                    });
+                    assert!(declared, "{method} {path} does not declare {{{name}}}");
+                }
+            }
+        }
         for path in [
             REGISTER_WORKER_PATH,
             HEARTBEAT_PATH,
