@@ -91,7 +91,7 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Simulate(args) => {
             return match crate::simulate::run(args).await {
                 Ok(()) => Exit::Stopped,
-                Err(error) => fail(&format!("{error:#}"), Exit::Failed),
+                Err(error) => fail(&error.to_string(), Exit::Failed),
             };
         }
     };

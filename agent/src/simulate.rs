@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
-use daas_core::access::unix_now_secs;
-use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
+use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof, WorkerProofError};
+use daas_core::access::{NodeNameError, unix_now_secs};
 use daas_core::api::MasterClient;
 use daas_core::api::nodes::{
     Capacity, HEARTBEAT_INTERVAL_SECS, HeartbeatRequest, NodeMetrics, NodeStatus,
@@ -30,9 +29,9 @@ use daas_core::api::nodes::{
 };
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
-use daas_core::chain::{ChainClient, ChainConfig};
+use daas_core::chain::{ChainClient, ChainConfig, ChainError};
 use daas_core::package::{Mist, Role, SealTokenId};
-use daas_core::wallet::{Keypair, Scheme};
+use daas_core::wallet::{KeyError, Keypair, Scheme};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -95,6 +94,133 @@ pub struct SimulateArgs {
     pub duration_secs: Option<u64>,
 }
 
+/// Why the simulation stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulateError {
+    /// A count given on the command line is zero.
+    #[error("--count, --concurrency and --connections must be at least 1")]
+    ZeroCount,
+    /// Nothing says which master to trust.
+    #[error("without --dev-root, --enclave-config names the expected PCRs")]
+    NoTrust,
+    /// The dev root file cannot be read.
+    #[error("cannot read the dev root {path}: {source}")]
+    DevRootFile {
+        /// The file.
+        path: PathBuf,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The dev root file is not a dev root.
+    #[error("the dev root {path} is unusable: {source}")]
+    DevRoot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: daas_core::attestation::AttestationError,
+    },
+    /// The kubeconfig cannot be read or used.
+    #[error("cannot use the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The HTTP client for the faucet cannot be built.
+    #[error("cannot build the faucet's HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// The chain cannot be reached, or refused a call.
+    #[error("{context}: {source}")]
+    Chain {
+        /// What was being done.
+        context: String,
+        /// The chain's error.
+        #[source]
+        source: ChainError,
+    },
+    /// The master cannot be reached or attested, or refused a request.
+    #[error("{context}: {source}")]
+    Master {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: AttestedError,
+    },
+    /// The API server cannot be reached, or refused a call.
+    #[error("{context}: {source}")]
+    Kube {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The faucet cannot be reached, or refused.
+    #[error("the faucet {url} {reason}")]
+    Faucet {
+        /// The faucet's URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A simulated agent's key cannot be made.
+    #[error("cannot make a key: {0}")]
+    Key(#[source] KeyError),
+    /// A node name made from `--prefix` is not one the master admits.
+    #[error("node name {node:?} (from --prefix) is refused: {source}")]
+    NodeName {
+        /// The name.
+        node: String,
+        /// Why.
+        #[source]
+        source: NodeNameError,
+    },
+    /// A worker proof cannot be made.
+    #[error("cannot sign a worker proof for {node}: {source}")]
+    Proof {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: WorkerProofError,
+    },
+}
+
+impl SimulateError {
+    fn chain(context: impl Into<String>) -> impl FnOnce(ChainError) -> Self {
+        let context = context.into();
+        move |source| Self::Chain { context, source }
+    }
+
+    fn master(context: impl Into<String>) -> impl FnOnce(AttestedError) -> Self {
+        let context = context.into();
+        move |source| Self::Master { context, source }
+    }
+
+    fn kube(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Kube { context, source }
+    }
+
+    /// Whether the request failed before the master answered (worth
+    /// another try).
+    fn before_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::Master {
+                source: AttestedError::Transport { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// One simulated agent, registered.
 struct SimAgent {
     node: String,
@@ -121,9 +247,9 @@ struct Shared {
 /// # Errors
 /// Bad arguments, an unreachable master, chain or API server, or an agent
 /// that could not join.
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub async fn run(args: SimulateArgs) -> Result<(), SimulateError> {
     if args.count == 0 || args.concurrency == 0 || args.connections == 0 {
-        bail!("--count, --concurrency and --connections must be at least 1");
+        return Err(SimulateError::ZeroCount);
     }
     eprintln!(
         "SIMULATION: {} simulated agents (kwok nodes, zeroed metrics), not real nodes",
@@ -140,7 +266,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     println!(
         "{}",
         serde_json::json!({
@@ -162,14 +288,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 impl Shared {
-    async fn connect(args: SimulateArgs) -> anyhow::Result<Self> {
-        let chain = ChainClient::new(ChainConfig::devnet(args.chain.clone()))
-            .context("connecting to the chain")?;
+    async fn connect(args: SimulateArgs) -> Result<Self, SimulateError> {
+        let chain = ChainClient::new(ChainConfig::devnet(args.chain.clone())).map_err(
+            SimulateError::chain(format!("cannot use the chain {}", args.chain)),
+        )?;
         let config = match &args.dev_root {
             Some(path) => {
-                let pem = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the dev root {}", path.display()))?;
-                let root = DevRoot::from_pem(&pem).context("parsing the dev root")?;
+                let pem =
+                    std::fs::read_to_string(path).map_err(|source| SimulateError::DevRootFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let root = DevRoot::from_pem(&pem).map_err(|source| SimulateError::DevRoot {
+                    path: path.clone(),
+                    source,
+                })?;
                 AttestedClientConfig::new(
                     TrustRoots::insecure_dev_only(root),
                     PcrPolicy::AnyMeasurement,
@@ -177,27 +310,45 @@ impl Shared {
                 .allow_insecure_dev(true)
             }
             None => {
-                let config = args
-                    .enclave_config
-                    .context("without --dev-root, --enclave-config names the expected PCRs")?;
-                let pcrs = chain.enclave_expected_pcrs(config).await?;
+                let config = args.enclave_config.ok_or(SimulateError::NoTrust)?;
+                let pcrs =
+                    chain
+                        .enclave_expected_pcrs(config)
+                        .await
+                        .map_err(SimulateError::chain(format!(
+                            "cannot read the PCRs of {config}"
+                        )))?;
                 AttestedClientConfig::new(TrustRoots::aws(), PcrPolicy::Expect(pcrs))
             }
         };
         let masters = (0..args.connections)
             .map(|_| AttestedClient::new(&args.master, config.clone()).map(MasterClient::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
-            .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
-        let kube_config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(SimulateError::master(format!(
+                "cannot use the master {}",
+                args.master
+            )))?;
+        let kubeconfig_error = |source| SimulateError::Kubeconfig {
+            path: args.kubeconfig.clone(),
+            source,
+        };
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(&args.kubeconfig).map_err(kubeconfig_error)?;
+        let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .map_err(kubeconfig_error)?;
+        let kube = kube::Client::try_from(kube_config).map_err(SimulateError::kube(format!(
+            "cannot use the API server of {}",
+            args.kubeconfig.display()
+        )))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
-            .build()?;
+            .build()
+            .map_err(SimulateError::HttpClient)?;
         Ok(Self {
             chain,
             masters,
-            kube: kube::Client::try_from(kube_config)?,
+            kube,
             http,
             heartbeats: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -211,20 +362,20 @@ impl Shared {
 }
 
 /// One agent: key, faucet, stake, registration, kwok node.
-async fn join(shared: &Shared, index: usize) -> anyhow::Result<SimAgent> {
+async fn join(shared: &Shared, index: usize) -> Result<SimAgent, SimulateError> {
     let node = format!("{}-{index}", shared.args.prefix);
     let span = info_span!("simulated_agent", %node);
     async {
         let mut seed = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut seed);
-        let key = Keypair::from_bytes(Scheme::Ed25519, &seed)?;
+        let key = Keypair::from_bytes(Scheme::Ed25519, &seed).map_err(SimulateError::Key)?;
         let signer = Ed25519PrivateKey::new(seed);
         fund(shared, key.address()).await?;
         let seal = shared
             .chain
             .stake_and_mint(&signer, shared.args.stake, Role::Worker, &node)
             .await
-            .with_context(|| format!("staking for {node}"))?
+            .map_err(SimulateError::chain(format!("staking for {node}")))?
             .token;
         register(shared, index, &node, &key, seal).await?;
         create_kwok_node(&shared.kube, &node).await?;
@@ -234,7 +385,7 @@ async fn join(shared: &Shared, index: usize) -> anyhow::Result<SimAgent> {
     .await
 }
 
-async fn fund(shared: &Shared, address: Address) -> anyhow::Result<()> {
+async fn fund(shared: &Shared, address: Address) -> Result<(), SimulateError> {
     let base = shared.args.faucet.as_ref().unwrap_or(&shared.args.chain);
     let url = format!("{}/v2/gas", base.trim_end_matches('/'));
     let body = serde_json::json!({ "FixedAmountRequest": { "recipient": address.to_string() } });
@@ -244,9 +395,15 @@ async fn fund(shared: &Shared, address: Address) -> anyhow::Result<()> {
         .json(&body)
         .send()
         .await
-        .with_context(|| format!("calling the faucet {url}"))?;
+        .map_err(|error| SimulateError::Faucet {
+            url: url.clone(),
+            reason: format!("cannot be reached: {error}"),
+        })?;
     if !response.status().is_success() {
-        bail!("the faucet {url} answered {}", response.status());
+        return Err(SimulateError::Faucet {
+            reason: format!("answered {}", response.status()),
+            url,
+        });
     }
     Ok(())
 }
@@ -257,13 +414,16 @@ async fn register(
     node: &str,
     key: &Keypair,
     seal: SealTokenId,
-) -> anyhow::Result<()> {
+) -> Result<(), SimulateError> {
     retrying(|| async {
         let request = register_request(shared, node, key, seal)?;
-        Ok(shared.master(index).register_worker(&request).await?)
+        shared
+            .master(index)
+            .register_worker(&request)
+            .await
+            .map_err(SimulateError::master(format!("registering {node}")))
     })
-    .await
-    .with_context(|| format!("registering {node}"))?;
+    .await?;
     Ok(())
 }
 
@@ -271,21 +431,15 @@ async fn register(
 /// the master answered: the master closes idle connections, and a request
 /// can meet a pooled connection just as it closes. Each attempt signs its
 /// own proof.
-async fn retrying<T, F, Fut>(mut attempt: F) -> anyhow::Result<T>
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, SimulateError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
+    Fut: std::future::Future<Output = Result<T, SimulateError>>,
 {
     let mut tries = 1;
     loop {
         match attempt().await {
-            Err(error)
-                if tries < ATTEMPTS
-                    && matches!(
-                        error.downcast_ref::<AttestedError>(),
-                        Some(AttestedError::Transport { .. })
-                    ) =>
-            {
+            Err(error) if tries < ATTEMPTS && error.before_answer() => {
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
                 tries += 1;
             }
@@ -299,15 +453,8 @@ fn register_request(
     node: &str,
     key: &Keypair,
     seal: SealTokenId,
-) -> anyhow::Result<RegisterWorkerRequest> {
-    let claims = WorkerClaims::new(
-        Purpose::Register,
-        seal,
-        key.address(),
-        node.parse()?,
-        shared.args.audience.clone(),
-        unix_now_secs(),
-    )?;
+) -> Result<RegisterWorkerRequest, SimulateError> {
+    let proof = sign_proof(shared, Purpose::Register, node, key, seal)?;
     Ok(RegisterWorkerRequest {
         node_id: node.to_owned(),
         seal_token: seal.to_string(),
@@ -317,13 +464,43 @@ fn register_request(
             memory: "1Gi".to_owned(),
             storage: "10Gi".to_owned(),
         },
-        proof: WorkerProof::sign(key, &claims)?.into_string(),
+        proof,
         agent_api: None,
     })
 }
 
+/// A `purpose` proof for `node`, signed now by `key`.
+fn sign_proof(
+    shared: &Shared,
+    purpose: Purpose,
+    node: &str,
+    key: &Keypair,
+    seal: SealTokenId,
+) -> Result<String, SimulateError> {
+    let proof_error = |source| SimulateError::Proof {
+        node: node.to_owned(),
+        source,
+    };
+    let name = node.parse().map_err(|source| SimulateError::NodeName {
+        node: node.to_owned(),
+        source,
+    })?;
+    let claims = WorkerClaims::new(
+        purpose,
+        seal,
+        key.address(),
+        name,
+        shared.args.audience.clone(),
+        unix_now_secs(),
+    )
+    .map_err(proof_error)?;
+    Ok(WorkerProof::sign(key, &claims)
+        .map_err(proof_error)?
+        .into_string())
+}
+
 /// The Node object a kubelet would create, for kwok to keep Ready.
-async fn create_kwok_node(kube: &kube::Client, name: &str) -> anyhow::Result<()> {
+async fn create_kwok_node(kube: &kube::Client, name: &str) -> Result<(), SimulateError> {
     let node = Node {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -345,7 +522,9 @@ async fn create_kwok_node(kube: &kube::Client, name: &str) -> anyhow::Result<()>
     Api::<Node>::all(kube.clone())
         .create(&PostParams::default(), &node)
         .await
-        .with_context(|| format!("creating the kwok node {name}"))?;
+        .map_err(SimulateError::kube(format!(
+            "creating the kwok node {name}"
+        )))?;
     Ok(())
 }
 
@@ -381,17 +560,16 @@ async fn heartbeat_all(shared: &Arc<Shared>, agents: Vec<SimAgent>) {
 
 async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
     let sent = retrying(|| async {
-        let claims = WorkerClaims::new(
+        let proof = sign_proof(
+            shared,
             Purpose::Heartbeat,
+            &agent.node,
+            &agent.key,
             agent.seal,
-            agent.key.address(),
-            agent.node.parse()?,
-            shared.args.audience.clone(),
-            unix_now_secs(),
         )?;
         let request = HeartbeatRequest {
             node_id: agent.node.clone(),
-            proof: WorkerProof::sign(&agent.key, &claims)?.into_string(),
+            proof,
             status: NodeStatus::Ready,
             metrics: NodeMetrics {
                 cpu_usage: 0.0,
@@ -404,8 +582,15 @@ async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
             },
             agent_api: None,
         };
-        shared.master(index).heartbeat(&request).await?;
-        anyhow::Ok(())
+        shared
+            .master(index)
+            .heartbeat(&request)
+            .await
+            .map(drop)
+            .map_err(SimulateError::master(format!(
+                "heartbeat of {}",
+                agent.node
+            )))
     });
     match sent.await {
         Ok(()) => shared.heartbeats.fetch_add(1, Ordering::Relaxed),
@@ -414,4 +599,57 @@ async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
             shared.refused.fetch_add(1, Ordering::Relaxed)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn args(dir: &std::path::Path) -> SimulateArgs {
+        SimulateArgs {
+            count: 1,
+            master: "https://127.0.0.1:9".to_owned(),
+            chain: "http://127.0.0.1:9".to_owned(),
+            faucet: None,
+            kubeconfig: dir.join("kubeconfig"),
+            dev_root: Some(dir.join("dev-root.pem")),
+            enclave_config: None,
+            audience: "https://127.0.0.1:6443".to_owned(),
+            stake: "5".parse().unwrap(),
+            prefix: "sim".to_owned(),
+            concurrency: 1,
+            connections: 1,
+            heartbeat_secs: 10,
+            duration_secs: Some(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_are_typed_errors_that_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = SimulateArgs {
+            connections: 0,
+            ..args(dir.path())
+        };
+        assert!(matches!(run(zero).await, Err(SimulateError::ZeroCount)));
+
+        let error = run(args(dir.path())).await.unwrap_err();
+        assert!(
+            matches!(&error, SimulateError::DevRootFile { path, .. } if path.ends_with("dev-root.pem")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("dev-root.pem"), "{error}");
+
+        std::fs::write(dir.path().join("dev-root.pem"), "not a PEM").unwrap();
+        let error = run(args(dir.path())).await.unwrap_err();
+        assert!(matches!(error, SimulateError::DevRoot { .. }), "{error}");
+
+        let untrusted = SimulateArgs {
+            dev_root: None,
+            ..args(dir.path())
+        };
+        assert!(matches!(run(untrusted).await, Err(SimulateError::NoTrust)));
+    }
 }

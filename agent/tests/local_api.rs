@@ -64,6 +64,28 @@ impl Agent {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let identity = AgentIdentity::load_or_generate(dir.path()).unwrap();
+        Self::serve(identity, dir).await
+    }
+
+    /// Serves with the operator's certificate and key files
+    /// (`security.tls_cert`/`tls_key`).
+    async fn start_with_operator_files() -> (Self, [u8; 32]) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let certificate = rcgen::CertificateParams::new(vec!["agent.example".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let spki = daas_core::attested::tls::certificate_spki_sha256(certificate.der()).unwrap();
+        let cert_path = dir.path().join("agent.crt");
+        let key_path = dir.path().join("agent.key");
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        daas_core::private_file::write_atomic(&key_path, key.serialize_pem().as_bytes()).unwrap();
+        let identity = AgentIdentity::from_files(&cert_path, &key_path).unwrap();
+        (Self::serve(identity, dir).await, spki)
+    }
+
+    async fn serve(identity: AgentIdentity, dir: tempfile::TempDir) -> Self {
         let owner = Keypair::generate(Scheme::Ed25519);
         let guard = OrderGuard::new(
             owner.address(),
@@ -182,6 +204,24 @@ async fn read_routes_answer_over_pinned_tls() {
 }
 
 #[tokio::test]
+async fn the_operator_s_certificate_is_served_over_tls_1_3_only() {
+    let (agent, spki) = Agent::start_with_operator_files().await;
+    assert_eq!(agent.key, spki);
+    let health = agent.client().health().await.unwrap();
+    assert_eq!(health.node_id, NODE);
+    // Pinning the key the agent would have generated instead fails.
+    let mut other = spki;
+    other[31] ^= 1;
+    let client = AgentClient::new(&agent.url, other, TIMEOUT).unwrap();
+    assert!(matches!(
+        client.health().await,
+        Err(AgentClientError::KeyMismatch { .. })
+    ));
+    let error = tls12_handshake(&agent).await;
+    assert!(error.contains("ProtocolVersion"), "{error}");
+}
+
+#[tokio::test]
 async fn a_client_pinning_another_key_is_refused() {
     let agent = Agent::start().await;
     let mut other = agent.key;
@@ -206,6 +246,14 @@ async fn a_client_pinning_another_key_is_refused() {
 #[tokio::test]
 async fn tls_below_1_3_is_refused() {
     let agent = Agent::start().await;
+    let error = tls12_handshake(&agent).await;
+    assert!(error.contains("ProtocolVersion"), "{error}");
+    // The same client with TLS 1.3 gets through.
+    assert!(agent.client().health().await.is_ok());
+}
+
+/// The error of a TLS 1.2-only handshake with the agent.
+async fn tls12_handshake(agent: &Agent) -> String {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = daas_core::attested::tls::ServerKeyVerifier::pinned(agent.key);
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -218,10 +266,7 @@ async fn tls_below_1_3_is_refused() {
     let address = agent.url.trim_start_matches("https://");
     let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("daas-agent").unwrap();
-    let error = connector.connect(name, tcp).await.unwrap_err();
-    assert!(error.to_string().contains("ProtocolVersion"), "{error}");
-    // The same client with TLS 1.3 gets through.
-    assert!(agent.client().health().await.is_ok());
+    connector.connect(name, tcp).await.unwrap_err().to_string()
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ pub mod labels;
 pub mod leader;
 pub mod namespaces;
 pub mod nodes;
+pub mod paged_list;
 pub mod pod_security;
 pub mod proxy;
 pub mod proxy_protocol;

@@ -1,4 +1,7 @@
 //! `daas-master`: K3s-DaaS enclave master. See the library for the parts.
+// The release build's layout of the serve future (audit anchoring inside the
+// leader's tasks) nests deeper than the default query depth of 128.
+#![recursion_limit = "256"]
 
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;

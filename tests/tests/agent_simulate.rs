@@ -2,16 +2,23 @@
 //! kwok and `daas-master serve` as processes: 20 simulated agents, each
 //! with its own faucet-funded wallet and stake, register with the master,
 //! get kwok Nodes that the master labels with their seal tokens, and
-//! heartbeat until the master shows all of them fresh.
+//! heartbeat until the master shows all of them fresh; node health is read
+//! in pages smaller than the fleet, with no node missed or repeated, and
+//! bad page parameters are refused by name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use daas_core::api::MasterClient;
+use daas_core::api::nodes::{NODE_HEALTH_MAX_LIMIT, NODE_HEALTH_PATH, NodeHealthQuery};
+use daas_core::attested::Request;
 use daas_e2e::binaries;
 use daas_e2e::kwok;
 use daas_e2e::stack::{Stack, StackOptions};
+use futures::TryStreamExt as _;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::ListParams;
@@ -119,6 +126,9 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    pages_cover_every_node_once(&master).await;
+    bad_page_parameters_are_refused(&master).await;
+
     // It stops after its duration; no heartbeat was refused.
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
@@ -132,4 +142,81 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         summary["heartbeats"].as_u64().unwrap() >= COUNT as u64,
         "{summary}"
     );
+}
+
+/// Pages of 3 over the 20 nodes: each page at most 3, names in order, the
+/// last page without a continue token, together exactly the whole list.
+async fn pages_cover_every_node_once(master: &MasterClient) {
+    let whole: Vec<String> = master
+        .node_health()
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .map(|n| n.node)
+        .collect();
+    let pages: Vec<_> = master
+        .node_health_pages(Some(3))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(pages.len() >= COUNT.div_ceil(3), "{} pages", pages.len());
+    let (last, full) = pages.split_last().unwrap();
+    assert!(last.continue_token.is_none());
+    assert!(
+        full.iter()
+            .all(|p| p.nodes.len() == 3 && p.continue_token.is_some())
+    );
+    let paged: Vec<String> = pages
+        .into_iter()
+        .flat_map(|p| p.nodes)
+        .map(|n| n.node)
+        .collect();
+    assert_eq!(paged, whole, "paged and whole lists differ");
+    let unique: BTreeSet<&String> = paged.iter().collect();
+    assert_eq!(unique.len(), paged.len(), "a node is listed twice");
+    let simulated = paged.iter().filter(|n| n.starts_with(PREFIX)).count();
+    assert_eq!(simulated, COUNT);
+    // A page by hand, as a client that follows `continue` itself.
+    let first = master
+        .node_health_page(&NodeHealthQuery {
+            limit: Some(1),
+            continue_token: None,
+        })
+        .await
+        .unwrap();
+    let second = master
+        .node_health_page(&NodeHealthQuery {
+            limit: Some(1),
+            continue_token: first.continue_token.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.nodes[0].node, whole[0]);
+    assert_eq!(second.nodes[0].node, whole[1]);
+}
+
+/// Bad `limit` and `continue` values, and unknown parameters, answer 400
+/// naming the parameter.
+async fn bad_page_parameters_are_refused(master: &MasterClient) {
+    let too_many = NODE_HEALTH_MAX_LIMIT + 1;
+    for (query, needle) in [
+        ("limit=0".to_owned(), "limit"),
+        ("limit=ten".to_owned(), "limit"),
+        ("limit=-3".to_owned(), "limit"),
+        (format!("limit={too_many}"), "limit"),
+        ("continue=garbage".to_owned(), "continue"),
+        ("continue=n1.%2A%2A".to_owned(), "continue"),
+        ("limit=2&continue=".to_owned(), "continue"),
+        ("page=2".to_owned(), "page"),
+    ] {
+        let response = master
+            .attested()
+            .send(&Request::get(format!("{NODE_HEALTH_PATH}?{query}")))
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&response.body);
+        assert_eq!(response.status, 400, "{query}: {body}");
+        assert!(body.contains(needle), "{query}: {body}");
+    }
 }

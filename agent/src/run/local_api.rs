@@ -1,4 +1,5 @@
-//! The local API while `run` runs: served on the agent's own key, its
+//! The local API while `run` runs: served on the agent's own key (or the
+//! operator's `security.tls_cert`/`tls_key`), its
 //! endpoint and key hash reported to the master at registration and with
 //! every heartbeat, so that the owner's console can pin it.
 
@@ -43,8 +44,11 @@ pub(super) async fn start(agent: &Agent) -> Result<Option<LocalApi>, AgentError>
     let local = |what: &str, error: &dyn std::fmt::Display| {
         AgentError::Local(format!("the local API: {what}: {error}"))
     };
-    let identity = AgentIdentity::load_or_generate(&agent.config.state_dir)
-        .map_err(|error| local("its TLS key", &error))?;
+    let identity = match &agent.config.tls {
+        Some((certificate, key)) => AgentIdentity::from_files(certificate, key),
+        None => AgentIdentity::load_or_generate(&agent.config.state_dir),
+    }
+    .map_err(|error| local("its TLS key", &error))?;
     let tls = identity
         .server_config()
         .map_err(|error| local("its TLS configuration", &error))?;

@@ -100,8 +100,9 @@ pub struct NodeList {
     pub cluster_error: Option<String>,
 }
 
-/// Lists the nodes from the master and the API server (each may fail on its
-/// own; the list says which). Fails only when neither is configured.
+/// Lists the nodes from the master (every page of its node health, read in
+/// turn) and the API server (each may fail on its own; the list says
+/// which). Fails only when neither is configured.
 ///
 /// # Errors
 /// Neither a master nor a kubeconfig is usable.

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use futures::{Stream, TryStreamExt as _, stream};
 use sui_sdk_types::Address;
 
 use super::access::{
@@ -16,7 +17,7 @@ use super::audit::{
 };
 use super::nodes::{
     DRAIN_SEGMENT, DrainRequest, DrainResponse, HEARTBEAT_PATH, HeartbeatRequest,
-    HeartbeatResponse, NODE_HEALTH_PATH, NODES_PATH, NodeHealth, NodeHealthList,
+    HeartbeatResponse, NODE_HEALTH_PATH, NODES_PATH, NodeHealth, NodeHealthList, NodeHealthQuery,
     REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse, STAKING_STATUS_PATH,
     StakingStatus,
 };
@@ -43,6 +44,48 @@ impl StatusQuery {
             Self::Node(node) => format!("node={}", escape(node)),
             Self::SealToken(token) => format!("seal_token={token}"),
         }
+    }
+}
+
+/// Where reading the pages of node health stands.
+struct PageCursor {
+    /// The next page's query.
+    query: NodeHealthQuery,
+    /// The last node name seen so far.
+    last: Option<String>,
+}
+
+impl PageCursor {
+    /// The cursor after `page` (`None` after the last page), once `page`
+    /// is checked to come after what was read before, in name order.
+    fn follow(self, page: &NodeHealthList) -> Result<Option<Self>, AttestedError> {
+        let bad = |reason: String| AttestedError::BadResponse {
+            url: NODE_HEALTH_PATH.to_owned(),
+            reason,
+        };
+        let mut last = self.last;
+        for health in &page.nodes {
+            if last.as_ref().is_some_and(|last| *last >= health.node) {
+                return Err(bad(format!(
+                    "node {:?} is out of name order or repeated across pages",
+                    health.node
+                )));
+            }
+            last = Some(health.node.clone());
+        }
+        let Some(token) = &page.continue_token else {
+            return Ok(None);
+        };
+        if page.nodes.is_empty() {
+            return Err(bad("an empty page names a next page".to_owned()));
+        }
+        Ok(Some(Self {
+            query: NodeHealthQuery {
+                limit: self.query.limit,
+                continue_token: Some(token.clone()),
+            },
+            last,
+        }))
     }
 }
 
@@ -146,12 +189,68 @@ impl MasterClient {
             .await
     }
 
-    /// `GET /api/v1/node-health`: every node the master knows.
+    /// `GET /api/v1/node-health?limit=&continue=`: one page of nodes, by
+    /// name.
     ///
     /// # Errors
-    /// Attestation, transport or response errors.
+    /// 400 naming a bad `limit` or `continue`; attestation, transport or
+    /// response errors.
+    pub async fn node_health_page(
+        &self,
+        query: &NodeHealthQuery,
+    ) -> Result<NodeHealthList, AttestedError> {
+        self.http.get_json(&query.path()).await
+    }
+
+    /// Every page of node health in turn, `limit` nodes each (the master's
+    /// default when `None`), each read when the stream is polled. A page
+    /// that does not follow the previous one in name order (a master that
+    /// repeats or loops) ends the stream with an error.
+    pub fn node_health_pages(
+        &self,
+        limit: Option<u32>,
+    ) -> impl Stream<Item = Result<NodeHealthList, AttestedError>> + Send + 'static {
+        let start = PageCursor {
+            query: NodeHealthQuery {
+                limit,
+                continue_token: None,
+            },
+            last: None,
+        };
+        let client = self.clone();
+        stream::try_unfold(Some(start), move |cursor| {
+            let client = client.clone();
+            async move {
+                let Some(cursor) = cursor else {
+                    return Ok(None);
+                };
+                let page = client.node_health_page(&cursor.query).await?;
+                let next = cursor.follow(&page)?;
+                Ok(Some((page, next)))
+            }
+        })
+    }
+
+    /// `GET /api/v1/node-health`, every page: every node the master knows,
+    /// by name, in one list.
+    ///
+    /// # Errors
+    /// Attestation, transport or response errors of any page.
     pub async fn node_health(&self) -> Result<NodeHealthList, AttestedError> {
-        self.http.get_json(NODE_HEALTH_PATH).await
+        let mut pages = std::pin::pin!(self.node_health_pages(None));
+        let mut all: Option<NodeHealthList> = None;
+        while let Some(page) = pages.try_next().await? {
+            match &mut all {
+                Some(all) => all.nodes.extend(page.nodes),
+                None => all = Some(page),
+            }
+        }
+        let mut all = all.ok_or_else(|| AttestedError::BadResponse {
+            url: NODE_HEALTH_PATH.to_owned(),
+            reason: "no page of node health".to_owned(),
+        })?;
+        all.continue_token = None;
+        Ok(all)
     }
 
     /// `GET /api/v1/node-health/{node}`.
@@ -253,7 +352,7 @@ impl MasterClient {
 
 /// Percent-encodes everything but unreserved characters, so a name cannot
 /// change the path or query it is put in.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -267,7 +366,72 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::nodes::{HealthView, NodeStatus};
     use super::*;
+
+    fn page(names: &[&str], token: Option<&str>) -> NodeHealthList {
+        NodeHealthList {
+            view: HealthView::Public,
+            nodes: names
+                .iter()
+                .map(|name| NodeHealth {
+                    node: (*name).to_owned(),
+                    seal_token: None,
+                    owner: None,
+                    status: NodeStatus::Ready,
+                    last_heartbeat_age_secs: None,
+                    stale: false,
+                    metrics: None,
+                    ip_address: None,
+                    capacity: None,
+                    agent_api: None,
+                })
+                .collect(),
+            heartbeat_interval_secs: 10,
+            stale_after_secs: 30,
+            continue_token: token.map(str::to_owned),
+        }
+    }
+
+    fn start() -> PageCursor {
+        PageCursor {
+            query: NodeHealthQuery {
+                limit: Some(2),
+                continue_token: None,
+            },
+            last: None,
+        }
+    }
+
+    #[test]
+    fn pages_are_followed_in_name_order_and_loops_are_refused() {
+        let next = start()
+            .follow(&page(&["a", "b"], Some("t1")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.query.continue_token.as_deref(), Some("t1"));
+        assert_eq!(next.query.limit, Some(2));
+        let next = next.follow(&page(&["c"], Some("t2"))).unwrap().unwrap();
+        assert!(next.follow(&page(&["d"], None)).unwrap().is_none());
+        // A repeated or out-of-order node, and an empty page that names
+        // another, end the listing with an error rather than a loop.
+        let after_b = start()
+            .follow(&page(&["a", "b"], Some("t")))
+            .unwrap()
+            .unwrap();
+        for bad in [page(&["b"], None), page(&["a"], None), page(&[], Some("t"))] {
+            let cursor = PageCursor {
+                query: after_b.query.clone(),
+                last: after_b.last.clone(),
+            };
+            assert!(matches!(
+                cursor.follow(&bad),
+                Err(AttestedError::BadResponse { .. })
+            ));
+        }
+        assert!(start().follow(&page(&["b", "a"], None)).is_err());
+        assert!(start().follow(&page(&[], None)).unwrap().is_none());
+    }
 
     #[test]
     fn names_cannot_leave_their_path_segment() {

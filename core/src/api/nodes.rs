@@ -6,7 +6,8 @@
 //!   [`RegisterWorkerResponse`] (the seed's shapes plus the signed proof and
 //!   the K3s join token);
 //! - `POST` [`HEARTBEAT_PATH`]: [`HeartbeatRequest`] → [`HeartbeatResponse`];
-//! - `GET` [`NODE_HEALTH_PATH`] → [`NodeHealthList`], and
+//! - `GET` [`NODE_HEALTH_PATH`]`?limit=&continue=` → [`NodeHealthList`], one
+//!   page of nodes by name ([`NodeHealthQuery`]), and
 //!   `GET {NODE_HEALTH_PATH}/{node}` → [`NodeHealth`]; without credentials
 //!   a node shows only its name, status, heartbeat and metrics; with a
 //!   `daas1.` access token (`Authorization: Bearer`) its owner sees the
@@ -36,6 +37,14 @@ pub const DRAIN_SEGMENT: &str = "drain";
 pub const HEARTBEAT_INTERVAL_SECS: u64 = 10;
 /// A node is stale after this many intervals without a heartbeat.
 pub const STALE_AFTER_INTERVALS: u64 = 3;
+/// Nodes in a page of [`NODE_HEALTH_PATH`] when the request names no
+/// `limit`.
+pub const NODE_HEALTH_DEFAULT_LIMIT: u32 = 250;
+/// The most nodes a page of [`NODE_HEALTH_PATH`] holds. A node in full view
+/// is at most about 1.1 KB of JSON (every field is bounded at registration),
+/// so a page stays under half of what the attested client reads
+/// (`daas_core::attested::MAX_RESPONSE_LEN`, 1 MiB).
+pub const NODE_HEALTH_MAX_LIMIT: u32 = 400;
 
 /// What a worker offers (the seed's `capacity`: Kubernetes quantities).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,17 +278,53 @@ pub enum HealthView {
     Operator,
 }
 
-/// `GET /api/v1/node-health`.
+/// `GET /api/v1/node-health`: one page of nodes, in the order of their
+/// names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeHealthList {
     /// What the caller was shown.
     pub view: HealthView,
-    /// Every node this master knows, by name.
+    /// The nodes of this page, by name.
     pub nodes: Vec<NodeHealth>,
     /// The expected heartbeat interval in seconds.
     pub heartbeat_interval_secs: u64,
     /// Seconds without a heartbeat after which a node is stale.
     pub stale_after_secs: u64,
+    /// Present when more nodes follow: an opaque token to send as
+    /// `continue` for the next page (Kubernetes' `metadata.continue`).
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+}
+
+/// Which page of [`NODE_HEALTH_PATH`] to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeHealthQuery {
+    /// Nodes per page (1 to [`NODE_HEALTH_MAX_LIMIT`]); the master's
+    /// default ([`NODE_HEALTH_DEFAULT_LIMIT`]) when `None`.
+    pub limit: Option<u32>,
+    /// The previous page's [`NodeHealthList::continue_token`]; the first
+    /// page when `None`.
+    pub continue_token: Option<String>,
+}
+
+impl NodeHealthQuery {
+    /// The request path and query string.
+    pub fn path(&self) -> String {
+        let mut query = Vec::new();
+        if let Some(limit) = self.limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(token) = &self.continue_token {
+            // Tokens are URL-safe as the master makes them; encode anyway,
+            // as the client cannot know.
+            query.push(format!("continue={}", super::client::escape(token)));
+        }
+        if query.is_empty() {
+            NODE_HEALTH_PATH.to_owned()
+        } else {
+            format!("{NODE_HEALTH_PATH}?{}", query.join("&"))
+        }
+    }
 }
 
 /// Where a seal token stands, as [`SealTokenStatus::status`].
@@ -418,6 +463,33 @@ mod tests {
         });
         let request: HeartbeatRequest = serde_json::from_value(body).unwrap();
         assert!(request.agent_api.is_none());
+    }
+
+    #[test]
+    fn health_queries_name_limit_and_continue() {
+        assert_eq!(NodeHealthQuery::default().path(), NODE_HEALTH_PATH);
+        let query = NodeHealthQuery {
+            limit: Some(5),
+            continue_token: Some("n1.d29y a/+".to_owned()),
+        };
+        assert_eq!(
+            query.path(),
+            "/api/v1/node-health?limit=5&continue=n1.d29y%20a%2F%2B"
+        );
+        let list: NodeHealthList = serde_json::from_value(serde_json::json!({
+            "view": "public", "nodes": [], "heartbeat_interval_secs": 10,
+            "stale_after_secs": 30, "continue": "tok"
+        }))
+        .unwrap();
+        assert_eq!(list.continue_token.as_deref(), Some("tok"));
+        let mut last = list.clone();
+        last.continue_token = None;
+        assert!(
+            serde_json::to_value(&last)
+                .unwrap()
+                .get("continue")
+                .is_none()
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ use crate::labels::{
     seal_token_label_value,
 };
 use crate::namespaces::MASTER_NAMESPACE;
+use crate::paged_list;
 
 /// [`COMPONENT_LABEL`] of admission records.
 pub const RECORD_COMPONENT: &str = "admission-record";
@@ -270,11 +271,13 @@ pub async fn list_records(
     client: &Client,
     selector: &str,
 ) -> Result<Vec<StoredRecord>, AdmissionError> {
-    let list = api(client)
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(api_error("listing admission records"))?;
-    Ok(list.items.iter().map(stored).collect())
+    paged_list::list(
+        &api(client),
+        &ListParams::default().labels(selector),
+        |config_map| stored(&config_map),
+    )
+    .await
+    .map_err(api_error("listing admission records"))
 }
 
 /// Deletes the record `name` if it still is the object `uid` (a record

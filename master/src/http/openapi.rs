@@ -8,8 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use daas_core::api::audit::{AUDIT_CHECKPOINTS_PATH, AUDIT_CONSISTENCY_PATH, AUDIT_EVENTS_PATH};
 use daas_core::api::nodes::{
-    DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH,
-    STAKING_STATUS_PATH,
+    DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_DEFAULT_LIMIT, NODE_HEALTH_MAX_LIMIT,
+    NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH, STAKING_STATUS_PATH,
 };
 use daas_core::api::{ATTESTATION_PATH, HEALTHZ_PATH, SECURITY_CONTEXT_PATH};
 use serde_json::{Value, json};
@@ -133,16 +133,7 @@ fn path_items() -> Vec<(String, Value)> {
                 false,
             ),
         ),
-        (
-            NODE_HEALTH_PATH.to_owned(),
-            op(
-                "get",
-                "Health of every admitted node: names, status, heartbeats and metrics for anyone; seal token, owner, address, capacity and agent endpoint for a node's owner and the admin and super tiers (Bearer daas1 access token)",
-                None,
-                "NodeHealthList",
-                false,
-            ),
-        ),
+        (NODE_HEALTH_PATH.to_owned(), node_health_list()),
         (
             format!("{NODE_HEALTH_PATH}/{{node}}"),
             op(
@@ -288,6 +279,43 @@ fn declare_path_parameters(path: &str, item: &mut Value) {
     }
 }
 
+/// The paged node-health list, with its `limit` and `continue` parameters.
+fn node_health_list() -> Value {
+    let mut item = op(
+        "get",
+        "One page of the admitted nodes, by name: names, status, heartbeats and metrics for \
+         anyone; seal token, owner, address, capacity and agent endpoint for a node's owner \
+         and the admin and super tiers (Bearer daas1 access token). The answer's `continue`, \
+         present while more nodes follow, is passed back for the next page; 400 names a bad \
+         `limit` or `continue`",
+        None,
+        "NodeHealthList {view, nodes, heartbeat_interval_secs, stale_after_secs, continue?}",
+        false,
+    );
+    item["get"]["parameters"] = json!([
+        {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "description": format!("Nodes per page (default {NODE_HEALTH_DEFAULT_LIMIT})"),
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": NODE_HEALTH_MAX_LIMIT,
+                "default": NODE_HEALTH_DEFAULT_LIMIT
+            }
+        },
+        {
+            "name": "continue",
+            "in": "query",
+            "required": false,
+            "description": "The previous page's opaque `continue` token",
+            "schema": { "type": "string" }
+        }
+    ]);
+    item
+}
+
 fn op(method: &str, summary: &str, request: Option<&str>, response: &str, auth: bool) -> Value {
     let mut operation = json!({
         "summary": summary,
@@ -372,6 +400,15 @@ mod tests {
                 }
             }
         }
+        let parameters = paths[NODE_HEALTH_PATH]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let names: Vec<&str> = parameters
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["limit", "continue"]);
+        assert_eq!(parameters[0]["schema"]["maximum"], NODE_HEALTH_MAX_LIMIT);
         for path in [
             REGISTER_WORKER_PATH,
             HEARTBEAT_PATH,

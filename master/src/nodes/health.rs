@@ -14,10 +14,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use daas_core::access::token::PREFIX;
-use daas_core::access::{AccessToken, unix_now_secs};
+use daas_core::access::{AccessToken, NodeName, unix_now_secs};
 use daas_core::api::nodes::{HEARTBEAT_INTERVAL_SECS, HealthView, NodeHealth, NodeHealthList};
 use daas_core::package::Tier;
 use sui_sdk_types::Address;
@@ -25,6 +26,7 @@ use tracing::debug;
 
 use super::NodeService;
 use super::client_ip::ClientIp;
+use super::page::{self, PageQuery};
 use super::registry::stale_after;
 use crate::access::authenticator::bearer_token;
 use crate::http::ApiError;
@@ -67,26 +69,36 @@ impl Viewer {
     }
 }
 
-/// Every node, by name.
+/// One page of nodes, by name (`?limit=N&continue=TOKEN`, [`page`]).
 ///
 /// # Errors
-/// 401 for a credential that does not verify, 429 past the rate limit.
+/// 400 naming a bad `limit` or `continue` (or another parameter), 401 for
+/// a credential that does not verify, 429 past the rate limit.
 pub async fn all_nodes(
     State(service): State<Arc<NodeService>>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<NodeHealthList>, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!("bad query: {}", rejection.body_text()))
+    })?;
+    let request = query.check()?;
     let viewer = viewer(&service, &client, &headers).await?;
+    let after = request.after.as_ref().map(NodeName::as_str);
+    let (nodes, more) = service.registry.health_page(after, request.limit);
+    let continue_token = more
+        .then(|| nodes.last().map(|last| page::encode(&last.node)))
+        .flatten();
     Ok(Json(NodeHealthList {
         view: viewer.view(),
-        nodes: service
-            .registry
-            .all_health()
+        nodes: nodes
             .into_iter()
             .map(|health| viewer.show(health))
             .collect(),
         heartbeat_interval_secs: HEARTBEAT_INTERVAL_SECS,
         stale_after_secs: stale_after().as_secs(),
+        continue_token,
     }))
 }
 
@@ -178,6 +190,52 @@ mod tests {
                 tls_spki_sha256: "ab".repeat(32),
             }),
         }
+    }
+
+    #[test]
+    fn a_full_page_of_the_largest_nodes_stays_under_half_the_client_limit() {
+        use daas_core::api::nodes::{MAX_AGENT_URL_LEN, NODE_HEALTH_MAX_LIMIT, NodeMetrics};
+        use daas_core::attested::MAX_RESPONSE_LEN;
+
+        use crate::nodes::register::MAX_QUANTITY_LEN;
+
+        let quantity = "9".repeat(MAX_QUANTITY_LEN);
+        let largest = NodeHealth {
+            node: "n".repeat(daas_core::access::MAX_NODE_NAME_LEN),
+            status: NodeStatus::NotReady,
+            last_heartbeat_age_secs: Some(u64::MAX),
+            metrics: Some(NodeMetrics {
+                cpu_usage: -f64::MAX,
+                memory_usage: -f64::MIN_POSITIVE,
+                pod_count: u32::MAX,
+                container_count: u32::MAX,
+                network_rx: u64::MAX,
+                network_tx: u64::MAX,
+                timestamp: u64::MAX,
+            }),
+            ip_address: Some("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".to_owned()),
+            capacity: Some(Capacity {
+                cpu: quantity.clone(),
+                memory: quantity.clone(),
+                storage: quantity,
+            }),
+            agent_api: Some(AgentEndpoint {
+                url: format!("https://{}", "h".repeat(MAX_AGENT_URL_LEN - 8)),
+                tls_spki_sha256: "ab".repeat(32),
+            }),
+            ..health(Address::new([0xff; 32]))
+        };
+        let page = NodeHealthList {
+            view: HealthView::Operator,
+            nodes: vec![largest; NODE_HEALTH_MAX_LIMIT as usize],
+            heartbeat_interval_secs: HEARTBEAT_INTERVAL_SECS,
+            stale_after_secs: u64::MAX,
+            continue_token: Some(page::encode(
+                &"n".repeat(daas_core::access::MAX_NODE_NAME_LEN),
+            )),
+        };
+        let len = serde_json::to_vec(&page).unwrap().len();
+        assert!(len < MAX_RESPONSE_LEN / 2, "a full page is {len} bytes");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`heartbeat`]: `POST /api/v1/nodes/heartbeat` records a node's status
 //!   and metrics, authenticated by a heartbeat proof whose `issued_at` must
 //!   grow;
-//! - [`health`]: `GET /api/v1/node-health[/{node}]`, read by the console:
+//! - [`health`]: `GET /api/v1/node-health[/{node}]`, read by the console
+//!   (the list in [`page`]s by name):
 //!   names, status and metrics for anyone, owners and seal tokens for
 //!   their owners and the admin and super tiers;
 //! - [`status`]: `GET /api/v1/staking/status`, the seed's troubleshooting
@@ -27,6 +28,7 @@ pub mod drain;
 pub mod health;
 pub mod heartbeat;
 mod metrics;
+pub mod page;
 pub mod register;
 pub mod registry;
 pub mod replay;

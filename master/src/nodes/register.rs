@@ -42,7 +42,7 @@ use crate::admission::{
 use crate::http::{ApiError, ApiJson};
 
 /// Longest capacity quantity accepted (`"16Gi"` and the like).
-const MAX_QUANTITY_LEN: usize = 64;
+pub(super) const MAX_QUANTITY_LEN: usize = 64;
 
 /// The handler.
 pub async fn register_worker(

@@ -1,10 +1,13 @@
 //! The nodes this master knows are admitted, with their last heartbeat.
 //!
-//! One map under one lock: a heartbeat is a hash lookup and a few stores,
-//! so 5,000 nodes at 10 s intervals (500 updates/s) hold it for well under
-//! a millisecond per second. Entries are small (about 300 bytes).
+//! One map under one lock, ordered by node name (node health is read in
+//! pages by name): a heartbeat is a lookup of about 14 comparisons at
+//! 10,000 nodes and a few stores, so 10,000 nodes at 10 s intervals (1,000
+//! updates/s) hold it for well under a millisecond per second. Entries are
+//! small (about 300 bytes).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -90,11 +93,11 @@ pub struct Beat<'a> {
 /// The registry.
 #[derive(Debug, Default)]
 pub struct NodeRegistry {
-    nodes: Mutex<HashMap<String, Entry>>,
+    nodes: Mutex<BTreeMap<String, Entry>>,
 }
 
 impl NodeRegistry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
         // A panic elsewhere cannot leave an entry half-written in a way
         // that matters: every field is plain data.
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
@@ -211,12 +214,19 @@ impl NodeRegistry {
         self.lock().get(node).map(|entry| health(entry, now))
     }
 
-    /// The health of every node, by name.
-    pub fn all_health(&self) -> Vec<NodeHealth> {
+    /// The health of at most `limit` nodes whose names follow `after` (from
+    /// the first when `None`), by name, and whether more follow.
+    pub fn health_page(&self, after: Option<&str>, limit: usize) -> (Vec<NodeHealth>, bool) {
         let now = Instant::now();
-        let mut all: Vec<NodeHealth> = self.lock().values().map(|e| health(e, now)).collect();
-        all.sort_unstable_by(|a, b| a.node.cmp(&b.node));
-        all
+        let nodes = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = nodes.range::<str, _>((start, Bound::Unbounded));
+        let page = rest
+            .by_ref()
+            .take(limit)
+            .map(|(_, entry)| health(entry, now))
+            .collect();
+        (page, rest.next().is_some())
     }
 }
 
@@ -375,5 +385,31 @@ mod tests {
         registry.forget("a");
         assert_eq!(registry.len(), 2);
         assert!(registry.health("a").is_none());
+    }
+
+    #[test]
+    fn pages_follow_name_order_without_gaps_or_repeats() {
+        let registry = NodeRegistry::default();
+        for (i, name) in ["n-3", "n-1", "n-10", "n-2", "n-4"].iter().enumerate() {
+            registry.admit(node(name, u8::try_from(i).unwrap()));
+        }
+        let names = |page: &[NodeHealth]| page.iter().map(|h| h.node.clone()).collect::<Vec<_>>();
+        let (first, more) = registry.health_page(None, 2);
+        assert_eq!(
+            (names(&first), more),
+            (vec!["n-1".to_owned(), "n-10".to_owned()], true)
+        );
+        let (second, more) = registry.health_page(Some("n-10"), 2);
+        assert_eq!(
+            (names(&second), more),
+            (vec!["n-2".to_owned(), "n-3".to_owned()], true)
+        );
+        // A node removed after its page was read does not shift the next.
+        registry.forget("n-3");
+        let (third, more) = registry.health_page(Some("n-3"), 2);
+        assert_eq!((names(&third), more), (vec!["n-4".to_owned()], false));
+        let (exact, more) = registry.health_page(Some("n-2"), 1);
+        assert_eq!((names(&exact), more), (vec!["n-4".to_owned()], false));
+        assert_eq!(registry.health_page(Some("z"), 5), (Vec::new(), false));
     }
 }

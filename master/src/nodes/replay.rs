@@ -24,6 +24,7 @@ use tracing::{debug, instrument};
 
 use crate::labels::{COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::namespaces::MASTER_NAMESPACE;
+use crate::paged_list;
 
 /// [`COMPONENT_LABEL`] of nonce records.
 pub const NONCE_COMPONENT: &str = "register-nonce";
@@ -110,22 +111,15 @@ impl NonceLedger {
 #[instrument(skip(client))]
 pub async fn sweep_expired_nonces(client: &Client, now: u64) -> Result<usize, kube::Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), MASTER_NAMESPACE);
-    let list = api
-        .list(&ListParams::default().labels(&nonce_selector()))
-        .await?;
+    // One name per expired nonce is all that outlives its page.
+    let expired = paged_list::list(
+        &api,
+        &ListParams::default().labels(&nonce_selector()),
+        |record| expired_name(record, now),
+    )
+    .await?;
     let mut deleted = 0;
-    for record in list.items {
-        let keep_until = record
-            .data
-            .as_ref()
-            .and_then(|data| data.get(KEY_KEEP_UNTIL))
-            .and_then(|value| value.parse::<u64>().ok());
-        if keep_until.is_some_and(|until| until >= now) {
-            continue;
-        }
-        let Some(name) = record.metadata.name else {
-            continue;
-        };
+    for name in expired.into_iter().flatten() {
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => deleted += 1,
             Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -134,6 +128,19 @@ pub async fn sweep_expired_nonces(client: &Client, now: u64) -> Result<usize, ku
     }
     debug!(deleted, "expired register nonces deleted");
     Ok(deleted)
+}
+
+/// The name of `record` if it may be forgotten at `now`.
+fn expired_name(record: ConfigMap, now: u64) -> Option<String> {
+    let keep_until = record
+        .data
+        .as_ref()
+        .and_then(|data| data.get(KEY_KEEP_UNTIL))
+        .and_then(|value| value.parse::<u64>().ok());
+    if keep_until.is_some_and(|until| until >= now) {
+        return None;
+    }
+    record.metadata.name
 }
 
 /// The nonces this replica has seen, with when each may be forgotten

@@ -23,6 +23,7 @@ use crate::labels::{
     SEAL_TOKEN_ANNOTATION, SEAL_TOKEN_LABEL, seal_token_label_value,
 };
 use crate::leader::Fence;
+use crate::paged_list;
 use crate::revocation::revoke_node;
 
 /// A bootstrap token Secret the master minted, and the worker its
@@ -124,10 +125,12 @@ pub(super) async fn inventory(
     let node_selector = prefix
         .as_ref()
         .map(|value| format!("{NODE_SEAL_TOKEN_LABEL}={value}"));
-    let nodes = Api::<Node>::all(context.kube.clone())
-        .list_metadata(&list_params(scoped(context, node_selector)))
-        .await
-        .map_err(ReconcileError::api("listing nodes"))?;
+    let nodes = paged_list::list_metadata(
+        &Api::<Node>::all(context.kube.clone()),
+        &list_params(scoped(context, node_selector)),
+    )
+    .await
+    .map_err(ReconcileError::api("listing nodes"))?;
     let token_label = prefix.map(|value| format!(",{SEAL_TOKEN_LABEL}={value}"));
     let record_selector = format!(
         "{}{}",
@@ -144,19 +147,18 @@ pub(super) async fn inventory(
         "{MANAGED_BY_LABEL}={MANAGED_BY}{}",
         token_label.unwrap_or_else(|| format!(",{SEAL_TOKEN_LABEL}"))
     );
-    let secrets = Api::<Secret>::namespaced(context.kube.clone(), KUBE_SYSTEM)
-        .list_metadata(
-            &list_params(scoped(context, Some(secret_selector)))
-                .fields(&format!("type={BOOTSTRAP_TOKEN_TYPE}")),
-        )
-        .await
-        .map_err(ReconcileError::api("listing bootstrap tokens"))?;
+    let secrets = paged_list::list_metadata(
+        &Api::<Secret>::namespaced(context.kube.clone(), KUBE_SYSTEM),
+        &list_params(scoped(context, Some(secret_selector)))
+            .fields(&format!("type={BOOTSTRAP_TOKEN_TYPE}")),
+    )
+    .await
+    .map_err(ReconcileError::api("listing bootstrap tokens"))?;
     let mine = |id: SealTokenId| token.is_none_or(|token| token == id);
     Ok(Inventory {
         nodes: nodes
-            .items
             .into_iter()
-            .filter_map(|node| Some((node.metadata.name.clone()?, node.metadata)))
+            .filter_map(|meta| Some((meta.name.clone()?, meta)))
             .collect(),
         records: records
             .into_iter()
@@ -168,9 +170,8 @@ pub(super) async fn inventory(
             })
             .collect(),
         tokens: secrets
-            .items
             .iter()
-            .filter_map(|secret| minted_secret(&secret.metadata))
+            .filter_map(minted_secret)
             .filter(|secret| mine(secret.claim.seal_token))
             .collect(),
     })
