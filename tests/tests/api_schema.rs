@@ -94,7 +94,7 @@ async fn viewer_seal_token(stack: &Stack) -> String {
         account.address(),
         stack.cluster.server(),
         unix_now_secs(),
-        Duration::from_secs(3600),
+        Duration::from_secs(600),
     )
     .unwrap();
     let token = AccessToken::sign(&account.wallet, &claims).unwrap();
