@@ -65,7 +65,9 @@ async fn run(base: &str, headers: &[String], report: &tempfile::TempDir) -> Outp
     for header in headers {
         command.arg("--header").arg(header);
     }
-    command.kill_on_drop(true);
+    // Its own caches (`.schemathesis/`) go to the temporary directory,
+    // not the checkout.
+    command.current_dir(report.path()).kill_on_drop(true);
     tokio::time::timeout(Duration::from_secs(900), command.output())
         .await
         .expect("schemathesis finished within 15 minutes")
@@ -158,6 +160,17 @@ async fn the_master_and_the_agent_answer_as_their_openapi_documents_say() {
         host.log_tail(40)
     );
     let output = run(&base, &[], &report).await;
+    // SIGTERM, as systemd stops it: the agent stops its node runtime
+    // (kill_on_drop's SIGKILL would leave the kubelet node running).
+    let pid = agent.id().expect("the agent is running").to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success(), "kill -TERM {pid} failed");
+    tokio::time::timeout(Duration::from_secs(60), agent.wait())
+        .await
+        .expect("the agent stopped within a minute of SIGTERM")
+        .unwrap();
     assert_clean("the agent", &output);
-    agent.start_kill().unwrap();
 }

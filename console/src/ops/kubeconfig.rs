@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use daas_core::access::kubeconfig::{
     self, ExecPlugin, KubeconfigEntry, ServerTrust, credential_args,
 };
+use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::package::SealTokenId;
 use daas_core::private_file;
 use serde_json::Value;
@@ -152,6 +153,32 @@ pub async fn master_audience(
     from_master(&master.kubectl_config(seal_token).await?)?
         .2
         .ok_or_else(|| OpsError::Refused("the master's kubeconfig names no audience".into()))
+}
+
+/// How long an access token signed for one request to the master lives.
+const REQUEST_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A wallet-signed access token for `seal_token` and `master`'s audience,
+/// for one request, with the address that signed it.
+///
+/// # Errors
+/// The master or the wallet failed, or the claims are invalid.
+pub(super) async fn request_token(
+    ctx: &Context,
+    master: &daas_core::api::MasterClient,
+    seal_token: SealTokenId,
+    unlock: &dyn super::Unlock,
+) -> Result<(AccessToken, sui_sdk_types::Address), OpsError> {
+    let audience = master_audience(master, seal_token).await?;
+    let signer = super::wallet::signer(ctx, unlock)?;
+    let claims = Claims::new(
+        seal_token,
+        signer.address(),
+        audience,
+        unix_now_secs(),
+        REQUEST_TOKEN_LIFETIME,
+    )?;
+    Ok((AccessToken::sign(&signer, &claims)?, signer.address()))
 }
 
 /// Server, trust and audience from the master's kubeconfig.

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::api::StatusQuery;
 use daas_core::api::agent::AgentClient;
 use daas_core::api::nodes::{AgentEndpoint, NodeHealth, NodeMetrics, NodeStatus};
@@ -16,7 +15,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde::Serialize;
 
-use super::{Context, OpsError, Unlock, wallet};
+use super::{Context, OpsError, Unlock};
 
 /// The field manager of the console's writes.
 pub const FIELD_MANAGER: &str = "daas-console";
@@ -358,9 +357,6 @@ pub(super) async fn cordon_with(
     Ok(())
 }
 
-/// How long the access token that asks for a node's agent endpoint lives.
-const ENDPOINT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// A node's metrics as its agent reports them, and where they came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentMetricsView {
@@ -393,21 +389,12 @@ pub async fn agent_metrics(
         Some(token) => token,
         None => node_seal_token(&master, node).await?,
     };
-    let audience = super::kubeconfig::master_audience(&master, seal_token).await?;
-    let signer = wallet::signer(ctx, unlock)?;
-    let claims = Claims::new(
-        seal_token,
-        signer.address(),
-        audience,
-        unix_now_secs(),
-        ENDPOINT_TOKEN_LIFETIME,
-    )?;
-    let token = AccessToken::sign(&signer, &claims)?;
+    let (token, signer) =
+        super::kubeconfig::request_token(ctx, &master, seal_token, unlock).await?;
     let health = master.node_as(node, token.as_str()).await?;
     let agent_api = health.agent_api.ok_or_else(|| {
         OpsError::Refused(format!(
-            "the master shows no agent endpoint for node {node} to {}: its agent reported none, or this wallet is neither its owner nor an admin",
-            signer.address()
+            "the master shows no agent endpoint for node {node} to {signer}: its agent reported none, or this wallet is neither its owner nor an admin"
         ))
     })?;
     let key = agent_api.check().map_err(|reason| OpsError::Invalid {

@@ -5,17 +5,10 @@
 //! its hash; it authenticates as the wallet, with the seal token's tier,
 //! until it expires or the stake stops backing it.
 
-use std::time::Duration;
-
-use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::api::access::IssuedSealToken;
 use daas_core::package::SealTokenId;
 
-use super::{Context, OpsError, Unlock, wallet};
-
-/// Lifetime of the access token that asks for an opaque token: the master
-/// accepts it once.
-const REQUEST_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+use super::{Context, OpsError, Unlock};
 
 /// Asks the attested master for a new opaque token for `seal_token`,
 /// signed by the configured key (the token's owner).
@@ -31,15 +24,6 @@ pub async fn issue(
 ) -> Result<IssuedSealToken, OpsError> {
     ctx.ensure_writable("issue an opaque seal token")?;
     let master = ctx.master().await?;
-    let audience = super::kubeconfig::master_audience(&master, seal_token).await?;
-    let signer = wallet::signer(ctx, unlock)?;
-    let claims = Claims::new(
-        seal_token,
-        signer.address(),
-        audience,
-        unix_now_secs(),
-        REQUEST_TOKEN_LIFETIME,
-    )?;
-    let request = AccessToken::sign(&signer, &claims)?;
+    let (request, _) = super::kubeconfig::request_token(ctx, &master, seal_token, unlock).await?;
     Ok(master.issue_seal_token(&request).await?)
 }

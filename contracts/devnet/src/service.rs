@@ -13,6 +13,7 @@ use sui_rpc::proto::sui::rpc::v2::state_service_server::StateService;
 use sui_rpc::proto::sui::rpc::v2::subscription_service_server::SubscriptionService;
 use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::TransactionExecutionService;
 use sui_sdk_types::{Address, Digest, Object, StructTag};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -667,21 +668,15 @@ impl SubscriptionService for DevnetService {
         let mut stopping = self.stopping.clone();
         let stream = async_stream(move |tx| async move {
             loop {
-                let next = tokio::select! {
-                    next = receiver.recv() => next,
-                    _ = stopping.wait_for(|s| *s) => return,
-                };
-                let sequence = match next {
-                    Ok(s) => s,
-                    Err(RecvError::Lagged(n)) => {
-                        let _ = tx
-                            .send(Err(Status::data_loss(format!(
-                                "subscriber fell {n} checkpoints behind; resubscribe and replay with GetCheckpoint"
-                            ))))
-                            .await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+                let Some(sequence) = next_checkpoint(
+                    &mut receiver,
+                    &mut stopping,
+                    &tx,
+                    "resubscribe and replay with GetCheckpoint",
+                )
+                .await
+                else {
+                    return;
                 };
                 let l = Arc::clone(&ledger);
                 let checkpoint = tokio::task::spawn_blocking(move || {
@@ -731,21 +726,15 @@ impl SubscriptionService for DevnetService {
         let mut stopping = self.stopping.clone();
         let stream = async_stream(move |tx| async move {
             loop {
-                let next = tokio::select! {
-                    next = receiver.recv() => next,
-                    _ = stopping.wait_for(|s| *s) => return,
-                };
-                let sequence = match next {
-                    Ok(s) => s,
-                    Err(RecvError::Lagged(n)) => {
-                        let _ = tx
-                            .send(Err(Status::data_loss(format!(
-                                "subscriber fell {n} checkpoints behind; resume with ListEvents from the last watermark"
-                            ))))
-                            .await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+                let Some(sequence) = next_checkpoint(
+                    &mut receiver,
+                    &mut stopping,
+                    &tx,
+                    "resume with ListEvents from the last watermark",
+                )
+                .await
+                else {
+                    return;
                 };
                 let l = Arc::clone(&ledger);
                 let f = filter.clone();
@@ -786,6 +775,33 @@ impl SubscriptionService for DevnetService {
             }
         });
         Ok(Response::new(stream))
+    }
+}
+
+/// The next checkpoint a subscription streams, or `None` when it ends: the
+/// devnet is stopping, the ledger is gone, or the subscriber fell behind
+/// (told so, with `resume` saying how to catch up).
+async fn next_checkpoint<T>(
+    receiver: &mut broadcast::Receiver<u64>,
+    stopping: &mut watch::Receiver<bool>,
+    tx: &tokio::sync::mpsc::Sender<Result<T, Status>>,
+    resume: &str,
+) -> Option<u64> {
+    let next = tokio::select! {
+        next = receiver.recv() => next,
+        _ = stopping.wait_for(|s| *s) => return None,
+    };
+    match next {
+        Ok(sequence) => Some(sequence),
+        Err(RecvError::Lagged(n)) => {
+            let _ = tx
+                .send(Err(Status::data_loss(format!(
+                    "subscriber fell {n} checkpoints behind; {resume}"
+                ))))
+                .await;
+            None
+        }
+        Err(RecvError::Closed) => None,
     }
 }
 
