@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use daas_core::chain::{ChainClient, ChainConfig};
 use daas_e2e::binaries;
-use daas_e2e::k3s::free_port;
 use daas_local::launcher::{Layout, lock};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -31,6 +30,22 @@ const UP_TIMEOUT: Duration = Duration::from_secs(480);
 
 fn launcher_binary() -> PathBuf {
     binaries::workspace_binary("daas-local").unwrap()
+}
+
+/// A free port below Linux's ephemeral range (32768 and up), as the
+/// stack's documented defaults are: a port from that range (what binding
+/// port 0 gives) can be taken between `down` and `up` by any outgoing
+/// connection's local end.
+fn stable_port() -> u16 {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 /// One stack's state directory and ports.
@@ -50,7 +65,7 @@ impl Local {
             "--agent-api-port",
         ] {
             ports.push(flag.to_owned());
-            ports.push(free_port().unwrap().to_string());
+            ports.push(stable_port().to_string());
         }
         Self {
             state: tempfile::tempdir().unwrap(),

@@ -76,8 +76,9 @@ pub async fn revoke_node(
 ) -> Result<RevocationReport, RevocationError> {
     let cordoned = drain::cordon(client, node).await?;
     let drain = drain::drain(client, node, policy).await?;
-    let node_deleted = cleanup::delete_node(client, node).await?;
-    let node_password_deleted = cleanup::delete_node_password(client, node).await?;
+    // The credentials go before the Node: a Node still present means the
+    // revocation is unfinished, so a failure here is retried by the next
+    // pass, and once the Node is gone nothing that admitted it remains.
     let bootstrap_tokens_deleted =
         delete_node_bootstrap_tokens(client, node)
             .await
@@ -85,6 +86,8 @@ pub async fn revoke_node(
                 node: node.to_owned(),
                 source,
             })?;
+    let node_password_deleted = cleanup::delete_node_password(client, node).await?;
+    let node_deleted = cleanup::delete_node(client, node).await?;
     info!(bootstrap_tokens_deleted, "node revoked");
     Ok(RevocationReport {
         cordoned,
