@@ -18,7 +18,7 @@ use crate::binaries::{self, AGENT, CONSOLE, DEVNET, MASTER};
 use crate::k3s::{self, Cluster, ClusterBuilder};
 use crate::launcher::accounts::{self, Account, Facts};
 use crate::launcher::commands::report_stale;
-use crate::launcher::layout::Layout;
+use crate::launcher::layout::{Layout, Ports};
 use crate::launcher::profile::StackView;
 use crate::launcher::{LocalError, UpArgs, lock};
 use crate::stack::{self, WebhookFiles};
@@ -53,6 +53,26 @@ struct Running {
     _cluster: Cluster,
 }
 
+/// How long `up` waits for a port that a stack just stopped may still hold
+/// (an API server finishing its shutdown).
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until every port is free, at most [`PORT_RELEASE_WAIT`].
+///
+/// # Errors
+/// The port still taken, or one given twice.
+async fn wait_for_free_ports(ports: &Ports) -> Result<(), LocalError> {
+    let deadline = Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match ports.check_free() {
+            Err(LocalError::PortBusy { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Runs `up`.
 ///
 /// # Errors
@@ -71,7 +91,7 @@ pub async fn run(layout: &Layout, args: UpArgs) -> anyhow::Result<()> {
     report_stale(&lock::clean_stale(layout));
     held.record_self()?;
     check_prerequisites()?;
-    args.ports.check_free()?;
+    wait_for_free_ports(&args.ports).await?;
     let programs = programs().await?;
     let mut terminate = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let (running, view_text, console_env) = tokio::select! {
