@@ -19,14 +19,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use daas_core::chain::{ChainClient, TransactionSigner};
+use daas_core::chain::ChainClient;
 use daas_core::package::staking::SealToken;
 use daas_core::package::{MoveStruct as _, SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::agent::{AgentHost, CRASH_EXIT, wait};
-use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::k3s::unique_suffix;
 use daas_e2e::kwok::node_ready;
 use daas_e2e::node::{NodeBinaries, image_reference};
+use daas_e2e::slasher::stack_with_slasher;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::UserMachine;
 use k8s_openapi::api::core::v1::{
@@ -93,19 +93,7 @@ async fn node_is_gone(nodes: &Api<Node>, name: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
     let slasher = Ed25519PrivateKey::new([0x53; 32]);
-    let stack = Stack::start(StackOptions {
-        devnet: DevnetOptions {
-            slasher: Some(TransactionSigner::address(&slasher)),
-            ..DevnetOptions::default()
-        },
-        master_config: "nodes:\n  drain_timeout_secs: 5\n".to_owned(),
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
-    stack
-        .devnet
-        .fund(TransactionSigner::address(&slasher))
+    let stack = stack_with_slasher(&slasher, "nodes:\n  drain_timeout_secs: 5\n")
         .await
         .unwrap();
     let chain = stack.devnet.client().unwrap();

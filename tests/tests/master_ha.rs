@@ -18,13 +18,12 @@ use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::nodes::{
     Capacity, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
 };
-use daas_core::chain::TransactionSigner;
 use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::binaries::{MASTER, workspace_binary};
-use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::k3s;
 use daas_e2e::kwok;
-use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::slasher::stack_with_slasher;
+use daas_e2e::stack::Stack;
 use daas_e2e::user::Account;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
@@ -146,19 +145,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_during_a_slash_moves_revocation_to_the_other_master() {
     let slasher = Ed25519PrivateKey::new([0x53; 32]);
-    let mut stack = Stack::start(StackOptions {
-        devnet: DevnetOptions {
-            slasher: Some(TransactionSigner::address(&slasher)),
-            ..DevnetOptions::default()
-        },
-        master_config: "nodes:\n  drain_timeout_secs: 5\n".to_owned(),
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
-    stack
-        .devnet
-        .fund(TransactionSigner::address(&slasher))
+    let mut stack = stack_with_slasher(&slasher, "nodes:\n  drain_timeout_secs: 5\n")
         .await
         .unwrap();
     let kube = stack.cluster.client().await.unwrap();

@@ -21,10 +21,9 @@ use daas_core::api::nodes::{
     NodeStatus, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
 };
 use daas_core::attested::{AttestedClient, AttestedError};
-use daas_core::chain::TransactionSigner;
 use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
-use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::kwok;
+use daas_e2e::slasher::stack_with_slasher;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::Account;
 use k8s_openapi::ByteString;
@@ -94,19 +93,7 @@ fn status_of(result: Result<RegisterWorkerResponse, AttestedError>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node() {
     let slasher = Ed25519PrivateKey::new([0x52; 32]);
-    let mut stack = Stack::start(StackOptions {
-        devnet: DevnetOptions {
-            slasher: Some(TransactionSigner::address(&slasher)),
-            ..DevnetOptions::default()
-        },
-        master_config: "nodes:\n  drain_timeout_secs: 5\n".to_owned(),
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
-    stack
-        .devnet
-        .fund(TransactionSigner::address(&slasher))
+    let mut stack = stack_with_slasher(&slasher, "nodes:\n  drain_timeout_secs: 5\n")
         .await
         .unwrap();
     let chain = stack.devnet.client().unwrap();

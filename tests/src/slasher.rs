@@ -1,0 +1,35 @@
+//! A stack whose devnet names a test key as the slasher (the `SlasherCap`
+//! holder at genesis), with that key funded to pay for its transactions.
+
+use anyhow::Context as _;
+use daas_core::chain::TransactionSigner;
+use sui_crypto::ed25519::Ed25519PrivateKey;
+
+use crate::devnet::DevnetOptions;
+use crate::stack::{Stack, StackOptions};
+
+/// Starts a stack with `master_config` whose slasher is `slasher`, funded.
+///
+/// # Errors
+/// The stack did not start or the faucet refused.
+pub async fn stack_with_slasher(
+    slasher: &Ed25519PrivateKey,
+    master_config: &str,
+) -> anyhow::Result<Stack> {
+    let address = TransactionSigner::address(slasher);
+    let stack = Stack::start(StackOptions {
+        devnet: DevnetOptions {
+            slasher: Some(address),
+            ..DevnetOptions::default()
+        },
+        master_config: master_config.to_owned(),
+        ..StackOptions::default()
+    })
+    .await?;
+    stack
+        .devnet
+        .fund(address)
+        .await
+        .context("funding the slasher")?;
+    Ok(stack)
+}
