@@ -423,8 +423,20 @@ pub struct Cluster {
     ca_pem: String,
     binaries: Binaries,
     static_tokens: Vec<StaticToken>,
+    /// The running API server: its component name and flags, kept so that
+    /// it can be killed and started again (fault injection).
+    apiserver: ApiServer,
     /// Set once kwok runs against this cluster (see [`crate::kwok`]).
     pub(crate) kwok: OnceCell<()>,
+}
+
+/// The API server component: its name under the supervisor, its flags, and
+/// how many times it was started.
+#[derive(Debug, Default)]
+struct ApiServer {
+    name: String,
+    args: Vec<String>,
+    starts: u32,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -734,6 +746,7 @@ impl Cluster {
             ca_pem: String::new(),
             binaries,
             static_tokens,
+            apiserver: ApiServer::default(),
             kwok: OnceCell::new(),
         })
     }
@@ -810,7 +823,14 @@ impl Cluster {
                 &cert_auth(&pki.admin_cert, &pki.admin_key),
             );
             match cluster.wait_ready(&name, builder.startup_timeout).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    cluster.apiserver = ApiServer {
+                        name,
+                        args,
+                        starts: 1,
+                    };
+                    break;
+                }
                 Err(e) => {
                     let log = log_tail(&cluster.log_path(&name), 40);
                     if attempt < 3
@@ -998,6 +1018,26 @@ impl Cluster {
     ) -> Result<()> {
         let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
         self.supervisor.spawn(name, program, args, &env).map(|_| ())
+    }
+
+    /// Kills the API server with SIGKILL, as a crash would; its storage
+    /// (kine) and the other components keep running.
+    pub fn kill_apiserver(&self) {
+        self.stop_component(&self.apiserver.name);
+    }
+
+    /// Starts the API server again, with the same flags and port, after
+    /// [`Self::kill_apiserver`], and waits until it is ready.
+    ///
+    /// # Errors
+    /// It did not become ready.
+    pub async fn start_apiserver(&mut self) -> Result<()> {
+        self.apiserver.starts += 1;
+        let name = format!("kube-apiserver-start-{}", self.apiserver.starts);
+        let args = self.apiserver.args.clone();
+        self.spawn_component(&name, &self.binaries.kube_apiserver.clone(), &args)?;
+        self.apiserver.name = name.clone();
+        self.wait_ready(&name, Duration::from_secs(120)).await
     }
 
     /// Fails, quoting its log, if any component has exited.

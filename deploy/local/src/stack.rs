@@ -251,8 +251,9 @@ impl MasterProcess {
         Ok(())
     }
 
-    /// Starts the master again with the same state and configuration and
-    /// waits until it is ready.
+    /// Starts the master again with the same state, configuration and
+    /// address (as a supervisor restarts a crashed service: its clients keep
+    /// their endpoint) and waits until it is ready.
     ///
     /// # Errors
     /// It did not come up.
@@ -269,9 +270,17 @@ impl MasterProcess {
             .append(true)
             .open(self.log_path())
             .context("opening the master log")?;
+        // The first start picks a free port; restarts keep it.
+        let port = self
+            .url
+            .rsplit_once(':')
+            .map_or("0", |(_, port)| port)
+            .to_owned();
         let mut child = Command::new(&binary)
             .arg("serve")
-            .args(["--listen", "tcp:127.0.0.1:0", "--attestation", "dev"])
+            .arg("--listen")
+            .arg(format!("tcp:127.0.0.1:{port}"))
+            .args(["--attestation", "dev"])
             .arg("--webhook-listen")
             .arg(format!("tcp:127.0.0.1:{}", self.webhook_port))
             .arg("--state-dir")
