@@ -259,7 +259,12 @@ impl MasterProcess {
     /// It did not come up.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await?;
-        self.spawn().await?;
+        if let Err(error) = self.spawn().await {
+            // Another process took the port meanwhile: take a new one.
+            tracing::warn!("the master did not get its port back ({error:#}); a new port");
+            self.url.clear();
+            self.spawn().await?;
+        }
         self.wait_ready().await
     }
 
