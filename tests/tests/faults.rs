@@ -38,13 +38,13 @@ use daas_core::api::nodes::{
 };
 use daas_core::attested::AttestedError;
 use daas_core::chain::calls::K8sRequest as Submission;
-use daas_core::chain::ptb::PcrArgs;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::HttpMethod;
-use daas_core::package::{ENCLAVE_CAP_ID, Mist, Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::binaries::{AGENT, workspace_binary};
 use daas_e2e::devnet::DevnetOptions;
+use daas_e2e::enclave;
 use daas_e2e::kwok;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
@@ -55,7 +55,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::json;
 use sui_crypto::ed25519::Ed25519PrivateKey;
-use sui_sdk_types::{Address, Ed25519PublicKey};
+use sui_sdk_types::Address;
 use tokio::task::JoinHandle;
 
 const SUI: u64 = 1_000_000_000;
@@ -171,7 +171,7 @@ struct World {
     slasher: Ed25519PrivateKey,
     config: Address,
     /// The master key registered on chain last.
-    registered: Option<Vec<u8>>,
+    registered: Option<[u8; 32]>,
     /// The simulated agents.
     agents: Agents,
     /// Holds the audit gas key file.
@@ -203,9 +203,6 @@ impl World {
         })
         .await
         .unwrap();
-        let pem = std::fs::read_to_string(stack.master.state_dir().join("dev-root.pem")).unwrap();
-        stack.devnet.trust_dev_attestation_root(&pem).await.unwrap();
-        stack.master.wait_ready().await.unwrap();
         for address in [
             TransactionSigner::address(&admin),
             TransactionSigner::address(&slasher),
@@ -213,26 +210,8 @@ impl World {
         ] {
             stack.devnet.fund(address).await.unwrap();
         }
+        let config = enclave::trusted_config(&mut stack, &admin).await.unwrap();
         let chain = stack.devnet.client().unwrap();
-        let master = stack.master.client().unwrap().master().await.unwrap();
-        let pcrs = master.attestation().pcrs();
-        let pcr = |index| pcrs.get(index).unwrap().as_bytes().to_vec();
-        let (pcr0, pcr1, pcr2) = (pcr(0), pcr(1), pcr(2));
-        let config = chain
-            .create_enclave_config(
-                &admin,
-                ENCLAVE_CAP_ID,
-                "k3s-daas master",
-                &PcrArgs {
-                    pcr0: &pcr0,
-                    pcr1: &pcr1,
-                    pcr2: &pcr2,
-                },
-            )
-            .await
-            .unwrap()
-            .event
-            .config_id;
         kwok::ensure_running(&stack.cluster).await.unwrap();
         let agents = Agents::start(&stack, dir.path()).await;
         let mut world = Self {
@@ -253,17 +232,11 @@ impl World {
     /// for its gateway results, as the operator does after a restart.
     async fn register_master(&mut self) -> anyhow::Result<()> {
         let master = self.stack.master.client()?.master().await?;
-        let key = master.signing_key().to_bytes().to_vec();
-        if self.registered.as_ref() == Some(&key) {
-            return Ok(());
+        let key = master.signing_key().to_bytes();
+        if self.registered != Some(key) {
+            enclave::register_master(&self.stack, &self.admin, self.config, true).await?;
+            self.registered = Some(key);
         }
-        let document = STANDARD.decode(&master.response().document)?;
-        self.chain
-            .register_enclave(&self.admin, self.config, &document)
-            .await?;
-        let gas = Ed25519PublicKey::new(master.signing_key().to_bytes()).derive_address();
-        self.stack.devnet.fund(gas).await?;
-        self.registered = Some(key);
         Ok(())
     }
 

@@ -7,21 +7,19 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use daas_core::chain::calls::K8sRequest as Submission;
-use daas_core::chain::ptb::PcrArgs;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::{HttpMethod, K8sResult};
-use daas_core::package::{ENCLAVE_CAP_ID, Mist, Role, SealTokenId};
+use daas_core::package::{Mist, Role, SealTokenId};
 use daas_e2e::devnet::DevnetOptions;
+use daas_e2e::enclave;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use sui_crypto::ed25519::Ed25519PrivateKey;
-use sui_sdk_types::{Address, Ed25519PublicKey};
+use sui_sdk_types::Address;
 
 const SUI: u64 = 1_000_000_000;
 /// The master's namespace, where the gateway keeps its ledger.
@@ -49,34 +47,13 @@ impl World {
         })
         .await
         .unwrap();
-        let pem = std::fs::read_to_string(stack.master.state_dir().join("dev-root.pem")).unwrap();
-        stack.devnet.trust_dev_attestation_root(&pem).await.unwrap();
-        stack.master.wait_ready().await.unwrap();
         stack
             .devnet
             .fund(TransactionSigner::address(&admin))
             .await
             .unwrap();
+        let config = enclave::trusted_config(&mut stack, &admin).await.unwrap();
         let chain = stack.devnet.client().unwrap();
-        let master = stack.master.client().unwrap().master().await.unwrap();
-        let pcrs = master.attestation().pcrs();
-        let pcr = |index| pcrs.get(index).unwrap().as_bytes().to_vec();
-        let (pcr0, pcr1, pcr2) = (pcr(0), pcr(1), pcr(2));
-        let config = chain
-            .create_enclave_config(
-                &admin,
-                ENCLAVE_CAP_ID,
-                "k3s-daas master",
-                &PcrArgs {
-                    pcr0: &pcr0,
-                    pcr1: &pcr1,
-                    pcr2: &pcr2,
-                },
-            )
-            .await
-            .unwrap()
-            .event
-            .config_id;
         Self {
             stack,
             chain,
@@ -89,19 +66,9 @@ impl World {
     /// register` does) and, if asked, funds the address that pays for its
     /// results.
     async fn register_master(&self, fund: bool) {
-        let master = self.stack.master.client().unwrap().master().await.unwrap();
-        let document = STANDARD.decode(&master.response().document).unwrap();
-        let registered = self
-            .chain
-            .register_enclave(&self.admin, self.config, &document)
+        enclave::register_master(&self.stack, &self.admin, self.config, fund)
             .await
             .unwrap();
-        let key = master.signing_key().to_bytes();
-        assert_eq!(registered.event.pk, key);
-        if fund {
-            let gas = Ed25519PublicKey::new(key).derive_address();
-            self.stack.devnet.fund(gas).await.unwrap();
-        }
     }
 
     /// A developer (2 SUI); with `kubectl`, one who has used kubectl once,

@@ -183,6 +183,34 @@ async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node(
     // credentials are gone.
     stack.master.restart().await.unwrap();
     let restarted = Instant::now();
+
+    // Slashing recovery: a new stake for the same node. While the slashed
+    // admission is being revoked the master says "try again" (503), never
+    // "taken" (409); once it is gone the new token is admitted.
+    let new_seal = chain
+        .stake_and_mint(&worker.chain, Mist::new(5 * SUI), Role::Worker, NODE)
+        .await
+        .unwrap()
+        .token;
+    let mut first = None;
+    let rejoined = loop {
+        let request = register_request(&stack, &worker, new_seal, NODE, unix_now_secs());
+        match register(&stack.master.client().unwrap(), &request).await {
+            Ok(joined) => break joined,
+            Err(AttestedError::Status { status: 503, .. }) => {
+                first.get_or_insert(503);
+                assert!(restarted.elapsed() < Duration::from_secs(120));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(other) => panic!("re-registering with a new stake: {other}"),
+        }
+    };
+    assert!(rejoined.success);
+    eprintln!(
+        "re-registered {:?} after the restart (first answer {})",
+        restarted.elapsed(),
+        first.map_or("200".to_owned(), |s| s.to_string())
+    );
     wait_for("the slashed node to be removed", || async {
         Api::<Node>::all(kube.clone())
             .get_opt(NODE)
@@ -208,11 +236,23 @@ async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node(
             .unwrap()
             .is_none()
     );
+    // What is left for the node is the new admission's bootstrap token.
+    let (_, new_bootstrap) = rejoined.join_token.split_once("::").unwrap();
+    let new_secret = format!(
+        "bootstrap-token-{}",
+        new_bootstrap.split('.').next().unwrap()
+    );
     let left = secrets
         .list(&ListParams::default().labels(&format!("k3s-daas.io/node={NODE}")))
         .await
         .unwrap();
-    assert!(left.items.is_empty(), "{:?}", left.items);
+    assert!(
+        left.items
+            .iter()
+            .all(|secret| secret.metadata.name.as_deref() == Some(new_secret.as_str())),
+        "{:?}",
+        left.items
+    );
 }
 
 const SERVER_NODE: &str = "server-node";

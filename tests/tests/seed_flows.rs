@@ -47,13 +47,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use daas_core::api::{MasterClient, StatusQuery};
 use daas_core::chain::TransactionSigner as _;
-use daas_core::chain::ptb::PcrArgs;
-use daas_core::package::ENCLAVE_CAP_ID;
 use daas_core::package::SealTokenId;
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::agent::{AgentHost, CRASH_AFTER_VAR, CRASH_EXIT};
 use daas_e2e::binaries::{self, AGENT};
 use daas_e2e::devnet::DevnetOptions;
+use daas_e2e::enclave;
 use daas_e2e::k3s::unique_suffix;
 use daas_e2e::kwok::node_ready;
 use daas_e2e::node::{NodeBinaries, image_reference};
@@ -539,33 +538,9 @@ async fn register_enclave(
     step(
         "0.1 the operator registers the attested master's key on chain",
         async {
-            let pem = std::fs::read_to_string(stack.master.state_dir().join("dev-root.pem"))?;
-            stack.devnet.trust_dev_attestation_root(&pem).await?;
             stack.devnet.fund(gas.address()).await?;
-            let attested = stack.master.client()?.master().await?;
-            let pcrs = attested.attestation().pcrs();
-            let pcr = |index| {
-                pcrs.get(index)
-                    .map(|value| value.as_bytes().to_vec())
-                    .with_context(|| format!("the master reports no PCR{index}"))
-            };
-            let (pcr0, pcr1, pcr2) = (pcr(0)?, pcr(1)?, pcr(2)?);
-            let config = stack
-                .devnet
-                .client()?
-                .create_enclave_config(
-                    operator_key,
-                    ENCLAVE_CAP_ID,
-                    "k3s-daas master",
-                    &PcrArgs {
-                        pcr0: &pcr0,
-                        pcr1: &pcr1,
-                        pcr2: &pcr2,
-                    },
-                )
+            let config = enclave::trusted_config(stack, operator_key)
                 .await?
-                .event
-                .config_id
                 .to_string();
             operator.json(&["enclave", "register", "--config", &config])?;
             Ok(())

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, UdpSocket};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +18,13 @@ use tracing::{info, warn};
 use super::{Agent, AgentError, crash};
 use crate::runtime::{Launch, command_line};
 use crate::state::{CA_FILE, JOIN_TOKEN_FILE, PendingStake};
+
+/// How long registration is retried while the master answers 503 (it
+/// revokes a node's previous admission within a reconcile pass and a
+/// drain).
+const REGISTER_RETRY_FOR: Duration = Duration::from_secs(180);
+/// The pause between those attempts.
+const REGISTER_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What registration gave the runtime.
 #[derive(Debug, Clone)]
@@ -229,25 +237,36 @@ pub async fn attest(agent: &Agent) -> Result<(), AgentError> {
 pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentError> {
     let url = agent.config.master.url.clone();
     let audience = audience(agent, seal).await?;
-    let request = RegisterWorkerRequest {
-        node_id: agent.config.node.to_string(),
-        seal_token: seal.to_string(),
-        ip_address: local_ip(&url).to_string(),
-        capacity: capacity(&agent.config.data_dir),
-        proof: agent.proof(Purpose::Register, seal, &audience)?,
-        agent_api: agent.agent_api(),
-    };
-    let answer = agent
-        .master
-        .register_worker(&request)
-        .await
-        .map_err(|source| match classify(&url, source) {
-            AgentError::Master { source, .. } => AgentError::Master {
-                action: format!("registering node {}", agent.config.node),
-                source,
-            },
-            other => other,
-        })?;
+    let deadline = Instant::now() + REGISTER_RETRY_FOR;
+    let answer = loop {
+        // A new proof each time: the master spends its nonce.
+        let request = RegisterWorkerRequest {
+            node_id: agent.config.node.to_string(),
+            seal_token: seal.to_string(),
+            ip_address: local_ip(&url).to_string(),
+            capacity: capacity(&agent.config.data_dir),
+            proof: agent.proof(Purpose::Register, seal, &audience)?,
+            agent_api: agent.agent_api(),
+        };
+        match agent.master.register_worker(&request).await {
+            // The master asks to try again, e.g. while it revokes the
+            // node's previous (slashed) admission.
+            Err(AttestedError::Status {
+                status: 503, error, ..
+            }) if Instant::now() < deadline => {
+                warn!(%error, "the master cannot admit the node yet; trying again");
+                tokio::time::sleep(REGISTER_RETRY_INTERVAL).await;
+            }
+            result => break result,
+        }
+    }
+    .map_err(|source| match classify(&url, source) {
+        AgentError::Master { source, .. } => AgentError::Master {
+            action: format!("registering node {}", agent.config.node),
+            source,
+        },
+        other => other,
+    })?;
     let ca = BASE64.decode(&answer.ca_cert).map_err(|error| {
         AgentError::Local(format!("the master's ca_cert is not base64: {error}"))
     })?;

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use daas_core::access::NodeName;
 use daas_core::access::kubeconfig::to_yaml;
 use daas_core::access::unix_now_secs;
-use daas_core::access::worker::WorkerClaim;
+use daas_core::access::worker::{WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, VerifiedWorkerProof};
 use daas_core::api::nodes::{Capacity, RegisterWorkerRequest, RegisterWorkerResponse};
 use daas_core::package::SealTokenId;
@@ -30,6 +30,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use serde_json::json;
+use sui_sdk_types::Address;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::client_ip::ClientIp;
@@ -186,19 +187,21 @@ pub(super) async fn claim_nonce(
     }
 }
 
-/// 409 when `name` is admitted through another seal token, or a Node of
-/// that name exists without an admission record.
+/// 409 when `name` is admitted through another seal token that still
+/// holds it, or a Node of that name exists without an admission record;
+/// 503 while an admission whose seal token no longer holds the node is
+/// being revoked (see [`taken`]).
 async fn check_name_free(
     service: &NodeService,
     name: &NodeName,
     seal: SealTokenId,
 ) -> Result<(), ApiError> {
-    if let Some(other) = service
+    if let Some(holder) = service
         .registry
-        .seal_token_of(name.as_str())
-        .filter(|other| *other != seal)
+        .holder_of(name.as_str())
+        .filter(|(other, _)| *other != seal)
     {
-        return Err(taken(name, &format!("seal token {other}")));
+        return Err(taken(service, name, holder).await);
     }
     let unavailable = |error: &dyn std::fmt::Display| {
         ApiError::unavailable(
@@ -211,8 +214,10 @@ async fn check_name_free(
         .map_err(|error| unavailable(&error))?;
     match stored.map(|stored| stored.record) {
         Some(Ok(record)) if record.seal_token == seal => Ok(()),
-        Some(Ok(record)) => Err(taken(name, &format!("seal token {}", record.seal_token))),
-        Some(Err(reason)) => Err(taken(name, &format!("a malformed record ({reason})"))),
+        Some(Ok(record)) => Err(taken(service, name, (record.seal_token, record.owner)).await),
+        Some(Err(reason)) => Err(ApiError::conflict(format!(
+            "node {name} is already admitted through a malformed record ({reason})"
+        ))),
         None => {
             let node = Api::<Node>::all(service.kube.clone())
                 .get_opt(name.as_str())
@@ -228,8 +233,35 @@ async fn check_name_free(
     }
 }
 
-fn taken(name: &NodeName, holder: &str) -> ApiError {
-    ApiError::conflict(format!("node {name} is already admitted through {holder}"))
+/// The refusal for `name`, admitted through `holder` (seal token, owner):
+/// 409 while that token still holds the node on chain. Once it no longer
+/// does (slashed, unstaked, withdrawn) the reconciler is revoking that
+/// admission and the name is about to be free: 503, so that a worker
+/// re-registering with a new stake (the slashing recovery) tries again
+/// rather than giving up. A chain that cannot be read keeps the 409.
+async fn taken(
+    service: &NodeService,
+    name: &NodeName,
+    (seal_token, owner): (SealTokenId, Address),
+) -> ApiError {
+    let claim = WorkerClaim {
+        seal_token,
+        owner,
+        node: name.clone(),
+    };
+    let refusal = match chain_time_ms(&service.chain).await {
+        Ok(now_ms) => review_worker(&service.chain, &claim, now_ms).await.ok(),
+        Err(_) => None,
+    };
+    match refusal {
+        Some(Err(reason)) => ApiError::unavailable(
+            &format!("node {name} is being revoked: seal token {seal_token} no longer holds it"),
+            &reason,
+        ),
+        _ => ApiError::conflict(format!(
+            "node {name} is already admitted through seal token {seal_token}"
+        )),
+    }
 }
 
 /// Writes the admission record binding `minted` to the node, before the
