@@ -86,10 +86,11 @@ impl World {
                 ..DevnetOptions::default()
             },
             // The kill -9 check asks for every acknowledged event: lift
-            // the per-client request budget.
+            // the per-client and per-identity request budgets.
             master_config: format!(
                 "audit:\n  checkpoint_events: 50\n  checkpoint_interval_ms: 500\n  \
-                 gas_key_file: \"{}\"\napi:\n  client_rate_limit_per_minute: 1000000\n",
+                 gas_key_file: \"{}\"\napi:\n  client_rate_limit_per_minute: 1000000\n\
+                 access:\n  rate_limit_per_minute: 1000000\n",
                 gas_file.display()
             ),
             audit: true,
