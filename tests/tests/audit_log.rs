@@ -574,7 +574,7 @@ async fn kill_9_loses_no_acknowledged_event(mut world: World) {
     }
     // The new boot has a new key: once registered, it creates a new log
     // and anchors everything.
-    world.register_enclave(&world.stack.master.url().to_owned());
+    world.register_enclave(world.stack.master.url());
     let last = acknowledged.iter().next_back().unwrap().clone();
     let first = world.stack.master.url().to_owned();
     world.verified(&first, &last).await;
