@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step 1 of the deployment guide: publish the Move package `k3s_daas`
 # (contracts/move) with the Sui CLI, then record the package id and the ids
-# of the objects its `init` functions created (StakePool, AuditLog, AdminCap,
+# of the objects its `init` functions created (StakePool, AdminCap,
 # SlasherCap, EnclaveCap) in deploy/out/NETWORK/chain.env and in the configs
 # rendered from the templates (nautilus-config.yaml, worker-config.yaml).
 #

@@ -17,7 +17,6 @@ OBJECTS = {
     "::staking::StakePool": "STAKE_POOL_ID",
     "::staking::AdminCap": "ADMIN_CAP_ID",
     "::staking::SlasherCap": "SLASHER_CAP_ID",
-    "::audit::AuditLog": "AUDIT_LOG_ID",
     "::enclave::EnclaveCap": "ENCLAVE_CAP_ID",
 }
 ID = re.compile(r"^0x[0-9a-fA-F]{1,64}$")

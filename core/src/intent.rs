@@ -41,6 +41,9 @@ pub enum Scope {
     K8sResult,
     /// A checkpoint of the audit log (`audit::INTENT_AUDIT_CHECKPOINT`).
     AuditCheckpoint,
+    /// An enclave's request for an audit log of its own
+    /// (`audit::INTENT_AUDIT_LOG`).
+    AuditLog,
 }
 
 impl Scope {
@@ -50,14 +53,20 @@ impl Scope {
             Self::JoinResponse => INTENT_JOIN_RESPONSE,
             Self::K8sResult => IntentScope::K8sResult.code(),
             Self::AuditCheckpoint => IntentScope::AuditCheckpoint.code(),
+            Self::AuditLog => IntentScope::AuditLog.code(),
         }
     }
 
     /// The scope of an `intent` byte, if it is one.
     pub fn from_code(code: u8) -> Option<Self> {
-        [Self::JoinResponse, Self::K8sResult, Self::AuditCheckpoint]
-            .into_iter()
-            .find(|scope| scope.code() == code)
+        [
+            Self::JoinResponse,
+            Self::K8sResult,
+            Self::AuditCheckpoint,
+            Self::AuditLog,
+        ]
+        .into_iter()
+        .find(|scope| scope.code() == code)
     }
 }
 
@@ -66,6 +75,7 @@ impl From<IntentScope> for Scope {
         match scope {
             IntentScope::K8sResult => Self::K8sResult,
             IntentScope::AuditCheckpoint => Self::AuditCheckpoint,
+            IntentScope::AuditLog => Self::AuditLog,
         }
     }
 }
@@ -76,6 +86,7 @@ impl fmt::Display for Scope {
             Self::JoinResponse => "join response",
             Self::K8sResult => "gateway result",
             Self::AuditCheckpoint => "audit anchor",
+            Self::AuditLog => "audit log creation",
         };
         write!(f, "{name} (intent {})", self.code())
     }

@@ -1,6 +1,7 @@
-//! The stake-and-mint transaction built by `daas_core::chain` must be the
-//! very bytes (and digest) that the official TypeScript SDK builds for the
-//! same inputs: `tests/js/tx_stake_and_mint.mjs` with `@mysten/sui`.
+//! The stake-and-mint and create-audit-log transactions built by
+//! `daas_core::chain` must be the very bytes (and digest) that the official
+//! TypeScript SDK builds for the same inputs: `tests/js/tx_stake_and_mint.mjs`
+//! and `tests/js/tx_create_audit_log.mjs` with `@mysten/sui`.
 //!
 //! Needs `node` and `tests/js/node_modules` (run `deploy/dev/setup.sh`);
 //! without them the tests fail, they do not skip.
@@ -141,4 +142,62 @@ fn typescript_sdk_builds_the_same_with_merged_gas_coins_and_published_package() 
         role: 0,
         node_id: b"ip-10-0-3-17.eu-west-1.compute.internal",
     });
+}
+
+/// `audit::create_log(enclave, config, timestamp_ms, signature, clock)`
+/// with two shared objects of different initial versions and a 64-byte
+/// signature.
+#[test]
+fn typescript_sdk_builds_the_same_create_audit_log() {
+    let sender = Address::new([0x6a; 32]);
+    let gas = (Address::new([0x6b; 32]), 9, digest(0x6c));
+    let enclave = (Address::new([0xe0; 32]), 17);
+    let config = (Address::new([0xc0; 32]), 5);
+    let signature = [0x5a; 64];
+    let timestamp_ms = 1_744_038_900_000u64;
+    let input = serde_json::json!({
+        "sender": sender.to_string(),
+        "gasPrice": "1000",
+        "gasBudget": "20000000",
+        "gasPayment": [{
+            "objectId": gas.0.to_string(),
+            "version": gas.1.to_string(),
+            "digest": gas.2.to_string(),
+        }],
+        "package": PACKAGE_ID.to_string(),
+        "enclave": { "objectId": enclave.0.to_string(), "initialSharedVersion": enclave.1.to_string() },
+        "config": { "objectId": config.0.to_string(), "initialSharedVersion": config.1.to_string() },
+        "timestampMs": timestamp_ms.to_string(),
+        "signatureHex": hex::encode(signature),
+    });
+    let answer = support::node::run_script("tx_create_audit_log.mjs", &input);
+    let ts_bytes = base64::engine::general_purpose::STANDARD
+        .decode(answer["bytes"].as_str().unwrap())
+        .unwrap();
+
+    let mut tx = TransactionBuilder::new();
+    tx.set_sender(sender);
+    tx.set_gas_price(1_000);
+    tx.set_gas_budget(20_000_000);
+    tx.add_gas_objects([ObjectInput::owned(gas.0, gas.1, gas.2)]);
+    ptb::create_audit_log(
+        &mut tx,
+        PACKAGE_ID,
+        ObjectInput::shared(enclave.0, enclave.1, false),
+        ObjectInput::shared(config.0, config.1, false),
+        &ptb::AuditLogArgs {
+            timestamp_ms,
+            signature: &signature,
+        },
+    );
+    let transaction = tx.try_build().unwrap();
+    assert_eq!(
+        hex::encode(bcs::to_bytes(&transaction).unwrap()),
+        hex::encode(&ts_bytes),
+        "create_log bytes differ between daas_core::chain and @mysten/sui"
+    );
+    assert_eq!(
+        transaction.digest().to_string(),
+        answer["digest"].as_str().unwrap()
+    );
 }

@@ -46,7 +46,6 @@
 //! audit:
 //!   checkpoint_events: 1000    # sign a checkpoint once this many events wait
 //!   checkpoint_interval_ms: 2000  # and at least this often
-//!   log_id: "0x…"              # the AuditLog object; fixed on the devnet
 //!   gas_key_file: "/etc/k3s-daas/audit-gas.key"  # suiprivkey1… (0600); unset: sign, don't anchor
 //! ```
 //!
@@ -336,8 +335,6 @@ pub struct AuditSection {
     pub checkpoint_events: u64,
     /// Sign a checkpoint of pending events at least this often, ms.
     pub checkpoint_interval_ms: u64,
-    /// The shared `AuditLog` object; default: the devnet's.
-    pub log_id: Option<String>,
     /// A file (mode 0600) holding the `suiprivkey1…` key that pays for
     /// anchoring transactions. Without one the master signs checkpoints
     /// but does not anchor them.
@@ -349,24 +346,12 @@ impl Default for AuditSection {
         Self {
             checkpoint_events: 1000,
             checkpoint_interval_ms: 2000,
-            log_id: None,
             gas_key_file: None,
         }
     }
 }
 
 impl AuditSection {
-    /// The `AuditLog` to anchor in: `audit.log_id`, else the devnet's.
-    ///
-    /// # Errors
-    /// The id does not parse.
-    pub fn log_id(&self) -> Result<Address, String> {
-        match &self.log_id {
-            Some(id) => parse_id("audit.log_id", id),
-            None => Ok(daas_core::package::AUDIT_LOG_ID),
-        }
-    }
-
     fn check(&self) -> Result<(), String> {
         if self.checkpoint_events == 0 {
             return Err("audit.checkpoint_events must be at least 1".to_owned());
@@ -374,7 +359,7 @@ impl AuditSection {
         if self.checkpoint_interval_ms == 0 {
             return Err("audit.checkpoint_interval_ms must be at least 1".to_owned());
         }
-        self.log_id().map(drop)
+        Ok(())
     }
 }
 
@@ -766,7 +751,7 @@ api:
                 "audit:\n  checkpoint_interval_ms: 0\n",
                 "audit.checkpoint_interval_ms",
             ),
-            ("audit:\n  log_id: \"not-an-id\"\n", "audit.log_id"),
+            ("audit:\n  log_id: \"0x1\"\n", "log_id"),
         ] {
             std::fs::write(&path, text).unwrap();
             let error = MasterConfig::load(&path).unwrap_err().to_string();

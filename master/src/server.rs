@@ -103,7 +103,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .merge(access::router(Arc::clone(&services.access)))
                 .merge(nodes::router(Arc::clone(&services.nodes)));
             let audit_log = open_audit_log(&args, &config, &identity)?;
-            routes = routes.merge(audit::http::router(Arc::clone(&audit_log)));
+            routes = routes.merge(audit::http::router(
+                Arc::clone(&audit_log),
+                Arc::clone(&services.access),
+            ));
             let webhooks = webhook_listener(&args).await?;
             let webhook_app = app(access::webhook_router(Arc::clone(&services.access))
                 .merge(audit::http::webhook_router(Arc::clone(&audit_log))));
@@ -134,8 +137,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     chain: chain.clone(),
                     gas: gas_key(&config)?,
                     public_key: identity.signing_public_key(),
-                    status: reconciler.status(),
-                    fence: reconciler.fence(),
                 }
                 .run(),
             );
@@ -281,14 +282,8 @@ fn open_audit_log(
         events: config.audit.checkpoint_events,
         interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
     };
-    let log_id = config.audit.log_id().map_err(anyhow::Error::msg)?;
-    let log = AuditLog::open(
-        &args.state_dir,
-        log_id,
-        identity.signing_key().clone(),
-        policy,
-    )
-    .context("cannot open the audit log")?;
+    let log = AuditLog::open(&args.state_dir, identity.signing_key().clone(), policy)
+        .context("cannot open the audit log")?;
     Ok(Arc::new(log))
 }
 

@@ -8,7 +8,9 @@
 pub use daas_local::{binaries, devnet, k3s, kwok, node, stack, tls_bootstrap};
 
 pub mod agent;
+pub mod audit;
 pub mod enclave;
+pub mod replica;
 pub mod slasher;
 pub mod user;
 pub mod webhook;

@@ -27,8 +27,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use daas_core::access::unix_now_secs;
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::MasterClient;
@@ -42,6 +40,7 @@ use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::HttpMethod;
 use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
+use daas_e2e::audit::{access_token, event_list, webhook_client};
 use daas_e2e::binaries::{AGENT, workspace_binary};
 use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::enclave;
@@ -174,6 +173,8 @@ struct World {
     registered: Option<[u8; 32]>,
     /// The simulated agents.
     agents: Agents,
+    /// A super-tier staker, who may read every audit event.
+    auditor: (Keypair, SealTokenId),
     /// Holds the audit gas key file.
     _dir: tempfile::TempDir,
 }
@@ -214,6 +215,13 @@ impl World {
         let chain = stack.devnet.client().unwrap();
         kwok::ensure_running(&stack.cluster).await.unwrap();
         let agents = Agents::start(&stack, dir.path()).await;
+        let auditor_key = Keypair::from_bytes(Scheme::Ed25519, &[0xa0; 32]).unwrap();
+        stack.devnet.fund(auditor_key.address()).await.unwrap();
+        let auditor_seal = chain
+            .stake_and_mint(&auditor_key, Mist::new(10 * SUI), Role::User, "")
+            .await
+            .unwrap()
+            .token;
         let mut world = Self {
             stack,
             chain,
@@ -222,6 +230,7 @@ impl World {
             config,
             registered: None,
             agents,
+            auditor: (auditor_key, auditor_seal),
             _dir: dir,
         };
         world.register_master().await.unwrap();
@@ -626,25 +635,7 @@ fn audit_poster(
     world: &World,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> JoinHandle<Vec<String>> {
-    let kubeconfig = std::fs::read_to_string(
-        world
-            .stack
-            .master
-            .state_dir()
-            .parent()
-            .unwrap()
-            .join("apiserver/audit-webhook.kubeconfig"),
-    )
-    .unwrap();
-    let mut pem = kubeconfig_value(&kubeconfig, "client-certificate-data");
-    pem.extend(kubeconfig_value(&kubeconfig, "client-key-data"));
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .use_rustls_tls()
-        .identity(reqwest::Identity::from_pem(&pem).unwrap())
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let http = webhook_client(&world.stack).unwrap();
     let url = format!("{}/audit", world.stack.master.webhook_url());
     tokio::spawn(async move {
         let mut acknowledged = Vec::new();
@@ -660,31 +651,6 @@ fn audit_poster(
         }
         acknowledged
     })
-}
-
-fn event_list(ids: &[String]) -> serde_json::Value {
-    let items: Vec<serde_json::Value> = ids
-        .iter()
-        .map(|id| {
-            json!({
-                "level": "Metadata", "auditID": id, "stage": "ResponseComplete",
-                "requestURI": "/api/v1/namespaces/default/pods", "verb": "list",
-                "user": { "username": "system:admin", "groups": ["system:masters"] },
-                "objectRef": { "resource": "pods", "namespace": "default", "apiVersion": "v1" },
-                "responseStatus": { "code": 200 },
-                "stageTimestamp": "2026-12-04T13:00:00.000000Z",
-            })
-        })
-        .collect();
-    json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items })
-}
-
-fn kubeconfig_value(kubeconfig: &str, key: &str) -> Vec<u8> {
-    let value = kubeconfig
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(&format!("{key}: ")))
-        .unwrap_or_else(|| panic!("no {key} in the audit webhook kubeconfig"));
-    STANDARD.decode(value).unwrap()
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -886,8 +852,10 @@ async fn access_matches_stakes(world: &World, ledger: &Ledger) {
 async fn audit_kept(world: &World, acknowledged: &[String]) {
     assert!(!acknowledged.is_empty(), "no audit event was acknowledged");
     let master = world.master().unwrap();
+    let (key, seal) = &world.auditor;
+    let token = access_token(&world.stack, key, *seal).unwrap();
     for id in acknowledged {
-        match master.audit_event(id).await {
+        match master.audit_event(id, &token).await {
             Ok(_) | Err(AttestedError::Status { status: 409, .. }) => {}
             Err(error) => panic!("acknowledged audit event {id} is lost: {error}"),
         }

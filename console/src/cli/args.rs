@@ -526,15 +526,25 @@ pub enum AuditCommand {
     /// Verify one audit event on your own: leaf → inclusion proof →
     /// checkpoint signature by the enclave key read from the chain → the
     /// checkpoint's anchor on chain. Exits non-zero if any step fails.
+    ///
+    /// The master serves an event only to a staker: the wallet signs an
+    /// access token for its seal token; below the super tier, only events
+    /// of its own identity are served.
     Verify {
         /// The event's auditID (the API server's Audit-Id response header).
         audit_id: String,
+        /// The seal token (object id) to read with (default: your only active user token).
+        #[arg(long, value_name = "ID")]
+        seal_token: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// List the master's signed checkpoints and where each is anchored.
     Checkpoints {
+        /// The seal token (object id) to read with (default: your only active user token).
+        #[arg(long, value_name = "ID")]
+        seal_token: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -1,16 +1,37 @@
 //! `daas-console audit verify` and `audit checkpoints`.
 
+use anyhow::Context as _;
+use daas_core::package::SealTokenId;
+
 use super::args::{AuditCommand, GlobalArgs};
 use super::output::{self, out};
+use super::prompt::TerminalUnlock;
 use crate::ops::audit;
+
+/// The `--seal-token` argument, parsed.
+fn seal_token(arg: Option<String>) -> anyhow::Result<Option<SealTokenId>> {
+    arg.map(|id| {
+        id.parse()
+            .with_context(|| format!("`{id}` is not a seal token id (0x…)"))
+    })
+    .transpose()
+}
 
 /// Runs `daas-console audit …`.
 pub async fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
     ctx.master_settings()?;
+    let unlock = TerminalUnlock {
+        file: global.passphrase_file.clone(),
+    };
     match command {
-        AuditCommand::Verify { audit_id, json } => {
-            let verified = audit::verify_event(&ctx, &audit_id).await?;
+        AuditCommand::Verify {
+            audit_id,
+            seal_token: token,
+            json,
+        } => {
+            let verified =
+                audit::verify_event(&ctx, &audit_id, seal_token(token)?, &unlock).await?;
             if json {
                 return output::json(&verified);
             }
@@ -46,8 +67,11 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<(
             }
             Ok(())
         }
-        AuditCommand::Checkpoints { json } => {
-            let list = audit::checkpoints(&ctx).await?;
+        AuditCommand::Checkpoints {
+            seal_token: token,
+            json,
+        } => {
+            let list = audit::checkpoints(&ctx, seal_token(token)?, &unlock).await?;
             if json {
                 return output::json(&list);
             }

@@ -4,13 +4,12 @@
 
 use anyhow::{Context as _, bail};
 use daas_core::access::kubeconfig::{self, ServerTrust};
-use daas_core::package::{Role, SealTokenId};
+use daas_core::package::SealTokenId;
 
 use super::args::{GlobalArgs, KubeconfigArgs};
 use super::output::out;
 use crate::ops::kubeconfig::{self as ops, EntryRequest, ServerSource};
-use crate::ops::stake::TokenState;
-use crate::ops::{Context, stake, wallet};
+use crate::ops::{Context, stake};
 
 /// Runs `daas-console kubeconfig`.
 pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<()> {
@@ -78,22 +77,7 @@ fn trust(args: &KubeconfigArgs) -> anyhow::Result<ServerTrust> {
     })
 }
 
-/// The caller's only active user seal token.
 /// The wallet's only active user seal token.
 pub(super) async fn user_token(ctx: &Context) -> anyhow::Result<SealTokenId> {
-    let owner = wallet::address(ctx)?;
-    let status = stake::status(ctx, owner).await?;
-    let active: Vec<SealTokenId> = status
-        .tokens
-        .iter()
-        .filter(|t| t.role == Role::User && t.state == TokenState::Active)
-        .map(|t| t.seal_token)
-        .collect();
-    match active.as_slice() {
-        [one] => Ok(*one),
-        [] => bail!(
-            "{owner} has no active user seal token: stake first (`daas-console stake --tier viewer`)"
-        ),
-        _ => bail!("{owner} has several active user seal tokens; name one with --seal-token"),
-    }
+    Ok(stake::only_active_user_token(ctx).await?)
 }

@@ -1,15 +1,24 @@
 //! Checking the master's audit log against the chain, trusting the master
 //! for nothing: the event it serves must hash into the tree whose root the
 //! chain anchored, in a checkpoint signed by the key the chain registered
-//! for the anchoring enclave.
+//! for the anchoring enclave. Each master replica (and each boot) anchors
+//! its own `AuditLog`; the served checkpoint names the log, and the chain
+//! says which enclave that log is bound to.
+//!
+//! The master serves its audit log only to stakers: every request carries
+//! an access token signed by the wallet for one of its seal tokens (the
+//! one named, else its only active user token).
 
+use daas_core::access::AccessToken;
+use daas_core::api::MasterClient;
 use daas_core::api::audit::AuditCheckpointList;
 use daas_core::audit::AuditLeaf;
 use daas_core::audit::verify::verify_event_proof;
+use daas_core::package::SealTokenId;
 use serde::Serialize;
 use sui_sdk_types::Address;
 
-use super::{Context, OpsError};
+use super::{Context, OpsError, Unlock};
 use crate::config::PcrSource;
 
 /// A verified event and what proves it.
@@ -36,16 +45,40 @@ pub struct VerifiedEvent {
     pub tx_digest: String,
 }
 
-/// Verifies event `audit_id`: leaf → inclusion proof → checkpoint
-/// signature by the enclave key read from the chain → the chain's anchor
-/// of that checkpoint.
+/// A signed access token for reading the master's audit log through
+/// `seal_token` (default: the wallet's only active user token).
+async fn read_token(
+    ctx: &Context,
+    master: &MasterClient,
+    seal_token: Option<SealTokenId>,
+    unlock: &dyn Unlock,
+) -> Result<AccessToken, OpsError> {
+    let seal_token = match seal_token {
+        Some(token) => token,
+        None => super::stake::only_active_user_token(ctx).await?,
+    };
+    let (token, _) = super::kubeconfig::request_token(ctx, master, seal_token, unlock).await?;
+    Ok(token)
+}
+
+/// Verifies event `audit_id`, read with an access token for `seal_token`:
+/// leaf → inclusion proof → checkpoint signature by the enclave key read
+/// from the chain → the chain's anchor of that checkpoint in the log the
+/// checkpoint names, bound on chain to that enclave.
 ///
 /// # Errors
 /// [`OpsError::AuditVerify`] naming the step that failed;
-/// [`OpsError::Refused`] for an event not yet anchored; master and chain
-/// errors.
-pub async fn verify_event(ctx: &Context, audit_id: &str) -> Result<VerifiedEvent, OpsError> {
-    let served = ctx.master().await?.audit_event(audit_id).await?;
+/// [`OpsError::Refused`] for an event not yet anchored; master (401/403
+/// for a reader the master refuses), wallet and chain errors.
+pub async fn verify_event(
+    ctx: &Context,
+    audit_id: &str,
+    seal_token: Option<SealTokenId>,
+    unlock: &dyn Unlock,
+) -> Result<VerifiedEvent, OpsError> {
+    let master = ctx.master().await?;
+    let token = read_token(ctx, &master, seal_token, unlock).await?;
+    let served = master.audit_event(audit_id, &token).await?;
     let Some(record) = &served.checkpoint.anchor else {
         return Err(OpsError::Refused(format!(
             "event {audit_id} is in checkpoint {} of the master's log, which is not anchored on \
@@ -83,7 +116,7 @@ pub async fn verify_event(ctx: &Context, audit_id: &str) -> Result<VerifiedEvent
             enclave.id, enclave.config_id
         )));
     }
-    let verified = verify_event_proof(audit_id, &served, log_id, &anchor, &enclave)?;
+    let verified = verify_event_proof(audit_id, &served, &log.value, &anchor, &enclave)?;
     Ok(VerifiedEvent {
         event: served.event,
         leaf_index: verified.leaf_index,
@@ -97,10 +130,17 @@ pub async fn verify_event(ctx: &Context, audit_id: &str) -> Result<VerifiedEvent
     })
 }
 
-/// The master's signed checkpoints, oldest first.
+/// The master's signed checkpoints, oldest first, read with an access
+/// token for `seal_token`.
 ///
 /// # Errors
-/// Master errors.
-pub async fn checkpoints(ctx: &Context) -> Result<AuditCheckpointList, OpsError> {
-    Ok(ctx.master().await?.audit_checkpoints().await?)
+/// Master (401 for a reader the master refuses), wallet and chain errors.
+pub async fn checkpoints(
+    ctx: &Context,
+    seal_token: Option<SealTokenId>,
+    unlock: &dyn Unlock,
+) -> Result<AuditCheckpointList, OpsError> {
+    let master = ctx.master().await?;
+    let token = read_token(ctx, &master, seal_token, unlock).await?;
+    Ok(master.audit_checkpoints(&token).await?)
 }

@@ -408,3 +408,28 @@ async fn view(chain: &ChainClient, id: SealTokenId, now_ms: u64) -> Result<Token
         slashed: record.slashed_total,
     })
 }
+
+/// The wallet's only active user seal token.
+///
+/// # Errors
+/// No wallet, chain errors, or [`OpsError::Refused`] when the wallet has
+/// no active user token or several (then one must be named).
+pub async fn only_active_user_token(ctx: &Context) -> Result<SealTokenId, OpsError> {
+    let owner = super::wallet::address(ctx)?;
+    let status = status(ctx, owner).await?;
+    let active: Vec<SealTokenId> = status
+        .tokens
+        .iter()
+        .filter(|t| t.role == Role::User && t.state == TokenState::Active)
+        .map(|t| t.seal_token)
+        .collect();
+    match active.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(OpsError::Refused(format!(
+            "{owner} has no active user seal token: stake first (`daas-console stake --tier viewer`)"
+        ))),
+        _ => Err(OpsError::Refused(format!(
+            "{owner} has several active user seal tokens; name one with --seal-token"
+        ))),
+    }
+}

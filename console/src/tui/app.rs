@@ -289,7 +289,12 @@ impl App {
                 self.set_status(format!("verifying {audit_id}…"), false);
                 self.data
                     .apply(DataEvent::AuditCheck(AuditCheck::Running(audit_id.clone())));
-                tasks::verify_audit(self.ctx.clone(), audit_id, self.tasks.clone());
+                tasks::verify_audit(
+                    self.ctx.clone(),
+                    audit_id,
+                    self.unlock.clone(),
+                    self.tasks.clone(),
+                );
             }
             Action::Run(mutation) => self.run(mutation),
             Action::AgentMetrics(node) => {

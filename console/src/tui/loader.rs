@@ -111,9 +111,14 @@ async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
     let _ = news.send(DataEvent::Master(health.await.map_err(text)));
 }
 
-/// The audit log's checkpoints.
+/// The audit log's checkpoints, read with an access token the wallet signs
+/// for its only active user token (a wallet under a passphrase needs
+/// `DAAS_WALLET_PASSPHRASE`: the loader runs before anything is typed).
 async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
-    let list = ops::audit::checkpoints(&ctx).await.map_err(text);
+    let unlock = super::tasks::TuiUnlock::default();
+    let list = ops::audit::checkpoints(&ctx, None, &unlock)
+        .await
+        .map_err(text);
     let _ = news.send(DataEvent::Audit(list));
 }
 

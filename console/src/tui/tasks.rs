@@ -120,10 +120,17 @@ pub fn plan(ctx: Context, kind: StakeKind, news: mpsc::UnboundedSender<TaskEvent
     });
 }
 
-/// Verifies audit event `audit_id` against the chain in the background.
-pub fn verify_audit(ctx: Context, audit_id: String, news: mpsc::UnboundedSender<TaskEvent>) {
+/// Verifies audit event `audit_id` against the chain in the background
+/// (the wallet signs the access token that reads it, so it needs the
+/// session's passphrase if any).
+pub fn verify_audit(
+    ctx: Context,
+    audit_id: String,
+    unlock: TuiUnlock,
+    news: mpsc::UnboundedSender<TaskEvent>,
+) {
     tokio::spawn(async move {
-        let check = match audit::verify_event(&ctx, &audit_id).await {
+        let check = match audit::verify_event(&ctx, &audit_id, None, &unlock).await {
             Ok(verified) => AuditCheck::Verified(Box::new(verified)),
             Err(error) => AuditCheck::Failed {
                 audit_id,

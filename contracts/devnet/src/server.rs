@@ -314,7 +314,6 @@ pub fn banner(devnet: &RunningDevnet) -> String {
         format!("daas-devnet listening on {url} package {}", p::PACKAGE_ID),
         format!("chain_id {}", devnet.ledger().chain_id()),
         format!("stake_pool {}", p::STAKE_POOL_ID),
-        format!("audit_log {}", p::AUDIT_LOG_ID),
         format!("admin_cap {}", p::ADMIN_CAP_ID),
         format!("slasher_cap {}", p::SLASHER_CAP_ID),
         format!("enclave_cap {}", p::ENCLAVE_CAP_ID),

@@ -10,11 +10,11 @@ use common::{
     Account, DevAuthority, Executed, Net, abort_code, events, function, inputs, key, pcr, start,
     start_net,
 };
-use daas_core::package::audit::{AuditCheckpointPayload, AuditLog};
+use daas_core::package::audit::{AuditCheckpointPayload, AuditLog, AuditLogPayload};
 use daas_core::package::enclave::{IntentMessage, IntentScope};
 use daas_core::package::gateway::K8sResultPayload;
 use daas_core::package::staking::ROLE_USER;
-use daas_core::package::{AUDIT_LOG_ID, ENCLAVE_CAP_ID, PackageEvent};
+use daas_core::package::{ENCLAVE_CAP_ID, PackageEvent};
 use serde::Serialize;
 use sui_crypto::Signer;
 use sui_crypto::ed25519::Ed25519PrivateKey;
@@ -87,6 +87,46 @@ async fn register(
     assert_eq!(registered.pk, key.public_key().as_bytes().to_vec());
     assert_eq!(registered.owner, who.address);
     registered.enclave_id
+}
+
+/// Calls `audit::create_log` for `enclave` with a request signed by `key`.
+async fn create_log(
+    net: &mut Net,
+    who: &Account,
+    enclave: &Object,
+    config: &Object,
+    key: &Ed25519PrivateKey,
+) -> Executed {
+    let request = IntentMessage::new(
+        IntentScope::AuditLog,
+        1_700_000_000_000,
+        AuditLogPayload {
+            enclave_id: enclave.object_id(),
+        },
+    );
+    let signature = sign(key, &request);
+    net.call(who, |tx| {
+        let args = vec![
+            tx.object(shared(enclave, false)),
+            tx.object(shared(config, false)),
+            tx.pure(&1_700_000_000_000u64),
+            tx.pure(&signature),
+            tx.object(inputs::clock()),
+        ];
+        tx.move_call(function("audit", "create_log"), args);
+    })
+    .await
+    .unwrap()
+}
+
+/// The log a successful `create_log` made.
+fn created_log(executed: &Executed) -> Address {
+    executed.assert_success();
+    let emitted = events(executed);
+    let [PackageEvent::AuditLogCreated(created)] = emitted.as_slice() else {
+        panic!("expected AuditLogCreated, got {emitted:?}");
+    };
+    created.log_id
 }
 
 async fn create_config(net: &mut Net, admin: &Account) -> Address {
@@ -261,7 +301,9 @@ async fn enclave_signed_results_and_audit_checkpoints() {
     assert_eq!(abort_code(&executed), ("gateway".to_owned(), 105));
 
     // Audit checkpoints: signed by the enclave, and the tree only grows.
-    let log_object = net.object(AUDIT_LOG_ID).await;
+    let executed = create_log(&mut net, &alice, &enclave, &config, &enclave_key).await;
+    let log_id = created_log(&executed);
+    let log_object = net.object(log_id).await;
     let anchor = |tree_size: u64, signature: Vec<u8>| {
         let enclave = enclave.clone();
         let config = config.clone();
@@ -285,7 +327,7 @@ async fn enclave_signed_results_and_audit_checkpoints() {
             IntentScope::AuditCheckpoint,
             timestamp_ms,
             AuditCheckpointPayload {
-                log_id: AUDIT_LOG_ID,
+                log_id,
                 tree_size,
                 root: vec![5u8; 32],
             },
@@ -300,14 +342,8 @@ async fn enclave_signed_results_and_audit_checkpoints() {
         events(&executed).as_slice(),
         [PackageEvent::CheckpointAnchored(c)] if c.tree_size == 10 && c.enclave_id == enclave_id
     ));
-    let log: AuditLog = bcs::from_bytes(
-        net.object(AUDIT_LOG_ID)
-            .await
-            .as_struct()
-            .unwrap()
-            .contents(),
-    )
-    .unwrap();
+    let log: AuditLog =
+        bcs::from_bytes(net.object(log_id).await.as_struct().unwrap().contents()).unwrap();
     assert_eq!(
         (log.tree_size, log.anchored, log.checkpoints.size),
         (10, 1, 1)
@@ -360,6 +396,77 @@ async fn enclave_signed_results_and_audit_checkpoints() {
         .unwrap();
     executed.assert_success();
     assert!(net.try_object(enclave_id).await.is_err());
+}
+
+// scenario: audit::AuditLogCreated
+// scenario: audit::EWrongEnclave
+#[tokio::test]
+async fn an_audit_log_is_bound_to_the_enclave_that_asked_for_it() {
+    let authority = DevAuthority::new("logs");
+    let mut net = start_net(Some(authority.root.clone()), false).await;
+    let admin = net.account(daas_devnet::faucet::faucet_key()).await;
+    let alice = net.account(key(1)).await;
+    let config_id = create_config(&mut net, &admin).await;
+    let config = net.object(config_id).await;
+    let key_a = Ed25519PrivateKey::new([77; 32]);
+    let key_b = Ed25519PrivateKey::new([78; 32]);
+    let enclave_a = register(&mut net, &alice, &authority, config_id, &key_a).await;
+    let enclave_b = register(&mut net, &alice, &authority, config_id, &key_b).await;
+    let enclave_a = net.object(enclave_a).await;
+    let enclave_b = net.object(enclave_b).await;
+
+    // Only the enclave's own key asks for its log.
+    let executed = create_log(&mut net, &alice, &enclave_a, &config, &key_b).await;
+    assert_eq!(abort_code(&executed), ("audit".to_owned(), 203));
+    let executed = create_log(&mut net, &alice, &enclave_a, &config, &key_a).await;
+    let log_id = created_log(&executed);
+    let log: AuditLog =
+        bcs::from_bytes(net.object(log_id).await.as_struct().unwrap().contents()).unwrap();
+    assert_eq!(
+        (log.enclave_id, log.tree_size, log.anchored),
+        (enclave_a.object_id(), 0, 0)
+    );
+    assert!(matches!(net.object(log_id).await.owner(), Owner::Shared(_)));
+
+    // Enclave B signs a checkpoint for A's log: refused by the binding.
+    let log_object = net.object(log_id).await;
+    let checkpoint = IntentMessage::new(
+        IntentScope::AuditCheckpoint,
+        1_700_000_000_000,
+        AuditCheckpointPayload {
+            log_id,
+            tree_size: 3,
+            root: vec![5u8; 32],
+        },
+    );
+    let anchor = |enclave: &Object, signature: Vec<u8>| {
+        let enclave = enclave.clone();
+        let config = config.clone();
+        let log_object = log_object.clone();
+        move |tx: &mut TransactionBuilder| {
+            let args = vec![
+                tx.object(shared(&log_object, true)),
+                tx.object(shared(&enclave, false)),
+                tx.object(shared(&config, false)),
+                tx.pure(&3u64),
+                tx.pure(&vec![5u8; 32]),
+                tx.pure(&1_700_000_000_000u64),
+                tx.pure(&signature),
+                tx.object(inputs::clock()),
+            ];
+            tx.move_call(function("audit", "anchor_checkpoint"), args);
+        }
+    };
+    let executed = net
+        .call(&alice, anchor(&enclave_b, sign(&key_b, &checkpoint)))
+        .await
+        .unwrap();
+    assert_eq!(abort_code(&executed), ("audit".to_owned(), 204));
+    let executed = net
+        .call(&alice, anchor(&enclave_a, sign(&key_a, &checkpoint)))
+        .await
+        .unwrap();
+    executed.assert_success();
 }
 
 #[tokio::test]

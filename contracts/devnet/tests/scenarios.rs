@@ -12,9 +12,7 @@ use common::{
     start_net,
 };
 use daas_core::package::staking::{ROLE_USER, ROLE_WORKER, StakingAbort};
-use daas_core::package::{
-    ADMIN_CAP_ID, AUDIT_LOG_ID, ENCLAVE_CAP_ID, Mist, PackageEvent, SLASHER_CAP_ID,
-};
+use daas_core::package::{ADMIN_CAP_ID, ENCLAVE_CAP_ID, Mist, PackageEvent, SLASHER_CAP_ID};
 use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::{Address, IdOperation, Identifier, Object, Owner};
 use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
@@ -372,6 +370,45 @@ fn create_config(tx: &mut TransactionBuilder, cap: &Object, pcrs: [&[u8]; 3]) {
 }
 
 /// A new config of PCRs 1, 2, 3.
+/// Creates the audit log of `enclave`, signed by its `key`.
+async fn audit_log(
+    net: &mut Net,
+    who: &Account,
+    enclave: &Object,
+    config: &Object,
+    key: &Ed25519PrivateKey,
+) -> Address {
+    use daas_core::package::audit::AuditLogPayload;
+    use daas_core::package::enclave::{IntentMessage, IntentScope};
+    use sui_crypto::Signer;
+    let request = IntentMessage::new(
+        IntentScope::AuditLog,
+        1,
+        AuditLogPayload {
+            enclave_id: enclave.object_id(),
+        },
+    );
+    let signature: sui_sdk_types::Ed25519Signature =
+        key.try_sign(&request.signing_bytes().unwrap()).unwrap();
+    let executed = net
+        .call(who, |tx| {
+            let args = vec![
+                tx.object(shared(enclave, false)),
+                tx.object(shared(config, false)),
+                tx.pure(&1u64),
+                tx.pure(&signature.as_bytes().to_vec()),
+                tx.object(inputs::clock()),
+            ];
+            tx.move_call(function("audit", "create_log"), args);
+        })
+        .await
+        .unwrap();
+    let PackageEvent::AuditLogCreated(created) = one_event(&executed) else {
+        panic!("expected AuditLogCreated");
+    };
+    created.log_id
+}
+
 async fn new_config(net: &mut Net, admin: &Account) -> Object {
     let cap = net.object(ENCLAVE_CAP_ID).await;
     let executed = net
@@ -498,7 +535,8 @@ async fn gateway_and_audit_aborts_match_the_move_scenarios() {
         .unwrap();
     assert_eq!(abort_code(&executed), ("gateway".to_owned(), 106));
 
-    let log = net.object(AUDIT_LOG_ID).await;
+    let log_id = audit_log(&mut net, &alice, &enclave, &config, &enclave_key).await;
+    let log = net.object(log_id).await;
     let executed = net
         .call(&alice, |tx| {
             let args = vec![

@@ -302,7 +302,7 @@ fn scenario_tx_hash(n: u64) -> sui_sdk_types::Digest {
 /// test scenario derives and the key of secret [7; 32] makes.
 #[test]
 fn move_scenario_vectors() {
-    use daas_core::package::audit::AuditCheckpointPayload;
+    use daas_core::package::audit::{AuditCheckpointPayload, AuditLogPayload};
     use daas_core::package::enclave::{IntentMessage, IntentScope};
     use daas_core::package::gateway::K8sResultPayload;
     use sui_crypto::Signer;
@@ -314,7 +314,9 @@ fn move_scenario_vectors() {
         hex::encode(signature.as_bytes())
     };
     let signed_at_ms = 1_744_038_900_000;
-    let log_id = Address::derive_id(scenario_tx_hash(0), 0);
+    // Transaction 0 makes the config, the enclave, then the log.
+    let enclave_id = Address::derive_id(scenario_tx_hash(0), 1);
+    let log_id = Address::derive_id(scenario_tx_hash(0), 2);
     let request_id = Address::derive_id(scenario_tx_hash(2), 0);
     let checkpoint = IntentMessage::new(
         IntentScope::AuditCheckpoint,
@@ -324,6 +326,11 @@ fn move_scenario_vectors() {
             tree_size: 10,
             root: vec![0x77; 32],
         },
+    );
+    let log_request = IntentMessage::new(
+        IntentScope::AuditLog,
+        signed_at_ms,
+        AuditLogPayload { enclave_id },
     );
     let result = IntentMessage::new(
         IntentScope::K8sResult,
@@ -336,6 +343,7 @@ fn move_scenario_vectors() {
     );
     let expected = [
         ("GOLDEN_PK", hex::encode(key.public_key().as_bytes())),
+        ("ENCLAVE_ID", hex::encode(enclave_id.as_bytes())),
         ("LOG_ID", hex::encode(log_id.as_bytes())),
         ("REQUEST_ID", hex::encode(request_id.as_bytes())),
         ("SIGNED_AT_MS", signed_at_ms.to_string()),
@@ -343,6 +351,7 @@ fn move_scenario_vectors() {
         ("RESULT_HASH", hex::encode([9; 32])),
         ("CHECKPOINT_SIG", sign(checkpoint.signing_bytes().unwrap())),
         ("RESULT_SIG", sign(result.signing_bytes().unwrap())),
+        ("LOG_SIG", sign(log_request.signing_bytes().unwrap())),
     ];
     let tests = contracts_dir().join("move/tests");
     let mut checked = 0;
@@ -355,5 +364,5 @@ fn move_scenario_vectors() {
             }
         }
     }
-    assert_eq!(checked, 13, "constants of the two scenario files");
+    assert_eq!(checked, 15, "constants of the two scenario files");
 }

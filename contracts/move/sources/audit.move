@@ -4,9 +4,11 @@
 /// Checkpoints of the master's audit log: an append-only RFC 9162 Merkle
 /// tree over the Kubernetes API server's audit events.
 ///
-/// The enclave signs each checkpoint (tree size and root); the log accepts
-/// it only from the current enclave and only if the tree grew, and keeps
-/// every anchored checkpoint under its tree size.
+/// Each log is bound to one enclave (one master replica and boot), which
+/// asks for it with a signed intent (`create_log`). The enclave signs each
+/// checkpoint (tree size and root); the log accepts it only from its own
+/// enclave while current and only if the tree grew, and keeps every
+/// anchored checkpoint under its tree size.
 module k3s_daas::audit;
 
 use k3s_daas::enclave::{Enclave, EnclaveConfig};
@@ -22,18 +24,23 @@ const ETreeNotGrown: u64 = 201;
 const ERootLength: u64 = 202;
 /// The enclave signature does not verify.
 const EInvalidSignature: u64 = 203;
+/// The enclave is not the one the log is bound to.
+const EWrongEnclave: u64 = 204;
 
 // === Constants ===
 
 const ROOT_LEN: u64 = 32;
 /// Intent scope of a signed audit checkpoint.
 const INTENT_AUDIT_CHECKPOINT: u8 = 2;
+/// Intent scope of an enclave's request for its own audit log.
+const INTENT_AUDIT_LOG: u8 = 3;
 
 // === Objects ===
 
-/// The shared log of anchored checkpoints.
+/// The shared log of anchored checkpoints of one enclave.
 public struct AuditLog has key {
     id: UID,
+    enclave_id: ID,
     tree_size: u64,
     root: vector<u8>,
     anchored: u64,
@@ -57,7 +64,18 @@ public struct AuditCheckpointPayload has copy, drop {
     root: vector<u8>,
 }
 
+/// The data the enclave signs to ask for a log of its own.
+public struct AuditLogPayload has copy, drop {
+    enclave_id: ID,
+}
+
 // === Events ===
+
+public struct AuditLogCreated has copy, drop {
+    log_id: ID,
+    enclave_id: ID,
+    created_at_ms: u64,
+}
 
 public struct CheckpointAnchored has copy, drop {
     log_id: ID,
@@ -68,19 +86,43 @@ public struct CheckpointAnchored has copy, drop {
     anchored_at_ms: u64,
 }
 
-// === Init ===
+// === Functions ===
 
-fun init(ctx: &mut TxContext) {
-    transfer::share_object(AuditLog {
+/// Shares a new, empty log bound to `enclave`, which signed for it.
+entry fun create_log(
+    enclave: &Enclave,
+    config: &EnclaveConfig,
+    timestamp_ms: u64,
+    signature: vector<u8>,
+    clock: &Clock,
+    ctx: &mut TxContext,
+) {
+    enclave.assert_current(config);
+    let enclave_id = object::id(enclave);
+    assert!(
+        enclave.verify_signature(
+            INTENT_AUDIT_LOG,
+            timestamp_ms,
+            AuditLogPayload { enclave_id },
+            &signature,
+        ),
+        EInvalidSignature,
+    );
+    let log = AuditLog {
         id: object::new(ctx),
+        enclave_id,
         tree_size: 0,
         root: vector[],
         anchored: 0,
         checkpoints: table::new(ctx),
+    };
+    event::emit(AuditLogCreated {
+        log_id: object::id(&log),
+        enclave_id,
+        created_at_ms: clock.timestamp_ms(),
     });
+    transfer::share_object(log);
 }
-
-// === Functions ===
 
 /// Anchors an enclave-signed checkpoint of a larger tree.
 entry fun anchor_checkpoint(
@@ -95,6 +137,7 @@ entry fun anchor_checkpoint(
 ) {
     assert!(root.length() == ROOT_LEN, ERootLength);
     assert!(tree_size > log.tree_size, ETreeNotGrown);
+    assert!(object::id(enclave) == log.enclave_id, EWrongEnclave);
     enclave.assert_current(config);
     let log_id = object::id(log);
     let payload = AuditCheckpointPayload { log_id, tree_size, root };
@@ -136,9 +179,22 @@ public fun tree_size(log: &AuditLog): u64 {
     log.tree_size
 }
 
+/// The enclave the log is bound to.
+public fun enclave_id(log: &AuditLog): ID {
+    log.enclave_id
+}
+
 #[test_only]
-public fun init_for_testing(ctx: &mut TxContext) {
-    init(ctx);
+/// Shares an empty log bound to `enclave_id` without its signature.
+public fun new_log_for_testing(enclave_id: ID, ctx: &mut TxContext) {
+    transfer::share_object(AuditLog {
+        id: object::new(ctx),
+        enclave_id,
+        tree_size: 0,
+        root: vector[],
+        anchored: 0,
+        checkpoints: table::new(ctx),
+    });
 }
 
 #[test_only]
@@ -146,4 +202,11 @@ public fun init_for_testing(ctx: &mut TxContext) {
 /// bindings.
 public fun payload_bytes_for_testing(log_id: ID, tree_size: u64, root: vector<u8>): vector<u8> {
     sui::bcs::to_bytes(&AuditCheckpointPayload { log_id, tree_size, root })
+}
+
+#[test_only]
+/// The BCS of a log request, for the golden vector shared with the Rust
+/// bindings.
+public fun log_payload_bytes_for_testing(enclave_id: ID): vector<u8> {
+    sui::bcs::to_bytes(&AuditLogPayload { enclave_id })
 }

@@ -364,13 +364,14 @@ fun document_without_a_public_key_is_refused() {
 fun enclave_of_an_older_config_version_is_refused() {
     let mut scenario = ts::begin(ADMIN);
     enclave::init_for_testing(scenario.ctx());
-    audit::init_for_testing(scenario.ctx());
     scenario.next_tx(ADMIN);
     let cap = scenario.take_from_sender<EnclaveCap>();
     let mut config = enclave::new_config_for_testing(scenario.ctx());
     let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    audit::new_log_for_testing(object::id(&instance), scenario.ctx());
     enclave::update_pcrs(&mut config, &cap, bytes(3, 48), bytes(4, 48), bytes(5, 48));
     let clock = clock::create_for_testing(scenario.ctx());
+    scenario.next_tx(ADMIN);
     let mut log = scenario.take_shared<AuditLog>();
     audit::anchor_checkpoint(&mut log, &instance, &config, 10, RESULT_HASH, 1744038900000, GOLDEN_SIG, &clock);
     ts::return_shared(log);

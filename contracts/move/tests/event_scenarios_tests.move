@@ -9,7 +9,7 @@
 #[test_only]
 module k3s_daas::event_scenarios_tests;
 
-use k3s_daas::audit::{Self, AuditLog, CheckpointAnchored};
+use k3s_daas::audit::{Self, AuditLog, AuditLogCreated, CheckpointAnchored};
 use k3s_daas::enclave::{
     Self,
     EnclaveCap,
@@ -61,13 +61,17 @@ const RESULT_HASH: vector<u8> = x"0909090909090909090909090909090909090909090909
 // the signatures of the enclave key of secret [7; 32] (GOLDEN_PK) over
 // them, at SIGNED_AT_MS. `move_scenario_vectors` in
 // contracts/devnet/tests/scenarios_parity.rs recomputes them.
-// The audit log is the first object of transaction 0.
-const LOG_ID: address = @0x034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96;
+// The enclave is the second object of transaction 0 (after its config),
+// the audit log bound to it the third.
+const ENCLAVE_ID: address = @0xa4137e2ed945e7f4e8c307001c32e97472fb3eebb8f7b4ab7534b447d22da89b;
+const LOG_ID: address = @0x5ef2fcf809fb9535ea0aeaea421f683026f06c34569aafc42bcde652ef6dd270;
 // A request is the first object of transaction 2.
 const REQUEST_ID: address = @0xdba72804cc9504a82bbaa13ed4a83a0e2c6219d7e45125cf57fd10cbab957a97;
 const SIGNED_AT_MS: u64 = 1744038900000;
 // Over AuditCheckpointPayload { LOG_ID, tree_size: 10, root: 32 bytes 0x77 }.
-const CHECKPOINT_SIG: vector<u8> = x"36de8b0aa3a7d87b279aa3835616d77ac6f748604ba0109a3ba0ab4d446dc67aafd47f6bdb600ee5693c0df8986bf9737bd1b4d462801943dcefcd5b17ccc60a";
+const CHECKPOINT_SIG: vector<u8> = x"5c043a7b12a1b47bb25b889b84ffb6aa0580232921ee41028f59c13c2d042b76ebc7413f0282e87d4af723b4c5ad65de9f793ee8e6710f42e1f93681e2e78702";
+// Over AuditLogPayload { ENCLAVE_ID }.
+const LOG_SIG: vector<u8> = x"7e8e5654aa33d93e78da343ecc239e8c80eea6176c5e347d374542d7e4899b8346f46a8da9a736a2450b8e20357cd1d08be31fa8f5bb122bce04ac842bd46d05";
 // Over K8sResultPayload { REQUEST_ID, status_code: 200, result_hash: 32 bytes 0x09 }.
 const RESULT_SIG: vector<u8> = x"0711721b4c1bb12109d5117556d809b3837554454f8f7118f1056733e02484c9c1e1af550dba3da8995b0635ba2d14a938ca29d0e34906222dfc5539258bbd05";
 
@@ -368,14 +372,34 @@ fun record_k8s_result_emits_k8s_result_recorded() {
 
 // === audit ===
 
+// scenario: audit::AuditLogCreated
+#[test]
+fun create_log_emits_audit_log_created() {
+    let mut scenario = ts::begin(ADMIN);
+    // Transaction 0: the enclave is its second object.
+    let config = enclave::new_config_for_testing(scenario.ctx());
+    let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    assert!(object::id_to_address(&object::id(&instance)) == ENCLAVE_ID, 0);
+    let clock = clock::create_for_testing(scenario.ctx());
+    audit::create_log(&instance, &config, SIGNED_AT_MS, LOG_SIG, &clock, scenario.ctx());
+    assert!(event::events_by_type<AuditLogCreated>().length() == 1, 1);
+    scenario.next_tx(ADMIN);
+    let log = scenario.take_shared<AuditLog>();
+    assert!(log.enclave_id() == object::id(&instance), 2);
+    assert!(log.tree_size() == 0, 3);
+    ts::return_shared(log);
+    enclave::share_for_testing(config, instance);
+    finish(scenario, clock);
+}
+
 // scenario: audit::CheckpointAnchored
 #[test]
 fun anchor_checkpoint_emits_checkpoint_anchored() {
     let mut scenario = ts::begin(ADMIN);
-    // Transaction 0: the log is its first object.
-    audit::init_for_testing(scenario.ctx());
+    // Transaction 0: the log is its third object.
     let config = enclave::new_config_for_testing(scenario.ctx());
     let instance = enclave::new_enclave_for_testing(&config, GOLDEN_PK, scenario.ctx());
+    audit::new_log_for_testing(object::id(&instance), scenario.ctx());
     let clock = clock::create_for_testing(scenario.ctx());
     scenario.next_tx(ADMIN);
     let mut log = scenario.take_shared<AuditLog>();

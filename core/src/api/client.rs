@@ -314,39 +314,60 @@ impl MasterClient {
         self.http.send(&request).await?.success()?.text()
     }
 
-    /// `GET /api/v1/audit/events/{audit_id}`: the event, its inclusion
-    /// proof and the checkpoint it leads to.
+    /// `GET /api/v1/audit/events/{audit_id}` with the access token
+    /// `token`: the event, its inclusion proof and the checkpoint it leads
+    /// to.
     ///
     /// # Errors
-    /// 404 for an event the log does not hold, 409 for one not yet in a
-    /// checkpoint; attestation, transport or response errors.
-    pub async fn audit_event(&self, audit_id: &str) -> Result<AuditEventProof, AttestedError> {
-        self.http
-            .get_json(&format!("{AUDIT_EVENTS_PATH}/{}", escape(audit_id)))
+    /// 401 without a valid token, 403 for another identity's event below
+    /// the super tier, 404 for an event the log does not hold, 409 for one
+    /// not yet in a checkpoint; attestation, transport or response errors.
+    pub async fn audit_event(
+        &self,
+        audit_id: &str,
+        token: &AccessToken,
+    ) -> Result<AuditEventProof, AttestedError> {
+        let path = format!("{AUDIT_EVENTS_PATH}/{}", escape(audit_id));
+        self.get_authorized(path, token).await
+    }
+
+    /// `GET /api/v1/audit/checkpoints` with the access token `token`.
+    ///
+    /// # Errors
+    /// 401 without a valid token; attestation, transport or response
+    /// errors.
+    pub async fn audit_checkpoints(
+        &self,
+        token: &AccessToken,
+    ) -> Result<AuditCheckpointList, AttestedError> {
+        self.get_authorized(AUDIT_CHECKPOINTS_PATH.to_owned(), token)
             .await
     }
 
-    /// `GET /api/v1/audit/checkpoints`.
+    /// `GET /api/v1/audit/consistency?from=&to=` with the access token
+    /// `token`.
     ///
     /// # Errors
-    /// Attestation, transport or response errors.
-    pub async fn audit_checkpoints(&self) -> Result<AuditCheckpointList, AttestedError> {
-        self.http.get_json(AUDIT_CHECKPOINTS_PATH).await
-    }
-
-    /// `GET /api/v1/audit/consistency?from=&to=`.
-    ///
-    /// # Errors
-    /// 400 for sizes the log cannot prove; attestation, transport or
-    /// response errors.
+    /// 401 without a valid token, 400 for sizes the log cannot prove;
+    /// attestation, transport or response errors.
     pub async fn audit_consistency(
         &self,
         from: u64,
         to: u64,
+        token: &AccessToken,
     ) -> Result<AuditConsistency, AttestedError> {
-        self.http
-            .get_json(&format!("{AUDIT_CONSISTENCY_PATH}?from={from}&to={to}"))
-            .await
+        let path = format!("{AUDIT_CONSISTENCY_PATH}?from={from}&to={to}");
+        self.get_authorized(path, token).await
+    }
+
+    /// `GET path` with `Authorization: Bearer <token>`, answered with JSON.
+    async fn get_authorized<T: serde::de::DeserializeOwned>(
+        &self,
+        path: String,
+        token: &AccessToken,
+    ) -> Result<T, AttestedError> {
+        let request = Request::get(path).bearer(token.as_str());
+        self.http.send(&request).await?.success()?.json()
     }
 }
 

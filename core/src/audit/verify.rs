@@ -11,7 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use super::checkpoint::{CheckpointError, SignedCheckpoint, origin_for};
 use super::merkle::{Hash, ProofError, verify_inclusion};
 use crate::api::audit::AuditEventProof;
-use crate::package::audit::{AuditCheckpointPayload, CheckpointAnchor};
+use crate::package::audit::{AuditCheckpointPayload, AuditLog, CheckpointAnchor};
 use crate::package::enclave::{Enclave, IntentMessage, IntentScope};
 use sui_sdk_types::Address;
 
@@ -68,23 +68,25 @@ pub fn parse_hash(text: &str, what: &'static str) -> Result<Hash, VerifyError> {
     Ok(hash)
 }
 
-/// Checks `served` for `audit_id` against the chain's `anchor` (the
-/// `CheckpointAnchor` stored for the served tree size in `log_id`) and the
+/// Checks `served` for `audit_id` against the chain's `log` (the
+/// `AuditLog` the served checkpoint names), its `anchor` (the
+/// `CheckpointAnchor` stored for the served tree size in `log`) and the
 /// anchor's `enclave` (read from the chain by `anchor.enclave_id`):
 ///
 /// 1. the served event is `audit_id`;
-/// 2. the checkpoint note is signed by the enclave's registered key, for
-///    the origin of `log_id`, and names the served size and root;
-/// 3. the chain's anchor has that size and root, was made by that enclave,
+/// 2. the log is bound to that enclave;
+/// 3. the checkpoint note is signed by the enclave's registered key, for
+///    the origin of the log, and names the served size and root;
+/// 4. the chain's anchor has that size and root, was made by that enclave,
 ///    and carries the enclave's signature over them;
-/// 4. the event's leaf hash and inclusion proof lead to that root.
+/// 5. the event's leaf hash and inclusion proof lead to that root.
 ///
 /// # Errors
 /// [`VerifyError`] naming the first step that fails.
 pub fn verify_event_proof(
     audit_id: &str,
     served: &AuditEventProof,
-    log_id: Address,
+    log: &AuditLog,
     anchor: &CheckpointAnchor,
     enclave: &Enclave,
 ) -> Result<VerifiedEvent, VerifyError> {
@@ -93,6 +95,13 @@ pub fn verify_event_proof(
             asked: audit_id.to_owned(),
             served: served.event.audit_id.clone(),
         });
+    }
+    let log_id = log.id;
+    if log.enclave_id != enclave.id {
+        return Err(VerifyError::Mismatch(format!(
+            "AuditLog {log_id} is bound to enclave {}, not {}",
+            log.enclave_id, enclave.id
+        )));
     }
     let key = enclave_key(enclave)?;
     let origin = origin_for(log_id);
@@ -205,6 +214,7 @@ mod tests {
     }
 
     struct Fixture {
+        log: AuditLog,
         served: AuditEventProof,
         anchor: CheckpointAnchor,
         enclave: Enclave,
@@ -271,7 +281,19 @@ mod tests {
                 }),
             },
         };
+        let log = AuditLog {
+            id: LOG,
+            enclave_id: enclave.id,
+            tree_size: 7,
+            root: root.to_vec(),
+            anchored: 1,
+            checkpoints: crate::package::MoveTable {
+                id: Address::new([0x0c; 32]),
+                size: 1,
+            },
+        };
         Fixture {
+            log,
             served,
             anchor,
             enclave,
@@ -282,7 +304,8 @@ mod tests {
     fn a_served_event_verifies_against_the_chain() {
         let key = SigningKey::from_bytes(&[7; 32]);
         let f = fixture(&key);
-        let verified = verify_event_proof("id-3", &f.served, LOG, &f.anchor, &f.enclave).unwrap();
+        let verified =
+            verify_event_proof("id-3", &f.served, &f.log, &f.anchor, &f.enclave).unwrap();
         assert_eq!((verified.leaf_index, verified.tree_size), (3, 7));
     }
 
@@ -292,7 +315,7 @@ mod tests {
         let mut f = fixture(&key);
         f.served.event.verb = "delete".into();
         assert!(matches!(
-            verify_event_proof("id-3", &f.served, LOG, &f.anchor, &f.enclave),
+            verify_event_proof("id-3", &f.served, &f.log, &f.anchor, &f.enclave),
             Err(VerifyError::Inclusion(_))
         ));
     }
@@ -303,7 +326,7 @@ mod tests {
         let mut f = fixture(&key);
         f.anchor.root = vec![0x42; 32];
         assert!(matches!(
-            verify_event_proof("id-3", &f.served, LOG, &f.anchor, &f.enclave),
+            verify_event_proof("id-3", &f.served, &f.log, &f.anchor, &f.enclave),
             Err(VerifyError::Mismatch(_))
         ));
     }
@@ -317,7 +340,7 @@ mod tests {
             .to_bytes()
             .to_vec();
         assert!(matches!(
-            verify_event_proof("id-3", &f.served, LOG, &f.anchor, &f.enclave),
+            verify_event_proof("id-3", &f.served, &f.log, &f.anchor, &f.enclave),
             Err(VerifyError::Checkpoint(
                 CheckpointError::NoSignatureByKey { .. }
             ))
@@ -329,18 +352,22 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let f = fixture(&key);
         assert!(matches!(
-            verify_event_proof("id-4", &f.served, LOG, &f.anchor, &f.enclave),
+            verify_event_proof("id-4", &f.served, &f.log, &f.anchor, &f.enclave),
             Err(VerifyError::WrongEvent { .. })
         ));
-        assert!(
-            verify_event_proof(
-                "id-3",
-                &f.served,
-                Address::new([1; 32]),
-                &f.anchor,
-                &f.enclave
-            )
-            .is_err()
-        );
+        let mut other_log = f.log.clone();
+        other_log.id = Address::new([1; 32]);
+        assert!(verify_event_proof("id-3", &f.served, &other_log, &f.anchor, &f.enclave).is_err());
+    }
+
+    #[test]
+    fn a_log_bound_to_another_enclave_fails() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut f = fixture(&key);
+        f.log.enclave_id = Address::new([0xe1; 32]);
+        assert!(matches!(
+            verify_event_proof("id-3", &f.served, &f.log, &f.anchor, &f.enclave),
+            Err(VerifyError::Mismatch(m)) if m.contains("bound to enclave")
+        ));
     }
 }

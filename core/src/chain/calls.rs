@@ -17,7 +17,7 @@ use super::error::ChainError;
 use super::ptb;
 use super::signer::TransactionSigner;
 use crate::access::NodeName;
-use crate::package::audit::CheckpointAnchored;
+use crate::package::audit::{AuditLogCreated, CheckpointAnchored};
 use crate::package::enclave::{
     EnclaveConfigCreated, EnclaveConfigUpdated, EnclaveDestroyed, EnclaveRegistered,
 };
@@ -514,6 +514,29 @@ impl ChainClient {
         let config = self.shared_object(config, false).await?;
         self.call(signer, 0, |tx| {
             ptb::record_k8s_result(tx, package, request, enclave, config, result);
+            Ok(())
+        })
+        .await
+    }
+
+    /// `audit::create_log`: shares a new audit log bound to `enclave`,
+    /// which signed the request.
+    ///
+    /// # Errors
+    /// Aborts `EInvalidSignature`, `enclave::EStaleEnclave`, …
+    #[instrument(skip(self, signer, request), fields(sender = %signer.address()), err)]
+    pub async fn create_audit_log(
+        &self,
+        signer: &dyn TransactionSigner,
+        enclave: Address,
+        config: Address,
+        request: &ptb::AuditLogArgs<'_>,
+    ) -> Result<Called<AuditLogCreated>, ChainError> {
+        let package = self.package_id();
+        let enclave = self.shared_object(enclave, false).await?;
+        let config = self.shared_object(config, false).await?;
+        self.call(signer, 0, |tx| {
+            ptb::create_audit_log(tx, package, enclave, config, request);
             Ok(())
         })
         .await

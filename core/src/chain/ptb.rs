@@ -355,6 +355,39 @@ pub struct AuditCheckpointArgs<'a> {
     pub signature: &'a [u8],
 }
 
+/// An enclave's signed request for an audit log of its own, for
+/// `audit::create_log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditLogArgs<'a> {
+    /// Time the enclave signed, ms.
+    pub timestamp_ms: u64,
+    /// Ed25519 signature over the intent message of the
+    /// `AuditLogPayload { enclave_id }`.
+    pub signature: &'a [u8],
+}
+
+/// `audit::create_log(enclave, config, timestamp_ms, signature, clock)`.
+pub fn create_audit_log(
+    tx: &mut TransactionBuilder,
+    package: Address,
+    enclave: ObjectInput,
+    config: ObjectInput,
+    request: &AuditLogArgs<'_>,
+) {
+    let enclave = tx.object(enclave);
+    let config = tx.object(config);
+    let timestamp_ms = tx.pure_unique(&request.timestamp_ms);
+    let signature = bytes(tx, request.signature);
+    let clock = tx.object(clock());
+    call(
+        tx,
+        package,
+        "audit",
+        "create_log",
+        vec![enclave, config, timestamp_ms, signature, clock],
+    );
+}
+
 /// `audit::anchor_checkpoint(log, enclave, config, tree_size, root,
 /// timestamp_ms, signature, clock)`.
 pub fn anchor_checkpoint(

@@ -2,6 +2,8 @@
 //! Merkle tree over the API server's audit events, see
 //! [`crate::audit`]), anchored by the enclave in the shared [`AuditLog`].
 //!
+//! Each log is bound to one enclave, which asked for it with a signed
+//! [`AuditLogPayload`] (`create_log`); only that enclave anchors into it.
 //! The anchored tree only grows: each checkpoint's `tree_size` is larger
 //! than the last one's, and it is stored under its `tree_size`.
 
@@ -13,20 +15,26 @@ use super::MoveTable;
 pub const ROOT_LEN: u64 = 32;
 /// `INTENT_AUDIT_CHECKPOINT`: intent scope of a signed audit checkpoint.
 pub const INTENT_AUDIT_CHECKPOINT: u8 = 2;
+/// `INTENT_AUDIT_LOG`: intent scope of an enclave's request for its own
+/// audit log.
+pub const INTENT_AUDIT_LOG: u8 = 3;
 
 /// The module's Move constants by name, as `u64`, for table checks.
 pub const MOVE_CONSTANTS: &[(&str, u64)] = &[
     ("ROOT_LEN", ROOT_LEN),
     ("INTENT_AUDIT_CHECKPOINT", INTENT_AUDIT_CHECKPOINT as u64),
+    ("INTENT_AUDIT_LOG", INTENT_AUDIT_LOG as u64),
 ];
 
 /// Entry function names of `k3s_daas::audit`.
 pub mod function {
+    /// `create_log(enclave, config, timestamp_ms, signature, clock)`.
+    pub const CREATE_LOG: &str = "create_log";
     /// `anchor_checkpoint(log, enclave, config, tree_size, root,
     /// timestamp_ms, signature, clock)`.
     pub const ANCHOR_CHECKPOINT: &str = "anchor_checkpoint";
     /// Every entry function of the module, in table order.
-    pub const ALL: &[&str] = &[ANCHOR_CHECKPOINT];
+    pub const ALL: &[&str] = &[CREATE_LOG, ANCHOR_CHECKPOINT];
 }
 
 abort_codes! {
@@ -38,14 +46,18 @@ abort_codes! {
         RootLength = 202, "ERootLength", "root is not 32 bytes";
         /// `EInvalidSignature`.
         InvalidSignature = 203, "EInvalidSignature", "the enclave signature does not verify";
+        /// `EWrongEnclave`.
+        WrongEnclave = 204, "EWrongEnclave", "the enclave is not the one the log is bound to";
     }
 }
 
 move_struct! {
-    /// `AuditLog`: the shared log of anchored checkpoints.
+    /// `AuditLog`: the shared log of anchored checkpoints of one enclave.
     "audit"::AuditLog {
         /// The log's object id.
         id: Address => "UID",
+        /// The only `Enclave` whose checkpoints the log takes.
+        enclave_id: Address => "ID",
         /// Size of the last anchored tree (0 before the first).
         tree_size: u64 => "u64",
         /// Root of the last anchored tree (empty before the first).
@@ -58,16 +70,23 @@ move_struct! {
 }
 
 impl AuditLog {
-    /// Move's checks of `anchor_checkpoint` before the enclave's, in
-    /// Move's order.
+    /// Move's checks of `anchor_checkpoint` by `enclave_id` before the
+    /// enclave's own, in Move's order.
     ///
     /// # Errors
     /// The abort Move raises for the first violated rule.
-    pub fn check_checkpoint(&self, tree_size: u64, root: &[u8]) -> Result<(), AuditAbort> {
+    pub fn check_checkpoint(
+        &self,
+        tree_size: u64,
+        root: &[u8],
+        enclave_id: Address,
+    ) -> Result<(), AuditAbort> {
         if u64::try_from(root.len()).ok() != Some(ROOT_LEN) {
             Err(AuditAbort::RootLength)
         } else if tree_size <= self.tree_size {
             Err(AuditAbort::TreeNotGrown)
+        } else if enclave_id != self.enclave_id {
+            Err(AuditAbort::WrongEnclave)
         } else {
             Ok(())
         }
@@ -114,6 +133,28 @@ move_struct! {
 }
 
 move_struct! {
+    /// `AuditLogPayload`: the data of the
+    /// [`IntentMessage`](super::enclave::IntentMessage) an enclave signs to
+    /// ask for a log of its own (scope `INTENT_AUDIT_LOG`).
+    "audit"::AuditLogPayload {
+        /// The enclave the log is bound to.
+        enclave_id: Address => "ID",
+    }
+}
+
+move_struct! {
+    /// Event `AuditLogCreated`.
+    "audit"::AuditLogCreated {
+        /// The new log.
+        log_id: Address => "ID",
+        /// The enclave it is bound to.
+        enclave_id: Address => "ID",
+        /// When it was created.
+        created_at_ms: u64 => "u64",
+    }
+}
+
+move_struct! {
     /// Event `CheckpointAnchored`.
     "audit"::CheckpointAnchored {
         /// The log.
@@ -139,6 +180,7 @@ mod tests {
     fn log() -> AuditLog {
         AuditLog {
             id: Address::new([0x0b; 32]),
+            enclave_id: Address::new([0xe0; 32]),
             tree_size: 100,
             root: vec![0x77; 32],
             anchored: 2,
@@ -153,8 +195,9 @@ mod tests {
     fn golden_audit_log() {
         let l = log();
         let expected = format!(
-            "{}640000000000000020{}0200000000000000{}0200000000000000",
+            "{}{}640000000000000020{}0200000000000000{}0200000000000000",
             "0b".repeat(32),
+            "e0".repeat(32),
             "77".repeat(32),
             "0c".repeat(32)
         );
@@ -208,15 +251,24 @@ mod tests {
     #[test]
     fn checkpoint_checks_follow_move_order() {
         let l = log();
-        assert_eq!(l.check_checkpoint(101, &[0; 32]), Ok(()));
-        assert_eq!(l.check_checkpoint(1, &[0; 31]), Err(AuditAbort::RootLength));
+        let own = l.enclave_id;
+        let other = Address::new([0xe1; 32]);
+        assert_eq!(l.check_checkpoint(101, &[0; 32], own), Ok(()));
         assert_eq!(
-            l.check_checkpoint(100, &[0; 32]),
+            l.check_checkpoint(1, &[0; 31], other),
+            Err(AuditAbort::RootLength)
+        );
+        assert_eq!(
+            l.check_checkpoint(100, &[0; 32], other),
             Err(AuditAbort::TreeNotGrown)
         );
         assert_eq!(
-            l.check_checkpoint(7, &[0; 32]),
+            l.check_checkpoint(7, &[0; 32], own),
             Err(AuditAbort::TreeNotGrown)
+        );
+        assert_eq!(
+            l.check_checkpoint(101, &[0; 32], other),
+            Err(AuditAbort::WrongEnclave)
         );
     }
 
@@ -227,34 +279,71 @@ mod tests {
         assert_eq!(checkpoint_field_id(table, 1), checkpoint_field_id(table, 1));
     }
 
-    /// The id and signature of `a_signed_checkpoint_of_a_grown_tree_is_anchored`
-    /// in `contracts/move/tests/audit_tests.move`: the log is the first
-    /// object of test_scenario's first transaction (digest = BCS of hint 0,
-    /// zero-padded), signed by the enclave key of secret `[7; 32]`.
+    /// The BCS of a log request, shared with `log_payload_bcs_matches_rust`
+    /// in `contracts/move/tests/audit_tests.move`.
+    #[test]
+    fn golden_audit_log_payload() {
+        let payload = AuditLogPayload {
+            enclave_id: Address::new([0xe0; 32]),
+        };
+        assert_eq!(
+            hex::encode(bcs::to_bytes(&payload).unwrap()),
+            "e0".repeat(32)
+        );
+        let created = AuditLogCreated {
+            log_id: Address::new([0x0b; 32]),
+            enclave_id: Address::new([0xe0; 32]),
+            created_at_ms: 5,
+        };
+        assert_eq!(
+            hex::encode(bcs::to_bytes(&created).unwrap()),
+            format!("{}{}0500000000000000", "0b".repeat(32), "e0".repeat(32))
+        );
+    }
+
+    /// The ids and signatures of `contracts/move/tests/audit_tests.move`
+    /// and `event_scenarios_tests.move`: in test_scenario's first
+    /// transaction (digest = BCS of hint 0, zero-padded) the config is the
+    /// first object, the enclave the second and the log the third, signed
+    /// by the enclave key of secret `[7; 32]`.
     #[test]
     fn golden_signed_checkpoint_shared_with_move() {
-        let log_id = Address::derive_id(sui_sdk_types::Digest::new([0; 32]), 0);
-        assert_eq!(
-            hex::encode(log_id.as_bytes()),
-            "034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96"
-        );
+        let tx0 = sui_sdk_types::Digest::new([0; 32]);
+        let enclave_id = Address::derive_id(tx0, 1);
+        let log_id = Address::derive_id(tx0, 2);
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let payload = AuditCheckpointPayload {
-            log_id,
-            tree_size: 10,
-            root: vec![0x77; 32],
-        };
-        let signed = crate::intent::sign_intent(
+        let checkpoint = crate::intent::sign_intent(
             &key,
             crate::intent::Scope::AuditCheckpoint,
             1_744_038_900_000,
-            payload,
+            AuditCheckpointPayload {
+                log_id,
+                tree_size: 10,
+                root: vec![0x77; 32],
+            },
         )
         .unwrap();
+        let request = crate::intent::sign_intent(
+            &key,
+            crate::intent::Scope::AuditLog,
+            1_744_038_900_000,
+            AuditLogPayload { enclave_id },
+        )
+        .unwrap();
+        let got = [
+            hex::encode(enclave_id.as_bytes()),
+            hex::encode(log_id.as_bytes()),
+            checkpoint.signature,
+            request.signature,
+        ];
         assert_eq!(
-            signed.signature,
-            "36de8b0aa3a7d87b279aa3835616d77ac6f748604ba0109a3ba0ab4d446dc67a\
-             afd47f6bdb600ee5693c0df8986bf9737bd1b4d462801943dcefcd5b17ccc60a"
+            got,
+            [
+                "a4137e2ed945e7f4e8c307001c32e97472fb3eebb8f7b4ab7534b447d22da89b",
+                "5ef2fcf809fb9535ea0aeaea421f683026f06c34569aafc42bcde652ef6dd270",
+                "5c043a7b12a1b47bb25b889b84ffb6aa0580232921ee41028f59c13c2d042b76ebc7413f0282e87d4af723b4c5ad65de9f793ee8e6710f42e1f93681e2e78702",
+                "7e8e5654aa33d93e78da343ecc239e8c80eea6176c5e347d374542d7e4899b8346f46a8da9a736a2450b8e20357cd1d08be31fa8f5bb122bce04ac842bd46d05"
+            ]
         );
     }
 }

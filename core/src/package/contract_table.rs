@@ -85,6 +85,7 @@ fn objects() -> Vec<(&'static str, &'static str, &'static [MoveField])> {
         fields_of::<audit::AuditLog>(),
         fields_of::<audit::CheckpointAnchor>(),
         fields_of::<audit::AuditCheckpointPayload>(),
+        fields_of::<audit::AuditLogPayload>(),
         fields_of::<enclave::EnclaveConfig>(),
         fields_of::<enclave::Enclave>(),
         fields_of::<enclave::EnclaveCap>(),
@@ -169,13 +170,11 @@ fn devnet_object_ids_match() {
         .collect();
     let rust = [
         ("StakePool", super::STAKE_POOL_ID),
-        ("AuditLog", super::AUDIT_LOG_ID),
         ("AdminCap", super::ADMIN_CAP_ID),
         ("SlasherCap", super::SLASHER_CAP_ID),
         ("EnclaveCap", super::ENCLAVE_CAP_ID),
         ("StakePool.records", super::STAKE_RECORDS_TABLE_ID),
         ("StakePool.proposals", super::SLASH_PROPOSALS_TABLE_ID),
-        ("AuditLog.checkpoints", super::AUDIT_CHECKPOINTS_TABLE_ID),
     ]
     .map(|(n, id)| (n.to_owned(), id));
     assert_eq!(listed, rust);

@@ -76,6 +76,8 @@ pub enum IntentScope {
     K8sResult,
     /// `audit::INTENT_AUDIT_CHECKPOINT`: an audit checkpoint.
     AuditCheckpoint,
+    /// `audit::INTENT_AUDIT_LOG`: an enclave's request for its own log.
+    AuditLog,
 }
 
 impl IntentScope {
@@ -84,6 +86,7 @@ impl IntentScope {
         match self {
             Self::K8sResult => super::gateway::INTENT_K8S_RESULT,
             Self::AuditCheckpoint => super::audit::INTENT_AUDIT_CHECKPOINT,
+            Self::AuditLog => super::audit::INTENT_AUDIT_LOG,
         }
     }
 }

@@ -134,6 +134,7 @@ package_events! {
     staking::SlasherGranted,
     gateway::K8sRequestSubmitted,
     gateway::K8sResultRecorded,
+    audit::AuditLogCreated,
     audit::CheckpointAnchored,
     enclave::EnclaveConfigCreated,
     enclave::EnclaveConfigUpdated,

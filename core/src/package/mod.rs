@@ -138,10 +138,6 @@ pub const PACKAGE_ID: Address =
 pub const STAKE_POOL_ID: Address =
     Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50001");
 
-/// The shared `AuditLog` created at devnet genesis.
-pub const AUDIT_LOG_ID: Address =
-    Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50002");
-
 /// The `AdminCap` of the devnet pool, owned by the devnet's operator.
 pub const ADMIN_CAP_ID: Address =
     Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50003");
@@ -161,10 +157,6 @@ pub const STAKE_RECORDS_TABLE_ID: Address =
 /// The `UID` of `StakePool.proposals` on the devnet.
 pub const SLASH_PROPOSALS_TABLE_ID: Address =
     Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50007");
-
-/// The `UID` of `AuditLog.checkpoints` on the devnet.
-pub const AUDIT_CHECKPOINTS_TABLE_ID: Address =
-    Address::from_static("0x00000000000000000000000000000000000000000000000000000000daa50008");
 
 /// Names of the package's Move modules.
 pub mod module {
@@ -314,13 +306,11 @@ mod tests {
         let ids = [
             PACKAGE_ID,
             STAKE_POOL_ID,
-            AUDIT_LOG_ID,
             ADMIN_CAP_ID,
             SLASHER_CAP_ID,
             ENCLAVE_CAP_ID,
             STAKE_RECORDS_TABLE_ID,
             SLASH_PROPOSALS_TABLE_ID,
-            AUDIT_CHECKPOINTS_TABLE_ID,
         ];
         for (i, a) in ids.iter().enumerate() {
             for b in &ids[i + 1..] {

@@ -83,7 +83,7 @@ fn store_unavailable(error: &StoreError) -> ApiError {
 /// The caller of a management route: authenticated by a wallet-signed
 /// access token (opaque tokens do not manage opaque tokens), within the
 /// rate limit.
-async fn wallet_user(
+pub(crate) async fn wallet_user(
     service: &AccessService,
     headers: &HeaderMap,
 ) -> Result<Authenticated, ApiError> {

@@ -1,24 +1,31 @@
-//! Signing checkpoints and anchoring them on chain.
+//! Creating this boot's on-chain log, signing checkpoints and anchoring
+//! them.
 //!
-//! Every replica signs checkpoints of its log on the policy's schedule.
-//! The leader (the replica holding the reconciler's Lease) anchors them
-//! with `audit::anchor_checkpoint`, oldest first, each only after the one
-//! before it is on chain: a chain outage delays anchoring and loses
-//! nothing, and anchoring catches up in order when the chain is back.
-//! Each anchoring transaction is sent only after the leader's [`Fence`]
-//! confirmed its term still holds: a stale leader anchors nothing.
+//! Every replica, leader or not, anchors its own log: the chain needs the
+//! `Enclave` object of this boot's key, which the operator registers after
+//! the master starts (from its attestation document), so the master learns
+//! its id from the `EnclaveRegistered` event whose key is its own,
+//! following events from its start. It then creates its `AuditLog` with
+//! `audit::create_log` (signed by the same key; a create whose answer was
+//! lost is found again from the `AuditLogCreated` event for its enclave)
+//! and anchors its checkpoints there with `audit::anchor_checkpoint`,
+//! oldest first, each only after the one before it is on chain: a chain
+//! outage delays anchoring and loses nothing, and anchoring catches up in
+//! order when the chain is back. No fencing is needed: the log has one
+//! writer (the chain takes checkpoints for it only from its enclave), and
+//! the chain refuses a tree that does not grow.
 //!
-//! The chain needs the `Enclave` object of this boot's key. The operator
-//! registers it after the master starts (from its attestation document),
-//! so the master learns its id from the `EnclaveRegistered` event whose
-//! key is its own, following events from its start.
+//! A restarted master has a new key, hence a new enclave and a new log;
+//! its leaf file is the same, so its first checkpoint covers every event
+//! stored before, including those the previous boot signed but never
+//! anchored.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
-use daas_core::chain::ptb::AuditCheckpointArgs;
+use daas_core::chain::ptb::{AuditCheckpointArgs, AuditLogArgs};
 use daas_core::chain::{
     ChainClient, ChainError, CursorStore, EventCursor, EventFollower, StartAt, TransactionSigner,
 };
@@ -31,19 +38,7 @@ use tokio::sync::watch;
 use tracing::{error, info, instrument, warn};
 
 use super::{AnchorMismatch, AuditLog};
-use crate::leader::{Fence, FenceError, error_chain};
-use crate::reconcile::ReconcilerStatus;
-
-/// Why anchoring stopped for now (it is retried).
-#[derive(Debug, thiserror::Error)]
-enum AnchorError {
-    /// This replica's term of leadership does not hold.
-    #[error("not anchoring: leadership does not hold")]
-    Fenced(#[from] FenceError),
-    /// The chain failed or refused.
-    #[error("anchoring failed")]
-    Chain(#[from] ChainError),
-}
+use crate::leader::error_chain;
 
 /// How often the loop looks for due checkpoints and pending anchors.
 const TICK: Duration = Duration::from_millis(200);
@@ -102,30 +97,38 @@ pub struct Anchoring {
     pub log: Arc<AuditLog>,
     /// The chain.
     pub chain: ChainClient,
-    /// Pays for anchoring; `None`: sign only.
+    /// Pays for creating the log and anchoring; `None`: neither.
     pub gas: Option<Arc<dyn TransactionSigner>>,
     /// This boot's enclave public key.
     pub public_key: [u8; 32],
-    /// The reconciler's status (who leads).
-    pub status: watch::Receiver<ReconcilerStatus>,
-    /// The fence of the current term of leadership.
-    pub fence: watch::Receiver<Option<Fence>>,
+}
+
+/// What the chain watcher learned about this boot's enclave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Found {
+    /// The registered enclave of this boot's key.
+    enclave: Option<EnclaveRef>,
+    /// The first `AuditLog` created for that enclave.
+    log: Option<Address>,
 }
 
 impl Anchoring {
-    /// Signs and (when leading) anchors until the task is dropped.
+    /// Creates this boot's log, signs and anchors until the task is
+    /// dropped.
     pub async fn run(self) {
-        let (enclave_tx, enclave_rx) = watch::channel(None);
-        let watcher = watch_registration(self.chain.clone(), self.public_key, enclave_tx);
+        let (found_tx, found_rx) = watch::channel(Found::default());
+        let watcher = watch_chain(self.chain.clone(), self.public_key, found_tx);
         tokio::select! {
             () = watcher => {}
-            () = self.sign_and_anchor(enclave_rx) => {}
+            () = self.sign_and_anchor(found_rx) => {}
         }
     }
 
-    async fn sign_and_anchor(self, enclave: watch::Receiver<Option<EnclaveRef>>) {
+    async fn sign_and_anchor(self, found: watch::Receiver<Found>) {
         if self.gas.is_none() {
-            warn!("audit.gas_key_file is not set: checkpoints are signed but not anchored");
+            warn!(
+                "audit.gas_key_file is not set: no audit log is created on chain and nothing is anchored"
+            );
         }
         let mut backoff = TICK;
         let mut next_attempt = Instant::now();
@@ -133,42 +136,87 @@ impl Anchoring {
         loop {
             tokio::time::sleep(TICK).await;
             self.sign_due().await;
-            let leading = self.status.borrow().leader;
-            let target = *enclave.borrow();
-            let fence = self.fence.borrow().clone();
-            let (Some(gas), Some(target), Some(fence), true) = (&self.gas, target, fence, leading)
-            else {
+            let seen = *found.borrow();
+            let (Some(gas), Some(target)) = (&self.gas, seen.enclave) else {
                 continue;
             };
             if Instant::now() < next_attempt {
                 continue;
             }
-            if !checked {
-                match self.check_against_chain().await {
-                    Ok(()) => checked = true,
-                    Err(CheckError::Chain(error)) => {
-                        warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot read the anchored audit log yet");
-                        next_attempt = Instant::now() + backoff;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        continue;
-                    }
-                    Err(CheckError::Mismatch(mismatch)) => {
-                        // Fail closed: anchoring a tree that does not
-                        // extend the chain's would hide the damage.
-                        error!(%mismatch, "the audit log disagrees with the chain; not anchoring");
-                        return;
-                    }
-                }
-            }
-            match self.anchor_pending(gas.as_ref(), target, &fence).await {
+            match self
+                .step(gas.as_ref(), target, seen.log, &mut checked)
+                .await
+            {
                 Ok(()) => backoff = TICK,
-                Err(error) => {
-                    warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot anchor an audit checkpoint yet");
+                Err(StepError::Chain(error)) => {
+                    warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot create or anchor the audit log yet");
                     next_attempt = Instant::now() + backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
+                Err(StepError::Mismatch(mismatch)) => {
+                    // Fail closed: anchoring a tree that does not extend
+                    // the chain's would hide the damage.
+                    error!(%mismatch, "the audit log disagrees with the chain; not anchoring");
+                    return;
+                }
             }
         }
+    }
+
+    /// Binds the log (creating it on chain if needed), checks the stored
+    /// tree against the chain once, then anchors what is pending.
+    async fn step(
+        &self,
+        gas: &dyn TransactionSigner,
+        target: EnclaveRef,
+        found_log: Option<Address>,
+        checked: &mut bool,
+    ) -> Result<(), StepError> {
+        let log_id = match (self.log.log_id(), found_log) {
+            (Some(bound), _) => bound,
+            (None, Some(found)) => self.bind(found),
+            (None, None) => {
+                let created = self.create_log(gas, target).await?;
+                self.bind(created)
+            }
+        };
+        if !*checked {
+            self.check_against_chain().await?;
+            *checked = true;
+        }
+        self.anchor_pending(gas, target, log_id).await?;
+        Ok(())
+    }
+
+    /// Binds the log to `log_id`; the first binding of the boot wins.
+    fn bind(&self, log_id: Address) -> Address {
+        match self.log.bind(log_id) {
+            Ok(()) => {
+                info!(log = %log_id, "this master's audit log is bound to its AuditLog on chain");
+                log_id
+            }
+            Err(already) => already.bound,
+        }
+    }
+
+    /// `audit::create_log` for this boot's enclave.
+    #[instrument(skip_all, fields(enclave = %target.enclave_id), err)]
+    async fn create_log(
+        &self,
+        gas: &dyn TransactionSigner,
+        target: EnclaveRef,
+    ) -> Result<Address, ChainError> {
+        let (timestamp_ms, signature) = self.log.sign_log_request(target.enclave_id);
+        let args = AuditLogArgs {
+            timestamp_ms,
+            signature: &signature,
+        };
+        let created = self
+            .chain
+            .create_audit_log(gas, target.enclave_id, target.config_id, &args)
+            .await?;
+        info!(log = %created.event.log_id, tx_digest = %created.outcome.digest, "audit log created on chain");
+        Ok(created.event.log_id)
     }
 
     async fn sign_due(&self) {
@@ -187,29 +235,28 @@ impl Anchoring {
         }
     }
 
-    /// Checks the stored tree against the chain's last anchored checkpoint.
-    async fn check_against_chain(&self) -> Result<(), CheckError> {
-        let anchored = self
-            .chain
-            .audit_log(self.log.log_id())
-            .await
-            .map_err(CheckError::Chain)?
-            .value;
+    /// Checks the stored tree against what the chain anchored last for
+    /// this state directory (in the log of the newest anchored checkpoint,
+    /// whichever boot made it): the leaf file lost and changed nothing.
+    async fn check_against_chain(&self) -> Result<(), StepError> {
+        let Some(log_id) = self.log.last_anchored_log() else {
+            return Ok(());
+        };
+        let anchored = self.chain.audit_log(log_id).await?.value;
         self.log
             .check_against_anchor(anchored.tree_size, &anchored.root)
-            .map_err(CheckError::Mismatch)
+            .map_err(StepError::Mismatch)
     }
 
-    /// Anchors every pending checkpoint, oldest first.
+    /// Anchors every pending checkpoint in `log_id`, oldest first.
     async fn anchor_pending(
         &self,
         gas: &dyn TransactionSigner,
         target: EnclaveRef,
-        fence: &Fence,
-    ) -> Result<(), AnchorError> {
+        log_id: Address,
+    ) -> Result<(), ChainError> {
         while let Some(checkpoint) = self.log.first_pending() {
-            fence.check().await?;
-            self.anchor_one(gas, target, &checkpoint).await?;
+            self.anchor_one(gas, target, log_id, &checkpoint).await?;
         }
         Ok(())
     }
@@ -219,6 +266,7 @@ impl Anchoring {
         &self,
         gas: &dyn TransactionSigner,
         target: EnclaveRef,
+        log_id: Address,
         checkpoint: &AuditCheckpoint,
     ) -> Result<(), ChainError> {
         let (Ok(root), Ok(signature)) = (
@@ -235,7 +283,6 @@ impl Anchoring {
             timestamp_ms: checkpoint.timestamp_ms,
             signature: &signature,
         };
-        let log_id = self.log.log_id();
         let anchored = self
             .chain
             .anchor_checkpoint(gas, log_id, target.enclave_id, target.config_id, &args)
@@ -245,12 +292,12 @@ impl Anchoring {
             Err(error)
                 if error.package_abort() == Some(PackageAbort::Audit(AuditAbort::TreeNotGrown)) =>
             {
-                return self.already_anchored(checkpoint, &root).await;
+                return self.already_anchored(log_id, checkpoint, &root).await;
             }
             Err(error) => return Err(error),
         };
         info!(%tx_digest, "audit checkpoint anchored");
-        self.record(checkpoint.tree_size, target.enclave_id, tx_digest);
+        self.record(log_id, checkpoint.tree_size, target.enclave_id, tx_digest);
         Ok(())
     }
 
@@ -260,17 +307,23 @@ impl Anchoring {
     /// is dropped: a later checkpoint covers its events).
     async fn already_anchored(
         &self,
+        log_id: Address,
         checkpoint: &AuditCheckpoint,
         root: &[u8],
     ) -> Result<(), ChainError> {
-        let log = self.chain.audit_log(self.log.log_id()).await?;
+        let log = self.chain.audit_log(log_id).await?;
         match self
             .chain
             .audit_checkpoint(log.value.checkpoints.id, checkpoint.tree_size)
             .await?
         {
             Some(anchor) if anchor.root == root => {
-                self.record(checkpoint.tree_size, anchor.enclave_id, String::new());
+                self.record(
+                    log_id,
+                    checkpoint.tree_size,
+                    anchor.enclave_id,
+                    String::new(),
+                );
             }
             _ => {
                 warn!(
@@ -284,9 +337,9 @@ impl Anchoring {
         Ok(())
     }
 
-    fn record(&self, tree_size: u64, enclave_id: Address, tx_digest: String) {
+    fn record(&self, log_id: Address, tree_size: u64, enclave_id: Address, tx_digest: String) {
         let anchor = AnchorRecord {
-            log_id: self.log.log_id().to_string(),
+            log_id: log_id.to_string(),
             enclave_id: enclave_id.to_string(),
             tx_digest,
         };
@@ -296,11 +349,14 @@ impl Anchoring {
     }
 }
 
-/// Why the stored tree could not be checked against the chain.
-enum CheckError {
-    /// The chain could not be read.
-    Chain(ChainError),
-    /// The stored tree does not extend the anchored one.
+/// Why a step of creating, checking and anchoring stopped.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// The chain failed or refused (retried).
+    #[error("the chain failed or refused")]
+    Chain(#[from] ChainError),
+    /// The stored tree does not extend the anchored one (anchoring stops).
+    #[error(transparent)]
     Mismatch(AnchorMismatch),
 }
 
@@ -317,13 +373,10 @@ impl CursorStore for FromStart {
     }
 }
 
-/// Follows events from the chain head until an `EnclaveRegistered` with
-/// this boot's key, then reports it and returns to idle.
-async fn watch_registration(
-    chain: ChainClient,
-    public_key: [u8; 32],
-    found: watch::Sender<Option<EnclaveRef>>,
-) {
+/// Follows events from the chain head, reporting the `EnclaveRegistered`
+/// with this boot's key, then the first `AuditLogCreated` for that
+/// enclave.
+async fn watch_chain(chain: ChainClient, public_key: [u8; 32], found: watch::Sender<Found>) {
     let package = chain.package_id();
     let mut follower = EventFollower::new(chain, FromStart).with_start(StartAt::Latest);
     let mut backoff = TICK;
@@ -331,14 +384,8 @@ async fn watch_registration(
         match follower.next().await {
             Ok(event) => {
                 backoff = TICK;
-                if let Ok(Some(PackageEvent::EnclaveRegistered(registered))) = event.decode(package)
-                    && registered.pk == public_key
-                {
-                    info!(enclave = %registered.enclave_id, "this master's enclave key is registered on chain");
-                    found.send_replace(Some(EnclaveRef {
-                        enclave_id: registered.enclave_id,
-                        config_id: registered.config_id,
-                    }));
+                if let Ok(Some(decoded)) = event.decode(package) {
+                    found.send_if_modified(|seen| learn(seen, &decoded, &public_key));
                 }
                 // The in-memory store cannot fail.
                 let _ = follower.ack(&event).await;
@@ -352,11 +399,75 @@ async fn watch_registration(
     }
 }
 
+/// Updates what is known of this boot's enclave and log from one event;
+/// returns whether anything changed.
+fn learn(seen: &mut Found, event: &PackageEvent, public_key: &[u8; 32]) -> bool {
+    match event {
+        PackageEvent::EnclaveRegistered(registered)
+            if seen.enclave.is_none() && registered.pk == public_key =>
+        {
+            info!(enclave = %registered.enclave_id, "this master's enclave key is registered on chain");
+            seen.enclave = Some(EnclaveRef {
+                enclave_id: registered.enclave_id,
+                config_id: registered.config_id,
+            });
+            true
+        }
+        PackageEvent::AuditLogCreated(created)
+            if seen.log.is_none()
+                && seen.enclave.map(|e| e.enclave_id) == Some(created.enclave_id) =>
+        {
+            seen.log = Some(created.log_id);
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use daas_core::package::audit::AuditLogCreated;
+    use daas_core::package::enclave::EnclaveRegistered;
+
     use super::*;
+
+    #[test]
+    fn the_watcher_learns_its_enclave_then_the_first_log_for_it() {
+        let key = [9; 32];
+        let registered = |pk: [u8; 32], id: u8| {
+            PackageEvent::EnclaveRegistered(EnclaveRegistered {
+                enclave_id: Address::new([id; 32]),
+                config_id: Address::new([0xc0; 32]),
+                config_version: 0,
+                pk: pk.to_vec(),
+                owner: Address::new([1; 32]),
+                registered_at_ms: 0,
+            })
+        };
+        let created = |enclave: u8, log: u8| {
+            PackageEvent::AuditLogCreated(AuditLogCreated {
+                log_id: Address::new([log; 32]),
+                enclave_id: Address::new([enclave; 32]),
+                created_at_ms: 0,
+            })
+        };
+        let mut seen = Found::default();
+        // A log before the enclave is known, another key's enclave.
+        assert!(!learn(&mut seen, &created(0xe1, 0x11), &key));
+        assert!(!learn(&mut seen, &registered([8; 32], 0xe0), &key));
+        assert!(learn(&mut seen, &registered(key, 0xe1), &key));
+        // Another enclave's log, then ours, then a later one for ours.
+        assert!(!learn(&mut seen, &created(0xe0, 0x10), &key));
+        assert!(learn(&mut seen, &created(0xe1, 0x12), &key));
+        assert!(!learn(&mut seen, &created(0xe1, 0x13), &key));
+        assert_eq!(seen.log, Some(Address::new([0x12; 32])));
+        assert_eq!(
+            seen.enclave.map(|e| e.enclave_id),
+            Some(Address::new([0xe1; 32]))
+        );
+    }
 
     #[test]
     fn the_gas_key_file_must_hold_a_suiprivkey() {

@@ -1,5 +1,20 @@
 //! The audit endpoints: `POST /audit` for the API server's webhook (on the
 //! webhook listener), and the proofs on the attested API.
+//!
+//! The proofs tell who did what, so reading them takes the signed access
+//! token the console sends for other master calls (`Authorization: Bearer
+//! daas1.…`, checked like every access token: signature by the seal
+//! token's owner, audience, expiry, and active stake on chain). The rule
+//! ([`may_read`]):
+//!
+//! | what | who |
+//! |---|---|
+//! | an event (`GET /api/v1/audit/events/{id}`) | the super tier: any; every other tier: events whose user, or impersonated user, is its own `sui:<address>` |
+//! | checkpoints, consistency proofs | any tier (sizes, roots and signatures: no who-did-what) |
+//!
+//! No token, an opaque seal token, an invalid token or one without
+//! active stake is 401; another identity's event below super is 403;
+//! a chain the master cannot read is 503 (it fails closed).
 
 use std::sync::Arc;
 
@@ -8,17 +23,21 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use daas_core::api::audit::{
     AUDIT_CHECKPOINTS_PATH, AUDIT_CONSISTENCY_PATH, AUDIT_EVENTS_PATH, AuditCheckpointList,
     AuditConsistency, AuditEventProof,
 };
-use daas_core::audit::parse_event_list;
+use daas_core::audit::{AuditLeaf, parse_event_list};
+use daas_core::package::Tier;
 use serde::Deserialize;
 use tracing::{debug, instrument};
 
 use super::AuditLog;
+use crate::access::AccessService;
+use crate::access::seal_tokens::wallet_user;
 use crate::http::ApiError;
 
 /// Path of the audit webhook on the webhook listener.
@@ -35,13 +54,51 @@ pub fn webhook_router(log: Arc<AuditLog>) -> Router {
         .with_state(log)
 }
 
-/// The proof endpoints, for the attested API.
-pub fn router(log: Arc<AuditLog>) -> Router {
+/// The proof endpoints' state: the log, and the access service that
+/// says who asks.
+#[derive(Clone)]
+struct AuditApi {
+    log: Arc<AuditLog>,
+    access: Arc<AccessService>,
+}
+
+/// The proof endpoints, for the attested API; readers authenticate with
+/// `access` (see the module's rule).
+pub fn router(log: Arc<AuditLog>, access: Arc<AccessService>) -> Router {
     Router::new()
         .route(&format!("{AUDIT_EVENTS_PATH}/{{audit_id}}"), get(event))
         .route(AUDIT_CHECKPOINTS_PATH, get(checkpoints))
         .route(AUDIT_CONSISTENCY_PATH, get(consistency))
-        .with_state(log)
+        .with_state(AuditApi { log, access })
+}
+
+/// Who reads: the Kubernetes user name and tier of a valid signed access
+/// token with active stake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    /// `sui:<address>`.
+    pub username: String,
+    /// The tier the stake buys now.
+    pub tier: Tier,
+}
+
+async fn reader(access: &AccessService, headers: &HeaderMap) -> Result<Reader, ApiError> {
+    let user = wallet_user(access, headers).await?;
+    let reader = Reader {
+        username: user.grant.username.clone(),
+        tier: user.grant.tier,
+    };
+    tracing::Span::current().record("reader", tracing::field::display(&reader.username));
+    Ok(reader)
+}
+
+/// Whether `reader` may read `event`: the super tier reads every event,
+/// any other tier the events of its own identity (as the user, or as the
+/// user someone impersonated).
+pub fn may_read(reader: &Reader, event: &AuditLeaf) -> bool {
+    reader.tier == Tier::Super
+        || event.user == reader.username
+        || event.impersonated_user == reader.username
 }
 
 /// Stores an `EventList` durably, then answers 200. A list with a bad
@@ -64,19 +121,34 @@ async fn ingest(State(log): State<Arc<AuditLog>>, body: Bytes) -> Result<StatusC
     Ok(StatusCode::OK)
 }
 
-/// `GET /api/v1/audit/events/{audit_id}`.
-#[instrument(skip(log))]
+/// `GET /api/v1/audit/events/{audit_id}`, for its user or the super tier.
+#[instrument(skip(api, headers), fields(reader))]
 async fn event(
-    State(log): State<Arc<AuditLog>>,
+    State(api): State<AuditApi>,
+    headers: HeaderMap,
     Path(audit_id): Path<String>,
 ) -> Result<Json<AuditEventProof>, ApiError> {
-    tokio::task::spawn_blocking(move || event_proof(&log, &audit_id))
+    let reader = reader(&api.access, &headers).await?;
+    let log = api.log;
+    let proof = tokio::task::spawn_blocking(move || event_proof(&log, &audit_id))
         .await
-        .map_err(|error| ApiError::internal("the audit read task failed", &error))?
-        .map(Json)
+        .map_err(|error| ApiError::internal("the audit read task failed", &error))??;
+    if !may_read(&reader, &proof.event) {
+        return Err(ApiError::forbidden(format!(
+            "audit event {:?} is not about {}: below the super tier, a staker reads only \
+             the events of its own identity",
+            proof.event.audit_id, reader.username
+        )));
+    }
+    Ok(Json(proof))
 }
 
-fn event_proof(log: &AuditLog, audit_id: &str) -> Result<AuditEventProof, ApiError> {
+/// Event `audit_id` with its inclusion proof in the checkpoint covering it.
+///
+/// # Errors
+/// 404 for an event the log does not hold, 409 for one not yet in a
+/// checkpoint, 500 for a log that cannot be read.
+pub fn event_proof(log: &AuditLog, audit_id: &str) -> Result<AuditEventProof, ApiError> {
     log.with_state(|state| {
         let index = state.leaves.find(audit_id).ok_or_else(|| {
             ApiError::not_found(format!("the audit log holds no event {audit_id:?}"))
@@ -109,10 +181,22 @@ fn event_proof(log: &AuditLog, audit_id: &str) -> Result<AuditEventProof, ApiErr
 pub const CHECKPOINTS_LISTED: usize = 1000;
 
 /// `GET /api/v1/audit/checkpoints`: the newest [`CHECKPOINTS_LISTED`],
-/// oldest first.
-async fn checkpoints(State(log): State<Arc<AuditLog>>) -> Json<AuditCheckpointList> {
-    let origin = log.origin().to_owned();
-    Json(log.with_state(|state| {
+/// oldest first, for any tier.
+#[instrument(skip_all, fields(reader))]
+async fn checkpoints(
+    State(api): State<AuditApi>,
+    headers: HeaderMap,
+) -> Result<Json<AuditCheckpointList>, ApiError> {
+    reader(&api.access, &headers).await?;
+    Ok(Json(checkpoint_list(&api.log)))
+}
+
+/// The newest [`CHECKPOINTS_LISTED`] checkpoints, oldest first, under
+/// this boot's origin (empty until the log is created on chain; earlier
+/// checkpoints name their own log in their note and anchor).
+pub fn checkpoint_list(log: &AuditLog) -> AuditCheckpointList {
+    let origin = log.origin().unwrap_or_default().to_owned();
+    log.with_state(|state| {
         let mut newest: Vec<_> = state
             .checkpoints
             .all()
@@ -126,7 +210,7 @@ async fn checkpoints(State(log): State<Arc<AuditLog>>) -> Json<AuditCheckpointLi
             stored: state.leaves.size(),
             checkpoints: newest,
         }
-    }))
+    })
 }
 
 /// The query of `GET /api/v1/audit/consistency`.
@@ -136,28 +220,38 @@ struct Sizes {
     to: u64,
 }
 
-/// `GET /api/v1/audit/consistency?from=&to=`.
-#[instrument(skip_all)]
+/// `GET /api/v1/audit/consistency?from=&to=`, for any tier.
+#[instrument(skip_all, fields(reader))]
 async fn consistency(
-    State(log): State<Arc<AuditLog>>,
+    State(api): State<AuditApi>,
+    headers: HeaderMap,
     query: Result<Query<Sizes>, QueryRejection>,
 ) -> Result<Json<AuditConsistency>, ApiError> {
+    reader(&api.access, &headers).await?;
     let Query(Sizes { from, to }) = query.map_err(|rejection| {
         ApiError::bad_request(format!(
             "expected ?from=<tree size>&to=<tree size>: {rejection}"
         ))
     })?;
+    consistency_proof(&api.log, from, to).map(Json)
+}
+
+/// A consistency proof between tree sizes `from` and `to`.
+///
+/// # Errors
+/// 400 for sizes the log cannot prove.
+pub fn consistency_proof(log: &AuditLog, from: u64, to: u64) -> Result<AuditConsistency, ApiError> {
     log.with_state(|state| {
         let tree = state.leaves.tree();
         let bad = |error: daas_core::audit::ProofError| ApiError::bad_request(error.to_string());
         let proof = tree.consistency_proof(from, to).map_err(bad)?;
-        Ok(Json(AuditConsistency {
+        Ok(AuditConsistency {
             from,
             to,
             from_root: hex::encode(tree.root_at(from).map_err(bad)?),
             to_root: hex::encode(tree.root_at(to).map_err(bad)?),
             proof: proof.iter().map(hex::encode).collect(),
-        }))
+        })
     })
 }
 
@@ -177,18 +271,17 @@ mod tests {
     use crate::audit::CheckpointPolicy;
 
     fn log(dir: &std::path::Path) -> Arc<AuditLog> {
-        Arc::new(
-            AuditLog::open(
-                dir,
-                Address::new([0x0b; 32]),
-                SigningKey::from_bytes(&[7; 32]),
-                CheckpointPolicy {
-                    events: 1000,
-                    interval: Duration::from_secs(1),
-                },
-            )
-            .unwrap(),
+        let log = AuditLog::open(
+            dir,
+            SigningKey::from_bytes(&[7; 32]),
+            CheckpointPolicy {
+                events: 1000,
+                interval: Duration::from_secs(1),
+            },
         )
+        .unwrap();
+        log.bind(Address::new([0x0b; 32])).unwrap();
+        Arc::new(log)
     }
 
     fn list(ids: &[&str]) -> String {
@@ -229,55 +322,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = log(dir.path());
         let webhook = webhook_router(Arc::clone(&log));
-        let api = crate::http::app(router(Arc::clone(&log)));
         let (status, _) = call(webhook.clone(), "POST", "/audit", list(&["a", "b"])).await;
         assert_eq!(status, StatusCode::OK);
         let (status, _) = call(webhook, "POST", "/audit", list(&["b", "c"])).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(log.size(), 3);
 
-        let (status, body) =
-            call(api.clone(), "GET", "/api/v1/audit/events/b", String::new()).await;
-        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        fn code_of<T>(result: Result<T, ApiError>) -> StatusCode {
+            result.map(drop).unwrap_err().status()
+        }
+        assert_eq!(code_of(event_proof(&log, "b")), StatusCode::CONFLICT);
         log.sign_if_due(Instant::now(), true).unwrap().unwrap();
-        let (status, body) =
-            call(api.clone(), "GET", "/api/v1/audit/events/b", String::new()).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let proof: AuditEventProof = serde_json::from_str(&body).unwrap();
+        let proof = event_proof(&log, "b").unwrap();
         assert_eq!((proof.leaf_index, proof.checkpoint.tree_size), (1, 3));
-        let (status, _) = call(
-            api.clone(),
-            "GET",
-            "/api/v1/audit/events/zzz",
-            String::new(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(code_of(event_proof(&log, "zzz")), StatusCode::NOT_FOUND);
 
-        let (status, body) = call(
-            api.clone(),
-            "GET",
-            "/api/v1/audit/consistency?from=1&to=3",
-            String::new(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, body) = call(
-            api.clone(),
-            "GET",
-            "/api/v1/audit/consistency?from=3&to=9",
-            String::new(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        let (status, _) = call(
-            api,
-            "GET",
-            "/api/v1/audit/consistency?from=x",
-            String::new(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(consistency_proof(&log, 1, 3).unwrap().proof.len(), 2);
+        assert_eq!(
+            code_of(consistency_proof(&log, 3, 9)),
+            StatusCode::BAD_REQUEST
+        );
+        let listed = checkpoint_list(&log);
+        assert_eq!((listed.stored, listed.checkpoints.len()), (3, 1));
+        assert_eq!(listed.origin, log.origin().unwrap());
+    }
+
+    #[test]
+    fn below_super_a_reader_sees_only_its_own_identity() {
+        let mut event = daas_core::audit::parse_event_list(list(&["a"]).as_bytes())
+            .unwrap()
+            .remove(0);
+        event.user = "sui:0xa11ce".to_owned();
+        let reader = |name: &str, tier| Reader {
+            username: name.to_owned(),
+            tier,
+        };
+        for tier in [Tier::Viewer, Tier::Developer, Tier::Admin] {
+            assert!(may_read(&reader("sui:0xa11ce", tier), &event));
+            assert!(!may_read(&reader("sui:0xb0b", tier), &event));
+        }
+        assert!(may_read(&reader("sui:0xb0b", Tier::Super), &event));
+        // Whom a request impersonated reads it too.
+        event.impersonated_user = "sui:0xb0b".to_owned();
+        assert!(may_read(&reader("sui:0xb0b", Tier::Viewer), &event));
+        assert!(!may_read(&reader("sui:0xc4a", Tier::Admin), &event));
     }
 
     #[tokio::test]

@@ -5,12 +5,16 @@
 //! leaf ([`daas_core::audit::AuditLeaf`]) appended, deduplicated by
 //! `auditID`, to one append-only RFC 9162 tree whose leaves live in the
 //! state directory ([`store`]); the answer is 200 only once the batch is
-//! fsynced. Every `checkpoint_events` events or `checkpoint_interval_ms`
-//! the master signs a checkpoint with its enclave key, as a C2SP note and
-//! as the intent message `audit::anchor_checkpoint` checks
-//! ([`checkpoints`]); the leader anchors the signed checkpoints on chain in
-//! order ([`anchor`]). The attested API serves every event with its
-//! inclusion proof, the checkpoints and consistency proofs ([`http`]).
+//! fsynced. Every replica keeps its own log and, once its enclave is
+//! registered, asks the chain for an `AuditLog` of its own
+//! (`audit::create_log`, signed by its enclave key); it is then bound to
+//! that log for the rest of the boot. Every `checkpoint_events` events or
+//! `checkpoint_interval_ms` it signs a checkpoint with its enclave key, as
+//! a C2SP note and as the intent message `audit::anchor_checkpoint`
+//! checks ([`checkpoints`]), and anchors the signed checkpoints in its own
+//! log, in order, whether or not it leads ([`anchor`]). The attested API
+//! serves every event with its inclusion proof, the checkpoints and
+//! consistency proofs to authenticated stakers ([`http`]).
 
 pub mod anchor;
 pub mod checkpoints;
@@ -18,13 +22,13 @@ pub mod http;
 pub mod store;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
 use daas_core::audit::{AuditLeaf, Checkpoint, origin_for};
 use daas_core::intent::{Scope, sign_intent};
-use daas_core::package::audit::AuditCheckpointPayload;
+use daas_core::package::audit::{AuditCheckpointPayload, AuditLogPayload};
 use ed25519_dalek::SigningKey;
 use sui_sdk_types::Address;
 
@@ -70,17 +74,34 @@ pub struct CheckpointPolicy {
 pub struct AuditLog {
     state: Mutex<State>,
     key: SigningKey,
+    /// This boot's on-chain `AuditLog`, once created.
+    bound: OnceLock<Binding>,
+    policy: CheckpointPolicy,
+}
+
+/// The on-chain log this boot signs for.
+#[derive(Debug)]
+struct Binding {
     log_id: Address,
     origin: String,
-    policy: CheckpointPolicy,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
-            .field("origin", &self.origin)
+            .field("origin", &self.origin())
             .finish_non_exhaustive()
     }
+}
+
+/// The log is already bound to another on-chain `AuditLog`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this boot's audit log is bound to AuditLog {bound}, not {asked}")]
+pub struct AlreadyBound {
+    /// The log it is bound to.
+    pub bound: Address,
+    /// The log asked for.
+    pub asked: Address,
 }
 
 struct State {
@@ -90,14 +111,14 @@ struct State {
 }
 
 impl AuditLog {
-    /// Opens the log in `state_dir` for the on-chain `AuditLog` `log_id`,
-    /// signing with `key` (the enclave key of this boot).
+    /// Opens the log in `state_dir`, signing with `key` (the enclave key
+    /// of this boot). Checkpoints are signed once it is [`bound`](Self::bind)
+    /// to its on-chain `AuditLog`.
     ///
     /// # Errors
     /// The files are unreadable or corrupt.
     pub fn open(
         state_dir: &Path,
-        log_id: Address,
         key: SigningKey,
         policy: CheckpointPolicy,
     ) -> Result<Self, StoreError> {
@@ -115,8 +136,7 @@ impl AuditLog {
                 last_signed: Instant::now(),
             }),
             key,
-            log_id,
-            origin: origin_for(log_id),
+            bound: OnceLock::new(),
             policy,
         })
     }
@@ -129,14 +149,62 @@ impl AuditLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The log's origin line.
-    pub fn origin(&self) -> &str {
-        &self.origin
+    /// The log's origin line, once bound.
+    pub fn origin(&self) -> Option<&str> {
+        self.bound.get().map(|b| b.origin.as_str())
     }
 
-    /// The on-chain `AuditLog`.
-    pub fn log_id(&self) -> Address {
-        self.log_id
+    /// This boot's on-chain `AuditLog`, once bound.
+    pub fn log_id(&self) -> Option<Address> {
+        self.bound.get().map(|b| b.log_id)
+    }
+
+    /// Binds this boot's checkpoints to the on-chain `AuditLog` `log_id`
+    /// (made by `audit::create_log` for this boot's enclave). Binding again
+    /// to the same log is a no-op.
+    ///
+    /// # Errors
+    /// [`AlreadyBound`] to another log: one boot signs for one log.
+    pub fn bind(&self, log_id: Address) -> Result<(), AlreadyBound> {
+        let bound = self.bound.get_or_init(|| Binding {
+            log_id,
+            origin: origin_for(log_id),
+        });
+        if bound.log_id == log_id {
+            Ok(())
+        } else {
+            Err(AlreadyBound {
+                bound: bound.log_id,
+                asked: log_id,
+            })
+        }
+    }
+
+    /// This boot's enclave key's request for a log of its own: the
+    /// signing time and the signature `audit::create_log` checks.
+    pub fn sign_log_request(&self, enclave_id: Address) -> (u64, Vec<u8>) {
+        let timestamp_ms = now_ms();
+        // BCS of an id cannot fail, nor hex made by the signer.
+        let signature = sign_intent(
+            &self.key,
+            Scope::AuditLog,
+            timestamp_ms,
+            AuditLogPayload { enclave_id },
+        )
+        .ok()
+        .and_then(|signed| hex::decode(signed.signature).ok())
+        .unwrap_or_default();
+        (timestamp_ms, signature)
+    }
+
+    /// The on-chain log of the newest checkpoint anchored by any boot, if
+    /// any: the stored tree must extend what that log anchored.
+    pub fn last_anchored_log(&self) -> Option<Address> {
+        self.lock()
+            .checkpoints
+            .all()
+            .rev()
+            .find_map(|c| c.anchor.as_ref().and_then(|a| a.log_id.parse().ok()))
     }
 
     /// Appends `leaves` durably (blocking: call from a blocking thread).
@@ -152,9 +220,9 @@ impl AuditLog {
         self.lock().leaves.size()
     }
 
-    /// Signs a checkpoint of every stored event if the policy says one is
-    /// due at `now`, or if `force` and any event is not in one. Returns
-    /// the new checkpoint.
+    /// Signs a checkpoint of every stored event if the log is bound and
+    /// the policy says one is due at `now`, or if `force` and any event is
+    /// not in one. Returns the new checkpoint.
     ///
     /// # Errors
     /// The checkpoint could not be recorded.
@@ -163,6 +231,9 @@ impl AuditLog {
         now: Instant,
         force: bool,
     ) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let Some(bound) = self.bound.get() else {
+            return Ok(None);
+        };
         let mut state = self.lock();
         let size = state.leaves.size();
         let signed = state.checkpoints.latest().map_or(0, |c| c.tree_size);
@@ -172,16 +243,16 @@ impl AuditLog {
         if pending == 0 || !(due || force) {
             return Ok(None);
         }
-        let checkpoint = self.sign(size, state.leaves.tree().root());
+        let checkpoint = self.sign(bound, size, state.leaves.tree().root());
         state.checkpoints.record(checkpoint.clone())?;
         state.last_signed = now;
         Ok(Some(checkpoint))
     }
 
-    fn sign(&self, size: u64, root: [u8; 32]) -> AuditCheckpoint {
+    fn sign(&self, bound: &Binding, size: u64, root: [u8; 32]) -> AuditCheckpoint {
         let timestamp_ms = now_ms();
         let note = Checkpoint {
-            origin: self.origin.clone(),
+            origin: bound.origin.clone(),
             size,
             root,
         }
@@ -190,7 +261,7 @@ impl AuditLog {
         .map(|signed| signed.to_note())
         .unwrap_or_default();
         let payload = AuditCheckpointPayload {
-            log_id: self.log_id,
+            log_id: bound.log_id,
             tree_size: size,
             root: root.to_vec(),
         };
@@ -291,7 +362,6 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let log = AuditLog::open(
             dir.path(),
-            Address::new([0x0b; 32]),
             key.clone(),
             CheckpointPolicy {
                 events: 3,
@@ -300,13 +370,24 @@ mod tests {
         )
         .unwrap();
         let start = Instant::now();
-        log.append(&[leaf("a"), leaf("b")]).unwrap();
-        assert!(log.sign_if_due(start, false).unwrap().is_none());
-        log.append(&[leaf("c")]).unwrap();
+        log.append(&[leaf("a"), leaf("b"), leaf("c")]).unwrap();
+        // Nothing is signed before the log has its on-chain AuditLog.
+        assert!(log.sign_if_due(start, true).unwrap().is_none());
+        assert_eq!(log.origin(), None);
+        log.bind(Address::new([0x0b; 32])).unwrap();
+        log.bind(Address::new([0x0b; 32])).unwrap();
+        assert_eq!(
+            log.bind(Address::new([0x0c; 32])),
+            Err(AlreadyBound {
+                bound: Address::new([0x0b; 32]),
+                asked: Address::new([0x0c; 32])
+            })
+        );
         let signed = log.sign_if_due(start, false).unwrap().unwrap();
         assert_eq!(signed.tree_size, 3);
-        let note = SignedCheckpoint::verify_note(&signed.note, log.origin(), &key.verifying_key())
-            .unwrap();
+        let origin = log.origin().unwrap();
+        let note =
+            SignedCheckpoint::verify_note(&signed.note, origin, &key.verifying_key()).unwrap();
         assert_eq!(hex::encode(note.checkpoint.root), signed.root);
         log.append(&[leaf("d")]).unwrap();
         assert!(log.sign_if_due(start, false).unwrap().is_none());
@@ -317,19 +398,46 @@ mod tests {
     }
 
     #[test]
+    fn the_log_request_is_signed_for_create_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let log = AuditLog::open(
+            dir.path(),
+            key.clone(),
+            CheckpointPolicy {
+                events: 1,
+                interval: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        let enclave_id = Address::new([0xe0; 32]);
+        let (timestamp_ms, signature) = log.sign_log_request(enclave_id);
+        let message = daas_core::package::enclave::IntentMessage::new(
+            daas_core::package::enclave::IntentScope::AuditLog,
+            timestamp_ms,
+            AuditLogPayload { enclave_id },
+        );
+        let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
+        key.verifying_key()
+            .verify_strict(&message.signing_bytes().unwrap(), &signature)
+            .unwrap();
+    }
+
+    #[test]
     fn a_lost_or_rewritten_leaf_file_disagrees_with_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         let open = || {
-            AuditLog::open(
+            let log = AuditLog::open(
                 dir.path(),
-                Address::new([0x0b; 32]),
                 SigningKey::from_bytes(&[7; 32]),
                 CheckpointPolicy {
                     events: 1,
                     interval: Duration::from_secs(60),
                 },
             )
-            .unwrap()
+            .unwrap();
+            log.bind(Address::new([0x0b; 32])).unwrap();
+            log
         };
         let log = open();
         log.append(&[leaf("a"), leaf("b")]).unwrap();

@@ -214,10 +214,12 @@ fn path_items() -> Vec<(String, Value)> {
                 "get",
                 "An audit event (its canonical leaf), its leaf index, its RFC 9162 inclusion \
                  proof and the checkpoint it leads to (the first anchored one covering it, with \
-                 its anchoring transaction); 404 unknown, 409 not yet in a checkpoint",
+                 its anchoring transaction); 404 unknown, 409 not yet in a checkpoint; needs a \
+                 `daas1.` access token: the super tier reads any event, other tiers only events \
+                 of their own identity (403)",
                 None,
                 "AuditEventProof",
-                false,
+                true,
             ),
         ),
         (
@@ -225,20 +227,21 @@ fn path_items() -> Vec<(String, Value)> {
             op(
                 "get",
                 "The audit log's origin, events stored, and signed checkpoints (C2SP notes) \
-                 with their anchors, oldest first",
+                 with their anchors, oldest first; needs a `daas1.` access token (any tier)",
                 None,
                 "AuditCheckpointList",
-                false,
+                true,
             ),
         ),
         (
             AUDIT_CONSISTENCY_PATH.to_owned(),
             op(
                 "get",
-                "An RFC 9162 consistency proof between tree sizes ?from=&to= and both roots",
+                "An RFC 9162 consistency proof between tree sizes ?from=&to= and both roots; \
+                 needs a `daas1.` access token (any tier)",
                 None,
                 "AuditConsistency",
-                false,
+                true,
             ),
         ),
         ("/api/{path}".to_owned(), proxy()),

@@ -2,36 +2,18 @@
 //! rows).
 
 use daas_core::package::audit::{
-    self as a, AuditAbort, AuditCheckpointPayload, AuditLog, CheckpointAnchor, CheckpointAnchored,
+    self as a, AuditAbort, AuditCheckpointPayload, AuditLog, AuditLogCreated, AuditLogPayload,
+    CheckpointAnchor, CheckpointAnchored,
 };
 use daas_core::package::enclave::{Enclave, EnclaveConfig, IntentMessage, IntentScope};
-use daas_core::package::{AUDIT_CHECKPOINTS_TABLE_ID, AUDIT_LOG_ID, MoveTable, PackageAbort};
+use daas_core::package::{MoveTable, PackageAbort};
 use sui_sdk_types::{Owner, TypeTag};
 
-use super::{Args, CallArg, CallError, Table, clock, emit, new_object, package_type, read, write};
-use crate::genesis::GENESIS_VERSION;
-use crate::object::MoveObject;
+use super::{Args, CallArg, CallError, Table, clock, create, emit, package_type, read, write};
 use crate::working_set::CallContext;
 
 fn abort(e: impl Into<PackageAbort>) -> CallError {
     CallError::from(e.into())
-}
-
-/// The init object: the shared, empty audit log.
-pub(super) fn genesis() -> Vec<MoveObject> {
-    let log = AuditLog {
-        id: AUDIT_LOG_ID,
-        tree_size: 0,
-        root: Vec::new(),
-        anchored: 0,
-        checkpoints: MoveTable {
-            id: AUDIT_CHECKPOINTS_TABLE_ID,
-            size: 0,
-        },
-    };
-    new_object(&log, Owner::Shared(GENESIS_VERSION))
-        .into_iter()
-        .collect()
 }
 
 pub(super) fn call(
@@ -40,10 +22,53 @@ pub(super) fn call(
     args: &Args<'_>,
 ) -> Result<Vec<CallArg>, CallError> {
     match function {
+        a::function::CREATE_LOG => create_log(ctx, args),
         a::function::ANCHOR_CHECKPOINT => anchor_checkpoint(ctx, args),
         _ => Err(CallError::Invariant("call to an unresolved audit function")),
     }?;
     Ok(Vec::new())
+}
+
+fn create_log(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
+    args.expect(5)?;
+    let (enclave_id, enclave) = read::<Enclave>(ctx, args, 0)?;
+    let (_, config) = read::<EnclaveConfig>(ctx, args, 1)?;
+    let timestamp_ms: u64 = args.pure(2)?;
+    let signature: Vec<u8> = args.pure(3)?;
+    let now = clock(ctx, args, 4)?;
+    enclave.check_current(&config).map_err(abort)?;
+    let message = IntentMessage::new(
+        IntentScope::AuditLog,
+        timestamp_ms,
+        AuditLogPayload { enclave_id },
+    );
+    if !enclave.verify_signature(&message, &signature) {
+        return Err(abort(AuditAbort::InvalidSignature));
+    }
+    // Move's order: the log's UID, then its table's.
+    let log_id = ctx.new_id();
+    let table_id = ctx.new_id();
+    let log = AuditLog {
+        id: log_id,
+        enclave_id,
+        tree_size: 0,
+        root: Vec::new(),
+        anchored: 0,
+        checkpoints: MoveTable {
+            id: table_id,
+            size: 0,
+        },
+    };
+    emit(
+        ctx,
+        &AuditLogCreated {
+            log_id,
+            enclave_id,
+            created_at_ms: now,
+        },
+    )?;
+    create(ctx, &log, Owner::Shared(crate::execute::NEW_SHARED))?;
+    Ok(())
 }
 
 fn anchor_checkpoint(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), CallError> {
@@ -56,7 +81,8 @@ fn anchor_checkpoint(ctx: &mut CallContext<'_>, args: &Args<'_>) -> Result<(), C
     let timestamp_ms: u64 = args.pure(5)?;
     let signature: Vec<u8> = args.pure(6)?;
     let now = clock(ctx, args, 7)?;
-    log.check_checkpoint(tree_size, &root).map_err(abort)?;
+    log.check_checkpoint(tree_size, &root, enclave_id)
+        .map_err(abort)?;
     enclave.check_current(&config).map_err(abort)?;
     let message = IntentMessage::new(
         IntentScope::AuditCheckpoint,

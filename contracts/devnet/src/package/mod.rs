@@ -174,7 +174,6 @@ pub fn call(
 /// The package's init objects at genesis (`contracts/README.md`, "Init").
 pub fn genesis_objects(admin: Address, slasher: Address) -> Vec<MoveObject> {
     let mut out = staking::genesis(admin, slasher);
-    out.extend(audit::genesis());
     out.extend(enclave::genesis(admin));
     out
 }
