@@ -193,10 +193,12 @@ impl World {
                 slasher: Some(TransactionSigner::address(&slasher)),
                 ..DevnetOptions::default()
             },
+            // Every acknowledged audit event is read back at the end: lift
+            // the per-client and per-identity request budgets.
             master_config: format!(
                 "audit:\n  checkpoint_events: 200\n  checkpoint_interval_ms: 1000\n  \
                  gas_key_file: \"{}\"\napi:\n  client_rate_limit_per_minute: 1000000\n\
-                 nodes:\n  drain_timeout_secs: 5\n",
+                 access:\n  rate_limit_per_minute: 1000000\nnodes:\n  drain_timeout_secs: 5\n",
                 gas_file.display()
             ),
             audit: true,
