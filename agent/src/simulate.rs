@@ -3,25 +3,31 @@
 //! does what a real agent does towards the chain and the master, and
 //! nothing towards a machine:
 //!
-//! 1. a fresh wallet key, funded by the devnet faucet;
-//! 2. a worker stake for its node name, on chain;
+//! 1. a wallet key, funded by the devnet faucet: a fresh one, or with
+//!    `--state-dir` the one kept there (0600) by an earlier run;
+//! 2. a worker stake for its node name, on chain (a kept key whose active
+//!    stake for the node the chain shows is not staked again);
 //! 3. a registration with the attested master (a signed single-use proof);
 //! 4. a kwok-managed Node object (labelled `kwok.x-k8s.io/node=fake`, which
 //!    kwok keeps Ready) in place of a kubelet;
 //! 5. a heartbeat with a fresh proof every interval, with zeroed metrics
 //!    (there is no machine to measure).
 //!
+//! With `--state-dir`, a simulated agent keeps its identity across runs:
+//! the same wallet, stake and node name, as a restarted real agent does.
+//!
 //! Agents share a few attested connections to the master (`--connections`)
 //! rather than one each; the requests, proofs and chain reads are one per
 //! agent, as N real agents would make them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use daas_core::access::worker::{WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof, WorkerProofError};
-use daas_core::access::{NodeNameError, unix_now_secs};
+use daas_core::access::{NodeName, NodeNameError, unix_now_secs};
 use daas_core::api::MasterClient;
 use daas_core::api::nodes::{
     Capacity, HEARTBEAT_INTERVAL_SECS, HeartbeatRequest, NodeMetrics, NodeStatus,
@@ -30,15 +36,15 @@ use daas_core::api::nodes::{
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
 use daas_core::chain::{ChainClient, ChainConfig, ChainError};
-use daas_core::package::{Mist, Role, SealTokenId};
-use daas_core::wallet::{KeyError, Keypair, Scheme};
+use daas_core::package::staking::SealToken;
+use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
+use daas_core::private_file;
+use daas_core::wallet::{Keypair, Scheme};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use kube::api::{Api, ObjectMeta, PostParams};
-use rand::RngCore as _;
-use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::Address;
-use tracing::{Instrument as _, info_span, warn};
+use tracing::{Instrument as _, info, info_span, warn};
 
 /// Tries of a request that failed before the master answered.
 const ATTEMPTS: u32 = 3;
@@ -88,6 +94,11 @@ pub struct SimulateArgs {
     /// Seconds between an agent's heartbeats.
     #[arg(long, default_value_t = HEARTBEAT_INTERVAL_SECS)]
     pub heartbeat_secs: u64,
+    /// Keep each agent's wallet key in DIR/NODE.key (owner-only) and reuse
+    /// it on the next run: the same wallet, stake and node name (default:
+    /// fresh wallets every run).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Stop heartbeating and exit after this many seconds once all are
     /// registered (default: until interrupted).
     #[arg(long)]
@@ -169,9 +180,14 @@ pub enum SimulateError {
         /// What went wrong.
         reason: String,
     },
-    /// A simulated agent's key cannot be made.
-    #[error("cannot make a key: {0}")]
-    Key(#[source] KeyError),
+    /// A kept key of a simulated agent cannot be read, used or written.
+    #[error("the simulated agent's key file {path} {reason}")]
+    KeyFile {
+        /// The file (under `--state-dir`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A node name made from `--prefix` is not one the master admits.
     #[error("node name {node:?} (from --prefix) is refused: {source}")]
     NodeName {
@@ -361,28 +377,109 @@ impl Shared {
     }
 }
 
-/// One agent: key, faucet, stake, registration, kwok node.
+/// One agent: key, faucet, stake (unless the chain shows its kept key's
+/// stake for the node), registration, kwok node.
 async fn join(shared: &Shared, index: usize) -> Result<SimAgent, SimulateError> {
     let node = format!("{}-{index}", shared.args.prefix);
     let span = info_span!("simulated_agent", %node);
     async {
-        let mut seed = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut seed);
-        let key = Keypair::from_bytes(Scheme::Ed25519, &seed).map_err(SimulateError::Key)?;
-        let signer = Ed25519PrivateKey::new(seed);
-        fund(shared, key.address()).await?;
-        let seal = shared
-            .chain
-            .stake_and_mint(&signer, shared.args.stake, Role::Worker, &node)
-            .await
-            .map_err(SimulateError::chain(format!("staking for {node}")))?
-            .token;
+        let name: NodeName = node.parse().map_err(|source| SimulateError::NodeName {
+            node: node.clone(),
+            source,
+        })?;
+        let (key, kept) = identity(shared.args.state_dir.as_deref(), &node)?;
+        let staked = if kept {
+            staked(shared, &key, &name).await?
+        } else {
+            None
+        };
+        let seal = match staked {
+            Some(seal) => {
+                info!(%seal, "kept wallet: reusing its stake");
+                seal
+            }
+            None => {
+                fund(shared, key.address()).await?;
+                shared
+                    .chain
+                    .stake_and_mint(&key, shared.args.stake, Role::Worker, &node)
+                    .await
+                    .map_err(SimulateError::chain(format!("staking for {node}")))?
+                    .token
+            }
+        };
         register(shared, index, &node, &key, seal).await?;
         create_kwok_node(&shared.kube, &node).await?;
         Ok(SimAgent { node, key, seal })
     }
     .instrument(span)
     .await
+}
+
+/// The agent's key and whether it was kept: without a state directory a
+/// fresh one; with one, the key kept there for `node`, else a fresh one
+/// written there (owner-only) before anything is staked with it.
+///
+/// # Errors
+/// [`SimulateError::KeyFile`] naming the file when it cannot be read,
+/// holds no key, or cannot be written.
+fn identity(dir: Option<&Path>, node: &str) -> Result<(Keypair, bool), SimulateError> {
+    let Some(dir) = dir else {
+        return Ok((Keypair::generate(Scheme::Ed25519), false));
+    };
+    let path = dir.join(format!("{node}.key"));
+    let key_file = |reason: String| SimulateError::KeyFile {
+        path: path.clone(),
+        reason,
+    };
+    let kept = private_file::read_if_exists(&path)
+        .map_err(|error| key_file(format!("cannot be read: {}", error.source)))?;
+    let Some(bytes) = kept else {
+        let key = Keypair::generate(Scheme::Ed25519);
+        private_file::write_atomic(&path, key.to_suiprivkey().as_bytes())
+            .map_err(|error| key_file(format!("cannot be written: {error}")))?;
+        return Ok((key, false));
+    };
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| key_file("is not a suiprivkey1… key (not text)".to_owned()))?;
+    let key = Keypair::from_suiprivkey(text)
+        .map_err(|error| key_file(format!("is not a suiprivkey1… key: {error}")))?;
+    Ok((key, true))
+}
+
+/// An active worker seal token of `key`'s wallet for `node`, as the
+/// master would judge it.
+async fn staked(
+    shared: &Shared,
+    key: &Keypair,
+    node: &NodeName,
+) -> Result<Option<SealTokenId>, SimulateError> {
+    let owner = key.address();
+    let chain = &shared.chain;
+    let ids = chain
+        .owned_objects_of_type(owner, &SealToken::struct_tag(chain.package_id()))
+        .await
+        .map_err(SimulateError::chain(format!(
+            "listing the seal tokens of {owner}"
+        )))?;
+    let now_ms = chain_time_ms(chain)
+        .await
+        .map_err(SimulateError::chain("reading the chain's clock"))?;
+    for id in ids {
+        let claim = WorkerClaim {
+            seal_token: SealTokenId::new(id),
+            owner,
+            node: node.clone(),
+        };
+        let verdict = review_worker(chain, &claim, now_ms)
+            .await
+            .map_err(SimulateError::chain(format!("reading seal token {id}")))?;
+        if verdict.is_ok() {
+            return Ok(Some(claim.seal_token));
+        }
+    }
+    Ok(None)
 }
 
 async fn fund(shared: &Shared, address: Address) -> Result<(), SimulateError> {
@@ -499,7 +596,8 @@ fn sign_proof(
         .into_string())
 }
 
-/// The Node object a kubelet would create, for kwok to keep Ready.
+/// The Node object a kubelet would create, for kwok to keep Ready; one
+/// already there (from an earlier run with the same identity) is kept.
 async fn create_kwok_node(kube: &kube::Client, name: &str) -> Result<(), SimulateError> {
     let node = Node {
         metadata: ObjectMeta {
@@ -519,13 +617,16 @@ async fn create_kwok_node(kube: &kube::Client, name: &str) -> Result<(), Simulat
         spec: Some(NodeSpec::default()),
         ..Node::default()
     };
-    Api::<Node>::all(kube.clone())
+    match Api::<Node>::all(kube.clone())
         .create(&PostParams::default(), &node)
         .await
-        .map_err(SimulateError::kube(format!(
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(SimulateError::kube(format!(
             "creating the kwok node {name}"
-        )))?;
-    Ok(())
+        ))(error)),
+    }
 }
 
 /// Heartbeats every agent, spread evenly over the interval, until the
@@ -622,6 +723,7 @@ mod tests {
             concurrency: 1,
             connections: 1,
             heartbeat_secs: 10,
+            state_dir: None,
             duration_secs: Some(1),
         }
     }
@@ -651,5 +753,42 @@ mod tests {
             ..args(dir.path())
         };
         assert!(matches!(run(untrusted).await, Err(SimulateError::NoTrust)));
+    }
+
+    #[test]
+    fn a_kept_key_is_reused_and_a_bad_one_is_named() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (fresh, kept) = identity(None, "sim-0").unwrap();
+        assert!(!kept);
+        assert_ne!(
+            fresh.address(),
+            identity(None, "sim-0").unwrap().0.address()
+        );
+
+        let (first, kept) = identity(Some(dir.path()), "sim-0").unwrap();
+        assert!(!kept, "no key was kept yet");
+        let file = dir.path().join("sim-0.key");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is owner-only");
+        let (again, kept) = identity(Some(dir.path()), "sim-0").unwrap();
+        assert!(kept);
+        assert_eq!(again.address(), first.address());
+        let (other, _) = identity(Some(dir.path()), "sim-1").unwrap();
+        assert_ne!(other.address(), first.address());
+
+        for corrupt in [&b"suiprivkey1garbage"[..], &[0xff, 0xfe][..], &b""[..]] {
+            std::fs::write(&file, corrupt).unwrap();
+            let error = identity(Some(dir.path()), "sim-0").unwrap_err();
+            assert!(matches!(error, SimulateError::KeyFile { .. }), "{error}");
+            assert!(error.to_string().contains("sim-0.key"), "{error}");
+            assert!(error.to_string().contains("not a suiprivkey1"), "{error}");
+        }
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        let error = identity(Some(dir.path()), "sim-0").unwrap_err();
+        assert!(error.to_string().contains("sim-0.key"), "{error}");
+        assert!(error.to_string().contains("cannot be read"), "{error}");
     }
 }

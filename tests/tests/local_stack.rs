@@ -3,30 +3,48 @@
 //!
 //! One walk through the life of a stack: `up` brings up the devnet, the
 //! control plane, the master, a real kubelet node and a simulated agent; the
-//! console (with the profile the launcher wrote) shows the real node Ready
-//! and verifies the master's dev attestation; `down` leaves no recorded
-//! process alive; `up` again resumes the same chain (the worker's stake and
-//! the EnclaveConfig kept) and the same node; `up` while up is refused
+//! console (with only the profile the launcher wrote) shows the real and
+//! the simulated node Ready and verifies the master's dev attestation;
+//! `down` leaves no recorded process alive; `up` again resumes the same
+//! chain (the worker's stake and the EnclaveConfig kept) and the same
+//! nodes: the real worker and the simulated agent keep their wallets, seal
+//! tokens and node names, and nothing is staked twice;
+//! `deploy/4-system-integration-test.sh` passes against it; `up` while up is refused
 //! safely; a launcher killed with SIGKILL, or stopped with Ctrl-C, leaves
 //! no process of any recorded group behind and the next `up` works;
 //! `reset` of a running stack stops it and deletes the state. And the bad cases: a missing
 //! prerequisite names the setup script, a busy port is named.
+//!
+//! And the README's first command, `deploy/dev/up.sh`, run in a terminal
+//! (tmux): it opens the console, which shows the real node Ready and the
+//! master's dev attestation verified, and stakes with the operator's wallet
+//! unlocked by the profile alone; quitting the console keeps the stack
+//! running, and `down` then leaves no process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use daas_core::chain::{ChainClient, ChainConfig};
-use daas_e2e::binaries;
+use daas_core::package::MoveStruct as _;
+use daas_core::package::staking::SealToken;
+use daas_core::wallet::Keypair;
+use daas_e2e::{binaries, k3s};
 use daas_local::launcher::{Layout, lock};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
+/// The simulated agent's node (`--agents 1`).
+const SIMULATED: &str = "local-sim-0";
+
 /// Cold starts build nothing here (the binaries are built first) but the
 /// node's images and the chain's genesis take a while on 2 busy cores.
 const UP_TIMEOUT: Duration = Duration::from_secs(480);
+/// How long one console screen may take to show what it loads.
+const SHOW_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn launcher_binary() -> PathBuf {
     binaries::workspace_binary("daas-local").unwrap()
@@ -131,27 +149,26 @@ impl Local {
         self.command(args).output().await.unwrap()
     }
 
-    /// `daas-console ARGS` as the launcher's next steps say to run it.
+    /// `daas-console ARGS` as the launcher's next steps say to run it:
+    /// with its profile only (which names the operator's wallet).
     async fn console(&self, args: &[&str]) -> Output {
-        let root = self.root();
         let console = binaries::workspace_binary(binaries::CONSOLE).unwrap();
         Command::new(console)
             .args(args)
-            .env("DAAS_CONSOLE_CONFIG", root.join("console.toml"))
-            .env("DAAS_WALLET_DIR", root.join("operator/wallet"))
-            .env(
-                "DAAS_WALLET_PASSPHRASE_FILE",
-                root.join("operator/passphrase"),
-            )
+            .env("DAAS_CONSOLE_CONFIG", self.root().join("console.toml"))
+            .env_remove("DAAS_PROFILE")
+            .env_remove("DAAS_WALLET_DIR")
+            .env_remove("DAAS_WALLET_PASSPHRASE_FILE")
+            .env_remove("DAAS_WALLET_PASSPHRASE")
             .stdin(Stdio::null())
             .output()
             .await
             .unwrap()
     }
 
-    /// The real node's row of `daas-console nodes list --json`, once the
-    /// master and the API server both show it Ready.
-    async fn ready_worker(&self) -> serde_json::Value {
+    /// The rows of `nodes` in `daas-console nodes list --json`, once the
+    /// master and the API server both show each Ready.
+    async fn ready_nodes(&self, nodes: &[&str]) -> Vec<serde_json::Value> {
         let mut last = String::new();
         for _ in 0..120 {
             let output = self.console(&["nodes", "list", "--json"]).await;
@@ -162,23 +179,53 @@ impl Local {
             );
             if output.status.success() {
                 let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-                let worker = list["nodes"]
-                    .as_array()
-                    .unwrap()
+                let rows = list["nodes"].as_array().unwrap();
+                let ready: Vec<serde_json::Value> = nodes
                     .iter()
-                    .find(|node| node["name"] == "local-worker")
-                    .cloned();
-                if let Some(worker) = worker
-                    && worker["state"] == "ready"
-                    && worker["in_master"] == true
-                    && worker["in_cluster"] == true
-                {
-                    return worker;
+                    .filter_map(|name| rows.iter().find(|row| row["name"] == *name))
+                    .filter(|row| {
+                        row["state"] == "ready"
+                            && row["in_master"] == true
+                            && row["in_cluster"] == true
+                    })
+                    .cloned()
+                    .collect();
+                if ready.len() == nodes.len() {
+                    return ready;
                 }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        panic!("the console never showed local-worker Ready; last output:\n{last}");
+        panic!("the console never showed {nodes:?} Ready; last output:\n{last}");
+    }
+
+    /// The real node's row, once Ready.
+    async fn ready_worker(&self) -> serde_json::Value {
+        self.ready_nodes(&["local-worker"]).await.remove(0)
+    }
+
+    /// Once the simulated agent's node is Ready: its kept wallet's address
+    /// and the seal tokens that wallet owns on chain.
+    async fn ready_simulated(&self) -> (String, Vec<String>) {
+        self.ready_nodes(&[SIMULATED]).await;
+        let file = self.root().join(format!("simulated/{SIMULATED}.key"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is not owner-only", file.display());
+        let key = Keypair::from_suiprivkey(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let chain = self.chain();
+        let tokens = chain
+            .owned_objects_of_type(key.address(), &SealToken::struct_tag(chain.package_id()))
+            .await
+            .unwrap();
+        (
+            key.address().to_string(),
+            tokens.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    fn chain(&self) -> ChainClient {
+        let port = self.port("--devnet-port");
+        ChainClient::new(ChainConfig::devnet(format!("http://127.0.0.1:{port}"))).unwrap()
     }
 
     /// The real worker's seal token (from its agent's state) and whether
@@ -189,11 +236,44 @@ impl Local {
         )
         .unwrap();
         let seal = state["seal_token"].as_str().unwrap().to_owned();
-        let port = self.port("--devnet-port");
-        let chain =
-            ChainClient::new(ChainConfig::devnet(format!("http://127.0.0.1:{port}"))).unwrap();
-        let on_chain = chain.seal_token_state(seal.parse().unwrap()).await.unwrap();
+        let on_chain = self
+            .chain()
+            .seal_token_state(seal.parse().unwrap())
+            .await
+            .unwrap();
         (seal, on_chain.record.is_some())
+    }
+
+    /// `deploy/4-system-integration-test.sh` against this stack, with a
+    /// viewer funded by the devnet's faucet, on the system's `PATH` plus
+    /// `kubectl`.
+    async fn integration_check(&self) -> Output {
+        let kubectl = k3s::Binaries::locate().unwrap().kubectl;
+        let path = format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            kubectl.parent().unwrap().display()
+        );
+        let console = binaries::workspace_binary(binaries::CONSOLE).unwrap();
+        let script = binaries::workspace_dir()
+            .unwrap()
+            .join("deploy/4-system-integration-test.sh");
+        Command::new(script)
+            .args([
+                "--master",
+                &format!("https://127.0.0.1:{}", self.port("--master-port")),
+                "--chain",
+                &format!("http://127.0.0.1:{}", self.port("--devnet-port")),
+                "--dev-root",
+                &self.layout().dev_root().display().to_string(),
+                "--console",
+                &console.display().to_string(),
+                "--faucet",
+            ])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap()
     }
 
     fn port(&self, flag: &str) -> &str {
@@ -277,8 +357,12 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     let mut launcher = local.up().await;
 
     // The console, with the profile the launcher wrote: the real node is
-    // Ready and staked, and the master's dev attestation verifies.
+    // Ready and staked, so is the simulated one (one stake, its wallet
+    // kept in the state directory), and the master's dev attestation
+    // verifies.
     local.ready_worker().await;
+    let (simulated_owner, simulated_tokens) = local.ready_simulated().await;
+    assert_eq!(simulated_tokens.len(), 1, "{simulated_tokens:?}");
     let (seal, staked) = local.worker_stake().await;
     assert!(
         staked,
@@ -293,6 +377,25 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     let facts = local.facts();
     assert!(facts["enclave_config"].is_array(), "{facts}");
+
+    // The deployment guide's step 4 passes against this stack.
+    let integration = local.integration_check().await;
+    assert!(
+        integration.status.success(),
+        "4-system-integration-test.sh: {}",
+        stderr(&integration)
+    );
+    for step in [
+        "ok   attestation verifies",
+        "ok   kubectl get pods as the viewer",
+        "ok   kubectl refused after unstake",
+    ] {
+        assert!(
+            stderr(&integration).contains(step),
+            "{step}: {}",
+            stderr(&integration)
+        );
+    }
 
     // `up` while up: refused safely, the running stack untouched.
     let twice = local.run(&["up", "--no-console"]).await;
@@ -330,11 +433,17 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
 
     // `up` again: same chain (the worker's seal token still staked, the
-    // same EnclaveConfig), same node.
+    // same EnclaveConfig), same nodes: the simulated agent has the same
+    // name, wallet and seal token, and staked nothing more.
     let mut launcher = local.up().await;
     local.ready_worker().await;
     assert_eq!(local.worker_stake().await, (seal, true));
     assert_eq!(local.facts()["enclave_config"], facts["enclave_config"]);
+    assert_eq!(
+        local.ready_simulated().await,
+        (simulated_owner, simulated_tokens),
+        "a new wallet, or a second stake"
+    );
 
     // SIGKILL the launcher: its janitors stop everything; the next `up`
     // finds the stale pid files, and comes up.
@@ -386,6 +495,171 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     assert!(exit.success(), "the launcher exited with {exit}");
     wait_gone(&recorded).await;
     assert!(!local.root().exists());
+}
+
+/// A terminal: a tmux server of its own (its own socket), killed on drop.
+struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    /// Runs `command` (a shell command line) in a 200x50 terminal, with
+    /// this test's environment minus Cargo's per-crate variables (so the
+    /// command's own `cargo build` is the no-op a user's would be); the
+    /// pane stays after it exits and shows `EXITED <status>`.
+    fn run(command: &str) -> Self {
+        use rand::Rng as _;
+        let socket = format!(
+            "daas-local-{}-{}",
+            std::process::id(),
+            rand::thread_rng().r#gen::<u64>()
+        );
+        let terminal = Self { socket };
+        let mut tmux = terminal.tmux();
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(binaries::is_per_crate_variable) {
+                tmux.env_remove(name);
+            }
+        }
+        let status = tmux
+            .env("TERM", "xterm-256color")
+            .args(["new-session", "-d", "-x", "200", "-y", "50"])
+            .arg(format!("{command}; echo EXITED $?; sleep 600"))
+            .status()
+            .expect("tmux is missing: run deploy/dev/setup.sh");
+        assert!(status.success(), "tmux new-session failed");
+        terminal
+    }
+
+    fn tmux(&self) -> std::process::Command {
+        let mut command = std::process::Command::new("/usr/bin/tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    fn screen(&self) -> String {
+        let output = self.tmux().args(["capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows every one of `texts` at once.
+    async fn wait_for(&self, texts: &[&str], limit: Duration) -> String {
+        self.wait_until(
+            |screen| texts.iter().all(|text| screen.contains(text)),
+            &format!("{texts:?}"),
+            limit,
+        )
+        .await
+    }
+
+    /// Waits until the screen is one that `shows` accepts.
+    async fn wait_until(
+        &self,
+        shows: impl Fn(&str) -> bool,
+        what: &str,
+        limit: Duration,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if shows(&screen) {
+                return screen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the terminal never showed {what}; it shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Types `text` literally.
+    async fn type_text(&self, text: &str) {
+        let status = self
+            .tmux()
+            .args(["send-keys", "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Presses a named key (`Enter`).
+    async fn press(&self, key: &str) {
+        let status = self.tmux().args(["send-keys", key]).status().unwrap();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_command_in_a_terminal_opens_the_console_on_the_stack() {
+    let local = Local::new();
+    let workspace = binaries::workspace_dir().unwrap();
+    let command = format!(
+        "cd {} && deploy/dev/up.sh --state-dir {} --agents 0 {}",
+        workspace.display(),
+        local.root().display(),
+        local.ports.join(" ")
+    );
+    let terminal = Terminal::run(&command);
+
+    // The console opens on the stack: the master's dev attestation
+    // verified, the real kubelet node Ready.
+    terminal
+        .wait_for(&["1 overview", "INSECURE dev"], UP_TIMEOUT)
+        .await;
+    terminal.type_text("5").await;
+    terminal
+        .wait_for(
+            &["ATTESTED with INSECURE development attestation"],
+            SHOW_TIMEOUT,
+        )
+        .await;
+    terminal.type_text("4").await;
+    let worker_ready = |screen: &str| {
+        screen.lines().any(|line| {
+            line.contains("local-worker") && line.split_whitespace().any(|word| word == "Ready")
+        })
+    };
+    terminal
+        .wait_until(worker_ready, "local-worker Ready", UP_TIMEOUT)
+        .await;
+    local.ready_worker().await;
+
+    // A stake signed by the operator's wallet, unlocked by the profile's
+    // passphrase file: no passphrase is asked for.
+    terminal.type_text("3").await;
+    terminal.type_text("n").await;
+    terminal
+        .wait_for(&["a user stakes for a tier"], SHOW_TIMEOUT)
+        .await;
+    terminal.press("Enter").await;
+    terminal.wait_for(&["stake? y: yes"], SHOW_TIMEOUT).await;
+    terminal.type_text("y").await;
+    let staked = terminal.wait_for(&["staked 0.5 SUI"], SHOW_TIMEOUT).await;
+    assert!(!staked.contains("Wallet passphrase"), "{staked}");
+
+    // Quitting the console keeps the stack; `down` stops it all.
+    terminal.type_text("q").await;
+    terminal
+        .wait_for(&["console closed; the stack keeps running"], SHOW_TIMEOUT)
+        .await;
+    let layout = local.layout();
+    let mut recorded = lock::live_groups(&layout);
+    assert!(recorded.len() >= 3, "recorded groups: {recorded:?}");
+    let launcher = lock::launcher_pid(&layout).expect("no launcher pid");
+    recorded.push(("launcher".to_owned(), launcher));
+    let down = local.run(&["down"]).await;
+    assert!(down.status.success(), "{}", stderr(&down));
+    terminal.wait_for(&["EXITED 0"], SHOW_TIMEOUT).await;
+    wait_gone(&recorded).await;
 }
 
 #[tokio::test]

@@ -2,50 +2,35 @@
 //! with clear instructions when there is none.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 use daas_core::wallet::Passphrase;
 
+use crate::ops::unlock::GivenPassphrase;
+pub use crate::ops::unlock::PASSPHRASE_ENV;
 use crate::ops::{Context, Unlock, UnlockError};
 
-/// The environment variable holding a wallet passphrase.
-pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
-
-/// Unlocks with `--passphrase-file`, else `DAAS_WALLET_PASSPHRASE`, else
-/// the terminal (twice for a new wallet).
+/// Unlocks with the given passphrase ([`GivenPassphrase`]), else the
+/// terminal (twice for a new wallet).
 #[derive(Debug, Clone, Default)]
 pub struct TerminalUnlock {
-    /// `--passphrase-file`, else the profile's `passphrase_file`.
-    pub file: Option<PathBuf>,
+    /// The passphrase given without asking.
+    pub given: GivenPassphrase,
 }
 
 impl TerminalUnlock {
-    /// Unlocks with the passphrase file `ctx`'s settings name, if any.
+    /// Unlocks with the passphrase `ctx`'s settings give, if any.
     pub fn of(ctx: &Context) -> Self {
         Self {
-            file: ctx.settings().passphrase_file.clone(),
+            given: GivenPassphrase::of(ctx),
         }
-    }
-
-    fn provided(&self) -> Result<Option<Passphrase>, UnlockError> {
-        if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                UnlockError::Unavailable(format!(
-                    "cannot read the passphrase file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let line = text.lines().next().unwrap_or_default();
-            return Ok(Some(Passphrase::new(line)));
-        }
-        Ok(std::env::var(PASSPHRASE_ENV).ok().map(Passphrase::new))
     }
 }
 
 impl Unlock for TerminalUnlock {
     fn passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
-        if let Some(passphrase) = self.provided()? {
+        if let Some(passphrase) = self.given.read()? {
             return Ok(passphrase);
         }
         if !std::io::stdin().is_terminal() {
@@ -64,7 +49,7 @@ impl Unlock for TerminalUnlock {
     }
 
     fn new_passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
-        if let Some(passphrase) = self.provided()? {
+        if let Some(passphrase) = self.given.read()? {
             return Ok(passphrase);
         }
         if !std::io::stdin().is_terminal() {

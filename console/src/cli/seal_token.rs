@@ -13,9 +13,7 @@ use crate::ops::opaque;
 /// Runs `daas-console seal-token …`.
 pub async fn run(global: &GlobalArgs, command: SealTokenCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     match command {
         SealTokenCommand::Issue { seal_token, json } => {
             let seal_token: SealTokenId = match seal_token {

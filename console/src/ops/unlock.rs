@@ -1,9 +1,16 @@
-//! How a face unlocks the wallet: the CLI prompts on the terminal, the TUI
-//! asks in a masked input; the operations only ask through [`Unlock`].
+//! How a face unlocks the wallet: both first take the passphrase given
+//! without asking ([`GivenPassphrase`]: the profile's passphrase file, else
+//! `DAAS_WALLET_PASSPHRASE`); then the CLI prompts on the terminal, the TUI
+//! asks in a masked input. The operations only ask through [`Unlock`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use daas_core::wallet::Passphrase;
+
+use super::Context;
+
+/// The environment variable holding a wallet passphrase.
+pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
 
 /// Why no passphrase could be had.
 #[derive(Debug, thiserror::Error)]
@@ -37,4 +44,41 @@ pub trait Unlock: Send + Sync {
     /// # Errors
     /// [`UnlockError`] when none can be had or the two differ.
     fn new_passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError>;
+}
+
+/// The passphrase given without asking, one rule for every face: the
+/// settings' passphrase file (`--passphrase-file`, else the profile's
+/// `passphrase_file`; its first line), else `DAAS_WALLET_PASSPHRASE`.
+#[derive(Debug, Clone, Default)]
+pub struct GivenPassphrase {
+    /// The passphrase file, if the settings name one.
+    pub file: Option<PathBuf>,
+}
+
+impl GivenPassphrase {
+    /// The passphrase `ctx`'s settings give.
+    pub fn of(ctx: &Context) -> Self {
+        Self {
+            file: ctx.settings().passphrase_file.clone(),
+        }
+    }
+
+    /// The given passphrase, or `None` when nothing gives one.
+    ///
+    /// # Errors
+    /// [`UnlockError::Unavailable`] naming the passphrase file when it
+    /// cannot be read.
+    pub fn read(&self) -> Result<Option<Passphrase>, UnlockError> {
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UnlockError::Unavailable(format!(
+                    "cannot read the passphrase file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let line = text.lines().next().unwrap_or_default();
+            return Ok(Some(Passphrase::new(line)));
+        }
+        Ok(std::env::var(PASSPHRASE_ENV).ok().map(Passphrase::new))
+    }
 }

@@ -127,6 +127,7 @@ impl App {
         tasks: mpsc::UnboundedSender<TaskEvent>,
     ) -> Self {
         Self {
+            unlock: TuiUnlock::of(&ctx),
             ctx,
             data: Data::default(),
             screens: Screens::default(),
@@ -138,7 +139,6 @@ impl App {
                 text: theme_error.unwrap_or_else(|| "? for help, : for commands".to_owned()),
                 error: false,
             },
-            unlock: TuiUnlock::default(),
             refresh,
             tasks,
             quit: false,

@@ -10,6 +10,7 @@ use super::action::Mutation;
 use super::data::AuditCheck;
 use crate::ops::drain::DrainProgress;
 use crate::ops::stake::StakeKind;
+use crate::ops::unlock::GivenPassphrase;
 use crate::ops::wallet::{ImportSource, StoreChoice};
 use crate::ops::{
     Context, OpsError, Unlock, UnlockError, audit, drain, nodes, slash, stake, wallet,
@@ -50,25 +51,24 @@ pub fn agent_metrics(
 }
 
 /// How the TUI unlocks: the passphrase typed into its masked input, else
-/// `DAAS_WALLET_PASSPHRASE`.
+/// the one given without asking ([`GivenPassphrase`]: the profile's
+/// passphrase file, else `DAAS_WALLET_PASSPHRASE`), as the CLI does.
 #[derive(Debug, Clone, Default)]
 pub struct TuiUnlock {
     /// The passphrase typed this session.
     pub typed: Option<Passphrase>,
+    /// The passphrase the settings give.
+    pub given: GivenPassphrase,
 }
 
 impl Unlock for TuiUnlock {
     fn passphrase(&self, _dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
-        self.typed
-            .clone()
-            .or_else(|| {
-                std::env::var(crate::cli::PASSPHRASE_ENV)
-                    .ok()
-                    .map(Passphrase::new)
-            })
-            .ok_or_else(|| {
-                UnlockError::Unavailable("the wallet's passphrase was not given".to_owned())
-            })
+        if let Some(typed) = &self.typed {
+            return Ok(typed.clone());
+        }
+        self.given.read()?.ok_or_else(|| {
+            UnlockError::Unavailable("the wallet's passphrase was not given".to_owned())
+        })
     }
 
     fn new_passphrase(&self, dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
@@ -77,6 +77,14 @@ impl Unlock for TuiUnlock {
 }
 
 impl TuiUnlock {
+    /// Unlocks with the passphrase `ctx`'s settings give until one is typed.
+    pub fn of(ctx: &Context) -> Self {
+        Self {
+            typed: None,
+            given: GivenPassphrase::of(ctx),
+        }
+    }
+
     /// Whether running `mutation` needs a passphrase not yet known.
     pub fn needs_passphrase(&self, ctx: &Context, mutation: &Mutation) -> bool {
         if !mutation.signs() || self.passphrase(std::path::Path::new("")).is_ok() {
@@ -279,4 +287,63 @@ async fn run(
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Overrides, parse};
+    use crate::ops::wallet::{StoreChoice, create_key, open_for_adding, signer};
+
+    /// A context whose profile names `dir`'s wallet and passphrase file,
+    /// as the local stack's `console.toml` does.
+    fn profile_ctx(dir: &Path) -> Context {
+        let toml = format!(
+            "default_profile = \"local\"\n[profiles.local]\nwallet_dir = {:?}\npassphrase_file = {:?}\n",
+            dir.join("wallet").display().to_string(),
+            dir.join("passphrase").display().to_string(),
+        );
+        let path = dir.join("console.toml");
+        Context::new(parse(&path, &toml, &Overrides::default()).unwrap())
+    }
+
+    #[test]
+    fn the_tui_unlocks_with_the_profiles_passphrase_file_as_the_cli_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = profile_ctx(dir.path());
+        std::fs::write(dir.path().join("passphrase"), "from the profile\n").unwrap();
+        let unlock = TuiUnlock::of(&ctx);
+        let mut opened = open_for_adding(&ctx, StoreChoice::File, &unlock).unwrap();
+        let entry = create_key(&mut opened.store, "operator", Scheme::Ed25519).unwrap();
+        drop(opened);
+
+        // Nothing to ask: the profile's file unlocks the wallet.
+        let stake = Mutation::Stake(StakeKind::Worker {
+            node: "worker-1".to_owned(),
+            amount: None,
+        });
+        assert!(!unlock.needs_passphrase(&ctx, &stake));
+        assert_eq!(signer(&ctx, &unlock).unwrap().address(), entry.address);
+
+        // A typed passphrase comes first; a wrong one does not unlock.
+        let typed = TuiUnlock {
+            typed: Some(Passphrase::new("typed, wrong")),
+            ..TuiUnlock::of(&ctx)
+        };
+        assert!(signer(&ctx, &typed).is_err());
+
+        // An unreadable passphrase file is named, and the TUI asks instead.
+        std::fs::remove_file(dir.path().join("passphrase")).unwrap();
+        let error = signer(&ctx, &unlock).unwrap_err().to_string();
+        assert!(error.contains("passphrase"), "{error}");
+        assert!(
+            error.contains(&dir.path().join("passphrase").display().to_string()),
+            "{error}"
+        );
+        assert!(unlock.needs_passphrase(&ctx, &stake));
+    }
 }

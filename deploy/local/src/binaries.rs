@@ -120,8 +120,9 @@ fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
 /// The variables Cargo sets for the crate whose test is running. A nested
 /// build must not inherit them: build scripts that read them (ring's does)
 /// would rerun, and everything above them would rebuild, on every switch
-/// between `cargo test` and a plain `cargo build`.
-fn is_per_crate_variable(name: &str) -> bool {
+/// between `cargo test` and a plain `cargo build`. Public for tests that
+/// run the README's commands (which build) from inside `cargo test`.
+pub fn is_per_crate_variable(name: &str) -> bool {
     const PREFIXES: [&str; 5] = [
         "CARGO_PKG_",
         "CARGO_MANIFEST_",

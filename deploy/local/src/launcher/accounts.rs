@@ -29,10 +29,6 @@ pub struct Facts {
     /// The `EnclaveConfig` and the PCRs (hex, 0–2) it was made with.
     #[serde(default)]
     pub enclave_config: Option<(Address, [String; 3])>,
-    /// How many times simulated agents have been started: their wallets
-    /// are new each time, so each time is a new generation of node names.
-    #[serde(default)]
-    pub simulated_generation: u32,
 }
 
 impl Facts {
@@ -281,13 +277,11 @@ mod tests {
         let facts = Facts {
             funded: vec![Address::ZERO],
             enclave_config: Some((Address::TWO, ["a".into(), "b".into(), "c".into()])),
-            simulated_generation: 3,
         };
         facts.save(&layout).unwrap();
         let loaded = Facts::load(&layout).unwrap();
         assert_eq!(loaded.funded, facts.funded);
         assert_eq!(loaded.enclave_config, facts.enclave_config);
-        assert_eq!(loaded.simulated_generation, 3);
 
         std::fs::write(layout.facts_file(), "not json").unwrap();
         let error = format!("{:#}", Facts::load(&layout).unwrap_err());

@@ -149,6 +149,11 @@ impl Layout {
         self.root.join("worker")
     }
 
+    /// The simulated agents' kept wallet keys (`NODE.key`, owner-only).
+    pub fn simulated_dir(&self) -> PathBuf {
+        self.root.join("simulated")
+    }
+
     /// The console's configuration with this stack's profile.
     pub fn console_config(&self) -> PathBuf {
         self.root.join("console.toml")

@@ -88,28 +88,14 @@ impl StackView<'_> {
         )
     }
 
-    /// The environment that makes `daas-console` use this stack and the
-    /// operator's wallet.
-    pub fn console_env(&self) -> [(&'static str, String); 3] {
-        let layout = self.layout;
-        [
-            (
-                "DAAS_CONSOLE_CONFIG",
-                layout.console_config().display().to_string(),
-            ),
-            (
-                "DAAS_WALLET_DIR",
-                layout.operator_dir().join("wallet").display().to_string(),
-            ),
-            (
-                "DAAS_WALLET_PASSPHRASE_FILE",
-                layout
-                    .operator_dir()
-                    .join("passphrase")
-                    .display()
-                    .to_string(),
-            ),
-        ]
+    /// The environment variable that makes `daas-console` use this
+    /// stack's profile, whose `wallet_dir` and `passphrase_file` name the
+    /// operator's wallet (the CLI and the TUI both unlock with it).
+    pub fn console_env(&self) -> (&'static str, String) {
+        (
+            "DAAS_CONSOLE_CONFIG",
+            self.layout.console_config().display().to_string(),
+        )
     }
 
     /// What to do next, printed once the stack is up.
@@ -174,9 +160,11 @@ impl StackView<'_> {
             let _ = writeln!(text, "  {what:<18} {value}");
         }
         let _ = writeln!(text, "\nNext steps (another terminal):");
-        for (name, value) in self.console_env() {
-            let _ = writeln!(text, "  export {name}={value}");
-        }
+        let (name, value) = self.console_env();
+        let _ = writeln!(
+            text,
+            "  export {name}={value}  # profile {PROFILE}: this stack, the operator's wallet"
+        );
         let console = self.console.display();
         let _ = write!(
             text,
@@ -189,5 +177,52 @@ impl StackView<'_> {
             root = layout.root().display()
         );
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_next_steps_need_only_the_profile_which_names_the_operators_wallet() {
+        let layout = Layout::new("/srv/local".into());
+        let pcrs = ["00".repeat(48), "11".repeat(48), "22".repeat(48)];
+        let view = StackView {
+            layout: &layout,
+            ports: Ports {
+                devnet_port: 9000,
+                master_port: 8443,
+                webhook_port: 9443,
+                apiserver_port: 6443,
+                agent_api_port: 8080,
+            },
+            pcrs: &pcrs,
+            enclave_config: Address::TWO,
+            operator: Address::ZERO,
+            node: "local-worker",
+            simulated: 3,
+            console: Path::new("/bin/daas-console"),
+            launcher: Path::new("/bin/daas-local"),
+        };
+        let steps = view.next_steps();
+        assert!(
+            steps.contains("export DAAS_CONSOLE_CONFIG=/srv/local/console.toml"),
+            "{steps}"
+        );
+        assert!(!steps.contains("DAAS_WALLET"), "{steps}");
+        let profile: toml::Value = toml::from_str(&view.console_toml()).unwrap();
+        let local = &profile["profiles"][PROFILE];
+        assert_eq!(profile["default_profile"].as_str(), Some(PROFILE));
+        assert_eq!(
+            local["wallet_dir"].as_str(),
+            Some("/srv/local/operator/wallet")
+        );
+        assert_eq!(
+            local["passphrase_file"].as_str(),
+            Some("/srv/local/operator/passphrase")
+        );
     }
 }

@@ -27,7 +27,7 @@ use crate::{kwok, node};
 
 /// The real worker's node name.
 pub const NODE_NAME: &str = "local-worker";
-/// Simulated agents' node names: `local-sim<generation>-<index>`.
+/// Simulated agents' node names: `local-sim-<index>`.
 const SIMULATED_PREFIX: &str = "local-sim";
 /// How long the devnet may take to accept connections.
 const DEVNET_TIMEOUT: Duration = Duration::from_secs(60);
@@ -149,15 +149,20 @@ async fn serve(
     }
 }
 
+/// Opens the console on this stack's profile; the user's own profile,
+/// wallet or passphrase-file choices are removed from its environment, so
+/// the profile's operator wallet is the one used.
 fn open_console(
     console: &Path,
-    env: &[(&'static str, String); 3],
+    (name, value): &(&'static str, String),
 ) -> anyhow::Result<tokio::process::Child> {
-    let mut command = tokio::process::Command::new(console);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.spawn().context("starting daas-console")
+    tokio::process::Command::new(console)
+        .env(name, value)
+        .env_remove("DAAS_PROFILE")
+        .env_remove("DAAS_WALLET_DIR")
+        .env_remove("DAAS_WALLET_PASSPHRASE_FILE")
+        .spawn()
+        .context("starting daas-console")
 }
 
 /// The control-plane and node binaries that `deploy/dev/setup.sh` builds.
@@ -201,7 +206,7 @@ async fn start(
     layout: &Layout,
     args: &UpArgs,
     programs: &Programs,
-) -> anyhow::Result<(Running, String, [(&'static str, String); 3])> {
+) -> anyhow::Result<(Running, String, (&'static str, String))> {
     let ports = args.ports;
     let run = Supervisor::persistent(&layout.run_dir())?;
     let mut facts = Facts::load(layout)?;
@@ -246,11 +251,10 @@ async fn start(
     spawn_worker(&run, layout, programs, &worker, &view)?;
     if args.agents > 0 {
         kwok::ensure_running(&cluster).await?;
-        facts.simulated_generation += 1;
-        facts.save(layout)?;
-        let prefix = format!("{SIMULATED_PREFIX}{}", facts.simulated_generation);
-        remove_simulated_nodes(&cluster, &prefix).await?;
-        spawn_simulated(&run, layout, programs, &cluster, &view, &prefix)?;
+    }
+    remove_simulated_nodes(&cluster, args.agents).await?;
+    if args.agents > 0 {
+        spawn_simulated(&run, layout, programs, &cluster, &view)?;
     }
     wait_node_ready(&run, &cluster).await?;
     let text = view.next_steps();
@@ -452,7 +456,6 @@ fn spawn_simulated(
     programs: &Programs,
     cluster: &Cluster,
     view: &StackView<'_>,
-    prefix: &str,
 ) -> anyhow::Result<()> {
     let args = vec![
         "simulate".to_owned(),
@@ -469,7 +472,9 @@ fn spawn_simulated(
         "--audience".to_owned(),
         cluster.server().to_owned(),
         "--prefix".to_owned(),
-        prefix.to_owned(),
+        SIMULATED_PREFIX.to_owned(),
+        "--state-dir".to_owned(),
+        layout.simulated_dir().display().to_string(),
     ];
     run.spawn(
         "simulated-agents",
@@ -480,23 +485,28 @@ fn spawn_simulated(
     Ok(())
 }
 
-/// Deletes the Node objects of earlier generations of simulated agents
-/// (whose wallets and processes are gone), keeping those named `keep-*`.
-async fn remove_simulated_nodes(cluster: &Cluster, keep: &str) -> anyhow::Result<()> {
+/// Deletes the Node objects of simulated agents this run does not start
+/// (`--agents` lowered, or the per-run names of earlier versions), which
+/// nothing would heartbeat. Their kept keys stay, for a later larger
+/// `--agents`.
+async fn remove_simulated_nodes(cluster: &Cluster, count: usize) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(cluster.client().await?);
     let list = nodes
         .list(&kube::api::ListParams::default())
         .await
         .context("listing nodes")?;
+    let kept: Vec<String> = (0..count)
+        .map(|index| format!("{SIMULATED_PREFIX}-{index}"))
+        .collect();
     for node in list {
         let Some(name) = node.metadata.name else {
             continue;
         };
-        if name.starts_with(SIMULATED_PREFIX) && !name.starts_with(&format!("{keep}-")) {
+        if name.starts_with(SIMULATED_PREFIX) && !kept.contains(&name) {
             nodes
                 .delete(&name, &kube::api::DeleteParams::default())
                 .await
-                .with_context(|| format!("deleting the old simulated node {name}"))?;
+                .with_context(|| format!("deleting the simulated node {name}"))?;
         }
     }
     Ok(())
