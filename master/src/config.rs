@@ -43,6 +43,10 @@
 //!   exempt: ["server-node"]    # Nodes outside staking, never revoked
 //! gateway:
 //!   enabled: true              # execute on-chain K8s requests (leader only)
+//! leader:                      # the Lease electing the replica that leads
+//!   lease_duration_secs: 15    # a successor takes over this long after the last renewal
+//!   renew_deadline_ms: 10000   # the leader stops leading unrenewed after this (< lease)
+//!   retry_period_ms: 2000      # renewals and candidates' attempts (< renew deadline)
 //! audit:
 //!   checkpoint_events: 1000    # sign a checkpoint once this many events wait
 //!   checkpoint_interval_ms: 2000  # and at least this often
@@ -68,6 +72,7 @@ use sui_sdk_types::Address;
 
 use crate::attestation::{AttestationMode, DevFallback};
 use crate::endpoint::Endpoint;
+use crate::leader::LeaseSettings;
 use crate::serve::{ConnectionLimits, ProxyProtocol};
 
 /// The whole file.
@@ -99,6 +104,83 @@ pub struct MasterConfig {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Leader election among replicas.
+    #[serde(default)]
+    pub leader: LeaderSection,
+}
+
+/// `leader:`: the Lease that elects the replica running the revocation
+/// reconciler and the gateway. Defaults are client-go's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LeaderSection {
+    /// How long after the last renewal another replica may take the lease
+    /// over (`leaseDurationSeconds`), seconds.
+    pub lease_duration_secs: u64,
+    /// How long the leader keeps leading without a successful renewal,
+    /// ms; below the lease duration, so it stops before a successor starts.
+    pub renew_deadline_ms: u64,
+    /// How often the leader renews and candidates try, ms; below the renew
+    /// deadline.
+    pub retry_period_ms: u64,
+}
+
+impl Default for LeaderSection {
+    fn default() -> Self {
+        let lease = LeaseSettings::default();
+        Self {
+            lease_duration_secs: lease.lease_duration.as_secs(),
+            renew_deadline_ms: millis(lease.renew_deadline),
+            retry_period_ms: millis(lease.renew_interval),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl LeaderSection {
+    /// The Lease settings: the default Lease, with these durations.
+    pub fn lease_settings(&self) -> LeaseSettings {
+        LeaseSettings {
+            lease_duration: Duration::from_secs(self.lease_duration_secs),
+            renew_deadline: Duration::from_millis(self.renew_deadline_ms),
+            renew_interval: Duration::from_millis(self.retry_period_ms),
+            ..LeaseSettings::default()
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let Self {
+            lease_duration_secs: lease,
+            renew_deadline_ms: deadline,
+            retry_period_ms: retry,
+        } = *self;
+        if lease == 0 || i32::try_from(lease).is_err() {
+            return Err(format!(
+                "leader.lease_duration_secs is {lease}: it must be 1 to {}",
+                i32::MAX
+            ));
+        }
+        if u128::from(deadline) >= u128::from(lease) * 1000 {
+            return Err(format!(
+                "leader.renew_deadline_ms ({deadline}) must be below \
+                 leader.lease_duration_secs ({lease} s): a leader must stop before a \
+                 successor may start"
+            ));
+        }
+        if retry == 0 || retry >= deadline {
+            return Err(format!(
+                "leader.retry_period_ms ({retry}) must be at least 1 and below \
+                 leader.renew_deadline_ms ({deadline})"
+            ));
+        }
+        self.lease_settings()
+            .validate()
+            .map_err(|error| format!("leader: {error}"))
+    }
 }
 
 /// `gateway:`.
@@ -440,6 +522,7 @@ impl MasterConfig {
         self.listen().map_err(value)?;
         self.nodes.check_exempt().map_err(value)?;
         self.audit.check().map_err(value)?;
+        self.leader.check().map_err(value)?;
         if self.reads_chain() {
             self.chain_config().map_err(value)?;
         }
@@ -902,6 +985,71 @@ api:
             "tee.attestation_rate_limit_per_minute",
             "at least 1",
         );
+    }
+
+    #[test]
+    fn lease_settings_parse_and_default_to_client_go() {
+        assert_eq!(
+            MasterConfig::default().leader.lease_settings(),
+            LeaseSettings::default()
+        );
+        let (_dir, _path, loaded) = load(
+            "leader:\n  lease_duration_secs: 5\n  renew_deadline_ms: 3000\n  retry_period_ms: 500\n",
+        );
+        let lease = loaded.unwrap().leader.lease_settings();
+        assert_eq!(lease.lease_duration, Duration::from_secs(5));
+        assert_eq!(lease.renew_deadline, Duration::from_millis(3000));
+        assert_eq!(lease.renew_interval, Duration::from_millis(500));
+        assert_eq!(lease.name, LeaseSettings::default().name);
+        assert!(lease.validate().is_ok());
+    }
+
+    #[test]
+    fn lease_settings_that_cannot_work_are_refused() {
+        for (text, key, needle) in [
+            (
+                "leader:\n  lease_duration_secs: 0\n",
+                "leader.lease_duration_secs",
+                "1 to",
+            ),
+            (
+                "leader:\n  lease_duration_secs: 4294967296\n",
+                "leader.lease_duration_secs",
+                "1 to",
+            ),
+            // The default renew deadline (10 s) is not below a 5 s lease.
+            (
+                "leader:\n  lease_duration_secs: 5\n",
+                "leader.renew_deadline_ms",
+                "below leader.lease_duration_secs",
+            ),
+            (
+                "leader:\n  renew_deadline_ms: 15000\n",
+                "leader.renew_deadline_ms",
+                "below",
+            ),
+            (
+                "leader:\n  retry_period_ms: 0\n",
+                "leader.retry_period_ms",
+                "at least 1",
+            ),
+            (
+                "leader:\n  retry_period_ms: 10000\n",
+                "leader.retry_period_ms",
+                "below leader.renew_deadline_ms",
+            ),
+            (
+                "leader:\n  renew_deadline_ms: 1000\n",
+                "leader.retry_period_ms",
+                "below leader.renew_deadline_ms",
+            ),
+        ] {
+            refused(text, key, needle);
+        }
+        let error = MasterConfig::parse("leader:\n  lease_duration: 5\n").unwrap_err();
+        assert!(error.contains("lease_duration"), "{error}");
+        let error = MasterConfig::parse("leader:\n  lease_duration_secs: -5\n").unwrap_err();
+        assert!(!error.is_empty());
     }
 
     #[test]

@@ -212,7 +212,8 @@ pub enum LeaderError {
     },
 }
 
-/// Where the Lease is and how it is held.
+/// Where the Lease is and how it is held; the durations come from the
+/// master config's `leader:` section ([`crate::config::LeaderSection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseSettings {
     /// Namespace of the Lease.

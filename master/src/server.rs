@@ -387,6 +387,7 @@ impl ClusterServices {
         };
         settings.recheck_interval = Duration::from_secs(config.nodes.recheck_interval_secs);
         settings.exempt = config.nodes.exempt();
+        settings.lease = config.leader.lease_settings();
         let invalidation = Arc::new(Caches {
             access: Arc::clone(&self.access),
             nodes: Arc::clone(&self.nodes),

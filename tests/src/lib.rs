@@ -5,7 +5,7 @@
 //! The process-running parts are the local stack's own (`daas-local`,
 //! `deploy/local`); they are re-exported here under their old paths.
 
-pub use daas_local::{binaries, devnet, k3s, kwok, node, stack, tls_bootstrap};
+pub use daas_local::{binaries, devnet, k3s, kwok, node, replicas, stack, tls_bootstrap};
 
 pub mod agent;
 pub mod audit;

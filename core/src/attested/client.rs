@@ -335,7 +335,6 @@ impl AttestedClient {
         let request =
             Request::new(Method::POST, ATTESTATION_PATH).json(&AttestationRequest::new(&nonce))?;
         let response: AttestationResponse = decode_json(send(&http, &request, url.clone()).await?)?;
-        drop(http);
         let presented = capture
             .accepted()
             .ok_or(AttestedError::NoServerCertificate)?;
@@ -355,12 +354,15 @@ impl AttestedClient {
         } else {
             tracing::info!(enclave = master.attestation.module_id(), "master attested");
         }
-        let verifier = ServerKeyVerifier::pinned(master.tls_spki_sha256);
-        let http = self.http_client(Arc::clone(&verifier))?;
+        // The capturing client goes on as the session's: its verifier now
+        // accepts only the attested key (as a pinned one would), and its
+        // pool keeps the connection the document came over, so behind a
+        // load balancer the requests reach the replica that was attested
+        // instead of a new connection's (which would mean re-attesting).
         Ok(Session {
             master: Arc::new(master),
             http,
-            verifier,
+            verifier: capture,
             started: Instant::now(),
         })
     }

@@ -14,6 +14,7 @@ pub mod kwok;
 pub mod launcher;
 pub mod node;
 pub mod node_cmd;
+pub mod replicas;
 pub mod stack;
 mod supervisor;
 pub mod tls_bootstrap;

@@ -62,20 +62,7 @@ impl Stack {
         let dir = tempfile::tempdir().context("making the master's directory")?;
         let webhook_port = k3s::free_port()?;
         let files = write_webhook_files(dir.path(), webhook_port).await?;
-        let mut builder = ClusterBuilder::new()
-            .token_webhook(&files.authentication, TOKEN_CACHE_TTL)
-            .authorization_config(&files.authorization)
-            .admission_control_config(&files.admission);
-        for token in options.static_tokens {
-            builder = builder.static_token(token);
-        }
-        if options.audit {
-            builder = builder
-                .audit_policy_file(&files.audit_policy)
-                .audit_webhook_config_file(&files.audit_webhook)
-                .apiserver_arg("audit-webhook-batch-max-wait", "1s");
-        }
-        let cluster = builder.start().await?;
+        let cluster = cluster_builder(&files, &options).start().await?;
         let config = dir.path().join("nautilus-config.yaml");
         std::fs::write(
             &config,
@@ -90,6 +77,25 @@ impl Stack {
             master,
         })
     }
+}
+
+/// The control plane of a stack: its webhooks and admission from `files`,
+/// the static tokens and (if asked) the audit webhook of `options`.
+pub(crate) fn cluster_builder(files: &WebhookFiles, options: &StackOptions) -> ClusterBuilder {
+    let mut builder = ClusterBuilder::new()
+        .token_webhook(&files.authentication, TOKEN_CACHE_TTL)
+        .authorization_config(&files.authorization)
+        .admission_control_config(&files.admission);
+    for token in &options.static_tokens {
+        builder = builder.static_token(token.clone());
+    }
+    if options.audit {
+        builder = builder
+            .audit_policy_file(&files.audit_policy)
+            .audit_webhook_config_file(&files.audit_webhook)
+            .apiserver_arg("audit-webhook-batch-max-wait", "1s");
+    }
+    builder
 }
 
 fn master_config(devnet: &Devnet, cluster: &Cluster, extra: &str) -> String {
@@ -168,7 +174,13 @@ pub struct MasterProcess {
 }
 
 impl MasterProcess {
-    async fn start(dir: TempDir, config: PathBuf, webhook_port: u16) -> anyhow::Result<Self> {
+    /// Starts a master whose state is `dir/state`, on `config`, serving
+    /// the webhooks on `webhook_port`; does not wait until it is ready.
+    pub(crate) async fn start(
+        dir: TempDir,
+        config: PathBuf,
+        webhook_port: u16,
+    ) -> anyhow::Result<Self> {
         let mut master = Self {
             child: None,
             dir,
@@ -188,6 +200,12 @@ impl MasterProcess {
     /// The master process's id while it runs (for resource sampling).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The master's directory (its state directory, log and the API
+    /// server's files).
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
     }
 
     /// The state directory (dev attestation root, webhook identity).
