@@ -21,9 +21,7 @@ fn seal_token(arg: Option<String>) -> anyhow::Result<Option<SealTokenId>> {
 pub async fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
     ctx.master_settings()?;
-    let unlock = TerminalUnlock {
-        file: global.passphrase_file.clone(),
-    };
+    let unlock = TerminalUnlock::of(&ctx);
     match command {
         AuditCommand::Verify {
             audit_id,
