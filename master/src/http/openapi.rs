@@ -260,7 +260,7 @@ fn path_items(c: &mut Components) -> Vec<(String, Value)> {
             Op::get(
                 "A kubeconfig whose user runs `daas-console credential` (?seal_token=0x…)",
                 "200",
-                text("The kubeconfig", "application/yaml"),
+                kubeconfig(),
             )
             .item(c),
         ),
@@ -322,6 +322,25 @@ fn seal_tokens(c: &mut Components) -> Value {
     )
     .authenticated();
     merged([issue.item(c), list.item(c)])
+}
+
+/// The kubeconfig answer: YAML of the shape `kubeconfig::KubeconfigEntry`
+/// writes (a JSON value built by hand, so its schema is too).
+fn kubeconfig() -> Value {
+    let named = json!({ "type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } });
+    json!({ "description": "The kubeconfig", "content": { "application/yaml": { "schema": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "clusters", "users", "contexts", "current-context"],
+        "properties": {
+            "apiVersion": { "const": "v1" },
+            "kind": { "const": "Config" },
+            "clusters": named,
+            "users": named,
+            "contexts": named,
+            "current-context": { "type": "string" }
+        }
+    } } } })
 }
 
 /// A text answer of this media type.
