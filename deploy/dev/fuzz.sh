@@ -7,10 +7,10 @@
 #   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [TARGET...]
 #
 # Defaults: 30 s, AddressSanitizer, every target. `--sanitizer none` (what
-# CI runs) builds and runs faster: the workspace forbids `unsafe`, so ASan
-# watches only the C and unsafe code of dependencies, while panics,
-# overflow checks (debug assertions stay on), hangs and memory limits are
-# caught either way.
+# CI runs) leaves out ASan's instrumentation and its checks at run time:
+# the workspace forbids `unsafe`, so ASan watches only the C and unsafe
+# code of dependencies, while panics, overflow checks (debug assertions
+# stay on), hangs and the memory limit are caught either way.
 #
 # Installs cargo-fuzz when it is missing. Uses the nightly toolchain when
 # one is installed, else RUSTC_BOOTSTRAP=1 with the default one. New inputs
