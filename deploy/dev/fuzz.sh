@@ -4,7 +4,13 @@
 # for attestation_parse, the real Nitro documents), and print executions
 # and crashes per target.
 #
-#   deploy/dev/fuzz.sh [--seconds N] [TARGET...]     (default: 30 s, every target)
+#   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [TARGET...]
+#
+# Defaults: 30 s, AddressSanitizer, every target. `--sanitizer none` (what
+# CI runs) leaves out ASan's instrumentation and its checks at run time:
+# the workspace forbids `unsafe`, so ASan watches only the C and unsafe
+# code of dependencies, while panics, overflow checks (debug assertions
+# stay on), hangs and the memory limit are caught either way.
 #
 # Installs cargo-fuzz when it is missing. Uses the nightly toolchain when
 # one is installed, else RUSTC_BOOTSTRAP=1 with the default one. New inputs
@@ -13,18 +19,24 @@
 # written to fuzz/target/results.tsv.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--seconds N] [TARGET...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--seconds N] [--sanitizer address|none] [TARGET...]" >&2; exit 2; }
 
 seconds=30
+sanitizer=address
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) [ $# -ge 2 ] || usage; seconds="$2"; shift 2 ;;
+    --sanitizer) [ $# -ge 2 ] || usage; sanitizer="$2"; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) targets+=("$1"); shift ;;
   esac
 done
+case "$sanitizer" in
+  address|none) ;;
+  *) echo "--sanitizer wants address or none, not '$sanitizer'" >&2; exit 2 ;;
+esac
 case "$seconds" in
   ''|*[!0-9]*|0) echo "--seconds wants a positive whole number, not '$seconds'" >&2; exit 2 ;;
 esac
@@ -37,7 +49,7 @@ while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(CARGO_[A-Z_
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --locked --version 0.13.2
 fi
 toolchain=()
 if rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -57,7 +69,7 @@ for target in "${targets[@]}"; do
   fi
 done
 
-cargo "${toolchain[@]}" fuzz build
+cargo "${toolchain[@]}" fuzz build --sanitizer "$sanitizer"
 
 seed_attestation() {
   local fixtures="${DAAS_NITRO_FIXTURES:-$repo/../shared/fixtures/nitro}" into="$1"
@@ -81,7 +93,7 @@ for target in "${targets[@]}"; do
   status=0
   # -max_len covers the largest real attestation document; -timeout
   # makes a hang a finding; -rss_limit_mb bounds memory.
-  cargo "${toolchain[@]}" fuzz run "$target" "$work" "$seeds" -- \
+  cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$target" "$work" "$seeds" -- \
     -max_total_time="$seconds" -max_len=20000 -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"

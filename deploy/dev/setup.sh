@@ -36,6 +36,10 @@ APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
 # The schemathesis release the API schema tests (tests/tests/api_schema.rs) run.
 SCHEMATHESIS_VERSION=4.32.5
 SCHEMATHESIS_VENV="${HOME}/.cache/k3s-daas/schemathesis-${SCHEMATHESIS_VERSION}"
+# cargo-deny, which CI runs over deny.toml; cargo-fuzz, which runs the fuzz
+# targets (deploy/dev/fuzz.sh).
+CARGO_DENY_VERSION=0.20.2
+CARGO_FUZZ_VERSION=0.13.2
 
 step "Debian packages: ${APT_PACKAGES[*]}"
 missing=()
@@ -51,6 +55,23 @@ fi
 
 step "Rust components (rustfmt, clippy)"
 rustup component add rustfmt clippy >/dev/null
+
+step "cargo-deny ${CARGO_DENY_VERSION} and cargo-fuzz ${CARGO_FUZZ_VERSION} (crates.io)"
+if [[ "$(cargo deny --version 2>/dev/null)" != "cargo-deny ${CARGO_DENY_VERSION}" ]]; then
+	cargo install --locked cargo-deny --version "${CARGO_DENY_VERSION}"
+fi
+if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]]; then
+	cargo install --locked cargo-fuzz --version "${CARGO_FUZZ_VERSION}"
+fi
+
+# libFuzzer's instrumentation needs nightly flags: a nightly toolchain when
+# rustup can fetch one, else deploy/dev/fuzz.sh runs the default toolchain
+# with RUSTC_BOOTSTRAP=1.
+step "Rust nightly for the fuzz targets"
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+	rustup toolchain install nightly --profile minimal ||
+		echo "no nightly toolchain (deploy/dev/fuzz.sh falls back to RUSTC_BOOTSTRAP=1)" >&2
+fi
 
 step "Node.js $(node --version) and the pinned @mysten/sui (tests/js)"
 if [[ ! -d tests/js/node_modules/@mysten/sui ]] || [[ tests/js/package-lock.json -nt tests/js/node_modules ]]; then

@@ -4,7 +4,7 @@
 //! master of a local stack (devnet, control plane, dev attestation) and a
 //! `daas-agent run` registered with it. Every response must be no server
 //! error, have a documented status and content type, and match the
-//! documented schema; anonymous callers and a staked viewer (an opaque
+//! documented schema (every body has one, derived from its wire type); anonymous callers and a staked viewer (an opaque
 //! seal token) are both tried.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -74,6 +74,29 @@ async fn run(base: &str, headers: &[String], report: &tempfile::TempDir) -> Outp
         .expect("schemathesis ran")
 }
 
+/// The served document describes every body with a schema it defines.
+async fn assert_bodies_described(http: &reqwest::Client, base: &str) {
+    let document: serde_json::Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        daas_core::api::schema::undefined_bodies(&document),
+        Vec::<String>::new(),
+        "{base}/openapi.json"
+    );
+    assert!(
+        document["components"]["schemas"]
+            .as_object()
+            .is_some_and(|schemas| schemas.contains_key("ErrorBody")),
+        "{base}/openapi.json defines no ErrorBody"
+    );
+}
+
 fn assert_clean(what: &str, output: &Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -116,6 +139,11 @@ async fn the_master_and_the_agent_answer_as_their_openapi_documents_say() {
     schemathesis();
     let stack = Stack::start(StackOptions::default()).await.unwrap();
     let report = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    assert_bodies_described(&http, stack.master.url()).await;
 
     let anonymous = run(stack.master.url(), &[], &report).await;
     assert_clean("the master (anonymous)", &anonymous);
@@ -137,10 +165,6 @@ async fn the_master_and_the_agent_answer_as_their_openapi_documents_say() {
     host.write_config(&config).unwrap();
     let mut agent = host.spawn("run", None).unwrap();
     let base = format!("https://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
     let mut serving = false;
     for _ in 0..240 {
         if http.get(format!("{base}/health")).send().await.is_ok() {
@@ -159,6 +183,7 @@ async fn the_master_and_the_agent_answer_as_their_openapi_documents_say() {
         "the agent's API never answered; its log:\n{}",
         host.log_tail(40)
     );
+    assert_bodies_described(&http, &base).await;
     let output = run(&base, &[], &report).await;
     // SIGTERM, as systemd stops it: the agent stops its node runtime
     // (kill_on_drop's SIGKILL would leave the kubelet node running).

@@ -19,7 +19,7 @@ pub const KUBECTL_CONFIG_PATH: &str = "/kubectl/config";
 pub const READYZ_PATH: &str = "/readyz";
 
 /// The answer of `POST /api/v1/seal-tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IssuedSealToken {
     /// The opaque token: 64 lowercase hex digits, shown only this once.
     pub seal_token: String,
@@ -29,14 +29,16 @@ pub struct IssuedSealToken {
     /// When it expires, unix seconds.
     pub expires_at: u64,
     /// The seal token it authenticates through.
+    #[schemars(with = "String")]
     pub seal_token_id: SealTokenId,
     /// The owner it authenticates as.
+    #[schemars(with = "String")]
     pub owner: Address,
 }
 
 /// The body of `GET /readyz`: `ready` or `not ready`, and each named
 /// check's state (`ok` or why it fails).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Readiness {
     /// `ready` when every check passed.
     pub status: String,

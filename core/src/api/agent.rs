@@ -56,7 +56,7 @@ pub const fn action_path(action: AgentAction) -> &'static str {
 }
 
 /// `POST /api/v1/staking`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StakingRequest {
     /// The node the agent runs (must be the agent's).
@@ -66,7 +66,7 @@ pub struct StakingRequest {
 }
 
 /// `POST /api/v1/register` and `POST /api/v1/unstake`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeRequest {
     /// The node the agent runs (must be the agent's).
@@ -74,7 +74,7 @@ pub struct NodeRequest {
 }
 
 /// The answer to an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActionResponse {
     /// Always `true` (refusals are errors).
     pub success: bool,
@@ -88,7 +88,7 @@ pub struct ActionResponse {
 }
 
 /// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentHealth {
     /// `"ok"` while the agent serves.
     pub status: String,

@@ -22,7 +22,7 @@ pub const MIN_NONCE_LEN: usize = 16;
 pub const MAX_NONCE_LEN: usize = 64;
 
 /// Body of `POST /api/v1/attestation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationRequest {
     /// The client's fresh nonce, hex, [`MIN_NONCE_LEN`]..=[`MAX_NONCE_LEN`]
@@ -82,7 +82,7 @@ pub fn parse_nonce(text: &str) -> Result<Vec<u8>, NonceError> {
 }
 
 /// Which kind of trusted execution environment produced a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum TeeType {
     /// A real AWS Nitro Enclave (documents signed under the AWS root).
@@ -124,7 +124,7 @@ impl fmt::Display for TeeType {
 }
 
 /// Body of a successful `POST /api/v1/attestation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttestationResponse {
     /// The enclave (module) id from the document.
     pub enclave_id: String,
@@ -149,7 +149,7 @@ pub struct AttestationResponse {
 ///
 /// Unauthenticated information for operators; a client trusts only what
 /// it verified in a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecurityContext {
     /// Which TEE the master runs in.
     pub tee_type: TeeType,

@@ -14,7 +14,7 @@ pub const AUDIT_CHECKPOINTS_PATH: &str = "/api/v1/audit/checkpoints";
 pub const AUDIT_CONSISTENCY_PATH: &str = "/api/v1/audit/consistency";
 
 /// A checkpoint the master signed, and where it was anchored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditCheckpoint {
     /// Leaves in the tree.
     pub tree_size: u64,
@@ -34,7 +34,7 @@ pub struct AuditCheckpoint {
 }
 
 /// Where a checkpoint is anchored on chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnchorRecord {
     /// The `AuditLog` object.
     pub log_id: String,
@@ -45,7 +45,7 @@ pub struct AnchorRecord {
 }
 
 /// The log's checkpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditCheckpointList {
     /// The log's origin line.
     pub origin: String,
@@ -56,7 +56,7 @@ pub struct AuditCheckpointList {
 }
 
 /// One event with its inclusion proof in a checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEventProof {
     /// The event as stored (its canonical leaf).
     pub event: AuditLeaf,
@@ -70,7 +70,7 @@ pub struct AuditEventProof {
 }
 
 /// A consistency proof between two tree sizes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditConsistency {
     /// The older size.
     pub from: u64,

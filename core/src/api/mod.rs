@@ -11,6 +11,7 @@ pub mod attestation;
 pub mod audit;
 pub mod client;
 pub mod nodes;
+pub mod schema;
 
 pub use agent::AgentClient;
 pub use client::{MasterClient, StatusQuery};
@@ -25,7 +26,7 @@ pub const SECURITY_CONTEXT_PATH: &str = "/api/v1/security-context";
 pub const HEALTHZ_PATH: &str = "/healthz";
 
 /// The body of every error response: `{ "error": "<what is wrong>" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     /// A human-readable sentence naming the problem.
     pub error: String,
@@ -41,7 +42,7 @@ impl ErrorBody {
 }
 
 /// The body of `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Health {
     /// `"ok"` while the master serves.
     pub status: String,

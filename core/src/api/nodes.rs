@@ -47,7 +47,7 @@ pub const NODE_HEALTH_DEFAULT_LIMIT: u32 = 250;
 pub const NODE_HEALTH_MAX_LIMIT: u32 = 400;
 
 /// What a worker offers (the seed's `capacity`: Kubernetes quantities).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// CPUs, e.g. `"4"`.
@@ -59,7 +59,7 @@ pub struct Capacity {
 }
 
 /// `POST /api/v1/register-worker`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterWorkerRequest {
     /// The node name; must equal the seal token's node id.
@@ -82,7 +82,7 @@ pub struct RegisterWorkerRequest {
 /// Where a node's agent serves its local API, and the key it serves it
 /// with: a client reaches the agent by pinning that key (no CA), trusting
 /// it because the attested master relays what the node's owner reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentEndpoint {
     /// `https://<host>:<port>`.
@@ -132,7 +132,7 @@ impl AgentEndpoint {
 }
 
 /// The answer to a registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisterWorkerResponse {
     /// Always `true` (refusals are errors).
     pub success: bool,
@@ -153,7 +153,7 @@ pub struct RegisterWorkerResponse {
 /// `POST /api/v1/nodes/{node}/drain`: the owner's request to cordon and
 /// drain the node before unstaking. Repeating it (with a new proof) is how
 /// the owner follows the drain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrainRequest {
     /// A drain-purpose worker proof for the path's node, signed by the
@@ -162,7 +162,7 @@ pub struct DrainRequest {
 }
 
 /// Where a drain stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DrainResponse {
     /// Whether the Node exists and is cordoned.
     pub cordoned: bool,
@@ -172,7 +172,7 @@ pub struct DrainResponse {
 }
 
 /// Usage figures a node reports (the seed's metrics shape).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeMetrics {
     /// CPU use in percent.
@@ -192,7 +192,7 @@ pub struct NodeMetrics {
 }
 
 /// How a node says it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     /// Admitted; no heartbeat yet.
@@ -206,7 +206,7 @@ pub enum NodeStatus {
 }
 
 /// `POST /api/v1/nodes/heartbeat`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     /// The node.
@@ -224,7 +224,7 @@ pub struct HeartbeatRequest {
 }
 
 /// The answer to a heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HeartbeatResponse {
     /// Always `true`.
     pub success: bool,
@@ -234,7 +234,7 @@ pub struct HeartbeatResponse {
 
 /// One node as the master sees it. The optional fields are left out for
 /// callers who may not see them ([`HealthView`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NodeHealth {
     /// The node name.
     pub node: String,
@@ -266,7 +266,7 @@ pub struct NodeHealth {
 }
 
 /// How much of each node a caller of [`NODE_HEALTH_PATH`] sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthView {
     /// No credentials: names, status, heartbeats and metrics only (no
@@ -280,7 +280,7 @@ pub enum HealthView {
 
 /// `GET /api/v1/node-health`: one page of nodes, in the order of their
 /// names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NodeHealthList {
     /// What the caller was shown.
     pub view: HealthView,
@@ -328,7 +328,7 @@ impl NodeHealthQuery {
 }
 
 /// Where a seal token stands, as [`SealTokenStatus::status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum StakeState {
     /// Grants access.
@@ -356,7 +356,7 @@ pub enum StakeState {
 }
 
 /// One seal token as the master sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealTokenStatus {
     /// The token's object id.
     pub seal_token: String,
@@ -381,7 +381,7 @@ pub struct SealTokenStatus {
 }
 
 /// `GET /api/v1/staking/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StakingStatus {
     /// The chain time the statuses are computed at (ms).
     pub chain_time_ms: u64,

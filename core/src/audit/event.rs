@@ -48,7 +48,7 @@ pub enum AuditEventError {
 }
 
 /// One audit event as the log keeps it (and serves it, as JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditLeaf {
     /// [`LEAF_VERSION`].
     pub version: u8,

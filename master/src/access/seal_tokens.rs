@@ -44,18 +44,19 @@ pub const MIN_ID_PREFIX: usize = 8;
 pub use daas_core::api::access::IssuedSealToken;
 
 /// One live token in `GET /api/v1/seal-tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealTokenSummary {
     /// The token's SHA-256 (64 hex digits).
     pub id: String,
     /// When it expires, unix seconds.
     pub expires_at: u64,
     /// The seal token it authenticates through.
+    #[schemars(with = "String")]
     pub seal_token_id: SealTokenId,
 }
 
 /// The answer of `GET /api/v1/seal-tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealTokenList {
     /// How many live tokens an owner may hold.
     pub cap: u32,
