@@ -281,6 +281,7 @@ impl World {
             Fault::KillApiServer => self.stack.cluster.start_apiserver().await.unwrap(),
             Fault::KillAgents => self.agents.spawn(&self.stack).await,
         }
+        self.agents.supervise(&self.stack).await;
         let deadline = Instant::now() + SETTLE;
         loop {
             match self.stack.master.wait_ready().await {
@@ -628,6 +629,23 @@ impl Agents {
             child.kill().await.unwrap();
         }
     }
+
+    /// Starts the process again if it exited, as systemd's
+    /// `Restart=on-failure` does for an agent.
+    async fn supervise(&mut self, stack: &Stack) {
+        let exited = self
+            .child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+        if exited {
+            eprintln!("the simulated agents exited; restarting them");
+            self.spawn(stack).await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        daas_e2e::k3s::log_tail(&self.log, 30)
+    }
 }
 
 /// Posts audit EventLists to the master's webhook (with the API server's
@@ -749,9 +767,12 @@ async fn agents_heartbeat(world: &World) {
                     .is_some_and(|age| age <= 3 * AGENT_HEARTBEAT_SECS)
             })
             .count();
-        (fresh == AGENTS)
-            .then_some(())
-            .ok_or_else(|| format!("{fresh} of {AGENTS} {prefix}-* agents heartbeat"))
+        (fresh == AGENTS).then_some(()).ok_or_else(|| {
+            format!(
+                "{fresh} of {AGENTS} {prefix}-* agents heartbeat; their log ends with:\n{}",
+                world.agents.log_tail()
+            )
+        })
     })
     .await;
 }
