@@ -8,6 +8,7 @@
 pub use daas_local::{binaries, devnet, k3s, kwok, node, stack, tls_bootstrap};
 
 pub mod agent;
+pub mod load;
 pub mod slasher;
 pub mod user;
 pub mod webhook;
