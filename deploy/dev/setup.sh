@@ -28,10 +28,11 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 # util-linux (veth pairs, namespaces); tmux, which drives the console's TUI
 # in its end-to-end tests; shellcheck, which CI runs on the shell scripts;
 # python3-venv for schemathesis, which tests the APIs against their OpenAPI
-# documents.
+# documents; nghttp2-client (h2load) and curl, which load the master's
+# webhooks in the webhook soak test and bench (socat bridges their TLS).
 APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
 	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux
-	shellcheck python3-venv)
+	shellcheck python3-venv nghttp2-client curl)
 
 # The schemathesis release the API schema tests (tests/tests/api_schema.rs) run.
 SCHEMATHESIS_VERSION=4.32.5

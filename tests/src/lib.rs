@@ -10,6 +10,7 @@ pub use daas_local::{binaries, devnet, k3s, kwok, node, replicas, stack, tls_boo
 pub mod agent;
 pub mod audit;
 pub mod enclave;
+pub mod load;
 pub mod replica;
 pub mod slasher;
 pub mod user;

@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Header, Reader, SliceReader, Tag};
-use p384::ecdsa::signature::Verifier;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::name::Name;
 
 use super::error::{AttestationError, CertificateRole};
+use super::signature::{Curve, EcKey, Scheme, SignatureCheck, verify_all};
 
 /// The AWS Nitro Enclaves Root G1 certificate (PEM), as published by AWS.
 pub const AWS_NITRO_ROOT_G1_PEM: &str = include_str!("aws-nitro-root-g1.pem");
@@ -182,20 +182,13 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
     Ok(der)
 }
 
-/// A public key that can verify certificate signatures.
-#[derive(Clone, Debug)]
-pub(crate) enum IssuerKey {
-    P384(p384::ecdsa::VerifyingKey),
-    P256(p256::ecdsa::VerifyingKey),
-}
-
 /// A trusted root, parsed once.
 #[derive(Clone, Debug)]
 struct Anchor {
     der: Vec<u8>,
     fingerprint: [u8; 32],
     certificate: Certificate,
-    key: IssuerKey,
+    key: EcKey,
     /// The root's own path length constraint.
     path_len: Option<u8>,
 }
@@ -210,8 +203,10 @@ impl Anchor {
             return Err("not self-issued (issuer differs from subject)".to_owned());
         }
         let key = parsed.key(which).map_err(|e| e.to_string())?;
-        parsed
-            .verify_signed_by(&key, which)
+        let self_signature = parsed
+            .signature_check(&key, which, None)
+            .map_err(|e| e.to_string())?;
+        verify_all(vec![self_signature], None)
             .map_err(|_| "its self-signature does not verify".to_owned())?;
         let path_len = parsed
             .extensions(which)
@@ -286,8 +281,8 @@ impl<'a> ParsedCertificate<'a> {
         &self.certificate.tbs_certificate.issuer
     }
 
-    /// The certificate's EC public key.
-    fn key(&self, which: CertificateRole) -> Result<IssuerKey, AttestationError> {
+    /// The certificate's EC public key, checked to be a point of its curve.
+    fn key(&self, which: CertificateRole) -> Result<EcKey, AttestationError> {
         let spki = &self.certificate.tbs_certificate.subject_public_key_info;
         let unsupported = |reason| AttestationError::UnsupportedKey { which, reason };
         if spki.algorithm.oid != OID_EC_PUBLIC_KEY {
@@ -303,37 +298,45 @@ impl<'a> ParsedCertificate<'a> {
             .subject_public_key
             .as_bytes()
             .ok_or(unsupported("key bit string has unused bits"))?;
-        match curve {
-            OID_SECP384R1 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(IssuerKey::P384)
+        // The verifier (ring) takes uncompressed points only.
+        if point.first() != Some(&0x04) {
+            return Err(unsupported("EC point is not uncompressed"));
+        }
+        let curve = match curve {
+            OID_SECP384R1 => p384::PublicKey::from_sec1_bytes(point)
+                .map(|_| Curve::P384)
                 .map_err(|_| unsupported("invalid P-384 point")),
-            OID_PRIME256V1 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(IssuerKey::P256)
+            OID_PRIME256V1 => p256::PublicKey::from_sec1_bytes(point)
+                .map(|_| Curve::P256)
                 .map_err(|_| unsupported("invalid P-256 point")),
             _ => Err(unsupported("curve is neither P-384 nor P-256")),
-        }
+        }?;
+        Ok(EcKey {
+            curve,
+            point: point.to_vec(),
+        })
     }
 
     /// The certificate's P-384 key, the only kind that signs documents.
-    fn p384_key(
-        &self,
-        which: CertificateRole,
-    ) -> Result<p384::ecdsa::VerifyingKey, AttestationError> {
-        match self.key(which)? {
-            IssuerKey::P384(key) => Ok(key),
-            IssuerKey::P256(_) => Err(AttestationError::UnsupportedKey {
+    fn p384_key(&self, which: CertificateRole) -> Result<EcKey, AttestationError> {
+        let key = self.key(which)?;
+        if key.curve != Curve::P384 {
+            return Err(AttestationError::UnsupportedKey {
                 which,
                 reason: "documents are signed with ES384, which needs a P-384 key",
-            }),
+            });
         }
+        Ok(key)
     }
 
-    /// Checks the signature with the issuer's key.
-    fn verify_signed_by(
+    /// The check of this certificate's signature by `issuer`, after its
+    /// algorithm was found to match the issuer's key.
+    fn signature_check(
         &self,
-        issuer: &IssuerKey,
+        issuer: &EcKey,
         which: CertificateRole,
-    ) -> Result<(), AttestationError> {
+        cache_key: Option<[u8; 32]>,
+    ) -> Result<SignatureCheck<'a>, AttestationError> {
         let outer = &self.certificate.signature_algorithm;
         let inner = &self.certificate.tbs_certificate.signature;
         let unsupported = || AttestationError::UnsupportedSignatureAlgorithm {
@@ -343,23 +346,24 @@ impl<'a> ParsedCertificate<'a> {
         if outer != inner || outer.parameters.is_some() {
             return Err(unsupported());
         }
-        let invalid = |_| AttestationError::CertificateSignature { which };
+        match (outer.oid, issuer.curve) {
+            (OID_ECDSA_SHA384, Curve::P384) | (OID_ECDSA_SHA256, Curve::P256) => {}
+            _ => return Err(unsupported()),
+        }
         let signature = self
             .certificate
             .signature
             .as_bytes()
             .ok_or(AttestationError::CertificateSignature { which })?;
-        match (outer.oid, issuer) {
-            (OID_ECDSA_SHA384, IssuerKey::P384(key)) => {
-                let signature = p384::ecdsa::Signature::from_der(signature).map_err(invalid)?;
-                key.verify(self.tbs, &signature).map_err(invalid)
-            }
-            (OID_ECDSA_SHA256, IssuerKey::P256(key)) => {
-                let signature = p256::ecdsa::Signature::from_der(signature).map_err(invalid)?;
-                key.verify(self.tbs, &signature).map_err(invalid)
-            }
-            _ => Err(unsupported()),
-        }
+        Ok(SignatureCheck {
+            key: issuer.clone(),
+            scheme: Scheme::X509,
+            message: std::borrow::Cow::Borrowed(self.tbs),
+            // The signature lives in the decoded certificate, not in `der`.
+            signature: std::borrow::Cow::Owned(signature.to_vec()),
+            error: AttestationError::CertificateSignature { which },
+            cache_key,
+        })
     }
 
     /// Checks `notBefore <= at <= notAfter`.
@@ -437,16 +441,54 @@ fn display_name(name: &Name) -> String {
     name.to_string()
 }
 
-/// Verifies the chain `cabundle[0] → … → certificate` up to a trusted root
-/// at time `at` (since the Unix epoch). Returns the kind of root and the
-/// leaf's P-384 key.
-pub(crate) fn verify_chain(
-    cabundle: &[Vec<u8>],
-    leaf: &[u8],
+/// A chain whose structure was checked, with the certificate signatures
+/// still to verify.
+pub(crate) struct CheckedChain<'a> {
+    /// The kind of root it is anchored to.
+    pub(crate) kind: RootKind,
+    /// The leaf's P-384 key, which signs the document.
+    pub(crate) leaf_key: EcKey,
+    /// The signatures of its links, in chain order, minus those `cache`
+    /// already holds.
+    pub(crate) checks: Vec<SignatureCheck<'a>>,
+}
+
+/// Checks the chain `cabundle[0] → … → certificate` up to a trusted root
+/// at time `at` (since the Unix epoch): everything but the signatures,
+/// which are returned to be verified together with the document's (see
+/// [`verify_all`]). When the structure is refused, the signatures above
+/// the refused certificate are verified first, so that the error is the
+/// first problem in chain order.
+pub(crate) fn check_chain<'a>(
+    cabundle: &'a [Vec<u8>],
+    leaf: &'a [u8],
     roots: &TrustRoots,
     at: Duration,
     cache: Option<&LinkCache>,
-) -> Result<(RootKind, p384::ecdsa::VerifyingKey), AttestationError> {
+) -> Result<CheckedChain<'a>, AttestationError> {
+    let mut checks = Vec::with_capacity(cabundle.len() + 2);
+    match walk_chain(cabundle, leaf, roots, at, cache, &mut checks) {
+        Ok((kind, leaf_key)) => Ok(CheckedChain {
+            kind,
+            leaf_key,
+            checks,
+        }),
+        Err(error) => {
+            verify_all(checks, None)?;
+            Err(error)
+        }
+    }
+}
+
+/// The structural walk of [`check_chain`], collecting signature checks.
+fn walk_chain<'a>(
+    cabundle: &'a [Vec<u8>],
+    leaf: &'a [u8],
+    roots: &TrustRoots,
+    at: Duration,
+    cache: Option<&LinkCache>,
+    checks: &mut Vec<SignatureCheck<'a>>,
+) -> Result<(RootKind, EcKey), AttestationError> {
     let mut anchors: Vec<(RootKind, &Anchor)> = Vec::with_capacity(2);
     if roots.aws {
         anchors.push((RootKind::AwsNitro, aws_root()?));
@@ -500,7 +542,7 @@ pub(crate) fn verify_chain(
         .skip(start)
         .map(|(index, der)| (CertificateRole::CaBundle(index), der.as_slice()));
     for (which, der) in intermediates {
-        let parsed = verify_link(der, which, &issuer, at, cache)?;
+        let parsed = check_link(der, which, &issuer, at, cache, checks)?;
         let path_len = parsed.extensions(which)?.require_ca(which)?;
         // This CA is itself an intermediate below the previous issuer.
         if parsed.issuer() != parsed.subject() {
@@ -521,7 +563,7 @@ pub(crate) fn verify_chain(
     }
 
     let which = CertificateRole::Leaf;
-    let parsed = verify_link(leaf, which, &issuer, at, cache)?;
+    let parsed = check_link(leaf, which, &issuer, at, cache, checks)?;
     let extensions = parsed.extensions(which)?;
     if let Some(usage) = &extensions.key_usage
         && !usage.digital_signature()
@@ -535,13 +577,15 @@ pub(crate) fn verify_chain(
 }
 
 /// Parses one certificate and checks it against its issuer: validity at
-/// `at`, issuer name, signature.
-fn verify_link<'a>(
+/// `at`, issuer name, and (pushed to `checks` unless `cache` holds it) its
+/// signature.
+fn check_link<'a>(
     der: &'a [u8],
     which: CertificateRole,
     issuer: &Issuer<'_>,
     at: Duration,
     cache: Option<&LinkCache>,
+    checks: &mut Vec<SignatureCheck<'a>>,
 ) -> Result<ParsedCertificate<'a>, AttestationError> {
     let parsed = ParsedCertificate::parse(der, which)?;
     parsed.check_validity(at, which)?;
@@ -552,16 +596,17 @@ fn verify_link<'a>(
             expected: display_name(&issuer.name),
         });
     }
-    match cache {
+    let cache_key = match cache {
         Some(cache) => {
             let key = LinkCache::key(issuer.der, der);
-            if !cache.contains(&key) {
-                parsed.verify_signed_by(&issuer.key, which)?;
-                cache.insert(key);
+            if cache.contains(&key) {
+                return Ok(parsed);
             }
+            Some(key)
         }
-        None => parsed.verify_signed_by(&issuer.key, which)?,
-    }
+        None => None,
+    };
+    checks.push(parsed.signature_check(&issuer.key, which, cache_key)?);
     Ok(parsed)
 }
 
@@ -569,7 +614,7 @@ fn verify_link<'a>(
 struct Issuer<'a> {
     der: &'a [u8],
     name: Name,
-    key: IssuerKey,
+    key: EcKey,
 }
 
 /// Certificate signatures already verified, so that repeated documents
@@ -605,7 +650,7 @@ impl LinkCache {
             .unwrap_or(false)
     }
 
-    fn insert(&self, key: [u8; 32]) {
+    pub(crate) fn insert(&self, key: [u8; 32]) {
         if let Ok(mut links) = self.links.lock() {
             if links.len() >= Self::CAPACITY {
                 links.clear();

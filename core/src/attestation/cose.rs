@@ -3,11 +3,14 @@
 //! optionally wrapped in CBOR tag 18, signed with ES384 (raw 96-byte r||s)
 //! over the `Sig_structure` `["Signature1", protected, h'', payload]`.
 
-use p384::ecdsa::signature::{Signer, Verifier};
-use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
+use std::borrow::Cow;
+
+use p384::ecdsa::signature::Signer;
+use p384::ecdsa::{Signature, SigningKey};
 
 use super::cbor::{Reader, Writer};
 use super::error::AttestationError;
+use super::signature::{EcKey, Scheme, SignatureCheck};
 
 /// CBOR tag of COSE_Sign1.
 pub const COSE_SIGN1_TAG: u64 = 18;
@@ -81,12 +84,16 @@ impl<'a> CoseSign1<'a> {
         })
     }
 
-    /// Verifies the ES384 signature with `key`.
-    pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<(), AttestationError> {
-        let signature = Signature::from_slice(self.signature)
-            .map_err(|_| AttestationError::SignatureInvalid)?;
-        key.verify(&sig_structure(self.protected, self.payload), &signature)
-            .map_err(|_| AttestationError::SignatureInvalid)
+    /// The check of the ES384 signature with `key` (the leaf's P-384 key).
+    pub(crate) fn signature_check(&self, key: EcKey) -> SignatureCheck<'a> {
+        SignatureCheck {
+            key,
+            scheme: Scheme::Es384,
+            message: Cow::Owned(sig_structure(self.protected, self.payload)),
+            signature: Cow::Borrowed(self.signature),
+            error: AttestationError::SignatureInvalid,
+            cache_key: None,
+        }
     }
 }
 

@@ -45,6 +45,7 @@ pub mod document;
 mod error;
 pub mod file_format;
 pub mod policy;
+mod signature;
 mod verify;
 
 pub use cbor::CborProblem;

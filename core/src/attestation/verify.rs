@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::chain::{LinkCache, RootKind, TrustRoots, verify_chain};
+use super::chain::{LinkCache, RootKind, TrustRoots, check_chain};
 use super::cose::CoseSign1;
 use super::document::{AttestationDocument, Pcrs};
 use super::error::AttestationError;
 use super::policy::Policy;
+use super::signature::verify_all;
 
 /// Largest accepted COSE_Sign1 input. Real documents are under 10 KiB even
 /// with 1024-byte `public_key`, `user_data` and `nonce`.
@@ -169,9 +170,11 @@ fn verify_with(
         .duration_since(UNIX_EPOCH)
         .map_err(|_| AttestationError::TimeBeforeEpoch)?;
     let (envelope, document) = parse(document)?;
-    let (root, leaf_key) =
-        verify_chain(&document.cabundle, &document.certificate, roots, at, cache)?;
-    envelope.verify(&leaf_key)?;
+    let chain = check_chain(&document.cabundle, &document.certificate, roots, at, cache)?;
+    let root = chain.kind;
+    let mut checks = chain.checks;
+    checks.push(envelope.signature_check(chain.leaf_key));
+    verify_all(checks, cache)?;
     policy.check(&document, at)?;
     Ok(VerifiedAttestation { document, root })
 }

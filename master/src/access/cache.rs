@@ -38,8 +38,10 @@ pub const SHARDS: usize = 16;
 pub const MAX_ENTRIES_PER_SHARD: usize = 8192;
 
 /// How long a decision serves while the chain event follower is not
-/// caught up: the revocation target.
-pub const BEHIND_DECISION_TTL: Duration = Duration::from_secs(1);
+/// caught up: with the API server's own answer cache
+/// ([`crate::webhooks::AUTHORIZATION_CACHE_TTL`]), within the 500 ms
+/// revocation target.
+pub const BEHIND_DECISION_TTL: Duration = Duration::from_millis(250);
 
 /// How old a cached decision may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,9 +401,9 @@ mod tests {
         assert_eq!(lifetime.max_age(false), BEHIND_DECISION_TTL);
         // A configured TTL shorter than the target stays.
         let short = DecisionLifetime {
-            configured: Duration::from_millis(500),
+            configured: Duration::from_millis(100),
         };
-        assert_eq!(short.max_age(false), Duration::from_millis(500));
+        assert_eq!(short.max_age(false), Duration::from_millis(100));
 
         // Stored for 30 s while events were followed...
         let cache = DecisionCache::new();

@@ -1,0 +1,149 @@
+//! Warm TokenReview over HTTPS against a running `daas-master`, with
+//! h2load, next to `/healthz` on the same listener measured in the same
+//! run (see `daas_e2e::load` for how h2load reaches the mutual-TLS
+//! listener). 32 requests in flight: 4 connections × 8 streams.
+//!
+//! Release master: `cargo build --release -p daas-master`, then
+//! `DAAS_MASTER_BIN=target/release/daas-master cargo bench -p daas-e2e
+//! --bench webhook`. Targets: TokenReview ≥ 0.8 of `/healthz` per second,
+//! p99 ≤ 2 ms. `DAAS_BENCH_SECS` (default 10) per run, `DAAS_BENCH_ROUNDS`
+//! (default 3) alternating rounds.
+//!
+//! Soak: `DAAS_SOAK_SECS=600` (and `DAAS_SOAK_RATE`, default 5000/s)
+//! instead drives TokenReview at that fixed rate for that long and samples
+//! the master's RSS every 10 s.
+//!
+//! Prints the figures and writes them to
+//! `target/bench-results/webhook.json`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use daas_e2e::load::{LoadReport, LoadRun, WebhookBridge, rss_kib, staked_token_review};
+use daas_e2e::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+const CONNECTIONS: usize = 4;
+const STREAMS: usize = 8;
+/// Connections of the soak (each at rate / SOAK_CONNECTIONS per second).
+const SOAK_CONNECTIONS: usize = 10;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn figures(report: &LoadReport) -> Value {
+    json!({
+        "per_second": report.per_second,
+        "p50_ms": report.p50_ms,
+        "p99_ms": report.p99_ms,
+        "requests": report.requests,
+        "failed": report.failed,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let bridge = WebhookBridge::start(&stack.master).await.unwrap();
+    let body = staked_token_review(&stack, &bridge, 0xa7)
+        .await
+        .unwrap()
+        .body;
+    let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
+    std::fs::create_dir_all(&results_dir).unwrap();
+    let results = match std::env::var("DAAS_SOAK_SECS") {
+        Ok(secs) => soak(&stack, &bridge, &body, secs.parse().unwrap(), &results_dir).await,
+        Err(_) => compare(&bridge, &body, &results_dir).await,
+    };
+    println!("{}", serde_json::to_string_pretty(&results).unwrap());
+    std::fs::write(results_dir.join("webhook.json"), results.to_string()).unwrap();
+}
+
+/// Alternating rounds of `/healthz` and TokenReview, as fast as they go.
+async fn compare(bridge: &WebhookBridge, body: &Path, logs: &Path) -> Value {
+    let duration = Duration::from_secs(env_u64("DAAS_BENCH_SECS", 10));
+    let run = |url: String, body: Option<PathBuf>| LoadRun {
+        url,
+        body,
+        connections: CONNECTIONS,
+        streams: STREAMS,
+        duration,
+        rate_per_connection: None,
+    };
+    let healthz = run(bridge.url("/healthz"), None);
+    let review = run(bridge.url("/authenticate"), Some(body.to_owned()));
+    let mut rounds = Vec::new();
+    for round in 0..env_u64("DAAS_BENCH_ROUNDS", 3) {
+        let reference = healthz.run(logs).await.unwrap();
+        let measured = review.run(logs).await.unwrap();
+        assert_eq!(reference.failed, 0, "/healthz: {reference:?}");
+        assert_eq!(measured.failed, 0, "TokenReview: {measured:?}");
+        let ratio = measured.per_second / reference.per_second;
+        println!(
+            "round {round}: TokenReview {:.0}/s p50 {:.2} ms p99 {:.2} ms; /healthz {:.0}/s \
+             p50 {:.2} ms p99 {:.2} ms; ratio {ratio:.2}",
+            measured.per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            reference.per_second,
+            reference.p50_ms,
+            reference.p99_ms,
+        );
+        rounds.push(json!({
+            "tokenreview": figures(&measured),
+            "healthz": figures(&reference),
+            "ratio": ratio,
+        }));
+    }
+    json!({ "in_flight": CONNECTIONS * STREAMS, "rounds": rounds })
+}
+
+/// TokenReview at a fixed rate for `secs`, the master's RSS sampled.
+async fn soak(stack: &Stack, bridge: &WebhookBridge, body: &Path, secs: u64, logs: &Path) -> Value {
+    let rate = env_u64("DAAS_SOAK_RATE", 5000);
+    let pid = stack.master.pid().unwrap();
+    let run = LoadRun {
+        url: bridge.url("/authenticate"),
+        body: Some(body.to_owned()),
+        connections: SOAK_CONNECTIONS,
+        streams: STREAMS,
+        duration: Duration::from_secs(secs),
+        rate_per_connection: Some(u32::try_from(rate / SOAK_CONNECTIONS as u64).unwrap()),
+    };
+    let sampler = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        loop {
+            match rss_kib(pid) {
+                Ok(kib) => samples.push(kib),
+                Err(_) => return samples,
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    });
+    let report = run.run(logs).await.unwrap();
+    let rss_end = rss_kib(pid).unwrap();
+    sampler.abort();
+    let samples = sampler.await.unwrap_or_default();
+    let samples: Vec<u64> = samples.into_iter().chain([rss_end]).collect();
+    println!(
+        "soak: {} requests in {secs} s ({:.0}/s), {} failed, p99 {:.2} ms; master RSS KiB \
+         start {} end {rss_end} max {}",
+        report.requests,
+        report.per_second,
+        report.failed,
+        report.p99_ms,
+        samples.first().copied().unwrap_or(0),
+        samples.iter().max().copied().unwrap_or(0),
+    );
+    json!({
+        "soak_secs": secs,
+        "rate": rate,
+        "tokenreview": figures(&report),
+        "rss_kib_every_10s": samples,
+    })
+}
