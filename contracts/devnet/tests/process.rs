@@ -26,11 +26,19 @@ fn spawn(dir: &Path) -> Process {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut reader = BufReader::new(stdout);
+    // The banner ends with the faucet's address; the devnet keeps stdout
+    // open, so reading on would wait for ever.
     let mut lines = Vec::new();
-    for _ in 0..9 {
+    loop {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the devnet closed stdout before its faucet_address line: {lines:?}"
+        );
         lines.push(line.trim_end().to_owned());
+        if line.starts_with("faucet_address ") {
+            break;
+        }
     }
     let first = &lines[0];
     let rest = first
