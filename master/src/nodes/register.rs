@@ -196,13 +196,9 @@ async fn check_name_free(
     name: &NodeName,
     seal: SealTokenId,
 ) -> Result<(), ApiError> {
-    if let Some(holder) = service
-        .registry
-        .holder_of(name.as_str())
-        .filter(|(other, _)| *other != seal)
-    {
-        return Err(taken(service, name, holder).await);
-    }
+    // The admission record decides, not this replica's registry: the
+    // registry keeps a revoked node until it is admitted anew (a revoked
+    // agent may never heartbeat again to make it forget).
     let unavailable = |error: &dyn std::fmt::Display| {
         ApiError::unavailable(
             "cannot read the node's admission from the API server",

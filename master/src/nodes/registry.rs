@@ -170,13 +170,6 @@ impl NodeRegistry {
         self.lock().get(node).map(|entry| entry.node.seal_token)
     }
 
-    /// The seal token `node` is admitted through and its owner.
-    pub fn holder_of(&self, node: &str) -> Option<(SealTokenId, Address)> {
-        self.lock()
-            .get(node)
-            .map(|entry| (entry.node.seal_token, entry.node.owner))
-    }
-
     /// The node admitted through `seal_token`, if any.
     pub fn node_of(&self, seal_token: SealTokenId) -> Option<String> {
         self.lock()
