@@ -6,12 +6,15 @@
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use daas_core::attested::AttestedClient;
+use daas_core::chain::ChainClient;
 use daas_core::chain::ptb::PcrArgs;
 use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::{Address, Ed25519PublicKey};
 
 use daas_core::package::ENCLAVE_CAP_ID;
 
+use crate::devnet::Devnet;
 use crate::stack::Stack;
 
 /// Makes the devnet trust the stack's master's dev attestation root (a
@@ -30,7 +33,23 @@ pub async fn trusted_config(
         .context("reading the master's dev root")?;
     stack.devnet.trust_dev_attestation_root(&pem).await?;
     stack.master.wait_ready().await?;
-    let master = stack.master.client()?.master().await?;
+    let chain = stack.devnet.client()?;
+    // Boxed: callers' async blocks are deep already (the compiler's query
+    // depth limit).
+    Box::pin(create_config(&stack.master.client()?, &chain, admin)).await
+}
+
+/// Creates, as `admin`, an `EnclaveConfig` with PCRs 0, 1 and 2 of the
+/// master behind `master` (replicas of one build share them).
+///
+/// # Errors
+/// The master did not attest or the transaction failed.
+pub async fn create_config(
+    master: &AttestedClient,
+    chain: &ChainClient,
+    admin: &Ed25519PrivateKey,
+) -> anyhow::Result<Address> {
+    let master = master.master().await?;
     let pcrs = master.attestation().pcrs();
     let pcr = |index| {
         pcrs.get(index)
@@ -38,9 +57,7 @@ pub async fn trusted_config(
             .with_context(|| format!("the master reports no PCR{index}"))
     };
     let (pcr0, pcr1, pcr2) = (pcr(0)?, pcr(1)?, pcr(2)?);
-    let created = stack
-        .devnet
-        .client()?
+    let created = chain
         .create_enclave_config(
             admin,
             ENCLAVE_CAP_ID,
@@ -68,13 +85,35 @@ pub async fn register_master(
     config: Address,
     fund: bool,
 ) -> anyhow::Result<[u8; 32]> {
-    let master = stack.master.client()?.master().await?;
+    Box::pin(register_key(
+        &stack.master.client()?,
+        &stack.devnet,
+        admin,
+        config,
+        fund,
+    ))
+    .await
+}
+
+/// Registers the attested key of the master behind `master` against
+/// `config` as `admin`, and returns it; with `fund`, the key's address gets
+/// faucet funds.
+///
+/// # Errors
+/// The master did not attest, or a transaction or the faucet failed.
+pub async fn register_key(
+    master: &AttestedClient,
+    devnet: &Devnet,
+    admin: &Ed25519PrivateKey,
+    config: Address,
+    fund: bool,
+) -> anyhow::Result<[u8; 32]> {
+    let master = master.master().await?;
     let document = STANDARD
         .decode(&master.response().document)
         .context("the master's attestation document is not base64")?;
     let key = master.signing_key().to_bytes();
-    let registered = stack
-        .devnet
+    let registered = devnet
         .client()?
         .register_enclave(admin, config, &document)
         .await
@@ -84,8 +123,7 @@ pub async fn register_master(
         "the chain registered another key than the master's"
     );
     if fund {
-        stack
-            .devnet
+        devnet
             .fund(Ed25519PublicKey::new(key).derive_address())
             .await?;
     }

@@ -19,19 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use daas_core::access::unix_now_secs;
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::nodes::{
     Capacity, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
 };
 use daas_core::chain::calls::K8sRequest as Submission;
-use daas_core::chain::ptb::PcrArgs;
 use daas_core::chain::{ChainClient, EventFollower, FileCursorStore, StartAt, TransactionSigner};
 use daas_core::package::gateway::HttpMethod;
-use daas_core::package::{ENCLAVE_CAP_ID, Mist, PackageEvent, Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, PackageEvent, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::devnet::DevnetOptions;
+use daas_e2e::enclave;
 use daas_e2e::kwok;
 use daas_e2e::replicas::ReplicatedStack;
 use daas_e2e::stack::{MasterProcess, StackOptions};
@@ -40,7 +38,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::Api;
 use sui_crypto::ed25519::Ed25519PrivateKey;
-use sui_sdk_types::{Address, Ed25519PublicKey};
+use sui_sdk_types::Address;
 
 const SUI: u64 = 1_000_000_000;
 /// The master's Lease in `kube-system` (`daas_master::leader::LEASE_NAME`).
@@ -107,36 +105,18 @@ fn log(master: &MasterProcess) -> String {
 /// leads can sign and pay for gateway results.
 async fn register_replicas(stack: &ReplicatedStack, chain: &ChainClient) {
     let admin = Ed25519PrivateKey::new([0xad; 32]);
-    let first = stack.masters[0].client().unwrap().master().await.unwrap();
-    let pcrs = first.attestation().pcrs();
-    let pcr = |index| pcrs.get(index).unwrap().as_bytes().to_vec();
-    let (pcr0, pcr1, pcr2) = (pcr(0), pcr(1), pcr(2));
-    let config = chain
-        .create_enclave_config(
+    let first = stack.masters[0].client().unwrap();
+    let config = enclave::create_config(&first, chain, &admin).await.unwrap();
+    for master in &stack.masters {
+        enclave::register_key(
+            &master.client().unwrap(),
+            &stack.devnet,
             &admin,
-            ENCLAVE_CAP_ID,
-            "k3s-daas master",
-            &PcrArgs {
-                pcr0: &pcr0,
-                pcr1: &pcr1,
-                pcr2: &pcr2,
-            },
+            config,
+            true,
         )
         .await
-        .unwrap()
-        .event
-        .config_id;
-    for master in &stack.masters {
-        let attested = master.client().unwrap().master().await.unwrap();
-        let document = STANDARD.decode(&attested.response().document).unwrap();
-        let key = attested.signing_key().to_bytes();
-        let registered = chain
-            .register_enclave(&admin, config, &document)
-            .await
-            .unwrap();
-        assert_eq!(registered.event.pk, key);
-        let gas = Ed25519PublicKey::new(key).derive_address();
-        stack.devnet.fund(gas).await.unwrap();
+        .unwrap();
     }
 }
 
