@@ -16,6 +16,11 @@
 //! With `--state-dir`, a simulated agent keeps its identity across runs:
 //! the same wallet, stake and node name, as a restarted real agent does.
 //!
+//! Joining survives a chain, faucet, master or API server that is down for
+//! a while: a step that failed for want of an answer is retried for up to
+//! [`REGISTER_RETRY_FOR`], and a retry first looks for the stake an
+//! earlier attempt may have made, so no agent stakes twice.
+//!
 //! Agents share a few attested connections to the master (`--connections`)
 //! rather than one each; the requests, proofs and chain reads are one per
 //! agent, as N real agents would make them.
@@ -40,6 +45,8 @@ use daas_core::package::staking::SealToken;
 use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
 use daas_core::private_file;
 use daas_core::wallet::{Keypair, Scheme};
+
+use crate::run::join::{REGISTER_RETRY_FOR, REGISTER_RETRY_INTERVAL};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -172,13 +179,22 @@ pub enum SimulateError {
         #[source]
         source: kube::Error,
     },
-    /// The faucet cannot be reached, or refused.
-    #[error("the faucet {url} {reason}")]
-    Faucet {
+    /// The faucet cannot be reached.
+    #[error("the faucet {url} cannot be reached: {source}")]
+    FaucetUnreachable {
         /// The faucet's URL.
         url: String,
-        /// What went wrong.
-        reason: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The faucet refused.
+    #[error("the faucet {url} answered HTTP {status}")]
+    FaucetRefused {
+        /// The faucet's URL.
+        url: String,
+        /// Its HTTP status.
+        status: u16,
     },
     /// A kept key of a simulated agent cannot be read, used or written.
     #[error("the simulated agent's key file {path} {reason}")]
@@ -235,6 +251,32 @@ impl SimulateError {
             }
         )
     }
+
+    /// Whether the chain, the faucet, the master or the API server was
+    /// unreachable or busy, so that joining again later may succeed.
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Chain { source, .. } => source.is_transient(),
+            Self::FaucetUnreachable { .. } => true,
+            Self::FaucetRefused { status, .. } => transient_status(*status),
+            Self::Master { source, .. } => match source {
+                AttestedError::Transport { .. } => true,
+                AttestedError::Status { status, .. } => transient_status(*status),
+                _ => false,
+            },
+            Self::Kube { source, .. } => match source {
+                kube::Error::Api(status) => transient_status(status.code),
+                kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// 429 and the 5xx statuses of a server that is down or busy.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
 }
 
 /// One simulated agent, registered.
@@ -377,8 +419,8 @@ impl Shared {
     }
 }
 
-/// One agent: key, faucet, stake (unless the chain shows its kept key's
-/// stake for the node), registration, kwok node.
+/// One agent, joined: its identity, then [`join_once`] again while it
+/// fails transiently, for up to [`REGISTER_RETRY_FOR`].
 async fn join(shared: &Shared, index: usize) -> Result<SimAgent, SimulateError> {
     let node = format!("{}-{index}", shared.args.prefix);
     let span = info_span!("simulated_agent", %node);
@@ -388,32 +430,65 @@ async fn join(shared: &Shared, index: usize) -> Result<SimAgent, SimulateError> 
             source,
         })?;
         let (key, kept) = identity(shared.args.state_dir.as_deref(), &node)?;
-        let staked = if kept {
-            staked(shared, &key, &name).await?
-        } else {
-            None
-        };
-        let seal = match staked {
-            Some(seal) => {
-                info!(%seal, "kept wallet: reusing its stake");
-                seal
+        let deadline = Instant::now() + REGISTER_RETRY_FOR;
+        // A kept key, or one an interrupted attempt may have staked with,
+        // may already hold the node's stake.
+        let mut may_be_staked = kept;
+        loop {
+            match join_once(shared, index, &name, &key, may_be_staked).await {
+                Err(error) if error.is_transient() && Instant::now() < deadline => {
+                    warn!(%error, "joining failed; trying again");
+                    may_be_staked = true;
+                    tokio::time::sleep(REGISTER_RETRY_INTERVAL).await;
+                }
+                Err(error) => return Err(error),
+                Ok(seal) => {
+                    return Ok(SimAgent {
+                        node: node.clone(),
+                        key,
+                        seal,
+                    });
+                }
             }
-            None => {
-                fund(shared, key.address()).await?;
-                shared
-                    .chain
-                    .stake_and_mint(&key, shared.args.stake, Role::Worker, &node)
-                    .await
-                    .map_err(SimulateError::chain(format!("staking for {node}")))?
-                    .token
-            }
-        };
-        register(shared, index, &node, &key, seal).await?;
-        create_kwok_node(&shared.kube, &node).await?;
-        Ok(SimAgent { node, key, seal })
+        }
     }
     .instrument(span)
     .await
+}
+
+/// Faucet and stake (unless the chain shows `key`'s stake for the node,
+/// looked for when `may_be_staked`), registration, kwok node.
+async fn join_once(
+    shared: &Shared,
+    index: usize,
+    name: &NodeName,
+    key: &Keypair,
+    may_be_staked: bool,
+) -> Result<SealTokenId, SimulateError> {
+    let node = name.as_str();
+    let staked = if may_be_staked {
+        staked(shared, key, name).await?
+    } else {
+        None
+    };
+    let seal = match staked {
+        Some(seal) => {
+            info!(%seal, "reusing this wallet's stake");
+            seal
+        }
+        None => {
+            fund(shared, key.address()).await?;
+            shared
+                .chain
+                .stake_and_mint(key, shared.args.stake, Role::Worker, node)
+                .await
+                .map_err(SimulateError::chain(format!("staking for {node}")))?
+                .token
+        }
+    };
+    register(shared, index, node, key, seal).await?;
+    create_kwok_node(&shared.kube, node).await?;
+    Ok(seal)
 }
 
 /// The agent's key and whether it was kept: without a state directory a
@@ -492,13 +567,13 @@ async fn fund(shared: &Shared, address: Address) -> Result<(), SimulateError> {
         .json(&body)
         .send()
         .await
-        .map_err(|error| SimulateError::Faucet {
+        .map_err(|source| SimulateError::FaucetUnreachable {
             url: url.clone(),
-            reason: format!("cannot be reached: {error}"),
+            source,
         })?;
     if !response.status().is_success() {
-        return Err(SimulateError::Faucet {
-            reason: format!("answered {}", response.status()),
+        return Err(SimulateError::FaucetRefused {
+            status: response.status().as_u16(),
             url,
         });
     }
@@ -790,5 +865,43 @@ mod tests {
         let error = identity(Some(dir.path()), "sim-0").unwrap_err();
         assert!(error.to_string().contains("sim-0.key"), "{error}");
         assert!(error.to_string().contains("cannot be read"), "{error}");
+    }
+
+    #[test]
+    fn only_an_unreachable_or_busy_service_is_worth_joining_again() {
+        let status = |status| SimulateError::Master {
+            context: "registering sim-0".to_owned(),
+            source: AttestedError::Status {
+                url: "https://127.0.0.1:9/api/v1/nodes/register".to_owned(),
+                status,
+                error: "no".to_owned(),
+            },
+        };
+        assert!(status(503).is_transient());
+        assert!(status(429).is_transient());
+        assert!(!status(403).is_transient(), "a refusal is final");
+        assert!(!status(409).is_transient());
+        let faucet = |status| SimulateError::FaucetRefused {
+            url: "http://127.0.0.1:9/v2/gas".to_owned(),
+            status,
+        };
+        assert!(faucet(502).is_transient());
+        assert!(!faucet(400).is_transient());
+        let api = |code| SimulateError::Kube {
+            context: "creating the kwok node sim-0".to_owned(),
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("no", "x").with_code(code),
+            )),
+        };
+        assert!(api(503).is_transient());
+        assert!(!api(422).is_transient());
+        assert!(!SimulateError::ZeroCount.is_transient());
+        assert!(
+            !SimulateError::Proof {
+                node: "sim-0".to_owned(),
+                source: WorkerProofError::InvalidAudience("empty"),
+            }
+            .is_transient()
+        );
     }
 }

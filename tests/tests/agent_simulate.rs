@@ -4,7 +4,8 @@
 //! get kwok Nodes that the master labels with their seal tokens, and
 //! heartbeat until the master shows all of them fresh; node health is read
 //! in pages smaller than the fleet, with no node missed or repeated, and
-//! bad page parameters are refused by name.
+//! bad page parameters are refused by name. The chain is down when they
+//! start: they wait for it rather than exit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -29,8 +30,9 @@ const PREFIX: &str = "sim-e2e";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
-    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let mut stack = Stack::start(StackOptions::default()).await.unwrap();
     kwok::ensure_running(&stack.cluster).await.unwrap();
+    stack.devnet.stop().await.unwrap();
     let agent = tokio::task::spawn_blocking(|| binaries::workspace_binary("daas-agent"))
         .await
         .unwrap()
@@ -66,6 +68,14 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         }
         all.join("\n")
     });
+    // Joining waits for the chain (and its faucet) to come back.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "simulate exited while the chain was down: {}",
+        stderr_log.await.unwrap_or_default()
+    );
+    stack.devnet.restart().await.unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let registered = tokio::time::timeout(Duration::from_secs(300), stdout.next_line())
         .await

@@ -19,12 +19,12 @@ use super::{Agent, AgentError, crash};
 use crate::runtime::{Launch, command_line};
 use crate::state::{CA_FILE, JOIN_TOKEN_FILE, PendingStake};
 
-/// How long registration is retried while the master answers 503 (it
-/// revokes a node's previous admission within a reconcile pass and a
-/// drain).
-const REGISTER_RETRY_FOR: Duration = Duration::from_secs(180);
+/// How long joining is retried while the master answers 503 (it revokes a
+/// node's previous admission within a reconcile pass and a drain) or, for
+/// simulated agents, while the chain or the master cannot be reached.
+pub(crate) const REGISTER_RETRY_FOR: Duration = Duration::from_secs(180);
 /// The pause between those attempts.
-const REGISTER_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const REGISTER_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What registration gave the runtime.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! The workspace's executables for tests that run them as processes.
 //!
-//! `$DAAS_<NAME>_BIN` (e.g. `DAAS_MASTER_BIN`) names a prebuilt one;
-//! otherwise the test runs `cargo build --workspace --bins
+//! `$DAAS_<NAME>_BIN` (e.g. `DAAS_MASTER_BIN`) names a prebuilt one (a
+//! relative path is taken from the workspace directory, since Cargo runs
+//! tests and benches in their package's directory); otherwise the test runs `cargo build --workspace --bins
 //! --message-format=json` once per process and takes the paths Cargo
 //! reports, so a test never runs a stale binary. One build of every binary
 //! (one feature resolution) is much cheaper than one per package, each of
@@ -36,7 +37,7 @@ pub const LOCAL: &str = "daas-local";
 pub fn workspace_binary(package: &str) -> anyhow::Result<PathBuf> {
     let variable = override_variable(package);
     if let Some(path) = std::env::var_os(&variable) {
-        let path = PathBuf::from(path);
+        let path = workspace_dir()?.join(path);
         if !path.is_file() {
             bail!("{variable}={} is not a file", path.display());
         }

@@ -115,12 +115,19 @@ impl Authenticated {
     /// requests once it is revoked.
     pub fn kubernetes_user(&self) -> Grant {
         let mut grant = Grant::clone(&self.grant);
-        if let CredentialKind::Opaque(hash) = self.kind {
-            grant
-                .extra
-                .insert(EXTRA_OPAQUE_TOKEN.to_owned(), vec![hash.to_string()]);
+        if let Some((key, value)) = self.credential_extra() {
+            grant.extra.insert(key.to_owned(), vec![value]);
         }
         grant
+    }
+
+    /// The extra attribute the credential adds to the grant's: an opaque
+    /// token's id under [`EXTRA_OPAQUE_TOKEN`]; none for an access token.
+    pub fn credential_extra(&self) -> Option<(&'static str, String)> {
+        match self.kind {
+            CredentialKind::Opaque(hash) => Some((EXTRA_OPAQUE_TOKEN, hash.to_string())),
+            CredentialKind::AccessToken => None,
+        }
     }
 }
 

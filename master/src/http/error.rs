@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use daas_core::api::ErrorBody;
 use serde::de::DeserializeOwned;
@@ -113,9 +114,7 @@ impl From<JsonRejection> for ApiError {
         }
         let status = rejection.status();
         let message = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                "request body must be JSON with Content-Type: application/json".to_owned()
-            }
+            JsonRejection::MissingJsonContentType(_) => NOT_JSON.to_owned(),
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
                 "request body is larger than this endpoint accepts".to_owned()
             }
@@ -138,6 +137,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The refusal of a body that is not declared as JSON.
+const NOT_JSON: &str = "request body must be JSON with Content-Type: application/json";
+
+/// Whether `Content-Type` is JSON: `application/json` or
+/// `application/<anything>+json`, with any parameters, as axum's `Json`
+/// accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
 /// A JSON request body whose rejections are [`ApiError`]s: wrong content
 /// type 415, oversize 413, syntax 400, shape 422, each naming the problem.
 #[derive(Debug, Clone, Copy, Default)]
@@ -151,8 +171,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
-        Ok(Self(value))
+        if !is_json(request.headers()) {
+            return Err(Self::Rejection::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                NOT_JSON,
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        // The plain parse is the fast path; only a refused body is parsed
+        // again by axum, whose message names where it went wrong.
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Self(value)),
+            Err(_) => {
+                let Json(value) = Json::<T>::from_bytes(&bytes)?;
+                Ok(Self(value))
+            }
+        }
     }
 }
 
@@ -180,5 +216,75 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         let response = ApiError::too_many_requests(Duration::ZERO).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_as_axum_does() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            is_json(&headers)
+        };
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(with(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jsonx",
+            "json",
+            "application/",
+            "",
+        ] {
+            assert!(!with(other), "{other}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        count: u32,
+    }
+
+    async fn extract(content_type: &str, body: &str) -> Result<Body, ApiError> {
+        let request = Request::builder()
+            .header(header::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        ApiJson::<Body>::from_request(request, &())
+            .await
+            .map(|ApiJson(body)| body)
+    }
+
+    #[tokio::test]
+    async fn every_body_refusal_names_the_problem() {
+        let body = extract("application/json", r#"{"name":"a","count":2}"#)
+            .await
+            .unwrap();
+        assert_eq!((body.name.as_str(), body.count), ("a", 2));
+
+        let error = extract("text/plain", "{}").await.unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(error.message(), NOT_JSON);
+
+        let error = extract("application/json", "{\"name\":").await.unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert!(error.message().contains("EOF"), "{}", error.message());
+
+        let error = extract("application/json", r#"{"name":"a","count":-1}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            error.message().contains("count") && error.message().contains("-1"),
+            "the path and the value: {}",
+            error.message()
+        );
     }
 }
