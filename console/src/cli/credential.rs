@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use daas_core::clock::unix_now_ms;
 use daas_core::package::SealTokenId;
 use serde::Serialize;
 
@@ -40,9 +41,6 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
         ),
     };
     let ctx = super::context(global, None)?;
-    if !args.no_check {
-        check(&ctx, seal_token).await?;
-    }
     let request = CredentialRequest {
         seal_token,
         audience,
@@ -56,12 +54,19 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
             ),
         },
     };
+    let now_ms = unix_now_ms();
+    let allowed_now = !args.no_check
+        && !ops::recently_allowed(&ctx, &request, now_ms)
+        && check(&ctx, seal_token).await?;
     let unlock = TerminalUnlock::of(&ctx);
     let (issued, cache_error) = ops::issue(&ctx, &request, &unlock).context(
         "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
     )?;
     if let Some(error) = cache_error {
         eprintln!("warning: cannot cache the credential: {error}");
+    }
+    if allowed_now && let Err(error) = ops::remember_allowed(&ctx, &request, now_ms) {
+        eprintln!("warning: cannot remember the chain's check: {error}");
     }
     let credential = ExecCredential {
         api_version: &info.api_version,
@@ -77,13 +82,14 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
 
 /// Fails with the reason when the chain says the master will refuse; warns
 /// and goes on when the chain cannot be asked (the master decides).
-async fn check(ctx: &Context, seal_token: SealTokenId) -> anyhow::Result<()> {
+/// Whether the chain allowed it.
+async fn check(ctx: &Context, seal_token: SealTokenId) -> anyhow::Result<bool> {
     let Ok(owner) = wallet::address(ctx) else {
         // The signing step names the wallet problem.
-        return Ok(());
+        return Ok(false);
     };
     match tokio::time::timeout(CHECK_TIMEOUT, ops::check(ctx, seal_token, owner)).await {
-        Ok(Ok(AccessCheck::Allowed { .. })) => Ok(()),
+        Ok(Ok(AccessCheck::Allowed { .. })) => Ok(true),
         Ok(Ok(AccessCheck::Refused(why))) => {
             bail!("K3s-DaaS access will be refused: {why}")
         }
@@ -91,11 +97,11 @@ async fn check(ctx: &Context, seal_token: SealTokenId) -> anyhow::Result<()> {
             eprintln!(
                 "warning: cannot check seal token {seal_token} on chain ({error}); signing anyway"
             );
-            Ok(())
+            Ok(false)
         }
         Err(_) => {
             eprintln!("warning: the chain did not answer within {CHECK_TIMEOUT:?}; signing anyway");
-            Ok(())
+            Ok(false)
         }
     }
 }

@@ -5,7 +5,12 @@
 //! `Unauthorized`.
 //!
 //! Tokens are cached in 0600 files in a 0700 directory under the user's
-//! cache dir, reused while enough of their lifetime remains. A seal token
+//! cache dir, reused while enough of their lifetime remains. kubectl runs
+//! the plugin for every command, so the chain's "allowed" is remembered
+//! beside the cached token for [`CHECK_REUSE`]: a loop of commands asks
+//! the chain once, not once per command (the master decides every request
+//! whatever the plugin said). Unstaking through the console forgets both
+//! ([`forget`]), so the next command says why access ended. A seal token
 //! cannot change hands (contracts/README.md), so it also fixes the owner;
 //! a cached token is reused only when its claims still match.
 
@@ -32,6 +37,12 @@ const MAX_CACHE_FILE: u64 = 64 * 1024;
 /// How long the on-chain check may take before the plugin signs anyway
 /// (the master still decides).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the chain's "allowed" for a credential is reused before the
+/// plugin asks again.
+pub const CHECK_REUSE: Duration = Duration::from_secs(30);
+/// A remembered check file larger than this is not ours.
+const MAX_CHECK_FILE: u64 = 64;
 
 /// What to sign.
 #[derive(Debug, Clone)]
@@ -118,15 +129,104 @@ fn cache_path(ctx: &Context, dir: &Path, request: &CredentialRequest) -> Result<
     Ok(dir.join(format!("{}.json", hex::encode(&digest[..16]))))
 }
 
+/// Whether the chain allowed `request`'s credential less than
+/// [`CHECK_REUSE`] before `now_ms` (never without a cache directory).
+pub fn recently_allowed(ctx: &Context, request: &CredentialRequest, now_ms: u64) -> bool {
+    check_file(ctx, request).is_some_and(|path| allowed_within(&path, now_ms))
+}
+
+/// Remembers that the chain allowed `request`'s credential at `now_ms`
+/// (nothing without a cache directory).
+///
+/// # Errors
+/// The file cannot be written.
+pub fn remember_allowed(
+    ctx: &Context,
+    request: &CredentialRequest,
+    now_ms: u64,
+) -> Result<(), OpsError> {
+    match check_file(ctx, request) {
+        Some(path) => write_private(&path, now_ms.to_string().as_bytes()),
+        None => Ok(()),
+    }
+}
+
+/// Forgets every cached token of `seal_token` in `dir`, with its
+/// remembered check, so that the next kubectl command signs anew and asks
+/// the chain. Returns how many tokens were forgotten.
+///
+/// # Errors
+/// The directory cannot be read or an entry cannot be removed.
+pub fn forget(dir: &Path, seal_token: SealTokenId) -> Result<usize, OpsError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| OpsError::File {
+            action,
+            path,
+            source,
+        }
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(io("read", dir)(error)),
+    };
+    let mut forgotten = 0;
+    for entry in entries {
+        let path = entry.map_err(io("read", dir))?.path();
+        let of_token = path.extension().is_some_and(|ext| ext == "json")
+            && read_issued(&path).is_some_and(|issued| {
+                AccessToken::parse(&issued.token)
+                    .is_ok_and(|token| token.unverified_claims().seal_token == seal_token)
+            });
+        if !of_token {
+            continue;
+        }
+        for file in [path.with_extension("checked"), path.clone()] {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io("remove", &file)(error)),
+            }
+        }
+        forgotten += 1;
+    }
+    Ok(forgotten)
+}
+
+/// `<cache file>.checked`: when the chain last allowed the credential.
+fn check_file(ctx: &Context, request: &CredentialRequest) -> Option<PathBuf> {
+    let dir = request.cache_dir.as_ref()?;
+    cache_path(ctx, dir, request)
+        .ok()
+        .map(|path| path.with_extension("checked"))
+}
+
+/// Whether the check remembered at `path` is younger than [`CHECK_REUSE`]
+/// at `now_ms` (and not from the future).
+fn allowed_within(path: &Path, now_ms: u64) -> bool {
+    let mut text = String::new();
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CHECK_FILE).read_to_string(&mut text));
+    let Some(at_ms) = read.ok().and_then(|_| text.trim().parse::<u64>().ok()) else {
+        return false;
+    };
+    at_ms <= now_ms && now_ms - at_ms < CHECK_REUSE.as_millis() as u64
+}
+
+fn read_issued(path: &Path) -> Option<Issued> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    file.take(MAX_CACHE_FILE).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// The cached token at `path` if it is still good: readable, a
 /// well-formed token for the same seal token and audience (and key, when
 /// `key` is an address), not issued in the future, with enough life left.
 /// Anything else is a miss.
 fn cached(path: &Path, request: &CredentialRequest, key: Option<&str>, now: u64) -> Option<Issued> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut text = String::new();
-    file.take(MAX_CACHE_FILE).read_to_string(&mut text).ok()?;
-    let issued: Issued = serde_json::from_str(&text).ok()?;
+    let issued = read_issued(path)?;
     let parsed = AccessToken::parse(&issued.token).ok()?;
     let claims = parsed.unverified_claims();
     let key_matches = key
@@ -146,7 +246,11 @@ fn cached(path: &Path, request: &CredentialRequest, key: Option<&str>, now: u64)
 
 fn write_cache(path: &Path, issued: &Issued) -> Result<(), OpsError> {
     let json = serde_json::to_vec(issued).map_err(|e| OpsError::Refused(e.to_string()))?;
-    private_file::write_atomic(path, &json).map_err(|e| OpsError::File {
+    write_private(path, &json)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
+    private_file::write_atomic(path, bytes).map_err(|e| OpsError::File {
         action: e.action,
         path: e.path,
         source: e.source,
@@ -247,4 +351,70 @@ pub fn format_ms(ms: u64) -> String {
         .ok()
         .and_then(|s| jiff::Timestamp::from_second(s).ok())
         .map_or_else(|| format!("{ms} ms"), |t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use daas_core::wallet::{Keypair, Scheme};
+
+    use super::*;
+
+    fn cached_token(dir: &Path, name: &str, seal: SealTokenId) -> PathBuf {
+        let key = Keypair::generate(Scheme::Ed25519);
+        let claims = Claims::new(
+            seal,
+            key.address(),
+            "https://k3s.test:6443".to_owned(),
+            unix_now_secs(),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        let issued = Issued {
+            token: AccessToken::sign(&key, &claims).unwrap().into_string(),
+            expires_at: claims.expires_at,
+        };
+        let path = dir.join(format!("{name}.json"));
+        write_cache(&path, &issued).unwrap();
+        write_private(&path.with_extension("checked"), b"1").unwrap();
+        path
+    }
+
+    #[test]
+    fn a_remembered_check_serves_only_for_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.checked");
+        assert!(!allowed_within(&path, 10_000), "no file");
+        write_private(&path, b"10000").unwrap();
+        let window = CHECK_REUSE.as_millis() as u64;
+        assert!(allowed_within(&path, 10_000));
+        assert!(allowed_within(&path, 10_000 + window - 1));
+        assert!(!allowed_within(&path, 10_000 + window), "expired");
+        assert!(!allowed_within(&path, 9_999), "from the future");
+        for bad in [&b""[..], b"soon", b"-1", &[0xff; 200][..]] {
+            write_private(&path, bad).unwrap();
+            assert!(!allowed_within(&path, 10_000), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forgetting_a_seal_token_removes_only_its_tokens_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = SealTokenId::new(Address::new([0x11; 32]));
+        let kept = SealTokenId::new(Address::new([0x22; 32]));
+        let first = cached_token(dir.path(), "first", gone);
+        let second = cached_token(dir.path(), "second", gone);
+        let other = cached_token(dir.path(), "other", kept);
+        std::fs::write(dir.path().join("junk.json"), "not a token").unwrap();
+
+        assert_eq!(forget(dir.path(), gone).unwrap(), 2);
+        for path in [&first, &second] {
+            assert!(!path.exists() && !path.with_extension("checked").exists());
+        }
+        assert!(other.exists() && other.with_extension("checked").exists());
+        assert!(dir.path().join("junk.json").exists());
+        assert_eq!(forget(dir.path(), gone).unwrap(), 0);
+        assert_eq!(forget(&dir.path().join("missing"), gone).unwrap(), 0);
+    }
 }

@@ -267,6 +267,7 @@ pub async fn act(
         }
         TokenAction::Unstake => {
             let Called { event, outcome } = chain.request_unstake(signer, token).await?;
+            forget_credentials(token);
             receipt(outcome.digest, None, None, Some(event.unbonding_until_ms))
         }
         TokenAction::Withdraw => {
@@ -274,6 +275,18 @@ pub async fn act(
             receipt(outcome.digest, Some(event.amount), None, None)
         }
     })
+}
+
+/// Forgets the kubectl credentials cached for `token` (and the chain's
+/// remembered "allowed"), so the next kubectl command asks the chain and
+/// says access ended. Best effort: the master refuses the token anyway.
+fn forget_credentials(token: SealTokenId) {
+    let Some(dir) = super::credential::default_cache_dir() else {
+        return;
+    };
+    if let Err(error) = super::credential::forget(&dir, token) {
+        tracing::warn!(%error, "cannot forget the cached kubectl credentials");
+    }
 }
 
 /// One seal token of an owner, as the chain has it.
