@@ -115,6 +115,7 @@ async fn soak(stack: &Stack, bridge: &WebhookBridge, body: &Path, secs: u64, log
         duration: Duration::from_secs(secs),
         rate_per_connection: Some(u32::try_from(rate / SOAK_CONNECTIONS as u64).unwrap()),
     };
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         loop {
@@ -122,22 +123,26 @@ async fn soak(stack: &Stack, bridge: &WebhookBridge, body: &Path, secs: u64, log
                 Ok(kib) => samples.push(kib),
                 Err(_) => return samples,
             }
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::select! {
+                _ = &mut stopped => return samples,
+                () = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
         }
     });
     let report = run.run(logs).await.unwrap();
     let rss_end = rss_kib(pid).unwrap();
-    sampler.abort();
-    let samples = sampler.await.unwrap_or_default();
+    let _ = stop.send(());
+    let samples = sampler.await.unwrap();
     let samples: Vec<u64> = samples.into_iter().chain([rss_end]).collect();
     println!(
         "soak: {} requests in {secs} s ({:.0}/s), {} failed, p99 {:.2} ms; master RSS KiB \
-         start {} end {rss_end} max {}",
+         start {} end {rss_end} min {} max {}",
         report.requests,
         report.per_second,
         report.failed,
         report.p99_ms,
         samples.first().copied().unwrap_or(0),
+        samples.iter().min().copied().unwrap_or(0),
         samples.iter().max().copied().unwrap_or(0),
     );
     json!({

@@ -127,10 +127,16 @@ impl UserMachine {
             .context("running kubectl")
     }
 
-    /// How many tokens the credential plugin has cached.
+    /// How many tokens the credential plugin has cached (its `.json`
+    /// files; a `.checked` file beside one remembers the chain's check).
     pub fn cached_credentials(&self) -> usize {
         std::fs::read_dir(self.cache_home().join("k3s-daas/credentials"))
-            .map(Iterator::count)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+                    .count()
+            })
             .unwrap_or(0)
     }
 
