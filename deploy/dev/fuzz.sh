@@ -4,9 +4,10 @@
 # for attestation_parse, the real Nitro documents), and print executions
 # and crashes per target.
 #
-#   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [TARGET...]
+#   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [--max-len BYTES] [TARGET...]
 #
-# Defaults: 30 s, AddressSanitizer, every target. `--sanitizer none` (what
+# Defaults: 30 s, AddressSanitizer, inputs up to 20,000 bytes (the largest
+# real attestation document), every target. `--sanitizer none` (what
 # CI runs) leaves out ASan's instrumentation and its checks at run time:
 # the workspace forbids `unsafe`, so ASan watches only the C and unsafe
 # code of dependencies, while panics, overflow checks (debug assertions
@@ -19,15 +20,17 @@
 # written to fuzz/target/results.tsv.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--seconds N] [--sanitizer address|none] [TARGET...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--seconds N] [--sanitizer address|none] [--max-len BYTES] [TARGET...]" >&2; exit 2; }
 
 seconds=30
 sanitizer=address
+max_len=20000
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) [ $# -ge 2 ] || usage; seconds="$2"; shift 2 ;;
     --sanitizer) [ $# -ge 2 ] || usage; sanitizer="$2"; shift 2 ;;
+    --max-len) [ $# -ge 2 ] || usage; max_len="$2"; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) targets+=("$1"); shift ;;
@@ -39,6 +42,9 @@ case "$sanitizer" in
 esac
 case "$seconds" in
   ''|*[!0-9]*|0) echo "--seconds wants a positive whole number, not '$seconds'" >&2; exit 2 ;;
+esac
+case "$max_len" in
+  ''|*[!0-9]*|0) echo "--max-len wants a positive whole number, not '$max_len'" >&2; exit 2 ;;
 esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -91,10 +97,9 @@ for target in "${targets[@]}"; do
   if [ "$target" = attestation_parse ]; then seed_attestation "$work"; fi
   log="target/fuzz-$target.log"
   status=0
-  # -max_len covers the largest real attestation document; -timeout
-  # makes a hang a finding; -rss_limit_mb bounds memory.
+  # -timeout makes a hang a finding; -rss_limit_mb bounds memory.
   cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$target" "$work" "$seeds" -- \
-    -max_total_time="$seconds" -max_len=20000 -rss_limit_mb=2048 -timeout=10 \
+    -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
   crashes="$(find "artifacts/$target" -type f | wc -l)"
