@@ -45,13 +45,13 @@ use daas_core::package::staking::SealToken;
 use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
 use daas_core::private_file;
 use daas_core::wallet::{Keypair, Scheme};
-
-use crate::run::join::{REGISTER_RETRY_FOR, REGISTER_RETRY_INTERVAL};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use kube::api::{Api, ObjectMeta, PostParams};
 use sui_sdk_types::Address;
 use tracing::{Instrument as _, info, info_span, warn};
+
+use crate::run::join::{REGISTER_RETRY_FOR, REGISTER_RETRY_INTERVAL};
 
 /// Tries of a request that failed before the master answered.
 const ATTEMPTS: u32 = 3;
@@ -255,15 +255,17 @@ impl SimulateError {
     /// Whether the chain, the faucet, the master or the API server was
     /// unreachable or busy, so that joining again later may succeed.
     fn is_transient(&self) -> bool {
+        if self.before_answer() {
+            return true;
+        }
         match self {
             Self::Chain { source, .. } => source.is_transient(),
             Self::FaucetUnreachable { .. } => true,
             Self::FaucetRefused { status, .. } => transient_status(*status),
-            Self::Master { source, .. } => match source {
-                AttestedError::Transport { .. } => true,
-                AttestedError::Status { status, .. } => transient_status(*status),
-                _ => false,
-            },
+            Self::Master {
+                source: AttestedError::Status { status, .. },
+                ..
+            } => transient_status(*status),
             Self::Kube { source, .. } => match source {
                 kube::Error::Api(status) => transient_status(status.code),
                 kube::Error::HyperError(_) | kube::Error::Service(_) => true,

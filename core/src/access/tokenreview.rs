@@ -276,19 +276,19 @@ impl ExtraRef<'_> {
 impl Serialize for ExtraRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let mut more = self.more.filter(|(key, _)| !self.extra.contains_key(*key));
+        // `more` goes in before the first key not below it, and replaces
+        // an equal one.
+        let mut more = self.more;
         for (key, values) in self.extra {
-            if let Some((more_key, value)) = more.filter(|(more_key, _)| *more_key < key.as_str()) {
+            if let Some((more_key, value)) = more
+                && more_key <= key.as_str()
+            {
                 map.serialize_entry(more_key, &[value])?;
                 more = None;
-            }
-            let values: &[String] = match self.more {
-                Some((more_key, value)) if more_key == key => {
-                    map.serialize_entry(key, &[value])?;
+                if more_key == key {
                     continue;
                 }
-                _ => values,
-            };
+            }
             map.serialize_entry(key, values)?;
         }
         if let Some((key, value)) = more {
