@@ -48,7 +48,12 @@ impl Home {
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_daas-console"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_daas-console")), args, env)
+    }
+
+    /// `program args` in this home.
+    fn command_of(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_clear()
@@ -137,6 +142,69 @@ fn prints_an_exec_credential_whose_token_verifies() {
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(mode(&files[0]), 0o600);
     assert_eq!(mode(&home.cache_dir()), 0o700);
+}
+
+#[test]
+fn the_plugin_binary_answers_from_the_cache_and_otherwise_becomes_the_console() {
+    let home = Home::new();
+    // daas-credential alone, without daas-console beside it: it can only
+    // answer from the cache.
+    let lonely = home.dir.path().join("bin").join("daas-credential");
+    std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_daas-credential"), &lonely).unwrap();
+    let run = |plugin: &Path, extra: &[&str]| {
+        let mut args = vec!["credential", "--seal-token", SEAL, "--audience", AUDIENCE];
+        args.extend(extra);
+        home.command_of(plugin, &args, &[]).output().unwrap()
+    };
+    let refused = run(&lonely, &["--no-check"]);
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("needs daas-console beside it"),
+        "a miss needs the console: {error}"
+    );
+
+    // Beside the console, a miss becomes the console, which signs and caches.
+    let signed = token_of(
+        &serde_json::from_str(&stdout(&run(
+            Path::new(env!("CARGO_BIN_EXE_daas-credential")),
+            &["--no-check"],
+        )))
+        .unwrap(),
+    );
+    // Now the lonely plugin answers from the cache alone, the same token.
+    let cached: Value = serde_json::from_str(&stdout(&run(&lonely, &["--no-check"]))).unwrap();
+    assert_eq!(token_of(&cached), signed);
+    assert_eq!(cached["kind"], json!("ExecCredential"));
+
+    // Checking (the default) needs a recent "allowed" from the chain: none
+    // yet (the chain is unreachable here), so the console is needed …
+    assert!(!run(&lonely, &[]).status.success());
+    // … until one is remembered beside the token.
+    let token_file = home
+        .cache_files()
+        .into_iter()
+        .find(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .unwrap();
+    let now_ms = unix_now_secs() * 1000;
+    std::fs::write(token_file.with_extension("checked"), now_ms.to_string()).unwrap();
+    assert_eq!(
+        token_of(&serde_json::from_str(&stdout(&run(&lonely, &[]))).unwrap()),
+        signed
+    );
+    // An old one is not enough.
+    let old_ms = now_ms - 60_000;
+    std::fs::write(token_file.with_extension("checked"), old_ms.to_string()).unwrap();
+    assert!(!run(&lonely, &[]).status.success());
+
+    // Bad arguments are the console's errors, without running it.
+    let bad = Command::new(&lonely)
+        .args(["credential", "--seal-token", "nope", "--audience", AUDIENCE])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a seal token id"));
 }
 
 #[test]
@@ -333,7 +401,11 @@ fn kubeconfig_merge_keeps_other_entries_and_is_private() {
     let exec = &config["users"][1]["user"]["exec"];
     assert_eq!(exec["apiVersion"], json!("client.authentication.k8s.io/v1"));
     assert_eq!(exec["interactiveMode"], json!("IfAvailable"));
-    assert_eq!(exec["command"], json!(env!("CARGO_BIN_EXE_daas-console")));
+    // The plugin-only binary beside the console, with the console's arguments.
+    assert_eq!(
+        exec["command"],
+        json!(env!("CARGO_BIN_EXE_daas-credential"))
+    );
     let args: Vec<&str> = exec["args"]
         .as_array()
         .unwrap()

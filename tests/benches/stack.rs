@@ -6,6 +6,9 @@
 //!    the API server as configured) and with a static token of the same
 //!    RBAC groups; both the HTTP request alone and whole `kubectl get`
 //!    processes (the latter includes the credential plugin's process).
+//!    Whole processes are also measured with the cheapest exec plugin
+//!    there is (`cat` of an ExecCredential holding the static token): the
+//!    floor any exec credential plugin pays over a static token.
 //! 2. **Revocation**: from the unstake transaction's effects to the first
 //!    denied request of that user.
 //! 3. **Stake → join**: from submitting `stake_and_mint` for a worker to
@@ -31,7 +34,11 @@ use serde_json::json;
 
 const SUI: u64 = 1_000_000_000;
 const PATH_SAMPLES: usize = 1500;
-const KUBECTL_SAMPLES: usize = 15;
+const KUBECTL_SAMPLES: usize = 101;
+const SPACED_SAMPLES: usize = 40;
+/// Longer than the API server caches authorization answers
+/// (`daas_master::webhooks::AUTHORIZATION_CACHE_TTL`, 250 ms).
+const AUTHORIZATION_CACHE_GAP: Duration = Duration::from_millis(300);
 const REVOCATIONS: usize = 12;
 const JOINS: usize = 8;
 const POD_LIST: &str = "/api/v1/namespaces/default/pods?limit=1";
@@ -124,54 +131,132 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
         daas_ms.push(timed(get(&daas)).await);
     }
 
+    // The same requests spaced past the API server's authorization cache
+    // (250 ms, for the revocation target): each daas request then waits
+    // for the master's authorization webhook, as a new kubectl's does.
+    let mut daas_cold_ms = Vec::with_capacity(SPACED_SAMPLES);
+    let mut static_cold_ms = Vec::with_capacity(SPACED_SAMPLES);
+    for _ in 0..SPACED_SAMPLES {
+        tokio::time::sleep(AUTHORIZATION_CACHE_GAP).await;
+        static_cold_ms.push(timed(get(&fixed)).await);
+        daas_cold_ms.push(timed(get(&daas)).await);
+    }
+
     // Whole kubectl processes: the plugin's cached token vs a static token.
     let machine = UserMachine::with_key(&account.wallet).unwrap();
-    machine.write_kubeconfig(&stack.cluster, seal).unwrap();
-    let static_kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    machine
+        .write_kubeconfig_with_chain(&stack.cluster, stack.devnet.url(), seal)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let static_kubeconfig = dir.path().join("static.kubeconfig");
     std::fs::write(
-        static_kubeconfig.path(),
+        &static_kubeconfig,
         stack.cluster.kubeconfig_for_token(&static_user.token),
+    )
+    .unwrap();
+    let credential = dir.path().join("credential.json");
+    std::fs::write(
+        &credential,
+        json!({
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": { "token": static_user.token },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let floor_kubeconfig = dir.path().join("floor.kubeconfig");
+    std::fs::write(
+        &floor_kubeconfig,
+        stack.cluster.kubeconfig_for_exec("cat", &credential),
     )
     .unwrap();
     let kubectl = &stack.cluster.binaries().kubectl;
     let args = ["get", "pods", "-n", "default"];
-    assert!(
-        machine
-            .kubectl(&stack.cluster, &args)
-            .unwrap()
-            .status
-            .success()
-    );
-    let mut daas_kubectl = Vec::new();
-    let mut static_kubectl = Vec::new();
-    for _ in 0..KUBECTL_SAMPLES {
+    let plain = |kubeconfig: &Path| {
         let start = Instant::now();
         let output = Command::new(kubectl)
             .arg("--kubeconfig")
-            .arg(static_kubeconfig.path())
+            .arg(kubeconfig)
             .args(args)
             .output()
             .unwrap();
-        assert!(output.status.success());
-        static_kubectl.push(ms(start.elapsed()));
+        assert!(output.status.success(), "{output:?}");
+        ms(start.elapsed())
+    };
+    let daas = || {
+        let start = Instant::now();
+        let output = machine.kubectl(&stack.cluster, &args).unwrap();
+        assert!(output.status.success(), "{output:?}");
+        ms(start.elapsed())
+    };
+    // Warm each (discovery cache, the plugin's token and check).
+    plain(&static_kubeconfig);
+    plain(&floor_kubeconfig);
+    daas();
+    // The plugin alone, from its cache (its chain check is recent), next
+    // to `cat` of an ExecCredential.
+    let mut plugin = machine.credential_plugin().unwrap();
+    let mut plugin_ms = Vec::new();
+    let mut cat_ms = Vec::new();
+    for _ in 0..KUBECTL_SAMPLES {
         let start = Instant::now();
         assert!(
-            machine
-                .kubectl(&stack.cluster, &args)
+            Command::new("cat")
+                .arg(&credential)
+                .output()
                 .unwrap()
                 .status
                 .success()
         );
-        daas_kubectl.push(ms(start.elapsed()));
+        cat_ms.push(ms(start.elapsed()));
+        let start = Instant::now();
+        let output = plugin.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert!(output.stderr.is_empty(), "{output:?}");
+        plugin_ms.push(ms(start.elapsed()));
+    }
+    let mut daas_kubectl = Vec::new();
+    let mut static_kubectl = Vec::new();
+    let mut floor_kubectl = Vec::new();
+    for _ in 0..KUBECTL_SAMPLES {
+        static_kubectl.push(plain(&static_kubeconfig));
+        floor_kubectl.push(plain(&floor_kubeconfig));
+        daas_kubectl.push(daas());
     }
     let request_ratio = median(&mut daas_ms) / median(&mut static_ms);
-    let process_ratio = median(&mut daas_kubectl) / median(&mut static_kubectl);
+    // Each daas and floor process next to the static one just before it:
+    // the median of these paired ratios does not drift with the machine.
+    let paired = |measured: &[f64]| {
+        let mut ratios: Vec<f64> = measured
+            .iter()
+            .zip(&static_kubectl)
+            .map(|(m, s)| m / s)
+            .collect();
+        median(&mut ratios)
+    };
+    let paired_ratio = paired(&daas_kubectl);
+    let paired_floor_ratio = paired(&floor_kubectl);
+    let static_median = median(&mut static_kubectl);
+    let process_ratio = median(&mut daas_kubectl) / static_median;
+    let floor_ratio = median(&mut floor_kubectl) / static_median;
     json!({
         "request_median_ms": { "daas": median(&mut daas_ms), "static": median(&mut static_ms) },
         "request_p99_ms": { "daas": percentile(&mut daas_ms, 0.99), "static": percentile(&mut static_ms, 0.99) },
         "request_median_ratio": request_ratio,
-        "kubectl_median_ms": { "daas": median(&mut daas_kubectl), "static": median(&mut static_kubectl) },
+        "request_past_authorization_cache_median_ms": {
+            "daas": median(&mut daas_cold_ms),
+            "static": median(&mut static_cold_ms),
+        },
+        "kubectl_median_ms": {
+            "daas": median(&mut daas_kubectl),
+            "static": static_median,
+            "exec_floor": median(&mut floor_kubectl),
+        },
         "kubectl_median_ratio": process_ratio,
+        "exec_floor_median_ratio": floor_ratio,
+        "kubectl_paired_median_ratio": { "daas": paired_ratio, "exec_floor": paired_floor_ratio },
+        "plugin_alone_median_ms": { "plugin": median(&mut plugin_ms), "cat": median(&mut cat_ms) },
         "samples": { "requests": PATH_SAMPLES, "kubectl": KUBECTL_SAMPLES },
     })
 }

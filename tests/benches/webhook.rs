@@ -3,6 +3,12 @@
 //! run (see `daas_e2e::load` for how h2load reaches the mutual-TLS
 //! listener). 32 requests in flight: 4 connections × 8 streams.
 //!
+//! Every run also reports the master's own CPU time per request and its
+//! share of the machine's busy CPU (from `/proc`): when the load generator
+//! and its TLS bridge share the machine and take most of it, requests per
+//! second measure them as much as the master, and the CPU time per request
+//! is what the master itself spends.
+//!
 //! Release master: `cargo build --release -p daas-master`, then
 //! `DAAS_MASTER_BIN=target/release/daas-master cargo bench -p daas-e2e
 //! --bench webhook`. Targets: TokenReview ≥ 0.8 of `/healthz` per second,
@@ -20,7 +26,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daas_e2e::load::{LoadReport, LoadRun, WebhookBridge, rss_kib, staked_token_review};
+use daas_e2e::load::{CpuUse, LoadReport, LoadRun, WebhookBridge, rss_kib, staked_token_review};
 use daas_e2e::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -58,14 +64,30 @@ async fn main() {
     std::fs::create_dir_all(&results_dir).unwrap();
     let results = match std::env::var("DAAS_SOAK_SECS") {
         Ok(secs) => soak(&stack, &bridge, &body, secs.parse().unwrap(), &results_dir).await,
-        Err(_) => compare(&bridge, &body, &results_dir).await,
+        Err(_) => compare(&stack, &bridge, &body, &results_dir).await,
     };
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
     std::fs::write(results_dir.join("webhook.json"), results.to_string()).unwrap();
 }
 
+/// One run, with the master's CPU time per request (over the warm-up and
+/// the measured window, at the measured rate) and its share of the
+/// machine's busy CPU.
+async fn measured(run: &LoadRun, pid: u32, logs: &Path) -> (LoadReport, Value) {
+    let before = CpuUse::of(pid).unwrap();
+    let report = run.run(logs).await.unwrap();
+    let used = before.until(&CpuUse::of(pid).unwrap());
+    let requests = report.per_second * (run.duration.as_secs_f64() + 1.0);
+    let mut figures = figures(&report);
+    figures["master_cpu_us_per_request"] = json!(used.process.as_secs_f64() * 1e6 / requests);
+    figures["master_share_of_busy_cpu"] =
+        json!(used.process.as_secs_f64() / used.machine.as_secs_f64());
+    (report, figures)
+}
+
 /// Alternating rounds of `/healthz` and TokenReview, as fast as they go.
-async fn compare(bridge: &WebhookBridge, body: &Path, logs: &Path) -> Value {
+async fn compare(stack: &Stack, bridge: &WebhookBridge, body: &Path, logs: &Path) -> Value {
+    let pid = stack.master.pid().unwrap();
     let duration = Duration::from_secs(env_u64("DAAS_BENCH_SECS", 10));
     let run = |url: String, body: Option<PathBuf>| LoadRun {
         url,
@@ -76,27 +98,32 @@ async fn compare(bridge: &WebhookBridge, body: &Path, logs: &Path) -> Value {
         rate_per_connection: None,
     };
     let healthz = run(bridge.url("/healthz"), None);
-    let review = run(bridge.url("/authenticate"), Some(body.to_owned()));
+    let tokenreview = run(bridge.url("/authenticate"), Some(body.to_owned()));
     let mut rounds = Vec::new();
     for round in 0..env_u64("DAAS_BENCH_ROUNDS", 3) {
-        let reference = healthz.run(logs).await.unwrap();
-        let measured = review.run(logs).await.unwrap();
+        let (reference, reference_figures) = measured(&healthz, pid, logs).await;
+        let (review, review_figures) = measured(&tokenreview, pid, logs).await;
         assert_eq!(reference.failed, 0, "/healthz: {reference:?}");
-        assert_eq!(measured.failed, 0, "TokenReview: {measured:?}");
-        let ratio = measured.per_second / reference.per_second;
+        assert_eq!(review.failed, 0, "TokenReview: {review:?}");
+        let ratio = review.per_second / reference.per_second;
         println!(
-            "round {round}: TokenReview {:.0}/s p50 {:.2} ms p99 {:.2} ms; /healthz {:.0}/s \
-             p50 {:.2} ms p99 {:.2} ms; ratio {ratio:.2}",
-            measured.per_second,
-            measured.p50_ms,
-            measured.p99_ms,
+            "round {round}: TokenReview {:.0}/s p50 {:.2} ms p99 {:.2} ms (master {} µs CPU \
+             per request, {} of busy CPU); /healthz {:.0}/s p50 {:.2} ms p99 {:.2} ms (master \
+             {} µs, {}); ratio {ratio:.2}",
+            review.per_second,
+            review.p50_ms,
+            review.p99_ms,
+            review_figures["master_cpu_us_per_request"],
+            review_figures["master_share_of_busy_cpu"],
             reference.per_second,
             reference.p50_ms,
             reference.p99_ms,
+            reference_figures["master_cpu_us_per_request"],
+            reference_figures["master_share_of_busy_cpu"],
         );
         rounds.push(json!({
-            "tokenreview": figures(&measured),
-            "healthz": figures(&reference),
+            "tokenreview": review_figures,
+            "healthz": reference_figures,
             "ratio": ratio,
         }));
     }

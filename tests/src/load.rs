@@ -57,15 +57,18 @@ impl WebhookBridge {
             .trim_start_matches("https://")
             .to_owned();
         let path = |file: &str| dir.path().join(file).display().to_string();
+        // Both sides without Nagle's algorithm, as the API server's client
+        // and the master are: with it, a TokenReview's body, written after
+        // its headers, waited for the master's delayed ACK (a 40 ms p99).
         let socat = Command::new("socat")
             .arg(format!(
-                "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=256"
+                "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=256,nodelay"
             ))
             // The listener speaks TLS 1.3 only (socat 1.7 has no option
             // to require it).
             .arg(format!(
                 "OPENSSL:{target},cert={},key={},cafile={},commonname={WEBHOOK_SERVER_NAME},\
-                 verify=1",
+                 verify=1,nodelay",
                 path("client.pem"),
                 path("client.key"),
                 path("ca.pem"),
@@ -289,6 +292,65 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS in /proc/PID/status")
+}
+
+/// CPU time used so far: by one process (user and system time of all its
+/// threads) and by the whole machine (every CPU's non-idle time), so a
+/// run can say what share of the machine the measured process had.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// The process's CPU time.
+    pub process: Duration,
+    /// The machine's busy CPU time.
+    pub machine: Duration,
+}
+
+impl CpuUse {
+    /// Reads `/proc/PID/stat` and `/proc/stat` now.
+    ///
+    /// # Errors
+    /// The process is gone or `/proc` is unreadable.
+    pub fn of(pid: u32) -> anyhow::Result<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces): state is
+        // the first, utime and stime the 12th and 13th.
+        let after_name = stat.rsplit_once(')').context("no `)` in /proc/PID/stat")?.1;
+        let fields: Vec<u64> = after_name
+            .split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(0))
+            .collect();
+        let process = fields.get(11).zip(fields.get(12)).map(|(u, s)| u + s);
+        let machine = std::fs::read_to_string("/proc/stat")?;
+        // cpu  user nice system idle iowait irq softirq steal …
+        let busy = machine.lines().next().and_then(|line| {
+            let ticks: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|field| field.parse().ok())
+                .collect();
+            let idle = ticks.get(3)? + ticks.get(4)?;
+            Some(ticks.iter().take(8).sum::<u64>() - idle)
+        });
+        let (Some(process), Some(busy)) = (process, busy) else {
+            bail!("unexpected /proc/{pid}/stat or /proc/stat");
+        };
+        let tick = |ticks: u64| {
+            Duration::from_secs_f64(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
+        };
+        Ok(Self {
+            process: tick(process),
+            machine: tick(busy),
+        })
+    }
+
+    /// What was used between `self` and `later`.
+    pub fn until(&self, later: &Self) -> Self {
+        Self {
+            process: later.process.saturating_sub(self.process),
+            machine: later.machine.saturating_sub(self.machine),
+        }
+    }
 }
 
 /// A staked user whose TokenReview the master authenticates.

@@ -76,7 +76,9 @@ impl UserMachine {
     }
 
     /// Writes the kubeconfig for `cluster` and `seal_token` with
-    /// `daas-console kubeconfig`.
+    /// `daas-console kubeconfig`. Its plugin's chain is the console's
+    /// default, unreachable in tests: the plugin warns and signs, and the
+    /// master decides (see [`Self::write_kubeconfig_with_chain`]).
     ///
     /// # Errors
     /// The console failed.
@@ -85,11 +87,34 @@ impl UserMachine {
         cluster: &Cluster,
         seal_token: SealTokenId,
     ) -> anyhow::Result<()> {
+        self.kubeconfig_entry(cluster, &[], seal_token)
+    }
+
+    /// As [`Self::write_kubeconfig`], with the plugin checking `chain` (a
+    /// devnet URL) first, as a user's configured console does.
+    ///
+    /// # Errors
+    /// The console failed.
+    pub fn write_kubeconfig_with_chain(
+        &self,
+        cluster: &Cluster,
+        chain: &str,
+        seal_token: SealTokenId,
+    ) -> anyhow::Result<()> {
+        self.kubeconfig_entry(cluster, &["--chain", chain], seal_token)
+    }
+
+    fn kubeconfig_entry(
+        &self,
+        cluster: &Cluster,
+        global: &[&str],
+        seal_token: SealTokenId,
+    ) -> anyhow::Result<()> {
         let ca = self.dir.path().join("ca.pem");
         std::fs::write(&ca, cluster.ca_pem()).context("writing the cluster CA")?;
         let seal = seal_token.to_string();
         let kubeconfig = self.kubeconfig();
-        let args = [
+        let entry = [
             "kubeconfig",
             "--kubeconfig",
             path_str(&kubeconfig)?,
@@ -102,7 +127,7 @@ impl UserMachine {
             "--name",
             "daas-e2e",
         ];
-        self.console(&args, b"").map(drop)
+        self.console(&[global, &entry[..]].concat(), b"").map(drop)
     }
 
     /// The user's kubeconfig.
@@ -125,6 +150,29 @@ impl UserMachine {
             .stdin(Stdio::null())
             .output()
             .context("running kubectl")
+    }
+
+    /// The credential plugin alone, as kubectl runs it from the kubeconfig
+    /// (its `exec` command and arguments, the user's environment), ready to
+    /// run.
+    ///
+    /// # Errors
+    /// The kubeconfig has no exec section.
+    pub fn credential_plugin(&self) -> anyhow::Result<Command> {
+        let yaml = std::fs::read_to_string(self.kubeconfig()).context("reading the kubeconfig")?;
+        let config = daas_core::access::kubeconfig::from_yaml(&yaml)?;
+        let exec = &config["users"][0]["user"]["exec"];
+        let command = exec["command"]
+            .as_str()
+            .context("no exec command in the kubeconfig")?;
+        let args = exec["args"].as_array().into_iter().flatten();
+        let mut plugin = Command::new(command);
+        plugin
+            .args(args.filter_map(|arg| arg.as_str()))
+            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
+            .env("XDG_CACHE_HOME", self.cache_home())
+            .stdin(Stdio::null());
+        Ok(plugin)
     }
 
     /// How many tokens the credential plugin has cached (its `.json`

@@ -610,7 +610,7 @@ pub struct KubeconfigArgs {
     /// Keep the current context instead of switching to the new one.
     #[arg(long)]
     pub keep_current_context: bool,
-    /// The plugin command kubectl runs (default: this executable's path).
+    /// The plugin command kubectl runs (default: daas-credential beside this executable, else this executable).
     #[arg(long, value_name = "PATH")]
     pub command: Option<String>,
     /// Print the kubeconfig entry as YAML instead of writing a file.

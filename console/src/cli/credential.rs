@@ -19,7 +19,9 @@ use serde::Serialize;
 use super::args::{CredentialArgs, GlobalArgs};
 use super::output::out;
 use super::prompt::TerminalUnlock;
-use crate::ops::credential::{self as ops, AccessCheck, CHECK_TIMEOUT, CredentialRequest};
+use crate::ops::credential::{
+    self as ops, AccessCheck, CHECK_TIMEOUT, CacheFiles, CredentialRequest, Issued,
+};
 use crate::ops::{Context, wallet};
 
 /// The exec credential API versions kubectl may speak.
@@ -28,56 +30,127 @@ const API_V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 
 /// Runs `daas-console credential`.
 pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
-    let seal_token: SealTokenId = args
-        .seal_token
-        .parse()
-        .with_context(|| format!("`{}` is not a seal token id (0x…)", args.seal_token))?;
-    let info = ExecInfo::from_env()?;
-    let audience = match (&args.audience, &info.server) {
-        (Some(audience), _) => audience.clone(),
-        (None, Some(server)) => server.clone(),
-        (None, None) => bail!(
-            "no --audience given and kubectl passed no cluster (set provideClusterInfo: true or add --audience to exec.args)"
-        ),
+    let invocation = Invocation::new(global, args)?;
+    let answer = match invocation.cached_answer()? {
+        Some(answer) => answer,
+        None => invocation.answer().await?,
     };
-    let ctx = super::context(global, None)?;
-    let request = CredentialRequest {
-        seal_token,
-        audience,
-        lifetime: Duration::from_secs(args.lifetime),
-        cache_dir: match (args.no_cache, &args.cache_dir) {
-            (true, _) => None,
-            (false, Some(dir)) => Some(dir.clone()),
-            (false, None) => Some(
-                ops::default_cache_dir()
-                    .context("cannot find a cache directory; pass --cache-dir or --no-cache")?,
-            ),
-        },
-    };
-    let now_ms = unix_now_ms();
-    let allowed_now = !args.no_check
-        && !ops::recently_allowed(&ctx, &request, now_ms)
-        && check(&ctx, seal_token).await?;
-    let unlock = TerminalUnlock::of(&ctx);
-    let (issued, cache_error) = ops::issue(&ctx, &request, &unlock).context(
-        "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
-    )?;
-    if let Some(error) = cache_error {
-        eprintln!("warning: cannot cache the credential: {error}");
-    }
-    if allowed_now && let Err(error) = ops::remember_allowed(&ctx, &request, now_ms) {
-        eprintln!("warning: cannot remember the chain's check: {error}");
-    }
-    let credential = ExecCredential {
-        api_version: &info.api_version,
-        kind: "ExecCredential",
-        status: ExecCredentialStatus {
-            expiration_timestamp: rfc3339(issued.expires_at)?,
-            token: &issued.token,
-        },
-    };
-    out!("{}", serde_json::to_string(&credential)?)?;
+    out!("{answer}")?;
     Ok(())
+}
+
+/// Prints the answer when the cache alone gives it (see
+/// [`Invocation::cached_answer`]); `false` when the chain or the wallet is
+/// needed.
+pub fn run_from_cache(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<bool> {
+    match Invocation::new(global, args)?.cached_answer()? {
+        Some(answer) => {
+            out!("{answer}")?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// One run of the plugin, its inputs resolved.
+struct Invocation {
+    ctx: Context,
+    request: CredentialRequest,
+    cache: Option<CacheFiles>,
+    info: ExecInfo,
+    check: bool,
+}
+
+impl Invocation {
+    fn new(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<Self> {
+        let seal_token: SealTokenId = args
+            .seal_token
+            .parse()
+            .with_context(|| format!("`{}` is not a seal token id (0x…)", args.seal_token))?;
+        let info = ExecInfo::from_env()?;
+        let audience = match (&args.audience, &info.server) {
+            (Some(audience), _) => audience.clone(),
+            (None, Some(server)) => server.clone(),
+            (None, None) => bail!(
+                "no --audience given and kubectl passed no cluster (set provideClusterInfo: true or add --audience to exec.args)"
+            ),
+        };
+        let ctx = super::context(global, None)?;
+        let request = CredentialRequest {
+            seal_token,
+            audience,
+            lifetime: Duration::from_secs(args.lifetime),
+            cache_dir: match (args.no_cache, &args.cache_dir) {
+                (true, _) => None,
+                (false, Some(dir)) => Some(dir.clone()),
+                (false, None) => Some(
+                    ops::default_cache_dir()
+                        .context("cannot find a cache directory; pass --cache-dir or --no-cache")?,
+                ),
+            },
+        };
+        let cache = CacheFiles::of(&ctx, &request)?;
+        Ok(Self {
+            ctx,
+            request,
+            cache,
+            info,
+            check: !args.no_check,
+        })
+    }
+
+    /// The answer from the cache alone: a still-good cached token whose
+    /// chain check is younger than [`ops::CHECK_REUSE`] (or not wanted).
+    /// `None` when the chain or the wallet is needed.
+    fn cached_answer(&self) -> anyhow::Result<Option<String>> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        if self.check && !cache.recently_allowed(unix_now_ms()) {
+            return Ok(None);
+        }
+        let key = self.ctx.settings().key.as_deref();
+        cache
+            .token(&self.request, key)
+            .map(|issued| self.exec_credential(&issued))
+            .transpose()
+    }
+
+    /// Checks the seal token on chain (unless told not to), then signs or
+    /// reuses a token.
+    async fn answer(&self) -> anyhow::Result<String> {
+        let now_ms = unix_now_ms();
+        let recently = (self.cache.as_ref()).is_some_and(|cache| cache.recently_allowed(now_ms));
+        let allowed_now =
+            self.check && !recently && check(&self.ctx, self.request.seal_token).await?;
+        let unlock = TerminalUnlock::of(&self.ctx);
+        let (issued, cache_error) =
+            ops::issue(&self.ctx, &self.request, self.cache.as_ref(), &unlock).context(
+                "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
+            )?;
+        if let Some(error) = cache_error {
+            eprintln!("warning: cannot cache the credential: {error}");
+        }
+        if allowed_now
+            && let Some(cache) = &self.cache
+            && let Err(error) = cache.remember_allowed(now_ms)
+        {
+            eprintln!("warning: cannot remember the chain's check: {error}");
+        }
+        self.exec_credential(&issued)
+    }
+
+    fn exec_credential(&self, issued: &Issued) -> anyhow::Result<String> {
+        let credential = ExecCredential {
+            api_version: &self.info.api_version,
+            kind: "ExecCredential",
+            status: ExecCredentialStatus {
+                expiration_timestamp: rfc3339(issued.expires_at)?,
+                token: &issued.token,
+            },
+        };
+        Ok(serde_json::to_string(&credential)?)
+    }
 }
 
 /// Fails with the reason when the chain says the master will refuse; warns

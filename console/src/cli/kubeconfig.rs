@@ -29,7 +29,7 @@ pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<(
     };
     let command = match &args.command {
         Some(command) => command.clone(),
-        None => super::current_exe()?,
+        None => super::plugin_command()?,
     };
     let entry = ops::entry(
         &ctx,

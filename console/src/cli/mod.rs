@@ -22,11 +22,50 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-pub use args::{Cli, Command, GlobalArgs};
+pub use args::{Cli, Command, CredentialArgs, GlobalArgs};
 pub use prompt::PASSPHRASE_ENV;
 
 use crate::config::{self, Overrides, Settings};
 use crate::ops::Context;
+
+/// The exit code for a command's result, printing its error. A reader of
+/// our output that went away ends the process quietly, as Unix tools do.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The kubectl credential plugin's answer from its cache alone, printed:
+/// a still-good cached token whose chain check is recent. `false` when the
+/// chain or the wallet is needed ([`credential`] does both); nothing
+/// async, no wallet and no network on this path.
+///
+/// # Errors
+/// Bad arguments or configuration, for `main` to print.
+pub fn credential_from_cache(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<bool> {
+    credential::run_from_cache(global, args)
+}
+
+/// Runs `daas-console credential` (the kubectl credential plugin).
+///
+/// # Errors
+/// As the plugin fails, for `main` to print.
+pub async fn credential(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
+    credential::run(global, args).await
+}
 
 /// Runs one subcommand.
 ///
@@ -42,7 +81,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Enclave(command) => enclave::run(global, command).await,
         Command::Gateway(command) => gateway::run(global, command).await,
         Command::Audit(command) => audit::run(global, command).await,
-        Command::Credential(args) => credential::run(global, &args).await,
+        Command::Credential(args) => credential(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
         Command::SealToken(command) => seal_token::run(global, command).await,
     }
@@ -97,13 +136,22 @@ pub fn context(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Cont
     Ok(Context::new(settings(global, master)?))
 }
 
-/// This executable's absolute path, for the kubeconfig's plugin command.
+/// The name of the plugin-only executable (`src/bin/daas-credential.rs`).
+const PLUGIN_EXE: &str = "daas-credential";
+
+/// The kubeconfig's plugin command, an absolute path: `daas-credential`
+/// beside this executable when it is there (it starts in a fraction of the
+/// console's time, and kubectl starts it for every command), else this
+/// executable. Both take the same arguments.
 ///
 /// # Errors
 /// The path cannot be found or is not UTF-8.
-pub fn current_exe() -> anyhow::Result<String> {
-    let path: PathBuf = std::env::current_exe().context("cannot find this executable's path")?;
-    path.to_str()
-        .map(str::to_owned)
-        .context("this executable's path is not UTF-8; pass --command")
+pub fn plugin_command() -> anyhow::Result<String> {
+    let exe: PathBuf = std::env::current_exe().context("cannot find this executable's path")?;
+    let plugin = exe.with_file_name(format!("{PLUGIN_EXE}{}", std::env::consts::EXE_SUFFIX));
+    let command = if plugin.is_file() { plugin } else { exe };
+    command
+        .into_os_string()
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("this executable's path is not UTF-8; pass --command"))
 }

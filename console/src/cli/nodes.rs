@@ -175,5 +175,8 @@ fn print_list(list: &NodeList) -> anyhow::Result<()> {
             node.owner.as_deref().unwrap_or("-"),
         )?;
     }
+    if let Some(note) = list.hidden_owners_note() {
+        eprintln!("note: {note}");
+    }
     Ok(())
 }

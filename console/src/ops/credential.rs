@@ -72,27 +72,81 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(|dirs| dirs.cache_dir().join("credentials"))
 }
 
+/// Where one credential is cached: its token (`<hash>.json`) and, beside
+/// it, when the chain last allowed it (`<hash>.checked`). Resolved once
+/// per run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFiles {
+    token: PathBuf,
+}
+
+impl CacheFiles {
+    /// `request`'s files: `<cache dir>/<hash of audience, seal token,
+    /// wallet dir and key>.json`; `None` without a cache directory.
+    ///
+    /// # Errors
+    /// There is no wallet directory to hash.
+    pub fn of(ctx: &Context, request: &CredentialRequest) -> Result<Option<Self>, OpsError> {
+        let Some(dir) = &request.cache_dir else {
+            return Ok(None);
+        };
+        let wallet_dir = ctx.wallet_dir()?;
+        let mut hash = Sha256::new();
+        for part in [
+            request.audience.as_bytes(),
+            request.seal_token.to_string().as_bytes(),
+            wallet_dir.as_os_str().as_encoded_bytes(),
+            ctx.settings().key.as_deref().unwrap_or_default().as_bytes(),
+        ] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        let digest = hash.finalize();
+        Ok(Some(Self {
+            token: dir.join(format!("{}.json", hex::encode(&digest[..16]))),
+        }))
+    }
+
+    /// The cached token if it is still good for `request` signed with
+    /// `key` (see [`cached`]).
+    pub fn token(&self, request: &CredentialRequest, key: Option<&str>) -> Option<Issued> {
+        cached(&self.token, request, key, unix_now_secs())
+    }
+
+    /// Whether the chain allowed the credential less than [`CHECK_REUSE`]
+    /// before `now_ms`.
+    pub fn recently_allowed(&self, now_ms: u64) -> bool {
+        allowed_within(&self.checked(), now_ms)
+    }
+
+    /// Remembers that the chain allowed the credential at `now_ms`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn remember_allowed(&self, now_ms: u64) -> Result<(), OpsError> {
+        write_private(&self.checked(), now_ms.to_string().as_bytes())
+    }
+
+    fn checked(&self) -> PathBuf {
+        self.token.with_extension("checked")
+    }
+}
+
 /// A still-good cached token for `request`, else a new one signed with the
-/// configured key (unlocking the wallet through `unlock`) and cached.
-/// Returns the token and, when caching failed, why (the token is still
-/// good).
+/// configured key (unlocking the wallet through `unlock`) and cached in
+/// `cache`. Returns the token and, when caching failed, why (the token is
+/// still good).
 ///
 /// # Errors
 /// The wallet cannot be unlocked or the claims are invalid.
 pub fn issue(
     ctx: &Context,
     request: &CredentialRequest,
+    cache: Option<&CacheFiles>,
     unlock: &dyn Unlock,
 ) -> Result<(Issued, Option<OpsError>), OpsError> {
-    let now = unix_now_secs();
-    let cache = match &request.cache_dir {
-        Some(dir) => Some(cache_path(ctx, dir, request)?),
-        None => None,
-    };
     let key = ctx.settings().key.as_deref();
-    if let Some(path) = &cache
-        && let Some(issued) = cached(path, request, key, now)
-    {
+    if let Some(issued) = cache.and_then(|files| files.token(request, key)) {
         return Ok((issued, None));
     }
     let signer = wallet::signer(ctx, unlock)?;
@@ -100,7 +154,7 @@ pub fn issue(
         request.seal_token,
         signer.address(),
         request.audience.clone(),
-        now,
+        unix_now_secs(),
         request.lifetime,
     )?;
     let token = AccessToken::sign(&signer, &claims)?;
@@ -108,47 +162,8 @@ pub fn issue(
         token: token.into_string(),
         expires_at: claims.expires_at,
     };
-    let cache_error = cache.and_then(|path| write_cache(&path, &issued).err());
+    let cache_error = cache.and_then(|files| write_cache(&files.token, &issued).err());
     Ok((issued, cache_error))
-}
-
-/// `<cache dir>/<hash of audience, seal token, wallet dir and key>.json`.
-fn cache_path(ctx: &Context, dir: &Path, request: &CredentialRequest) -> Result<PathBuf, OpsError> {
-    let wallet_dir = ctx.wallet_dir()?;
-    let mut hash = Sha256::new();
-    for part in [
-        request.audience.as_bytes(),
-        request.seal_token.to_string().as_bytes(),
-        wallet_dir.as_os_str().as_encoded_bytes(),
-        ctx.settings().key.as_deref().unwrap_or_default().as_bytes(),
-    ] {
-        hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part);
-    }
-    let digest = hash.finalize();
-    Ok(dir.join(format!("{}.json", hex::encode(&digest[..16]))))
-}
-
-/// Whether the chain allowed `request`'s credential less than
-/// [`CHECK_REUSE`] before `now_ms` (never without a cache directory).
-pub fn recently_allowed(ctx: &Context, request: &CredentialRequest, now_ms: u64) -> bool {
-    check_file(ctx, request).is_some_and(|path| allowed_within(&path, now_ms))
-}
-
-/// Remembers that the chain allowed `request`'s credential at `now_ms`
-/// (nothing without a cache directory).
-///
-/// # Errors
-/// The file cannot be written.
-pub fn remember_allowed(
-    ctx: &Context,
-    request: &CredentialRequest,
-    now_ms: u64,
-) -> Result<(), OpsError> {
-    match check_file(ctx, request) {
-        Some(path) => write_private(&path, now_ms.to_string().as_bytes()),
-        None => Ok(()),
-    }
 }
 
 /// Forgets every cached token of `seal_token` in `dir`, with its
@@ -192,14 +207,6 @@ pub fn forget(dir: &Path, seal_token: SealTokenId) -> Result<usize, OpsError> {
         forgotten += 1;
     }
     Ok(forgotten)
-}
-
-/// `<cache file>.checked`: when the chain last allowed the credential.
-fn check_file(ctx: &Context, request: &CredentialRequest) -> Option<PathBuf> {
-    let dir = request.cache_dir.as_ref()?;
-    cache_path(ctx, dir, request)
-        .ok()
-        .map(|path| path.with_extension("checked"))
 }
 
 /// Whether the check remembered at `path` is younger than [`CHECK_REUSE`]

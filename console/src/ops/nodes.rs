@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use daas_core::api::StatusQuery;
 use daas_core::api::agent::AgentClient;
-use daas_core::api::nodes::{AgentEndpoint, NodeHealth, NodeMetrics, NodeStatus};
+use daas_core::api::nodes::{AgentEndpoint, HealthView, NodeHealth, NodeMetrics, NodeStatus};
 use daas_core::package::{Mist, SealTokenId};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -97,6 +97,27 @@ pub struct NodeList {
     pub master_error: Option<String>,
     /// Why the API server's view is missing.
     pub cluster_error: Option<String>,
+    /// How much of each node the master showed this caller.
+    pub master_view: Option<HealthView>,
+}
+
+impl NodeList {
+    /// Why some nodes' seal token, owner and stake are blank (the master
+    /// shows them only to a node's owner and to the admin and super
+    /// tiers), or `None` when nothing was hidden.
+    pub fn hidden_owners_note(&self) -> Option<&'static str> {
+        let hidden = self.nodes.iter().any(|n| n.in_master && n.owner.is_none());
+        match self.master_view? {
+            HealthView::Operator => None,
+            _ if !hidden => None,
+            HealthView::Public => Some(
+                "seal token, owner and stake are blank: the console lists nodes without a credential, and the master shows them only to a node's owner and to the admin and super tiers",
+            ),
+            HealthView::Owner => Some(
+                "seal token, owner and stake are blank for nodes that are not yours: the master shows them only to a node's owner and to the admin and super tiers",
+            ),
+        }
+    }
 }
 
 /// Lists the nodes from the master (every page of its node health, read in
@@ -111,7 +132,7 @@ pub async fn list(ctx: &Context) -> Result<NodeList, OpsError> {
             Ok(master) => master
                 .node_health()
                 .await
-                .map(|list| list.nodes)
+                .map(|list| (list.view, list.nodes))
                 .map_err(OpsError::from),
             Err(error) => Err(error),
         }
@@ -131,10 +152,16 @@ pub async fn list(ctx: &Context) -> Result<NodeList, OpsError> {
         });
     }
     let mut list = NodeList::default();
-    let master = master.unwrap_or_else(|e| {
-        list.master_error = Some(e.to_string());
-        Vec::new()
-    });
+    let master = match master {
+        Ok((view, nodes)) => {
+            list.master_view = Some(view);
+            nodes
+        }
+        Err(e) => {
+            list.master_error = Some(e.to_string());
+            Vec::new()
+        }
+    };
     let cluster = cluster.unwrap_or_else(|e| {
         list.cluster_error = Some(e.to_string());
         ClusterView::default()
@@ -436,4 +463,63 @@ pub async fn node_seal_token(
         value: token.seal_token.clone(),
         reason: "not an object id".to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, owner: Option<&str>) -> NodeRow {
+        NodeRow {
+            name: name.to_owned(),
+            state: NodeState::Ready,
+            seal_token: None,
+            owner: owner.map(str::to_owned),
+            stake: None,
+            heartbeat_age_secs: Some(1),
+            cpu: None,
+            memory: None,
+            pods: None,
+            ip: String::new(),
+            in_master: true,
+            in_cluster: true,
+            unschedulable: false,
+        }
+    }
+
+    fn list(view: Option<HealthView>, nodes: Vec<NodeRow>) -> NodeList {
+        NodeList {
+            nodes,
+            master_view: view,
+            ..NodeList::default()
+        }
+    }
+
+    #[test]
+    fn hidden_owners_are_explained_by_the_view() {
+        let mixed = || vec![row("a", Some("0x1")), row("b", None)];
+        let public = list(Some(HealthView::Public), mixed()).hidden_owners_note();
+        assert!(public.is_some_and(|note| note.contains("without a credential")));
+        let owner = list(Some(HealthView::Owner), mixed()).hidden_owners_note();
+        assert!(owner.is_some_and(|note| note.contains("not yours")));
+        // An operator sees every owner; a blank one is then not hidden.
+        assert_eq!(
+            list(Some(HealthView::Operator), mixed()).hidden_owners_note(),
+            None
+        );
+        // Nothing hidden, or no master view at all: nothing to explain.
+        let all_shown = vec![row("a", Some("0x1"))];
+        assert_eq!(
+            list(Some(HealthView::Public), all_shown).hidden_owners_note(),
+            None
+        );
+        assert_eq!(list(None, mixed()).hidden_owners_note(), None);
+        // A node only the API server has was never the master's to show.
+        let mut cluster_only = row("c", None);
+        cluster_only.in_master = false;
+        assert_eq!(
+            list(Some(HealthView::Owner), vec![cluster_only]).hidden_owners_note(),
+            None
+        );
+    }
 }

@@ -123,6 +123,7 @@ pub fn nodes(count: usize) -> NodeList {
             })
             .collect(),
         master_error: None,
+        master_view: Some(daas_core::api::nodes::HealthView::Operator),
         cluster_error: None,
     }
 }

@@ -1139,6 +1139,18 @@ impl Cluster {
         )
     }
 
+    /// A kubeconfig whose user gets its credential from the exec plugin
+    /// `command file` (client.authentication.k8s.io/v1, never interactive):
+    /// with `cat` and a file holding an ExecCredential, the cheapest exec
+    /// plugin there is.
+    pub fn kubeconfig_for_exec(&self, command: &str, file: &Path) -> String {
+        let exec = format!(
+            "\n      apiVersion: client.authentication.k8s.io/v1\n      interactiveMode: Never\n      command: {command}\n      args: [{:?}]",
+            file.display().to_string()
+        );
+        kubeconfig_yaml(&self.server, &self.ca_pem, "exec-user", &[("exec", exec)])
+    }
+
     /// A client that authenticates with the bearer `token`.
     pub async fn client_for_token(&self, token: &str) -> Result<Client> {
         client_from_yaml(&self.kubeconfig_for_token(token)).await

@@ -260,6 +260,9 @@ impl Component for Nodes {
             {
                 spans.push(Span::styled(format!("  {error}"), view.theme.warning()));
             }
+            if let Some(note) = list.hidden_owners_note() {
+                spans.push(Span::styled(format!("  {note}"), view.theme.muted()));
+            }
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), filter_line);
         let title = if self.filter.is_empty() {
