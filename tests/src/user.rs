@@ -47,12 +47,11 @@ impl UserMachine {
     /// # Errors
     /// It could not run or exited unsuccessfully (stderr included).
     pub fn console(&self, args: &[&str], stdin: &[u8]) -> anyhow::Result<Output> {
-        let mut child = Command::new(&self.console)
+        let mut child = self
+            .command(&self.console)
             .arg("--wallet-dir")
             .arg(self.dir.path().join("wallet"))
             .args(args)
-            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
-            .env("XDG_CACHE_HOME", self.cache_home())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -140,12 +139,10 @@ impl UserMachine {
     /// # Errors
     /// kubectl could not be started.
     pub fn kubectl(&self, cluster: &Cluster, args: &[&str]) -> anyhow::Result<Output> {
-        Command::new(&cluster.binaries().kubectl)
+        self.command(&cluster.binaries().kubectl)
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .args(args)
-            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
-            .env("XDG_CACHE_HOME", self.cache_home())
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())
             .output()
@@ -166,11 +163,9 @@ impl UserMachine {
             .as_str()
             .context("no exec command in the kubeconfig")?;
         let args = exec["args"].as_array().into_iter().flatten();
-        let mut plugin = Command::new(command);
+        let mut plugin = self.command(Path::new(command));
         plugin
             .args(args.filter_map(|arg| arg.as_str()))
-            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
-            .env("XDG_CACHE_HOME", self.cache_home())
             .stdin(Stdio::null());
         Ok(plugin)
     }
@@ -186,6 +181,16 @@ impl UserMachine {
                     .count()
             })
             .unwrap_or(0)
+    }
+
+    /// `program` in this user's environment: the wallet's passphrase and
+    /// the plugin's cache.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
+            .env("XDG_CACHE_HOME", self.cache_home());
+        command
     }
 
     fn cache_home(&self) -> PathBuf {

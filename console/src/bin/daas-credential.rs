@@ -43,9 +43,9 @@ fn main() -> std::process::ExitCode {
 fn become_console() -> anyhow::Error {
     use std::os::unix::process::CommandExt as _;
 
-    let console = match std::env::current_exe() {
-        Ok(exe) => exe.with_file_name(format!("daas-console{}", std::env::consts::EXE_SUFFIX)),
-        Err(error) => return anyhow::anyhow!("cannot find this executable's path: {error}"),
+    let console = match cli::sibling_exe(cli::CONSOLE_EXE) {
+        Ok(console) => console,
+        Err(error) => return error,
     };
     let error = std::process::Command::new(&console)
         .args(std::env::args_os().skip(1))

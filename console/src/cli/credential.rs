@@ -39,9 +39,13 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
     Ok(())
 }
 
-/// Prints the answer when the cache alone gives it (see
-/// [`Invocation::cached_answer`]); `false` when the chain or the wallet is
-/// needed.
+/// The kubectl credential plugin's answer from its cache alone, printed:
+/// a still-good cached token whose chain check is recent. `false` when
+/// the chain or the wallet is needed ([`run`] does both); nothing async,
+/// no wallet and no network on this path.
+///
+/// # Errors
+/// Bad arguments or configuration, for `main` to print.
 pub fn run_from_cache(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<bool> {
     match Invocation::new(global, args)?.cached_answer()? {
         Some(answer) => {
@@ -52,13 +56,19 @@ pub fn run_from_cache(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Res
     }
 }
 
-/// One run of the plugin, its inputs resolved.
+/// One run of the plugin, its inputs resolved and its cache read once.
 struct Invocation {
     ctx: Context,
     request: CredentialRequest,
     cache: Option<CacheFiles>,
     info: ExecInfo,
-    check: bool,
+    /// The still-good cached token, if any.
+    cached: Option<Issued>,
+    /// Whether the chain must be asked: checking is on and no "allowed"
+    /// from the last [`ops::CHECK_REUSE`] is remembered.
+    needs_check: bool,
+    /// When the inputs were read (ms), which a check remembers.
+    now_ms: u64,
 }
 
 impl Invocation {
@@ -90,54 +100,62 @@ impl Invocation {
             },
         };
         let cache = CacheFiles::of(&ctx, &request)?;
+        let now_ms = unix_now_ms();
+        let recently_allowed = (cache.as_ref()).is_some_and(|c| c.recently_allowed(now_ms));
+        let cached = cache.as_ref().and_then(|c| c.token(&request));
         Ok(Self {
             ctx,
             request,
             cache,
             info,
-            check: !args.no_check,
+            cached,
+            needs_check: !args.no_check && !recently_allowed,
+            now_ms,
         })
     }
 
-    /// The answer from the cache alone: a still-good cached token whose
-    /// chain check is younger than [`ops::CHECK_REUSE`] (or not wanted).
-    /// `None` when the chain or the wallet is needed.
+    /// The answer from the cache alone: a still-good cached token, when
+    /// the chain need not be asked. `None` when the chain or the wallet is
+    /// needed.
     fn cached_answer(&self) -> anyhow::Result<Option<String>> {
-        let Some(cache) = &self.cache else {
-            return Ok(None);
-        };
-        if self.check && !cache.recently_allowed(unix_now_ms()) {
-            return Ok(None);
+        match &self.cached {
+            Some(issued) if !self.needs_check => self.exec_credential(issued).map(Some),
+            _ => Ok(None),
         }
-        let key = self.ctx.settings().key.as_deref();
-        cache
-            .token(&self.request, key)
-            .map(|issued| self.exec_credential(&issued))
-            .transpose()
     }
 
-    /// Checks the seal token on chain (unless told not to), then signs or
-    /// reuses a token.
+    /// Checks the seal token on chain when needed, then reuses the cached
+    /// token or signs a new one.
     async fn answer(&self) -> anyhow::Result<String> {
-        let now_ms = unix_now_ms();
-        let recently = (self.cache.as_ref()).is_some_and(|cache| cache.recently_allowed(now_ms));
-        let allowed_now =
-            self.check && !recently && check(&self.ctx, self.request.seal_token).await?;
+        let allowed_now = self.needs_check && check(&self.ctx, self.request.seal_token).await?;
+        let signed;
+        let issued = match &self.cached {
+            Some(issued) => issued,
+            None => {
+                signed = self.sign()?;
+                &signed
+            }
+        };
+        if allowed_now
+            && let Some(cache) = &self.cache
+            && let Err(error) = cache.remember_allowed(self.now_ms)
+        {
+            eprintln!("warning: cannot remember the chain's check: {error}");
+        }
+        self.exec_credential(issued)
+    }
+
+    /// A new token, cached (a failure to cache is only a warning).
+    fn sign(&self) -> anyhow::Result<Issued> {
         let unlock = TerminalUnlock::of(&self.ctx);
         let (issued, cache_error) =
-            ops::issue(&self.ctx, &self.request, self.cache.as_ref(), &unlock).context(
+            ops::sign(&self.ctx, &self.request, self.cache.as_ref(), &unlock).context(
                 "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
             )?;
         if let Some(error) = cache_error {
             eprintln!("warning: cannot cache the credential: {error}");
         }
-        if allowed_now
-            && let Some(cache) = &self.cache
-            && let Err(error) = cache.remember_allowed(now_ms)
-        {
-            eprintln!("warning: cannot remember the chain's check: {error}");
-        }
-        self.exec_credential(&issued)
+        Ok(issued)
     }
 
     fn exec_credential(&self, issued: &Issued) -> anyhow::Result<String> {

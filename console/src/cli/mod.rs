@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 pub use args::{Cli, Command, CredentialArgs, GlobalArgs};
+pub use credential::run_from_cache as credential_from_cache;
 pub use prompt::PASSPHRASE_ENV;
 
 use crate::config::{self, Overrides, Settings};
@@ -48,25 +49,6 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// The kubectl credential plugin's answer from its cache alone, printed:
-/// a still-good cached token whose chain check is recent. `false` when the
-/// chain or the wallet is needed ([`credential`] does both); nothing
-/// async, no wallet and no network on this path.
-///
-/// # Errors
-/// Bad arguments or configuration, for `main` to print.
-pub fn credential_from_cache(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<bool> {
-    credential::run_from_cache(global, args)
-}
-
-/// Runs `daas-console credential` (the kubectl credential plugin).
-///
-/// # Errors
-/// As the plugin fails, for `main` to print.
-pub async fn credential(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
-    credential::run(global, args).await
-}
-
 /// Runs one subcommand.
 ///
 /// # Errors
@@ -81,7 +63,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Enclave(command) => enclave::run(global, command).await,
         Command::Gateway(command) => gateway::run(global, command).await,
         Command::Audit(command) => audit::run(global, command).await,
-        Command::Credential(args) => credential(global, &args).await,
+        Command::Credential(args) => credential::run(global, &args).await,
         Command::Kubeconfig(args) => kubeconfig::run(global, &args).await,
         Command::SealToken(command) => seal_token::run(global, command).await,
     }
@@ -136,8 +118,20 @@ pub fn context(global: &GlobalArgs, master: Option<&str>) -> anyhow::Result<Cont
     Ok(Context::new(settings(global, master)?))
 }
 
-/// The name of the plugin-only executable (`src/bin/daas-credential.rs`).
-const PLUGIN_EXE: &str = "daas-credential";
+/// The console's executable (`src/main.rs`).
+pub const CONSOLE_EXE: &str = "daas-console";
+/// The plugin-only executable (`src/bin/daas-credential.rs`).
+pub const PLUGIN_EXE: &str = "daas-credential";
+
+/// The executable `name` in this executable's directory (where cargo
+/// builds and installs the console's binaries together).
+///
+/// # Errors
+/// This executable's path cannot be found.
+pub fn sibling_exe(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    Ok(exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
 
 /// The kubeconfig's plugin command, an absolute path: `daas-credential`
 /// beside this executable when it is there (it starts in a fraction of the
@@ -147,9 +141,12 @@ const PLUGIN_EXE: &str = "daas-credential";
 /// # Errors
 /// The path cannot be found or is not UTF-8.
 pub fn plugin_command() -> anyhow::Result<String> {
-    let exe: PathBuf = std::env::current_exe().context("cannot find this executable's path")?;
-    let plugin = exe.with_file_name(format!("{PLUGIN_EXE}{}", std::env::consts::EXE_SUFFIX));
-    let command = if plugin.is_file() { plugin } else { exe };
+    let plugin = sibling_exe(PLUGIN_EXE)?;
+    let command = if plugin.is_file() {
+        plugin
+    } else {
+        std::env::current_exe().context("cannot find this executable's path")?
+    };
     command
         .into_os_string()
         .into_string()

@@ -78,6 +78,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheFiles {
     token: PathBuf,
+    /// The configured key (an address or a wallet alias), whose tokens
+    /// these are.
+    key: Option<String>,
 }
 
 impl CacheFiles {
@@ -91,12 +94,13 @@ impl CacheFiles {
             return Ok(None);
         };
         let wallet_dir = ctx.wallet_dir()?;
+        let key = ctx.settings().key.clone();
         let mut hash = Sha256::new();
         for part in [
             request.audience.as_bytes(),
             request.seal_token.to_string().as_bytes(),
             wallet_dir.as_os_str().as_encoded_bytes(),
-            ctx.settings().key.as_deref().unwrap_or_default().as_bytes(),
+            key.as_deref().unwrap_or_default().as_bytes(),
         ] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part);
@@ -104,13 +108,13 @@ impl CacheFiles {
         let digest = hash.finalize();
         Ok(Some(Self {
             token: dir.join(format!("{}.json", hex::encode(&digest[..16]))),
+            key,
         }))
     }
 
-    /// The cached token if it is still good for `request` signed with
-    /// `key` (see [`cached`]).
-    pub fn token(&self, request: &CredentialRequest, key: Option<&str>) -> Option<Issued> {
-        cached(&self.token, request, key, unix_now_secs())
+    /// The cached token if it is still good for `request` (see [`cached`]).
+    pub fn token(&self, request: &CredentialRequest) -> Option<Issued> {
+        cached(&self.token, request, self.key.as_deref(), unix_now_secs())
     }
 
     /// Whether the chain allowed the credential less than [`CHECK_REUSE`]
@@ -132,23 +136,19 @@ impl CacheFiles {
     }
 }
 
-/// A still-good cached token for `request`, else a new one signed with the
-/// configured key (unlocking the wallet through `unlock`) and cached in
-/// `cache`. Returns the token and, when caching failed, why (the token is
-/// still good).
+/// A new token for `request`, signed with the configured key (unlocking
+/// the wallet through `unlock`) and cached in `cache` (a still-good cached
+/// one is [`CacheFiles::token`]). Returns the token and, when caching
+/// failed, why (the token is still good).
 ///
 /// # Errors
 /// The wallet cannot be unlocked or the claims are invalid.
-pub fn issue(
+pub fn sign(
     ctx: &Context,
     request: &CredentialRequest,
     cache: Option<&CacheFiles>,
     unlock: &dyn Unlock,
 ) -> Result<(Issued, Option<OpsError>), OpsError> {
-    let key = ctx.settings().key.as_deref();
-    if let Some(issued) = cache.and_then(|files| files.token(request, key)) {
-        return Ok((issued, None));
-    }
     let signer = wallet::signer(ctx, unlock)?;
     let claims = Claims::new(
         request.seal_token,
