@@ -28,11 +28,10 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 # util-linux (veth pairs, namespaces); tmux, which drives the console's TUI
 # in its end-to-end tests; shellcheck, which CI runs on the shell scripts;
 # python3-venv for schemathesis, which tests the APIs against their OpenAPI
-# documents; nghttp2-client (h2load) and curl, which load the master's
-# webhooks in the webhook soak test and bench (socat bridges their TLS).
+# documents; curl, which the seed flows test talks to the master with.
 APT_PACKAGES=(dbus dbus-daemon gnome-keyring build-essential
 	runc containernetworking-plugins busybox-static socat iproute2 util-linux tmux
-	shellcheck python3-venv nghttp2-client curl)
+	shellcheck python3-venv curl)
 
 # The schemathesis release the API schema tests (tests/tests/api_schema.rs) run.
 SCHEMATHESIS_VERSION=4.32.5

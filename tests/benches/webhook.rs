@@ -1,17 +1,18 @@
-//! Warm TokenReview over HTTPS against a running `daas-master`, with
-//! h2load, next to `/healthz` on the same listener measured in the same
-//! run (see `daas_e2e::load` for how h2load reaches the mutual-TLS
-//! listener). 32 requests in flight: 4 connections × 8 streams.
+//! Warm TokenReview over HTTPS against a running `daas-master`, next to
+//! `/healthz` on the same listener measured in the same run, from the
+//! HTTP/2 load generator of `daas_e2e::load` with the API server's client
+//! certificate. 32 requests in flight: 4 connections × 8 streams.
 //!
 //! Every run also reports the master's own CPU time per request and its
-//! share of the machine's busy CPU (from `/proc`): when the load generator
-//! and its TLS bridge share the machine and take most of it, requests per
-//! second measure them as much as the master, and the CPU time per request
-//! is what the master itself spends.
+//! share of the machine's busy CPU (from `/proc`): the load generator
+//! shares the machine, so requests per second also measure it, while the
+//! CPU time per request is what the master itself spends.
 //!
 //! Release master: `cargo build --release -p daas-master`, then
 //! `DAAS_MASTER_BIN=target/release/daas-master cargo bench -p daas-e2e
-//! --bench webhook`. Targets: TokenReview ≥ 0.8 of `/healthz` per second,
+//! --bench webhook` (the bench profile, not `--profile dev`: the load
+//! generator runs in this process and must be optimized, or it, not the
+//! master, sets the rate). Targets: TokenReview ≥ 0.8 of `/healthz` per second,
 //! p99 ≤ 2 ms. `DAAS_BENCH_SECS` (default 10) per run, `DAAS_BENCH_ROUNDS`
 //! (default 3) alternating rounds.
 //!
@@ -23,10 +24,13 @@
 //! `target/bench-results/webhook.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use daas_e2e::load::{CpuUse, LoadReport, LoadRun, WebhookBridge, rss_kib, staked_token_review};
+use bytes::Bytes;
+use daas_e2e::load::{
+    CpuUse, LoadReport, LoadRun, Pace, WARM_UP, WebhookClient, rss_kib, staked_token_review,
+};
 use daas_e2e::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -49,22 +53,23 @@ fn figures(report: &LoadReport) -> Value {
         "p99_ms": report.p99_ms,
         "requests": report.requests,
         "failed": report.failed,
+        "first_failure": report.first_failure,
     })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let stack = Stack::start(StackOptions::default()).await.unwrap();
-    let bridge = WebhookBridge::start(&stack.master).await.unwrap();
-    let body = staked_token_review(&stack, &bridge, 0xa7)
+    let client = WebhookClient::new(&stack.master).unwrap();
+    let body = staked_token_review(&stack, &client, 0xa7)
         .await
         .unwrap()
         .body;
     let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
     std::fs::create_dir_all(&results_dir).unwrap();
     let results = match std::env::var("DAAS_SOAK_SECS") {
-        Ok(secs) => soak(&stack, &bridge, &body, secs.parse().unwrap(), &results_dir).await,
-        Err(_) => compare(&stack, &bridge, &body, &results_dir).await,
+        Ok(secs) => soak(&stack, &client, body, secs.parse().unwrap()).await,
+        Err(_) => compare(&stack, &client, body).await,
     };
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
     std::fs::write(results_dir.join("webhook.json"), results.to_string()).unwrap();
@@ -73,11 +78,11 @@ async fn main() {
 /// One run, with the master's CPU time per request (over the warm-up and
 /// the measured window, at the measured rate) and its share of the
 /// machine's busy CPU.
-async fn measured(run: &LoadRun, pid: u32, logs: &Path) -> (LoadReport, Value) {
+async fn measured(client: &WebhookClient, run: &LoadRun, pid: u32) -> (LoadReport, Value) {
     let before = CpuUse::of(pid).unwrap();
-    let report = run.run(logs).await.unwrap();
+    let report = client.run(run).await.unwrap();
     let used = before.until(&CpuUse::of(pid).unwrap());
-    let requests = report.per_second * (run.duration.as_secs_f64() + 1.0);
+    let requests = report.per_second * (run.duration + WARM_UP).as_secs_f64();
     let mut figures = figures(&report);
     figures["master_cpu_us_per_request"] = json!(used.process.as_secs_f64() * 1e6 / requests);
     figures["master_share_of_busy_cpu"] =
@@ -86,23 +91,22 @@ async fn measured(run: &LoadRun, pid: u32, logs: &Path) -> (LoadReport, Value) {
 }
 
 /// Alternating rounds of `/healthz` and TokenReview, as fast as they go.
-async fn compare(stack: &Stack, bridge: &WebhookBridge, body: &Path, logs: &Path) -> Value {
+async fn compare(stack: &Stack, client: &WebhookClient, body: Bytes) -> Value {
     let pid = stack.master.pid().unwrap();
     let duration = Duration::from_secs(env_u64("DAAS_BENCH_SECS", 10));
-    let run = |url: String, body: Option<PathBuf>| LoadRun {
-        url,
+    let run = |path: &str, body: Option<Bytes>| LoadRun {
+        path: path.to_owned(),
         body,
         connections: CONNECTIONS,
-        streams: STREAMS,
+        pace: Pace::Streams(STREAMS),
         duration,
-        rate_per_connection: None,
     };
-    let healthz = run(bridge.url("/healthz"), None);
-    let tokenreview = run(bridge.url("/authenticate"), Some(body.to_owned()));
+    let healthz = run("/healthz", None);
+    let tokenreview = run("/authenticate", Some(body));
     let mut rounds = Vec::new();
     for round in 0..env_u64("DAAS_BENCH_ROUNDS", 3) {
-        let (reference, reference_figures) = measured(&healthz, pid, logs).await;
-        let (review, review_figures) = measured(&tokenreview, pid, logs).await;
+        let (reference, reference_figures) = measured(client, &healthz, pid).await;
+        let (review, review_figures) = measured(client, &tokenreview, pid).await;
         assert_eq!(reference.failed, 0, "/healthz: {reference:?}");
         assert_eq!(review.failed, 0, "TokenReview: {review:?}");
         let ratio = review.per_second / reference.per_second;
@@ -131,16 +135,15 @@ async fn compare(stack: &Stack, bridge: &WebhookBridge, body: &Path, logs: &Path
 }
 
 /// TokenReview at a fixed rate for `secs`, the master's RSS sampled.
-async fn soak(stack: &Stack, bridge: &WebhookBridge, body: &Path, secs: u64, logs: &Path) -> Value {
+async fn soak(stack: &Stack, client: &WebhookClient, body: Bytes, secs: u64) -> Value {
     let rate = env_u64("DAAS_SOAK_RATE", 5000);
     let pid = stack.master.pid().unwrap();
     let run = LoadRun {
-        url: bridge.url("/authenticate"),
-        body: Some(body.to_owned()),
+        path: "/authenticate".to_owned(),
+        body: Some(body),
         connections: SOAK_CONNECTIONS,
-        streams: STREAMS,
+        pace: Pace::PerSecond(u32::try_from(rate / SOAK_CONNECTIONS as u64).unwrap()),
         duration: Duration::from_secs(secs),
-        rate_per_connection: Some(u32::try_from(rate / SOAK_CONNECTIONS as u64).unwrap()),
     };
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(async move {
@@ -156,7 +159,7 @@ async fn soak(stack: &Stack, bridge: &WebhookBridge, body: &Path, secs: u64, log
             }
         }
     });
-    let report = run.run(logs).await.unwrap();
+    let report = client.run(&run).await.unwrap();
     let rss_end = rss_kib(pid).unwrap();
     let _ = stop.send(());
     let samples = sampler.await.unwrap();

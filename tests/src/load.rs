@@ -1,123 +1,157 @@
-//! Load on a running master's webhook listener with h2load (Debian's
-//! `nghttp2-client`), over real sockets and TLS 1.3.
+//! Load on a running master's webhook listener over real sockets, TLS 1.3
+//! and HTTP/2, as the API server calls it: with the API server's client
+//! certificate from the master's webhook kubeconfig (mutual TLS).
 //!
-//! The listener requires the API server's client certificate (mutual TLS),
-//! which h2load cannot present, so h2load speaks HTTP/2 to a local `socat`
-//! that opens one TLS 1.3 connection to the master per h2load connection
-//! with the certificate from the master's webhook kubeconfig: the TLS
-//! client work h2load would do is socat's instead, and the master's side
-//! (TLS, HTTP/2, the handler) is exactly what the API server gets.
-//!
-//! h2load prints no percentiles, so each run writes its per-request log
-//! (`--log-file`) and [`LoadReport`] computes them.
+//! [`WebhookClient`] is the load generator: `h2` connections from this
+//! process, each either as fast as it goes with a number of streams in
+//! flight (a closed loop, like h2load's `-m`) or starting requests at a
+//! fixed rate (an open loop, like h2load's `--rps`). It runs in the bench's
+//! or test's own runtime and costs a few microseconds per request, so on a
+//! small machine shared with the master, requests per second measure the
+//! master rather than the load generator. (h2load cannot present a client
+//! certificate; bridged through socat, the generator's side took about
+//! 85 % of a two-core machine and set the figures of both the webhook and
+//! its `/healthz` reference.)
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
-use tempfile::TempDir;
-use tokio::process::{Child, Command};
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tokio_rustls::TlsConnector;
 
 use crate::stack::MasterProcess;
 
 /// The name in the webhook listener's certificate.
 const WEBHOOK_SERVER_NAME: &str = "daas-master-webhook";
+/// Requests finished in the first second of a run are not counted (TLS
+/// handshakes, the master's caches and allocator warming up).
+pub const WARM_UP: Duration = Duration::from_secs(1);
+/// A request not answered within this is a failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A TLS client bridge (socat) to a master's webhook listener, stopped on
-/// drop.
-pub struct WebhookBridge {
-    socat: Child,
-    port: u16,
-    dir: TempDir,
+/// An HTTP/2 client of a master's webhook listener with the API server's
+/// client certificate.
+#[derive(Clone)]
+pub struct WebhookClient {
+    tls: TlsConnector,
+    server_name: ServerName<'static>,
+    /// `127.0.0.1:PORT`.
+    address: String,
 }
 
-impl WebhookBridge {
-    /// Starts socat on a free loopback port, bridging plain HTTP/2 to the
-    /// master's webhook listener with the API server's client certificate.
+impl WebhookClient {
+    /// A client of `master`'s webhook listener, with the certificates of
+    /// its TokenReview webhook kubeconfig.
     ///
     /// # Errors
-    /// The kubeconfig is unreadable or socat did not start.
-    pub async fn start(master: &MasterProcess) -> anyhow::Result<Self> {
+    /// The kubeconfig is unreadable or its certificates are not valid.
+    pub fn new(master: &MasterProcess) -> anyhow::Result<Self> {
         let kubeconfig = std::fs::read_to_string(master.authentication_kubeconfig())
             .context("reading the master's webhook kubeconfig")?;
-        let dir = tempfile::tempdir()?;
-        for (field, file) in [
-            ("certificate-authority-data", "ca.pem"),
-            ("client-certificate-data", "client.pem"),
-            ("client-key-data", "client.key"),
-        ] {
-            let pem = kubeconfig_value(&kubeconfig, field)?;
-            daas_core::private_file::write_atomic(&dir.path().join(file), &pem)?;
+        let pem = |field| kubeconfig_value(&kubeconfig, field);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(&pem(
+            "certificate-authority-data",
+        )?)?)?;
+        let certificates = CertificateDer::pem_slice_iter(&pem("client-certificate-data")?)
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(&pem("client-key-data")?)?;
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certificates, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Self {
+            tls: TlsConnector::from(Arc::new(config)),
+            server_name: ServerName::try_from(WEBHOOK_SERVER_NAME)?,
+            address: master
+                .webhook_url()
+                .trim_start_matches("https://")
+                .to_owned(),
+        })
+    }
+
+    /// Opens one TLS 1.3 HTTP/2 connection (without Nagle's algorithm, as
+    /// the API server's client and the master have it).
+    async fn connect(&self) -> anyhow::Result<SendRequest<Bytes>> {
+        let tcp = TcpStream::connect(&self.address)
+            .await
+            .with_context(|| format!("connecting to the webhook listener {}", self.address))?;
+        tcp.set_nodelay(true)?;
+        let tls = self
+            .tls
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .context("TLS handshake with the webhook listener")?;
+        let (client, connection) = h2::client::handshake(tls).await?;
+        // Ends when every handle to the connection is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// POSTs the JSON `body` to `path` on a new connection and returns the
+    /// JSON answer.
+    ///
+    /// # Errors
+    /// The request failed, was not answered 2xx, or the answer is not JSON.
+    pub async fn post(&self, path: &str, body: Bytes) -> anyhow::Result<serde_json::Value> {
+        let request = Exchange::new(&self.address, path, Some(body))?;
+        let (status, answer) = request.send(self.connect().await?).await?;
+        let text = String::from_utf8_lossy(&answer);
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {text}");
         }
-        let port = free_port()?;
-        let target = master
-            .webhook_url()
-            .trim_start_matches("https://")
-            .to_owned();
-        let path = |file: &str| dir.path().join(file).display().to_string();
-        // Both sides without Nagle's algorithm, as the API server's client
-        // and the master are: with it, a TokenReview's body, written after
-        // its headers, waited for the master's delayed ACK (a 40 ms p99).
-        let socat = Command::new("socat")
-            .arg(format!(
-                "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=256,nodelay"
-            ))
-            // The listener speaks TLS 1.3 only (socat 1.7 has no option
-            // to require it).
-            .arg(format!(
-                "OPENSSL:{target},cert={},key={},cafile={},commonname={WEBHOOK_SERVER_NAME},\
-                 verify=1,nodelay",
-                path("client.pem"),
-                path("client.key"),
-                path("ca.pem"),
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting socat (apt-get install socat)")?;
-        let bridge = Self { socat, port, dir };
-        bridge.wait_listening().await?;
-        Ok(bridge)
+        serde_json::from_slice(&answer).with_context(|| format!("POST {path}: not JSON: {text}"))
     }
 
-    /// `http://127.0.0.1:PORT` + `path`, through the bridge.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// A file in the bridge's private directory.
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    async fn wait_listening(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return Ok(());
+    /// Runs `run`: [`WARM_UP`], then `run.duration` measured.
+    ///
+    /// # Errors
+    /// A connection could not be opened.
+    pub async fn run(&self, run: &LoadRun) -> anyhow::Result<LoadReport> {
+        let exchange = Arc::new(Exchange::new(&self.address, &run.path, run.body.clone())?);
+        let started = Instant::now();
+        let window = Window {
+            start: started + WARM_UP,
+            end: started + WARM_UP + run.duration,
+        };
+        let mut tasks = JoinSet::new();
+        for _ in 0..run.connections {
+            let client = self.connect().await?;
+            match run.pace {
+                Pace::Streams(streams) => {
+                    for _ in 0..streams {
+                        tasks.spawn(closed_loop(client.clone(), Arc::clone(&exchange), window));
+                    }
+                }
+                Pace::PerSecond(rate) => {
+                    tasks.spawn(fixed_rate(client, Arc::clone(&exchange), window, rate));
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("socat did not listen on port {} within 10 s", self.port)
+        let mut tally = Tally::default();
+        while let Some(done) = tasks.join_next().await {
+            tally.merge(done?);
+        }
+        Ok(LoadReport::new(tally, run.duration))
     }
 }
 
-impl Drop for WebhookBridge {
-    fn drop(&mut self) {
-        // kill_on_drop sends SIGKILL to socat; its forked children exit
-        // when their connections close.
-        let _ = self.socat.start_kill();
-    }
-}
-
-/// A value of a kubeconfig field (`name: base64`), decoded.
+/// A kubeconfig field's value (`name: base64`), decoded.
 fn kubeconfig_value(kubeconfig: &str, field: &str) -> anyhow::Result<Vec<u8>> {
     let prefix = format!("{field}:");
     let encoded = kubeconfig
@@ -129,155 +163,228 @@ fn kubeconfig_value(kubeconfig: &str, field: &str) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("{field} is not base64"))
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// One h2load run.
+/// One load run.
 #[derive(Debug, Clone)]
 pub struct LoadRun {
-    /// Full URL (through the bridge).
-    pub url: String,
-    /// A file whose contents are POSTed, or `None` for GET.
-    pub body: Option<PathBuf>,
-    /// Connections (`-c`).
+    /// The path, e.g. `/authenticate`.
+    pub path: String,
+    /// A JSON body to POST, or `None` for GET.
+    pub body: Option<Bytes>,
+    /// Connections, each opened before the run.
     pub connections: usize,
-    /// Streams in flight per connection (`-m`).
-    pub streams: usize,
-    /// How long (`-D`), after a warm-up (`--warm-up-time`).
+    /// How each connection sends.
+    pub pace: Pace,
+    /// How long is measured, after [`WARM_UP`].
     pub duration: Duration,
-    /// Requests per second per connection (`--rps`), or as fast as it goes.
-    pub rate_per_connection: Option<u32>,
 }
 
-/// What an h2load run measured.
-#[derive(Debug, Clone)]
-pub struct LoadReport {
-    /// Requests done in the measured window.
-    pub requests: u64,
-    /// Requests answered 2xx.
-    pub succeeded: u64,
-    /// Requests that failed, errored, timed out or were not 2xx.
-    pub failed: u64,
-    /// Requests per second.
-    pub per_second: f64,
-    /// Latency percentiles, milliseconds.
-    pub p50_ms: f64,
-    /// 99th percentile, milliseconds.
-    pub p99_ms: f64,
-    /// h2load's own summary, for the message of a failed run.
-    pub summary: String,
+/// How a connection sends its requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as it goes, this many requests in flight (each stream sends
+    /// its next request when its answer is in).
+    Streams(usize),
+    /// A request started every 1/N s, answered or not.
+    PerSecond(u32),
 }
 
-impl LoadRun {
-    /// Runs h2load and reads its summary and per-request log.
-    ///
-    /// # Errors
-    /// h2load is missing or failed, or its output is unreadable.
-    pub async fn run(&self, log_dir: &Path) -> anyhow::Result<LoadReport> {
-        let log = log_dir.join(format!("h2load-{}.log", std::process::id()));
-        let mut command = Command::new("h2load");
-        command
-            .arg("-c")
-            .arg(self.connections.to_string())
-            .arg("-m")
-            .arg(self.streams.to_string())
-            .arg("-t")
-            .arg("1")
-            .arg("-D")
-            .arg(self.duration.as_secs().max(1).to_string())
-            .arg("--warm-up-time=1")
-            .arg("--log-file")
-            .arg(&log)
-            .arg("-H")
-            .arg("content-type: application/json");
-        if let Some(body) = &self.body {
-            command.arg("-d").arg(body);
-        }
-        if let Some(rate) = self.rate_per_connection {
-            command.arg("--rps").arg(rate.to_string());
-        }
-        let output = command
-            .arg(&self.url)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .context("running h2load (apt-get install nghttp2-client)")?;
-        let summary = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() {
-            bail!("h2load failed: {summary}");
-        }
-        let requests = std::fs::read_to_string(&log).unwrap_or_default();
-        let report = LoadReport::parse(&summary, &requests)?;
-        // A run with failures keeps its per-request log (status per request).
-        if report.failed == 0 {
-            let _ = std::fs::remove_file(&log);
-        }
-        Ok(report)
+/// The measured window of a run: requests finished in it count.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn holds(&self, finished: Instant) -> bool {
+        self.start <= finished && finished <= self.end
     }
 }
 
-impl LoadReport {
-    /// Reads h2load's summary (`requests:`, `status codes:` and `finished
-    /// in` lines) and its per-request log (`start status duration_us`).
-    fn parse(summary: &str, log: &str) -> anyhow::Result<Self> {
-        let line = |start: &str| {
-            summary
-                .lines()
-                .find(|line| line.trim_start().starts_with(start))
-                .with_context(|| format!("no `{start}` line in h2load's output: {summary}"))
+/// One request, sent again and again.
+struct Exchange {
+    method: Method,
+    uri: Uri,
+    body: Option<Bytes>,
+}
+
+impl Exchange {
+    fn new(address: &str, path: &str, body: Option<Bytes>) -> anyhow::Result<Self> {
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
         };
-        let numbers = |text: &str| -> Vec<f64> {
-            text.split([' ', ','])
-                .filter_map(|word| word.trim_end_matches("req/s").parse::<f64>().ok())
-                .collect()
+        let uri = format!("https://{address}{path}")
+            .parse()
+            .with_context(|| format!("bad webhook path {path}"))?;
+        Ok(Self { method, uri, body })
+    }
+
+    /// Sends the request on `client` and reads the whole answer.
+    async fn send(&self, client: SendRequest<Bytes>) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let mut client = client.ready().await?;
+        let request = Request::builder()
+            .method(self.method.clone())
+            .uri(self.uri.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(())?;
+        let (response, mut stream) = client.send_request(request, self.body.is_none())?;
+        if let Some(body) = &self.body {
+            stream.send_data(body.clone(), true)?;
+        }
+        let response = response.await?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut answer = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            answer.extend_from_slice(&chunk);
+        }
+        Ok((status, answer))
+    }
+
+    /// Sends the request and times it: when it finished, how long it took,
+    /// and whether it was answered 2xx.
+    async fn timed(&self, client: SendRequest<Bytes>) -> (Instant, Duration, anyhow::Result<()>) {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(client)).await {
+            Ok(Ok((status, _))) if status.is_success() => Ok(()),
+            Ok(Ok((status, answer))) => Err(anyhow::anyhow!(
+                "{status}: {}",
+                String::from_utf8_lossy(&answer)
+            )),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(anyhow::anyhow!("no answer within {REQUEST_TIMEOUT:?}")),
         };
-        // requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
-        let counts = numbers(line("requests:")?);
-        // status codes: N 2xx, N 3xx, N 4xx, N 5xx
-        let statuses = numbers(line("status codes:")?);
-        // finished in 5.00s, 31234.5 req/s, ...
-        let finished = line("finished in")?;
-        let per_second = finished
-            .split(',')
-            .find_map(|part| part.trim().strip_suffix(" req/s"))
-            .and_then(|n| n.trim().parse::<f64>().ok())
-            .with_context(|| format!("no req/s in `{finished}`"))?;
-        // h2load's `failed` holds the errored requests and those answered
-        // 4xx or 5xx; a 3xx is no success here either. (Its status-code
-        // tally can miss a request or two finished across the warm-up's
-        // end, so `done - 2xx` is not a failure count.)
-        let (Some(&done), Some(&h2_failed), Some(&timeout), Some(&redirects)) =
-            (counts.get(2), counts.get(4), counts.get(6), statuses.get(1))
-        else {
-            bail!("unexpected h2load counts: {summary}");
-        };
-        let failed = h2_failed + timeout + redirects;
-        let mut latencies: Vec<f64> = log
-            .lines()
-            .filter_map(|line| line.split_whitespace().nth(2)?.parse::<f64>().ok())
-            .map(|micros| micros / 1000.0)
-            .collect();
-        latencies.sort_by(f64::total_cmp);
-        let percentile = |p: f64| -> f64 {
-            if latencies.is_empty() {
-                return f64::NAN;
+        let finished = Instant::now();
+        (finished, finished - started, outcome)
+    }
+}
+
+/// One stream: the next request as soon as the last is answered. A failed
+/// request ends the stream (the connection is likely broken).
+async fn closed_loop(client: SendRequest<Bytes>, exchange: Arc<Exchange>, window: Window) -> Tally {
+    let mut tally = Tally::default();
+    while Instant::now() < window.end {
+        let (finished, took, outcome) = exchange.timed(client.clone()).await;
+        let failed = outcome.is_err();
+        if window.holds(finished) || failed {
+            tally.record(took, outcome);
+        }
+        if failed {
+            break;
+        }
+    }
+    tally
+}
+
+/// One connection at `rate` requests per second until the window ends,
+/// catching up on ticks it missed; then waits for the answers.
+async fn fixed_rate(
+    client: SendRequest<Bytes>,
+    exchange: Arc<Exchange>,
+    window: Window,
+    rate: u32,
+) -> Tally {
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut in_flight = JoinSet::new();
+    let mut tally = Tally::default();
+    loop {
+        tokio::select! {
+            _ = ticks.tick(), if Instant::now() < window.end => {
+                let (client, exchange) = (client.clone(), Arc::clone(&exchange));
+                in_flight.spawn(async move { exchange.timed(client).await });
             }
-            let index = ((latencies.len() - 1) as f64 * p).round() as usize;
-            latencies[index.min(latencies.len() - 1)]
+            Some(done) = in_flight.join_next() => {
+                let (finished, took, outcome) = done.unwrap_or_else(|error| {
+                    (Instant::now(), Duration::ZERO, Err(error.into()))
+                });
+                if window.holds(finished) || outcome.is_err() {
+                    tally.record(took, outcome);
+                }
+            }
+            else => return tally,
+        }
+    }
+}
+
+/// What some requests measured.
+#[derive(Debug, Default)]
+struct Tally {
+    micros: Vec<u32>,
+    succeeded: u64,
+    failed: u64,
+    first_failure: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, took: Duration, outcome: anyhow::Result<()>) {
+        match outcome {
+            Ok(()) => {
+                self.succeeded += 1;
+                self.micros
+                    .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+            }
+            Err(error) => {
+                self.failed += 1;
+                self.first_failure
+                    .get_or_insert_with(|| format!("{error:#}"));
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.micros.extend(other.micros);
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Requests finished in the measured window (and failures at any time).
+    pub requests: u64,
+    /// Requests answered 2xx.
+    pub succeeded: u64,
+    /// Requests that failed, timed out or were not answered 2xx.
+    pub failed: u64,
+    /// Requests per second.
+    pub per_second: f64,
+    /// Median latency of the successful requests, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// The first failure, for the message of a failed run.
+    pub first_failure: Option<String>,
+}
+
+impl LoadReport {
+    fn new(mut tally: Tally, duration: Duration) -> Self {
+        tally.micros.sort_unstable();
+        let percentile = |p: f64| -> f64 {
+            let Some(last) = tally.micros.len().checked_sub(1) else {
+                return f64::NAN;
+            };
+            let index = (last as f64 * p).round() as usize;
+            f64::from(tally.micros[index.min(last)]) / 1000.0
         };
-        Ok(Self {
-            requests: done as u64,
-            succeeded: (done - failed).max(0.0) as u64,
-            failed: failed as u64,
-            per_second,
+        let requests = tally.succeeded + tally.failed;
+        Self {
+            requests,
+            succeeded: tally.succeeded,
+            failed: tally.failed,
+            per_second: tally.succeeded as f64 / duration.as_secs_f64(),
             p50_ms: percentile(0.50),
             p99_ms: percentile(0.99),
-            summary: summary.to_owned(),
-        })
+            first_failure: tally.first_failure,
+        }
     }
 }
 
@@ -311,37 +418,39 @@ impl CpuUse {
     /// # Errors
     /// The process is gone or `/proc` is unreadable.
     pub fn of(pid: u32) -> anyhow::Result<Self> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command name (which may hold spaces): state is
-        // the first, utime and stime the 12th and 13th.
-        let after_name = stat.rsplit_once(')').context("no `)` in /proc/PID/stat")?.1;
-        let fields: Vec<u64> = after_name
-            .split_whitespace()
-            .skip(1)
-            .map(|field| field.parse().unwrap_or(0))
-            .collect();
-        let process = fields.get(11).zip(fields.get(12)).map(|(u, s)| u + s);
+        let process = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
         let machine = std::fs::read_to_string("/proc/stat")?;
-        // cpu  user nice system idle iowait irq softirq steal …
-        let busy = machine.lines().next().and_then(|line| {
-            let ticks: Vec<u64> = line
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|field| field.parse().ok())
-                .collect();
-            let idle = ticks.get(3)? + ticks.get(4)?;
-            Some(ticks.iter().take(8).sum::<u64>() - idle)
-        });
-        let (Some(process), Some(busy)) = (process, busy) else {
-            bail!("unexpected /proc/{pid}/stat or /proc/stat");
-        };
-        let tick = |ticks: u64| {
-            Duration::from_secs_f64(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
-        };
+        let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
+        let (process, busy) = Self::ticks(&process, &machine)
+            .with_context(|| format!("unexpected /proc/{pid}/stat or /proc/stat"))?;
+        let tick = |ticks: u64| Duration::from_secs_f64(ticks as f64 / ticks_per_second);
         Ok(Self {
             process: tick(process),
             machine: tick(busy),
         })
+    }
+
+    /// The process's user and system ticks (all its threads) from its
+    /// `/proc/PID/stat`, and the machine's non-idle ticks from `/proc/stat`.
+    fn ticks(process: &str, machine: &str) -> Option<(u64, u64)> {
+        // The fields after the command name (which may hold spaces and
+        // parentheses) start at the 3rd, state; utime and stime are the
+        // 14th and 15th (proc(5)).
+        let after_name = process.rsplit_once(')')?.1;
+        let mut fields = after_name.split_whitespace().skip(14 - 3);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        // cpu  user nice system idle iowait irq softirq steal …
+        let ticks: Vec<u64> = machine
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|field| field.parse().ok())
+            .collect::<Option<_>>()?;
+        let all: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        Some((utime + stime, all.checked_sub(idle)?))
     }
 
     /// What was used between `self` and `later`.
@@ -359,22 +468,21 @@ pub struct StakedReview {
     pub account: crate::user::Account,
     /// Its seal token.
     pub seal: daas_core::package::SealTokenId,
-    /// The TokenReview request body (JSON file).
-    pub body: PathBuf,
+    /// The TokenReview request body (JSON).
+    pub body: Bytes,
     /// The master's answer to it.
     pub answer: serde_json::Value,
 }
 
-/// Stakes a new user (wallet seed `seed`) on the stack's devnet, writes a
+/// Stakes a new user (wallet seed `seed`) on the stack's devnet, makes the
 /// TokenReview of its access token (the API server's request body, with
-/// the cluster's audience) into the bridge's directory, and checks through
-/// the bridge that the master authenticates it.
+/// the cluster's audience), and checks that the master authenticates it.
 ///
 /// # Errors
 /// Staking, signing or the check failed.
 pub async fn staked_token_review(
     stack: &crate::stack::Stack,
-    bridge: &WebhookBridge,
+    client: &WebhookClient,
     seed: u8,
 ) -> anyhow::Result<StakedReview> {
     use daas_core::access::tokenreview::TokenReview;
@@ -398,9 +506,8 @@ pub async fn staked_token_review(
     )?;
     let token = AccessToken::sign(&account.wallet, &claims)?.into_string();
     let review = TokenReview::request(token, vec![audience.to_owned()]);
-    let body = bridge.file("tokenreview.json");
-    std::fs::write(&body, serde_json::to_vec(&review)?)?;
-    let answer = bridge.post("/authenticate", &body).await?;
+    let body = Bytes::from(serde_json::to_vec(&review)?);
+    let answer = client.post("/authenticate", body.clone()).await?;
     if answer["status"]["authenticated"] != serde_json::Value::Bool(true) {
         bail!("the master did not authenticate the staked user's token: {answer}");
     }
@@ -412,60 +519,57 @@ pub async fn staked_token_review(
     })
 }
 
-impl WebhookBridge {
-    /// POSTs the JSON file `body` to `path` through the bridge (curl, HTTP/2)
-    /// and returns the JSON answer.
-    ///
-    /// # Errors
-    /// curl failed or the answer is not JSON.
-    pub async fn post(&self, path: &str, body: &Path) -> anyhow::Result<serde_json::Value> {
-        let output = Command::new("curl")
-            .args(["-sS", "--fail-with-body", "--http2-prior-knowledge", "-H"])
-            .arg("content-type: application/json")
-            .arg("--data-binary")
-            .arg(format!("@{}", body.display()))
-            .arg(self.url(path))
-            .output()
-            .await
-            .context("running curl")?;
-        let answer = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            bail!(
-                "POST {path}: curl failed ({}): {answer}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        serde_json::from_str(&answer).with_context(|| format!("POST {path}: not JSON: {answer}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn h2load_summary_and_log_are_read() {
-        let summary = "finished in 5.00s, 31234.50 req/s, 9.1MB/s\n\
-            requests: 156173 total, 156205 started, 156173 done, 156170 succeeded, 3 failed, 3 errored, 0 timeout\n\
-            status codes: 156170 2xx, 0 3xx, 0 4xx, 0 5xx\n";
-        let log = "1700000000000000\t200\t1000\n1700000000000001\t200\t3000\n1700000000000002\t200\t2000\n";
-        let report = LoadReport::parse(summary, log).unwrap();
-        assert_eq!(report.requests, 156_173);
-        assert_eq!(report.succeeded, 156_170);
-        assert_eq!(report.failed, 3);
-        assert!((report.per_second - 31_234.5).abs() < 0.01);
+    fn reports_count_the_window_and_take_percentiles_of_successes() {
+        let mut tally = Tally::default();
+        for micros in [1000, 3000, 2000] {
+            tally.record(Duration::from_micros(micros), Ok(()));
+        }
+        tally.record(Duration::from_micros(9), Err(anyhow::anyhow!("503: down")));
+        let mut other = Tally::default();
+        other.record(Duration::from_micros(10), Err(anyhow::anyhow!("reset")));
+        tally.merge(other);
+        let report = LoadReport::new(tally, Duration::from_secs(2));
+        assert_eq!(
+            (report.requests, report.succeeded, report.failed),
+            (5, 3, 2)
+        );
+        assert!((report.per_second - 1.5).abs() < 1e-9);
         assert!((report.p50_ms - 2.0).abs() < 1e-9);
         assert!((report.p99_ms - 3.0).abs() < 1e-9);
+        assert_eq!(report.first_failure.as_deref(), Some("503: down"));
 
-        // Two requests missing from the status tally are not failures.
-        let summary = "finished in 11.00s, 31261.40 req/s, 16.93MB/s\n\
-            requests: 312614 total, 312614 started, 312614 done, 312614 succeeded, 0 failed, 0 errored, 0 timeout\n\
-            status codes: 312612 2xx, 0 3xx, 0 4xx, 0 5xx\n";
-        let report = LoadReport::parse(summary, log).unwrap();
-        assert_eq!((report.succeeded, report.failed), (312_614, 0));
-        let summary = summary
-            .replace("0 failed", "5 failed")
-            .replace("0 3xx", "1 3xx");
-        assert_eq!(LoadReport::parse(&summary, log).unwrap().failed, 6);
+        let empty = LoadReport::new(Tally::default(), Duration::from_secs(1));
+        assert_eq!(empty.requests, 0);
+        assert!(empty.p99_ms.is_nan());
+    }
+
+    #[test]
+    fn cpu_use_reads_user_and_system_time_of_the_process() {
+        // proc(5): pid (comm) state ppid pgrp session tty tpgid flags
+        // minflt cminflt majflt cmajflt utime stime cutime cstime …
+        let process = "4242 (daas (master) x) S 1 4242 4242 0 -1 4194560 \
+                       900 0 3 0 1500 700 11 13 20 0 9 0 100 1000 200";
+        let machine = "cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 50 2 25 500 10 1 3 1 0 0\n";
+        assert_eq!(CpuUse::ticks(process, machine), Some((2200, 167)));
+        assert_eq!(CpuUse::ticks("4242 (cut", machine), None);
+        assert_eq!(CpuUse::ticks(process, "intr 1 2 3\n"), None);
+    }
+
+    #[test]
+    fn the_window_holds_only_what_finished_inside_it() {
+        let start = Instant::now();
+        let window = Window {
+            start: start + WARM_UP,
+            end: start + WARM_UP + Duration::from_secs(1),
+        };
+        assert!(!window.holds(start));
+        assert!(window.holds(start + WARM_UP));
+        assert!(window.holds(window.end));
+        assert!(!window.holds(window.end + Duration::from_millis(1)));
     }
 }

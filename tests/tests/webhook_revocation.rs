@@ -9,21 +9,22 @@
 
 use std::time::{Duration, Instant};
 
-use daas_e2e::load::{WebhookBridge, staked_token_review};
+use bytes::Bytes;
+use daas_e2e::load::{WebhookClient, staked_token_review};
 use daas_e2e::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
 /// Whether the master's answer to the review in `body` is a denial.
-async fn denied(bridge: &WebhookBridge, body: &std::path::Path) -> bool {
-    let answer = bridge.post("/authorize", body).await.unwrap();
+async fn denied(client: &WebhookClient, body: &Bytes) -> bool {
+    let answer = client.post("/authorize", body.clone()).await.unwrap();
     answer["status"]["denied"] == Value::Bool(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unstaking_turns_the_cached_answer_into_a_denial() {
     let stack = Stack::start(StackOptions::default()).await.unwrap();
-    let bridge = WebhookBridge::start(&stack.master).await.unwrap();
-    let user = staked_token_review(&stack, &bridge, 0xa9).await.unwrap();
+    let client = WebhookClient::new(&stack.master).unwrap();
+    let user = staked_token_review(&stack, &client, 0xa9).await.unwrap();
     // The SubjectAccessReview the API server sends for this user's
     // `kubectl get pods -n default`.
     let authenticated = &user.answer["status"]["user"];
@@ -37,11 +38,10 @@ async fn unstaking_turns_the_cached_answer_into_a_denial() {
             "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"},
         },
     });
-    let body = bridge.file("subjectaccessreview.json");
-    std::fs::write(&body, review.to_string()).unwrap();
+    let body = Bytes::from(review.to_string());
     // Decided on chain once, then answered from the master's cache.
     for _ in 0..3 {
-        assert!(!denied(&bridge, &body).await, "a staked user was denied");
+        assert!(!denied(&client, &body).await, "a staked user was denied");
     }
 
     stack
@@ -52,7 +52,7 @@ async fn unstaking_turns_the_cached_answer_into_a_denial() {
         .await
         .unwrap();
     let unstaked = Instant::now();
-    while !denied(&bridge, &body).await {
+    while !denied(&client, &body).await {
         assert!(
             unstaked.elapsed() < Duration::from_secs(30),
             "the master still had no objection 30 s after the unstake; master log:\n{}",
@@ -66,6 +66,6 @@ async fn unstaking_turns_the_cached_answer_into_a_denial() {
     );
     // The cached allow is gone for good: no stale answer comes back.
     for _ in 0..20 {
-        assert!(denied(&bridge, &body).await, "a stale allow came back");
+        assert!(denied(&client, &body).await, "a stale allow came back");
     }
 }

@@ -1,6 +1,6 @@
 //! Shortened soak of the TokenReview webhook: a running master (the
 //! workspace's build) answers a staked user's TokenReview over HTTPS at a
-//! fixed rate, driven by h2load (see `daas_e2e::load`), with no error, and
+//! fixed rate, from the load generator of `daas_e2e::load`, with no error, and
 //! its RSS does not keep growing: after a warm-up at the same rate, the
 //! RSS at the end is within a fixed allowance of the RSS after the warm-up.
 //! The 10-minute, 5,000/s soak against the release master is
@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use daas_e2e::load::{LoadRun, WebhookBridge, rss_kib, staked_token_review};
+use daas_e2e::load::{LoadRun, Pace, WebhookClient, rss_kib, staked_token_review};
 use daas_e2e::stack::{Stack, StackOptions};
 
 /// Requests per second per connection, and connections.
@@ -24,25 +24,23 @@ const RSS_ALLOWANCE_KIB: u64 = 12 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokenreview_at_a_fixed_rate_has_no_errors_and_flat_rss() {
     let stack = Stack::start(StackOptions::default()).await.unwrap();
-    let bridge = WebhookBridge::start(&stack.master).await.unwrap();
-    let body = staked_token_review(&stack, &bridge, 0xa8)
+    let client = WebhookClient::new(&stack.master).unwrap();
+    let body = staked_token_review(&stack, &client, 0xa8)
         .await
         .unwrap()
         .body;
     let pid = stack.master.pid().unwrap();
-    let logs = tempfile::tempdir().unwrap();
     let run = |duration| LoadRun {
-        url: bridge.url("/authenticate"),
+        path: "/authenticate".to_owned(),
         body: Some(body.clone()),
         connections: CONNECTIONS,
-        streams: 8,
+        pace: Pace::PerSecond(RATE_PER_CONNECTION),
         duration,
-        rate_per_connection: Some(RATE_PER_CONNECTION),
     };
 
-    let warm = run(WARM_UP).run(logs.path()).await.unwrap();
+    let warm = client.run(&run(WARM_UP)).await.unwrap();
     let rss_start = rss_kib(pid).unwrap();
-    let soak = run(SOAK).run(logs.path()).await.unwrap();
+    let soak = client.run(&run(SOAK)).await.unwrap();
     let rss_end = rss_kib(pid).unwrap();
     println!(
         "SOAK {} requests at {:.0}/s, {} failed, p99 {:.2} ms; master RSS {rss_start} KiB after \

@@ -35,7 +35,6 @@ use tracing::instrument;
 
 use super::AccessService;
 use super::cache::CachedDecision;
-use super::metrics::AccessMetrics;
 use crate::http::{ApiError, ApiJson};
 use crate::rbac;
 use crate::tiers::{self, NonResourceAttributes, Request, ResourceAttributes, Subject};
@@ -177,7 +176,7 @@ pub(super) async fn authorize(
         ),
     };
     tracing::Span::current().record("result", result);
-    AccessMetrics::count(&service.metrics.authorizations, result);
+    service.metrics.authorizations.inc(result);
     Ok(Json(review.answer(status)))
 }
 
@@ -221,7 +220,9 @@ async fn standing(service: &AccessService, user: &SuiUser) -> Verdict {
         )),
         Ok(CachedDecision::Allowed(_)) => match user.opaque_token {
             None => Verdict::NoOpinion,
-            Some(hash) => match service.opaque_token_live(hash).await {
+            // Boxed: its store read would make every review's future
+            // kilobytes larger (see `AccessService::credential`).
+            Some(hash) => match Box::pin(service.opaque_token_live(hash)).await {
                 Ok(true) => Verdict::NoOpinion,
                 Ok(false) => {
                     Verdict::Deny("the opaque seal token was revoked or expired".to_owned())

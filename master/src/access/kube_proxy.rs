@@ -31,7 +31,6 @@ use tracing::instrument;
 
 use super::AccessService;
 use super::authenticator::bearer_token;
-use super::metrics::AccessMetrics;
 use crate::http::ApiError;
 
 /// Largest request body forwarded.
@@ -77,7 +76,7 @@ pub(super) async fn forward(
         Err(error) if error.status().is_client_error() => "refused",
         Err(_) => "error",
     };
-    AccessMetrics::count(&service.metrics.proxied, label);
+    service.metrics.proxied.inc(label);
     result
 }
 

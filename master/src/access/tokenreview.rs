@@ -23,14 +23,16 @@ use daas_core::access::tokenreview::{KIND, TokenReview};
 use tracing::instrument;
 
 use super::AccessService;
-use super::metrics::AccessMetrics;
 use crate::http::{ApiError, ApiJson};
 
 /// The API group a TokenReview must belong to.
 const GROUP: &str = "authentication.k8s.io/";
 
-/// Answers a TokenReview.
-#[instrument(skip_all)]
+/// Answers a TokenReview. Its span is at debug level, as the request's own
+/// (`TraceLayer`): the webhook is the master's hottest path, and at info
+/// level its span cost each warm answer about 0.4 µs (of 22 µs) in
+/// `perf`.
+#[instrument(level = "debug", skip_all)]
 pub(super) async fn authenticate(
     State(service): State<Arc<AccessService>>,
     ApiJson(review): ApiJson<TokenReview>,
@@ -40,7 +42,7 @@ pub(super) async fn authenticate(
         Ok((answer, result)) => (Ok(answer), result),
         Err(error) => (Err(error), "error"),
     };
-    AccessMetrics::count(&service.metrics.tokenreviews, result);
+    service.metrics.tokenreviews.inc(result);
     service
         .metrics
         .tokenreview_seconds
