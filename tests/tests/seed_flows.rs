@@ -505,7 +505,7 @@ async fn every_seed_flow_end_to_end() {
     let user = Console::new(&stack, USER_SEED).await.unwrap();
     let (operator_seal, user_seal) = staking(&stack, &master, &operator, &user).await;
     let opaque = authentication(&stack, &curl, &operator, &user, &a, operator_seal).await;
-    metrics(&stack, &curl, &operator, &a).await;
+    metrics(&stack, &curl, &operator, &a, operator_seal).await;
     troubleshooting(&stack, &curl, &operator, &a, seal_a).await;
     faq(&stack, &curl, &user, user_seal, &opaque).await;
     let mut b = Worker::new(&stack, &format!("seed-b-{suffix}"))
@@ -867,7 +867,13 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Flow 4: metrics collection.
-async fn metrics(stack: &Stack, curl: &Curl, operator: &Console, a: &Worker) {
+async fn metrics(
+    stack: &Stack,
+    curl: &Curl,
+    operator: &Console,
+    a: &Worker,
+    operator_seal: SealTokenId,
+) {
     let owner = Console::with_key(stack, a.host.key()).unwrap();
     let endpoint = step(
         "4.1 GET /api/v1/metrics on the worker: its owner's console, pinned to the relayed key",
@@ -937,6 +943,33 @@ async fn metrics(stack: &Stack, curl: &Curl, operator: &Console, a: &Worker) {
                 .await?;
             ensure!(answer.status == 200, "{}: {}", answer.status, answer.body);
             ensure!(answer.body.contains("# TYPE"), "{}", answer.body);
+            Ok(())
+        },
+    )
+    .await;
+    step(
+        "4.4 listed without a credential, owners are blank; as the super tier's seal token, every node's owner, seal token and stake",
+        async {
+            let row = |list: &serde_json::Value| {
+                list["nodes"]
+                    .as_array()
+                    .and_then(|rows| rows.iter().find(|row| row["name"] == a.node.as_str()))
+                    .cloned()
+                    .with_context(|| format!("{} not listed: {list}", a.node))
+            };
+            let public = operator.json(&["nodes", "list"])?;
+            ensure!(public["master_view"] == "public", "{public}");
+            ensure!(row(&public)?["owner"].is_null(), "{public}");
+            let seal = operator_seal.to_string();
+            let signed = operator.json(&["nodes", "list", "--stake", "--seal-token", &seal])?;
+            ensure!(signed["master_view"] == "operator", "{signed}");
+            let signed_row = row(&signed)?;
+            ensure!(
+                signed_row["owner"] == owner.address().to_string()
+                    && signed_row["seal_token"].is_string()
+                    && !signed_row["stake"].is_null(),
+                "{signed_row}"
+            );
             Ok(())
         },
     )

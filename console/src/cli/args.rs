@@ -337,9 +337,12 @@ pub struct TokenArgs {
 pub enum NodesCommand {
     /// Every node: the master's view (stake, heartbeats, metrics) joined with the API server's.
     List {
-        /// Also read each node's stake from the chain.
+        /// Also read each node's stake from the chain (of the nodes whose seal token the master shows).
         #[arg(long)]
         stake: bool,
+        /// List as the holder of this seal token (signs a short access token): an owner sees their nodes' seal token, owner and stake, the admin and super tiers every node's.
+        #[arg(long, value_name = "OBJECT_ID")]
+        seal_token: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -3,18 +3,34 @@
 use std::io::Write as _;
 use std::time::Duration;
 
+use daas_core::api::nodes::HealthView;
+
 use super::args::{DrainArgs, GlobalArgs, NodesCommand};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
 use crate::ops::drain::{self, DrainOptions, DrainProgress};
-use crate::ops::nodes::{self as ops, NodeList};
+use crate::ops::nodes::{self as ops, ListAs, NodeList};
 
 /// Runs `daas-console nodes …`.
 pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
     match command {
-        NodesCommand::List { stake, json } => {
-            let mut list = ops::list(&ctx).await?;
+        NodesCommand::List {
+            stake,
+            seal_token,
+            json,
+        } => {
+            let unlock = TerminalUnlock::of(&ctx);
+            let who = match seal_token {
+                None => ListAs::Public,
+                Some(token) => ListAs::SealToken(
+                    token
+                        .parse()
+                        .map_err(|error| anyhow::anyhow!("--seal-token: {error}"))?,
+                    &unlock,
+                ),
+            };
+            let mut list = ops::list(&ctx, who).await?;
             if stake {
                 ops::fill_stakes(&ctx, &mut list.nodes, &mut ops::StakeCache::default()).await?;
             }
@@ -177,6 +193,11 @@ fn print_list(list: &NodeList) -> anyhow::Result<()> {
     }
     if let Some(note) = list.hidden_owners_note() {
         eprintln!("note: {note}");
+        if list.master_view == Some(HealthView::Public) {
+            eprintln!(
+                "note: `nodes list --seal-token OBJECT_ID` lists as that seal token's holder"
+            );
+        }
     }
     Ok(())
 }

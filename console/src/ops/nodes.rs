@@ -120,22 +120,41 @@ impl NodeList {
     }
 }
 
+/// Whose view of the master's node health [`list`] asks for.
+pub enum ListAs<'a> {
+    /// No credential: names, state, heartbeats and metrics only.
+    Public,
+    /// The holder of this seal token, with a short access token the wallet
+    /// signs: an owner sees their nodes in full, the admin and super tiers
+    /// every node.
+    SealToken(SealTokenId, &'a dyn Unlock),
+}
+
 /// Lists the nodes from the master (every page of its node health, read in
-/// turn) and the API server (each may fail on its own; the list says
-/// which). Fails only when neither is configured.
+/// turn, as `who` sees them) and the API server (each may fail on its own;
+/// the list says which). Fails only when neither is configured, or when
+/// the access token for `who` cannot be signed.
 ///
 /// # Errors
-/// Neither a master nor a kubeconfig is usable.
-pub async fn list(ctx: &Context) -> Result<NodeList, OpsError> {
-    let from_master = async {
-        match ctx.master().await {
-            Ok(master) => master
-                .node_health()
-                .await
-                .map(|list| (list.view, list.nodes))
-                .map_err(OpsError::from),
-            Err(error) => Err(error),
+/// Neither a master nor a kubeconfig is usable; no wallet or master to
+/// sign for `who`.
+pub async fn list(ctx: &Context, who: ListAs<'_>) -> Result<NodeList, OpsError> {
+    let credential = match who {
+        ListAs::Public => None,
+        ListAs::SealToken(seal_token, unlock) => {
+            let master = ctx.master().await?;
+            let (token, _) =
+                super::kubeconfig::request_token(ctx, &master, seal_token, unlock).await?;
+            Some(token)
         }
+    };
+    let from_master = async {
+        let master = ctx.master().await?;
+        let health = match &credential {
+            None => master.node_health().await?,
+            Some(token) => master.node_health_as(token.as_str()).await?,
+        };
+        Ok::<_, OpsError>((health.view, health.nodes))
     };
     let from_cluster = async {
         let client = ctx.kube().await?;

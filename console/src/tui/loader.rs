@@ -129,7 +129,7 @@ async fn nodes(
     stakes: Arc<tokio::sync::Mutex<StakeCache>>,
 ) {
     let list = async {
-        let mut list = ops::nodes::list(&ctx).await?;
+        let mut list = ops::nodes::list(&ctx, ops::nodes::ListAs::Public).await?;
         let mut cache = stakes.lock().await;
         ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut cache).await?;
         Ok::<_, OpsError>(list)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::{Stream, TryStreamExt as _, stream};
 use sui_sdk_types::Address;
+use zeroize::Zeroizing;
 
 use super::access::{
     IssuedSealToken, KUBECTL_CONFIG_PATH, READYZ_PATH, Readiness, SEAL_TOKENS_PATH,
@@ -202,6 +203,20 @@ impl MasterClient {
         self.http.get_json(&query.path()).await
     }
 
+    /// [`Self::node_health_page`], as the holder of `bearer` when given (see
+    /// [`Self::node_health_as`]).
+    async fn node_health_page_as(
+        &self,
+        query: &NodeHealthQuery,
+        bearer: Option<&str>,
+    ) -> Result<NodeHealthList, AttestedError> {
+        let Some(bearer) = bearer else {
+            return self.node_health_page(query).await;
+        };
+        let request = Request::get(query.path()).bearer(bearer);
+        self.http.send(&request).await?.success()?.json()
+    }
+
     /// Every page of node health in turn, `limit` nodes each (the master's
     /// default when `None`), each read when the stream is polled. A page
     /// that does not follow the previous one in name order (a master that
@@ -209,6 +224,16 @@ impl MasterClient {
     pub fn node_health_pages(
         &self,
         limit: Option<u32>,
+    ) -> impl Stream<Item = Result<NodeHealthList, AttestedError>> + Send + 'static {
+        self.pages_as(limit, None)
+    }
+
+    /// Every page in turn, as [`Self::node_health_pages`], each asked with
+    /// `bearer` when given.
+    fn pages_as(
+        &self,
+        limit: Option<u32>,
+        bearer: Option<Arc<Zeroizing<String>>>,
     ) -> impl Stream<Item = Result<NodeHealthList, AttestedError>> + Send + 'static {
         let start = PageCursor {
             query: NodeHealthQuery {
@@ -219,12 +244,13 @@ impl MasterClient {
         };
         let client = self.clone();
         stream::try_unfold(Some(start), move |cursor| {
-            let client = client.clone();
+            let (client, bearer) = (client.clone(), bearer.clone());
             async move {
                 let Some(cursor) = cursor else {
                     return Ok(None);
                 };
-                let page = client.node_health_page(&cursor.query).await?;
+                let bearer = bearer.as_deref().map(|bearer| bearer.as_str());
+                let page = client.node_health_page_as(&cursor.query, bearer).await?;
                 let next = cursor.follow(&page)?;
                 Ok(Some((page, next)))
             }
@@ -237,7 +263,26 @@ impl MasterClient {
     /// # Errors
     /// Attestation, transport or response errors of any page.
     pub async fn node_health(&self) -> Result<NodeHealthList, AttestedError> {
-        let mut pages = std::pin::pin!(self.node_health_pages(None));
+        self.all_pages_as(None).await
+    }
+
+    /// `GET /api/v1/node-health`, every page, as the holder of `bearer` (a
+    /// `daas1.` access token): a node's owner sees their nodes in full, the
+    /// admin and super tiers every node (the list's `view` says which).
+    ///
+    /// # Errors
+    /// 401 for a credential the master refuses; attestation, transport or
+    /// response errors of any page.
+    pub async fn node_health_as(&self, bearer: &str) -> Result<NodeHealthList, AttestedError> {
+        self.all_pages_as(Some(Arc::new(Zeroizing::new(bearer.to_owned()))))
+            .await
+    }
+
+    async fn all_pages_as(
+        &self,
+        bearer: Option<Arc<Zeroizing<String>>>,
+    ) -> Result<NodeHealthList, AttestedError> {
+        let mut pages = std::pin::pin!(self.pages_as(None, bearer));
         let mut all: Option<NodeHealthList> = None;
         while let Some(page) = pages.try_next().await? {
             match &mut all {
