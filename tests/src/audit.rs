@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::package::SealTokenId;
 use daas_core::wallet::Keypair;
 use serde_json::json;
 
 use crate::stack::Stack;
+use crate::webhook::WebhookKubeconfig;
 
 /// An HTTP client holding the API server's audit webhook client
 /// certificate (from the kubeconfig `daas-master webhook-files` wrote).
@@ -26,10 +25,9 @@ pub fn webhook_client(stack: &Stack) -> anyhow::Result<reqwest::Client> {
         .parent()
         .context("the master's state directory has no parent")?
         .join("apiserver");
-    let kubeconfig = std::fs::read_to_string(dir.join("audit-webhook.kubeconfig"))
-        .context("reading the audit webhook kubeconfig")?;
-    let mut pem = kubeconfig_value(&kubeconfig, "client-certificate-data")?;
-    pem.extend(kubeconfig_value(&kubeconfig, "client-key-data")?);
+    let kubeconfig = WebhookKubeconfig::read(&dir.join("audit-webhook.kubeconfig"))?;
+    let mut pem = kubeconfig.client_certificate_pem;
+    pem.extend(kubeconfig.client_key_pem);
     reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .use_rustls_tls()
@@ -37,16 +35,6 @@ pub fn webhook_client(stack: &Stack) -> anyhow::Result<reqwest::Client> {
         .timeout(Duration::from_secs(5))
         .build()
         .context("building the webhook client")
-}
-
-fn kubeconfig_value(kubeconfig: &str, key: &str) -> anyhow::Result<Vec<u8>> {
-    let value = kubeconfig
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(&format!("{key}: ")))
-        .with_context(|| format!("no {key} in the audit webhook kubeconfig"))?;
-    STANDARD
-        .decode(value)
-        .with_context(|| format!("{key} is not base64"))
 }
 
 /// An `audit.k8s.io/v1` `EventList` of one `list pods` by the cluster admin

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use bytes::Bytes;
 use h2::client::SendRequest;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -29,9 +28,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsConnector;
 
 use crate::stack::MasterProcess;
+use crate::webhook::WebhookKubeconfig;
 
-/// The name in the webhook listener's certificate.
-const WEBHOOK_SERVER_NAME: &str = "daas-master-webhook";
 /// Requests finished in the first second of a run are not counted (TLS
 /// handshakes, the master's caches and allocator warming up).
 pub const WARM_UP: Duration = Duration::from_secs(1);
@@ -55,16 +53,12 @@ impl WebhookClient {
     /// # Errors
     /// The kubeconfig is unreadable or its certificates are not valid.
     pub fn new(master: &MasterProcess) -> anyhow::Result<Self> {
-        let kubeconfig = std::fs::read_to_string(master.authentication_kubeconfig())
-            .context("reading the master's webhook kubeconfig")?;
-        let pem = |field| kubeconfig_value(&kubeconfig, field);
+        let kubeconfig = WebhookKubeconfig::read(&master.authentication_kubeconfig())?;
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(&pem(
-            "certificate-authority-data",
-        )?)?)?;
-        let certificates = CertificateDer::pem_slice_iter(&pem("client-certificate-data")?)
+        roots.add(CertificateDer::from_pem_slice(&kubeconfig.ca_pem)?)?;
+        let certificates = CertificateDer::pem_slice_iter(&kubeconfig.client_certificate_pem)
             .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(&pem("client-key-data")?)?;
+        let key = PrivateKeyDer::from_pem_slice(&kubeconfig.client_key_pem)?;
         let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -72,13 +66,18 @@ impl WebhookClient {
         .with_root_certificates(roots)
         .with_client_auth_cert(certificates, key)?;
         config.alpn_protocols = vec![b"h2".to_vec()];
+        // The webhook's URL (`https://HOST:PORT/authenticate`): its
+        // listener is HOST:PORT.
+        let server: Uri = kubeconfig.server.parse()?;
+        let address = server
+            .authority()
+            .filter(|_| server.scheme_str() == Some("https"))
+            .with_context(|| format!("the webhook server {server} is not https://HOST:PORT"))?
+            .to_string();
         Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
-            server_name: ServerName::try_from(WEBHOOK_SERVER_NAME)?,
-            address: master
-                .webhook_url()
-                .trim_start_matches("https://")
-                .to_owned(),
+            server_name: ServerName::try_from(kubeconfig.tls_server_name)?,
+            address,
         })
     }
 
@@ -148,18 +147,6 @@ impl WebhookClient {
         }
         Ok(LoadReport::new(tally, run.duration))
     }
-}
-
-/// A kubeconfig field's value (`name: base64`), decoded.
-fn kubeconfig_value(kubeconfig: &str, field: &str) -> anyhow::Result<Vec<u8>> {
-    let prefix = format!("{field}:");
-    let encoded = kubeconfig
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(&prefix))
-        .with_context(|| format!("no {field} in the webhook kubeconfig"))?;
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .with_context(|| format!("{field} is not base64"))
 }
 
 /// One load run.

@@ -1,10 +1,64 @@
-//! A minimal HTTP/1.1 server standing in for the master's webhooks in tests
-//! that exercise the API server's webhook plumbing on its own.
+//! The master's webhooks from the API server's side: the credentials of
+//! the webhook kubeconfigs `daas-master webhook-files` writes
+//! ([`WebhookKubeconfig`]), and a minimal HTTP/1.1 server standing in for
+//! the master's webhooks in tests that exercise the API server's webhook
+//! plumbing on its own.
 
 use std::future::Future;
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde_json::Value;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+
+/// What a webhook kubeconfig gives the API server: where the master
+/// listens, the name its certificate holds, and the PEM trust anchor,
+/// client certificate and key.
+pub struct WebhookKubeconfig {
+    /// `https://HOST:PORT`.
+    pub server: String,
+    /// The name to check the server's certificate for.
+    pub tls_server_name: String,
+    /// The CA certificate (PEM).
+    pub ca_pem: Vec<u8>,
+    /// The client certificate (PEM).
+    pub client_certificate_pem: Vec<u8>,
+    /// The client key (PEM; a secret).
+    pub client_key_pem: Vec<u8>,
+}
+
+impl WebhookKubeconfig {
+    /// Reads the kubeconfig at `path` (its first cluster and user).
+    ///
+    /// # Errors
+    /// The file is unreadable, not a kubeconfig, or lacks a field.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the webhook kubeconfig {}", path.display()))?;
+        let config = daas_core::access::kubeconfig::from_yaml(&text)?;
+        let field = |pointer: &str| {
+            config
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .with_context(|| format!("no {pointer} in {}", path.display()))
+        };
+        let pem = |pointer: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(field(pointer)?)
+                .with_context(|| format!("{pointer} in {} is not base64", path.display()))
+        };
+        Ok(Self {
+            server: field("/clusters/0/cluster/server")?.to_owned(),
+            tls_server_name: field("/clusters/0/cluster/tls-server-name")?.to_owned(),
+            ca_pem: pem("/clusters/0/cluster/certificate-authority-data")?,
+            client_certificate_pem: pem("/users/0/user/client-certificate-data")?,
+            client_key_pem: pem("/users/0/user/client-key-data")?,
+        })
+    }
+}
 
 /// A webhook config file (kubeconfig format) pointing the API server at `url`.
 pub fn config_file(url: &str) -> String {

@@ -200,7 +200,7 @@ impl MasterClient {
         &self,
         query: &NodeHealthQuery,
     ) -> Result<NodeHealthList, AttestedError> {
-        self.http.get_json(&query.path()).await
+        self.node_health_page_as(query, None).await
     }
 
     /// [`Self::node_health_page`], as the holder of `bearer` when given (see
@@ -210,10 +210,10 @@ impl MasterClient {
         query: &NodeHealthQuery,
         bearer: Option<&str>,
     ) -> Result<NodeHealthList, AttestedError> {
-        let Some(bearer) = bearer else {
-            return self.node_health_page(query).await;
-        };
-        let request = Request::get(query.path()).bearer(bearer);
+        let mut request = Request::get(query.path());
+        if let Some(bearer) = bearer {
+            request = request.bearer(bearer);
+        }
         self.http.send(&request).await?.success()?.json()
     }
 
