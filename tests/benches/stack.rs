@@ -34,7 +34,7 @@ use serde_json::json;
 
 const SUI: u64 = 1_000_000_000;
 const PATH_SAMPLES: usize = 1500;
-const KUBECTL_SAMPLES: usize = 101;
+const KUBECTL_SAMPLES: usize = 301;
 const SPACED_SAMPLES: usize = 40;
 /// Longer than the API server caches authorization answers
 /// (`daas_master::webhooks::AUTHORIZATION_CACHE_TTL`, 250 ms).
@@ -197,6 +197,7 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
     // The plugin alone, from its cache (its chain check is recent), next
     // to `cat` of an ExecCredential.
     let mut plugin = machine.credential_plugin().unwrap();
+    let plugin_linkage = linkage(Path::new(plugin.get_program()));
     let mut plugin_ms = Vec::new();
     let mut cat_ms = Vec::new();
     for _ in 0..KUBECTL_SAMPLES {
@@ -257,6 +258,7 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
         "exec_floor_median_ratio": floor_ratio,
         "kubectl_paired_median_ratio": { "daas": paired_ratio, "exec_floor": paired_floor_ratio },
         "plugin_alone_median_ms": { "plugin": median(&mut plugin_ms), "cat": median(&mut cat_ms) },
+        "plugin_linkage": plugin_linkage,
         "samples": { "requests": PATH_SAMPLES, "kubectl": KUBECTL_SAMPLES },
     })
 }
@@ -342,6 +344,28 @@ async fn stake_to_join(stack: &Stack) -> serde_json::Value {
         latencies.push(ms(start.elapsed()));
     }
     summary(&mut latencies)
+}
+
+/// `"dynamic"` when the ELF executable at `path` names a program
+/// interpreter (`PT_INTERP`), else `"static"` (as `cargo static-plugin`
+/// links `daas-credential`).
+fn linkage(path: &Path) -> &'static str {
+    const PT_INTERP: u32 = 3;
+    let elf = std::fs::read(path).unwrap();
+    assert_eq!(
+        &elf[..5],
+        b"\x7fELF\x02",
+        "{} is not a 64-bit ELF",
+        path.display()
+    );
+    let le = |at: usize, len: usize| {
+        let mut bytes = [0u8; 8];
+        bytes[..len].copy_from_slice(&elf[at..at + len]);
+        usize::try_from(u64::from_le_bytes(bytes)).unwrap()
+    };
+    let (table, entry_len, entries) = (le(0x20, 8), le(0x36, 2), le(0x38, 2));
+    let interpreted = (0..entries).any(|i| le(table + i * entry_len, 4) == PT_INTERP as usize);
+    if interpreted { "dynamic" } else { "static" }
 }
 
 async fn timed(request: impl std::future::Future<Output = u16>) -> f64 {

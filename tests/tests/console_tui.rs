@@ -4,6 +4,8 @@
 //! stake for a tier, see a worker node registered through the master,
 //! drain it with the force option and watch its pods leave, approve a slash
 //! proposal with the SlasherCap; and a read-only session refuses a drain.
+//! The Nodes screen lists as the holder of the operator's seal token once
+//! the wallet can sign for it, and says why it lists publicly before.
 //! And with nothing reachable, the TUI still draws, says so, and quits on q.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -236,6 +238,9 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     readonly.wait_for("READ-ONLY");
     readonly.type_text("4");
     readonly.wait_for(NODE);
+    // With no wallet to sign with, the nodes are listed publicly, and the
+    // screen says why.
+    readonly.wait_for("listed publicly: ");
     readonly.type_text("d");
     readonly.wait_for("refused: `drain` changes state and this session is read-only");
     assert!(!readonly.screen().contains("Drain worker"));
@@ -285,10 +290,14 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     tui.wait_for("staked 0.5 SUI");
     tui.wait_for("active, expires in");
 
-    // The worker's node, as the master and the API server see it.
+    // The worker's node, as the master and the API server see it: listed
+    // as the holder of the viewer token just staked (signed with the
+    // passphrase typed at the import), whose owner view leaves another
+    // owner's node blank.
     tui.type_text("4");
-    let nodes = tui.wait_for(NODE);
-    assert!(nodes.contains("Ready"), "{nodes}");
+    let nodes = tui.wait_for("blank for nodes that are not yours");
+    assert!(nodes.contains(NODE) && nodes.contains("Ready"), "{nodes}");
+    assert!(!nodes.contains("listed publicly"), "{nodes}");
     assert_eq!(pods_on_node(&kube).await, 2);
 
     // Drain it with force (its pods have no controller) and watch them go.

@@ -169,6 +169,21 @@ pub(super) async fn request_token(
     seal_token: SealTokenId,
     unlock: &dyn super::Unlock,
 ) -> Result<(AccessToken, sui_sdk_types::Address), OpsError> {
+    signed_token(ctx, master, seal_token, unlock, REQUEST_TOKEN_LIFETIME).await
+}
+
+/// A wallet-signed access token for `seal_token` and `master`'s audience
+/// that lives `lifetime`, with the address that signed it.
+///
+/// # Errors
+/// The master or the wallet failed, or the claims are invalid.
+pub(super) async fn signed_token(
+    ctx: &Context,
+    master: &daas_core::api::MasterClient,
+    seal_token: SealTokenId,
+    unlock: &dyn super::Unlock,
+    lifetime: std::time::Duration,
+) -> Result<(AccessToken, sui_sdk_types::Address), OpsError> {
     let audience = master_audience(master, seal_token).await?;
     let signer = super::wallet::signer(ctx, unlock)?;
     let claims = Claims::new(
@@ -176,7 +191,7 @@ pub(super) async fn request_token(
         signer.address(),
         audience,
         unix_now_secs(),
-        REQUEST_TOKEN_LIFETIME,
+        lifetime,
     )?;
     Ok((AccessToken::sign(&signer, &claims)?, signer.address()))
 }

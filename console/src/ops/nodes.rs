@@ -5,7 +5,9 @@
 //! [`super::drain`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
+use daas_core::access::AccessToken;
 use daas_core::api::StatusQuery;
 use daas_core::api::agent::AgentClient;
 use daas_core::api::nodes::{AgentEndpoint, HealthView, NodeHealth, NodeMetrics, NodeStatus};
@@ -99,6 +101,10 @@ pub struct NodeList {
     pub cluster_error: Option<String>,
     /// How much of each node the master showed this caller.
     pub master_view: Option<HealthView>,
+    /// Why a face that lists as the wallet's seal token holder when it can
+    /// listed publicly instead (the TUI says so on its Nodes screen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_because: Option<String>,
 }
 
 impl NodeList {
@@ -128,6 +134,58 @@ pub enum ListAs<'a> {
     /// signs: an owner sees their nodes in full, the admin and super tiers
     /// every node.
     SealToken(SealTokenId, &'a dyn Unlock),
+    /// The holder of a [`ViewerToken`] signed earlier: a face that lists
+    /// again and again keeps one instead of unlocking the wallet each time.
+    Viewer(&'a ViewerToken),
+}
+
+/// How long a [`ViewerToken`] lives (the master accepts at most 15 min).
+const VIEWER_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// A [`ViewerToken`] is due for renewal this long before it expires.
+const VIEWER_TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// An access token for the wallet's only active user seal token, to list
+/// nodes as its holder ([`ListAs::Viewer`]) until shortly before it expires.
+pub struct ViewerToken {
+    token: AccessToken,
+    seal_token: SealTokenId,
+    renew_at: Instant,
+}
+
+impl ViewerToken {
+    /// Signs one for the wallet's only active user seal token.
+    ///
+    /// # Errors
+    /// No wallet or passphrase, no single active user seal token, or the
+    /// master or chain could not be asked.
+    pub async fn sign(ctx: &Context, unlock: &dyn Unlock) -> Result<Self, OpsError> {
+        let seal_token = super::stake::only_active_user_token(ctx).await?;
+        let master = ctx.master().await?;
+        let (token, _) = super::kubeconfig::signed_token(
+            ctx,
+            &master,
+            seal_token,
+            unlock,
+            VIEWER_TOKEN_LIFETIME,
+        )
+        .await?;
+        Ok(Self {
+            token,
+            seal_token,
+            renew_at: Instant::now() + (VIEWER_TOKEN_LIFETIME - VIEWER_TOKEN_MARGIN),
+        })
+    }
+
+    /// The seal token it was signed for.
+    pub fn seal_token(&self) -> SealTokenId {
+        self.seal_token
+    }
+
+    /// Whether it is still good for a list at `now` (not yet due for
+    /// renewal).
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        now < self.renew_at
+    }
 }
 
 /// Lists the nodes from the master (every page of its node health, read in
@@ -139,20 +197,23 @@ pub enum ListAs<'a> {
 /// Neither a master nor a kubeconfig is usable; no wallet or master to
 /// sign for `who`.
 pub async fn list(ctx: &Context, who: ListAs<'_>) -> Result<NodeList, OpsError> {
-    let credential = match who {
+    let signed;
+    let bearer = match who {
         ListAs::Public => None,
         ListAs::SealToken(seal_token, unlock) => {
             let master = ctx.master().await?;
-            let (token, _) =
-                super::kubeconfig::request_token(ctx, &master, seal_token, unlock).await?;
-            Some(token)
+            signed = super::kubeconfig::request_token(ctx, &master, seal_token, unlock)
+                .await?
+                .0;
+            Some(signed.as_str())
         }
+        ListAs::Viewer(viewer) => Some(viewer.token.as_str()),
     };
     let from_master = async {
         let master = ctx.master().await?;
-        let health = match &credential {
+        let health = match bearer {
             None => master.node_health().await?,
-            Some(token) => master.node_health_as(token.as_str()).await?,
+            Some(bearer) => master.node_health_as(bearer).await?,
         };
         Ok::<_, OpsError>((health.view, health.nodes))
     };

@@ -474,8 +474,14 @@ impl App {
             self.popup = Some(Popup::Unlock(mutation, retry));
             return None;
         }
-        self.unlock.typed = Some(Passphrase::new(first));
+        self.unlock.remember(Passphrase::new(first));
         Some(Action::Run(*mutation))
+    }
+
+    /// How this session unlocks the wallet; clones share the passphrase
+    /// typed (the loaders that sign get one).
+    pub fn unlock(&self) -> TuiUnlock {
+        self.unlock.clone()
     }
 
     /// Draws the whole console.

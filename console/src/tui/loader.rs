@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use daas_core::chain::ChainError;
 use daas_core::chain::{CursorStore, EventCursor, EventFollower, StartAt};
@@ -14,7 +15,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
-use crate::ops::nodes::StakeCache;
+use super::tasks::TuiUnlock;
+use crate::ops::nodes::{ListAs, NodeList, StakeCache, ViewerToken};
 use crate::ops::{self, Context, OpsError};
 
 /// The running tasks; dropping it stops them.
@@ -32,20 +34,24 @@ impl Drop for Loaders {
 }
 
 impl Loaders {
-    /// Starts every task; their news goes to `news`.
-    pub fn spawn(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) -> Self {
+    /// Starts every task; their news goes to `news`. The loaders that
+    /// sign (audit, nodes) unlock the wallet with `unlock`.
+    pub fn spawn(ctx: Context, news: mpsc::UnboundedSender<DataEvent>, unlock: TuiUnlock) -> Self {
         let refresh = Arc::new(Notify::new());
         let every = ctx.settings().ui.refresh;
         let tasks = vec![
             periodic(&ctx, &news, &refresh, every, master),
             {
-                let stakes = Arc::new(tokio::sync::Mutex::new(StakeCache::default()));
+                let state = Arc::new(tokio::sync::Mutex::new(NodesState::default()));
+                let unlock = unlock.clone();
                 periodic(&ctx, &news, &refresh, every, move |ctx, news| {
-                    nodes(ctx, news, Arc::clone(&stakes))
+                    nodes(ctx, news, Arc::clone(&state), unlock.clone())
                 })
             },
             periodic(&ctx, &news, &refresh, every, chain),
-            periodic(&ctx, &news, &refresh, every, audit),
+            periodic(&ctx, &news, &refresh, every, move |ctx, news| {
+                audit(ctx, news, unlock.clone())
+            }),
             tokio::spawn(follow_events(ctx, news, every)),
         ];
         Self { refresh, tasks }
@@ -112,26 +118,85 @@ async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
 }
 
 /// The audit log's checkpoints, read with an access token the wallet signs
-/// for its only active user token (a wallet under a passphrase needs
-/// `DAAS_WALLET_PASSPHRASE`: the loader runs before anything is typed).
-async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
-    let unlock = super::tasks::TuiUnlock::default();
+/// for its only active user token.
+async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>, unlock: TuiUnlock) {
     let list = ops::audit::checkpoints(&ctx, None, &unlock)
         .await
         .map_err(text);
     let _ = news.send(DataEvent::Audit(list));
 }
 
-/// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]).
+/// After failing to sign a viewer token, the nodes loader lists publicly
+/// this long before it tries again (each try may unlock the wallet).
+const VIEWER_RETRY: Duration = Duration::from_secs(15);
+
+/// What the nodes loader keeps between refreshes.
+#[derive(Default)]
+struct NodesState {
+    stakes: StakeCache,
+    viewer: Option<ViewerToken>,
+    /// When signing a viewer token last failed, and why.
+    viewer_failed: Option<(Instant, String)>,
+}
+
+impl NodesState {
+    /// The viewer token to list with (kept, else signed now), or why the
+    /// list is public.
+    async fn viewer(&mut self, ctx: &Context, unlock: &TuiUnlock) -> Result<&ViewerToken, String> {
+        let now = Instant::now();
+        if self
+            .viewer
+            .as_ref()
+            .is_some_and(|viewer| viewer.is_fresh(now))
+        {
+            // (Returned through the option: a borrow returned from inside
+            // `if let` would keep `self` borrowed below.)
+            return self.viewer.as_ref().ok_or_else(String::new);
+        }
+        if let Some((at, why)) = &self.viewer_failed
+            && now < *at + VIEWER_RETRY
+        {
+            return Err(why.clone());
+        }
+        match ViewerToken::sign(ctx, unlock).await {
+            Ok(viewer) => {
+                self.viewer_failed = None;
+                Ok(self.viewer.insert(viewer))
+            }
+            Err(error) => {
+                self.viewer = None;
+                let why = error.to_string();
+                self.viewer_failed = Some((now, why.clone()));
+                Err(why)
+            }
+        }
+    }
+}
+
+/// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]),
+/// listed as the holder of the wallet's only active user seal token when
+/// the wallet can sign for it (an owner sees their nodes' owner and stake,
+/// the admin and super tiers every node's), else publicly, saying why.
 async fn nodes(
     ctx: Context,
     news: mpsc::UnboundedSender<DataEvent>,
-    stakes: Arc<tokio::sync::Mutex<StakeCache>>,
+    state: Arc<tokio::sync::Mutex<NodesState>>,
+    unlock: TuiUnlock,
 ) {
     let list = async {
-        let mut list = ops::nodes::list(&ctx, ops::nodes::ListAs::Public).await?;
-        let mut cache = stakes.lock().await;
-        ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut cache).await?;
+        let mut state = state.lock().await;
+        let mut list = match state.viewer(&ctx, &unlock).await {
+            Ok(viewer) => ops::nodes::list(&ctx, ListAs::Viewer(viewer)).await?,
+            Err(why) => NodeList {
+                public_because: Some(why),
+                ..ops::nodes::list(&ctx, ListAs::Public).await?
+            },
+        };
+        if list.master_error.is_some() {
+            // The master may have refused the token: sign again next time.
+            state.viewer = None;
+        }
+        ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut state.stakes).await?;
         Ok::<_, OpsError>(list)
     };
     let _ = news.send(DataEvent::Nodes(list.await.map_err(text)));

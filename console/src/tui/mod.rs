@@ -78,7 +78,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // The first frame, before any network call.
     terminal.draw(|frame| app.draw(frame, now_ms()))?;
     let (news_tx, mut news) = mpsc::unbounded_channel();
-    let loaders = Loaders::spawn(ctx, news_tx);
+    let loaders = Loaders::spawn(ctx, news_tx, app.unlock());
     loop {
         tokio::select! {
             event = terminal.next() => match event {

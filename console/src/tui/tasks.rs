@@ -2,6 +2,8 @@
 //! as [`TaskEvent`]s, so the UI keeps drawing while a drain waits for its
 //! pods or a transaction for its checkpoint.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use daas_core::wallet::{Passphrase, Scheme, WalletStore};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -50,21 +52,22 @@ pub fn agent_metrics(
     });
 }
 
-/// How the TUI unlocks: the passphrase typed into its masked input, else
-/// the one given without asking ([`GivenPassphrase`]: the profile's
-/// passphrase file, else `DAAS_WALLET_PASSPHRASE`), as the CLI does.
+/// How the TUI unlocks: the passphrase typed into its masked input this
+/// session, else the one given without asking ([`GivenPassphrase`]: the
+/// profile's passphrase file, else `DAAS_WALLET_PASSPHRASE`), as the CLI
+/// does. Clones share what is typed: the loaders that sign (audit, nodes)
+/// use it from the next refresh on.
 #[derive(Debug, Clone, Default)]
 pub struct TuiUnlock {
-    /// The passphrase typed this session.
-    pub typed: Option<Passphrase>,
+    typed: Arc<Mutex<Option<Passphrase>>>,
     /// The passphrase the settings give.
     pub given: GivenPassphrase,
 }
 
 impl Unlock for TuiUnlock {
     fn passphrase(&self, _dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
-        if let Some(typed) = &self.typed {
-            return Ok(typed.clone());
+        if let Some(typed) = self.typed().clone() {
+            return Ok(typed);
         }
         self.given.read()?.ok_or_else(|| {
             UnlockError::Unavailable("the wallet's passphrase was not given".to_owned())
@@ -80,9 +83,20 @@ impl TuiUnlock {
     /// Unlocks with the passphrase `ctx`'s settings give until one is typed.
     pub fn of(ctx: &Context) -> Self {
         Self {
-            typed: None,
+            typed: Arc::default(),
             given: GivenPassphrase::of(ctx),
         }
+    }
+
+    /// Remembers the passphrase typed into the masked input, for this
+    /// session and every clone.
+    pub fn remember(&self, typed: Passphrase) {
+        *self.typed() = Some(typed);
+    }
+
+    fn typed(&self) -> std::sync::MutexGuard<'_, Option<Passphrase>> {
+        // The guarded value is replaced whole, so a poisoned one is usable.
+        self.typed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether running `mutation` needs a passphrase not yet known.
@@ -330,10 +344,8 @@ mod tests {
         assert_eq!(signer(&ctx, &unlock).unwrap().address(), entry.address);
 
         // A typed passphrase comes first; a wrong one does not unlock.
-        let typed = TuiUnlock {
-            typed: Some(Passphrase::new("typed, wrong")),
-            ..TuiUnlock::of(&ctx)
-        };
+        let typed = TuiUnlock::of(&ctx);
+        typed.remember(Passphrase::new("typed, wrong"));
         assert!(signer(&ctx, &typed).is_err());
 
         // An unreadable passphrase file is named, and the TUI asks instead.

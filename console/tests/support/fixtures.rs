@@ -125,6 +125,7 @@ pub fn nodes(count: usize) -> NodeList {
         master_error: None,
         master_view: Some(daas_core::api::nodes::HealthView::Operator),
         cluster_error: None,
+        public_because: None,
     }
 }
 

@@ -260,8 +260,13 @@ impl Component for Nodes {
             {
                 spans.push(Span::styled(format!("  {error}"), view.theme.warning()));
             }
-            if let Some(note) = list.hidden_owners_note() {
-                spans.push(Span::styled(format!("  {note}"), view.theme.muted()));
+            // Why the list is public says more than what that hides.
+            let note = match (&list.public_because, list.hidden_owners_note()) {
+                (Some(why), _) => Some(format!("  listed publicly: {why}")),
+                (None, note) => note.map(|note| format!("  {note}")),
+            };
+            if let Some(note) = note {
+                spans.push(Span::styled(note, view.theme.muted()));
             }
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), filter_line);
