@@ -11,7 +11,6 @@ pub mod agent;
 pub mod audit;
 pub mod enclave;
 pub mod load;
-pub mod replica;
 pub mod slasher;
 pub mod user;
 pub mod webhook;

@@ -38,8 +38,8 @@ use daas_core::package::{ENCLAVE_CAP_ID, Mist, Role, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::audit::{access_token, event_list, webhook_client};
 use daas_e2e::devnet::DevnetOptions;
-use daas_e2e::replica::Replica;
-use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::replicas::replica_of;
+use daas_e2e::stack::{MasterProcess, Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
 use serde_json::json;
 use sui_crypto::ed25519::Ed25519PrivateKey;
@@ -52,7 +52,7 @@ const SUI: u64 = 1_000_000_000;
 struct World {
     stack: Stack,
     /// The second master replica.
-    replica: Replica,
+    replica: MasterProcess,
     chain: ChainClient,
     /// Registers enclaves and reads the audit log: a super-tier staker.
     operator: UserMachine,
@@ -103,9 +103,11 @@ impl World {
         stack.devnet.trust_dev_attestation_root(&pem).await.unwrap();
         let gas_path = gas_file.display().to_string();
         let replica_gas_path = replica_gas_file.display().to_string();
-        let replica = Replica::start(&stack, &[(&gas_path, &replica_gas_path)])
-            .await
-            .unwrap();
+        // Replicas that paid from one address would race for its gas coins.
+        let config = std::fs::read_to_string(stack.master.config_path())
+            .unwrap()
+            .replace(&gas_path, &replica_gas_path);
+        let replica = replica_of(&stack.master, &config).await.unwrap();
         let chain = stack.devnet.client().unwrap();
         for address in [
             TransactionSigner::address(&admin),

@@ -199,6 +199,25 @@ impl ReplicatedStack {
     }
 }
 
+/// Starts another master beside `of` (a running stack's master), serving
+/// on the configuration `config`, with its own directory, state, webhook
+/// port and enclave key, and `of`'s webhook identity and dev root, as
+/// replicas of one deployment share them: the API server's webhook client
+/// certificate is accepted by both, and one `--dev-root` attests either.
+/// Does not wait until it is ready.
+///
+/// # Errors
+/// The shared files cannot be copied, the configuration written, or the
+/// process did not start.
+pub async fn replica_of(of: &MasterProcess, config: &str) -> anyhow::Result<MasterProcess> {
+    let dir = tempfile::tempdir().context("making the replica's directory")?;
+    share_files(&of.dir(), dir.path(), &WEBHOOK_IDENTITY_FILES)?;
+    share_files(&of.dir(), dir.path(), &DEV_ROOT_FILES)?;
+    let path = dir.path().join("nautilus-config.yaml");
+    std::fs::write(&path, config).context("writing the replica's configuration")?;
+    MasterProcess::start(dir, path, k3s::free_port()?).await
+}
+
 fn localhost(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }

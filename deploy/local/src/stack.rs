@@ -208,6 +208,11 @@ impl MasterProcess {
         self.dir.path().to_owned()
     }
 
+    /// The configuration file it serves on.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// The state directory (dev attestation root, webhook identity).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
