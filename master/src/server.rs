@@ -42,7 +42,7 @@ use crate::rbac;
 use crate::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
 use crate::revocation::DrainPolicy;
 use crate::serve::fd_limit::{self, Budget};
-use crate::serve::{ConnectionMetrics, ProxyProtocol, ServeOptions, serve_tls};
+use crate::serve::{ConnectionMetrics, ProxyProtocol, ServeOptions, own_thread, serve_tls};
 use crate::tier_policy;
 use crate::webhooks::WebhookTls;
 
@@ -93,6 +93,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ]));
     let mut routes = attestation_routes.merge(openapi::router());
     let mut tasks = tokio::task::JoinSet::new();
+    let mut webhooks_served = None;
     match &config.k3s.kubeconfig {
         Some(kubeconfig) => {
             let cluster = ClusterConnection::from_kubeconfig(kubeconfig).await?;
@@ -111,15 +112,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let webhook_app = app(access::webhook_router(Arc::clone(&services.access))
                 .merge(audit::http::webhook_router(Arc::clone(&audit_log))));
             let webhook_tls = WebhookTls::load_or_create(&args.state_dir)?.server_config()?;
-            tasks.spawn(
-                serve_tls(
-                    webhooks,
-                    webhook_tls,
-                    webhook_app,
-                    listeners.webhooks,
-                    shutdown.clone(),
+            webhooks_served = Some(
+                own_thread::spawn(
+                    "webhooks",
+                    serve_tls(
+                        webhooks,
+                        webhook_tls,
+                        webhook_app,
+                        listeners.webhooks,
+                        shutdown.clone(),
+                    ),
                 )
-                .map(drop),
+                .context("cannot start the webhook listener's thread")?,
             );
             let start = boot_checkpoint(&chain).await;
             let mut reconciler = services.reconciler(&config, &cluster, &chain, start)?;
@@ -182,6 +186,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown,
     )
     .await?;
+    if let Some(served) = webhooks_served
+        && let Err(error) = served.await
+    {
+        tracing::warn!(%error, "the webhook listener stopped with an error");
+    }
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -27,6 +27,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
+use super::scalar_writes::ScalarWrites;
 use super::stall::WriteStallGuard;
 use super::{DRAIN_TIMEOUT, ProxyProtocol, ServeOptions};
 use crate::endpoint::{Peer, Stream};
@@ -89,7 +90,9 @@ pub(super) async fn serve(
         activity: Arc::clone(&activity),
         body_timeout: limits.body_timeout,
     };
-    let connection = shared.http.serve_connection(TokioIo::new(tls), service);
+    let connection = shared
+        .http
+        .serve_connection(TokioIo::new(ScalarWrites(tls)), service);
     tokio::pin!(connection);
     let idle_timeout = limits.idle_timeout;
     let idle = tokio::time::sleep(idle_timeout);

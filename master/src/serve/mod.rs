@@ -20,6 +20,8 @@
 mod connection;
 pub mod fd_limit;
 mod metrics;
+pub mod own_thread;
+mod scalar_writes;
 pub(crate) mod stall;
 
 use std::future::Future;
