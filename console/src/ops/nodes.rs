@@ -148,7 +148,6 @@ const VIEWER_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// nodes as its holder ([`ListAs::Viewer`]) until shortly before it expires.
 pub struct ViewerToken {
     token: AccessToken,
-    seal_token: SealTokenId,
     renew_at: Instant,
 }
 
@@ -171,14 +170,8 @@ impl ViewerToken {
         .await?;
         Ok(Self {
             token,
-            seal_token,
             renew_at: Instant::now() + (VIEWER_TOKEN_LIFETIME - VIEWER_TOKEN_MARGIN),
         })
-    }
-
-    /// The seal token it was signed for.
-    pub fn seal_token(&self) -> SealTokenId {
-        self.seal_token
     }
 
     /// Whether it is still good for a list at `now` (not yet due for
