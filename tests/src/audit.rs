@@ -19,13 +19,7 @@ use crate::webhook::WebhookKubeconfig;
 /// # Errors
 /// The kubeconfig is unreadable or holds no client certificate.
 pub fn webhook_client(stack: &Stack) -> anyhow::Result<reqwest::Client> {
-    let dir = stack
-        .master
-        .state_dir()
-        .parent()
-        .context("the master's state directory has no parent")?
-        .join("apiserver");
-    let kubeconfig = WebhookKubeconfig::read(&dir.join("audit-webhook.kubeconfig"))?;
+    let kubeconfig = WebhookKubeconfig::read(&stack.master.audit_kubeconfig())?;
     let mut pem = kubeconfig.client_certificate_pem;
     pem.extend(kubeconfig.client_key_pem);
     reqwest::Client::builder()

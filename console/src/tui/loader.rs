@@ -131,44 +131,63 @@ async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>, unlock: Tui
 const VIEWER_RETRY: Duration = Duration::from_secs(15);
 
 /// What the nodes loader keeps between refreshes.
-#[derive(Default)]
 struct NodesState {
     stakes: StakeCache,
-    viewer: Option<ViewerToken>,
-    /// When signing a viewer token last failed, and why.
-    viewer_failed: Option<(Instant, String)>,
+    viewer: Viewer,
+}
+
+/// The nodes loader's credential.
+enum Viewer {
+    /// A token to list with until it is due for renewal.
+    Signed(ViewerToken),
+    /// None: why, and when to try signing again.
+    Unsigned { why: String, retry_at: Instant },
+}
+
+impl Default for NodesState {
+    fn default() -> Self {
+        Self {
+            stakes: StakeCache::default(),
+            viewer: Viewer::Unsigned {
+                why: String::new(),
+                retry_at: Instant::now(),
+            },
+        }
+    }
 }
 
 impl NodesState {
-    /// The viewer token to list with (kept, else signed now), or why the
-    /// list is public.
+    /// The viewer token to list with (kept, else signed now when due), or
+    /// why the list is public.
     async fn viewer(&mut self, ctx: &Context, unlock: &TuiUnlock) -> Result<&ViewerToken, String> {
         let now = Instant::now();
-        if self
-            .viewer
-            .as_ref()
-            .is_some_and(|viewer| viewer.is_fresh(now))
-        {
-            // (Returned through the option: a borrow returned from inside
-            // `if let` would keep `self` borrowed below.)
-            return self.viewer.as_ref().ok_or_else(String::new);
+        let due = match &self.viewer {
+            Viewer::Signed(token) => !token.is_fresh(now),
+            Viewer::Unsigned { retry_at, .. } => now >= *retry_at,
+        };
+        if due {
+            self.viewer = match ViewerToken::sign(ctx, unlock).await {
+                Ok(token) => Viewer::Signed(token),
+                Err(error) => Viewer::Unsigned {
+                    why: error.to_string(),
+                    retry_at: now + VIEWER_RETRY,
+                },
+            };
         }
-        if let Some((at, why)) = &self.viewer_failed
-            && now < *at + VIEWER_RETRY
-        {
-            return Err(why.clone());
+        match &self.viewer {
+            Viewer::Signed(token) => Ok(token),
+            Viewer::Unsigned { why, .. } => Err(why.clone()),
         }
-        match ViewerToken::sign(ctx, unlock).await {
-            Ok(viewer) => {
-                self.viewer_failed = None;
-                Ok(self.viewer.insert(viewer))
-            }
-            Err(error) => {
-                self.viewer = None;
-                let why = error.to_string();
-                self.viewer_failed = Some((now, why.clone()));
-                Err(why)
-            }
+    }
+
+    /// Signs again at the next refresh (the master may have refused the
+    /// token).
+    fn resign(&mut self) {
+        if let Viewer::Signed(_) = self.viewer {
+            self.viewer = Viewer::Unsigned {
+                why: String::new(),
+                retry_at: Instant::now(),
+            };
         }
     }
 }
@@ -193,8 +212,7 @@ async fn nodes(
             },
         };
         if list.master_error.is_some() {
-            // The master may have refused the token: sign again next time.
-            state.viewer = None;
+            state.resign();
         }
         ops::nodes::fill_stakes(&ctx, &mut list.nodes, &mut state.stakes).await?;
         Ok::<_, OpsError>(list)

@@ -211,8 +211,11 @@ impl ReplicatedStack {
 /// process did not start.
 pub async fn replica_of(of: &MasterProcess, config: &str) -> anyhow::Result<MasterProcess> {
     let dir = tempfile::tempdir().context("making the replica's directory")?;
-    share_files(&of.dir(), dir.path(), &WEBHOOK_IDENTITY_FILES)?;
-    share_files(&of.dir(), dir.path(), &DEV_ROOT_FILES)?;
+    share_files(
+        &of.dir(),
+        dir.path(),
+        &[WEBHOOK_IDENTITY_FILES, DEV_ROOT_FILES].concat(),
+    )?;
     let path = dir.path().join("nautilus-config.yaml");
     std::fs::write(&path, config).context("writing the replica's configuration")?;
     MasterProcess::start(dir, path, k3s::free_port()?).await

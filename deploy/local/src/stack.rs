@@ -149,13 +149,20 @@ pub(crate) async fn write_webhook_files(dir: &Path, port: u16) -> anyhow::Result
     if !status.success() {
         bail!("daas-master webhook-files failed ({status})");
     }
-    Ok(WebhookFiles {
-        authentication: out.join("authn-webhook.kubeconfig"),
-        authorization: out.join("authorization-config.yaml"),
-        admission: out.join("admission-config.yaml"),
-        audit_policy: out.join("audit-policy.yaml"),
-        audit_webhook: out.join("audit-webhook.kubeconfig"),
-    })
+    Ok(WebhookFiles::in_dir(&out))
+}
+
+impl WebhookFiles {
+    /// The files `daas-master webhook-files --out DIR` writes into `dir`.
+    fn in_dir(dir: &Path) -> Self {
+        Self {
+            authentication: dir.join("authn-webhook.kubeconfig"),
+            authorization: dir.join("authorization-config.yaml"),
+            admission: dir.join("admission-config.yaml"),
+            audit_policy: dir.join("audit-policy.yaml"),
+            audit_webhook: dir.join("audit-webhook.kubeconfig"),
+        }
+    }
 }
 
 async fn master_binary() -> anyhow::Result<PathBuf> {
@@ -229,10 +236,17 @@ impl MasterProcess {
     /// The API server's TokenReview webhook kubeconfig, as
     /// `daas-master webhook-files` wrote it (with the client certificate).
     pub fn authentication_kubeconfig(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join(APISERVER_DIR)
-            .join("authn-webhook.kubeconfig")
+        self.webhook_files().authentication
+    }
+
+    /// The API server's audit webhook kubeconfig, as `daas-master
+    /// webhook-files` wrote it (with the client certificate).
+    pub fn audit_kubeconfig(&self) -> PathBuf {
+        self.webhook_files().audit_webhook
+    }
+
+    fn webhook_files(&self) -> WebhookFiles {
+        WebhookFiles::in_dir(&self.dir.path().join(APISERVER_DIR))
     }
 
     /// The master's log (its stderr).
