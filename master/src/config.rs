@@ -28,6 +28,7 @@
 //!   webhook_max_connections: 512
 //!   handshake_timeout_secs: 10 # PROXY header and TLS handshake
 //!   idle_timeout_secs: 2       # closed after this long without a request
+//!   webhook_idle_timeout_secs: 120  # the same for the API server's webhook connections
 //!   body_timeout_secs: 10      # a request body must arrive within this
 //! access:
 //!   rate_limit_per_minute: 100 # per identity (seed)
@@ -307,6 +308,8 @@ pub struct ApiSection {
     pub handshake_timeout_secs: u64,
     /// Seconds a connection may stay without a request in flight.
     pub idle_timeout_secs: u64,
+    /// The same for the webhook listener's connections (the API server's).
+    pub webhook_idle_timeout_secs: u64,
     /// Seconds a request body may take to arrive.
     pub body_timeout_secs: u64,
     /// Ignored: the attested TLS certificate is made at boot.
@@ -327,6 +330,7 @@ impl Default for ApiSection {
             webhook_max_connections: ConnectionLimits::WEBHOOK_MAX_CONNECTIONS,
             handshake_timeout_secs: limits.handshake_timeout.as_secs(),
             idle_timeout_secs: limits.idle_timeout.as_secs(),
+            webhook_idle_timeout_secs: ConnectionLimits::WEBHOOK_IDLE_TIMEOUT.as_secs(),
             body_timeout_secs: limits.body_timeout.as_secs(),
             tls_cert: None,
             tls_key: None,
@@ -550,6 +554,10 @@ impl MasterConfig {
                 self.api.handshake_timeout_secs,
             ),
             ("api.idle_timeout_secs", self.api.idle_timeout_secs),
+            (
+                "api.webhook_idle_timeout_secs",
+                self.api.webhook_idle_timeout_secs,
+            ),
             ("api.body_timeout_secs", self.api.body_timeout_secs),
         ] {
             if seconds == 0 {
@@ -717,10 +725,11 @@ impl MasterConfig {
     }
 
     /// The webhook listener's limits: the public ones with a connection
-    /// budget of its own.
+    /// budget and an idle time of its own.
     pub fn webhook_connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: self.api.webhook_max_connections.max(1),
+            idle_timeout: Duration::from_secs(self.api.webhook_idle_timeout_secs),
             ..self.connection_limits()
         }
     }
@@ -936,14 +945,21 @@ api:
         assert_eq!(config.proxy_protocol(&tcp), ProxyProtocol::Off);
         assert_eq!(config.proxy_protocol(&vsock), ProxyProtocol::Required);
         assert_eq!(config.connection_limits(), ConnectionLimits::default());
+        let webhook = config.webhook_connection_limits();
         assert_eq!(
-            config.webhook_connection_limits().max_connections,
+            webhook.max_connections,
             ConnectionLimits::WEBHOOK_MAX_CONNECTIONS
+        );
+        assert_eq!(webhook.idle_timeout, ConnectionLimits::WEBHOOK_IDLE_TIMEOUT);
+        assert_eq!(
+            webhook.body_timeout,
+            ConnectionLimits::default().body_timeout
         );
 
         let (_dir, _path, loaded) = load(
             "api:\n  proxy_protocol: true\n  max_connections: 8\n  webhook_max_connections: 4\n  \
-             handshake_timeout_secs: 3\n  idle_timeout_secs: 5\n  body_timeout_secs: 7\n",
+             handshake_timeout_secs: 3\n  idle_timeout_secs: 5\n  body_timeout_secs: 7\n  \
+             webhook_idle_timeout_secs: 9\n",
         );
         let config = loaded.unwrap();
         assert_eq!(config.proxy_protocol(&tcp), ProxyProtocol::Required);
@@ -954,7 +970,8 @@ api:
         assert_eq!(limits.body_timeout, Duration::from_secs(7));
         let webhook = config.webhook_connection_limits();
         assert_eq!(webhook.max_connections, 4);
-        assert_eq!(webhook.idle_timeout, limits.idle_timeout);
+        assert_eq!(webhook.idle_timeout, Duration::from_secs(9));
+        assert_eq!(webhook.body_timeout, limits.body_timeout);
         let (_dir, _path, loaded) = load("api:\n  proxy_protocol: false\n");
         assert_eq!(loaded.unwrap().proxy_protocol(&vsock), ProxyProtocol::Off);
 
@@ -972,6 +989,7 @@ api:
         for key in [
             "handshake_timeout_secs",
             "idle_timeout_secs",
+            "webhook_idle_timeout_secs",
             "body_timeout_secs",
         ] {
             refused(

@@ -8,7 +8,9 @@
 //!    processes (the latter includes the credential plugin's process).
 //!    Whole processes are also measured with the cheapest exec plugin
 //!    there is (`cat` of an ExecCredential holding the static token): the
-//!    floor any exec credential plugin pays over a static token.
+//!    floor any exec credential plugin pays over a static token; and with
+//!    an opaque seal token (`kubectl --token`: a daas token, no plugin).
+//!    And whole processes seconds apart, as a person types them.
 //! 2. **Revocation**: from the unstake transaction's effects to the first
 //!    denied request of that user.
 //! 3. **Stake → join**: from submitting `stake_and_mint` for a worker to
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
+use daas_core::api::MasterClient;
 use daas_core::api::nodes::{
     Capacity, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
 };
@@ -39,6 +42,11 @@ const SPACED_SAMPLES: usize = 40;
 /// Longer than the API server caches authorization answers
 /// (`daas_master::webhooks::AUTHORIZATION_CACHE_TTL`, 250 ms).
 const AUTHORIZATION_CACHE_GAP: Duration = Duration::from_millis(300);
+/// A person's pause between two commands: longer than the API server's
+/// authorization cache and the public listener's idle time (2 s), shorter
+/// than the API server's token cache (10 s).
+const USER_PAUSE: Duration = Duration::from_secs(3);
+const PAUSED_SAMPLES: usize = 12;
 const REVOCATIONS: usize = 12;
 const JOINS: usize = 8;
 const POD_LIST: &str = "/api/v1/namespaces/default/pods?limit=1";
@@ -86,7 +94,7 @@ async fn staked(
     (account, seal)
 }
 
-fn access_token(stack: &Stack, account: &Account, seal: SealTokenId) -> String {
+fn access_token(stack: &Stack, account: &Account, seal: SealTokenId) -> AccessToken {
     let claims = Claims::new(
         seal,
         account.address(),
@@ -95,9 +103,7 @@ fn access_token(stack: &Stack, account: &Account, seal: SealTokenId) -> String {
         Duration::from_secs(900),
     )
     .unwrap();
-    AccessToken::sign(&account.wallet, &claims)
-        .unwrap()
-        .into_string()
+    AccessToken::sign(&account.wallet, &claims).unwrap()
 }
 
 /// GET `POD_LIST` with `client`; the status code.
@@ -114,7 +120,7 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
     let (account, seal) = staked(stack, 0x91, 5 * SUI, Role::User, "").await;
     let daas = stack
         .cluster
-        .client_for_token(&access_token(stack, &account, seal))
+        .client_for_token(access_token(stack, &account, seal).as_str())
         .await
         .unwrap();
     let fixed = stack
@@ -171,6 +177,19 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
         stack.cluster.kubeconfig_for_exec("cat", &credential),
     )
     .unwrap();
+    // An opaque seal token (`daas-console seal-token issue`), used as
+    // `kubectl --token` is: a daas token with no plugin process.
+    let opaque = MasterClient::new(stack.master.client().unwrap())
+        .issue_seal_token(&access_token(stack, &account, seal))
+        .await
+        .unwrap()
+        .seal_token;
+    let opaque_kubeconfig = dir.path().join("opaque.kubeconfig");
+    std::fs::write(
+        &opaque_kubeconfig,
+        stack.cluster.kubeconfig_for_token(&opaque),
+    )
+    .unwrap();
     let kubectl = &stack.cluster.binaries().kubectl;
     let args = ["get", "pods", "-n", "default"];
     let plain = |kubeconfig: &Path| {
@@ -193,6 +212,7 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
     // Warm each (discovery cache, the plugin's token and check).
     plain(&static_kubeconfig);
     plain(&floor_kubeconfig);
+    plain(&opaque_kubeconfig);
     daas();
     // The plugin alone, from its cache (its chain check is recent), next
     // to `cat` of an ExecCredential.
@@ -220,10 +240,26 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
     let mut daas_kubectl = Vec::new();
     let mut static_kubectl = Vec::new();
     let mut floor_kubectl = Vec::new();
+    let mut opaque_kubectl = Vec::new();
     for _ in 0..KUBECTL_SAMPLES {
         static_kubectl.push(plain(&static_kubeconfig));
         floor_kubectl.push(plain(&floor_kubeconfig));
         daas_kubectl.push(daas());
+        opaque_kubectl.push(plain(&opaque_kubeconfig));
+    }
+    // Whole processes as a person types them, seconds apart: each daas
+    // process then also waits for the authorization webhook, over the
+    // API server's connection to the master if it is still open.
+    let mut daas_paused = Vec::new();
+    let mut static_paused = Vec::new();
+    let mut opaque_paused = Vec::new();
+    for _ in 0..PAUSED_SAMPLES {
+        std::thread::sleep(USER_PAUSE);
+        static_paused.push(plain(&static_kubeconfig));
+        std::thread::sleep(USER_PAUSE);
+        daas_paused.push(daas());
+        std::thread::sleep(USER_PAUSE);
+        opaque_paused.push(plain(&opaque_kubeconfig));
     }
     let request_ratio = median(&mut daas_ms) / median(&mut static_ms);
     // Each daas and floor process next to the static one just before it:
@@ -238,9 +274,11 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
     };
     let paired_ratio = paired(&daas_kubectl);
     let paired_floor_ratio = paired(&floor_kubectl);
+    let paired_opaque_ratio = paired(&opaque_kubectl);
     let static_median = median(&mut static_kubectl);
     let process_ratio = median(&mut daas_kubectl) / static_median;
     let floor_ratio = median(&mut floor_kubectl) / static_median;
+    let opaque_ratio = median(&mut opaque_kubectl) / static_median;
     json!({
         "request_median_ms": { "daas": median(&mut daas_ms), "static": median(&mut static_ms) },
         "request_p99_ms": { "daas": percentile(&mut daas_ms, 0.99), "static": percentile(&mut static_ms, 0.99) },
@@ -253,13 +291,24 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
             "daas": median(&mut daas_kubectl),
             "static": static_median,
             "exec_floor": median(&mut floor_kubectl),
+            "opaque_token": median(&mut opaque_kubectl),
         },
         "kubectl_median_ratio": process_ratio,
+        "kubectl_after_pause_median_ms": {
+            "daas": median(&mut daas_paused),
+            "static": median(&mut static_paused),
+            "opaque_token": median(&mut opaque_paused),
+        },
         "exec_floor_median_ratio": floor_ratio,
-        "kubectl_paired_median_ratio": { "daas": paired_ratio, "exec_floor": paired_floor_ratio },
+        "opaque_token_median_ratio": opaque_ratio,
+        "kubectl_paired_median_ratio": {
+            "daas": paired_ratio,
+            "exec_floor": paired_floor_ratio,
+            "opaque_token": paired_opaque_ratio,
+        },
         "plugin_alone_median_ms": { "plugin": median(&mut plugin_ms), "cat": median(&mut cat_ms) },
         "plugin_linkage": plugin_linkage,
-        "samples": { "requests": PATH_SAMPLES, "kubectl": KUBECTL_SAMPLES },
+        "samples": { "requests": PATH_SAMPLES, "kubectl": KUBECTL_SAMPLES, "kubectl_after_pause": PAUSED_SAMPLES },
     })
 }
 
@@ -271,7 +320,7 @@ async fn revocation(stack: &Stack) -> serde_json::Value {
         let (account, seal) = staked(stack, seed, SUI, Role::User, "").await;
         let client = stack
             .cluster
-            .client_for_token(&access_token(stack, &account, seal))
+            .client_for_token(access_token(stack, &account, seal).as_str())
             .await
             .unwrap();
         assert_eq!(get(&client).await, 200);

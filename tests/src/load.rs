@@ -101,6 +101,17 @@ impl WebhookClient {
         Ok(client)
     }
 
+    /// Opens one connection, for requests that must share it.
+    ///
+    /// # Errors
+    /// The connection could not be opened.
+    pub async fn open(&self) -> anyhow::Result<WebhookConnection> {
+        Ok(WebhookConnection {
+            address: self.address.clone(),
+            client: self.connect().await?,
+        })
+    }
+
     /// POSTs the JSON `body` to `path` on a new connection and returns the
     /// JSON answer.
     ///
@@ -188,6 +199,24 @@ impl Window {
 }
 
 /// One request, sent again and again.
+/// One open connection to a master's webhook listener.
+pub struct WebhookConnection {
+    address: String,
+    client: SendRequest<Bytes>,
+}
+
+impl WebhookConnection {
+    /// GETs `path` on this connection and returns the status.
+    ///
+    /// # Errors
+    /// The request failed (the connection was closed, among others).
+    pub async fn get(&self, path: &str) -> anyhow::Result<StatusCode> {
+        let exchange = Exchange::new(&self.address, path, None)?;
+        let (status, _) = exchange.send(self.client.clone()).await?;
+        Ok(status)
+    }
+}
+
 struct Exchange {
     method: Method,
     uri: Uri,

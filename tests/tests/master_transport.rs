@@ -5,6 +5,8 @@
 //!   (mutual TLS), and the API server still authenticates users through it;
 //! - with the public port flooded to its connection cap, users still
 //!   authenticate through the webhooks (their listener has its own budget);
+//! - the API server's webhook connections stay open between a person's
+//!   commands seconds apart;
 //! - forged tokens (a self-made key signing for random seal-token ids) are
 //!   limited per client address before any chain read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::package::{Mist, Role, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
+use daas_e2e::load::WebhookClient;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
 use serde_json::json;
@@ -129,6 +132,28 @@ async fn the_webhooks_answer_only_the_api_servers_client_certificate() {
         .await
         .unwrap();
     assert_eq!(answer["status"]["authenticated"], true, "{answer}");
+}
+
+/// The API server keeps its webhook connections open between a person's
+/// commands, and so does the master (`api.webhook_idle_timeout_secs`, 120
+/// s, not the public listener's 2 s): otherwise each command after a pause
+/// would wait for a new mutual-TLS handshake.
+#[tokio::test]
+async fn webhook_connections_stay_open_between_commands_seconds_apart() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let connection = WebhookClient::new(&stack.master)
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(connection.get("/healthz").await.unwrap(), 200);
+    // Past the public listener's idle time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = connection.get("/healthz").await;
+    assert!(
+        matches!(again, Ok(status) if status == 200),
+        "the idle webhook connection was closed: {again:?}"
+    );
 }
 
 /// The master's public address.

@@ -71,6 +71,13 @@ impl ConnectionLimits {
     /// The webhook listener's default budget: the API server keeps a few
     /// keep-alive connections, and this leaves it room to spare.
     pub const WEBHOOK_MAX_CONNECTIONS: u32 = 512;
+
+    /// The webhook listener's default idle time: longer than the API
+    /// server keeps an idle webhook connection (client-go's 90 s), so the
+    /// API server closes it first, and a person's next `kubectl`, seconds
+    /// after the last, does not wait for a mutual-TLS handshake. Its few
+    /// clients hold the identity's certificate, so holding them is cheap.
+    pub const WEBHOOK_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 }
 
 impl Default for ConnectionLimits {
