@@ -144,21 +144,21 @@ const VIEWER_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// A [`ViewerToken`] is due for renewal this long before it expires.
 const VIEWER_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-/// An access token for the wallet's only active user seal token, to list
-/// nodes as its holder ([`ListAs::Viewer`]) until shortly before it expires.
+/// An access token for the wallet's widest-viewing active user seal token
+/// ([`super::stake::widest_view_user_token`]), to list nodes as its holder ([`ListAs::Viewer`]) until shortly before it expires.
 pub struct ViewerToken {
     token: AccessToken,
     renew_at: Instant,
 }
 
 impl ViewerToken {
-    /// Signs one for the wallet's only active user seal token.
+    /// Signs one for the wallet's widest-viewing active user seal token.
     ///
     /// # Errors
-    /// No wallet or passphrase, no single active user seal token, or the
+    /// No wallet or passphrase, no active user seal token, or the
     /// master or chain could not be asked.
     pub async fn sign(ctx: &Context, unlock: &dyn Unlock) -> Result<Self, OpsError> {
-        let seal_token = super::stake::only_active_user_token(ctx).await?;
+        let seal_token = super::stake::widest_view_user_token(ctx).await?;
         let master = ctx.master().await?;
         let (token, _) = super::kubeconfig::signed_token(
             ctx,

@@ -430,19 +430,94 @@ async fn view(chain: &ChainClient, id: SealTokenId, now_ms: u64) -> Result<Token
 pub async fn only_active_user_token(ctx: &Context) -> Result<SealTokenId, OpsError> {
     let owner = super::wallet::address(ctx)?;
     let status = status(ctx, owner).await?;
-    let active: Vec<SealTokenId> = status
-        .tokens
-        .iter()
-        .filter(|t| t.role == Role::User && t.state == TokenState::Active)
-        .map(|t| t.seal_token)
-        .collect();
+    let active: Vec<&TokenView> = active_user_tokens(&status.tokens).collect();
     match active.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(OpsError::Refused(format!(
-            "{owner} has no active user seal token: stake first (`daas-console stake --tier viewer`)"
-        ))),
+        [one] => Ok(one.seal_token),
+        [] => Err(no_active_user_token(owner)),
         _ => Err(OpsError::Refused(format!(
             "{owner} has several active user seal tokens; name one with --seal-token"
         ))),
+    }
+}
+
+/// The wallet's active user seal token that sees the most: the highest
+/// tier, the oldest of equals. For the reads of a face that cannot ask
+/// which token to use (the TUI's node list and audit log): any of the
+/// wallet's tokens will do, and a higher tier sees more.
+///
+/// # Errors
+/// No wallet, chain errors, or [`OpsError::Refused`] when the wallet has
+/// no active user token.
+pub async fn widest_view_user_token(ctx: &Context) -> Result<SealTokenId, OpsError> {
+    let owner = super::wallet::address(ctx)?;
+    let status = status(ctx, owner).await?;
+    widest_view(&status.tokens).ok_or_else(|| no_active_user_token(owner))
+}
+
+/// The highest-tier active user token of `tokens` (oldest first), the
+/// first of equals.
+fn widest_view(tokens: &[TokenView]) -> Option<SealTokenId> {
+    // `max_by_key` keeps the last of equals: walk newest first.
+    active_user_tokens(tokens)
+        .rev()
+        .max_by_key(|token| token.tier)
+        .map(|token| token.seal_token)
+}
+
+/// The user tokens of `tokens` that grant access now.
+fn active_user_tokens(tokens: &[TokenView]) -> impl DoubleEndedIterator<Item = &TokenView> {
+    tokens
+        .iter()
+        .filter(|t| t.role == Role::User && t.state == TokenState::Active)
+}
+
+fn no_active_user_token(owner: Address) -> OpsError {
+    OpsError::Refused(format!(
+        "{owner} has no active user seal token: stake first (`daas-console stake --tier viewer`)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(id: u8, role: Role, tier: Option<Tier>, state: TokenState) -> TokenView {
+        TokenView {
+            seal_token: SealTokenId::from(Address::new([id; 32])),
+            role,
+            node: String::new(),
+            stake: Mist::new(1),
+            tier,
+            state,
+            expires_at_ms: 0,
+            slashed: Mist::new(0),
+        }
+    }
+
+    fn id(id: u8) -> SealTokenId {
+        SealTokenId::from(Address::new([id; 32]))
+    }
+
+    #[test]
+    fn the_widest_view_is_the_highest_active_user_tier_oldest_first() {
+        let active = TokenState::Active;
+        let tokens = [
+            token(1, Role::User, Some(Tier::Developer), active),
+            token(2, Role::User, Some(Tier::Admin), active),
+            token(3, Role::User, Some(Tier::Admin), active),
+            // Higher, but not a user's or not active: never chosen.
+            token(4, Role::Worker, Some(Tier::Super), active),
+            token(
+                5,
+                Role::User,
+                Some(Tier::Super),
+                TokenState::Unbonding { until_ms: 9 },
+            ),
+            token(6, Role::User, Some(Tier::Super), TokenState::Withdrawn),
+        ];
+        assert_eq!(widest_view(&tokens), Some(id(2)));
+        assert_eq!(widest_view(&tokens[..1]), Some(id(1)));
+        assert_eq!(widest_view(&tokens[3..]), None);
+        assert_eq!(widest_view(&[]), None);
     }
 }

@@ -118,11 +118,14 @@ async fn master(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
 }
 
 /// The audit log's checkpoints, read with an access token the wallet signs
-/// for its only active user token.
+/// for its widest-viewing active user token.
 async fn audit(ctx: Context, news: mpsc::UnboundedSender<DataEvent>, unlock: TuiUnlock) {
-    let list = ops::audit::checkpoints(&ctx, None, &unlock)
-        .await
-        .map_err(text);
+    let list = async {
+        let seal_token = ops::stake::widest_view_user_token(&ctx).await?;
+        ops::audit::checkpoints(&ctx, Some(seal_token), &unlock).await
+    }
+    .await
+    .map_err(text);
     let _ = news.send(DataEvent::Audit(list));
 }
 
@@ -193,9 +196,10 @@ impl NodesState {
 }
 
 /// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]),
-/// listed as the holder of the wallet's only active user seal token when
-/// the wallet can sign for it (an owner sees their nodes' owner and stake,
-/// the admin and super tiers every node's), else publicly, saying why.
+/// listed as the holder of the wallet's widest-viewing active user seal
+/// token when the wallet can sign for it (an owner sees their nodes' owner
+/// and stake, the admin and super tiers every node's), else publicly,
+/// saying why.
 async fn nodes(
     ctx: Context,
     news: mpsc::UnboundedSender<DataEvent>,

@@ -143,8 +143,9 @@ pub fn plan(ctx: Context, kind: StakeKind, news: mpsc::UnboundedSender<TaskEvent
 }
 
 /// Verifies audit event `audit_id` against the chain in the background
-/// (the wallet signs the access token that reads it, so it needs the
-/// session's passphrase if any).
+/// (the wallet signs the access token that reads it, for its
+/// widest-viewing user seal token, so it needs the session's passphrase
+/// if any).
 pub fn verify_audit(
     ctx: Context,
     audit_id: String,
@@ -152,7 +153,11 @@ pub fn verify_audit(
     news: mpsc::UnboundedSender<TaskEvent>,
 ) {
     tokio::spawn(async move {
-        let check = match audit::verify_event(&ctx, &audit_id, None, &unlock).await {
+        let verified = async {
+            let seal_token = stake::widest_view_user_token(&ctx).await?;
+            audit::verify_event(&ctx, &audit_id, Some(seal_token), &unlock).await
+        };
+        let check = match verified.await {
             Ok(verified) => AuditCheck::Verified(Box::new(verified)),
             Err(error) => AuditCheck::Failed {
                 audit_id,
