@@ -42,11 +42,17 @@ struct Tui {
 
 impl Tui {
     fn start(home: &Path, args: &[&str]) -> Self {
+        Self::start_with(home, "", args)
+    }
+
+    /// As [`Tui::start`], with `env` (`NAME=value …`) added to its
+    /// environment.
+    fn start_with(home: &Path, env: &str, args: &[&str]) -> Self {
         let socket = format!("daas-tui-{}-{}", std::process::id(), rand_suffix());
         let console = binaries::workspace_binary(CONSOLE).unwrap();
         let mut command = format!(
             "env -i PATH=/usr/bin:/bin TERM=xterm-256color HOME={home} XDG_CONFIG_HOME={home}/config \
-             XDG_DATA_HOME={home}/data XDG_CACHE_HOME={home}/cache {}",
+             XDG_DATA_HOME={home}/data XDG_CACHE_HOME={home}/cache {env} {}",
             console.display(),
             home = home.display()
         );
@@ -336,6 +342,25 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     let decided = cli(home.path(), &["slash", "list", "--history", "--json"]);
     assert_eq!(decided["decided"][0]["outcome"], "approved", "{decided}");
     assert_eq!(decided["pending"].as_array().unwrap().len(), 0, "{decided}");
+
+    // With a second user token, of the admin tier, a new session lists
+    // the nodes as the holder of the higher one: every node in full (the
+    // worker's owner and its stake after the slash), no note (not "listed
+    // publicly" for want of a single token).
+    cli(home.path(), &["stake", "--tier", "admin", "--yes", "--json"]);
+    let session = Tui::start_with(
+        home.path(),
+        &format!("DAAS_WALLET_PASSPHRASE='{PASSPHRASE}'"),
+        &[],
+    );
+    session.type_text("4");
+    let nodes = session.wait_for("4.5 SUI");
+    assert!(
+        !nodes.contains("listed publicly") && !nodes.contains("blank for nodes"),
+        "{nodes}"
+    );
+    session.type_text("q");
+    session.wait_for("CONSOLE-EXITED 0");
 }
 
 /// Runs `daas-console ARGS --json` as the operator and parses its output.
