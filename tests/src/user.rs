@@ -18,6 +18,10 @@ use crate::k3s::Cluster;
 
 /// The wallet passphrase of every test machine.
 pub const PASSPHRASE: &str = "k3s-daas e2e passphrase";
+/// A chain no plugin reaches (nothing listens on port 1). Not the console's
+/// default, `127.0.0.1:9000`: that is where `deploy/dev/up.sh` serves its
+/// devnet, whose chain knows none of a test's seal tokens.
+pub const UNREACHABLE_CHAIN: &str = "http://127.0.0.1:1";
 
 /// A user's home: wallet, cache and kubeconfig in a temporary directory.
 pub struct UserMachine {
@@ -75,9 +79,9 @@ impl UserMachine {
     }
 
     /// Writes the kubeconfig for `cluster` and `seal_token` with
-    /// `daas-console kubeconfig`. Its plugin's chain is the console's
-    /// default, unreachable in tests: the plugin warns and signs, and the
-    /// master decides (see [`Self::write_kubeconfig_with_chain`]).
+    /// `daas-console kubeconfig`. Its plugin's chain is
+    /// [`UNREACHABLE_CHAIN`]: the plugin warns and signs, and the master
+    /// alone decides (see [`Self::write_kubeconfig_with_chain`]).
     ///
     /// # Errors
     /// The console failed.
@@ -86,7 +90,7 @@ impl UserMachine {
         cluster: &Cluster,
         seal_token: SealTokenId,
     ) -> anyhow::Result<()> {
-        self.kubeconfig_entry(cluster, &[], seal_token)
+        self.kubeconfig_entry(cluster, &["--chain", UNREACHABLE_CHAIN], seal_token)
     }
 
     /// As [`Self::write_kubeconfig`], with the plugin checking `chain` (a

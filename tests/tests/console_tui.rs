@@ -347,7 +347,10 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     // the nodes as the holder of the higher one: every node in full (the
     // worker's owner and its stake after the slash), no note (not "listed
     // publicly" for want of a single token).
-    cli(home.path(), &["stake", "--tier", "admin", "--yes", "--json"]);
+    cli(
+        home.path(),
+        &["stake", "--tier", "admin", "--yes", "--json"],
+    );
     let session = Tui::start_with(
         home.path(),
         &format!("DAAS_WALLET_PASSPHRASE='{PASSPHRASE}'"),
