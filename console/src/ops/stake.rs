@@ -434,10 +434,23 @@ pub async fn only_active_user_token(ctx: &Context) -> Result<SealTokenId, OpsErr
     match active.as_slice() {
         [one] => Ok(one.seal_token),
         [] => Err(no_active_user_token(owner)),
-        _ => Err(OpsError::Refused(format!(
-            "{owner} has several active user seal tokens; name one with --seal-token"
+        several => Err(OpsError::Refused(format!(
+            "{owner} has several active user seal tokens ({}); name one with --seal-token",
+            listed(several)
         ))),
     }
+}
+
+/// `0x… (tier), 0x… (tier)`: the tokens a user may choose from.
+fn listed(tokens: &[&TokenView]) -> String {
+    let named: Vec<String> = tokens
+        .iter()
+        .map(|token| match token.tier {
+            Some(tier) => format!("{} ({tier})", token.seal_token),
+            None => format!("{} (below every tier)", token.seal_token),
+        })
+        .collect();
+    named.join(", ")
 }
 
 /// The wallet's active user seal token that sees the most: the highest
@@ -519,5 +532,13 @@ mod tests {
         assert_eq!(widest_view(&tokens[..1]), Some(id(1)));
         assert_eq!(widest_view(&tokens[3..]), None);
         assert_eq!(widest_view(&[]), None);
+    }
+
+    #[test]
+    fn several_tokens_are_listed_with_their_tiers_to_choose_from() {
+        let viewer = token(1, Role::User, Some(Tier::Viewer), TokenState::Active);
+        let admin = token(2, Role::User, Some(Tier::Admin), TokenState::Active);
+        let text = listed(&[&viewer, &admin]);
+        assert_eq!(text, format!("{} (viewer), {} (admin)", id(1), id(2)));
     }
 }
