@@ -17,6 +17,7 @@ pub mod tasks;
 pub mod terminal;
 pub mod theme;
 
+use daas_core::clock::unix_now_ms;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -29,11 +30,6 @@ use self::terminal::{Event, Terminal};
 use self::theme::Theme;
 use crate::config::{ConfigError, Settings};
 use crate::ops::Context;
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    daas_core::clock::unix_now_ms()
-}
 
 /// The key bindings of `settings`.
 ///
@@ -76,13 +72,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (mut app, mut task_news) = app(ctx.clone(), Arc::clone(&refresh))?;
     let mut terminal = Terminal::enter(tick).context("cannot take over the terminal")?;
     // The first frame, before any network call.
-    terminal.draw(|frame| app.draw(frame, now_ms()))?;
+    terminal.draw(|frame| app.draw(frame, unix_now_ms()))?;
     let (news_tx, mut news) = mpsc::unbounded_channel();
     let loaders = Loaders::spawn(ctx, news_tx, app.unlock());
     loop {
         tokio::select! {
             event = terminal.next() => match event {
-                Some(Event::Key(key)) => app.on_key(&key, now_ms()),
+                Some(Event::Key(key)) => app.on_key(&key, unix_now_ms()),
                 Some(Event::Resize | Event::Tick) => {}
                 None => break,
             },
@@ -93,7 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         if app.quit {
             break;
         }
-        terminal.draw(|frame| app.draw(frame, now_ms()))?;
+        terminal.draw(|frame| app.draw(frame, unix_now_ms()))?;
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! The ledger: the store plus the single writer that executes transactions,
 //! seals checkpoints and runs genesis, and the reads the services need.
 
+use daas_core::clock::unix_now_ms;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sui_sdk_types::{
     Address, Digest, IdOperation, Object, ObjectOut, Owner, Transaction, TransactionEffects,
@@ -88,13 +88,6 @@ impl ObjectSource for WithClock<'_> {
         }
         self.store.object(id)
     }
-}
-
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl Ledger {
@@ -191,7 +184,7 @@ impl Ledger {
     /// Time of the next checkpoint: the wall clock plus the offset, never
     /// before the latest checkpoint.
     fn next_timestamp(&self, latest: u64) -> Result<u64, LedgerError> {
-        let now = wall_clock_ms().saturating_add(self.clock_offset_ms()?);
+        let now = unix_now_ms().saturating_add(self.clock_offset_ms()?);
         Ok(now.max(latest))
     }
 

@@ -156,13 +156,6 @@ impl RunningDevnet {
     }
 }
 
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// The HTTP and gRPC routes over `ledger`; streams end when `stopping`
 /// turns true.
 pub fn router(
@@ -194,7 +187,7 @@ pub async fn start(config: DevnetConfig) -> Result<RunningDevnet, ServerError> {
     let genesis = GenesisConfig {
         admin,
         slasher: config.slasher.unwrap_or(admin),
-        timestamp_ms: wall_clock_ms(),
+        timestamp_ms: daas_core::clock::unix_now_ms(),
     };
     let data_dir = config.data_dir.clone();
     let faucet_amount = config.faucet_amount;

@@ -19,6 +19,7 @@ use daas_core::access::{
     AccessToken, Claimant, Decision, DenyReason, Grant, OpaqueToken, OpaqueTokenError,
     OpaqueTokenHash, ReviewError, TokenError, VerifiedToken, review_at_chain_time, unix_now_secs,
 };
+use daas_core::clock::unix_now_ms;
 use sha2::{Digest as _, Sha256};
 use tracing::{debug, warn};
 
@@ -151,11 +152,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
             "the Authorization header must be `Bearer <token>`",
         )),
     }
-}
-
-/// Milliseconds since the Unix epoch by the wall clock.
-pub(super) fn wall_now_ms() -> u64 {
-    daas_core::clock::unix_now_ms()
 }
 
 /// The longest anything is cached, whatever a configuration or a stored
@@ -297,7 +293,7 @@ impl AccessService {
         max_age: Duration,
     ) -> Result<CachedDecision, AuthError> {
         let ticket = self.cache.ticket(claimant.seal_token);
-        let timed = review_at_chain_time(&self.chain, claimant, wall_now_ms())
+        let timed = review_at_chain_time(&self.chain, claimant, unix_now_ms())
             .await
             .map_err(AuthError::Chain)?;
         let (decision, ttl) = match timed.decision {

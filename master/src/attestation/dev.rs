@@ -26,7 +26,6 @@ use std::fs;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use daas_core::api::attestation::TeeType;
 use daas_core::attestation::{DevRoot, Pcr, UnsignedDocument};
@@ -186,11 +185,7 @@ impl AttestationProvider for DevProvider {
         public_key: &[u8],
         user_data: &[u8],
     ) -> Result<Vec<u8>, ProviderError> {
-        let timestamp_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(1)
-            .max(1);
+        let timestamp_ms = daas_core::clock::unix_now_ms().max(1);
         let document = UnsignedDocument {
             module_id: self.module_id.clone(),
             timestamp_ms,
@@ -309,6 +304,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), ProviderErro
 mod tests {
     use super::*;
     use daas_core::attestation::{ExpectedPcrs, PcrPolicy, Policy, TrustRoots, verify};
+    use std::time::SystemTime;
 
     #[test]
     fn documents_verify_under_the_stored_root_and_survive_restart() {

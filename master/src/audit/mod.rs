@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
 use daas_core::audit::{AuditLeaf, Checkpoint, origin_for};
+use daas_core::clock::unix_now_ms;
 use daas_core::intent::{Scope, sign_intent};
 use daas_core::package::audit::{AuditCheckpointPayload, AuditLogPayload};
 use ed25519_dalek::SigningKey;
@@ -183,7 +184,7 @@ impl AuditLog {
     /// This boot's enclave key's request for a log of its own: the
     /// signing time and the signature `audit::create_log` checks.
     pub fn sign_log_request(&self, enclave_id: Address) -> (u64, Vec<u8>) {
-        let timestamp_ms = now_ms();
+        let timestamp_ms = unix_now_ms();
         // BCS of an id cannot fail, nor hex made by the signer.
         let signature = sign_intent(
             &self.key,
@@ -250,7 +251,7 @@ impl AuditLog {
     }
 
     fn sign(&self, bound: &Binding, size: u64, root: [u8; 32]) -> AuditCheckpoint {
-        let timestamp_ms = now_ms();
+        let timestamp_ms = unix_now_ms();
         let note = Checkpoint {
             origin: bound.origin.clone(),
             size,
@@ -328,11 +329,6 @@ impl AuditLog {
     fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         f(&self.lock())
     }
-}
-
-/// Milliseconds since the epoch: the signing time of a checkpoint.
-fn now_ms() -> u64 {
-    daas_core::clock::unix_now_ms()
 }
 
 /// Shared handle.
