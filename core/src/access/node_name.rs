@@ -54,8 +54,11 @@ pub enum NodeNameError {
         /// The first character not allowed.
         found: char,
     },
-    /// It starts or ends with `-` or `.`.
-    #[error("node name {name:?} must start and end with a letter or digit")]
+    /// It, or one of its dot-separated labels, starts or ends with `-` or
+    /// `.` (a DNS-1123 subdomain's labels are `[a-z0-9]([-a-z0-9]*[a-z0-9])?`).
+    #[error(
+        "node name {name:?} must start and end with a letter or digit, and so must each of its dot-separated labels"
+    )]
     BadEdge {
         /// The refused name.
         name: String,
@@ -110,7 +113,9 @@ fn check_subdomain(s: &str, max: usize) -> Result<(), NodeNameError> {
             found,
         });
     }
-    if !alphanumeric(s.chars().next()) || !alphanumeric(s.chars().last()) {
+    let bad_edge =
+        |label: &str| !alphanumeric(label.chars().next()) || !alphanumeric(label.chars().last());
+    if s.split('.').any(bad_edge) {
         return Err(NodeNameError::BadEdge { name: s.to_owned() });
     }
     Ok(())
@@ -241,6 +246,17 @@ mod tests {
                 },
             ),
         ];
+        // Each label's edges too, as the API server checks them.
+        let cases = cases
+            .into_iter()
+            .chain(["a..b", "a.-b", "a-.b"].map(|name| {
+                (
+                    name,
+                    NodeNameError::BadEdge {
+                        name: name.to_owned(),
+                    },
+                )
+            }));
         for (name, error) in cases {
             assert_eq!(name.parse::<NodeName>(), Err(error), "{name:?}");
         }

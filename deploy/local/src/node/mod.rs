@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use daas_core::access::NodeName;
 use k8s_openapi::api::core::v1::Node as NodeObject;
 use kube::Client;
 use kube::api::Api;
@@ -150,12 +151,10 @@ impl NodeBuilder {
 
     /// Checks the builder; returns the API server's port.
     fn validate(&self) -> Result<u16> {
-        ensure!(
-            is_dns_subdomain(&self.name),
-            "node name {:?} must be a DNS subdomain of at most 63 characters: labels of \
-             a-z, 0-9 and '-' that start and end with a letter or digit, joined by dots",
-            self.name
-        );
+        // The names the master accepts, by the same rule.
+        if let Err(error) = self.name.parse::<NodeName>() {
+            bail!("{error}");
+        }
         for (key, value) in &self.labels {
             ensure!(
                 !key.is_empty()
@@ -220,19 +219,6 @@ impl NodeBuilder {
         node.boot(&self, apiserver_port).await?;
         Ok(node)
     }
-}
-
-/// Whether `name` is a DNS-1123 subdomain that fits a label value (at most
-/// 63 characters), the node names the master accepts.
-fn is_dns_subdomain(name: &str) -> bool {
-    name.len() <= 63
-        && name.split('.').all(|label| {
-            label.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && label.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        })
 }
 
 /// A running node. Dropping it kills every process of the node and removes
