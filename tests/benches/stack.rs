@@ -262,8 +262,9 @@ async fn kubectl_path(stack: &Stack, static_user: &StaticToken) -> serde_json::V
         opaque_paused.push(plain(&opaque_kubeconfig));
     }
     let request_ratio = median(&mut daas_ms) / median(&mut static_ms);
-    // Each daas and floor process next to the static one just before it:
-    // the median of these paired ratios does not drift with the machine.
+    // Each daas, floor and opaque process next to the static one just
+    // before it: the median of these paired ratios does not drift with
+    // the machine.
     let paired = |measured: &[f64]| {
         let mut ratios: Vec<f64> = measured
             .iter()

@@ -145,7 +145,8 @@ const VIEWER_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 const VIEWER_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// An access token for the wallet's widest-viewing active user seal token
-/// ([`super::stake::widest_view_user_token`]), to list nodes as its holder ([`ListAs::Viewer`]) until shortly before it expires.
+/// ([`super::stake::widest_view_user_token`]), to list nodes as its holder
+/// ([`ListAs::Viewer`]) until shortly before it expires.
 pub struct ViewerToken {
     token: AccessToken,
     renew_at: Instant,
