@@ -375,10 +375,8 @@ impl Resolver<'_> {
         value: Option<u64>,
         default: u64,
     ) -> Result<Duration, ConfigError> {
-        match value.unwrap_or(default) {
-            0 => Err(self.field(field, "must be at least 1 second")),
-            secs => Ok(Duration::from_secs(secs)),
-        }
+        daas_core::clock::configured_secs(value.unwrap_or(default))
+            .map_err(|reason| self.field(field, reason))
     }
 
     fn chain(&self, sui: &SuiSection) -> Result<ChainConfig, ConfigError> {
@@ -676,6 +674,10 @@ mod tests {
             (
                 format!("{}agent:\n  heartbeat_secs: 0\n", good()),
                 "agent.heartbeat_secs",
+            ),
+            (
+                format!("{}agent:\n  drain_timeout_secs: {}\n", good(), u64::MAX),
+                "agent.drain_timeout_secs",
             ),
             (
                 format!("{}agent:\n  api_listen: localhost\n", good()),

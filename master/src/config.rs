@@ -560,8 +560,8 @@ impl MasterConfig {
             ),
             ("api.body_timeout_secs", self.api.body_timeout_secs),
         ] {
-            if seconds == 0 {
-                return Err(value(format!("{key} must be at least 1 second")));
+            if let Err(reason) = daas_core::clock::configured_secs(seconds) {
+                return Err(value(format!("{key} {reason}")));
             }
         }
         for (key, count) in [
@@ -996,6 +996,23 @@ api:
                 &format!("api:\n  {key}: 0\n"),
                 &format!("api.{key}"),
                 "1 second",
+            );
+            refused(
+                &format!("api:\n  {key}: {}\n", u64::MAX),
+                &format!("api.{key}"),
+                "at most 31622400 seconds",
+            );
+        }
+        for (section, key) in [
+            ("tee", "attestation_interval"),
+            ("access", "decision_cache_secs"),
+            ("access", "seal_token_ttl_secs"),
+            ("nodes", "recheck_interval_secs"),
+        ] {
+            refused(
+                &format!("{section}:\n  {key}: 31622401\n"),
+                &format!("{section}.{key}"),
+                "a year",
             );
         }
         refused(
