@@ -445,6 +445,13 @@ impl AuditSection {
         if self.checkpoint_interval_ms == 0 {
             return Err("audit.checkpoint_interval_ms must be at least 1".to_owned());
         }
+        if self.checkpoint_interval_ms / 1000 > daas_core::clock::MAX_CONFIGURED_SECS {
+            return Err(format!(
+                "audit.checkpoint_interval_ms must be at most {} (a year), not {}",
+                daas_core::clock::MAX_CONFIGURED_SECS * 1000,
+                self.checkpoint_interval_ms
+            ));
+        }
         Ok(())
     }
 }
@@ -559,10 +566,19 @@ impl MasterConfig {
                 self.api.webhook_idle_timeout_secs,
             ),
             ("api.body_timeout_secs", self.api.body_timeout_secs),
+            ("nodes.drain_timeout_secs", self.nodes.drain_timeout_secs),
         ] {
             if let Err(reason) = daas_core::clock::configured_secs(seconds) {
                 return Err(value(format!("{key} {reason}")));
             }
+        }
+        // No tolerance at all is a choice; an unbounded one is not.
+        if self.access.clock_skew_secs > daas_core::clock::MAX_CONFIGURED_SECS {
+            return Err(value(format!(
+                "access.clock_skew_secs must be at most {} seconds (a year), not {}",
+                daas_core::clock::MAX_CONFIGURED_SECS,
+                self.access.clock_skew_secs
+            )));
         }
         for (key, count) in [
             (
@@ -1008,6 +1024,8 @@ api:
             ("access", "decision_cache_secs"),
             ("access", "seal_token_ttl_secs"),
             ("nodes", "recheck_interval_secs"),
+            ("nodes", "drain_timeout_secs"),
+            ("access", "clock_skew_secs"),
         ] {
             refused(
                 &format!("{section}:\n  {key}: 31622401\n"),
@@ -1015,6 +1033,11 @@ api:
                 "a year",
             );
         }
+        refused(
+            &format!("audit:\n  checkpoint_interval_ms: {}\n", u64::MAX),
+            "audit.checkpoint_interval_ms",
+            "a year",
+        );
         refused(
             "tee:\n  attestation_rate_limit_per_minute: 0\n",
             "tee.attestation_rate_limit_per_minute",

@@ -284,10 +284,10 @@ impl ChainConfig {
                 reason: "no host",
             });
         }
-        if self.finality_timeout_secs == 0 {
+        if crate::clock::configured_secs(self.finality_timeout_secs).is_err() {
             return Err(ChainError::InvalidSetting {
                 setting: "finality_timeout_secs",
-                reason: "must be at least 1",
+                reason: "must be 1 second to a year (31622400)",
             });
         }
         self.package_id()?;
@@ -410,5 +410,19 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("pakage"), "{err}");
         assert!(serde_json::from_str::<ChainConfig>(r#"{"profile":"moon"}"#).is_err());
+    }
+
+    #[test]
+    fn finality_timeouts_are_a_second_to_a_year() {
+        for secs in [0, u64::MAX] {
+            let config = ChainConfig {
+                finality_timeout_secs: secs,
+                ..ChainConfig::devnet("http://127.0.0.1:9000")
+                    .with_package(Address::new([1; 32]))
+                    .with_stake_pool(Address::new([2; 32]))
+            };
+            let err = config.validate().unwrap_err();
+            assert!(err.to_string().contains("finality_timeout_secs"), "{err}");
+        }
     }
 }
