@@ -26,7 +26,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use daas_core::chain::{ChainClient, ChainConfig};
 use daas_core::package::MoveStruct as _;
@@ -34,6 +34,7 @@ use daas_core::package::staking::SealToken;
 use daas_core::wallet::Keypair;
 use daas_e2e::{binaries, k3s};
 use daas_local::launcher::{Layout, lock};
+use sui_sdk_types::Address;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
@@ -228,6 +229,37 @@ impl Local {
         ChainClient::new(ChainConfig::devnet(format!("http://127.0.0.1:{port}"))).unwrap()
     }
 
+    /// The master's audit log on chain and its anchored tree size, once a
+    /// checkpoint the master recorded as anchored names it.
+    async fn anchored_audit_log(&self) -> (Address, u64) {
+        let checkpoints = self.root().join("master/state/audit-checkpoints.jsonl");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&checkpoints).unwrap_or_default();
+            let anchored = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|checkpoint| !checkpoint["anchor"].is_null());
+            if let Some(checkpoint) = anchored {
+                let note = checkpoint["note"].as_str().unwrap();
+                let origin = note.lines().next().unwrap();
+                let log: Address = origin
+                    .strip_prefix("k3s-daas.audit/")
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let on_chain = self.chain().audit_log(log).await.unwrap().value;
+                return (log, on_chain.tree_size);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no anchored audit checkpoint in {}:\n{text}",
+                checkpoints.display()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     /// The real worker's seal token (from its agent's state) and whether
     /// the chain still holds its stake.
     async fn worker_stake(&self) -> (String, bool) {
@@ -377,6 +409,10 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     let facts = local.facts();
     assert!(facts["enclave_config"].is_array(), "{facts}");
+    // The master's audit log is on the devnet, checkpoints anchored (the
+    // launcher gave the master a funded gas key).
+    let (log, tree_size) = local.anchored_audit_log().await;
+    assert!(tree_size > 0, "audit log {log} anchored nothing");
 
     // The deployment guide's step 4 passes against this stack.
     let integration = local.integration_check().await;

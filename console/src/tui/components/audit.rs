@@ -69,9 +69,14 @@ impl Audit {
             .iter()
             .filter(|c| c.anchor.is_some())
             .count();
+        // No origin until the replica's log exists on chain.
+        let origin = if list.origin.is_empty() {
+            "no log on chain yet".to_owned()
+        } else {
+            list.origin.clone()
+        };
         let title = format!(
-            "Audit checkpoints · {} · {} events stored · {anchored}/{} anchored",
-            list.origin,
+            "Audit checkpoints · {origin} · {} events stored · {anchored}/{} anchored",
             list.stored,
             list.checkpoints.len()
         );

@@ -128,6 +128,27 @@ impl Account {
     }
 }
 
+/// The master's audit gas key (`suiprivkey1…`, 0600), made on the first
+/// run and kept: with it the master creates its audit log on the devnet
+/// and anchors its signed checkpoints there (about 0.005 SUI each). Its
+/// address, for the faucet.
+///
+/// # Errors
+/// The file cannot be read, holds no key, or cannot be written.
+pub fn audit_gas_key(layout: &Layout) -> anyhow::Result<Address> {
+    let path = layout.audit_gas_key();
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let key = Keypair::from_suiprivkey(text.trim())
+            .with_context(|| format!("{} holds no key", path.display()))?;
+        return Ok(key.address());
+    }
+    let key = Keypair::generate(Scheme::Ed25519);
+    private_file::write_atomic(&path, key.to_suiprivkey().as_bytes())?;
+    Ok(key.address())
+}
+
 /// Funds `address` from the faucet at `chain_url` once per stack.
 ///
 /// # Errors
@@ -141,12 +162,20 @@ pub async fn fund_once(
     if facts.funded.contains(&address) {
         return Ok(());
     }
+    fund(chain_url, address).await?;
+    facts.funded.push(address);
+    facts.save(layout)
+}
+
+/// Funds `address` from the faucet at `chain_url` (100 SUI), every time.
+///
+/// # Errors
+/// The faucet refused.
+pub async fn fund(chain_url: &str, address: Address) -> anyhow::Result<()> {
     let http = crate::devnet::http_client()?;
     crate::devnet::request_gas(&http, chain_url, address)
         .await
-        .with_context(|| format!("funding {address} from the faucet"))?;
-    facts.funded.push(address);
-    facts.save(layout)
+        .with_context(|| format!("funding {address} from the faucet"))
 }
 
 /// PCR 0, 1 and 2 (hex) of a master's security context.

@@ -134,6 +134,12 @@ impl Layout {
         self.master_dir().join("state")
     }
 
+    /// The key that pays the master's audit anchoring
+    /// (`audit.gas_key_file`).
+    pub fn audit_gas_key(&self) -> PathBuf {
+        self.master_dir().join("audit-gas.key")
+    }
+
     /// The master's dev attestation root certificate.
     pub fn dev_root(&self) -> PathBuf {
         self.master_state().join("dev-root.pem")

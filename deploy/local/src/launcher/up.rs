@@ -33,6 +33,10 @@ const SIMULATED_PREFIX: &str = "local-sim";
 const DEVNET_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the real node may take to become Ready.
 const NODE_TIMEOUT: Duration = Duration::from_secs(240);
+/// How often the master signs and anchors an audit checkpoint when events
+/// come in: each anchor costs the devnet about 0.005 SUI, so the master's
+/// 2 s default would spend the faucet's 100 SUI in half a day.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Stake of the real worker, in MIST (5 SUI).
 const WORKER_STAKE: u64 = 5_000_000_000;
 
@@ -217,6 +221,9 @@ async fn start(
 
     spawn_devnet(&run, layout, programs, &operator, ports.devnet_port).await?;
     accounts::fund_once(layout, &mut facts, &chain_url, operator.address()).await?;
+    // Anchoring spends gas as long as the stack runs: 100 SUI more on
+    // every `up` (with a checkpoint each 30 s, a week's worth).
+    accounts::fund(&chain_url, accounts::audit_gas_key(layout)?).await?;
     let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
     let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
     let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
@@ -361,9 +368,14 @@ async fn spawn_master(
     args: &UpArgs,
 ) -> anyhow::Result<AttestedClient> {
     let config = layout.master_dir().join("nautilus-config.yaml");
+    let audit = format!(
+        "audit:\n  gas_key_file: \"{}\"\n  checkpoint_interval_ms: {}\n",
+        layout.audit_gas_key().display(),
+        CHECKPOINT_INTERVAL.as_millis()
+    );
     daas_core::private_file::write_atomic(
         &config,
-        stack::master_config_for(chain_url, cluster, "").as_bytes(),
+        stack::master_config_for(chain_url, cluster, &audit).as_bytes(),
     )?;
     let master_args = vec![
         "serve".to_owned(),
