@@ -569,7 +569,7 @@ mod tests {
         // record table) is missing: nothing is decided either way.
         let rpc = ChainError::InvalidSetting {
             setting: "endpoint",
-            reason: "test",
+            reason: "test".to_owned(),
         };
         assert!(judge_worker_read(&claim(), Err(rpc), NOW_MS).is_err());
         let pool_missing = not_found(POOL);

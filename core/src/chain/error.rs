@@ -94,7 +94,7 @@ pub enum ChainError {
         /// The setting's name.
         setting: &'static str,
         /// What is wrong.
-        reason: &'static str,
+        reason: String,
     },
     /// The endpoint is not a usable gRPC URL.
     #[error("chain endpoint {endpoint:?} is invalid: {reason}")]

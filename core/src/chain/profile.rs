@@ -284,10 +284,10 @@ impl ChainConfig {
                 reason: "no host",
             });
         }
-        if crate::clock::configured_secs(self.finality_timeout_secs).is_err() {
+        if let Err(reason) = crate::clock::configured_secs(self.finality_timeout_secs) {
             return Err(ChainError::InvalidSetting {
                 setting: "finality_timeout_secs",
-                reason: "must be 1 second to a year (31622400)",
+                reason,
             });
         }
         self.package_id()?;

@@ -71,9 +71,9 @@ impl Audit {
             .count();
         // No origin until the replica's log exists on chain.
         let origin = if list.origin.is_empty() {
-            "no log on chain yet".to_owned()
+            "no log on chain yet"
         } else {
-            list.origin.clone()
+            &list.origin
         };
         let title = format!(
             "Audit checkpoints · {origin} · {} events stored · {anchored}/{} anchored",

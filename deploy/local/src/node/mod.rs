@@ -152,9 +152,7 @@ impl NodeBuilder {
     /// Checks the builder; returns the API server's port.
     fn validate(&self) -> Result<u16> {
         // The names the master accepts, by the same rule.
-        if let Err(error) = self.name.parse::<NodeName>() {
-            bail!("{error}");
-        }
+        self.name.parse::<NodeName>()?;
         for (key, value) in &self.labels {
             ensure!(
                 !key.is_empty()
