@@ -38,7 +38,9 @@
 //!
 //! Unknown keys are refused; every error names the file and the key.
 //! Global flags (`--profile`, `--master`, `--chain`, `--readonly`,
-//! `--theme`, …) override the profile ([`Overrides`]).
+//! `--theme`, …) override the profile ([`Overrides`]). The profile's `key`
+//! and `passphrase_file` belong to its `wallet_dir`: with another wallet
+//! directory (`--wallet-dir`, `DAAS_WALLET_DIR`) neither applies.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -393,6 +395,17 @@ fn resolve(
         None => None,
     };
     let ui = rates(&file.ui).map_err(|(field, reason)| invalid(format!("ui.{field}"), reason))?;
+    // The profile's key and passphrase file belong to its wallet: another
+    // wallet directory (`--wallet-dir`, `DAAS_WALLET_DIR`) takes neither,
+    // so a new wallet there is never sealed with the profile's passphrase.
+    let other_wallet = overrides
+        .wallet_dir
+        .as_ref()
+        .is_some_and(|dir| profile.wallet_dir.as_ref() != Some(dir));
+    let (profile_key, profile_passphrase) = match other_wallet {
+        true => (None, None),
+        false => (profile.key, profile.passphrase_file),
+    };
     Ok(Settings {
         profile: name,
         source: path.map(Path::to_owned),
@@ -410,12 +423,9 @@ fn resolve(
             .or(profile.theme)
             .or(file.ui.theme)
             .unwrap_or_else(|| DEFAULT_THEME.to_owned()),
-        key: overrides.key.clone().or(profile.key),
+        key: overrides.key.clone().or(profile_key),
         wallet_dir: overrides.wallet_dir.clone().or(profile.wallet_dir),
-        passphrase_file: overrides
-            .passphrase_file
-            .clone()
-            .or(profile.passphrase_file),
+        passphrase_file: overrides.passphrase_file.clone().or(profile_passphrase),
         ui,
         keys: file.keys,
     })
@@ -529,6 +539,39 @@ mod tests {
             flags.passphrase_file.as_deref(),
             Some(Path::new("/home/op/pass"))
         );
+    }
+
+    #[test]
+    fn the_profiles_key_and_passphrase_stay_with_its_wallet() {
+        let text = r#"
+            [profiles.local]
+            key = "operator"
+            wallet_dir = "/srv/stack/operator/wallet"
+            passphrase_file = "/srv/stack/operator/passphrase"
+        "#;
+        let wallet = |dir: &str, key: Option<&str>| Overrides {
+            wallet_dir: Some(dir.into()),
+            key: key.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let same = settings(text, &wallet("/srv/stack/operator/wallet", None)).unwrap();
+        assert_eq!(same.key.as_deref(), Some("operator"));
+        assert_eq!(
+            same.passphrase_file.as_deref(),
+            Some(Path::new("/srv/stack/operator/passphrase"))
+        );
+        let other = settings(text, &wallet("/home/me/wallet", None)).unwrap();
+        assert_eq!(
+            other.wallet_dir.as_deref(),
+            Some(Path::new("/home/me/wallet"))
+        );
+        assert_eq!(other.key, None, "the active key of the other wallet");
+        assert_eq!(
+            other.passphrase_file, None,
+            "never the profile's passphrase"
+        );
+        let named = settings(text, &wallet("/home/me/wallet", Some("me"))).unwrap();
+        assert_eq!(named.key.as_deref(), Some("me"));
     }
 
     #[test]

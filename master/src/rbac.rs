@@ -24,7 +24,7 @@
 //! are kept.
 //!
 //! The namespace is `daas-u-<first 16 hex digits of the address>`
-//! ([`user_namespace`]): 64 bits, so nobody can grind an address that lands
+//! ([`user_namespace`], one rule with the console's): 64 bits, so nobody can grind an address that lands
 //! in someone else's namespace; the full address is in the namespace's
 //! [`OWNER_ANNOTATION`], and a namespace owned by another address is never
 //! handed out ([`RbacError::NamespaceOwnedByOther`]).
@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 
-use daas_core::access::review::{USERNAME_PREFIX, tier_group};
+use daas_core::access::review::{USERNAME_PREFIX, tier_group, user_namespace};
 use daas_core::package::Tier;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding, RoleRef, Subject};
@@ -46,12 +46,6 @@ use tracing::{debug, info, instrument};
 
 use crate::labels::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
 use crate::pod_security;
-
-/// Prefix of every user's own namespace.
-pub const USER_NAMESPACE_PREFIX: &str = "daas-u-";
-
-/// How many hex digits of the address name the user's namespace.
-pub const USER_NAMESPACE_HEX_DIGITS: usize = 16;
 
 /// Label marking a namespace as a K3s-DaaS user's own.
 pub const USER_NAMESPACE_LABEL: &str = "k3s-daas.io/user-namespace";
@@ -102,13 +96,6 @@ fn api_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> RbacError
 /// `sui:0x<64 hex digits>`.
 pub fn username(address: Address) -> String {
     format!("{USERNAME_PREFIX}{address}")
-}
-
-/// The user's own namespace: `daas-u-` and the first 16 hex digits of the
-/// address.
-pub fn user_namespace(address: Address) -> String {
-    let bytes = &address.as_bytes()[..USER_NAMESPACE_HEX_DIGITS / 2];
-    format!("{USER_NAMESPACE_PREFIX}{}", hex::encode(bytes))
 }
 
 /// The ClusterRoleBindings of the tier groups: name, ClusterRole, group.
@@ -354,14 +341,6 @@ async fn bind_developer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_is_a_dns_label_from_the_address() {
-        let address = Address::new([0x1f; 32]);
-        let namespace = user_namespace(address);
-        assert_eq!(namespace, "daas-u-1f1f1f1f1f1f1f1f");
-        assert!(namespace.len() <= 63);
-    }
 
     #[test]
     fn username_matches_token_review() {

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use daas_core::access::review::user_namespace;
 use daas_core::package::{Mist, SealTokenId};
 use daas_e2e::binaries::{self, CONSOLE};
 use daas_e2e::stack::{Stack, StackOptions};
@@ -194,6 +195,10 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
     );
     assert!(kubeconfig.contains(&seal_token.to_string()), "{kubeconfig}");
 
+    // A developer's context is its own namespace, the only one it writes in.
+    let own = user_namespace(address.parse::<sui_sdk_types::Address>().unwrap());
+    assert!(written.contains(&format!("namespace {own}")), "{written}");
+
     let kubectl = stack.cluster.binaries().kubectl.clone();
     let pods = home.kubectl(&kubectl, &["get", "pods"]);
     assert!(
@@ -201,6 +206,16 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
         "kubectl get pods: {}\nmaster log:\n{}",
         stderr(&pods),
         stack.master.log_tail(40)
+    );
+    let created = home.kubectl(
+        &kubectl,
+        &["create", "configmap", "first", "--from-literal=a=b"],
+    );
+    assert!(
+        created.status.success()
+            && String::from_utf8_lossy(&created.stdout).contains("configmap/first created"),
+        "kubectl create configmap in the context's namespace: {}",
+        stderr(&created)
     );
 
     // Unstaking ends access; the plugin says why.

@@ -31,6 +31,10 @@ pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<(
         Some(command) => command.clone(),
         None => super::plugin_command()?,
     };
+    let namespace = match &args.namespace {
+        Some(namespace) => Some(namespace.clone()),
+        None => default_namespace(&ctx, seal_token).await,
+    };
     let entry = ops::entry(
         &ctx,
         &EntryRequest {
@@ -38,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<(
             source,
             audience: args.audience.clone(),
             name: args.name.clone(),
-            namespace: args.namespace.clone(),
+            namespace,
             command,
         },
     )
@@ -52,14 +56,34 @@ pub async fn run(global: &GlobalArgs, args: &KubeconfigArgs) -> anyhow::Result<(
         None => ops::default_path()?,
     };
     ops::write(&path, &entry, !args.keep_current_context)?;
+    let namespace = match &entry.namespace {
+        Some(namespace) => format!(", namespace {namespace}"),
+        None => String::new(),
+    };
     out!(
-        "wrote context `{}` (cluster {}, user {}) to {}",
+        "wrote context `{}` (cluster {}, user {}{namespace}) to {}",
         entry.context,
         entry.server,
         entry.user,
         path.display()
     )?;
     Ok(())
+}
+
+/// A developer's own namespace, else none; when the chain cannot say which
+/// tier the seal token has, the context gets no namespace and the user is
+/// told how to set one.
+async fn default_namespace(ctx: &Context, seal_token: SealTokenId) -> Option<String> {
+    match ops::own_namespace(ctx, seal_token).await {
+        Ok(namespace) => namespace,
+        Err(error) => {
+            eprintln!(
+                "note: the context gets no namespace: cannot read seal token {seal_token}'s \
+                 tier ({error}); a developer's writes go to its own namespace (--namespace)"
+            );
+            None
+        }
+    }
 }
 
 fn trust(args: &KubeconfigArgs) -> anyhow::Result<ServerTrust> {

@@ -11,8 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use daas_core::access::kubeconfig::{
     self, ExecPlugin, KubeconfigEntry, ServerTrust, credential_args,
 };
+use daas_core::access::review::user_namespace;
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
-use daas_core::package::SealTokenId;
+use daas_core::package::{SealTokenId, Tier};
 use daas_core::private_file;
 use serde_json::Value;
 
@@ -93,6 +94,24 @@ pub async fn entry(ctx: &Context, request: &EntryRequest) -> Result<KubeconfigEn
             args: plugin_args(ctx, request.seal_token, &audience)?,
             env: Vec::new(),
         },
+    })
+}
+
+/// The namespace `seal_token`'s holder writes in: a developer's own
+/// namespace (`daas-u-…`, the only one the tier writes in), as the master's
+/// authenticated `GET /kubectl/config` sets it; `None` for the other tiers,
+/// which write everywhere or nowhere.
+///
+/// # Errors
+/// The chain failed, or does not know the seal token.
+pub async fn own_namespace(
+    ctx: &Context,
+    seal_token: SealTokenId,
+) -> Result<Option<String>, OpsError> {
+    let state = ctx.chain()?.seal_token_state(seal_token).await?;
+    Ok(match state.tier() {
+        Some(Tier::Developer) => state.object_owner().map(user_namespace),
+        _ => None,
     })
 }
 

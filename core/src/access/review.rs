@@ -26,6 +26,11 @@ use crate::package::{Mist, Role, SealTokenId, Tier};
 
 /// Prefix of every user name: `sui:<address>`.
 pub const USERNAME_PREFIX: &str = "sui:";
+/// Prefix of every user's own namespace: `daas-u-<hex>`.
+pub const USER_NAMESPACE_PREFIX: &str = "daas-u-";
+/// How many hex digits of the address name the user's own namespace: 64
+/// bits, so nobody can grind an address that lands in someone else's.
+pub const USER_NAMESPACE_HEX_DIGITS: usize = 16;
 /// Prefix of the tier groups: `k3s-daas:viewer` … `k3s-daas:super`.
 pub const GROUP_PREFIX: &str = "k3s-daas:";
 /// The group every authenticated K3s-DaaS user is in.
@@ -40,6 +45,13 @@ pub const EXTRA_TIER: &str = "k3s-daas.io/tier";
 /// that token's id (its SHA-256 in hex), so the master can refuse the
 /// token's requests once it is revoked.
 pub const EXTRA_OPAQUE_TOKEN: &str = "k3s-daas.io/opaque-token-id";
+
+/// The user's own namespace, where the developer tier writes: `daas-u-`
+/// and the first 16 hex digits of the address.
+pub fn user_namespace(address: Address) -> String {
+    let bytes = &address.as_bytes()[..USER_NAMESPACE_HEX_DIGITS / 2];
+    format!("{USER_NAMESPACE_PREFIX}{}", hex::encode(bytes))
+}
 
 /// The outcome of an access review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -536,6 +548,13 @@ pub(super) fn read_refusal(id: SealTokenId, error: &ChainError) -> Option<SealTo
 mod tests {
     use super::*;
     use crate::package::Role;
+
+    #[test]
+    fn user_namespace_is_a_dns_label_from_the_address() {
+        let namespace = user_namespace(Address::new([0x1f; 32]));
+        assert_eq!(namespace, "daas-u-1f1f1f1f1f1f1f1f");
+        assert!(namespace.len() <= 63);
+    }
 
     fn grant(tier: Tier) -> Grant {
         let record = StakeRecord {

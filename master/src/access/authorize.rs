@@ -26,6 +26,7 @@ use axum::Json;
 use axum::extract::State;
 use daas_core::access::review::{
     EXTRA_OPAQUE_TOKEN, EXTRA_SEAL_TOKEN, EXTRA_TIER, USERNAME_PREFIX, USERS_GROUP, tier_group,
+    user_namespace,
 };
 use daas_core::access::{Claimant, OpaqueTokenHash};
 use daas_core::package::{SealTokenId, Tier};
@@ -36,7 +37,6 @@ use tracing::instrument;
 use super::AccessService;
 use super::cache::CachedDecision;
 use crate::http::{ApiError, ApiJson};
-use crate::rbac;
 use crate::tiers::{self, NonResourceAttributes, Request, ResourceAttributes, Subject};
 
 /// `SubjectAccessReview`.
@@ -202,7 +202,7 @@ async fn verdict(service: &AccessService, spec: &SubjectAccessReviewSpec) -> Ver
     };
     let subject = Subject {
         tier: user.tier,
-        own_namespace: rbac::user_namespace(user.claimant.owner),
+        own_namespace: user_namespace(user.claimant.owner),
     };
     if let Some(row) = tiers::refusal(&subject, request) {
         return Verdict::Deny(row.message(user.tier));

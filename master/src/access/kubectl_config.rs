@@ -12,13 +12,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use daas_core::access::kubeconfig::{self, ExecPlugin, KubeconfigEntry, ServerTrust};
+use daas_core::access::review::user_namespace;
 use daas_core::package::{SealTokenId, Tier};
 use serde::Deserialize;
 use tracing::instrument;
 
 use super::{AccessService, Authenticated};
 use crate::http::ApiError;
-use crate::rbac;
 
 /// The name of the served cluster and context (the user is `<name>-user`).
 pub const CONTEXT_NAME: &str = "k3s-daas";
@@ -99,7 +99,7 @@ fn entry(
     };
     let namespace = user
         .filter(|u| u.grant.tier == Tier::Developer)
-        .map(|u| rbac::user_namespace(u.claimant.owner));
+        .map(|u| user_namespace(u.claimant.owner));
     KubeconfigEntry {
         cluster: CONTEXT_NAME.to_owned(),
         server: settings.api_server_url.clone(),
