@@ -80,7 +80,7 @@ async fn staked_users_get_their_tier_groups_and_extra() {
         if tier == "developer" {
             // The developer's own namespace was created on demand.
             let namespaces: Api<Namespace> = Api::all(cluster.client().await.unwrap());
-            let name = rbac::user_namespace(user.address());
+            let name = daas_core::access::review::user_namespace(user.address());
             assert!(namespaces.get_opt(&name).await.unwrap().is_some());
         }
     }
@@ -610,7 +610,7 @@ async fn kubectl_config_names_the_plugin() {
     let config = kubeconfig::from_yaml(std::str::from_utf8(&body).unwrap()).unwrap();
     assert_eq!(
         config["contexts"][0]["context"]["namespace"],
-        rbac::user_namespace(dev.address())
+        daas_core::access::review::user_namespace(dev.address())
     );
     assert!(String::from_utf8_lossy(&body).contains(&dev_seal.to_string()));
 

@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use daas_core::access::review::user_namespace;
 use daas_core::chain::calls::K8sRequest as Submission;
 use daas_core::chain::ptb::PcrArgs;
 use daas_core::chain::{ChainClient, TransactionSigner};
@@ -22,7 +23,6 @@ use daas_master::gateway::enclave::EnclaveWatch;
 use daas_master::gateway::{Gateway, GatewaySettings};
 use daas_master::leader::LeaseSettings;
 use daas_master::namespaces::ensure_master_namespace;
-use daas_master::rbac::user_namespace;
 use daas_master::reconcile::{Invalidation, Reconciler, ReconcilerSettings, ReconcilerStatus};
 use ed25519_dalek::SigningKey;
 use k8s_openapi::api::core::v1::ConfigMap;

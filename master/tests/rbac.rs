@@ -132,7 +132,10 @@ async fn tier_bindings_are_idempotent() {
         .await
         .unwrap();
     assert_eq!(first, second);
-    assert_eq!(first, Some(rbac::user_namespace(address)));
+    assert_eq!(
+        first,
+        Some(daas_core::access::review::user_namespace(address))
+    );
 }
 
 #[tokio::test]
@@ -260,7 +263,10 @@ async fn namespace_of_another_owner_is_refused() {
     let mut bytes = owner.into_inner();
     bytes[31] ^= 1;
     let squatter = Address::new(bytes);
-    assert_eq!(rbac::user_namespace(owner), rbac::user_namespace(squatter));
+    assert_eq!(
+        daas_core::access::review::user_namespace(owner),
+        daas_core::access::review::user_namespace(squatter)
+    );
     rbac::ensure_user_access(&admin, owner, Some(Tier::Developer))
         .await
         .unwrap();

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode, header};
+use daas_core::access::review::user_namespace;
 use daas_core::access::{AccessToken, Claims, OpaqueToken, unix_now_secs};
 use daas_core::attested::tls::{ServerKeyVerifier, client_config};
 use daas_core::package::{Mist, Role, SealTokenId, Tier};
@@ -22,7 +23,6 @@ use daas_master::access::seal_token_store::{
 };
 use daas_master::access::seal_tokens::IssuedSealToken;
 use daas_master::namespaces::MASTER_NAMESPACE;
-use daas_master::rbac;
 use daas_master::tier_policy::POLICY_NAME;
 use daas_master::tiers::{Enforcement, RESTRICTIONS, Restriction};
 use http_body_util::BodyExt as _;
@@ -74,7 +74,7 @@ impl TierUser {
     /// super user's relabelled one, else the workloads namespace.
     fn namespace(&self) -> String {
         match self.tier {
-            Tier::Developer => rbac::user_namespace(self.account.address()),
+            Tier::Developer => user_namespace(self.account.address()),
             Tier::Super => SUPER_WORKLOADS.to_owned(),
             _ => WORKLOADS.to_owned(),
         }
