@@ -740,3 +740,36 @@ async fn a_busy_port_is_named() {
 fn empty_or_missing(path: &Path) -> bool {
     !path.exists()
 }
+
+/// The master's audit gas spends as long as a stack runs; the launcher
+/// asks the faucet only when it is below the floor, on the real devnet.
+#[tokio::test]
+async fn the_audit_gas_is_topped_up_only_below_its_floor() {
+    const SUI: u64 = 1_000_000_000;
+    let devnet = daas_e2e::devnet::Devnet::start().await.unwrap();
+    let chain = devnet.client().unwrap();
+    let address = Keypair::generate(daas_core::wallet::Scheme::Ed25519).address();
+    let top_up = |floor| daas_e2e::devnet::top_up(&chain, devnet.url(), address, floor);
+
+    assert!(
+        top_up(20 * SUI).await.unwrap(),
+        "an empty account is funded"
+    );
+    let funded = chain.sui_balance(address).await.unwrap();
+    assert!(funded >= 20 * SUI, "{funded}");
+    assert!(
+        !top_up(20 * SUI).await.unwrap(),
+        "above the floor: no faucet"
+    );
+    assert_eq!(chain.sui_balance(address).await.unwrap(), funded);
+    assert!(top_up(funded + 1).await.unwrap(), "below a higher floor");
+    assert!(chain.sui_balance(address).await.unwrap() > funded);
+
+    let unreachable = daas_e2e::devnet::top_up(&chain, "http://127.0.0.1:1", address, u64::MAX)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{unreachable:#}").contains(&format!("topping up {address}")),
+        "{unreachable:#}"
+    );
+}

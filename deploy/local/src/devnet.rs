@@ -328,6 +328,31 @@ pub async fn request_gas(
     Ok(())
 }
 
+/// Asks the faucet of the devnet at `url` for SUI for `address` when its
+/// balance on `chain` is below `floor` (MIST): for an account that spends
+/// gas as long as a stack runs. Whether it asked.
+///
+/// # Errors
+/// The balance could not be read, or the faucet refused.
+pub async fn top_up(
+    chain: &ChainClient,
+    url: &str,
+    address: Address,
+    floor: u64,
+) -> anyhow::Result<bool> {
+    let balance = chain
+        .sui_balance(address)
+        .await
+        .with_context(|| format!("reading the balance of {address}"))?;
+    if balance >= floor {
+        return Ok(false);
+    }
+    request_gas(&http_client()?, url, address)
+        .await
+        .with_context(|| format!("topping up {address} from the faucet"))?;
+    Ok(true)
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -162,20 +162,12 @@ pub async fn fund_once(
     if facts.funded.contains(&address) {
         return Ok(());
     }
-    fund(chain_url, address).await?;
-    facts.funded.push(address);
-    facts.save(layout)
-}
-
-/// Funds `address` from the faucet at `chain_url` (100 SUI), every time.
-///
-/// # Errors
-/// The faucet refused.
-pub async fn fund(chain_url: &str, address: Address) -> anyhow::Result<()> {
     let http = crate::devnet::http_client()?;
     crate::devnet::request_gas(&http, chain_url, address)
         .await
-        .with_context(|| format!("funding {address} from the faucet"))
+        .with_context(|| format!("funding {address} from the faucet"))?;
+    facts.funded.push(address);
+    facts.save(layout)
 }
 
 /// PCR 0, 1 and 2 (hex) of a master's security context.

@@ -23,7 +23,7 @@ use crate::launcher::profile::StackView;
 use crate::launcher::{LocalError, UpArgs, lock};
 use crate::stack::{self, WebhookFiles};
 use crate::supervisor::Supervisor;
-use crate::{kwok, node};
+use crate::{devnet, kwok, node};
 
 /// The real worker's node name.
 pub const NODE_NAME: &str = "local-worker";
@@ -39,6 +39,12 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(240);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Stake of the real worker, in MIST (5 SUI).
 const WORKER_STAKE: u64 = 5_000_000_000;
+/// The master's audit gas is topped up from the faucet (100 SUI) when it
+/// falls below this, in MIST: 20 SUI pay for about a day and a half of
+/// anchors at one per [`CHECKPOINT_INTERVAL`].
+const AUDIT_GAS_FLOOR: u64 = 20_000_000_000;
+/// How often a running stack checks its audit gas.
+const AUDIT_GAS_CHECK: Duration = Duration::from_secs(600);
 
 /// The executables the stack runs.
 struct Programs {
@@ -55,6 +61,22 @@ struct Programs {
 struct Running {
     run: Supervisor,
     _cluster: Cluster,
+    audit_gas: AuditGas,
+}
+
+/// The master's audit gas account, which spends as long as the stack runs.
+struct AuditGas {
+    chain: ChainClient,
+    url: String,
+    address: sui_sdk_types::Address,
+}
+
+impl AuditGas {
+    /// Tops the account up from the faucet when it is below
+    /// [`AUDIT_GAS_FLOOR`]; whether it did.
+    async fn keep_funded(&self) -> anyhow::Result<bool> {
+        devnet::top_up(&self.chain, &self.url, self.address, AUDIT_GAS_FLOOR).await
+    }
 }
 
 /// How long `up` waits for a port that a stack just stopped may still hold
@@ -139,6 +161,7 @@ async fn serve(
         }
     }
     let mut check = tokio::time::interval(Duration::from_secs(2));
+    let mut gas = tokio::time::interval(AUDIT_GAS_CHECK);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
@@ -149,6 +172,12 @@ async fn serve(
                     return;
                 }
             }
+            _ = gas.tick() => match running.audit_gas.keep_funded().await {
+                Ok(true) => eprintln!("daas-local: topped up the master's audit gas from the faucet"),
+                Ok(false) => {}
+                // The master keeps its events and anchors once it can pay.
+                Err(error) => eprintln!("daas-local: the master's audit gas: {error:#}"),
+            },
         }
     }
 }
@@ -220,10 +249,15 @@ async fn start(
     let master_url = format!("https://127.0.0.1:{}", ports.master_port);
 
     spawn_devnet(&run, layout, programs, &operator, ports.devnet_port).await?;
+    let chain = ChainClient::new(ChainConfig::devnet(chain_url.clone()))
+        .context("building a chain client for the devnet")?;
     accounts::fund_once(layout, &mut facts, &chain_url, operator.address()).await?;
-    // Anchoring spends gas as long as the stack runs: 100 SUI more on
-    // every `up` (with a checkpoint each 30 s, a week's worth).
-    accounts::fund(&chain_url, accounts::audit_gas_key(layout)?).await?;
+    let audit_gas = AuditGas {
+        chain: chain.clone(),
+        url: chain_url.clone(),
+        address: accounts::audit_gas_key(layout)?,
+    };
+    audit_gas.keep_funded().await?;
     let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
     let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
     let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
@@ -234,8 +268,6 @@ async fn start(
         .await
         .context("reading the master's PCRs")?;
     let pcrs = accounts::boot_pcrs(&context.pcrs)?;
-    let chain = ChainClient::new(ChainConfig::devnet(chain_url.clone()))
-        .context("building a chain client for the devnet")?;
     let config = accounts::enclave_config(layout, &mut facts, &chain, &operator, &pcrs).await?;
     let view = StackView {
         layout,
@@ -270,6 +302,7 @@ async fn start(
         Running {
             run,
             _cluster: cluster,
+            audit_gas,
         },
         text,
         env,
