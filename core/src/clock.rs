@@ -15,6 +15,21 @@ pub fn unix_now_secs() -> u64 {
     unix_now_ms() / 1000
 }
 
+/// `ms` since the Unix epoch as an RFC 3339 time in UTC, to the second
+/// (`2026-12-12T16:21:47Z`), for messages people read; the raw number with
+/// its unit if it is beyond the calendar.
+pub fn format_ms(ms: u64) -> String {
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .map_or_else(|| format!("{ms} ms"), |t| t.to_string())
+}
+
+/// `secs` since the Unix epoch as [`format_ms`] shows it.
+pub fn format_secs(secs: u64) -> String {
+    format_ms(secs.saturating_mul(1000))
+}
+
 /// The longest time a configuration file may set, in seconds (a year): far
 /// beyond every sensible setting, and far from overflowing the clock
 /// arithmetic it feeds.
@@ -38,6 +53,13 @@ pub fn configured_secs(secs: u64) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_rfc_3339_in_utc() {
+        assert_eq!(format_ms(1_797_092_507_079), "2026-12-12T16:21:47Z");
+        assert_eq!(format_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_ms(u64::MAX), format!("{} ms", u64::MAX));
+    }
 
     #[test]
     fn configured_times_are_a_second_to_a_year() {

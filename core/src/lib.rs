@@ -13,6 +13,7 @@ pub mod attested;
 pub mod audit;
 pub mod chain;
 pub mod clock;
+pub mod error_chain;
 pub mod intent;
 pub mod package;
 pub mod private_file;

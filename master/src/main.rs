@@ -20,7 +20,10 @@ async fn main() -> std::process::ExitCode {
     match daas_master::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                daas_core::error_chain::one_line(error.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

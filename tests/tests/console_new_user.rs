@@ -218,9 +218,38 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
         stderr(&created)
     );
 
+    // A withdraw the chain would abort is refused first, saying what to do.
+    let early = home.run(&["stake", "withdraw", "--yes"], true);
+    assert!(!early.status.success());
+    assert!(
+        stderr(&early).contains("has no unstaked seal token to withdraw: unstake first"),
+        "{}",
+        stderr(&early)
+    );
+    let named = seal_token.to_string();
+    let early = home.run(
+        &["stake", "withdraw", "--seal-token", &named, "--yes"],
+        true,
+    );
+    assert!(!early.status.success());
+    assert!(
+        stderr(&early).contains(&format!(
+            "seal token {seal_token} was not unstaked: request unstake first"
+        )),
+        "{}",
+        stderr(&early)
+    );
+
     // Unstaking ends access; the plugin says why.
     let unstaked = home.json(&["stake", "unstake", "--yes", "--json"]);
     assert_eq!(unstaked["seal_token"], seal_token.to_string());
+    let unbonding = home.run(&["stake", "withdraw", "--yes"], true);
+    assert!(!unbonding.status.success());
+    assert!(
+        stderr(&unbonding).contains(&format!("seal token {seal_token} is unbonding until 20")),
+        "{}",
+        stderr(&unbonding)
+    );
     let refused = home.kubectl(&kubectl, &["get", "pods"]);
     assert!(
         !refused.status.success(),

@@ -16,6 +16,7 @@ use daas_core::access::NodeName;
 use daas_core::access::agent_request::{
     AgentAction, AgentRequest, AgentRequestError, NONCE_LEN, VerifiedAgentRequest,
 };
+use daas_core::clock::format_secs;
 use sui_sdk_types::Address;
 
 use super::error::ApiError;
@@ -107,8 +108,9 @@ impl OrderGuard {
         }
         if claims.issued_at < self.started_at {
             return Err(ApiError::conflict(format!(
-                "the order was issued at {} (unix s), before this agent started at {}; sign a new one",
-                claims.issued_at, self.started_at
+                "the order was issued at {}, before this agent started at {}; sign a new one",
+                format_secs(claims.issued_at),
+                format_secs(self.started_at)
             )));
         }
         self.claim_nonce(claims.nonce, claims.issued_at, now)?;

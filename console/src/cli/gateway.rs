@@ -7,9 +7,9 @@ use sui_sdk_types::Address;
 use super::args::{GatewayCommand, GlobalArgs};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
-use crate::ops::credential::format_ms;
 use crate::ops::gateway::{self as ops, Draft, Request};
 use crate::ops::wallet;
+use daas_core::clock::format_ms;
 
 /// Runs `daas-console gateway …`.
 pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result<()> {

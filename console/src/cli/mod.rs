@@ -36,7 +36,10 @@ pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                daas_core::error_chain::one_line(error.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

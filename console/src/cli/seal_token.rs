@@ -7,8 +7,8 @@ use daas_core::package::SealTokenId;
 use super::args::{GlobalArgs, SealTokenCommand};
 use super::output::{self, out};
 use super::prompt::TerminalUnlock;
-use crate::ops::credential::format_ms;
 use crate::ops::opaque;
+use daas_core::clock::format_ms;
 
 /// Runs `daas-console seal-token …`.
 pub async fn run(global: &GlobalArgs, command: SealTokenCommand) -> anyhow::Result<()> {

@@ -6,9 +6,9 @@ use daas_core::package::SealTokenId;
 use super::args::{GlobalArgs, SlashCommand};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
-use crate::ops::credential::format_ms;
 use crate::ops::slash::{self as ops, Decision};
 use crate::ops::{Context, wallet};
+use daas_core::clock::format_ms;
 
 /// Runs `daas-console slash …`.
 pub async fn run(global: &GlobalArgs, command: SlashCommand) -> anyhow::Result<()> {

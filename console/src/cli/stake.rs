@@ -7,11 +7,11 @@ use sui_sdk_types::Address;
 use super::args::{GlobalArgs, StakeArgs, StakeCommand, StakeNewArgs, TierArg, TokenArgs};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
-use crate::ops::credential::format_ms;
 use crate::ops::stake::{
     self as ops, Receipt, StakeKind, StakePlan, TokenAction, TokenState, UserAmount,
 };
 use crate::ops::{Context, wallet};
+use daas_core::clock::format_ms;
 
 /// Runs `daas-console stake …`.
 pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
@@ -135,6 +135,10 @@ async fn pick_token(
         .collect();
     match candidates.as_slice() {
         [one] => Ok(*one),
+        [] if matches!(action, TokenAction::Withdraw) => bail!(
+            "{owner} has no unstaked seal token to withdraw: unstake first \
+             (`daas-console stake unstake`), then withdraw once it has unbonded"
+        ),
         [] => bail!("{owner} has no seal token to {}", action.name()),
         _ => bail!(
             "{owner} has {} seal tokens to {}; name one with --seal-token (see `stake status`)",

@@ -21,6 +21,7 @@ use std::time::Duration;
 use daas_core::access::review::{Claimant, Decision, DenyReason, decide_claimant};
 use daas_core::access::{AccessToken, Claims, unix_now_secs};
 use daas_core::chain::ChainError;
+use daas_core::clock::format_ms;
 use daas_core::package::{Mist, SealTokenId, Tier};
 use daas_core::private_file;
 use serde::{Deserialize, Serialize};
@@ -350,14 +351,6 @@ fn explain(reason: &DenyReason, slashed: Mist) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// `ms` since the epoch as an RFC 3339 time (UTC, seconds).
-pub fn format_ms(ms: u64) -> String {
-    i64::try_from(ms / 1000)
-        .ok()
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .map_or_else(|| format!("{ms} ms"), |t| t.to_string())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use daas_core::chain::ChainClient;
 use daas_core::chain::calls::Called;
+use daas_core::clock::format_ms;
 use daas_core::package::staking::{PoolParams, SealToken, TokenStatus};
 use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId, Tier};
 use daas_core::wallet::Keypair;
@@ -271,10 +272,33 @@ pub async fn act(
             receipt(outcome.digest, None, None, Some(event.unbonding_until_ms))
         }
         TokenAction::Withdraw => {
+            ensure_withdrawable(&chain, token).await?;
             let Called { event, outcome } = chain.withdraw(signer, token).await?;
             receipt(outcome.digest, Some(event.amount), None, None)
         }
     })
+}
+
+/// Refuses, before anything is signed, a withdraw the chain would abort,
+/// saying what to do instead; the chain still decides.
+async fn ensure_withdrawable(chain: &ChainClient, token: SealTokenId) -> Result<(), OpsError> {
+    let now_ms = chain.clock_timestamp_ms().await?;
+    let refused = |why: String| Err(OpsError::Refused(format!("seal token {token} {why}")));
+    match view(chain, token, now_ms).await?.state {
+        TokenState::Unbonding { until_ms } if now_ms < until_ms => refused(format!(
+            "is unbonding until {}; withdraw then",
+            format_ms(until_ms)
+        )),
+        TokenState::Unbonding { .. } => Ok(()),
+        TokenState::Withdrawn => refused("was already withdrawn".to_owned()),
+        TokenState::Active | TokenState::Expired { .. } | TokenState::Understaked { .. } => {
+            refused(
+                "was not unstaked: request unstake first (`daas-console stake unstake`), \
+                 then withdraw once it has unbonded"
+                    .to_owned(),
+            )
+        }
+    }
 }
 
 /// Forgets the kubectl credentials cached for `token` (and the chain's

@@ -227,9 +227,16 @@ impl fmt::Display for DenyReason {
             Self::WorkerToken => f.write_str("a worker seal token cannot authenticate a user"),
             Self::NoStakeRecord => f.write_str("no stake record for the seal token"),
             Self::Unbonding { until_ms } => {
-                write!(f, "seal token is unbonding (until {until_ms} ms)")
+                let until = crate::clock::format_ms(*until_ms);
+                write!(f, "seal token is unbonding (withdrawable from {until})")
             }
-            Self::SealTokenExpired { at_ms } => write!(f, "seal token expired at {at_ms} ms"),
+            Self::SealTokenExpired { at_ms } => {
+                write!(
+                    f,
+                    "seal token expired at {}",
+                    crate::clock::format_ms(*at_ms)
+                )
+            }
             Self::UnderStaked { stake, required } => {
                 write!(f, "stake {stake} is below the required {required}")
             }

@@ -93,7 +93,11 @@ pub enum TokenError {
     #[error("invalid audience: {0}")]
     InvalidAudience(&'static str),
     /// The token has expired (beyond the allowed clock skew).
-    #[error("the access token expired at {expired_at} (unix s); now is {now}")]
+    #[error(
+        "the access token expired at {}; now is {}",
+        crate::clock::format_secs(*expired_at),
+        crate::clock::format_secs(*now)
+    )]
     Expired {
         /// Its `expires_at` claim.
         expired_at: u64,

@@ -176,9 +176,19 @@ impl fmt::Display for WorkerDenyReason {
             ),
             Self::NoStakeRecord => f.write_str("no stake record for the seal token (unstaked)"),
             Self::Unbonding { until_ms } => {
-                write!(f, "seal token is unbonding (unstaked; until {until_ms} ms)")
+                let until = crate::clock::format_ms(*until_ms);
+                write!(
+                    f,
+                    "seal token is unbonding (unstaked; withdrawable from {until})"
+                )
             }
-            Self::Expired { at_ms } => write!(f, "seal token expired at {at_ms} ms"),
+            Self::Expired { at_ms } => {
+                write!(
+                    f,
+                    "seal token expired at {}",
+                    crate::clock::format_ms(*at_ms)
+                )
+            }
             Self::UnderStaked { stake, required } => {
                 write!(f, "stake {stake} is below the worker minimum {required}")
             }

@@ -45,6 +45,9 @@ impl std::fmt::Display for MoveAbort {
         if let Some(package) = &self.package {
             write!(f, " of package {package}")?;
         }
+        if let Some(known) = self.package_abort() {
+            write!(f, ": {} ({})", known.name(), known.meaning())?;
+        }
         Ok(())
     }
 }
@@ -290,7 +293,10 @@ mod tests {
             Some(PackageAbort::Staking(StakingAbort::StakeTooLow))
         );
         assert!(
-            err.to_string().contains("Move abort 3 in module staking"),
+            err.to_string().contains("Move abort 3 in module staking")
+                && err
+                    .to_string()
+                    .ends_with(": EStakeTooLow (stake below min_stake)"),
             "{err}"
         );
     }

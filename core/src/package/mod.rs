@@ -292,6 +292,16 @@ impl PackageAbort {
             Self::Enclave(a) => a.name(),
         }
     }
+
+    /// What it means, e.g. `the pool is paused`.
+    pub fn meaning(self) -> String {
+        match self {
+            Self::Staking(a) => a.to_string(),
+            Self::Gateway(a) => a.to_string(),
+            Self::Audit(a) => a.to_string(),
+            Self::Enclave(a) => a.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

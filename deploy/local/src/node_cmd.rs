@@ -124,7 +124,10 @@ pub async fn main(args: NodeArgs) -> std::process::ExitCode {
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("daas-node: {e:#}");
+            eprintln!(
+                "daas-node: {}",
+                daas_core::error_chain::one_line(e.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -58,7 +58,7 @@ pub enum AuthError {
     #[error("the opaque seal token is unknown")]
     OpaqueUnknown,
     /// The opaque token expired.
-    #[error("the opaque seal token expired at {0} (unix s)")]
+    #[error("the opaque seal token expired at {}", daas_core::clock::format_secs(*.0))]
     OpaqueExpired(u64),
     /// The chain denies access through the seal token.
     #[error("access denied: {0}")]

@@ -168,6 +168,9 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!("daas-local: {error:#}");
+    eprintln!(
+        "daas-local: {}",
+        daas_core::error_chain::one_line(error.as_ref())
+    );
     ExitCode::FAILURE
 }
