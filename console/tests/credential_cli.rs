@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 
 const SEAL: &str = "0x5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const AUDIENCE: &str = "https://k3s.test:6443";
+/// The chain every command is pointed at: nothing listens there, so the
+/// plugin warns and signs, as these tests expect, even when a devnet runs
+/// on the console's default port (`deploy/dev/up.sh`'s).
+const NO_CHAIN: &str = "http://127.0.0.1:1";
 
 /// A temporary home: wallet, cache dir, kubeconfig.
 struct Home {
@@ -55,6 +59,7 @@ impl Home {
     fn command_of(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(program);
         command
+            .args(["--chain", NO_CHAIN])
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -417,7 +422,7 @@ fn kubeconfig_merge_keeps_other_entries_and_is_private() {
         args,
         [
             "--chain",
-            "http://127.0.0.1:9000",
+            NO_CHAIN,
             "--wallet-dir",
             wallet.to_str().unwrap(),
             "credential",
