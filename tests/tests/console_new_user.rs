@@ -218,6 +218,18 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
         stderr(&created)
     );
 
+    // Staking for a higher tier says the seal token held could be raised
+    // instead of minting a second one.
+    let again = home.run(&["stake", "--tier", "admin"], true);
+    assert!(!again.status.success(), "nothing is sent without --yes");
+    assert!(
+        stderr(&again).contains(&format!(
+            "you already hold seal token {seal_token} (developer, 2 SUI): adding 3 SUI to it"
+        )),
+        "{}",
+        stderr(&again)
+    );
+
     // A withdraw the chain would abort is refused first, saying what to do.
     let early = home.run(&["stake", "withdraw", "--yes"], true);
     assert!(!early.status.success());

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
+use daas_core::clock::format_ms;
 
 use super::args::{AttestArgs, AttestCommand, AttestLiveArgs, GlobalArgs, VerifyArgs};
 use super::output::{self, INSECURE_BANNER, out};
@@ -73,8 +74,9 @@ fn print_master(report: &MasterAttestation) -> anyhow::Result<()> {
     out!("root          {}", report.root)?;
     out!("enclave_id    {}", report.enclave_id)?;
     out!(
-        "timestamp_ms  {} ({}s old)",
+        "timestamp_ms  {} ({}, {}s old)",
         report.timestamp_ms,
+        format_ms(report.timestamp_ms),
         report.age_secs(SystemTime::now())
     )?;
     out!(
@@ -152,7 +154,11 @@ fn print_document(report: &DocumentReport) -> anyhow::Result<()> {
     };
     out!("verified   chain to {root}")?;
     out!("module     {}", report.module_id)?;
-    out!("timestamp  {} ms since the epoch", report.timestamp_ms)?;
+    out!(
+        "timestamp  {} ms since the epoch ({})",
+        report.timestamp_ms,
+        format_ms(report.timestamp_ms)
+    )?;
     for (index, pcr) in &report.pcrs {
         if matches!(index, 0 | 1 | 2 | 8) || pcr.chars().any(|c| c != '0') {
             out!("PCR{index:<2}      {pcr}")?;

@@ -93,19 +93,7 @@ fn tier_of(tier: TierArg) -> Tier {
 
 /// What will be signed, for the confirmation.
 fn describe_plan(plan: &StakePlan) -> String {
-    let what = match (&plan.node, plan.tier) {
-        (Some(node), _) => format!("worker node `{node}`"),
-        (None, Some(tier)) => format!("tier {tier}: {}", ops::tier_powers(tier)),
-        (None, None) => "no tier".to_owned(),
-    };
-    format!(
-        "stake {} from {} (balance {}) for {what}\n  {}\n  the seal token lives {} days unless refreshed",
-        plan.amount,
-        plan.sender,
-        plan.balance,
-        plan.call,
-        plan.lifetime_ms / 86_400_000
-    )
+    plan.lines().join("\n  ")
 }
 
 /// The token named, or the caller's only token the action applies to.

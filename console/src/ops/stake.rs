@@ -62,6 +62,63 @@ pub struct StakePlan {
     pub call: String,
     /// How long the seal token lives unless refreshed (ms).
     pub lifetime_ms: u64,
+    /// For a user stake: the sender's active user seal token with the most
+    /// stake, which adding stake to could raise instead of minting another.
+    pub held: Option<HeldToken>,
+}
+
+/// An active user seal token the sender already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldToken {
+    /// The token.
+    pub seal_token: SealTokenId,
+    /// Its stake.
+    pub stake: Mist,
+    /// The tier it buys.
+    #[serde(serialize_with = "super::json::tier")]
+    pub tier: Option<Tier>,
+}
+
+impl StakePlan {
+    /// What will be signed, line by line, for a confirmation.
+    pub fn lines(&self) -> Vec<String> {
+        let what = match (&self.node, self.tier) {
+            (Some(node), _) => format!("worker node `{node}`"),
+            (None, Some(tier)) => format!("tier {tier}: {}", tier_powers(tier)),
+            (None, None) => "no tier".to_owned(),
+        };
+        let mut lines = vec![
+            format!(
+                "stake {} from {} (balance {}) for {what}",
+                self.amount, self.sender, self.balance
+            ),
+            format!("signs {}", self.call),
+            format!(
+                "the seal token lives {} days unless refreshed",
+                self.lifetime_ms / 86_400_000
+            ),
+        ];
+        if let Some(held) = &self.held {
+            lines.push(self.held_note(held));
+        }
+        lines
+    }
+
+    fn held_note(&self, held: &HeldToken) -> String {
+        let tier = held
+            .tier
+            .map_or("no tier".to_owned(), |tier| tier.to_string());
+        let holding = format!(
+            "you already hold seal token {} ({tier}, {})",
+            held.seal_token, held.stake
+        );
+        match self.amount.checked_sub(held.stake) {
+            Some(more) if !more.is_zero() => format!(
+                "{holding}: adding {more} to it (`stake add`) gives the same stake without a second seal token"
+            ),
+            _ => format!("{holding}, as much as this stake: this mints a second seal token"),
+        }
+    }
 }
 
 /// What each tier may do (the master's bindings), for previews.
@@ -110,6 +167,10 @@ pub async fn plan(ctx: &Context, sender: Address, kind: &StakeKind) -> Result<St
         }
     };
     check_amount(&params, role, amount)?;
+    let held = match role {
+        Role::User => held_user_token(ctx, sender).await?,
+        Role::Worker => None,
+    };
     let balance = Mist::new(chain.sui_balance(sender).await?);
     let needed = amount.checked_add(GAS_RESERVE).unwrap_or(Mist::MAX);
     if balance < needed {
@@ -133,7 +194,22 @@ pub async fn plan(ctx: &Context, sender: Address, kind: &StakeKind) -> Result<St
         balance,
         call,
         lifetime_ms: params.token_lifetime_ms,
+        held,
     })
+}
+
+/// `sender`'s active user seal token with the most stake, the oldest of
+/// equals.
+async fn held_user_token(ctx: &Context, sender: Address) -> Result<Option<HeldToken>, OpsError> {
+    let status = status(ctx, sender).await?;
+    Ok(active_user_tokens(&status.tokens)
+        .rev()
+        .max_by_key(|token| token.stake)
+        .map(|token| HeldToken {
+            seal_token: token.seal_token,
+            stake: token.stake,
+            tier: token.tier,
+        }))
 }
 
 fn check_amount(params: &PoolParams, role: Role, amount: Mist) -> Result<(), OpsError> {
@@ -533,6 +609,52 @@ mod tests {
 
     fn id(id: u8) -> SealTokenId {
         SealTokenId::from(Address::new([id; 32]))
+    }
+
+    fn user_plan(amount: u64, held: Option<HeldToken>) -> StakePlan {
+        StakePlan {
+            sender: Address::new([7; 32]),
+            role: Role::User,
+            node: None,
+            amount: Mist::new(amount),
+            tier: Some(Tier::Admin),
+            balance: Mist::new(100 * Mist::PER_SUI),
+            call: "0xdaa5::staking::stake_and_mint(…)".to_owned(),
+            lifetime_ms: 30 * 86_400_000,
+            held,
+        }
+    }
+
+    #[test]
+    fn a_plan_says_what_it_signs_and_which_token_stake_could_raise_instead() {
+        let plain = user_plan(5 * Mist::PER_SUI, None).lines();
+        assert_eq!(plain.len(), 3, "{plain:?}");
+        assert!(plain[0].starts_with("stake 5 SUI from 0x0707"), "{plain:?}");
+        assert!(plain[0].ends_with(
+            "for tier admin: administer workloads in every non-system namespace (admin)"
+        ));
+        assert_eq!(plain[1], "signs 0xdaa5::staking::stake_and_mint(…)");
+        assert_eq!(plain[2], "the seal token lives 30 days unless refreshed");
+
+        let held = |stake| HeldToken {
+            seal_token: id(9),
+            stake: Mist::new(stake),
+            tier: Some(Tier::Developer),
+        };
+        let lower = user_plan(5 * Mist::PER_SUI, Some(held(2 * Mist::PER_SUI))).lines();
+        assert_eq!(
+            lower[3],
+            format!(
+                "you already hold seal token {} (developer, 2 SUI): adding 3 SUI to it (`stake add`) \
+                 gives the same stake without a second seal token",
+                id(9)
+            )
+        );
+        let same = user_plan(2 * Mist::PER_SUI, Some(held(2 * Mist::PER_SUI))).lines();
+        assert!(
+            same[3].ends_with("as much as this stake: this mints a second seal token"),
+            "{same:?}"
+        );
     }
 
     #[test]

@@ -119,23 +119,7 @@ pub fn plan(ctx: Context, kind: StakeKind, news: mpsc::UnboundedSender<TaskEvent
             stake::plan(&ctx, sender, &kind).await
         };
         let event = match planned.await {
-            Ok(plan) => {
-                let mut details = vec![
-                    format!(
-                        "stake {} from {} (balance {})",
-                        plan.amount, plan.sender, plan.balance
-                    ),
-                    format!("signs {}", plan.call),
-                ];
-                if let Some(tier) = plan.tier {
-                    details.push(format!("tier {tier}: {}", stake::tier_powers(tier)));
-                }
-                details.push(format!(
-                    "the seal token lives {} days unless refreshed",
-                    plan.lifetime_ms / 86_400_000
-                ));
-                TaskEvent::Planned(Mutation::Stake(kind), details)
-            }
+            Ok(plan) => TaskEvent::Planned(Mutation::Stake(kind), plan.lines()),
             Err(error) => TaskEvent::Done(Err(format!("cannot stake: {error}"))),
         };
         let _ = news.send(event);
