@@ -84,13 +84,11 @@ pub fn confirm(details: &str, question: &str, yes: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "{details}\nrefusing without confirmation: no terminal to ask; pass --yes to confirm"
-        );
-    }
     let mut err = std::io::stderr().lock();
     writeln!(err, "{details}")?;
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing without confirmation: no terminal to ask; pass --yes to confirm");
+    }
     write!(err, "{question} [y/N] ")?;
     err.flush()?;
     let mut answer = String::new();
