@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use daas_core::access::review::user_namespace;
 use daas_core::chain::calls::K8sRequest as Submission;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::{HttpMethod, K8sResult};
@@ -187,10 +188,7 @@ struct Staker {
 
 impl Staker {
     fn namespace(&self) -> String {
-        format!(
-            "daas-u-{}",
-            &self.account.address().to_string()["0x".len().."0x".len() + 16]
-        )
+        user_namespace(self.account.address())
     }
 }
 
@@ -220,8 +218,9 @@ async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
     let theirs: Api<ConfigMap> = Api::namespaced(world.kube().await, &quitter.namespace());
     assert!(theirs.get_opt("after-unstake").await.unwrap().is_none());
 
-    // Through the console: it shows what it signs, submits, and shows the
-    // recorded result.
+    // Through the console: it shows what it signs, submits (the namespace
+    // and resource type those the path names), and shows the recorded
+    // result. A namespace other than the path's is refused before signing.
     let payload = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         payload.path(),
@@ -237,10 +236,6 @@ async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
             "submit",
             "POST",
             &path,
-            "--namespace",
-            &own,
-            "--resource",
-            "configmaps",
             "--payload",
             payload.path().to_str().unwrap(),
             "--seal-token",
@@ -264,6 +259,32 @@ async fn a_developer_creates_in_their_namespace_and_a_denial_is_recorded() {
     .unwrap();
     assert_eq!(shown["result"]["status_code"], 201);
     assert_eq!(shown["method"], "POST");
+    assert_eq!(shown["namespace"], own.as_str());
+    assert_eq!(shown["resource_type"], "configmaps");
+    let elsewhere = developer
+        .machine
+        .console(
+            &[
+                "gateway",
+                "submit",
+                "GET",
+                &path,
+                "--namespace",
+                "default",
+                "--seal-token",
+                &seal,
+                "--chain",
+                world.stack.devnet.url(),
+                "--yes",
+            ],
+            b"",
+        )
+        .unwrap_err();
+    assert!(
+        format!("{elsewhere:#}")
+            .contains(&format!("the path names namespace `{own}`, not `default`")),
+        "{elsewhere:#}"
+    );
     let listed: serde_json::Value = serde_json::from_str(&world.console(
         &developer,
         &[

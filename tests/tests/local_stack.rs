@@ -260,6 +260,43 @@ impl Local {
         }
     }
 
+    /// The status the master recorded on chain for a gateway request the
+    /// operator submits as a new viewer: the master's enclave key pays for
+    /// the result, which the launcher funds.
+    async fn gateway_status(&self) -> u64 {
+        let json = |output: Output| -> serde_json::Value {
+            assert!(
+                output.status.success(),
+                "{}{}",
+                stdout(&output),
+                stderr(&output)
+            );
+            serde_json::from_slice(&output.stdout).unwrap()
+        };
+        json(
+            self.console(&["stake", "--tier", "viewer", "--yes", "--json"])
+                .await,
+        );
+        let path = "/api/v1/namespaces/default/configmaps";
+        let submitted = json(
+            self.console(&["gateway", "submit", "GET", path, "--yes", "--json"])
+                .await,
+        );
+        let request = submitted["request"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let shown = json(self.console(&["gateway", "show", &request, "--json"]).await);
+            if let Some(status) = shown["result"]["status_code"].as_u64() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no result for gateway request {request}: {shown}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     /// The real worker's seal token (from its agent's state) and whether
     /// the chain still holds its stake.
     async fn worker_stake(&self) -> (String, bool) {
@@ -413,6 +450,8 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     // launcher gave the master a funded gas key).
     let (log, tree_size) = local.anchored_audit_log().await;
     assert!(tree_size > 0, "audit log {log} anchored nothing");
+    // The on-chain gateway answers (the launcher funded the enclave key).
+    assert_eq!(local.gateway_status().await, 200);
 
     // The deployment guide's step 4 passes against this stack.
     let integration = local.integration_check().await;

@@ -488,18 +488,18 @@ pub enum GatewayCommand {
         method: String,
         /// API path, e.g. /api/v1/namespaces/NS/configmaps.
         path: String,
-        /// The namespace the path names (empty for cluster scope).
-        #[arg(long, short = 'n', default_value = "")]
-        namespace: String,
-        /// The resource type, e.g. configmaps.
-        #[arg(long, default_value = "")]
-        resource: String,
+        /// The namespace (default: the one the path names; another is refused).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// The resource type, e.g. configmaps (default: the one the path names).
+        #[arg(long)]
+        resource: Option<String>,
         /// A file holding the body (JSON).
         #[arg(long, value_name = "FILE")]
         payload: Option<PathBuf>,
-        /// Your seal token (object id) whose stake pays the tier.
+        /// Your seal token (object id) whose stake pays the tier (default: the wallet's only active user seal token).
         #[arg(long, value_name = "ID")]
-        seal_token: String,
+        seal_token: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -24,9 +24,12 @@ pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result
             seal_token,
             json,
         } => {
-            let token: SealTokenId = seal_token
-                .parse()
-                .with_context(|| format!("`{seal_token}` is not a seal token id (0x…)"))?;
+            let token: SealTokenId = match &seal_token {
+                Some(id) => id
+                    .parse()
+                    .with_context(|| format!("`{id}` is not a seal token id (0x…)"))?,
+                None => super::kubeconfig::user_token(&ctx).await?,
+            };
             let payload = match &payload {
                 Some(file) => std::fs::read(file)
                     .with_context(|| format!("cannot read the payload {}", file.display()))?,

@@ -5,7 +5,9 @@
 
 use daas_core::chain::calls::K8sRequest as Submission;
 use daas_core::chain::{EventFollower, StartAt};
-use daas_core::package::gateway::{HttpMethod, K8sRequest, check_request, payload_hash};
+use daas_core::package::gateway::{
+    HttpMethod, K8sRequest, api_target, check_request, payload_hash,
+};
 use daas_core::package::{PackageEvent, SealTokenId, Tier};
 use daas_core::wallet::Keypair;
 use serde::Serialize;
@@ -21,10 +23,10 @@ pub struct Draft {
     pub method: String,
     /// API path, e.g. `/api/v1/namespaces/NS/configmaps`.
     pub path: String,
-    /// Namespace (must be the path's; empty for cluster scope).
-    pub namespace: String,
-    /// Resource type, e.g. `configmaps`.
-    pub resource_type: String,
+    /// Namespace; `None` for the path's (the master refuses another).
+    pub namespace: Option<String>,
+    /// Resource type, e.g. `configmaps`; `None` for the path's.
+    pub resource_type: Option<String>,
     /// The body (JSON), may be empty.
     pub payload: Vec<u8>,
 }
@@ -47,28 +49,46 @@ pub struct Summary {
 }
 
 impl Draft {
-    /// Checks the draft as `gateway::submit_k8s_request` would.
+    /// Checks the draft as `gateway::submit_k8s_request` and the master
+    /// would, with the namespace and resource type the path names unless
+    /// given.
     ///
     /// # Errors
-    /// [`OpsError::Invalid`] naming the first field the chain would refuse.
+    /// [`OpsError::Invalid`] naming the first field the chain or the master
+    /// would refuse.
     pub fn check(&self) -> Result<Summary, OpsError> {
+        let invalid = |reason: String| OpsError::Invalid {
+            what: "gateway request",
+            value: format!("{} {}", self.method, self.path),
+            reason,
+        };
+        let target = api_target(&self.path);
+        let named = target
+            .as_ref()
+            .map_or(("", ""), |t| (t.namespace, t.resource));
+        let namespace = self.namespace.as_deref().unwrap_or(named.0);
+        let resource_type = self.resource_type.as_deref().unwrap_or(named.1);
+        // The chain's checks first, then the master's.
         let method = check_request(
             &self.method,
             &self.path,
-            &self.namespace,
-            &self.resource_type,
+            namespace,
+            resource_type,
             &self.payload,
         )
-        .map_err(|abort| OpsError::Invalid {
-            what: "gateway request",
-            value: format!("{} {}", self.method, self.path),
-            reason: abort.to_string(),
-        })?;
+        .map_err(|abort| invalid(abort.to_string()))?;
+        let target = target.map_err(|e| invalid(e.to_string()))?;
+        if namespace != target.namespace {
+            return Err(invalid(format!(
+                "the path names namespace `{}`, not `{namespace}` (the master would refuse it)",
+                target.namespace
+            )));
+        }
         Ok(Summary {
             method,
             path: self.path.clone(),
-            namespace: self.namespace.clone(),
-            resource_type: self.resource_type.clone(),
+            namespace: namespace.to_owned(),
+            resource_type: resource_type.to_owned(),
             payload_len: self.payload.len(),
             payload_hash: hex::encode(payload_hash(&self.payload)),
         })
@@ -107,9 +127,9 @@ pub async fn submit(
             token,
             &Submission {
                 method: summary.method,
-                path: &draft.path,
-                namespace: &draft.namespace,
-                resource_type: &draft.resource_type,
+                path: &summary.path,
+                namespace: &summary.namespace,
+                resource_type: &summary.resource_type,
                 payload: &draft.payload,
             },
         )
@@ -247,8 +267,8 @@ mod tests {
         Draft {
             method: method.to_owned(),
             path: path.to_owned(),
-            namespace: "ns".to_owned(),
-            resource_type: "configmaps".to_owned(),
+            namespace: None,
+            resource_type: None,
             payload: b"{}".to_vec(),
         }
     }
@@ -261,6 +281,27 @@ mod tests {
         assert_eq!(summary.method, HttpMethod::Post);
         assert_eq!(summary.payload_len, 2);
         assert_eq!(summary.payload_hash, hex::encode(payload_hash(b"{}")));
+        assert_eq!(
+            (summary.namespace.as_str(), summary.resource_type.as_str()),
+            ("ns", "configmaps"),
+            "the path's, unless given"
+        );
+        let cluster = draft("GET", "/api/v1/nodes").check().unwrap();
+        assert_eq!(
+            (cluster.namespace.as_str(), cluster.resource_type.as_str()),
+            ("", "nodes")
+        );
+        let other = Draft {
+            namespace: Some("other".to_owned()),
+            ..draft("POST", "/api/v1/namespaces/ns/configmaps")
+        };
+        let refused = other.check().unwrap_err().to_string();
+        assert!(
+            refused.contains("the path names namespace `ns`, not `other`"),
+            "{refused}"
+        );
+        let refused = draft("GET", "/version").check().unwrap_err().to_string();
+        assert!(refused.contains("not a Kubernetes API path"), "{refused}");
         let refused = draft("post", "/x").check().unwrap_err().to_string();
         assert!(refused.contains("method is not GET"), "{refused}");
         let refused = draft("GET", "api/v1").check().unwrap_err().to_string();

@@ -151,6 +151,57 @@ pub fn check_request(
     Ok(method)
 }
 
+/// What a Kubernetes API path touches, as the API server reads it: the
+/// request's `namespace` and `resource_type` fields must say the same
+/// (the master refuses a request whose namespace differs; the console
+/// fills both in from the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiTarget<'a> {
+    /// The namespace (`namespaces/<name>`), empty for cluster scope.
+    pub namespace: &'a str,
+    /// The resource type, e.g. `configmaps`; empty for a group's root.
+    pub resource: &'a str,
+}
+
+/// A path the gateway does not send: not `/api/v1/…` or
+/// `/apis/GROUP/VERSION/…`, or with an empty, `.` or `..` segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("path {0:?} is not a Kubernetes API path (/api/v1/… or /apis/GROUP/VERSION/…)")]
+pub struct NotAnApiPath(pub String);
+
+/// What `path` (a query or fragment is ignored) touches.
+///
+/// # Errors
+/// [`NotAnApiPath`].
+pub fn api_target(path: &str) -> Result<ApiTarget<'_>, NotAnApiPath> {
+    let bare = path.split(['?', '#']).next().unwrap_or_default();
+    let refused = || NotAnApiPath(bare.to_owned());
+    let segments: Vec<&str> = bare.trim_end_matches('/').split('/').collect();
+    // The API server cleans `.`, `..` and empty segments away, and would
+    // then touch what this reading did not see.
+    if segments
+        .iter()
+        .skip(1)
+        .any(|s| matches!(*s, "" | "." | ".."))
+    {
+        return Err(refused());
+    }
+    let rest = match segments.as_slice() {
+        ["", "api", _, rest @ ..] | ["", "apis", _, _, rest @ ..] => rest,
+        _ => return Err(refused()),
+    };
+    let (namespace, resource) = match rest {
+        ["namespaces", namespace, resource, ..] => (*namespace, *resource),
+        ["namespaces", namespace] => (*namespace, "namespaces"),
+        [resource, ..] => ("", *resource),
+        [] => ("", ""),
+    };
+    Ok(ApiTarget {
+        namespace,
+        resource,
+    })
+}
+
 /// `payload_hash` of a request: SHA-256 of the payload
 /// (Move `std::hash::sha2_256`).
 pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
@@ -272,6 +323,42 @@ move_struct! {
 mod tests {
     use super::*;
     use crate::package::enclave::{IntentMessage, IntentScope};
+
+    #[test]
+    fn api_paths_name_what_they_touch() {
+        let target = |path| api_target(path).map(|t| (t.namespace, t.resource));
+        assert_eq!(
+            target("/api/v1/namespaces/a/configmaps"),
+            Ok(("a", "configmaps"))
+        );
+        assert_eq!(
+            target("/api/v1/namespaces/a/configmaps/x?dryRun=All"),
+            Ok(("a", "configmaps"))
+        );
+        assert_eq!(
+            target("/apis/apps/v1/namespaces/b/deployments/d/scale"),
+            Ok(("b", "deployments"))
+        );
+        assert_eq!(target("/api/v1/namespaces/c"), Ok(("c", "namespaces")));
+        assert_eq!(target("/api/v1/namespaces/"), Ok(("", "namespaces")));
+        assert_eq!(target("/api/v1/nodes/n1"), Ok(("", "nodes")));
+        assert_eq!(target("/apis/apps/v1"), Ok(("", "")));
+        // The API server reads this as node `namespaces`' subresource.
+        assert_eq!(target("/api/v1/nodes/namespaces/x"), Ok(("", "nodes")));
+        for bad in [
+            "/version",
+            "/healthz/../api",
+            "/api",
+            "/apis/apps",
+            "api/v1/pods",
+            "",
+            "/api/v1/namespaces/../namespaces/x/pods",
+            "/api/v1//namespaces/x/pods",
+            "/api/v1/./namespaces/x/pods",
+        ] {
+            assert_eq!(target(bad), Err(NotAnApiPath(bad.to_owned())), "{bad}");
+        }
+    }
 
     #[test]
     fn request_checks_follow_move_order() {

@@ -15,7 +15,7 @@
 //!   attempt took effect and is not repeated.
 
 use axum::http::Method;
-use daas_core::package::gateway::HttpMethod;
+use daas_core::package::gateway::{HttpMethod, NotAnApiPath, api_target};
 use serde_json::{Map, Value};
 use sui_sdk_types::Address;
 
@@ -28,8 +28,8 @@ pub const REQUEST_ANNOTATION: &str = "k3s-daas.io/gateway-request";
 #[non_exhaustive]
 pub enum Refusal {
     /// The path is not a Kubernetes API path.
-    #[error("path {0:?} is not a Kubernetes API path (/api/… or /apis/…)")]
-    NotApiPath(String),
+    #[error(transparent)]
+    NotApiPath(#[from] NotAnApiPath),
     /// The path's namespace is not the request's namespace field.
     #[error("path namespace {path:?} differs from the request's namespace {field:?}")]
     NamespaceMismatch {
@@ -122,15 +122,7 @@ fn http_method(method: HttpMethod) -> Method {
 /// Checks that `path` (without query) is an API path whose namespace, if
 /// any, is `namespace`.
 fn check_path(path: &str, namespace: &str) -> Result<(), Refusal> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let api = matches!(segments.as_slice(), ["", "api" | "apis", ..]);
-    if !api || segments.iter().any(|s| *s == ".." || *s == ".") {
-        return Err(Refusal::NotApiPath(path.to_owned()));
-    }
-    let in_path = segments
-        .windows(2)
-        .find(|pair| pair[0] == "namespaces")
-        .map_or("", |pair| pair[1]);
+    let in_path = api_target(path)?.namespace;
     if in_path != namespace {
         return Err(Refusal::NamespaceMismatch {
             path: in_path.to_owned(),

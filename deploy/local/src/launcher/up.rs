@@ -12,6 +12,7 @@ use daas_core::attested::AttestedClient;
 use daas_core::chain::{ChainClient, ChainConfig};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
+use sui_sdk_types::{Address, Ed25519PublicKey};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::binaries::{self, AGENT, CONSOLE, DEVNET, MASTER};
@@ -39,12 +40,13 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(240);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Stake of the real worker, in MIST (5 SUI).
 const WORKER_STAKE: u64 = 5_000_000_000;
-/// The master's audit gas is topped up from the faucet (100 SUI) when it
-/// falls below this, in MIST: 20 SUI pay for about a day and a half of
-/// anchors at one per [`CHECKPOINT_INTERVAL`].
-const AUDIT_GAS_FLOOR: u64 = 20_000_000_000;
-/// How often a running stack checks its audit gas.
-const AUDIT_GAS_CHECK: Duration = Duration::from_secs(600);
+/// The master's gas accounts are topped up from the faucet (100 SUI) when
+/// they fall below this, in MIST: 20 SUI pay for about a day and a half of
+/// audit anchors at one per [`CHECKPOINT_INTERVAL`], or thousands of
+/// gateway results.
+const GAS_FLOOR: u64 = 20_000_000_000;
+/// How often a running stack checks the master's gas.
+const GAS_CHECK: Duration = Duration::from_secs(600);
 
 /// The executables the stack runs.
 struct Programs {
@@ -61,21 +63,32 @@ struct Programs {
 struct Running {
     run: Supervisor,
     _cluster: Cluster,
-    audit_gas: AuditGas,
+    gas: MasterGas,
 }
 
-/// The master's audit gas account, which spends as long as the stack runs.
-struct AuditGas {
+/// The master's accounts that spend gas as long as the stack runs: its
+/// audit gas key (anchoring the audit log) and its enclave key's address
+/// (the gateway's results).
+struct MasterGas {
     chain: ChainClient,
     url: String,
-    address: sui_sdk_types::Address,
+    accounts: Vec<(&'static str, Address)>,
 }
 
-impl AuditGas {
-    /// Tops the account up from the faucet when it is below
-    /// [`AUDIT_GAS_FLOOR`]; whether it did.
-    async fn keep_funded(&self) -> anyhow::Result<bool> {
-        devnet::top_up(&self.chain, &self.url, self.address, AUDIT_GAS_FLOOR).await
+impl MasterGas {
+    /// Tops up from the faucet each account below [`GAS_FLOOR`]; the names
+    /// of those it topped up.
+    async fn keep_funded(&self) -> anyhow::Result<Vec<&'static str>> {
+        let mut topped = Vec::new();
+        for &(name, address) in &self.accounts {
+            if devnet::top_up(&self.chain, &self.url, address, GAS_FLOOR)
+                .await
+                .with_context(|| format!("the master's {name}"))?
+            {
+                topped.push(name);
+            }
+        }
+        Ok(topped)
     }
 }
 
@@ -161,7 +174,7 @@ async fn serve(
         }
     }
     let mut check = tokio::time::interval(Duration::from_secs(2));
-    let mut gas = tokio::time::interval(AUDIT_GAS_CHECK);
+    let mut gas = tokio::time::interval(GAS_CHECK);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
@@ -172,11 +185,12 @@ async fn serve(
                     return;
                 }
             }
-            _ = gas.tick() => match running.audit_gas.keep_funded().await {
-                Ok(true) => eprintln!("daas-local: topped up the master's audit gas from the faucet"),
-                Ok(false) => {}
-                // The master keeps its events and anchors once it can pay.
-                Err(error) => eprintln!("daas-local: the master's audit gas: {error:#}"),
+            _ = gas.tick() => match running.gas.keep_funded().await {
+                Ok(topped) => for name in topped {
+                    eprintln!("daas-local: topped up the master's {name} from the faucet");
+                },
+                // The master keeps its events and requests until it can pay.
+                Err(error) => eprintln!("daas-local: {error:#}"),
             },
         }
     }
@@ -252,12 +266,12 @@ async fn start(
     let chain = ChainClient::new(ChainConfig::devnet(chain_url.clone()))
         .context("building a chain client for the devnet")?;
     accounts::fund_once(layout, &mut facts, &chain_url, operator.address()).await?;
-    let audit_gas = AuditGas {
+    let mut gas = MasterGas {
         chain: chain.clone(),
         url: chain_url.clone(),
-        address: accounts::audit_gas_key(layout)?,
+        accounts: vec![("audit gas", accounts::audit_gas_key(layout)?)],
     };
-    audit_gas.keep_funded().await?;
+    gas.keep_funded().await?;
     let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
     let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
     let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
@@ -285,6 +299,12 @@ async fn start(
         view.console_toml().as_bytes(),
     )?;
     accounts::register_enclave(&programs.console, layout, &operator, &master_url, config).await?;
+    // The key made at this boot pays for the gateway's results.
+    let enclave_key = master.master().await.context("attesting the master")?;
+    let enclave_gas = Ed25519PublicKey::new(enclave_key.signing_key().to_bytes()).derive_address();
+    gas.accounts
+        .push(("gateway gas (its enclave key)", enclave_gas));
+    gas.keep_funded().await?;
 
     accounts::fund_once(layout, &mut facts, &chain_url, worker.address()).await?;
     spawn_worker(&run, layout, programs, &worker, &view)?;
@@ -302,7 +322,7 @@ async fn start(
         Running {
             run,
             _cluster: cluster,
-            audit_gas,
+            gas,
         },
         text,
         env,
