@@ -1,6 +1,7 @@
 //! `daas-console audit verify` and `audit checkpoints`.
 
 use anyhow::Context as _;
+use daas_core::clock::format_ms;
 use daas_core::package::SealTokenId;
 
 use super::args::{AuditCommand, GlobalArgs};
@@ -59,7 +60,10 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<(
                 verified.enclave_id,
                 verified.enclave_public_key
             )?;
-            out!("anchored at   {} ms (chain time)", verified.anchored_at_ms)?;
+            out!(
+                "anchored at   {} (chain time)",
+                format_ms(verified.anchored_at_ms)
+            )?;
             if !verified.tx_digest.is_empty() {
                 out!("transaction   {}", verified.tx_digest)?;
             }
