@@ -26,6 +26,8 @@ pub struct StackView<'a> {
     pub operator: Address,
     /// The real worker's node name.
     pub node: &'a str,
+    /// The image the real worker holds (it reaches no registry).
+    pub node_image: &'a str,
     /// Simulated agents.
     pub simulated: usize,
     /// The `daas-console` executable.
@@ -127,6 +129,13 @@ impl StackView<'_> {
                 ),
             ),
             (
+                "node image",
+                format!(
+                    "{} (on {}, which reaches no registry)",
+                    self.node_image, self.node
+                ),
+            ),
+            (
                 "console profile",
                 layout.console_config().display().to_string(),
             ),
@@ -203,6 +212,7 @@ mod tests {
             enclave_config: Address::TWO,
             operator: Address::ZERO,
             node: "local-worker",
+            node_image: "localhost/k3s-daas/busybox:1.35.0",
             simulated: 3,
             console: Path::new("/bin/daas-console"),
             launcher: Path::new("/bin/daas-local"),
@@ -213,6 +223,10 @@ mod tests {
             "{steps}"
         );
         assert!(!steps.contains("DAAS_WALLET"), "{steps}");
+        assert!(
+            steps.contains("node image         localhost/k3s-daas/busybox:1.35.0 (on local-worker"),
+            "{steps}"
+        );
         let profile: toml::Value = toml::from_str(&view.console_toml()).unwrap();
         let local = &profile["profiles"][PROFILE];
         assert_eq!(profile["default_profile"].as_str(), Some(PROFILE));

@@ -283,6 +283,7 @@ async fn start(
         .context("reading the master's PCRs")?;
     let pcrs = accounts::boot_pcrs(&context.pcrs)?;
     let config = accounts::enclave_config(layout, &mut facts, &chain, &operator, &pcrs).await?;
+    let node_image = node::image_reference(&node::NodeBinaries::locate()?.busybox_image).await?;
     let view = StackView {
         layout,
         ports,
@@ -290,6 +291,7 @@ async fn start(
         enclave_config: config,
         operator: operator.address(),
         node: NODE_NAME,
+        node_image: &node_image,
         simulated: args.agents,
         console: &programs.console,
         launcher: &programs.launcher,
