@@ -9,7 +9,7 @@ use std::error::Error;
 
 /// `error: cause: cause …`, leaving out each cause that the line already
 /// ends with.
-pub fn one_line(error: &(dyn Error + 'static)) -> String {
+pub fn one_line(error: &dyn Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

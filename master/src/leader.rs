@@ -38,6 +38,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use daas_core::error_chain::one_line;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -595,7 +596,7 @@ async fn campaign(elector: &mut Elector) -> Term {
                 }
             }
             Ok(false) => {}
-            Err(error) => warn!(error = %error_chain(&error), "leader election attempt failed"),
+            Err(error) => warn!(error = %one_line(&error), "leader election attempt failed"),
         }
         tokio::time::sleep(elector.settings.renew_interval).await;
     }
@@ -620,7 +621,7 @@ async fn keep_renewing(elector: &mut Elector) {
             // between and this replica took it back. The old term's writes
             // must stop.
             Ok(Ok(_)) => return,
-            Ok(Err(error)) => warn!(error = %error_chain(&error), "renewing the lease failed"),
+            Ok(Err(error)) => warn!(error = %one_line(&error), "renewing the lease failed"),
             Err(_) => {}
         }
         if Instant::now() >= deadline {
@@ -635,21 +636,9 @@ async fn release_on_shutdown(elector: &mut Elector) {
     let limit = elector.settings.renew_deadline;
     match tokio::time::timeout(limit, elector.release()).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => warn!(error = %error_chain(&error), "releasing the lease failed"),
+        Ok(Err(error)) => warn!(error = %one_line(&error), "releasing the lease failed"),
         Err(_) => warn!("releasing the lease timed out"),
     }
-}
-
-/// An error with its sources, for logs.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

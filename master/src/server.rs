@@ -34,7 +34,6 @@ use crate::http::client_limit::limit_by_client;
 use crate::http::health::{self, HealthState, NotReady, Readiness};
 use crate::http::{app, openapi};
 use crate::identity::MasterIdentity;
-use crate::leader::error_chain;
 use crate::namespaces::ensure_master_namespace;
 use crate::nodes::{self, NodeService, NodeSettings};
 use crate::ratelimit::RateLimiter;
@@ -45,6 +44,7 @@ use crate::serve::fd_limit::{self, Budget};
 use crate::serve::{ConnectionMetrics, ProxyProtocol, ServeOptions, own_thread, serve_tls};
 use crate::tier_policy;
 use crate::webhooks::WebhookTls;
+use daas_core::error_chain::one_line;
 
 /// How often the chain and the API server are probed for `/readyz`.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -419,7 +419,7 @@ async fn boot_checkpoint(chain: &ChainClient) -> Option<u64> {
     match tokio::time::timeout(BOOT_HEIGHT_TIMEOUT, chain.service_info()).await {
         Ok(Ok(info)) => Some(info.checkpoint_height.saturating_add(1)),
         Ok(Err(error)) => {
-            tracing::warn!(error = %error_chain(&error), "cannot read the chain height at boot");
+            tracing::warn!(error = %one_line(&error), "cannot read the chain height at boot");
             None
         }
         Err(_) => {
@@ -510,15 +510,11 @@ async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>
     loop {
         match chain.service_info().await {
             Ok(_) => readiness.pass(CHECK_CHAIN),
-            Err(error) => readiness.fail(CHECK_CHAIN, NotReady::Unreachable, &error_chain(&error)),
+            Err(error) => readiness.fail(CHECK_CHAIN, NotReady::Unreachable, &one_line(&error)),
         }
         match kube.apiserver_version().await {
             Err(error) => {
-                readiness.fail(
-                    CHECK_KUBERNETES,
-                    NotReady::Unreachable,
-                    &error_chain(&error),
-                );
+                readiness.fail(CHECK_KUBERNETES, NotReady::Unreachable, &one_line(&error));
             }
             Ok(_) if set_up => readiness.pass(CHECK_KUBERNETES),
             Ok(_) => match set_up_cluster(&kube).await {
@@ -540,7 +536,7 @@ async fn probe(kube: kube::Client, chain: ChainClient, readiness: Arc<Readiness>
 async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
     let failed = |what: &str| {
         let what = what.to_owned();
-        move |error: kube::Error| format!("cannot {what} yet: {}", error_chain(&error))
+        move |error: kube::Error| format!("cannot {what} yet: {}", one_line(&error))
     };
     ensure_master_namespace(kube)
         .await
@@ -548,7 +544,7 @@ async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
     rbac::ensure_tier_bindings(kube).await.map_err(|error| {
         format!(
             "cannot apply the tier ClusterRoleBindings yet: {}",
-            error_chain(&error)
+            one_line(&error)
         )
     })?;
     tier_policy::ensure_tier_policy(kube)
@@ -556,7 +552,7 @@ async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
         .map_err(|error| {
             format!(
                 "cannot apply the tier admission policy yet: {}",
-                error_chain(&error)
+                one_line(&error)
             )
         })?;
     rbac::tier_roles_ready(kube).await?;

@@ -208,7 +208,7 @@ impl AccessService {
                     "expired opaque seal tokens swept"
                 ),
                 Err(error) => tracing::warn!(
-                    error = %crate::leader::error_chain(&error),
+                    error = %daas_core::error_chain::one_line(&error),
                     "cannot sweep expired opaque seal tokens"
                 ),
             }

@@ -42,9 +42,9 @@ use crate::labels::{
     MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, OWNER_LABEL, SEAL_TOKEN_ANNOTATION,
     address_label_value,
 };
-use crate::leader::error_chain;
 use crate::namespaces::MASTER_NAMESPACE;
 use crate::record_key::{RecordKey, RecordKeyError, SharedRecordKey};
+use daas_core::error_chain::one_line;
 
 /// The namespace of the records: the master's own.
 pub const SECRET_NAMESPACE: &str = MASTER_NAMESPACE;
@@ -288,7 +288,7 @@ impl SealTokenStore {
                 Ok(false) => {}
                 Err(error) => warn!(
                     secret = %name,
-                    error = %error_chain(&error),
+                    error = %one_line(&error),
                     "cannot delete an expired seal token"
                 ),
             }
@@ -381,7 +381,7 @@ impl SealTokenStore {
         if let Err(error) = delete_if_present(&self.markers, &name).await {
             warn!(
                 marker = %name,
-                error = %error_chain(&error),
+                error = %one_line(&error),
                 "cannot release an access token after a failed issuance"
             );
         }

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use tracing::{error, info, instrument, warn};
 
 use super::{AnchorMismatch, AuditLog};
-use crate::leader::error_chain;
+use daas_core::error_chain::one_line;
 
 /// How often the loop looks for due checkpoints and pending anchors.
 const TICK: Duration = Duration::from_millis(200);
@@ -149,7 +149,7 @@ impl Anchoring {
             {
                 Ok(()) => backoff = TICK,
                 Err(StepError::Chain(error)) => {
-                    warn!(error = %error_chain(&error), retry_in = ?backoff, "cannot create or anchor the audit log yet");
+                    warn!(error = %one_line(&error), retry_in = ?backoff, "cannot create or anchor the audit log yet");
                     next_attempt = Instant::now() + backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -229,7 +229,7 @@ impl Anchoring {
             }
             Ok(Ok(None)) => {}
             Ok(Err(error)) => {
-                warn!(error = %error_chain(&error), "cannot record an audit checkpoint")
+                warn!(error = %one_line(&error), "cannot record an audit checkpoint")
             }
             Err(error) => warn!(%error, "the checkpoint signing task failed"),
         }
@@ -344,7 +344,7 @@ impl Anchoring {
             tx_digest,
         };
         if let Err(error) = self.log.mark_anchored(tree_size, anchor) {
-            warn!(error = %error_chain(&error), "cannot record an anchor; it will be re-checked");
+            warn!(error = %one_line(&error), "cannot record an anchor; it will be re-checked");
         }
     }
 }
@@ -391,7 +391,7 @@ async fn watch_chain(chain: ChainClient, public_key: [u8; 32], found: watch::Sen
                 let _ = follower.ack(&event).await;
             }
             Err(error) => {
-                warn!(error = %error_chain(&error), "cannot follow chain events for the enclave registration");
+                warn!(error = %one_line(&error), "cannot follow chain events for the enclave registration");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

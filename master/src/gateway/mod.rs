@@ -66,10 +66,11 @@ use crate::access::authenticator::AuthError;
 use crate::access::kube_proxy::impersonate;
 use crate::admission::bootstrap_token::KUBE_SYSTEM;
 use crate::cursor::KubeCursorStore;
-use crate::leader::{Fence, FenceError, error_chain};
+use crate::leader::{Fence, FenceError};
 use crate::namespaces::MASTER_NAMESPACE;
 use crate::reconcile::backoff::Backoff;
 use crate::record_key::{RecordKeyError, SharedRecordKey};
+use daas_core::error_chain::one_line;
 
 /// Default name of the gateway's event cursor ConfigMap in `kube-system`.
 pub const GATEWAY_CURSOR_CONFIG_MAP: &str = "k3s-daas-gateway-cursor";
@@ -249,7 +250,7 @@ impl Gateway {
         loop {
             let Err(error) = self.follow(&mut backoff, &fence).await;
             let wait = backoff.next_wait();
-            warn!(error = %error_chain(&error), ?wait, "gateway follower failed; resuming from the stored cursor");
+            warn!(error = %one_line(&error), ?wait, "gateway follower failed; resuming from the stored cursor");
             tokio::time::sleep(wait).await;
         }
     }
@@ -332,7 +333,7 @@ impl Gateway {
             Ok(Some(PackageEvent::K8sRequestSubmitted(submitted))) => submitted,
             Ok(_) => return,
             Err(error) => {
-                warn!(error = %error_chain(&error), "undecodable package event; no request executed for it");
+                warn!(error = %one_line(&error), "undecodable package event; no request executed for it");
                 return;
             }
         };
@@ -349,7 +350,7 @@ impl Gateway {
                 self.enclave.forget(*enclave);
             }
             let wait = backoff.next_wait();
-            warn!(request = %submitted.request_id, error = %error_chain(&error), ?wait, "gateway request not settled; retrying");
+            warn!(request = %submitted.request_id, error = %one_line(&error), ?wait, "gateway request not settled; retrying");
             tokio::time::sleep(wait).await;
         }
     }

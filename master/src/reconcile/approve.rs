@@ -17,7 +17,8 @@ use super::{Context, ReconcileError};
 use crate::admission::csr::{Inspection, NodeClientRequest, inspect};
 use crate::admission::record::{list_records, records_selector};
 use crate::labels::{FIELD_MANAGER, NODE_LABEL};
-use crate::leader::{Fence, error_chain};
+use crate::leader::Fence;
+use daas_core::error_chain::one_line;
 
 /// Longest watch, in seconds: undecided requests wait at most this long
 /// for another look.
@@ -45,7 +46,7 @@ pub(super) async fn approve_node_certificates(context: &Context, fence: &Fence) 
             Ok(()) => backoff.reset(),
             Err(error) => {
                 let wait = backoff.next_wait();
-                warn!(error = %error_chain(&error), ?wait, "certificate approver failed; re-listing");
+                warn!(error = %one_line(&error), ?wait, "certificate approver failed; re-listing");
                 tokio::time::sleep(wait).await;
             }
         }
@@ -122,7 +123,7 @@ async fn handle(
         Inspection::NodeClient(wanted) => match decide(context, &wanted).await {
             Ok(decision) => decision,
             Err(error) => {
-                warn!(error = %error_chain(&error), "cannot decide the request yet");
+                warn!(error = %one_line(&error), "cannot decide the request yet");
                 return;
             }
         },

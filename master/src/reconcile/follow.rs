@@ -7,7 +7,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::Context;
 use super::classify::{Invalidate, invalidation};
-use crate::leader::error_chain;
+use daas_core::error_chain::one_line;
 
 /// A cursor that lives only in the follower: a replica that restarts has
 /// empty caches, so it starts at the chain head.
@@ -58,7 +58,7 @@ pub(super) async fn invalidate(context: &Context) {
             }
             Err(error) => {
                 if !failing {
-                    warn!(error = %error_chain(&error), "cannot read chain events; dropping every cached decision");
+                    warn!(error = %one_line(&error), "cannot read chain events; dropping every cached decision");
                     context.invalidation.all_changed();
                 }
                 failing = true;
@@ -81,7 +81,7 @@ fn notify(context: &Context, event: &ChainEvent) {
         }
         Ok(None) => {}
         Err(error) => {
-            warn!(error = %error_chain(&error), "undecodable package event; dropping every cached decision");
+            warn!(error = %one_line(&error), "undecodable package event; dropping every cached decision");
             context.invalidation.all_changed();
         }
     }

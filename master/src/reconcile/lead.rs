@@ -25,8 +25,9 @@ use super::{Context, ReconcileError};
 use crate::admission::record::RECORD_NAME_PREFIX;
 use crate::admission::{StoredRecord, WorkerNode, apply_node_labels, node_is_labelled};
 use crate::cursor::KubeCursorStore;
-use crate::leader::{Fence, error_chain};
+use crate::leader::Fence;
 use crate::nodes::replay::sweep_expired_nonces;
+use daas_core::error_chain::one_line;
 
 /// How often, at most, the stored cursor moves past checkpoints without
 /// package events (a restart re-reads at most this much of the chain).
@@ -76,7 +77,7 @@ async fn revoke(context: &Context, fence: Fence) {
     loop {
         let Err(error) = follow(context, &mut state).await;
         let wait = state.follower_backoff.next_wait();
-        warn!(error = %error_chain(&error), ?wait, "revocation follower failed; resuming from the stored cursor");
+        warn!(error = %one_line(&error), ?wait, "revocation follower failed; resuming from the stored cursor");
         tokio::time::sleep(wait).await;
     }
 }
@@ -160,7 +161,7 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
         Ok(Some(decoded)) => decoded,
         Ok(None) => return,
         Err(error) => {
-            warn!(error = %error_chain(&error), "undecodable package event; re-checking every node");
+            warn!(error = %one_line(&error), "undecodable package event; re-checking every node");
             state.next_recheck = Instant::now();
             return;
         }
@@ -170,7 +171,7 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
             let mut backoff = context.backoff();
             while let Err(error) = revoke_token(context, &state.fence, token, cause).await {
                 let wait = backoff.next_wait();
-                warn!(error = %error_chain(&error), ?wait, "revocation failed; retrying");
+                warn!(error = %one_line(&error), ?wait, "revocation failed; retrying");
                 tokio::time::sleep(wait).await;
             }
         }
@@ -217,7 +218,7 @@ async fn recheck_and_schedule(context: &Context, state: &mut Leading) {
         }
         Err(error) => {
             let wait = state.recheck_backoff.next_wait().min(interval);
-            warn!(error = %error_chain(&error), ?wait, "re-check incomplete; nothing revoked without a definite answer");
+            warn!(error = %one_line(&error), ?wait, "re-check incomplete; nothing revoked without a definite answer");
             wait
         }
     };
