@@ -443,9 +443,11 @@ fn kubeconfig_merge_keeps_other_entries_and_is_private() {
     let exec_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let output = Command::new(exec["command"].as_str().unwrap())
         .args(&exec_args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.dir.path())
         .env("XDG_CACHE_HOME", home.xdg_cache())
         .env("DAAS_WALLET_PASSPHRASE", "test passphrase")
-        .env_remove("DAAS_WALLET_DIR")
         .output()
         .unwrap();
     let credential: Value = serde_json::from_str(&stdout(&output)).unwrap();

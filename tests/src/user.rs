@@ -188,9 +188,13 @@ impl UserMachine {
     }
 
     /// `program` in this user's environment: the wallet's passphrase and
-    /// the plugin's cache.
+    /// the plugin's cache, and none of the console settings of the shell
+    /// that runs the tests (`kubectl` passes its environment to the plugin).
     fn command(&self, program: &Path) -> Command {
         let mut command = Command::new(program);
+        for name in binaries::CONSOLE_ENV {
+            command.env_remove(name);
+        }
         command
             .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
             .env("XDG_CACHE_HOME", self.cache_home());

@@ -278,3 +278,42 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
         "{status}"
     );
 }
+
+/// Every environment variable the console's help names is one the stack
+/// and these tests remove from the shell's environment before running a
+/// console (`binaries::CONSOLE_ENV`), so a developer's exported profile
+/// never reaches them.
+#[test]
+fn every_console_variable_is_known_to_the_launcher_and_the_tests() {
+    let console = binaries::workspace_binary(CONSOLE).unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    let top = Command::new(&console).arg("--help").output().unwrap();
+    let top = String::from_utf8(top.stdout).unwrap();
+    let subcommands = top
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next());
+    let helps = std::iter::once(top.clone()).chain(subcommands.map(|sub| {
+        let help = Command::new(&console)
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        String::from_utf8(help.stdout).unwrap()
+    }));
+    for help in helps {
+        for word in help.split(|c: char| !(c.is_ascii_uppercase() || c == '_')) {
+            if word.starts_with("DAAS_") {
+                named.insert(word.to_owned());
+            }
+        }
+    }
+    assert!(named.contains("DAAS_CREDENTIAL_CACHE_DIR"), "{named:?}");
+    for name in &named {
+        assert!(
+            binaries::CONSOLE_ENV.contains(&name.as_str()),
+            "{name} is read by the console but not in binaries::CONSOLE_ENV"
+        );
+    }
+}

@@ -99,7 +99,11 @@ impl Master {
 /// Runs `daas-console ARGS` with the operator's wallet.
 fn console(wallet_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     use std::io::Write as _;
-    let mut child = std::process::Command::new(console_binary())
+    let mut command = std::process::Command::new(console_binary());
+    for name in daas_e2e::binaries::CONSOLE_ENV {
+        command.env_remove(name);
+    }
+    let mut child = command
         .arg("--wallet-dir")
         .arg(wallet_dir)
         .args(args)

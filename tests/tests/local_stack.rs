@@ -154,13 +154,9 @@ impl Local {
     /// with its profile only (which names the operator's wallet).
     async fn console(&self, args: &[&str]) -> Output {
         let console = binaries::workspace_binary(binaries::CONSOLE).unwrap();
-        Command::new(console)
+        binaries::console_command(&console)
             .args(args)
             .env("DAAS_CONSOLE_CONFIG", self.root().join("console.toml"))
-            .env_remove("DAAS_PROFILE")
-            .env_remove("DAAS_WALLET_DIR")
-            .env_remove("DAAS_WALLET_PASSPHRASE_FILE")
-            .env_remove("DAAS_WALLET_PASSPHRASE")
             .stdin(Stdio::null())
             .output()
             .await
@@ -326,7 +322,11 @@ impl Local {
         let script = binaries::workspace_dir()
             .unwrap()
             .join("deploy/4-system-integration-test.sh");
-        Command::new(script)
+        let mut command = Command::new(script);
+        for name in binaries::CONSOLE_ENV {
+            command.env_remove(name);
+        }
+        command
             .args([
                 "--master",
                 &format!("https://127.0.0.1:{}", self.port("--master-port")),

@@ -29,6 +29,28 @@ pub const AGENT: &str = "daas-agent";
 /// `daas-local`.
 pub const LOCAL: &str = "daas-local";
 
+/// Every environment variable `daas-console` reads. A console that the
+/// stack or a test runs is given what it needs explicitly; these, from the
+/// user's shell (say `DAAS_CONSOLE_CONFIG` of a stack that is up, as its
+/// next steps suggest exporting), are removed first.
+pub const CONSOLE_ENV: &[&str] = &[
+    "DAAS_CONSOLE_CONFIG",
+    "DAAS_PROFILE",
+    "DAAS_WALLET_DIR",
+    "DAAS_WALLET_PASSPHRASE",
+    "DAAS_WALLET_PASSPHRASE_FILE",
+    "DAAS_CREDENTIAL_CACHE_DIR",
+];
+
+/// `console` without the user's console settings ([`CONSOLE_ENV`]).
+pub fn console_command(console: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(console);
+    for name in CONSOLE_ENV {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// The executable of workspace package `package` (whose binary has the
 /// package's name), built if needed.
 ///

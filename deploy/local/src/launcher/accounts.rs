@@ -235,7 +235,7 @@ pub async fn register_enclave(
     master_url: &str,
     config: Address,
 ) -> anyhow::Result<()> {
-    let output = tokio::process::Command::new(console)
+    let output = crate::binaries::console_command(console)
         .arg("--config-file")
         .arg(layout.console_config())
         .arg("--wallet-dir")

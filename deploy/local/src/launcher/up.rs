@@ -196,18 +196,15 @@ async fn serve(
     }
 }
 
-/// Opens the console on this stack's profile; the user's own profile,
-/// wallet or passphrase-file choices are removed from its environment, so
-/// the profile's operator wallet is the one used.
+/// Opens the console on this stack's profile; the user's own console
+/// settings are removed from its environment, so the profile's operator
+/// wallet is the one used.
 fn open_console(
     console: &Path,
     (name, value): &(&'static str, String),
 ) -> anyhow::Result<tokio::process::Child> {
-    tokio::process::Command::new(console)
+    binaries::console_command(console)
         .env(name, value)
-        .env_remove("DAAS_PROFILE")
-        .env_remove("DAAS_WALLET_DIR")
-        .env_remove("DAAS_WALLET_PASSPHRASE_FILE")
         .spawn()
         .context("starting daas-console")
 }
