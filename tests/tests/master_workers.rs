@@ -253,6 +253,49 @@ async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node(
         "{:?}",
         left.items
     );
+
+    assert_spans_plain(
+        &stack,
+        &["revoke_node{", "label_node{", "mint_bootstrap_token{"],
+    );
+}
+
+/// The master's log of admission, labelling and revocation (which holds
+/// `expected` spans) names what each span is about in plain values, never
+/// a dump of the master's structures.
+fn assert_spans_plain(stack: &Stack, expected: &[&str]) {
+    let log = std::fs::read_to_string(stack.master.log_path()).unwrap();
+    for span in expected {
+        assert!(log.contains(span), "no {span} span in the master's log");
+    }
+    for line in log.lines() {
+        assert!(
+            !spans_of(line).contains(" { "),
+            "a span of the master's log dumps a structure: {line}"
+        );
+    }
+}
+
+/// The spans of a log line (`a{x=1}:b`): the text between the level and
+/// the event's target (`daas_master::…: `); empty when it has none.
+fn spans_of(line: &str) -> &str {
+    let Some(rest) = ["TRACE ", "DEBUG ", "INFO ", "WARN ", "ERROR "]
+        .iter()
+        .find_map(|level| line.split_once(level).map(|(_, rest)| rest.trim_start()))
+    else {
+        return "";
+    };
+    // A target is a path (`crate::module`) followed by `: `.
+    let is_target = |text: &str| {
+        text.split_once(": ")
+            .is_some_and(|(path, _)| path.contains("::") && !path.contains([' ', '{']))
+    };
+    if is_target(rest) {
+        return "";
+    }
+    rest.match_indices(": ")
+        .find(|(at, _)| is_target(&rest[at + 2..]))
+        .map_or(rest, |(at, _)| &rest[..at])
 }
 
 const SERVER_NODE: &str = "server-node";
@@ -474,6 +517,7 @@ async fn only_nodes_held_by_an_active_worker_token_stay_whatever_they_do() {
     .await;
     assert!(pods.get_opt("on-alice").await.unwrap().is_none());
     assert!(nodes.get_opt(SERVER_NODE).await.unwrap().is_some());
+    assert_spans_plain(&stack, &["revoke_node{"]);
 }
 
 /// The value of the node's `node-restriction.kubernetes.io/` seal-token

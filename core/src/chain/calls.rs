@@ -382,7 +382,7 @@ impl ChainClient {
     /// # Errors
     /// [`ChainError::InvalidArgument`] for parameters the package would
     /// refuse (checked before sending); abort `EInvalidParams`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, params), fields(sender = %signer.address()), err)]
     pub async fn set_params(
         &self,
         signer: &dyn TransactionSigner,

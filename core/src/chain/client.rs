@@ -441,7 +441,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node is unreachable or answers badly.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self, owner, object_type), fields(%owner, %object_type), err)]
     pub async fn owned_objects_of_type(
         &self,
         owner: Address,
@@ -515,7 +515,7 @@ impl ChainClient {
     /// # Errors
     /// Every [`ChainError`] a transaction can meet; Move aborts come back
     /// as [`ChainError::Aborted`] carrying module and code.
-    #[instrument(skip(self, signer, build), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, gas, build), fields(sender = %signer.address()), err)]
     pub async fn execute<F>(
         &self,
         signer: &dyn TransactionSigner,
@@ -538,7 +538,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`execute`](Self::execute), up to the dry run.
-    #[instrument(skip(self, build), err)]
+    #[instrument(skip(self, gas, build), err)]
     pub async fn prepare<F>(
         &self,
         sender: Address,

@@ -51,7 +51,7 @@ pub struct MintedToken {
 /// # Errors
 /// [`AdmissionError::Api`] when the API server refuses the Secret;
 /// [`AdmissionError::TokenIdsTaken`] if fresh random ids kept colliding.
-#[instrument(skip(client), fields(node = %worker.name, seal_token = %worker.seal_token))]
+#[instrument(skip_all, fields(node = %worker.name, seal_token = %worker.seal_token))]
 pub async fn mint_bootstrap_token(
     client: &Client,
     worker: &WorkerNode,

@@ -43,7 +43,7 @@ const RELIST_PAUSE: Duration = Duration::from_millis(200);
 /// [`AdmissionError::NodeNotRegistered`] when the node does not appear in
 /// time (or is gone again before it is labelled); [`AdmissionError::Api`]
 /// when listing or patching fails.
-#[instrument(skip(client), fields(node = %worker.name, seal_token = %worker.seal_token))]
+#[instrument(skip_all, fields(node = %worker.name, seal_token = %worker.seal_token))]
 pub async fn label_node(
     client: &Client,
     worker: &WorkerNode,

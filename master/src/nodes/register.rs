@@ -341,13 +341,12 @@ fn bootstrap_kubeconfig(
 fn spawn_labelling(service: &NodeService, worker: WorkerNode) {
     let kube = service.kube.clone();
     let timeout = service.settings.bootstrap_token_ttl;
-    let span = info_span!("label_node", node = %worker.name);
     tokio::spawn(
         async move {
             if let Err(error) = label_node(&kube, &worker, timeout).await {
                 warn!(%error, "the admitted node was not labelled");
             }
         }
-        .instrument(span),
+        .in_current_span(),
     );
 }

@@ -183,7 +183,7 @@ async fn handle(context: &Context, state: &mut Leading, event: &ChainEvent) {
 /// Revokes every node, admission record and bootstrap token of worker
 /// token `token`: the nodes its records name and the nodes labelled with
 /// it.
-#[instrument(skip(context), fields(seal_token = %token, %cause))]
+#[instrument(skip_all, fields(seal_token = %token, %cause))]
 async fn revoke_token(
     context: &Context,
     fence: &Fence,

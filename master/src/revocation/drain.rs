@@ -133,7 +133,7 @@ pub fn is_skipped(pod: &Pod) -> bool {
 /// # Errors
 /// [`RevocationError::Api`] when listing fails, or an eviction or delete
 /// fails for a reason other than a budget or the pod being gone.
-#[instrument(skip(client))]
+#[instrument(skip(client, policy), fields(timeout = ?policy.timeout))]
 pub async fn drain(
     client: &Client,
     node: &str,

@@ -68,7 +68,7 @@ pub struct RevocationReport {
 /// # Errors
 /// The first step that fails; the steps before it are done, and running
 /// [`revoke_node`] again continues from there.
-#[instrument(skip(client))]
+#[instrument(skip(client, policy))]
 pub async fn revoke_node(
     client: &kube::Client,
     node: &str,
