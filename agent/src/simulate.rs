@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use daas_core::access::worker::{WorkerClaim, chain_time_ms, review_worker};
+use daas_core::access::worker::{WorkerClaim, WorkerDenyReason, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof, WorkerProofError};
 use daas_core::access::{NodeName, NodeNameError, unix_now_secs};
 use daas_core::api::MasterClient;
@@ -240,6 +240,21 @@ impl SimulateError {
         move |source| Self::Kube { context, source }
     }
 
+    /// Whether the master answered that it does not admit the node (403
+    /// or 404), as it does once the node's stake is gone.
+    fn refused_by_master(&self) -> bool {
+        matches!(
+            self,
+            Self::Master {
+                source: AttestedError::Status {
+                    status: 403 | 404,
+                    ..
+                },
+                ..
+            }
+        )
+    }
+
     /// Whether the request failed before the master answered (worth
     /// another try).
     fn before_answer(&self) -> bool {
@@ -283,7 +298,7 @@ fn transient_status(status: u16) -> bool {
 
 /// One simulated agent, registered.
 struct SimAgent {
-    node: String,
+    node: NodeName,
     key: Keypair,
     seal: SealTokenId,
 }
@@ -297,6 +312,8 @@ struct Shared {
     http: reqwest::Client,
     heartbeats: AtomicU64,
     refused: AtomicU64,
+    /// Agents stopped because the chain no longer backs their node.
+    revoked: AtomicU64,
 }
 
 /// Runs the simulation: prints a `SIMULATION` banner, then one JSON line
@@ -342,6 +359,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), SimulateError> {
             "simulation": true,
             "heartbeats": shared.heartbeats.load(Ordering::Relaxed),
             "refused": shared.refused.load(Ordering::Relaxed),
+            "revoked": shared.revoked.load(Ordering::Relaxed),
         })
     );
     Ok(())
@@ -412,6 +430,7 @@ impl Shared {
             http,
             heartbeats: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            revoked: AtomicU64::new(0),
             args,
         })
     }
@@ -446,7 +465,7 @@ async fn join(shared: &Shared, index: usize) -> Result<SimAgent, SimulateError> 
                 Err(error) => return Err(error),
                 Ok(seal) => {
                     return Ok(SimAgent {
-                        node: node.clone(),
+                        node: name,
                         key,
                         seal,
                     });
@@ -720,7 +739,9 @@ async fn heartbeat_all(shared: &Arc<Shared>, agents: Vec<SimAgent>) {
             let mut ticks = tokio::time::interval(interval);
             loop {
                 ticks.tick().await;
-                beat(&shared, index, &agent).await;
+                if !beat(&shared, index, &agent).await {
+                    break;
+                }
             }
         });
     }
@@ -736,17 +757,19 @@ async fn heartbeat_all(shared: &Arc<Shared>, agents: Vec<SimAgent>) {
     tasks.shutdown().await;
 }
 
-async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
+/// Sends one heartbeat of `agent`; `false` once the chain no longer backs
+/// its node, when the agent stops as a real one exits (status 10).
+async fn beat(shared: &Shared, index: usize, agent: &SimAgent) -> bool {
     let sent = retrying(|| async {
         let proof = sign_proof(
             shared,
             Purpose::Heartbeat,
-            &agent.node,
+            agent.node.as_str(),
             &agent.key,
             agent.seal,
         )?;
         let request = HeartbeatRequest {
-            node_id: agent.node.clone(),
+            node_id: agent.node.to_string(),
             proof,
             status: NodeStatus::Ready,
             metrics: NodeMetrics {
@@ -770,13 +793,39 @@ async fn beat(shared: &Shared, index: usize, agent: &SimAgent) {
                 agent.node
             )))
     });
-    match sent.await {
-        Ok(()) => shared.heartbeats.fetch_add(1, Ordering::Relaxed),
-        Err(error) => {
-            warn!(node = %agent.node, %error, "heartbeat refused");
-            shared.refused.fetch_add(1, Ordering::Relaxed)
+    let error = match sent.await {
+        Ok(()) => {
+            shared.heartbeats.fetch_add(1, Ordering::Relaxed);
+            return true;
         }
+        Err(error) => error,
     };
+    shared.refused.fetch_add(1, Ordering::Relaxed);
+    // A refusal is the master's view; the chain decides.
+    if error.refused_by_master()
+        && let Some(reason) = revoked(shared, agent).await
+    {
+        warn!(node = %agent.node, %reason, "revoked: this simulated agent stops");
+        shared.revoked.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    warn!(node = %agent.node, %error, "heartbeat refused");
+    true
+}
+
+/// Why the chain no longer backs `agent`'s node; `None` while it does or
+/// cannot be read (the agent keeps going, as a real one does).
+async fn revoked(shared: &Shared, agent: &SimAgent) -> Option<WorkerDenyReason> {
+    let claim = WorkerClaim {
+        seal_token: agent.seal,
+        owner: agent.key.address(),
+        node: agent.node.clone(),
+    };
+    let now_ms = chain_time_ms(&shared.chain).await.ok()?;
+    review_worker(&shared.chain, &claim, now_ms)
+        .await
+        .ok()?
+        .err()
 }
 
 #[cfg(test)]

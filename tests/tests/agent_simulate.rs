@@ -5,7 +5,9 @@
 //! heartbeat until the master shows all of them fresh; node health is read
 //! in pages smaller than the fleet, with no node missed or repeated, and
 //! bad page parameters are refused by name. The chain is down when they
-//! start: they wait for it rather than exit.
+//! start: they wait for it rather than exit. One is slashed: the master
+//! refuses its heartbeat, the chain confirms, and it stops, as a real
+//! agent exits; the others go on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -16,13 +18,16 @@ use std::collections::BTreeSet;
 use daas_core::api::MasterClient;
 use daas_core::api::nodes::{NODE_HEALTH_MAX_LIMIT, NODE_HEALTH_PATH, NodeHealthQuery};
 use daas_core::attested::Request;
+use daas_core::package::{SLASHER_CAP_ID, SealTokenId};
 use daas_e2e::binaries;
 use daas_e2e::kwok;
-use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::slasher::stack_with_slasher;
+use daas_e2e::user::Account;
 use futures::TryStreamExt as _;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::ListParams;
+use sui_crypto::ed25519::Ed25519PrivateKey;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 const COUNT: usize = 20;
@@ -30,7 +35,8 @@ const PREFIX: &str = "sim-e2e";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
-    let mut stack = Stack::start(StackOptions::default()).await.unwrap();
+    let slasher = Ed25519PrivateKey::new([0x53; 32]);
+    let mut stack = stack_with_slasher(&slasher, "").await.unwrap();
     kwok::ensure_running(&stack.cluster).await.unwrap();
     stack.devnet.stop().await.unwrap();
     let agent = tokio::task::spawn_blocking(|| binaries::workspace_binary("daas-agent"))
@@ -48,7 +54,7 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         .arg("--dev-root")
         .arg(&dev_root)
         .args(["--audience", stack.cluster.server()])
-        .args(["--heartbeat-secs", "2", "--duration-secs", "20"])
+        .args(["--heartbeat-secs", "2", "--duration-secs", "30"])
         .args(["--concurrency", "4", "--connections", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -139,7 +145,35 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
     pages_cover_every_node_once(&master).await;
     bad_page_parameters_are_refused(&master).await;
 
-    // It stops after its duration; no heartbeat was refused.
+    // The first agent's stake is slashed below a worker's minimum.
+    let slashed = format!("{PREFIX}-0");
+    let seal: SealTokenId = Api::<Node>::all(kube.clone())
+        .get(&slashed)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()["k3s-daas.io/seal-token"]
+        .parse()
+        .unwrap();
+    let reporter = Account::funded(&stack.devnet, 0x54).await.unwrap();
+    let chain = stack.devnet.client().unwrap();
+    let proposed = chain
+        .propose_slash(
+            &reporter.chain,
+            seal,
+            &[7u8; 32],
+            "e2e: simulated misbehaviour",
+        )
+        .await
+        .unwrap();
+    chain
+        .approve_slash(&slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
+        .await
+        .unwrap();
+
+    // It stops after its duration. The slashed agent's one refused
+    // heartbeat stopped it; no other heartbeat was refused.
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .unwrap()
@@ -147,10 +181,21 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
     assert!(status.success(), "{status}");
     let summary: serde_json::Value =
         serde_json::from_str(&stdout.next_line().await.unwrap().unwrap()).unwrap();
-    assert_eq!(summary["refused"], 0, "{summary}");
+    let log = stderr_log.await.unwrap();
+    assert_eq!(summary["revoked"], 1, "{summary}\n{log}");
+    assert_eq!(summary["refused"], 1, "{summary}\n{log}");
     assert!(
         summary["heartbeats"].as_u64().unwrap() >= COUNT as u64,
         "{summary}"
+    );
+    let stopped: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("revoked: this simulated agent stops"))
+        .collect();
+    assert_eq!(stopped.len(), 1, "{log}");
+    assert!(
+        stopped[0].contains(&format!("node={slashed}")) && stopped[0].contains("slashed"),
+        "{log}"
     );
 }
 

@@ -506,6 +506,18 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
         "{}",
         stdout(&status)
     );
+    // The processes' logs are files, without a terminal's colour codes.
+    let logs = local.root().join("run/logs");
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.is_empty(), "{} is empty", path.display());
+        assert!(
+            !text.contains('\x1b'),
+            "{} holds colour codes",
+            path.display()
+        );
+    }
 
     // `up` again: same chain (the worker's seal token still staked, the
     // same EnclaveConfig), same nodes: the simulated agent has the same
