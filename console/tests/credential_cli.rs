@@ -586,3 +586,31 @@ fn seal_token_issue_refuses_bad_input_before_asking_a_master() {
         assert!(output.stdout.is_empty(), "{args:?} printed a token");
     }
 }
+
+#[test]
+fn node_operations_without_a_kubeconfig_say_where_they_looked_and_how_to_name_one() {
+    let home = Home::new();
+    let output = home.console(&["nodes", "cordon", "some-node"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("$KUBECONFIG, else ~/.kube/config") && stderr.contains("--kube-config"),
+        "{stderr}"
+    );
+    let garbage = home.dir.path().join("garbage.kubeconfig");
+    std::fs::write(&garbage, "{ not yaml").unwrap();
+    let output = home.console(
+        &[
+            "nodes",
+            "cordon",
+            "some-node",
+            "--kube-config",
+            garbage.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("garbage.kubeconfig"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -48,14 +48,15 @@ pub enum OpsError {
     /// An attestation document file is not in a known encoding.
     #[error(transparent)]
     DocumentFile(#[from] DocumentFileError),
-    /// The Kubernetes API server refused or failed.
-    #[error("Kubernetes API: {action}: {source}")]
+    /// The Kubernetes API server refused or failed. Not a `source`: the
+    /// client's own message of a refusal repeats it with a dump of the
+    /// API server's `Status`; [`kube_text`] says it once.
+    #[error("Kubernetes API: {action}: {}", kube_text(error))]
     Kube {
         /// What was being done.
         action: String,
         /// The client's error.
-        #[source]
-        source: kube::Error,
+        error: kube::Error,
     },
     /// A kubeconfig could not be read or written.
     #[error(transparent)]
@@ -119,7 +120,43 @@ impl OpsError {
     pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
         Self::Kube {
             action: action.into(),
-            source,
+            error: source,
         }
+    }
+}
+
+/// A Kubernetes client error as a person reads it: a refusal by the API
+/// server as its message, HTTP code and reason; anything else with its
+/// causes.
+fn kube_text(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!(
+                "{} (HTTP {} {})",
+                status.message, status.code, status.reason
+            )
+        }
+        other => daas_core::error_chain::one_line(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+
+    use super::*;
+
+    #[test]
+    fn an_api_server_refusal_is_said_once_without_its_dump() {
+        let refused = kube::Error::Api(
+            Status::failure("nodes \"nope\" not found", "NotFound")
+                .with_code(404)
+                .boxed(),
+        );
+        let error = OpsError::kube("cordoning node nope", refused);
+        assert_eq!(
+            daas_core::error_chain::one_line(&error),
+            "Kubernetes API: cordoning node nope: nodes \"nope\" not found (HTTP 404 NotFound)"
+        );
     }
 }

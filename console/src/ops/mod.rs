@@ -198,13 +198,11 @@ impl Context {
         }
         .map_err(|e| OpsError::Invalid {
             what: "kubeconfig",
-            value: self
-                .settings
-                .kube
-                .kubeconfig
-                .as_ref()
-                .map_or_else(|| "(default)".to_owned(), |p| p.display().to_string()),
-            reason: e.to_string(),
+            value: self.settings.kube.kubeconfig.as_ref().map_or_else(
+                || "(default: $KUBECONFIG, else ~/.kube/config)".to_owned(),
+                |p| p.display().to_string(),
+            ),
+            reason: format!("{e}; name one with --kube-config or the profile's `kubeconfig`"),
         })?;
         kube::Client::try_from(config).map_err(|e| OpsError::kube("making a client", e))
     }
