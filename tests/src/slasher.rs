@@ -2,7 +2,8 @@
 //! holder at genesis), with that key funded to pay for its transactions.
 
 use anyhow::Context as _;
-use daas_core::chain::TransactionSigner;
+use daas_core::chain::{ChainClient, TransactionSigner};
+use daas_core::package::{SLASHER_CAP_ID, SealTokenId};
 use sui_crypto::ed25519::Ed25519PrivateKey;
 
 use crate::devnet::DevnetOptions;
@@ -32,4 +33,27 @@ pub async fn stack_with_slasher(
         .await
         .context("funding the slasher")?;
     Ok(stack)
+}
+
+/// Slashes `seal`: `reporter` proposes it for `reason`, `slasher` (the
+/// genesis `SlasherCap` holder) approves.
+///
+/// # Errors
+/// The chain refused either transaction.
+pub async fn slash(
+    chain: &ChainClient,
+    reporter: &dyn TransactionSigner,
+    slasher: &Ed25519PrivateKey,
+    seal: SealTokenId,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let proposed = chain
+        .propose_slash(reporter, seal, &[7u8; 32], reason)
+        .await
+        .context("proposing the slash")?;
+    chain
+        .approve_slash(slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
+        .await
+        .context("approving the slash")?;
+    Ok(())
 }

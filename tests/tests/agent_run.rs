@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 
 use daas_core::chain::ChainClient;
 use daas_core::package::staking::SealToken;
-use daas_core::package::{MoveStruct as _, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{MoveStruct as _, SealTokenId};
 use daas_e2e::agent::{AgentHost, CRASH_EXIT, wait};
 use daas_e2e::k3s::unique_suffix;
 use daas_e2e::kwok::node_ready;
 use daas_e2e::node::{NodeBinaries, image_reference};
-use daas_e2e::slasher::stack_with_slasher;
+use daas_e2e::slasher::{slash, stack_with_slasher};
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::UserMachine;
 use k8s_openapi::api::core::v1::{
@@ -234,12 +234,7 @@ async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
     assert!(node_is_ready(&nodes, &node).await);
 
     // Slashed: the agent stops its runtime and exits revoked; the Node goes.
-    let proposed = chain
-        .propose_slash(host.key(), seal, &[7u8; 32], "e2e: misbehaving agent")
-        .await
-        .unwrap();
-    chain
-        .approve_slash(&slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
+    slash(&chain, host.key(), &slasher, seal, "e2e: misbehaving agent")
         .await
         .unwrap();
     let exit = wait(&mut agent, SHORT).await.unwrap();

@@ -18,10 +18,10 @@ use std::collections::BTreeSet;
 use daas_core::api::MasterClient;
 use daas_core::api::nodes::{NODE_HEALTH_MAX_LIMIT, NODE_HEALTH_PATH, NodeHealthQuery};
 use daas_core::attested::Request;
-use daas_core::package::{SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::SealTokenId;
 use daas_e2e::binaries;
 use daas_e2e::kwok;
-use daas_e2e::slasher::stack_with_slasher;
+use daas_e2e::slasher::{slash, stack_with_slasher};
 use daas_e2e::user::Account;
 use futures::TryStreamExt as _;
 use k8s_openapi::api::core::v1::Node;
@@ -158,19 +158,15 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         .unwrap();
     let reporter = Account::funded(&stack.devnet, 0x54).await.unwrap();
     let chain = stack.devnet.client().unwrap();
-    let proposed = chain
-        .propose_slash(
-            &reporter.chain,
-            seal,
-            &[7u8; 32],
-            "e2e: simulated misbehaviour",
-        )
-        .await
-        .unwrap();
-    chain
-        .approve_slash(&slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
-        .await
-        .unwrap();
+    slash(
+        &chain,
+        &reporter.chain,
+        &slasher,
+        seal,
+        "e2e: simulated misbehaviour",
+    )
+    .await
+    .unwrap();
 
     // It stops after its duration. The slashed agent's one refused
     // heartbeat stopped it; no other heartbeat was refused.

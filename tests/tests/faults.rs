@@ -38,13 +38,14 @@ use daas_core::attested::AttestedError;
 use daas_core::chain::calls::K8sRequest as Submission;
 use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::HttpMethod;
-use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, Role, SealTokenId};
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::audit::{access_token, event_list, webhook_client};
 use daas_e2e::binaries::{AGENT, workspace_binary};
 use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::enclave;
 use daas_e2e::kwok;
+use daas_e2e::slasher::slash;
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
@@ -505,19 +506,14 @@ impl World {
     }
 
     async fn slash(&self, worker: &Worker) -> anyhow::Result<()> {
-        let proposed = self
-            .chain
-            .propose_slash(
-                &worker.account.chain,
-                worker.token,
-                &[7u8; 32],
-                "fault injection",
-            )
-            .await?;
-        self.chain
-            .approve_slash(&self.slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
-            .await?;
-        Ok(())
+        slash(
+            &self.chain,
+            &worker.account.chain,
+            &self.slasher,
+            worker.token,
+            "fault injection",
+        )
+        .await
     }
 
     async fn submit(&self, user: &User, namespace: &str, name: &str) -> anyhow::Result<Address> {

@@ -27,11 +27,12 @@ use daas_core::api::nodes::{
 use daas_core::chain::calls::K8sRequest as Submission;
 use daas_core::chain::{ChainClient, EventFollower, FileCursorStore, StartAt, TransactionSigner};
 use daas_core::package::gateway::HttpMethod;
-use daas_core::package::{Mist, PackageEvent, Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, PackageEvent, Role, SealTokenId};
 use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::enclave;
 use daas_e2e::kwok;
 use daas_e2e::replicas::ReplicatedStack;
+use daas_e2e::slasher::slash;
 use daas_e2e::stack::{MasterProcess, StackOptions};
 use daas_e2e::user::{Account, UserMachine};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -441,19 +442,15 @@ async fn killing_the_leader_mid_stream_moves_revocation_and_the_gateway_exactly_
     let killed = Instant::now();
 
     // The slash lands during the handover.
-    let proposed = chain
-        .propose_slash(
-            &worker.chain,
-            seal,
-            &[7u8; 32],
-            "e2e: slashed during the handover",
-        )
-        .await
-        .unwrap();
-    chain
-        .approve_slash(&slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
-        .await
-        .unwrap();
+    slash(
+        &chain,
+        &worker.chain,
+        &slasher,
+        seal,
+        "e2e: slashed during the handover",
+    )
+    .await
+    .unwrap();
 
     // The survivor takes the Lease within one lease period (plus one
     // attempt and the API round trips), in a new generation.

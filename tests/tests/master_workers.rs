@@ -21,9 +21,9 @@ use daas_core::api::nodes::{
     NodeStatus, REGISTER_WORKER_PATH, RegisterWorkerRequest, RegisterWorkerResponse,
 };
 use daas_core::attested::{AttestedClient, AttestedError};
-use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, Role, SealTokenId};
 use daas_e2e::kwok;
-use daas_e2e::slasher::stack_with_slasher;
+use daas_e2e::slasher::{slash, stack_with_slasher};
 use daas_e2e::stack::{Stack, StackOptions};
 use daas_e2e::user::Account;
 use k8s_openapi::ByteString;
@@ -170,14 +170,15 @@ async fn workers_register_and_a_slash_while_the_master_is_down_removes_the_node(
 
     // The master goes down; the worker is slashed meanwhile.
     stack.master.kill().await.unwrap();
-    let proposed = chain
-        .propose_slash(&worker.chain, seal, &[9u8; 32], "e2e: misbehaving worker")
-        .await
-        .unwrap();
-    chain
-        .approve_slash(&slasher, SLASHER_CAP_ID, proposed.event.proposal_id)
-        .await
-        .unwrap();
+    slash(
+        &chain,
+        &worker.chain,
+        &slasher,
+        seal,
+        "e2e: misbehaving worker",
+    )
+    .await
+    .unwrap();
 
     // Back up, the master catches up: the Node, its pods and its
     // credentials are gone.
