@@ -76,19 +76,29 @@ struct MasterGas {
 }
 
 impl MasterGas {
+    /// Keeps `address` funded from now on, topping it up first.
+    async fn add(&mut self, name: &'static str, address: Address) -> anyhow::Result<()> {
+        self.top_up(name, address).await?;
+        self.accounts.push((name, address));
+        Ok(())
+    }
+
     /// Tops up from the faucet each account below [`GAS_FLOOR`]; the names
     /// of those it topped up.
     async fn keep_funded(&self) -> anyhow::Result<Vec<&'static str>> {
         let mut topped = Vec::new();
         for &(name, address) in &self.accounts {
-            if devnet::top_up(&self.chain, &self.url, address, GAS_FLOOR)
-                .await
-                .with_context(|| format!("the master's {name}"))?
-            {
+            if self.top_up(name, address).await? {
                 topped.push(name);
             }
         }
         Ok(topped)
+    }
+
+    async fn top_up(&self, name: &'static str, address: Address) -> anyhow::Result<bool> {
+        devnet::top_up(&self.chain, &self.url, address, GAS_FLOOR)
+            .await
+            .with_context(|| format!("the master's {name}"))
     }
 }
 
@@ -174,7 +184,8 @@ async fn serve(
         }
     }
     let mut check = tokio::time::interval(Duration::from_secs(2));
-    let mut gas = tokio::time::interval(GAS_CHECK);
+    // `start` funded every account just now.
+    let mut gas = tokio::time::interval_at(tokio::time::Instant::now() + GAS_CHECK, GAS_CHECK);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
@@ -190,7 +201,7 @@ async fn serve(
                     eprintln!("daas-local: topped up the master's {name} from the faucet");
                 },
                 // The master keeps its events and requests until it can pay.
-                Err(error) => eprintln!("daas-local: {error:#}"),
+                Err(error) => eprintln!("daas-local: {}", daas_core::error_chain::one_line(error.as_ref())),
             },
         }
     }
@@ -266,9 +277,10 @@ async fn start(
     let mut gas = MasterGas {
         chain: chain.clone(),
         url: chain_url.clone(),
-        accounts: vec![("audit gas", accounts::audit_gas_key(layout)?)],
+        accounts: Vec::new(),
     };
-    gas.keep_funded().await?;
+    gas.add("audit gas", accounts::audit_gas_key(layout)?)
+        .await?;
     let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
     let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
     let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
@@ -301,9 +313,8 @@ async fn start(
     // The key made at this boot pays for the gateway's results.
     let enclave_key = master.master().await.context("attesting the master")?;
     let enclave_gas = Ed25519PublicKey::new(enclave_key.signing_key().to_bytes()).derive_address();
-    gas.accounts
-        .push(("gateway gas (its enclave key)", enclave_gas));
-    gas.keep_funded().await?;
+    gas.add("gateway gas (its enclave key)", enclave_gas)
+        .await?;
 
     accounts::fund_once(layout, &mut facts, &chain_url, worker.address()).await?;
     spawn_worker(&run, layout, programs, &worker, &view)?;
