@@ -24,10 +24,11 @@
 //! are kept.
 //!
 //! The namespace is `daas-u-<first 16 hex digits of the address>`
-//! ([`user_namespace`], one rule with the console's): 64 bits, so nobody can grind an address that lands
-//! in someone else's namespace; the full address is in the namespace's
-//! [`OWNER_ANNOTATION`], and a namespace owned by another address is never
-//! handed out ([`RbacError::NamespaceOwnedByOther`]).
+//! ([`user_namespace`], one rule with the console's): 64 bits, so nobody
+//! can grind an address that lands in someone else's namespace; the full
+//! address is in the namespace's [`OWNER_ANNOTATION`], and a namespace
+//! owned by another address is never handed out
+//! ([`RbacError::NamespaceOwnedByOther`]).
 //!
 //! Every write is a server-side apply with the field manager
 //! [`FIELD_MANAGER`], so running any function again changes nothing.

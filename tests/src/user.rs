@@ -192,10 +192,7 @@ impl UserMachine {
     /// that runs the tests (`kubectl` passes its environment to the plugin).
     fn command(&self, program: &Path) -> Command {
         let mut command = Command::new(program);
-        for name in binaries::CONSOLE_ENV {
-            command.env_remove(name);
-        }
-        command
+        binaries::without_console_env(&mut command)
             .env("DAAS_WALLET_PASSPHRASE", PASSPHRASE)
             .env("XDG_CACHE_HOME", self.cache_home());
         command

@@ -28,10 +28,11 @@ fn script(name: &str, args: &[&str], extra_path: Option<&Path>) -> Output {
     }
     path.push_str("/usr/local/bin:/usr/bin:/bin");
     let mut command = Command::new(repo().join("deploy").join(name));
-    for var in daas_e2e::binaries::CONSOLE_ENV {
-        command.env_remove(var);
-    }
-    command.args(args).env("PATH", path).output().unwrap()
+    daas_e2e::binaries::without_console_env(&mut command)
+        .args(args)
+        .env("PATH", path)
+        .output()
+        .unwrap()
 }
 
 fn stderr(output: &Output) -> String {

@@ -100,10 +100,7 @@ impl Master {
 fn console(wallet_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     use std::io::Write as _;
     let mut command = std::process::Command::new(console_binary());
-    for name in daas_e2e::binaries::CONSOLE_ENV {
-        command.env_remove(name);
-    }
-    let mut child = command
+    let mut child = daas_e2e::binaries::without_console_env(&mut command)
         .arg("--wallet-dir")
         .arg(wallet_dir)
         .args(args)

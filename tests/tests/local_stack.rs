@@ -323,9 +323,7 @@ impl Local {
             .unwrap()
             .join("deploy/4-system-integration-test.sh");
         let mut command = Command::new(script);
-        for name in binaries::CONSOLE_ENV {
-            command.env_remove(name);
-        }
+        binaries::without_console_env(command.as_std_mut());
         command
             .args([
                 "--master",

@@ -42,12 +42,19 @@ pub const CONSOLE_ENV: &[&str] = &[
     "DAAS_CREDENTIAL_CACHE_DIR",
 ];
 
-/// `console` without the user's console settings ([`CONSOLE_ENV`]).
-pub fn console_command(console: &Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(console);
+/// `command` without the user's console settings ([`CONSOLE_ENV`]): for a
+/// console, or a program that runs one.
+pub fn without_console_env(command: &mut std::process::Command) -> &mut std::process::Command {
     for name in CONSOLE_ENV {
         command.env_remove(name);
     }
+    command
+}
+
+/// `console` without the user's console settings ([`CONSOLE_ENV`]).
+pub fn console_command(console: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(console);
+    without_console_env(command.as_std_mut());
     command
 }
 
