@@ -82,11 +82,6 @@ fn cases() -> Vec<(Screen, &'static str, Mutation)> {
             Mutation::Token(seal, TokenAction::Unstake),
         ),
         (
-            Screen::Stake,
-            "w",
-            Mutation::Token(seal, TokenAction::Withdraw),
-        ),
-        (
             Screen::Wallets,
             "nops2\n",
             Mutation::CreateKey {
@@ -141,6 +136,55 @@ fn read_only_sessions_refuse_every_mutation() {
         app.apply(Action::Run(expected.clone()));
         assert!(app.status().0.contains("read-only"), "{expected:?}");
     }
+}
+
+#[test]
+fn token_keys_follow_the_selected_tokens_state() {
+    let footer = |app: &mut App| {
+        let text = fixtures::render(app, 140, 40);
+        text.lines().rev().nth(1).unwrap_or_default().to_owned()
+    };
+    // The active user token: anything but withdraw, which is refused at
+    // once, saying why, and not offered.
+    let mut app = app(false, Screen::Stake);
+    assert!(footer(&mut app).contains("<u> unstake"));
+    assert!(!footer(&mut app).contains("<w> withdraw"));
+    press(&mut app, "w");
+    assert_eq!(app.confirming(), None);
+    let (status, error) = app.status();
+    assert!(error && status.contains("was not unstaked"), "{status}");
+
+    // The unbonding worker token: nothing until it has unbonded, then
+    // only withdraw.
+    app.on_key(&KeyEvent::new(KeyCode::Down, KeyModifiers::NONE), NOW_MS);
+    let offered = footer(&mut app);
+    for label in ["<a>", "<r>", "<u>", "<w>"] {
+        assert!(!offered.contains(label), "{label}: {offered}");
+    }
+    for key in ["r", "u", "a"] {
+        press(&mut app, key);
+        assert_eq!(app.confirming(), None, "{key}");
+        assert!(!app.form_open(), "{key}");
+        assert!(app.status().0.contains("is unbonding"), "{key}");
+    }
+    press(&mut app, "w");
+    assert!(
+        app.status().0.contains("withdraw then"),
+        "{:?}",
+        app.status()
+    );
+    let unbonded = NOW_MS + 4 * 86_400_000;
+    app.on_key(
+        &KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE),
+        unbonded,
+    );
+    assert_eq!(
+        app.confirming(),
+        Some(&Mutation::Token(
+            fixtures::token(0x22),
+            TokenAction::Withdraw
+        ))
+    );
 }
 
 #[tokio::test]

@@ -328,6 +328,7 @@ pub async fn act(
         tier,
         until_ms,
     };
+    ensure_allowed(&chain, token, action).await?;
     Ok(match action {
         TokenAction::Add(amount) => {
             let Called { event, outcome } = chain.add_stake(signer, token, amount).await?;
@@ -348,32 +349,27 @@ pub async fn act(
             receipt(outcome.digest, None, None, Some(event.unbonding_until_ms))
         }
         TokenAction::Withdraw => {
-            ensure_withdrawable(&chain, token).await?;
             let Called { event, outcome } = chain.withdraw(signer, token).await?;
             receipt(outcome.digest, Some(event.amount), None, None)
         }
     })
 }
 
-/// Refuses, before anything is signed, a withdraw the chain would abort,
+/// Refuses, before anything is signed, an action the chain would abort,
 /// saying what to do instead; the chain still decides.
-async fn ensure_withdrawable(chain: &ChainClient, token: SealTokenId) -> Result<(), OpsError> {
+async fn ensure_allowed(
+    chain: &ChainClient,
+    token: SealTokenId,
+    action: TokenAction,
+) -> Result<(), OpsError> {
     let now_ms = chain.clock_timestamp_ms().await?;
-    let refused = |why: String| Err(OpsError::Refused(format!("seal token {token} {why}")));
-    match view(chain, token, now_ms).await?.state {
-        TokenState::Unbonding { until_ms } if now_ms < until_ms => refused(format!(
-            "is unbonding until {}; withdraw then",
-            format_ms(until_ms)
-        )),
-        TokenState::Unbonding { .. } => Ok(()),
-        TokenState::Withdrawn => refused("was already withdrawn".to_owned()),
-        TokenState::Active | TokenState::Expired { .. } | TokenState::Understaked { .. } => {
-            refused(
-                "was not unstaked: request unstake first (`daas-console stake unstake`), \
-                 then withdraw once it has unbonded"
-                    .to_owned(),
-            )
-        }
+    match view(chain, token, now_ms)
+        .await?
+        .state
+        .refusal(action, now_ms)
+    {
+        Some(why) => Err(OpsError::Refused(format!("seal token {token} {why}"))),
+        None => Ok(()),
     }
 }
 
@@ -446,6 +442,31 @@ impl TokenState {
             Self::Expired { .. } => "expired",
             Self::Understaked { .. } => "understaked",
             Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Why the package would abort `action` on a token in this state at
+    /// `now_ms` (its asserts: no record once withdrawn; nothing but
+    /// withdraw while unbonding, and that only once it is over; no refresh
+    /// below the role's minimum), or `None` when the chain may take it.
+    pub fn refusal(self, action: TokenAction, now_ms: u64) -> Option<String> {
+        match (self, action) {
+            (Self::Withdrawn, _) => Some("was already withdrawn".to_owned()),
+            (Self::Unbonding { until_ms }, TokenAction::Withdraw) => (now_ms < until_ms)
+                .then(|| format!("is unbonding until {}; withdraw then", format_ms(until_ms))),
+            (Self::Unbonding { until_ms }, _) => Some(format!(
+                "is unbonding (its access has ended): it can only be withdrawn, from {}",
+                format_ms(until_ms)
+            )),
+            (_, TokenAction::Withdraw) => Some(
+                "was not unstaked: request unstake first (`daas-console stake unstake`), \
+                 then withdraw once it has unbonded"
+                    .to_owned(),
+            ),
+            (Self::Understaked { required }, TokenAction::Refresh) => Some(format!(
+                "is below its role's minimum stake of {required}: add stake first"
+            )),
+            (Self::Active | Self::Expired { .. } | Self::Understaked { .. }, _) => None,
         }
     }
 }
@@ -686,5 +707,45 @@ mod tests {
         let admin = token(2, Role::User, Some(Tier::Admin), TokenState::Active);
         let text = listed(&[&viewer, &admin]);
         assert_eq!(text, format!("{} (viewer), {} (admin)", id(1), id(2)));
+    }
+
+    #[test]
+    fn each_state_allows_the_actions_the_package_takes_and_says_why_not() {
+        use TokenAction::{Add, Refresh, Unstake, Withdraw};
+        let actions = [Add(Mist::new(1)), Refresh, Unstake, Withdraw];
+        let allowed = |state: TokenState, now_ms| {
+            actions
+                .iter()
+                .filter(|action| state.refusal(**action, now_ms).is_none())
+                .map(|action| action.name())
+                .collect::<Vec<_>>()
+        };
+        let live = ["add stake", "refresh", "request unstake"];
+        assert_eq!(allowed(TokenState::Active, 5), live);
+        assert_eq!(allowed(TokenState::Expired { at_ms: 1 }, 5), live);
+        let understaked = TokenState::Understaked {
+            required: Mist::new(Mist::PER_SUI),
+        };
+        assert_eq!(allowed(understaked, 5), ["add stake", "request unstake"]);
+        let unbonding = TokenState::Unbonding { until_ms: 10 };
+        assert!(allowed(unbonding, 9).is_empty());
+        assert_eq!(allowed(unbonding, 10), ["withdraw"]);
+        assert!(allowed(TokenState::Withdrawn, 5).is_empty());
+
+        let why = |state: TokenState, action| state.refusal(action, 9).unwrap_or_default();
+        assert_eq!(
+            why(unbonding, Withdraw),
+            "is unbonding until 1970-01-01T00:00:00Z; withdraw then"
+        );
+        assert!(why(unbonding, Refresh).starts_with("is unbonding (its access has ended)"));
+        assert!(why(TokenState::Active, Withdraw).starts_with("was not unstaked: request unstake"));
+        assert_eq!(
+            why(understaked, Refresh),
+            "is below its role's minimum stake of 1 SUI: add stake first"
+        );
+        assert_eq!(
+            why(TokenState::Withdrawn, Add(Mist::new(1))),
+            "was already withdrawn"
+        );
     }
 }

@@ -144,6 +144,8 @@ pub enum Action {
     Refresh,
     /// Show a message in the status line.
     Status(String),
+    /// Show why a key does nothing here, as an error in the status line.
+    Refused(String),
     /// Ask to confirm a mutation (refused when read-only).
     Ask(Mutation),
     /// Run a confirmed mutation.

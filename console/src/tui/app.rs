@@ -282,6 +282,7 @@ impl App {
                 }
                 self.set_status(text, false);
             }
+            Action::Refused(text) => self.set_status(text, true),
             Action::Form(form) => self.popup = Some(Popup::Form(form)),
             Action::Ask(mutation) => self.ask(mutation),
             Action::VerifyAudit(audit_id) => {

@@ -375,7 +375,7 @@ impl Component for Nodes {
         }
         if view.is(key, Binding::ProposeSlash) {
             let Some(token) = &node.seal_token else {
-                return Some(Action::Status(format!(
+                return Some(Action::Refused(format!(
                     "the master knows no seal token for {}: nothing to slash",
                     node.name
                 )));

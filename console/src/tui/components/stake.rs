@@ -201,41 +201,79 @@ impl Component for Stake {
                 Action::Form(stake_form())
             });
         }
-        let tokens = view
-            .data
-            .stake
-            .value
-            .as_ref()
-            .map_or(&[][..], |s| s.tokens.as_slice());
+        let tokens = tokens(view);
         if self.cursor.on_key(key, view, tokens.len()) {
             return Some(Action::Status(String::new()));
         }
-        let token = tokens.get(self.cursor.selected(tokens.len())?)?.seal_token;
-        let action = if view.is(key, Binding::AddStake) {
-            return Some(if view.readonly() {
-                Action::Ask(Mutation::Token(token, TokenAction::Add(Mist::new(0))))
-            } else {
-                Action::Form(add_form(&token.to_string()))
-            });
-        } else if view.is(key, Binding::RefreshToken) {
-            TokenAction::Refresh
-        } else if view.is(key, Binding::Unstake) {
-            TokenAction::Unstake
-        } else if view.is(key, Binding::Withdraw) {
-            TokenAction::Withdraw
-        } else {
-            return None;
-        };
-        Some(Action::Ask(Mutation::Token(token, action)))
+        let token = tokens.get(self.cursor.selected(tokens.len())?)?;
+        let binding = TOKEN_BINDINGS
+            .iter()
+            .find(|(binding, _)| view.is(key, *binding))?
+            .0;
+        let action = token_action(binding)?;
+        // Refused here, before a confirmation that could only end in the
+        // chain's abort; read-only sessions are refused by the ask itself.
+        if let Some(why) = token.state.refusal(action, view.now_ms) {
+            return Some(Action::Refused(format!(
+                "seal token {} {why}",
+                token.seal_token
+            )));
+        }
+        if binding == Binding::AddStake && !view.readonly() {
+            return Some(Action::Form(add_form(&token.seal_token.to_string())));
+        }
+        Some(Action::Ask(Mutation::Token(token.seal_token, action)))
     }
 
-    fn commands(&self, _view: &View<'_>) -> Vec<Command> {
-        vec![
-            Command::write(Binding::New, "stake"),
-            Command::write(Binding::AddStake, "add stake"),
-            Command::write(Binding::RefreshToken, "refresh token"),
-            Command::write(Binding::Unstake, "unstake"),
-            Command::write(Binding::Withdraw, "withdraw"),
-        ]
+    /// Stake, and the actions the selected token's state allows.
+    fn commands(&self, view: &View<'_>) -> Vec<Command> {
+        let tokens = tokens(view);
+        let selected = self
+            .cursor
+            .selected(tokens.len())
+            .and_then(|i| tokens.get(i));
+        let allowed = |binding| {
+            selected.is_some_and(|token| {
+                token_action(binding)
+                    .is_some_and(|action| token.state.refusal(action, view.now_ms).is_none())
+            })
+        };
+        std::iter::once(Command::write(Binding::New, "stake"))
+            .chain(
+                TOKEN_BINDINGS
+                    .iter()
+                    .filter(|(binding, _)| allowed(*binding))
+                    .map(|(binding, label)| Command::write(*binding, label)),
+            )
+            .collect()
     }
+}
+
+/// The keys that act on the selected seal token, with their labels.
+const TOKEN_BINDINGS: [(Binding, &str); 4] = [
+    (Binding::AddStake, "add stake"),
+    (Binding::RefreshToken, "refresh token"),
+    (Binding::Unstake, "unstake"),
+    (Binding::Withdraw, "withdraw"),
+];
+
+/// The action a token key stands for (an added stake's amount is asked
+/// for afterwards).
+fn token_action(binding: Binding) -> Option<TokenAction> {
+    match binding {
+        Binding::AddStake => Some(TokenAction::Add(Mist::new(0))),
+        Binding::RefreshToken => Some(TokenAction::Refresh),
+        Binding::Unstake => Some(TokenAction::Unstake),
+        Binding::Withdraw => Some(TokenAction::Withdraw),
+        _ => None,
+    }
+}
+
+/// The session key's seal tokens, as last loaded.
+fn tokens<'a>(view: &'a View<'_>) -> &'a [TokenView] {
+    view.data
+        .stake
+        .value
+        .as_ref()
+        .map_or(&[][..], |s| s.tokens.as_slice())
 }
