@@ -4,23 +4,58 @@
 //! that shows only `{error}` says everything) and also return it from
 //! `source()`. Printing the whole chain (`{error:#}`) would then say each
 //! such cause twice; [`one_line`] says it once.
+//!
+//! With the `kube` feature, a Kubernetes API refusal anywhere in the chain
+//! reads as the API server's message, HTTP code and reason, instead of
+//! kube's rendering, which repeats the message inside a dump of the whole
+//! `Status`.
 
 use std::error::Error;
 
 /// `error: cause: cause …`, leaving out each cause that the line already
 /// ends with.
-pub fn one_line(error: &dyn Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
+pub fn one_line(error: &(dyn Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let mut text = current.to_string();
+        let refusal = kube_refusal(current);
+        if let Some(readable) = &refusal {
+            // An error's message may embed the client's rendering.
+            line = line.replace(&text, readable);
+            text.clone_from(readable);
+        }
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
             line.push_str(": ");
             line.push_str(&text);
         }
-        source = cause.source();
+        if refusal.is_some() {
+            // Its source, the `Status`, is what the readable text says.
+            break;
+        }
+        next = current.source();
     }
     line
+}
+
+/// A Kubernetes API refusal as a person reads it: the API server's
+/// message, HTTP code and reason.
+#[cfg(feature = "kube")]
+fn kube_refusal(error: &(dyn Error + 'static)) -> Option<String> {
+    match error.downcast_ref::<kube::Error>()? {
+        kube::Error::Api(status) => Some(format!(
+            "{} (HTTP {} {})",
+            status.message, status.code, status.reason
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "kube"))]
+fn kube_refusal(_error: &(dyn Error + 'static)) -> Option<String> {
+    None
 }
 
 #[cfg(test)]
@@ -54,6 +89,38 @@ mod tests {
         assert_eq!(
             one_line(&error),
             "withdraw: chain: transaction aborted: EUnbondingNotOver"
+        );
+    }
+
+    #[cfg(feature = "kube")]
+    #[test]
+    fn a_kubernetes_refusal_is_said_once_without_its_dump() {
+        #[derive(Debug, thiserror::Error)]
+        enum Cordon {
+            /// Shows its source, as many of the master's errors do.
+            #[error("cordoning node nope: {0}")]
+            Kube(#[from] kube::Error),
+        }
+        let refused = kube::Error::Api(
+            kube::core::Status::failure("nodes \"nope\" not found", "NotFound")
+                .with_code(404)
+                .boxed(),
+        );
+        assert!(refused.to_string().contains("Status {"), "{refused}");
+        let expected = "cordoning node nope: nodes \"nope\" not found (HTTP 404 NotFound)";
+        assert_eq!(one_line(&Cordon::from(refused)), expected);
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("listing nodes")]
+        struct Listing(#[source] kube::Error);
+        let refused = kube::Error::Api(
+            kube::core::Status::failure("forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        );
+        assert_eq!(
+            one_line(&Listing(refused)),
+            "listing nodes: forbidden (HTTP 403 Forbidden)"
         );
     }
 

@@ -566,7 +566,7 @@ async fn set_up_cluster(kube: &kube::Client) -> Result<(), String> {
              request for any node name, around the master's check; delete them"
         ),
         Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "cannot list ClusterRoleBindings"),
+        Err(error) => tracing::warn!(error = %one_line(&error), "cannot list ClusterRoleBindings"),
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use daas_core::api::agent::AgentClientError;
 use daas_core::attestation::{AttestationError, DocumentFileError};
 use daas_core::attested::AttestedError;
 use daas_core::chain::ChainError;
+use daas_core::error_chain::one_line;
 use daas_core::wallet::{KeyError, KeystoreError, StoreError};
 
 use super::unlock::UnlockError;
@@ -49,9 +50,9 @@ pub enum OpsError {
     #[error(transparent)]
     DocumentFile(#[from] DocumentFileError),
     /// The Kubernetes API server refused or failed. Not a `source`: the
-    /// client's own message of a refusal repeats it with a dump of the
-    /// API server's `Status`; [`kube_text`] says it once.
-    #[error("Kubernetes API: {action}: {}", kube_text(error))]
+    /// message says it, a refusal once, without the client's dump of the
+    /// API server's `Status` ([`one_line`]).
+    #[error("Kubernetes API: {action}: {}", one_line(error))]
     Kube {
         /// What was being done.
         action: String,
@@ -125,21 +126,6 @@ impl OpsError {
     }
 }
 
-/// A Kubernetes client error as a person reads it: a refusal by the API
-/// server as its message, HTTP code and reason; anything else with its
-/// causes.
-fn kube_text(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => {
-            format!(
-                "{} (HTTP {} {})",
-                status.message, status.code, status.reason
-            )
-        }
-        other => daas_core::error_chain::one_line(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use kube::core::Status;
@@ -154,9 +140,10 @@ mod tests {
                 .boxed(),
         );
         let error = OpsError::kube("cordoning node nope", refused);
-        assert_eq!(
-            daas_core::error_chain::one_line(&error),
-            "Kubernetes API: cordoning node nope: nodes \"nope\" not found (HTTP 404 NotFound)"
-        );
+        let expected =
+            "Kubernetes API: cordoning node nope: nodes \"nope\" not found (HTTP 404 NotFound)";
+        assert_eq!(one_line(&error), expected);
+        // The TUI's status line shows the message alone.
+        assert_eq!(error.to_string(), expected);
     }
 }

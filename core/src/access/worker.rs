@@ -200,6 +200,8 @@ impl fmt::Display for WorkerDenyReason {
     }
 }
 
+impl std::error::Error for WorkerDenyReason {}
+
 /// Judges `claim` given its seal token (`seal`, whose object is owned by
 /// `object_owner`), the stake record, the pool and the chain's time
 /// `now_ms`.

@@ -142,7 +142,7 @@ impl ChainClient {
     /// # Errors
     /// [`ChainError::InvalidArgument`] for such a `node_id`; aborts such as
     /// `EStakeTooLow`, `EWorkerStakeTooLow`; see `contracts/README.md`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn stake_and_mint(
         &self,
         signer: &dyn TransactionSigner,
@@ -164,7 +164,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`stake_and_mint`](Self::stake_and_mint), up to the dry run.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn prepare_stake_and_mint(
         &self,
         sender: Address,
@@ -235,7 +235,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts such as `EUnbonding`, `EZeroAmount`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn add_stake(
         &self,
         signer: &dyn TransactionSigner,
@@ -256,7 +256,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts such as `EUnbonding`, `EStakeTooLow`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn refresh(
         &self,
         signer: &dyn TransactionSigner,
@@ -277,7 +277,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts such as `EUnbonding`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn request_unstake(
         &self,
         signer: &dyn TransactionSigner,
@@ -298,7 +298,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `ENotUnbonding`, `EUnbondingNotOver`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn withdraw(
         &self,
         signer: &dyn TransactionSigner,
@@ -318,7 +318,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts such as `EUnknownToken`, `EEvidenceHashLength`.
-    #[instrument(skip(self, signer, evidence_hash), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, evidence_hash), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn propose_slash(
         &self,
         signer: &dyn TransactionSigner,
@@ -339,7 +339,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts such as `EUnknownProposal`; a signer without `cap` is refused.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn approve_slash(
         &self,
         signer: &dyn TransactionSigner,
@@ -360,7 +360,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Abort `EUnknownProposal`; a signer without `cap` is refused.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn reject_slash(
         &self,
         signer: &dyn TransactionSigner,
@@ -382,7 +382,7 @@ impl ChainClient {
     /// # Errors
     /// [`ChainError::InvalidArgument`] for parameters the package would
     /// refuse (checked before sending); abort `EInvalidParams`.
-    #[instrument(skip(self, signer, params), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, params), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn set_params(
         &self,
         signer: &dyn TransactionSigner,
@@ -407,7 +407,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Abort `EWrongPool`; a signer without `cap` is refused.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn set_paused(
         &self,
         signer: &dyn TransactionSigner,
@@ -428,7 +428,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `EZeroAmount`, `EInsufficientTreasury`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn withdraw_treasury(
         &self,
         signer: &dyn TransactionSigner,
@@ -449,7 +449,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Abort `EWrongPool`; a signer without `cap` is refused.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn grant_slasher(
         &self,
         signer: &dyn TransactionSigner,
@@ -470,7 +470,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `staking::ETokenInactive`, `EMethodInvalid`, `EPathInvalid`, …
-    #[instrument(skip(self, signer, request), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, request), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn submit_k8s_request(
         &self,
         signer: &dyn TransactionSigner,
@@ -499,7 +499,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `EAlreadyRecorded`, `EInvalidSignature`, `enclave::EStaleEnclave`, …
-    #[instrument(skip(self, signer, result), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, result), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn record_k8s_result(
         &self,
         signer: &dyn TransactionSigner,
@@ -524,7 +524,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `EInvalidSignature`, `enclave::EStaleEnclave`, …
-    #[instrument(skip(self, signer, request), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, request), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn create_audit_log(
         &self,
         signer: &dyn TransactionSigner,
@@ -547,7 +547,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `ETreeNotGrown`, `EInvalidSignature`, `enclave::EStaleEnclave`, …
-    #[instrument(skip(self, signer, checkpoint), fields(sender = %signer.address(), tree_size = checkpoint.tree_size), err)]
+    #[instrument(skip(self, signer, checkpoint), fields(sender = %signer.address(), tree_size = checkpoint.tree_size), err(level = "debug"))]
     pub async fn anchor_checkpoint(
         &self,
         signer: &dyn TransactionSigner,
@@ -571,7 +571,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Abort `EInvalidPcrLength`.
-    #[instrument(skip(self, signer, pcrs), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, pcrs), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn create_enclave_config(
         &self,
         signer: &dyn TransactionSigner,
@@ -592,7 +592,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Abort `EInvalidPcrLength`.
-    #[instrument(skip(self, signer, pcrs), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, pcrs), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn update_enclave_pcrs(
         &self,
         signer: &dyn TransactionSigner,
@@ -614,7 +614,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// A signer without `cap` is refused.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn update_enclave_name(
         &self,
         signer: &dyn TransactionSigner,
@@ -638,7 +638,7 @@ impl ChainClient {
     /// # Errors
     /// Aborts `EPcrMismatch`, `EMissingPublicKey`, `EInvalidPublicKey`, or
     /// the framework's attestation aborts.
-    #[instrument(skip(self, signer, attestation), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, attestation), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn register_enclave(
         &self,
         signer: &dyn TransactionSigner,
@@ -659,7 +659,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Aborts `EWrongConfig`, `ECurrentEnclave`.
-    #[instrument(skip(self, signer), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn destroy_old_enclave(
         &self,
         signer: &dyn TransactionSigner,

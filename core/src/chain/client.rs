@@ -310,7 +310,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node is unreachable or answers badly.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn service_info(&self) -> Result<ServiceInfo, ChainError> {
         let response = self
             .rpc
@@ -334,7 +334,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node is unreachable.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn reference_gas_price(&self) -> Result<u64, ChainError> {
         let mut request = proto::GetEpochRequest::latest();
         request.read_mask = Some(FieldMask::from_paths(["reference_gas_price"]));
@@ -356,7 +356,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// [`ChainError::ObjectNotFound`], or a malformed answer.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn object(&self, id: Address) -> Result<RawObject, ChainError> {
         let mut request = proto::GetObjectRequest::new(&id);
         request.read_mask = Some(FieldMask::from_paths([
@@ -441,7 +441,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node is unreachable or answers badly.
-    #[instrument(skip(self, owner, object_type), fields(%owner, %object_type), err)]
+    #[instrument(skip(self, owner, object_type), fields(%owner, %object_type), err(level = "debug"))]
     pub async fn owned_objects_of_type(
         &self,
         owner: Address,
@@ -466,7 +466,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node is unreachable or answers badly.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn sui_coins(&self, owner: Address) -> Result<Vec<CoinRef>, ChainError> {
         let coin_type = StructTag::coin(TypeTag::Struct(Box::new(StructTag::sui())));
         let mut request = proto::ListOwnedObjectsRequest::default()
@@ -515,7 +515,7 @@ impl ChainClient {
     /// # Errors
     /// Every [`ChainError`] a transaction can meet; Move aborts come back
     /// as [`ChainError::Aborted`] carrying module and code.
-    #[instrument(skip(self, signer, gas, build), fields(sender = %signer.address()), err)]
+    #[instrument(skip(self, signer, gas, build), fields(sender = %signer.address()), err(level = "debug"))]
     pub async fn execute<F>(
         &self,
         signer: &dyn TransactionSigner,
@@ -538,7 +538,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`execute`](Self::execute), up to the dry run.
-    #[instrument(skip(self, gas, build), err)]
+    #[instrument(skip(self, gas, build), err(level = "debug"))]
     pub async fn prepare<F>(
         &self,
         sender: Address,
@@ -604,7 +604,7 @@ impl ChainClient {
     /// # Errors
     /// The node failed or answered badly; a transaction that executed and
     /// failed comes back as its error (e.g. [`ChainError::Aborted`]).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn transaction(&self, digest: Digest) -> Result<Option<TxOutcome>, ChainError> {
         let mut request = proto::GetTransactionRequest::new(&digest);
         request.read_mask = Some(FieldMask::from_paths([
@@ -641,7 +641,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The dry run failed; Move aborts as [`ChainError::Aborted`].
-    #[instrument(skip(self, transaction), err)]
+    #[instrument(skip(self, transaction), err(level = "debug"))]
     pub async fn estimate_budget(
         &self,
         transaction: &Transaction,
@@ -665,7 +665,7 @@ impl ChainClient {
     /// # Errors
     /// The node refused it, or it failed: Move aborts as
     /// [`ChainError::Aborted`] with [`Stage::Simulation`].
-    #[instrument(skip(self, transaction), err)]
+    #[instrument(skip(self, transaction), err(level = "debug"))]
     pub async fn simulate(
         &self,
         transaction: &Transaction,
@@ -694,7 +694,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// Signing, execution or finality failed.
-    #[instrument(skip(self, signer, transaction), fields(digest = %transaction.digest()), err)]
+    #[instrument(skip(self, signer, transaction), fields(digest = %transaction.digest()), err(level = "debug"))]
     pub async fn sign_and_execute(
         &self,
         signer: &dyn TransactionSigner,
@@ -737,7 +737,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// [`ChainError::FinalityTimeout`] after the configured timeout.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn wait_for_checkpoint(&self, digest: Digest) -> Result<u64, ChainError> {
         let timeout = self.config.finality_timeout();
         let started = Instant::now();
@@ -1078,6 +1078,53 @@ pub(crate) fn emitted_event_from_proto(event: &proto::Event) -> Result<EmittedEv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed call is the caller's to report: it knows whether it
+    /// retries. The client traces it at debug level only, so a retried
+    /// failure is not logged twice, once as an ERROR.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_call_is_returned_not_logged() {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _default = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        // A port nothing listens on: the connection is refused at once.
+        let client = ChainClient::new(ChainConfig::devnet("http://127.0.0.1:9")).unwrap();
+        assert!(client.clock_timestamp_ms().await.is_err());
+        let logged = captured.0.lock().unwrap().clone();
+        assert!(logged.is_empty(), "{}", String::from_utf8_lossy(&logged));
+
+        // At debug level the failure is still in its span.
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _debug = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        assert!(client.clock_timestamp_ms().await.is_err());
+        let logged = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+        assert!(logged.contains("clock_timestamp_ms"), "{logged}");
+    }
 
     fn coin(n: u8, balance: u64) -> CoinRef {
         CoinRef {

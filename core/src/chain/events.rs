@@ -399,7 +399,7 @@ impl<S: CursorStore> EventFollower<S> {
     ///
     /// # Errors
     /// The store or the node failed.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn try_next(&mut self) -> Result<Option<ChainEvent>, ChainError> {
         loop {
             if let Some(event) = self.buffer.pop_front() {

@@ -13,6 +13,9 @@
 //! - [`events`]: a resumable follower of the package's events;
 //! - [`signer`]: what a wallet provides to sign ([`TransactionSigner`]);
 //! - [`error`]: [`ChainError`], including typed Move aborts.
+//!
+//! Every call has a span; a failed call is traced there at debug level
+//! and returned. Its caller logs it, knowing whether it retries.
 
 pub mod calls;
 pub mod client;

@@ -166,7 +166,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn stake_pool(&self) -> Result<Versioned<StakePool>, ChainError> {
         self.read(self.stake_pool_id()).await
     }
@@ -176,7 +176,7 @@ impl ChainClient {
     /// # Errors
     /// As [`ChainClient::read`]; a withdrawn token is
     /// [`ChainError::ObjectNotFound`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn seal_token(&self, token: SealTokenId) -> Result<Versioned<SealToken>, ChainError> {
         self.read(token.address()).await
     }
@@ -186,7 +186,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node failed or the entry is malformed.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn stake_record(
         &self,
         token: SealTokenId,
@@ -210,7 +210,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node failed or the entry is malformed.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn slash_proposal(
         &self,
         proposal_id: u64,
@@ -226,7 +226,7 @@ impl ChainClient {
     /// # Errors
     /// As [`ChainClient::read`]; a withdrawn token is
     /// [`ChainError::ObjectNotFound`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn seal_token_state(&self, token: SealTokenId) -> Result<SealTokenState, ChainError> {
         let object = self.seal_token(token).await?;
         let pool = self.stake_pool().await?.value;
@@ -246,7 +246,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn enclave_config(
         &self,
         id: Address,
@@ -258,7 +258,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn enclave(&self, id: Address) -> Result<Versioned<Enclave>, ChainError> {
         self.read(id).await
     }
@@ -268,7 +268,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`]; a PCR that is not 48 bytes.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn enclave_expected_pcrs(&self, config: Address) -> Result<ExpectedPcrs, ChainError> {
         expected_pcrs(&self.enclave_config(config).await?.value)
     }
@@ -277,7 +277,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`]; a key that is not 32 bytes.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn enclave_public_key(
         &self,
         enclave: Address,
@@ -289,7 +289,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn k8s_request(&self, id: Address) -> Result<Versioned<K8sRequest>, ChainError> {
         self.read(id).await
     }
@@ -298,7 +298,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// As [`ChainClient::read`].
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn audit_log(&self, id: Address) -> Result<Versioned<AuditLog>, ChainError> {
         self.read(id).await
     }
@@ -309,7 +309,7 @@ impl ChainClient {
     ///
     /// # Errors
     /// The node failed or the entry is malformed.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn audit_checkpoint(
         &self,
         table: Address,
@@ -339,7 +339,7 @@ impl ChainClient {
     /// # Errors
     /// [`ChainError::ObjectNotFound`], [`ChainError::WrongObjectType`] or
     /// [`ChainError::Decode`] if `0x6` is not a clock; RPC failures.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn clock_timestamp_ms(&self) -> Result<u64, ChainError> {
         let object = self.object(super::profile::CLOCK_ID).await?;
         let clock: ClockContents = object.decode(Address::TWO, "clock", "Clock")?;

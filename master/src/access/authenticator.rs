@@ -20,6 +20,7 @@ use daas_core::access::{
     OpaqueTokenHash, ReviewError, TokenError, VerifiedToken, review_at_chain_time, unix_now_secs,
 };
 use daas_core::clock::unix_now_ms;
+use daas_core::error_chain::one_line;
 use sha2::{Digest as _, Sha256};
 use tracing::{debug, warn};
 
@@ -338,7 +339,7 @@ impl AccessService {
                 self.provisioned_map().insert(grant.seal_token, grant.tier);
             }
             Err(error) => {
-                warn!(address = %grant.address, error = %error, "cannot ensure the user's RBAC objects");
+                warn!(address = %grant.address, error = %one_line(&error), "cannot ensure the user's RBAC objects");
             }
         }
     }

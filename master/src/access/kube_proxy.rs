@@ -175,12 +175,8 @@ fn connection_options(headers: &HeaderMap) -> Result<HashSet<String>, ApiError> 
 /// Adds the impersonation headers of `grant`.
 pub(crate) fn impersonate(headers: &mut HeaderMap, grant: &Grant) -> Result<(), ApiError> {
     let value = |text: &str| {
-        HeaderValue::from_str(text).map_err(|_| {
-            ApiError::internal(
-                "cannot impersonate the user",
-                &"a value is not a header value",
-            )
-        })
+        HeaderValue::from_str(text)
+            .map_err(|error| ApiError::internal("cannot impersonate the user", &error))
     };
     headers.insert("impersonate-user", value(&grant.username)?);
     headers.insert("impersonate-uid", value(&grant.username)?);

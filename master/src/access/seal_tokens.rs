@@ -36,7 +36,6 @@ use super::authenticator::bearer_token;
 use super::seal_token_store::{SealTokenRecord, StoreError, StoredSealToken};
 use super::{AccessService, Authenticated, SEAL_TOKENS_PATH};
 use crate::http::ApiError;
-use daas_core::error_chain::one_line;
 
 /// The fewest hex digits of an id that a revocation accepts.
 pub const MIN_ID_PREFIX: usize = 8;
@@ -75,10 +74,7 @@ impl From<&SealTokenRecord> for SealTokenSummary {
 }
 
 fn store_unavailable(error: &StoreError) -> ApiError {
-    ApiError::unavailable(
-        "cannot read or write the seal token store",
-        &one_line(error),
-    )
+    ApiError::unavailable("cannot read or write the seal token store", error)
 }
 
 /// The caller of a management route: authenticated by a wallet-signed

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use daas_core::error_chain::one_line;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
@@ -143,7 +144,7 @@ async fn watch_until_added(nodes: &Api<Node>, selector: &str, version: &str) -> 
     let stream = match nodes.watch(&params, version).await {
         Ok(stream) => stream,
         Err(error) => {
-            debug!(%error, "watching for the node failed; re-listing");
+            debug!(error = %one_line(&error), "watching for the node failed; re-listing");
             return false;
         }
     };
@@ -158,7 +159,7 @@ async fn watch_until_added(nodes: &Api<Node>, selector: &str, version: &str) -> 
             }
             Ok(None) => return false,
             Err(error) => {
-                debug!(%error, "node watch failed; re-listing");
+                debug!(error = %one_line(&error), "node watch failed; re-listing");
                 return false;
             }
         }

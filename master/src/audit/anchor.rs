@@ -200,7 +200,7 @@ impl Anchoring {
     }
 
     /// `audit::create_log` for this boot's enclave.
-    #[instrument(skip_all, fields(enclave = %target.enclave_id), err)]
+    #[instrument(skip_all, fields(enclave = %target.enclave_id), err(level = "debug"))]
     async fn create_log(
         &self,
         gas: &dyn TransactionSigner,
@@ -261,7 +261,7 @@ impl Anchoring {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(tree_size = checkpoint.tree_size), err)]
+    #[instrument(skip_all, fields(tree_size = checkpoint.tree_size), err(level = "debug"))]
     async fn anchor_one(
         &self,
         gas: &dyn TransactionSigner,

@@ -162,7 +162,10 @@ pub fn event_proof(log: &AuditLog, audit_id: &str) -> Result<AuditEventProof, Ap
             .leaves
             .leaf(index)
             .map_err(|error| ApiError::internal("cannot read an audit event", &error))?
-            .ok_or_else(|| ApiError::internal("an indexed audit event is missing", &audit_id))?;
+            .ok_or_else(|| {
+                let missing = MissingEvent(audit_id.to_owned());
+                ApiError::internal("an indexed audit event is missing", &missing)
+            })?;
         let proof = state
             .leaves
             .tree()
@@ -254,6 +257,12 @@ pub fn consistency_proof(log: &AuditLog, from: u64, to: u64) -> Result<AuditCons
         })
     })
 }
+
+/// An event the index names that the log does not hold: a fault of the
+/// master's own store.
+#[derive(Debug, thiserror::Error)]
+#[error("audit event {0} is indexed but not in the log")]
+struct MissingEvent(String);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use daas_core::api::ErrorBody;
+use daas_core::error_chain::one_line;
 use serde::de::DeserializeOwned;
 
 use crate::serve::BodyTimeout;
@@ -75,8 +76,8 @@ impl ApiError {
 
     /// 503: a dependency (chain, API server) cannot be reached; the request
     /// may succeed later. Fails closed: nothing is allowed meanwhile.
-    pub fn unavailable(context: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(%error, "{context}");
+    pub fn unavailable(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %one_line(error), "{context}");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{context}; try again later"),
@@ -84,8 +85,8 @@ impl ApiError {
     }
 
     /// 500: a fault of the master; the details go to the log only.
-    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%error, "{context}");
+    pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %one_line(error), "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{context}; see the master's log"),

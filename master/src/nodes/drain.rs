@@ -20,6 +20,7 @@ use axum::extract::{Path, State};
 use daas_core::access::NodeName;
 use daas_core::access::worker_proof::Purpose;
 use daas_core::api::nodes::{DrainRequest, DrainResponse};
+use daas_core::error_chain::one_line;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
@@ -96,7 +97,7 @@ async fn check(
 /// still to go.
 async fn start(service: &NodeService, name: &NodeName) -> Result<DrainResponse, ApiError> {
     let node = name.as_str();
-    let unavailable = |error: &dyn std::fmt::Display| {
+    let unavailable = |error: &(dyn std::error::Error + 'static)| {
         ApiError::unavailable("cannot drain the node through the API server", error)
     };
     let cordoned = cordon(&service.kube, node)
@@ -130,7 +131,7 @@ fn spawn_drain(service: &NodeService, node: String) {
                     "drained at the owner's request"
                 ),
                 Err(error) => {
-                    warn!(%error, "the owner-requested drain failed; a new request retries it")
+                    warn!(error = %one_line(&error), "the owner-requested drain failed; a new request retries it")
                 }
             }
             draining.end(&node);

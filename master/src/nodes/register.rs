@@ -25,6 +25,7 @@ use daas_core::access::unix_now_secs;
 use daas_core::access::worker::{WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{Purpose, VerifiedWorkerProof};
 use daas_core::api::nodes::{Capacity, RegisterWorkerRequest, RegisterWorkerResponse};
+use daas_core::error_chain::one_line;
 use daas_core::package::SealTokenId;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;
@@ -199,7 +200,7 @@ async fn check_name_free(
     // The admission record decides, not this replica's registry: the
     // registry keeps a revoked node until it is admitted anew (a revoked
     // agent may never heartbeat again to make it forget).
-    let unavailable = |error: &dyn std::fmt::Display| {
+    let unavailable = |error: &(dyn std::error::Error + 'static)| {
         ApiError::unavailable(
             "cannot read the node's admission from the API server",
             error,
@@ -344,7 +345,7 @@ fn spawn_labelling(service: &NodeService, worker: WorkerNode) {
     tokio::spawn(
         async move {
             if let Err(error) = label_node(&kube, &worker, timeout).await {
-                warn!(%error, "the admitted node was not labelled");
+                warn!(error = %one_line(&error), "the admitted node was not labelled");
             }
         }
         .in_current_span(),

@@ -145,7 +145,7 @@ async fn handle(
         ..PatchParams::default()
     };
     if let Err(error) = fence.check().await {
-        warn!(%error, decision = kind, "not recording the decision");
+        warn!(error = %one_line(&error), decision = kind, "not recording the decision");
         return;
     }
     match api
@@ -153,7 +153,9 @@ async fn handle(
         .await
     {
         Ok(_) => info!(decision = kind, %message, "node certificate request decided"),
-        Err(error) => warn!(%error, decision = kind, "cannot record the decision"),
+        Err(error) => {
+            warn!(error = %one_line(&error), decision = kind, "cannot record the decision")
+        }
     }
 }
 
