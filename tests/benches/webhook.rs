@@ -3,12 +3,20 @@
 //! HTTP/2 load generator of `daas_e2e::load` with the API server's client
 //! certificate. 32 requests in flight: 4 connections × 8 streams.
 //!
+//! With a master built with the `transport-floor` feature, each round also
+//! measures the transport floor: the same TokenReview body posted to a
+//! route that does no work and answers as many bytes as a TokenReview
+//! answer (`daas_master::access::transport_floor`). Between `/healthz` and
+//! the floor lies the cost of carrying the bigger request and answer;
+//! between the floor and TokenReview, the handler's.
+//!
 //! Every run also reports the master's own CPU time per request and its
 //! share of the machine's busy CPU (from `/proc`): the load generator
 //! shares the machine, so requests per second also measure it, while the
 //! CPU time per request is what the master itself spends.
 //!
-//! Release master: `cargo build --release -p daas-master`, then
+//! Release master: `cargo build --release -p daas-master --features
+//! daas-master/transport-floor` (or without the feature: no floor), then
 //! `DAAS_MASTER_BIN=target/release/daas-master cargo bench -p daas-e2e
 //! --bench webhook` (the bench profile, not `--profile dev`: the load
 //! generator runs in this process and must be optimized, or it, not the
@@ -32,6 +40,7 @@ use daas_e2e::load::{
     CpuUse, LoadReport, LoadRun, Pace, WARM_UP, WebhookClient, rss_kib, staked_token_review,
 };
 use daas_e2e::stack::{Stack, StackOptions};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 const CONNECTIONS: usize = 4;
@@ -64,15 +73,14 @@ fn figures(report: &LoadReport) -> Value {
 async fn main() {
     let stack = Stack::start(StackOptions::default()).await.unwrap();
     let client = WebhookClient::new(&stack.master).unwrap();
-    let body = staked_token_review(&stack, &client, 0xa7)
-        .await
-        .unwrap()
-        .body;
+    let staked = staked_token_review(&stack, &client, 0xa7).await.unwrap();
+    let answer_bytes = staked.answer.to_string().len();
+    let body = staked.body;
     let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
     std::fs::create_dir_all(&results_dir).unwrap();
     let results = match std::env::var("DAAS_SOAK_SECS") {
         Ok(secs) => soak(&stack, &client, body, secs.parse().unwrap()).await,
-        Err(_) => compare(&stack, &client, body).await,
+        Err(_) => compare(&stack, &client, body, answer_bytes).await,
     };
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
     std::fs::write(results_dir.join("webhook.json"), results.to_string()).unwrap();
@@ -93,8 +101,9 @@ async fn measured(client: &WebhookClient, run: &LoadRun, pid: u32) -> (LoadRepor
     (report, figures)
 }
 
-/// Alternating rounds of `/healthz` and TokenReview, as fast as they go.
-async fn compare(stack: &Stack, client: &WebhookClient, body: Bytes) -> Value {
+/// Alternating rounds of `/healthz`, TokenReview and (when the master
+/// serves it) the transport floor, as fast as they go.
+async fn compare(stack: &Stack, client: &WebhookClient, body: Bytes, answer_bytes: usize) -> Value {
     let pid = stack.master.pid().unwrap();
     let duration = Duration::from_secs(env_u64("DAAS_BENCH_SECS", 10));
     let run = |path: &str, body: Option<Bytes>| LoadRun {
@@ -105,7 +114,30 @@ async fn compare(stack: &Stack, client: &WebhookClient, body: Bytes) -> Value {
         duration,
     };
     let healthz = run("/healthz", None);
-    let tokenreview = run("/authenticate", Some(body));
+    let tokenreview = run("/authenticate", Some(body.clone()));
+    // A POST-only route answers a GET 405; an absent one 404.
+    let probe = client
+        .open()
+        .await
+        .unwrap()
+        .get("/transport-floor")
+        .await
+        .unwrap();
+    let floor = (probe == StatusCode::METHOD_NOT_ALLOWED).then(|| {
+        run(
+            &format!("/transport-floor?bytes={answer_bytes}"),
+            Some(body.clone()),
+        )
+    });
+    println!(
+        "TokenReview: {} bytes asked, {answer_bytes} answered; transport floor: {}",
+        body.len(),
+        if floor.is_some() {
+            "measured"
+        } else {
+            "not served (build the master with --features transport-floor)"
+        }
+    );
     let mut rounds = Vec::new();
     for round in 0..env_u64("DAAS_BENCH_ROUNDS", 3) {
         let (reference, reference_figures) = measured(client, &healthz, pid).await;
@@ -128,11 +160,27 @@ async fn compare(stack: &Stack, client: &WebhookClient, body: Bytes) -> Value {
             reference_figures["master_cpu_us_per_request"],
             reference_figures["master_share_of_busy_cpu"],
         );
-        rounds.push(json!({
+        let mut round_figures = json!({
             "tokenreview": review_figures,
             "healthz": reference_figures,
             "ratio": ratio,
-        }));
+        });
+        if let Some(floor) = &floor {
+            let (bare, bare_figures) = measured(client, floor, pid).await;
+            assert_eq!(bare.failed, 0, "transport floor: {bare:?}");
+            println!(
+                "round {round}: transport floor {:.0}/s p99 {:.2} ms (master {} µs): {:.2} of \
+                 /healthz; TokenReview {:.2} of the floor",
+                bare.per_second,
+                bare.p99_ms,
+                bare_figures["master_cpu_us_per_request"],
+                bare.per_second / reference.per_second,
+                review.per_second / bare.per_second,
+            );
+            round_figures["transport_floor"] = bare_figures;
+            round_figures["floor_ratio"] = json!(bare.per_second / reference.per_second);
+        }
+        rounds.push(round_figures);
     }
     json!({ "in_flight": CONNECTIONS * STREAMS, "rounds": rounds })
 }

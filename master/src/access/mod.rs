@@ -40,6 +40,8 @@ mod metrics;
 pub mod seal_token_store;
 pub mod seal_tokens;
 pub mod tokenreview;
+#[cfg(feature = "transport-floor")]
+pub mod transport_floor;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -256,9 +258,15 @@ pub fn router(service: Arc<AccessService>) -> Router {
 /// The webhooks the API server calls (TokenReview and SubjectAccessReview),
 /// for the master's internal webhook listener. Not rate limited.
 pub fn webhook_router(service: Arc<AccessService>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(AUTHENTICATE_PATH, post(tokenreview::authenticate))
-        .route(AUTHORIZE_PATH, post(authorize::authorize))
+        .route(AUTHORIZE_PATH, post(authorize::authorize));
+    #[cfg(feature = "transport-floor")]
+    let router = router.route(
+        transport_floor::TRANSPORT_FLOOR_PATH,
+        post(transport_floor::answer),
+    );
+    router
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
         .with_state(service)
 }
