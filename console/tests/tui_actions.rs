@@ -11,6 +11,7 @@ use daas_console::ops::slash::Decision;
 use daas_console::ops::stake::{StakeKind, TokenAction, UserAmount};
 use daas_console::tui::action::{Action, Mutation, Screen};
 use daas_console::tui::app::App;
+use daas_console::tui::data::DataEvent;
 use daas_console::tui::tasks::TaskEvent;
 use daas_core::package::{Mist, Tier};
 use support::fixtures::{self, NOW_MS};
@@ -185,6 +186,53 @@ fn token_keys_follow_the_selected_tokens_state() {
             TokenAction::Withdraw
         ))
     );
+}
+
+#[tokio::test]
+async fn a_node_listed_without_its_seal_token_is_slashed_by_finding_it_first() {
+    let mut app = app(false, Screen::Nodes);
+    // A public listing: the master leaves the seal tokens out.
+    let mut public = fixtures::nodes(1);
+    public.nodes[0].seal_token = None;
+    app.on_data(DataEvent::Nodes(Ok(public)));
+    press(&mut app, "p");
+    assert!(!app.form_open());
+    assert!(
+        app.status()
+            .0
+            .contains("finding the seal token of worker-00000")
+    );
+    // The public staking status names it: the form opens for it.
+    let node = "worker-00000".to_owned();
+    app.on_task(TaskEvent::SlashTarget(node.clone(), Ok(fixtures::token(7))));
+    assert!(app.form_open());
+    press(&mut app, "flapping\n");
+    assert_eq!(
+        app.confirming(),
+        Some(&Mutation::ProposeSlash {
+            token: fixtures::token(7),
+            reason: "flapping".to_owned(),
+        })
+    );
+    press(&mut app, "n");
+    // It does not: the reason, as an error.
+    press(&mut app, "p");
+    app.on_task(TaskEvent::SlashTarget(
+        node,
+        Err("cannot slash worker-00000: no seal token".to_owned()),
+    ));
+    assert!(!app.form_open());
+    assert_eq!(
+        app.status(),
+        ("cannot slash worker-00000: no seal token", true)
+    );
+    // Read-only: refused before anything is looked up.
+    let mut readonly = self::app(true, Screen::Nodes);
+    let mut public = fixtures::nodes(1);
+    public.nodes[0].seal_token = None;
+    readonly.on_data(DataEvent::Nodes(Ok(public)));
+    press(&mut readonly, "p");
+    assert!(readonly.status().0.contains("read-only"));
 }
 
 #[tokio::test]

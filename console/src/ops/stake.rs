@@ -459,8 +459,7 @@ impl TokenState {
                 format_ms(until_ms)
             )),
             (_, TokenAction::Withdraw) => Some(
-                "was not unstaked: request unstake first (`daas-console stake unstake`), \
-                 then withdraw once it has unbonded"
+                "was not unstaked: request unstake first, then withdraw once it has unbonded"
                     .to_owned(),
             ),
             (Self::Understaked { required }, TokenAction::Refresh) => Some(format!(

@@ -156,4 +156,7 @@ pub enum Action {
     VerifyAudit(String),
     /// Ask a node's agent for its live metrics (for the node's detail).
     AgentMetrics(String),
+    /// Find a node's seal token in the public staking status (a public
+    /// listing hides it), then open the slash proposal form.
+    SlashNode(String),
 }

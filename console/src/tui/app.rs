@@ -20,7 +20,7 @@ use super::components::audit::Audit;
 use super::components::confirm::Confirm;
 use super::components::form::{Field, Form};
 use super::components::gateway::Gateway;
-use super::components::nodes::Nodes;
+use super::components::nodes::{Nodes, propose_form};
 use super::components::overview::Overview;
 use super::components::palette::Palette;
 use super::components::slash::Slash;
@@ -177,8 +177,14 @@ impl App {
     pub fn on_task(&mut self, event: TaskEvent) {
         match event {
             TaskEvent::Planned(mutation, details) => {
+                self.set_status(String::new(), false);
                 self.popup = Some(Popup::Confirm(Confirm { mutation, details }));
             }
+            TaskEvent::SlashTarget(node, Ok(token)) => {
+                self.set_status(String::new(), false);
+                self.popup = Some(Popup::Form(propose_form(&node, &token.to_string())));
+            }
+            TaskEvent::SlashTarget(_, Err(why)) => self.set_status(why, true),
             TaskEvent::Progress(text) => self.set_status(text, false),
             TaskEvent::Done(result) => {
                 match result {
@@ -307,21 +313,33 @@ impl App {
                     self.tasks.clone(),
                 );
             }
+            Action::SlashNode(node) => {
+                self.popup = None;
+                if !self.refused_read_only("propose a slash") {
+                    self.set_status(format!("finding the seal token of {node}…"), false);
+                    tasks::slash_target(self.ctx.clone(), node, self.tasks.clone());
+                }
+            }
         }
+    }
+
+    /// Refuses `action` in a read-only session; `true` when it did.
+    fn refused_read_only(&mut self, action: &str) -> bool {
+        if !self.ctx.settings().readonly {
+            return false;
+        }
+        self.set_status(
+            format!("refused: `{action}` changes state and this session is read-only"),
+            true,
+        );
+        true
     }
 
     /// Opens the confirmation of `mutation`, or refuses it in a read-only
     /// session.
     fn ask(&mut self, mutation: Mutation) {
         self.popup = None;
-        if self.ctx.settings().readonly {
-            self.set_status(
-                format!(
-                    "refused: `{}` changes state and this session is read-only",
-                    mutation.name()
-                ),
-                true,
-            );
+        if self.refused_read_only(mutation.name()) {
             return;
         }
         if let Mutation::Stake(kind) = mutation {

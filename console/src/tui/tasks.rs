@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use daas_core::package::SealTokenId;
 use daas_core::wallet::{Passphrase, Scheme, WalletStore};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -33,6 +34,20 @@ pub enum TaskEvent {
     Audit(AuditCheck),
     /// A node agent's live metrics, or why there are none.
     Agent(Result<nodes::AgentMetricsView, String>),
+    /// The seal token admitting a node, to propose slashing, or why not.
+    SlashTarget(String, Result<SealTokenId, String>),
+}
+
+/// Finds the seal token admitting `node` in the master's public staking
+/// status, in the background.
+pub fn slash_target(ctx: Context, node: String, news: mpsc::UnboundedSender<TaskEvent>) {
+    tokio::spawn(async move {
+        let found = async { nodes::node_seal_token(&ctx.master().await?, &node).await };
+        let found = found
+            .await
+            .map_err(|error| format!("cannot slash {node}: {error}"));
+        let _ = news.send(TaskEvent::SlashTarget(node, found));
+    });
 }
 
 /// Asks `node`'s agent for its metrics in the background (over TLS pinned

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Row, Wrap};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, load_state, time};
+use super::{Command, Component, View, block, draw_load_state, time};
 use crate::tui::action::Action;
 use crate::tui::data::AuditCheck;
 use crate::tui::keys::Binding;
@@ -53,12 +53,8 @@ impl Component for Audit {
 impl Audit {
     fn draw_checkpoints(&mut self, frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         let theme = view.theme;
-        if let Some(state) = load_state(&view.data.audit, "audit checkpoints") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, theme.muted()))
-                    .block(block("Audit checkpoints", theme)),
-                area,
-            );
+        let (data, what) = (&view.data.audit, "audit checkpoints");
+        if draw_load_state(frame, area, data, what, "Audit checkpoints", theme) {
             return;
         }
         let Some(list) = &view.data.audit.value else {

@@ -9,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row};
 
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, load_state, time};
+use super::{Command, Component, View, block, draw_load_state, time};
 use crate::tui::action::Action;
 use crate::tui::loader::short;
 
@@ -23,11 +23,14 @@ impl Component for Gateway {
     fn draw(&mut self, frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         let theme = view.theme;
         let title = "Gateway requests · submit with `daas-console gateway submit`";
-        if let Some(state) = load_state(&view.data.gateway, "gateway requests") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, theme.muted())).block(block(title, theme)),
-                area,
-            );
+        if draw_load_state(
+            frame,
+            area,
+            &view.data.gateway,
+            "gateway requests",
+            title,
+            theme,
+        ) {
             return;
         }
         let Some(requests) = &view.data.gateway.value else {

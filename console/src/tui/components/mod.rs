@@ -20,8 +20,8 @@ pub mod wallets;
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 use super::action::Action;
 use super::data::{Data, Loaded};
@@ -127,6 +127,28 @@ pub fn load_state<T>(loaded: &Loaded<T>, what: &str) -> Option<String> {
         (None, Some(error)) => Some(format!("{what} unavailable: {error}")),
         _ => None,
     }
+}
+
+/// Draws `loaded`'s [`load_state`], wrapped, in a box titled `title`;
+/// `true` when it did, and there is nothing else to draw.
+pub fn draw_load_state<T>(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    loaded: &Loaded<T>,
+    what: &str,
+    title: impl Into<String>,
+    theme: &Theme,
+) -> bool {
+    let Some(state) = load_state(loaded, what) else {
+        return false;
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(state, theme.muted()))
+            .wrap(Wrap { trim: true })
+            .block(block(title, theme)),
+        area,
+    );
+    true
 }
 
 /// `ms` since the epoch as `2026-12-04 05:51:02Z`.

@@ -14,7 +14,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 use super::form::{Field, Form};
 use super::node_detail::NodeDetail;
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, duration, load_state};
+use super::{Command, Component, View, block, draw_load_state, duration};
 use crate::ops::drain::DrainOptions;
 use crate::ops::nodes::{NodeRow, NodeState};
 use crate::tui::action::{Action, Mutation};
@@ -275,12 +275,14 @@ impl Component for Nodes {
         } else {
             format!("Nodes /{}", self.filter)
         };
-        if let Some(state) = load_state(&view.data.nodes, "nodes") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, view.theme.muted()))
-                    .block(block(title, view.theme)),
-                table_area,
-            );
+        if draw_load_state(
+            frame,
+            table_area,
+            &view.data.nodes,
+            "nodes",
+            title.clone(),
+            view.theme,
+        ) {
             return;
         }
         let nodes = view
@@ -375,10 +377,7 @@ impl Component for Nodes {
         }
         if view.is(key, Binding::ProposeSlash) {
             let Some(token) = &node.seal_token else {
-                return Some(Action::Refused(format!(
-                    "the master knows no seal token for {}: nothing to slash",
-                    node.name
-                )));
+                return Some(Action::SlashNode(node.name.clone()));
             };
             return Some(if view.readonly() {
                 Action::Ask(Mutation::ProposeSlash {

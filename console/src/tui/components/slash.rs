@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, load_state, time};
+use super::{Command, Component, View, block, draw_load_state, time};
 use crate::ops::slash::Decision;
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
@@ -24,12 +24,8 @@ pub struct Slash {
 impl Component for Slash {
     fn draw(&mut self, frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         let theme = view.theme;
-        if let Some(state) = load_state(&view.data.slash, "slash proposals") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, theme.muted()))
-                    .block(block("Slash review", theme)),
-                area,
-            );
+        let (data, what) = (&view.data.slash, "slash proposals");
+        if draw_load_state(frame, area, data, what, "Slash review", theme) {
             return;
         }
         let Some(slash) = &view.data.slash.value else {

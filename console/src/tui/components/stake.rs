@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, duration, load_state, time};
+use super::{Command, Component, View, block, draw_load_state, duration, time};
 use crate::ops::stake::{StakeKind, TokenAction, TokenState, TokenView, UserAmount, tier_powers};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
@@ -136,12 +136,14 @@ impl Component for Stake {
             .block(block("Tiers", theme)),
             tiers,
         );
-        if let Some(state) = load_state(&view.data.stake, "stake") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, theme.muted()))
-                    .block(block("Seal tokens", theme)),
-                tokens,
-            );
+        if draw_load_state(
+            frame,
+            tokens,
+            &view.data.stake,
+            "stake",
+            "Seal tokens",
+            theme,
+        ) {
             return;
         }
         let Some(status) = &view.data.stake.value else {

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Row};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, load_state};
+use super::{Command, Component, View, block, draw_load_state};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
 
@@ -67,11 +67,7 @@ pub fn import_form() -> Form {
 impl Component for Wallets {
     fn draw(&mut self, frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         let theme = view.theme;
-        if let Some(state) = load_state(&view.data.wallet, "wallet") {
-            frame.render_widget(
-                Paragraph::new(Line::styled(state, theme.muted())).block(block("Wallet", theme)),
-                area,
-            );
+        if draw_load_state(frame, area, &view.data.wallet, "wallet", "Wallet", theme) {
             return;
         }
         let Some(wallet) = &view.data.wallet.value else {
