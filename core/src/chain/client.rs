@@ -1079,51 +1079,61 @@ pub(crate) fn emitted_event_from_proto(event: &proto::Event) -> Result<EmittedEv
 mod tests {
     use super::*;
 
+    /// What a `tracing` subscriber writes, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        /// Captures this thread's events up to `level` until the guard
+        /// drops.
+        fn at(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+            let captured = Self::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(move || writer.clone())
+                .finish();
+            (captured, tracing::subscriber::set_default(subscriber))
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
     /// A failed call is the caller's to report: it knows whether it
     /// retries. The client traces it at debug level only, so a retried
     /// failure is not logged twice, once as an ERROR.
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_call_is_returned_not_logged() {
-        #[derive(Clone, Default)]
-        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let _default = tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::INFO)
-                .with_writer(move || writer.clone())
-                .finish(),
-        );
         // A port nothing listens on: the connection is refused at once.
         let client = ChainClient::new(ChainConfig::devnet("http://127.0.0.1:9")).unwrap();
+        let (info, guard) = Captured::at(tracing::Level::INFO);
         assert!(client.clock_timestamp_ms().await.is_err());
-        let logged = captured.0.lock().unwrap().clone();
-        assert!(logged.is_empty(), "{}", String::from_utf8_lossy(&logged));
+        drop(guard);
+        assert_eq!(info.text(), "");
 
         // At debug level the failure is still in its span.
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let _debug = tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::DEBUG)
-                .with_writer(move || writer.clone())
-                .finish(),
-        );
+        let (debug, _guard) = Captured::at(tracing::Level::DEBUG);
         assert!(client.clock_timestamp_ms().await.is_err());
-        let logged = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-        assert!(logged.contains("clock_timestamp_ms"), "{logged}");
+        assert!(
+            debug.text().contains("clock_timestamp_ms"),
+            "{}",
+            debug.text()
+        );
     }
 
     fn coin(n: u8, balance: u64) -> CoinRef {
