@@ -179,7 +179,9 @@ fn a_long_reason_a_source_is_unavailable_is_wrapped_not_cut() {
     let why = "0x1111111111111111111111111111111111111111111111111111111111111111 has no \
                active user seal token: stake first (`daas-console stake --tier viewer`) or \
                name one with --seal-token";
-    let events = vec![daas_console::tui::data::DataEvent::Audit(Err(why.to_owned()))];
+    let events = vec![daas_console::tui::data::DataEvent::Audit(Err(
+        why.to_owned()
+    ))];
     let mut app = screen_with(events, Screen::Audit, false);
     let text = fixtures::render(&mut app, WIDTH, HEIGHT);
     assert!(text.contains("name one with --seal-token"), "{text}");

@@ -269,10 +269,7 @@ impl Local {
             );
             serde_json::from_slice(&output.stdout).unwrap()
         };
-        json(
-            self.console(&["stake", "--tier", "viewer", "--yes", "--json"])
-                .await,
-        );
+        // Signed for the operator's one active user seal token (super).
         let path = "/api/v1/namespaces/default/configmaps";
         let submitted = json(
             self.console(&["gateway", "submit", "GET", path, "--yes", "--json"])
@@ -291,6 +288,19 @@ impl Local {
             );
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    /// The operator's seal tokens with their tiers (`stake status`).
+    async fn operator_tokens(&self) -> Vec<(String, String)> {
+        let output = self.console(&["stake", "status", "--json"]).await;
+        assert!(output.status.success(), "{}", stderr(&output));
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        status["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["seal_token"].to_string(), t["tier"].to_string()))
+            .collect()
     }
 
     /// The real worker's seal token (from its agent's state) and whether
@@ -444,6 +454,11 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     let facts = local.facts();
     assert!(facts["enclave_config"].is_array(), "{facts}");
+    // The operator holds one super-tier user seal token, staked by `up`
+    // (its TUI lists every node in full: the test below).
+    let operator_tokens = local.operator_tokens().await;
+    assert_eq!(operator_tokens.len(), 1, "{operator_tokens:?}");
+    assert_eq!(operator_tokens[0].1, "\"super\"", "{operator_tokens:?}");
     // The master's audit log is on the devnet, checkpoints anchored (the
     // launcher gave the master a funded gas key).
     let (log, tree_size) = local.anchored_audit_log().await;
@@ -524,6 +539,11 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     local.ready_worker().await;
     assert_eq!(local.worker_stake().await, (seal, true));
     assert_eq!(local.facts()["enclave_config"], facts["enclave_config"]);
+    assert_eq!(
+        local.operator_tokens().await,
+        operator_tokens,
+        "staked again"
+    );
     assert_eq!(
         local.ready_simulated().await,
         (simulated_owner, simulated_tokens),
@@ -713,8 +733,10 @@ async fn the_first_command_in_a_terminal_opens_the_console_on_the_stack() {
             line.contains("local-worker") && line.split_whitespace().any(|word| word == "Ready")
         })
     };
+    // Listed as the operator's super-tier seal token sees it, not publicly.
+    let in_full = |screen: &str| worker_ready(screen) && !screen.contains("listed publicly");
     terminal
-        .wait_until(worker_ready, "local-worker Ready", UP_TIMEOUT)
+        .wait_until(in_full, "local-worker Ready, listed in full", UP_TIMEOUT)
         .await;
     local.ready_worker().await;
 

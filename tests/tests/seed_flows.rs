@@ -974,6 +974,16 @@ async fn metrics(
         },
     )
     .await;
+    step(
+        "4.5 the super tier's operator reads the worker's agent metrics, its own seal token signing by default",
+        async {
+            let view = operator.json(&["nodes", "metrics", &a.node])?;
+            ensure!(view["metrics"]["memory_usage"].as_f64() > Some(0.0), "{view}");
+            ensure!(view["agent_api"]["url"] == endpoint.0.as_str(), "{view}");
+            Ok(())
+        },
+    )
+    .await;
 }
 
 /// Flow 5: troubleshooting a node that does not join.

@@ -366,7 +366,8 @@ pub enum NodesCommand {
     Metrics {
         /// The node.
         node: String,
-        /// The seal token to sign the access token for (default: the node's own, as its owner).
+        /// The seal token to sign the access token for (default: the wallet's active user
+        /// seal token of the highest tier, else the node's own, as its owner).
         #[arg(long, value_name = "OBJECT_ID")]
         seal_token: Option<String>,
         /// Print JSON.

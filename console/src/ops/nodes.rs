@@ -488,7 +488,7 @@ pub async fn agent_metrics(
     let master = ctx.master().await?;
     let seal_token = match seal_token {
         Some(token) => token,
-        None => node_seal_token(&master, node).await?,
+        None => metrics_credential(ctx, &master, node).await?,
     };
     let (token, signer) =
         super::kubeconfig::request_token(ctx, &master, seal_token, unlock).await?;
@@ -512,6 +512,21 @@ pub async fn agent_metrics(
         agent_api,
         metrics,
     })
+}
+
+/// The seal token to sign for when none is named: the wallet's active
+/// user seal token of the highest tier (an admin or super tier sees every
+/// node's agent), else the node's own, which its owner holds (the master
+/// shows a node in full to the signer who owns it, whatever it signs for).
+async fn metrics_credential(
+    ctx: &Context,
+    master: &daas_core::api::MasterClient,
+    node: &str,
+) -> Result<SealTokenId, OpsError> {
+    match super::stake::widest_view_user_token(ctx).await {
+        Err(OpsError::Refused(_)) => node_seal_token(master, node).await,
+        found => found,
+    }
 }
 
 /// The seal token `node` is admitted through, as the master says (its

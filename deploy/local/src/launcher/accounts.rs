@@ -2,8 +2,8 @@
 //! runs: the operator (admin, `EnclaveCap` and `SlasherCap` owner from
 //! genesis) and the real worker, each an encrypted wallet with a random
 //! passphrase in an owner-only file; their faucet funding; the
-//! `EnclaveConfig` with the master's PCRs and the registration of the
-//! master's dev enclave key.
+//! `EnclaveConfig` with the master's PCRs, the registration of the
+//! master's dev enclave key, and the operator's super-tier stake.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail, ensure};
 use daas_core::chain::ChainClient;
 use daas_core::chain::ptb::PcrArgs;
-use daas_core::package::ENCLAVE_CAP_ID;
+use daas_core::package::staking::{SealToken, TokenStatus};
+use daas_core::package::{ENCLAVE_CAP_ID, MoveStruct as _, Role, SealTokenId, Tier};
 use daas_core::private_file;
 use daas_core::wallet::{BackendKind, Keypair, Passphrase, Scheme, WalletStore};
 use rand::RngCore as _;
@@ -258,6 +259,42 @@ pub async fn register_enclave(
         bail!("daas-console enclave register printed nothing");
     }
     Ok(())
+}
+
+/// The operator's active super-tier user seal token, staked now if it
+/// holds none. The operator's console then sees what an operator sees
+/// (every node's owner and stake, the agents' metrics, the audit log) and
+/// its kubectl is cluster-admin, through stake like anyone else's.
+///
+/// # Errors
+/// The chain could not be read, or the stake failed.
+pub async fn operator_seal_token(
+    chain: &ChainClient,
+    operator: &Account,
+) -> anyhow::Result<SealTokenId> {
+    let params = chain.stake_pool().await?.value.params;
+    let now_ms = chain.clock_timestamp_ms().await?;
+    let tag = SealToken::struct_tag(chain.package_id());
+    for id in chain
+        .owned_objects_of_type(operator.address(), &tag)
+        .await?
+    {
+        let token = SealTokenId::new(id);
+        let state = chain.seal_token_state(token).await?;
+        let active = state
+            .record
+            .as_ref()
+            .is_some_and(|record| record.status(now_ms, &params) == TokenStatus::Active);
+        if active && state.token.value.role == Role::User && state.tier() == Some(Tier::Super) {
+            return Ok(token);
+        }
+    }
+    let amount = params.tiers.threshold(Tier::Super);
+    let minted = chain
+        .stake_and_mint(operator.key(), amount, Role::User, "")
+        .await
+        .context("staking the operator's super tier")?;
+    Ok(minted.token)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use daas_core::package::SealTokenId;
 use sui_sdk_types::Address;
 
 use crate::launcher::layout::{Layout, Ports};
@@ -24,6 +25,8 @@ pub struct StackView<'a> {
     pub enclave_config: Address,
     /// The operator's address.
     pub operator: Address,
+    /// The operator's super-tier user seal token.
+    pub operator_token: SealTokenId,
     /// The real worker's node name.
     pub node: &'a str,
     /// The image the real worker holds (it reaches no registry).
@@ -118,7 +121,10 @@ impl StackView<'_> {
             ),
             (
                 "operator wallet",
-                format!("{} (admin, EnclaveCap, SlasherCap)", self.operator),
+                format!(
+                    "{} (AdminCap, EnclaveCap, SlasherCap; super tier: seal token {})",
+                    self.operator, self.operator_token
+                ),
             ),
             ("EnclaveConfig", self.enclave_config.to_string()),
             (
@@ -211,6 +217,7 @@ mod tests {
             pcrs: &pcrs,
             enclave_config: Address::TWO,
             operator: Address::ZERO,
+            operator_token: SealTokenId::new(Address::ZERO),
             node: "local-worker",
             node_image: "localhost/k3s-daas/busybox:1.35.0",
             simulated: 3,

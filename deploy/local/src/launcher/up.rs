@@ -281,6 +281,7 @@ async fn start(
     };
     gas.add("audit gas", accounts::audit_gas_key(layout)?)
         .await?;
+    let operator_token = accounts::operator_seal_token(&chain, &operator).await?;
     let files = stack::write_webhook_files(&layout.master_dir(), ports.webhook_port).await?;
     let cluster = start_cluster(layout, &files, ports.apiserver_port).await?;
     let master = spawn_master(&run, layout, programs, &cluster, &chain_url, args).await?;
@@ -299,6 +300,7 @@ async fn start(
         pcrs: &pcrs,
         enclave_config: config,
         operator: operator.address(),
+        operator_token,
         node: NODE_NAME,
         node_image: &node_image,
         simulated: args.agents,
