@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use daas_core::error_chain::one_line;
 use daas_core::package::{Mist, SealTokenId};
-use tracing::{error, info};
+use tracing::info;
 
 use crate::config::{AgentConfig, Overrides};
 use crate::exit::Exit;
@@ -91,17 +92,13 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Simulate(args) => {
             return match crate::simulate::run(args).await {
                 Ok(()) => Exit::Stopped,
-                Err(error) => fail(&error.to_string(), Exit::Failed),
+                Err(error) => fail(&one_line(&error), Exit::Failed),
             };
         }
     };
     let config = match common.load() {
         Ok(config) => config,
-        Err(error) => {
-            error!("{error}");
-            eprintln!("daas-agent: {error}");
-            return Exit::Config;
-        }
+        Err(error) => return fail(&one_line(&error), Exit::Config),
     };
     let held = match lock::try_lock(&config.state_dir) {
         Ok(held) => held,
@@ -115,7 +112,7 @@ pub async fn main(cli: Cli) -> Exit {
     let store = StateStore::new(&config.state_dir);
     if unstake {
         if let Err(error) = store.write_private(UNSTAKE_REQUEST_FILE, b"requested\n") {
-            return fail(&error.to_string(), Exit::Failed);
+            return fail(&one_line(&error), Exit::Failed);
         }
         if held.is_none() {
             info!("a running agent leaves; following its state");
@@ -136,12 +133,13 @@ pub async fn main(cli: Cli) -> Exit {
     };
     match result {
         Ok(outcome) => outcome.exit(),
-        Err(error) => fail(&error.to_string(), error.exit()),
+        Err(error) => fail(&one_line(&error), error.exit()),
     }
 }
 
+/// Says why the agent stops, once, on stderr (where its logs go too,
+/// so it is not logged as well), and gives its exit status.
 fn fail(message: &str, exit: Exit) -> Exit {
-    error!("{message}");
     eprintln!("daas-agent: {message}");
     exit
 }
