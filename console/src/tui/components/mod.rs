@@ -172,8 +172,41 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// A byte count as `512 B`, `3.4 KiB`, `665.2 MiB`, `1.2 GiB`.
+pub fn bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if count < 1024 {
+        return format!("{count} B");
+    }
+    // Display only: the f64 rounding of a byte count is invisible at one
+    // decimal.
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = count as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// The height of `paragraph` wrapped in a bordered box `width` wide.
 pub fn wrapped_height(paragraph: &ratatui::widgets::Paragraph<'_>, width: u16) -> u16 {
     let rows = paragraph.line_count(width.saturating_sub(2).max(1));
     u16::try_from(rows + 2).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_in_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(697_497_896), "665.2 MiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TiB");
+    }
 }

@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{Command, Component, View, block, duration};
+use super::{Command, Component, View, block, bytes, duration};
 use crate::ops::nodes::NodeRow;
 use crate::tui::action::Action;
 use crate::tui::keys::Binding;
@@ -51,7 +51,7 @@ impl NodeDetail {
                     field("containers", m.container_count.to_string()),
                     field(
                         "network rx/tx",
-                        format!("{} / {} B", m.network_rx, m.network_tx),
+                        format!("{} / {}", bytes(m.network_rx), bytes(m.network_tx)),
                     ),
                 ]
             }
