@@ -174,6 +174,10 @@ fn token_keys_follow_the_selected_tokens_state() {
         "{:?}",
         app.status()
     );
+    // Another screen: the refusal was about this one, and is gone.
+    press(&mut app, "4");
+    assert_eq!(app.status(), ("? for help, : for commands", false));
+    press(&mut app, "3");
     let unbonded = NOW_MS + 4 * 86_400_000;
     app.on_key(
         &KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE),

@@ -90,6 +90,9 @@ enum Popup {
     Secret(String, Zeroizing<String>),
 }
 
+/// The status line when there is nothing to say.
+const HINT: &str = "? for help, : for commands";
+
 /// The status line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Status {
@@ -136,7 +139,7 @@ impl App {
             keys,
             theme,
             status: Status {
-                text: theme_error.unwrap_or_else(|| "? for help, : for commands".to_owned()),
+                text: theme_error.unwrap_or_else(|| HINT.to_owned()),
                 error: false,
             },
             refresh,
@@ -275,6 +278,10 @@ impl App {
             Action::Palette => self.popup = Some(Popup::Palette(Palette::default())),
             Action::Goto(screen) => {
                 self.popup = None;
+                // What the last screen said is not about the next one.
+                if screen != self.current {
+                    self.set_status(HINT.to_owned(), false);
+                }
                 self.current = screen;
             }
             Action::Refresh => {
