@@ -281,14 +281,10 @@ impl AgentConfig {
     /// # Errors
     /// [`ConfigError`] naming the file and the field.
     pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let file: File = if text.trim().is_empty() {
-            File::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|error| ConfigError::Parse {
-                path: path.to_owned(),
-                reason: error.to_string(),
-            })?
-        };
+        let file: File = daas_core::yaml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
         Resolver { path, overrides }.resolve(file)
     }
 }

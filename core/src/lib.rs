@@ -18,3 +18,4 @@ pub mod intent;
 pub mod package;
 pub mod private_file;
 pub mod wallet;
+pub mod yaml;

@@ -518,10 +518,7 @@ impl MasterConfig {
     /// # Errors
     /// The parser's message.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        serde_saphyr::from_str(text).map_err(|error| error.to_string())
+        daas_core::yaml::from_str(text).map_err(|error| error.to_string())
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {

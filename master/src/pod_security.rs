@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn the_default_is_restricted_and_only_system_namespaces_are_exempt() {
         let text = admission_configuration();
-        let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let value: serde_json::Value = daas_core::yaml::from_str(&text).unwrap();
         let plugin = &value["plugins"][0];
         assert_eq!(plugin["name"], "PodSecurity");
         let configuration = &plugin["configuration"];

@@ -178,11 +178,8 @@ impl KubeconfigEntry {
 /// [`KubeconfigError::Parse`], or [`KubeconfigError::Malformed`] if the
 /// document is not a mapping.
 pub fn from_yaml(text: &str) -> Result<Value, KubeconfigError> {
-    if text.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
     let value: Value =
-        serde_saphyr::from_str(text).map_err(|e| KubeconfigError::Parse(e.to_string()))?;
+        crate::yaml::from_str(text).map_err(|e| KubeconfigError::Parse(e.to_string()))?;
     match value {
         Value::Object(_) => Ok(value),
         Value::Null => Ok(Value::Object(Map::new())),
