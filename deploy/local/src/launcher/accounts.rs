@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail, ensure};
 use daas_core::chain::ChainClient;
 use daas_core::chain::ptb::PcrArgs;
-use daas_core::package::staking::{SealToken, TokenStatus};
+use daas_core::package::staking::SealToken;
 use daas_core::package::{ENCLAVE_CAP_ID, MoveStruct as _, Role, SealTokenId, Tier};
 use daas_core::private_file;
 use daas_core::wallet::{BackendKind, Keypair, Passphrase, Scheme, WalletStore};
@@ -272,7 +272,6 @@ pub async fn operator_seal_token(
     chain: &ChainClient,
     operator: &Account,
 ) -> anyhow::Result<SealTokenId> {
-    let params = chain.stake_pool().await?.value.params;
     let now_ms = chain.clock_timestamp_ms().await?;
     let tag = SealToken::struct_tag(chain.package_id());
     for id in chain
@@ -281,14 +280,14 @@ pub async fn operator_seal_token(
     {
         let token = SealTokenId::new(id);
         let state = chain.seal_token_state(token).await?;
-        let active = state
-            .record
-            .as_ref()
-            .is_some_and(|record| record.status(now_ms, &params) == TokenStatus::Active);
-        if active && state.token.value.role == Role::User && state.tier() == Some(Tier::Super) {
+        if state.is_active(now_ms)
+            && state.token.value.role == Role::User
+            && state.tier() == Some(Tier::Super)
+        {
             return Ok(token);
         }
     }
+    let params = chain.stake_pool().await?.value.params;
     let amount = params.tiers.threshold(Tier::Super);
     let minted = chain
         .stake_and_mint(operator.key(), amount, Role::User, "")
