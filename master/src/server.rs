@@ -150,6 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 Arc::clone(&services.access),
             ));
             tasks.spawn(Arc::clone(&services.access).sweep_seal_tokens(SEAL_TOKEN_SWEEP_INTERVAL));
+            tasks.spawn(Arc::clone(&services.nodes).sweep_quiet_nodes());
             tasks.spawn(reconciler.run(shutdown.clone()));
             tasks.spawn(probe(cluster.client.clone(), chain, Arc::clone(&readiness)));
         }

@@ -20,7 +20,7 @@ use daas_core::api::nodes::{
     HEARTBEAT_PATH, NODE_HEALTH_PATH, REGISTER_WORKER_PATH, RegisterWorkerResponse,
     STAKING_STATUS_PATH,
 };
-use daas_core::package::{Role, SLASHER_CAP_ID, SealTokenId};
+use daas_core::package::{Mist, Role, SLASHER_CAP_ID, SealTokenId};
 use daas_master::admission::JoinToken;
 use daas_master::admission::bootstrap_token::{
     KUBE_SYSTEM, NODE_BOOTSTRAP_GROUP, node_token_selector,
@@ -266,7 +266,7 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
         assert_eq!(token["node_id"], name.as_str());
         assert_eq!(token["stake_mist"], 5_000_000_000u64);
         assert_eq!(token["stake_sui"], "5 SUI");
-        assert_eq!(token["tier"], "admin");
+        assert_eq!(token["tier"], Value::Null, "a worker's stake buys no tier");
         assert_eq!(token["status"]["state"], "active");
         assert_eq!(token["admitted_node"], name.as_str());
     }
@@ -297,6 +297,75 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
     assert!(error_of(&json).contains("unbonding"), "{json}");
     let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{name}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_quiet_node_the_chain_no_longer_admits_leaves_node_health() {
+    let harness = Harness::start().await;
+    let owner = harness.funded(0x33).await;
+    let gone = node_name("nodes-quiet-gone");
+    let kept = node_name("nodes-quiet-kept");
+    let mut seals = Vec::new();
+    for name in [&gone, &kept] {
+        let seal = harness.stake(&owner, 5, Role::Worker, name).await;
+        let body = register_body(seal, name, &register_proof(&owner, seal, name));
+        let (status, json) = harness.post(REGISTER_WORKER_PATH, &body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        seals.push(seal);
+    }
+    let (seal_gone, seal_kept) = (seals[0], seals[1]);
+
+    // One node is unstaked and its agent stops; the other's seal token
+    // changes on chain (more stake) and still admits it. Both admissions
+    // are invalidated, as the chain events do.
+    harness
+        .chain
+        .request_unstake(&owner, seal_gone)
+        .await
+        .unwrap();
+    harness
+        .chain
+        .add_stake(&owner, seal_kept, Mist::new(1_000_000_000))
+        .await
+        .unwrap();
+    harness.service.invalidate_seal_token(seal_gone);
+    harness.service.invalidate_seal_token(seal_kept);
+
+    // Neither has been quiet for an hour: nothing is re-checked.
+    let forgotten = harness
+        .service
+        .recheck_quiet_nodes(Duration::from_secs(3600))
+        .await;
+    assert!(forgotten.is_empty(), "{forgotten:?}");
+    let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{gone}")).await;
+    assert_eq!(status, StatusCode::OK, "still listed before the sweep");
+
+    let forgotten = harness.service.recheck_quiet_nodes(Duration::ZERO).await;
+    let forgotten: Vec<String> = forgotten.iter().map(ToString::to_string).collect();
+    assert_eq!(forgotten, std::slice::from_ref(&gone));
+    let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{gone}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The other was admitted again: its next heartbeat needs no re-check.
+    let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{kept}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let beat = proof(
+        &owner,
+        Purpose::Heartbeat,
+        seal_kept,
+        &kept,
+        unix_now_secs(),
+    );
+    let (status, json) = harness
+        .post(HEARTBEAT_PATH, &heartbeat_body(&kept, &beat, 1))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert!(
+        harness
+            .service
+            .recheck_quiet_nodes(Duration::ZERO)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

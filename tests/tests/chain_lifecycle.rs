@@ -118,6 +118,8 @@ async fn staking_mints_a_seal_token_owned_by_the_staker_with_the_right_tier() {
     assert_eq!(token.role, Role::Worker);
     assert_eq!(token.node_id, b"worker-1");
     assert_eq!(minted.event.tier, Some(Tier::Admin));
+    let state = chain.client.seal_token_state(minted.token).await.unwrap();
+    assert_eq!(state.tier(), None, "a worker's stake buys no access tier");
 }
 
 #[tokio::test]

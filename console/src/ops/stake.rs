@@ -234,7 +234,8 @@ pub struct Receipt {
     pub digest: Digest,
     /// The stake afterwards, if the call says.
     pub stake: Option<Mist>,
-    /// The tier afterwards, if the call says.
+    /// The tier afterwards, if the call says; none for a worker's token
+    /// (see [`daas_core::chain::reads::SealTokenState::tier`]).
     #[serde(serialize_with = "super::json::tier")]
     pub tier: Option<Tier>,
     /// When the token expires or unbonding ends (ms), if the call says.
@@ -264,7 +265,7 @@ pub async fn stake(ctx: &Context, signer: &Keypair, plan: &StakePlan) -> Result<
         seal_token: minted.token,
         digest: minted.outcome.digest,
         stake: Some(minted.event.stake),
-        tier: minted.event.tier,
+        tier: minted.event.tier.filter(|_| plan.role == Role::User),
         until_ms: Some(minted.event.expires_at_ms),
     })
 }
@@ -320,15 +321,15 @@ pub async fn act(
 ) -> Result<Receipt, OpsError> {
     ctx.ensure_writable(action.name())?;
     let chain = ctx.chain()?;
-    let receipt = |digest, stake, tier, until_ms| Receipt {
+    let role = ensure_allowed(&chain, token, action).await?;
+    let receipt = |digest, stake, tier: Option<Tier>, until_ms| Receipt {
         action: action.name(),
         seal_token: token,
         digest,
         stake,
-        tier,
+        tier: tier.filter(|_| role == Role::User),
         until_ms,
     };
-    ensure_allowed(&chain, token, action).await?;
     Ok(match action {
         TokenAction::Add(amount) => {
             let Called { event, outcome } = chain.add_stake(signer, token, amount).await?;
@@ -356,20 +357,18 @@ pub async fn act(
 }
 
 /// Refuses, before anything is signed, an action the chain would abort,
-/// saying what to do instead; the chain still decides.
+/// saying what to do instead; the chain still decides. The token's role
+/// when allowed.
 async fn ensure_allowed(
     chain: &ChainClient,
     token: SealTokenId,
     action: TokenAction,
-) -> Result<(), OpsError> {
+) -> Result<Role, OpsError> {
     let now_ms = chain.clock_timestamp_ms().await?;
-    match view(chain, token, now_ms)
-        .await?
-        .state
-        .refusal(action, now_ms)
-    {
+    let view = view(chain, token, now_ms).await?;
+    match view.state.refusal(action, now_ms) {
         Some(why) => Err(OpsError::Refused(format!("seal token {token} {why}"))),
-        None => Ok(()),
+        None => Ok(view.role),
     }
 }
 

@@ -370,7 +370,7 @@ pub struct SealTokenStatus {
     pub stake_mist: u64,
     /// The stake in SUI, e.g. `"5.5 SUI"`.
     pub stake_sui: String,
-    /// The tier the stake buys, if any.
+    /// The access tier the stake buys, if any; none for a worker seal token.
     pub tier: Option<String>,
     /// Whether it grants access now, and if not why.
     pub status: StakeState,

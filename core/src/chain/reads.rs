@@ -20,7 +20,7 @@ use crate::package::staking::{
     SealToken, SlashProposal, StakePool, StakeRecord, TokenStatus, slash_proposal_field_id,
     stake_record_field_id,
 };
-use crate::package::{DynamicField, MoveStruct, SealTokenId, Tier};
+use crate::package::{DynamicField, MoveStruct, Role, SealTokenId, Tier};
 
 /// A decoded object with its on-chain reference data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +69,13 @@ impl SealTokenState {
             && record.status(now_ms, &self.pool.params) == TokenStatus::Active
     }
 
-    /// The tier the token's current stake buys.
+    /// The access tier the token's current stake buys; none for a
+    /// worker's token, whose stake admits a node and never grants
+    /// `kubectl` access (the package's events still carry a tier for it).
     pub fn tier(&self) -> Option<Tier> {
+        if self.token.value.role != Role::User {
+            return None;
+        }
         self.record.as_ref().and_then(|r| r.tier(&self.pool.params))
     }
 }

@@ -132,7 +132,7 @@ async fn recheck(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(
 }
 
 /// A node admitted by a check here, not by a registration.
-fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
+pub(super) fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
     AdmittedNode {
         name: allowed.node.clone(),
         seal_token: allowed.seal_token,

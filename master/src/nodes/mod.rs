@@ -21,7 +21,9 @@
 //! ledger of register nonces, shared by every replica through the API
 //! server. Heartbeats touch neither the chain nor the API server; the
 //! revocation reconciler drops cached admissions with
-//! [`NodeService::forget_node`] and [`NodeService::invalidate_seal_token`].
+//! [`NodeService::forget_node`] and [`NodeService::invalidate_seal_token`],
+//! and [`NodeService::sweep_quiet_nodes`] re-checks those of nodes that no
+//! longer heartbeat.
 
 mod client_ip;
 pub mod drain;
@@ -41,12 +43,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
-use daas_core::access::unix_now_secs;
 use daas_core::access::worker::{AllowedWorker, WorkerClaim, chain_time_ms, review_worker};
 use daas_core::access::worker_proof::{
     Purpose, VerifiedWorkerProof, WorkerProof, WorkerProofError,
 };
+use daas_core::access::{NodeName, unix_now_secs};
 use daas_core::api::nodes::{
     DRAIN_SEGMENT, HEARTBEAT_PATH, NODE_HEALTH_PATH, NODES_PATH, REGISTER_WORKER_PATH,
     STAKING_STATUS_PATH,
@@ -54,6 +57,7 @@ use daas_core::api::nodes::{
 use daas_core::chain::ChainClient;
 use daas_core::package::SealTokenId;
 use prometheus_client::registry::Registry;
+use tracing::{info, warn};
 
 pub use registry::AdmittedNode;
 
@@ -172,6 +176,46 @@ impl NodeService {
     /// admits them. Their health stays visible meanwhile.
     pub fn invalidate_seal_token(&self, id: SealTokenId) {
         self.registry.uncheck_seal_token(id);
+    }
+
+    /// Re-checks on chain the nodes whose admission a chain event
+    /// invalidated and that sent no heartbeat for `quiet` (a node that
+    /// heartbeats re-checks itself): one the chain still admits is
+    /// admitted again, one it no longer admits is forgotten, so an unstaked
+    /// or slashed node whose agent stopped leaves node health instead of
+    /// staying there, stale, until the master restarts. The nodes
+    /// forgotten; a node the chain could not be asked about waits for the
+    /// next round.
+    pub async fn recheck_quiet_nodes(&self, quiet: Duration) -> Vec<NodeName> {
+        let mut forgotten = Vec::new();
+        for node in self.registry.quiet_unchecked(quiet) {
+            let claim = WorkerClaim {
+                seal_token: node.seal_token,
+                owner: node.owner,
+                node: node.name.clone(),
+            };
+            match self.check_chain(&claim).await {
+                Ok(allowed) => self.registry.admit(heartbeat::learnt(&allowed)),
+                Err(error) if error.status() == StatusCode::FORBIDDEN => {
+                    info!(node = %node.name, reason = error.message(), "quiet node forgotten");
+                    self.forget_node(node.name.as_str());
+                    forgotten.push(node.name);
+                }
+                Err(error) => {
+                    warn!(node = %node.name, error = error.message(), "cannot re-check a quiet node");
+                }
+            }
+        }
+        forgotten
+    }
+
+    /// Runs [`NodeService::recheck_quiet_nodes`] for nodes quiet longer
+    /// than [`registry::stale_after`], at that interval, forever.
+    pub async fn sweep_quiet_nodes(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(registry::stale_after()).await;
+            self.recheck_quiet_nodes(registry::stale_after()).await;
+        }
     }
 
     /// Invalidates every cached admission (after a change of the pool's

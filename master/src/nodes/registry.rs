@@ -198,6 +198,20 @@ impl NodeRegistry {
             .for_each(|entry| entry.checked = false);
     }
 
+    /// The nodes whose admission awaits a re-check and that have sent no
+    /// heartbeat for at least `quiet` (since admission if never).
+    pub fn quiet_unchecked(&self, quiet: Duration) -> Vec<AdmittedNode> {
+        let now = Instant::now();
+        self.lock()
+            .values()
+            .filter(|entry| {
+                let since = entry.last_heartbeat.unwrap_or(entry.admitted_at);
+                !entry.checked && now.saturating_duration_since(since) >= quiet
+            })
+            .map(|entry| entry.node.clone())
+            .collect()
+    }
+
     /// How many nodes are known.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -385,6 +399,32 @@ mod tests {
         registry.forget("a");
         assert_eq!(registry.len(), 2);
         assert!(registry.health("a").is_none());
+    }
+
+    #[test]
+    fn only_unchecked_nodes_quiet_long_enough_await_the_sweep() {
+        let registry = NodeRegistry::default();
+        registry.admit(node("a", 1));
+        registry.admit(node("b", 2));
+        registry.admit(node("c", 3));
+        let names = |quiet| {
+            let quiet: Vec<_> = registry
+                .quiet_unchecked(quiet)
+                .into_iter()
+                .map(|n| n.name.to_string())
+                .collect();
+            quiet
+        };
+        assert!(names(Duration::ZERO).is_empty(), "all checked");
+        registry.uncheck_all();
+        assert_eq!(names(Duration::ZERO), ["a", "b", "c"]);
+        assert!(
+            names(Duration::from_secs(3600)).is_empty(),
+            "none quiet an hour"
+        );
+        // A re-check that passed takes the node out.
+        registry.admit(node("b", 2));
+        assert_eq!(names(Duration::ZERO), ["a", "c"]);
     }
 
     #[test]
