@@ -128,9 +128,10 @@ async fn supervise(
         match spawn(&line, &pid_file) {
             Ok(mut child) => {
                 tokio::select! {
-                    status = child.wait() => {
-                        warn!(?status, "the runtime exited; restarting after {backoff:?}");
-                    }
+                    status = child.wait() => match status {
+                        Ok(status) => warn!(%status, "the runtime exited; restarting after {backoff:?}"),
+                        Err(error) => warn!(%error, "the runtime was lost; restarting after {backoff:?}"),
+                    },
                     _ = stop.changed() => {
                         terminate(&mut child, STOP_GRACE).await;
                         remove_pid_file(&pid_file);
@@ -200,7 +201,8 @@ async fn terminate(child: &mut Child, grace: Duration) {
         let _ = kill_process(pid, Signal::TERM);
     }
     match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => info!(?status, "runtime stopped"),
+        Ok(Ok(status)) => info!(%status, "runtime stopped"),
+        Ok(Err(error)) => warn!(%error, "the runtime's end was not seen"),
         Err(_) => {
             warn!("the runtime ignored SIGTERM for {grace:?}; killing it");
             let _ = child.kill().await;

@@ -30,6 +30,17 @@ pub fn format_secs(secs: u64) -> String {
     format_ms(secs.saturating_mul(1000))
 }
 
+/// A span of `secs` seconds as people read it: `42s`, `5m 2s`, `3h 4m`,
+/// `6d 23h`.
+pub fn format_span(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
 /// The longest time a configuration file may set, in seconds (a year): far
 /// beyond every sensible setting, and far from overflowing the clock
 /// arithmetic it feeds.
@@ -59,6 +70,15 @@ mod tests {
         assert_eq!(format_ms(1_797_092_507_079), "2026-12-12T16:21:47Z");
         assert_eq!(format_secs(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_ms(u64::MAX), format!("{} ms", u64::MAX));
+    }
+
+    #[test]
+    fn spans_read_in_their_two_largest_units() {
+        assert_eq!(format_span(0), "0s");
+        assert_eq!(format_span(59), "59s");
+        assert_eq!(format_span(302), "5m 2s");
+        assert_eq!(format_span(3600 * 3 + 60 * 4 + 5), "3h 4m");
+        assert_eq!(format_span(604_647), "6d 23h");
     }
 
     #[test]

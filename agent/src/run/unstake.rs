@@ -15,6 +15,7 @@ use daas_core::access::worker::chain_time_ms;
 use daas_core::access::worker_proof::Purpose;
 use daas_core::api::nodes::DrainRequest;
 use daas_core::attested::AttestedError;
+use daas_core::clock::format_ms;
 use daas_core::package::SealTokenId;
 use daas_core::package::staking::TokenStatus;
 use tracing::{info, warn};
@@ -137,7 +138,7 @@ async fn request_unstake(agent: &Agent, seal: SealTokenId) -> Result<(), AgentEr
         .request_unstake(&agent.key, seal)
         .await
         .map_err(AgentError::chain(format!("requesting unstake of {seal}")))?;
-    info!(digest = %called.outcome.digest, until_ms = called.event.unbonding_until_ms, "unstake requested");
+    info!(digest = %called.outcome.digest, until = %format_ms(called.event.unbonding_until_ms), "unstake requested");
     Ok(())
 }
 
@@ -156,12 +157,18 @@ async fn token_status(agent: &Agent, seal: SealTokenId) -> Result<Option<TokenSt
     }
 }
 
-/// Waits for the end of unbonding, then withdraws (once).
+/// Waits for the end of unbonding, then withdraws (once). The wait is said
+/// once, not at every read of the clock: unbonding lasts days.
 async fn withdraw(agent: &Agent, seal: SealTokenId) -> Result<(), AgentError> {
+    let mut said = None;
     loop {
         let wait_ms = match token_status(agent, seal).await? {
             None => return Ok(()),
             Some(TokenStatus::Unbonding { until_ms }) => {
+                if said != Some(until_ms) {
+                    said = Some(until_ms);
+                    info!(until = %format_ms(until_ms), "unbonding; the stake is withdrawn when it ends (stopping and running `daas-agent unstake` again resumes the wait)");
+                }
                 let now_ms = chain_time_ms(&agent.chain)
                     .await
                     .map_err(AgentError::chain("reading the chain's clock"))?;
@@ -180,8 +187,6 @@ async fn withdraw(agent: &Agent, seal: SealTokenId) -> Result<(), AgentError> {
                 }
                 Err(error) => return Err(AgentError::chain(format!("withdrawing {seal}"))(error)),
             }
-        } else {
-            info!(wait_ms, "unbonding");
         }
         tokio::time::sleep(Duration::from_millis(wait_ms.max(1000)).min(UNBONDING_POLL)).await;
     }

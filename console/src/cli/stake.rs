@@ -11,7 +11,7 @@ use crate::ops::stake::{
     self as ops, Receipt, StakeKind, StakePlan, TokenAction, TokenState, UserAmount,
 };
 use crate::ops::{Context, wallet};
-use daas_core::clock::format_ms;
+use daas_core::clock::{format_ms, format_span};
 
 /// Runs `daas-console stake …`.
 pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
@@ -159,7 +159,11 @@ async fn status(ctx: &Context, owner: Option<&str>, json: bool) -> anyhow::Resul
             TokenState::Active => format!("expires {}", format_ms(token.expires_at_ms)),
             TokenState::Unbonding { until_ms } => {
                 let left = until_ms.saturating_sub(status.chain_time_ms) / 1000;
-                format!("withdrawable {} (in {}s)", format_ms(until_ms), left)
+                format!(
+                    "withdrawable {} (in {})",
+                    format_ms(until_ms),
+                    format_span(left)
+                )
             }
             TokenState::Expired { at_ms } => format!("expired {}", format_ms(at_ms)),
             TokenState::Understaked { required } => format!("needs {required}"),

@@ -7,8 +7,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
-use super::{Command, Component, View, block, duration};
+use super::{Command, Component, View, block};
 use crate::tui::action::Action;
+use daas_core::clock::format_span;
 
 /// The Attestation screen.
 #[derive(Debug, Default)]
@@ -77,7 +78,7 @@ impl Component for Attestation {
             ),
             field("root", report.root.to_owned(), theme.text()),
             field("module id", report.enclave_id.clone(), theme.text()),
-            field("document age", duration(age), theme.text()),
+            field("document age", format_span(age), theme.text()),
             field(
                 "PCRs checked",
                 if report.pcrs_checked() {

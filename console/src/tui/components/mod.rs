@@ -162,16 +162,6 @@ pub fn time(ms: u64) -> String {
         )
 }
 
-/// A duration in seconds as `3d 4h`, `5m 2s`, `42s`.
-pub fn duration(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
-        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
-    }
-}
-
 /// A byte count as `512 B`, `3.4 KiB`, `665.2 MiB`, `1.2 GiB`.
 pub fn bytes(count: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];

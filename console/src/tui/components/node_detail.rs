@@ -9,10 +9,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{Command, Component, View, block, bytes, duration};
+use super::{Command, Component, View, block, bytes};
 use crate::ops::nodes::NodeRow;
 use crate::tui::action::Action;
 use crate::tui::keys::Binding;
+use daas_core::clock::format_span;
 
 /// The detail view of one node.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +86,7 @@ impl NodeDetail {
             field(
                 "last heartbeat",
                 row.heartbeat_age_secs
-                    .map_or_else(dash, |s| format!("{} ago", duration(s))),
+                    .map_or_else(dash, |s| format!("{} ago", format_span(s))),
             ),
             field("cpu", row.cpu.map_or_else(dash, |c| format!("{c:.1} %"))),
             field(

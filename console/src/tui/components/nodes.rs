@@ -14,12 +14,13 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 use super::form::{Field, Form};
 use super::node_detail::NodeDetail;
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, duration};
+use super::{Command, Component, View, block, draw_load_state};
 use crate::ops::drain::DrainOptions;
 use crate::ops::nodes::{NodeRow, NodeState};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
 use crate::tui::loader::short;
+use daas_core::clock::format_span;
 
 /// The columns, in order, with their headers.
 const COLUMNS: [&str; 8] = [
@@ -150,7 +151,7 @@ fn row<'a>(node: &NodeRow, view: &View<'_>) -> Row<'a> {
         )),
         Cell::from(node.owner.as_deref().map_or_else(dash, short)),
         Cell::from(node.stake.map_or_else(dash, |s| s.to_string())),
-        Cell::from(node.heartbeat_age_secs.map_or_else(dash, duration)),
+        Cell::from(node.heartbeat_age_secs.map_or_else(dash, format_span)),
         Cell::from(node.cpu.map_or_else(dash, |c| format!("{c:.0}"))),
         Cell::from(node.memory.map_or_else(dash, |m| format!("{m:.0}"))),
         Cell::from(node.pods.map_or_else(dash, |p| p.to_string())),

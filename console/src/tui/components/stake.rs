@@ -12,10 +12,11 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, duration, time};
+use super::{Command, Component, View, block, draw_load_state, time};
 use crate::ops::stake::{StakeKind, TokenAction, TokenState, TokenView, UserAmount, tier_powers};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
+use daas_core::clock::format_span;
 
 /// The Stake screen.
 #[derive(Debug, Default)]
@@ -93,12 +94,12 @@ fn state_text(token: &TokenView, now_ms: u64) -> String {
     match token.state {
         TokenState::Active => format!(
             "active, expires in {}",
-            duration(token.expires_at_ms.saturating_sub(now_ms) / 1000)
+            format_span(token.expires_at_ms.saturating_sub(now_ms) / 1000)
         ),
         TokenState::Unbonding { until_ms } if until_ms > now_ms => {
             format!(
                 "unbonding, withdrawable in {}",
-                duration((until_ms - now_ms) / 1000)
+                format_span((until_ms - now_ms) / 1000)
             )
         }
         TokenState::Unbonding { .. } => "unbonding over: withdraw".to_owned(),
