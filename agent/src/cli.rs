@@ -153,7 +153,9 @@ async fn follow(store: &StateStore) -> Exit {
             .and_then(|bytes| serde_json::from_slice::<crate::state::AgentState>(&bytes).ok())
             .map(|state| state.phase);
         if phase != last {
-            eprintln!("daas-agent: {phase:?}");
+            if let Some(phase) = &phase {
+                eprintln!("daas-agent: the running agent is {phase}");
+            }
             last.clone_from(&phase);
         }
         if phase == Some(Phase::Withdrawn) {

@@ -102,6 +102,24 @@ pub enum Phase {
     Withdrawn,
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Joining => "joining or running",
+            Self::Unstaking {
+                step: UnstakeStep::Draining,
+            } => "leaving: the master drains the node",
+            Self::Unstaking {
+                step: UnstakeStep::Requesting,
+            } => "leaving: requesting unstake on chain",
+            Self::Unstaking {
+                step: UnstakeStep::Unbonding,
+            } => "leaving: the stake unbonds, then is withdrawn",
+            Self::Withdrawn => "left: the stake was withdrawn",
+        })
+    }
+}
+
 /// The steps of leaving, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

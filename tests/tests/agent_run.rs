@@ -142,8 +142,19 @@ async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
     }
     assert_eq!(chain.sui_balance(host.address()).await.unwrap(), balance);
 
-    // A fresh start: stake, register, join; a real Node becomes Ready.
+    // Leaving before ever staking: nothing to leave, nothing signed, and
+    // the node may still join.
     host.write_config(&good).unwrap();
+    let before = host.log_len();
+    let exit = host.run("unstake", None, SHORT).await.unwrap();
+    let message = host.log_since(before);
+    assert_eq!(exit.code(), Some(EXIT_LEFT), "{message}");
+    assert!(message.contains("nothing to leave"), "{message}");
+    assert_eq!(host.state().unwrap()["phase"]["phase"], "joining");
+    assert!(!host.state_dir().join("unstake-requested").exists());
+    assert_eq!(chain.sui_balance(host.address()).await.unwrap(), balance);
+
+    // A fresh start: stake, register, join; a real Node becomes Ready.
     let kube = stack.cluster.client().await.unwrap();
     let nodes: Api<Node> = Api::all(kube.clone());
     let started = Instant::now();
@@ -421,7 +432,10 @@ async fn crashes_at_every_step_stake_once_and_unstake_returns_the_stake() {
     assert!(!host.state_dir().join("runtime.pid").exists());
     assert_eq!(host.state().unwrap()["phase"]["phase"], "withdrawn");
 
-    // A left agent stays left.
+    // A left agent stays left, and says so.
+    let before = host.log_len();
     let exit = host.run("run", None, SHORT).await.unwrap();
-    assert_eq!(exit.code(), Some(EXIT_LEFT), "{}", host.log_tail(20));
+    let message = host.log_since(before);
+    assert_eq!(exit.code(), Some(EXIT_LEFT), "{message}");
+    assert!(message.contains("left the cluster earlier"), "{message}");
 }

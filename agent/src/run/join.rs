@@ -62,6 +62,30 @@ pub async fn seal_token(agent: &mut Agent) -> Result<SealTokenId, AgentError> {
     remember(agent, seal)
 }
 
+/// This node's seal token if one may be held, for leaving: the remembered
+/// one, a recorded stake's outcome, or an active one of the wallet for this
+/// node; never a new stake.
+///
+/// # Errors
+/// The chain failed.
+pub async fn staked(agent: &mut Agent) -> Result<Option<SealTokenId>, AgentError> {
+    if let Some(seal) = agent.state.seal_token {
+        return Ok(Some(seal));
+    }
+    if let Some(pending) = agent.state.pending_stake.clone()
+        && let Some(seal) = settle_pending(agent, &pending).await?
+    {
+        return remember(agent, seal).map(Some);
+    }
+    match find_on_chain(agent).await? {
+        Some(seal) => {
+            info!(%seal, "found this node's worker seal token on chain");
+            remember(agent, seal).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
 fn remember(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, AgentError> {
     agent.state.seal_token = Some(seal);
     agent.state.pending_stake = None;

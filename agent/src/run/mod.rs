@@ -296,7 +296,14 @@ impl Agent {
             self.begin_unstake()?;
         }
         match self.state.phase {
-            Phase::Withdrawn => return Ok(Outcome::Left),
+            Phase::Withdrawn => {
+                warn!(
+                    node = %self.config.node,
+                    state_dir = %self.config.state_dir.display(),
+                    "this node left the cluster earlier (its stake was withdrawn) and its state directory is finished; to join again, use a new state directory"
+                );
+                return Ok(Outcome::Left);
+            }
             Phase::Unstaking { .. } => return unstake::leave(&mut self, None).await,
             Phase::Joining => {}
         }

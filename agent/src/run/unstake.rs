@@ -38,11 +38,8 @@ pub async fn leave(
     agent: &mut Agent,
     running: Option<(Supervisor, String)>,
 ) -> Result<Outcome, AgentError> {
-    let Some(seal) = agent.state.seal_token else {
-        // Nothing was ever staked for this node.
-        agent.state.phase = Phase::Withdrawn;
-        agent.save()?;
-        return Ok(Outcome::Left);
+    let Some(seal) = join::staked(agent).await? else {
+        return nothing_staked(agent);
     };
     let (supervisor, audience) = match running {
         Some((supervisor, audience)) => (Some(supervisor), Some(audience)),
@@ -66,13 +63,31 @@ pub async fn leave(
     withdraw(agent, seal).await?;
     agent.state.phase = Phase::Withdrawn;
     agent.save()?;
+    remove_unstake_request(agent);
+    info!(%seal, "the stake was withdrawn; the node left the cluster");
+    Ok(Outcome::Left)
+}
+
+/// Leaving a node that holds no stake: nothing to do, and the state stays
+/// as it was, so the node may still join later.
+fn nothing_staked(agent: &mut Agent) -> Result<Outcome, AgentError> {
+    agent.state.phase = Phase::Joining;
+    agent.save()?;
+    remove_unstake_request(agent);
+    warn!(
+        node = %agent.config.node,
+        owner = %agent.key.address(),
+        "nothing to leave: the wallet holds no active stake for this node (manage other stakes with `daas-console stake status`)"
+    );
+    Ok(Outcome::Left)
+}
+
+fn remove_unstake_request(agent: &Agent) {
     if let Err(error) = std::fs::remove_file(agent.store.path(super::UNSTAKE_REQUEST_FILE))
         && error.kind() != std::io::ErrorKind::NotFound
     {
         warn!(%error, "the unstake request file was not removed");
     }
-    info!(%seal, "the stake was withdrawn; the node left the cluster");
-    Ok(Outcome::Left)
 }
 
 fn step(agent: &Agent) -> Option<UnstakeStep> {
