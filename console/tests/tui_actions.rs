@@ -178,6 +178,11 @@ fn token_keys_follow_the_selected_tokens_state() {
     press(&mut app, "4");
     assert_eq!(app.status(), ("? for help, : for commands", false));
     press(&mut app, "3");
+    // A screen with nothing more to say (closing a filter, a detail) is
+    // back to the hint too, not blank.
+    app.apply(Action::Status("something".to_owned()));
+    app.apply(Action::Status(String::new()));
+    assert_eq!(app.status(), ("? for help, : for commands", false));
     let unbonded = NOW_MS + 4 * 86_400_000;
     app.on_key(
         &KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE),

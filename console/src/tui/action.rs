@@ -142,7 +142,7 @@ pub enum Action {
     Goto(Screen),
     /// Reload every source now.
     Refresh,
-    /// Show a message in the status line.
+    /// Show a message in the status line (empty: back to the hint).
     Status(String),
     /// Show why a key does nothing here, as an error in the status line.
     Refused(String),

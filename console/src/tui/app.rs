@@ -180,11 +180,11 @@ impl App {
     pub fn on_task(&mut self, event: TaskEvent) {
         match event {
             TaskEvent::Planned(mutation, details) => {
-                self.set_status(String::new(), false);
+                self.clear_status();
                 self.popup = Some(Popup::Confirm(Confirm { mutation, details }));
             }
             TaskEvent::SlashTarget(node, Ok(token)) => {
-                self.set_status(String::new(), false);
+                self.clear_status();
                 self.popup = Some(Popup::Form(propose_form(&node, &token.to_string())));
             }
             TaskEvent::SlashTarget(_, Err(why)) => self.set_status(why, true),
@@ -215,6 +215,11 @@ impl App {
 
     fn set_status(&mut self, text: String, error: bool) {
         self.status = Status { text, error };
+    }
+
+    /// Back to the hint: what the status line said is done with.
+    fn clear_status(&mut self) {
+        self.set_status(HINT.to_owned(), false);
     }
 
     /// Handles a key press.
@@ -280,7 +285,7 @@ impl App {
                 self.popup = None;
                 // What the last screen said is not about the next one.
                 if screen != self.current {
-                    self.set_status(HINT.to_owned(), false);
+                    self.clear_status();
                 }
                 self.current = screen;
             }
@@ -293,7 +298,11 @@ impl App {
                 if matches!(self.popup, Some(Popup::Confirm(_))) {
                     self.popup = None;
                 }
-                self.set_status(text, false);
+                if text.is_empty() {
+                    self.clear_status();
+                } else {
+                    self.set_status(text, false);
+                }
             }
             Action::Refused(text) => self.set_status(text, true),
             Action::Form(form) => self.popup = Some(Popup::Form(form)),

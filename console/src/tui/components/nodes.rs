@@ -20,9 +20,14 @@ use crate::ops::nodes::{NodeRow, NodeState};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
 use crate::tui::loader::short;
+use daas_core::access::MAX_NODE_NAME_LEN;
 use daas_core::clock::format_span;
 
 /// The columns, in order, with their headers.
+/// The NAME column's least width: its header and sort arrow, and room for
+/// short names.
+const NAME_MIN_WIDTH: usize = 16;
+
 const COLUMNS: [&str; 8] = [
     "NAME", "STATUS", "OWNER", "STAKE", "BEAT", "CPU%", "MEM%", "PODS",
 ];
@@ -299,8 +304,18 @@ impl Component for Nodes {
                 (*c).to_owned()
             }
         }));
+        // As wide as the longest name shown (DNS labels: ASCII, at most
+        // 63), so the other columns sit next to the names, not at the far
+        // right of a wide terminal.
+        let name_width = self
+            .shown
+            .iter()
+            .map(|&i| nodes[i].name.len())
+            .max()
+            .unwrap_or(0)
+            .clamp(NAME_MIN_WIDTH, MAX_NODE_NAME_LEN);
         let widths = [
-            Constraint::Min(16),
+            Constraint::Length(u16::try_from(name_width).unwrap_or(u16::MAX)),
             Constraint::Length(24),
             Constraint::Length(14),
             Constraint::Length(11),
