@@ -301,7 +301,7 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     // passphrase typed at the import), whose owner view leaves another
     // owner's node blank.
     tui.type_text("4");
-    let nodes = tui.wait_for("blank for nodes that are not yours");
+    let nodes = tui.wait_for("blank for nodes not yours");
     assert!(nodes.contains(NODE) && nodes.contains("Ready"), "{nodes}");
     assert!(!nodes.contains("listed publicly"), "{nodes}");
     assert_eq!(pods_on_node(&kube).await, 2);

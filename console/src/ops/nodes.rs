@@ -108,7 +108,7 @@ pub struct NodeList {
 }
 
 impl NodeList {
-    /// Why some nodes' seal token, owner and stake are blank (the master
+    /// Why some nodes' owner and stake are blank (the master
     /// shows them only to a node's owner and to the admin and super
     /// tiers), or `None` when nothing was hidden.
     pub fn hidden_owners_note(&self) -> Option<&'static str> {
@@ -117,10 +117,10 @@ impl NodeList {
             HealthView::Operator => None,
             _ if !hidden => None,
             HealthView::Public => Some(
-                "seal token, owner and stake are blank: the console lists nodes without a credential, and the master shows them only to a node's owner and to the admin and super tiers",
+                "owner and stake blank: listed without a credential; the master shows them to each node's owner and the admin and super tiers",
             ),
             HealthView::Owner => Some(
-                "seal token, owner and stake are blank for nodes that are not yours: the master shows them only to a node's owner and to the admin and super tiers",
+                "owner and stake blank for nodes not yours; the admin and super tiers see every node's",
             ),
         }
     }
