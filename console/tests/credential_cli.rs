@@ -354,7 +354,12 @@ fn bad_arguments_and_locked_wallets_are_clear_errors() {
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("DAAS_WALLET_PASSPHRASE"), "{stderr}");
+        for needle in [
+            "cannot sign a token for kubectl",
+            "DAAS_WALLET_PASSPHRASE or DAAS_WALLET_PASSPHRASE_FILE",
+        ] {
+            assert!(stderr.contains(needle), "{needle}: {stderr}");
+        }
     }
 }
 

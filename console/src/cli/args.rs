@@ -51,7 +51,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        env = "DAAS_WALLET_PASSPHRASE_FILE",
+        env = crate::ops::unlock::PASSPHRASE_FILE_ENV,
         value_name = "FILE"
     )]
     pub passphrase_file: Option<PathBuf>,

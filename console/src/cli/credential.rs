@@ -150,7 +150,7 @@ impl Invocation {
         let unlock = TerminalUnlock::of(&self.ctx);
         let (issued, cache_error) =
             ops::sign(&self.ctx, &self.request, self.cache.as_ref(), &unlock).context(
-                "cannot unlock the wallet; for kubectl, set DAAS_WALLET_PASSPHRASE (kubectl gives the plugin no terminal unless it runs interactively)",
+                "cannot sign a token for kubectl (kubectl gives the plugin a terminal only when it runs interactively)",
             )?;
         if let Some(error) = cache_error {
             eprintln!("warning: cannot cache the credential: {error}");

@@ -8,7 +8,7 @@ use anyhow::bail;
 use daas_core::wallet::Passphrase;
 
 use crate::ops::unlock::GivenPassphrase;
-pub use crate::ops::unlock::PASSPHRASE_ENV;
+pub use crate::ops::unlock::{PASSPHRASE_ENV, PASSPHRASE_FILE_ENV};
 use crate::ops::{Context, Unlock, UnlockError};
 
 /// Unlocks with the given passphrase ([`GivenPassphrase`]), else the
@@ -36,7 +36,7 @@ impl Unlock for TerminalUnlock {
         if !std::io::stdin().is_terminal() {
             return Err(UnlockError::Unavailable(format!(
                 "the wallet in {} is an encrypted file and there is no terminal to ask for its passphrase: \
-                 set {PASSPHRASE_ENV} or pass --passphrase-file FILE",
+                 set {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}, or pass --passphrase-file FILE",
                 dir.display()
             )));
         }
@@ -55,7 +55,7 @@ impl Unlock for TerminalUnlock {
         if !std::io::stdin().is_terminal() {
             return Err(UnlockError::Unavailable(format!(
                 "a new wallet in {} needs a passphrase to encrypt its keys, and there is no terminal to \
-                 choose one: set {PASSPHRASE_ENV} or pass --passphrase-file FILE (or use --store keyring \
+                 choose one: set {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}, or pass --passphrase-file FILE (or use --store keyring \
                  where an OS keyring runs)",
                 dir.display()
             )));

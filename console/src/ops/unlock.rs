@@ -11,6 +11,9 @@ use super::Context;
 
 /// The environment variable holding a wallet passphrase.
 pub const PASSPHRASE_ENV: &str = "DAAS_WALLET_PASSPHRASE";
+/// The environment variable naming a file that holds the wallet's
+/// passphrase (`--passphrase-file`).
+pub const PASSPHRASE_FILE_ENV: &str = "DAAS_WALLET_PASSPHRASE_FILE";
 
 /// Why no passphrase could be had.
 #[derive(Debug, thiserror::Error)]
