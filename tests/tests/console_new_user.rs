@@ -184,6 +184,21 @@ async fn a_new_user_stakes_and_reaches_kubectl_through_the_console() {
     let status = home.json(&["stake", "status", "--json"]);
     assert_eq!(status["tokens"][0]["state"]["state"], "active", "{status}");
 
+    // A read never prompts: without the passphrase the node list is the
+    // public one and says why; with it, the developer lists as its seal
+    // token's holder (an owner's view).
+    let public = home.run(&["nodes", "list"], false);
+    assert!(public.status.success(), "{}", stderr(&public));
+    for needle in ["listed publicly", "no passphrase was given"] {
+        assert!(
+            stderr(&public).contains(needle),
+            "{needle}: {}",
+            stderr(&public)
+        );
+    }
+    let listed = home.json(&["nodes", "list", "--json"]);
+    assert_eq!(listed["master_view"], "owner", "{listed}");
+
     // The kubeconfig: server and CA from the attested master.
     let written = home.ok(&["kubeconfig"]);
     assert!(written.contains("k3s-daas"), "{written}");

@@ -948,7 +948,7 @@ async fn metrics(
     )
     .await;
     step(
-        "4.4 listed without a credential, owners are blank; as the super tier's seal token, every node's owner, seal token and stake",
+        "4.4 listed publicly, owners are blank; by default as the wallet's widest-viewing seal token (the super tier's), every node's owner and seal token; as a named seal token with --stake, its stake too",
         async {
             let row = |list: &serde_json::Value| {
                 list["nodes"]
@@ -957,9 +957,12 @@ async fn metrics(
                     .cloned()
                     .with_context(|| format!("{} not listed: {list}", a.node))
             };
-            let public = operator.json(&["nodes", "list"])?;
+            let public = operator.json(&["nodes", "list", "--public"])?;
             ensure!(public["master_view"] == "public", "{public}");
             ensure!(row(&public)?["owner"].is_null(), "{public}");
+            let default = operator.json(&["nodes", "list"])?;
+            ensure!(default["master_view"] == "operator", "{default}");
+            ensure!(row(&default)?["owner"] == owner.address().to_string(), "{default}");
             let seal = operator_seal.to_string();
             let signed = operator.json(&["nodes", "list", "--stake", "--seal-token", &seal])?;
             ensure!(signed["master_view"] == "operator", "{signed}");

@@ -340,9 +340,12 @@ pub enum NodesCommand {
         /// Also read each node's stake from the chain (of the nodes whose seal token the master shows).
         #[arg(long)]
         stake: bool,
-        /// List as the holder of this seal token (signs a short access token): an owner sees their nodes' seal token, owner and stake, the admin and super tiers every node's.
+        /// List as the holder of this seal token (signs a short access token): an owner sees their nodes' seal token, owner and stake, the admin and super tiers every node's. Default: the wallet's widest-viewing active user seal token, when the wallet signs without asking (an OS keyring, or a passphrase given by file or environment), else publicly.
         #[arg(long, value_name = "OBJECT_ID")]
         seal_token: Option<String>,
+        /// List as anyone sees it, signing nothing.
+        #[arg(long, conflicts_with = "seal_token")]
+        public: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

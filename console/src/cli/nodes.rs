@@ -4,12 +4,15 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use daas_core::api::nodes::HealthView;
+use daas_core::clock::format_span;
 
 use super::args::{DrainArgs, GlobalArgs, NodesCommand};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
+use crate::ops::Context;
 use crate::ops::drain::{self, DrainOptions, DrainProgress};
 use crate::ops::nodes::{self as ops, ListAs, NodeList};
+use crate::ops::unlock::GivenPassphrase;
 
 /// Runs `daas-console nodes …`.
 pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<()> {
@@ -18,26 +21,27 @@ pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<(
         NodesCommand::List {
             stake,
             seal_token,
+            public,
             json,
         } => {
-            let unlock = TerminalUnlock::of(&ctx);
-            let who = match seal_token {
-                None => ListAs::Public,
-                Some(token) => ListAs::SealToken(
-                    token
+            let mut list = match (seal_token, public) {
+                (Some(token), _) => {
+                    let token = token
                         .parse()
-                        .map_err(|error| anyhow::anyhow!("--seal-token: {error}"))?,
-                    &unlock,
-                ),
+                        .map_err(|error| anyhow::anyhow!("--seal-token: {error}"))?;
+                    let unlock = TerminalUnlock::of(&ctx);
+                    ops::list(&ctx, ListAs::SealToken(token, &unlock)).await?
+                }
+                (None, true) => ops::list(&ctx, ListAs::Public).await?,
+                (None, false) => list_as_widest(&ctx).await?,
             };
-            let mut list = ops::list(&ctx, who).await?;
             if stake {
                 ops::fill_stakes(&ctx, &mut list.nodes, &mut ops::StakeCache::default()).await?;
             }
             if json {
                 return output::json(&list);
             }
-            print_list(&list)
+            print_list(&list, stake)
         }
         NodesCommand::Cordon { node } => {
             ops::set_cordoned(&ctx, &node, true).await?;
@@ -159,37 +163,54 @@ fn print_agent_metrics(view: &ops::AgentMetricsView) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_list(list: &NodeList) -> anyhow::Result<()> {
+/// Lists as the holder of the wallet's widest-viewing seal token when the
+/// wallet signs without asking, else publicly, saying why: a read never
+/// prompts for a passphrase.
+async fn list_as_widest(ctx: &Context) -> anyhow::Result<NodeList> {
+    let viewer = ops::ViewerToken::sign(ctx, &GivenPassphrase::of(ctx))
+        .await
+        .map_err(|why| why.to_string());
+    Ok(ops::list_as_viewer(ctx, viewer.as_ref().map_err(Clone::clone)).await?)
+}
+
+/// The node list as a table; STAKE only when it was read (`--stake`).
+fn print_list(list: &NodeList, with_stake: bool) -> anyhow::Result<()> {
     if let Some(error) = &list.master_error {
         eprintln!("warning: no master view: {error}");
     }
     if let Some(error) = &list.cluster_error {
         eprintln!("warning: no API server view: {error}");
     }
-    out!(
-        "{:<24} {:<26} {:<8} {:<6} {:<6} {:<5} {:<10} OWNER",
-        "NAME",
-        "STATUS",
-        "BEAT",
-        "CPU%",
-        "MEM%",
-        "PODS",
-        "STAKE"
-    )?;
     let dash = || "-".to_owned();
-    for node in &list.nodes {
-        out!(
-            "{:<24} {:<26} {:<8} {:<6} {:<6} {:<5} {:<10} {}",
-            node.name,
-            node.state.label(),
-            node.heartbeat_age_secs
-                .map_or_else(dash, |s| format!("{s}s")),
-            node.cpu.map_or_else(dash, |c| format!("{c:.0}")),
-            node.memory.map_or_else(dash, |m| format!("{m:.0}")),
-            node.pods.map_or_else(dash, |p| p.to_string()),
-            node.stake.map_or_else(dash, |s| s.to_string()),
-            node.owner.as_deref().unwrap_or("-"),
-        )?;
+    let rows: Vec<Vec<String>> = list
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut row = vec![
+                node.name.clone(),
+                node.state.label().to_owned(),
+                node.heartbeat_age_secs.map_or_else(dash, format_span),
+                node.cpu.map_or_else(dash, |c| format!("{c:.0}")),
+                node.memory.map_or_else(dash, |m| format!("{m:.0}")),
+                node.pods.map_or_else(dash, |p| p.to_string()),
+            ];
+            if with_stake {
+                row.push(node.stake.map_or_else(dash, |s| s.to_string()));
+            }
+            row.push(node.owner.clone().unwrap_or_else(dash));
+            row
+        })
+        .collect();
+    let header: &[&str] = if with_stake {
+        &[
+            "NAME", "STATUS", "BEAT", "CPU%", "MEM%", "PODS", "STAKE", "OWNER",
+        ]
+    } else {
+        &["NAME", "STATUS", "BEAT", "CPU%", "MEM%", "PODS", "OWNER"]
+    };
+    output::table(header, &rows)?;
+    if let Some(why) = &list.public_because {
+        eprintln!("note: listed publicly: {why}");
     }
     if let Some(note) = list.hidden_owners_note() {
         eprintln!("note: {note}");

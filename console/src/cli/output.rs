@@ -22,6 +22,71 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `rows` under `header` as [`table_lines`] lays them out.
+///
+/// # Errors
+/// stdout is gone.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    for line in table_lines(header, rows) {
+        out!("{line}")?;
+    }
+    Ok(())
+}
+
+/// `rows` under `header` in columns as wide as their widest cell, three
+/// spaces apart (as kubectl prints); the last column is not padded.
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.zip(&widths).enumerate() {
+            if i + 1 == widths.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}   "));
+            }
+        }
+        text
+    };
+    std::iter::once(line(&mut header.iter().copied()))
+        .chain(
+            rows.iter()
+                .map(|row| line(&mut row.iter().map(String::as_str))),
+        )
+        .collect()
+}
+
 /// The banner shown with anything from INSECURE development attestation.
 pub const INSECURE_BANNER: &str = "!!! INSECURE DEVELOPMENT ATTESTATION: signed by a local dev root, \
      NO hardware guarantee; never trust this master with real stake !!!";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_fit_their_widest_cell() {
+        let rows = vec![
+            vec![
+                "worker-a-long-name".to_owned(),
+                "Ready".to_owned(),
+                "0x1".to_owned(),
+            ],
+            vec!["b".to_owned(), "NotReady".to_owned(), "-".to_owned()],
+        ];
+        assert_eq!(
+            table_lines(&["NAME", "STATUS", "OWNER"], &rows),
+            [
+                "NAME                 STATUS     OWNER",
+                "worker-a-long-name   Ready      0x1",
+                "b                    NotReady   -",
+            ]
+        );
+        assert_eq!(table_lines(&["NAME"], &[]), ["NAME"]);
+    }
+}

@@ -150,32 +150,42 @@ async fn status(ctx: &Context, owner: Option<&str>, json: bool) -> anyhow::Resul
     if status.tokens.is_empty() {
         out!("{owner} holds no seal token; stake with `daas-console stake --tier viewer`")?;
     }
-    for token in &status.tokens {
-        let role = match token.node.as_str() {
-            "" => token.role.as_str().to_owned(),
-            node => format!("{} {node}", token.role.as_str()),
-        };
-        let when = match token.state {
-            TokenState::Active => format!("expires {}", format_ms(token.expires_at_ms)),
-            TokenState::Unbonding { until_ms } => {
-                let left = until_ms.saturating_sub(status.chain_time_ms) / 1000;
-                format!(
-                    "withdrawable {} (in {})",
-                    format_ms(until_ms),
-                    format_span(left)
-                )
-            }
-            TokenState::Expired { at_ms } => format!("expired {}", format_ms(at_ms)),
-            TokenState::Understaked { required } => format!("needs {required}"),
-            TokenState::Withdrawn => String::new(),
-        };
-        out!(
-            "{} {:<18} {:<12} {:<10} {:<12} {when}",
-            token.seal_token,
-            role,
-            token.stake.to_string(),
-            token.tier.map_or("-", |t| t.as_str()),
-            token.state.label()
+    let rows: Vec<Vec<String>> = status
+        .tokens
+        .iter()
+        .map(|token| {
+            let role = match token.node.as_str() {
+                "" => token.role.as_str().to_owned(),
+                node => format!("{} {node}", token.role.as_str()),
+            };
+            let when = match token.state {
+                TokenState::Active => format!("expires {}", format_ms(token.expires_at_ms)),
+                TokenState::Unbonding { until_ms } => {
+                    let left = until_ms.saturating_sub(status.chain_time_ms) / 1000;
+                    format!(
+                        "withdrawable {} (in {})",
+                        format_ms(until_ms),
+                        format_span(left)
+                    )
+                }
+                TokenState::Expired { at_ms } => format!("expired {}", format_ms(at_ms)),
+                TokenState::Understaked { required } => format!("needs {required}"),
+                TokenState::Withdrawn => String::new(),
+            };
+            vec![
+                token.seal_token.to_string(),
+                role,
+                token.stake.to_string(),
+                token.tier.map_or("-", |t| t.as_str()).to_owned(),
+                token.state.label().to_owned(),
+                when,
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        output::table(
+            &["SEAL TOKEN", "ROLE", "STAKE", "TIER", "STATE", "WHEN"],
+            &rows,
         )?;
     }
     Ok(())

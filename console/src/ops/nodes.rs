@@ -144,8 +144,8 @@ const VIEWER_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// A [`ViewerToken`] is due for renewal this long before it expires.
 const VIEWER_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-/// An access token for the wallet's widest-viewing active user seal token
-/// ([`super::stake::widest_view_user_token`]), to list nodes as its holder
+/// An access token for the wallet's widest-viewing seal token
+/// ([`super::stake::node_viewer_token`]), to list nodes as its holder
 /// ([`ListAs::Viewer`]) until shortly before it expires.
 pub struct ViewerToken {
     token: AccessToken,
@@ -153,13 +153,14 @@ pub struct ViewerToken {
 }
 
 impl ViewerToken {
-    /// Signs one for the wallet's widest-viewing active user seal token.
+    /// Signs one for the wallet's widest-viewing seal token
+    /// ([`super::stake::node_viewer_token`]).
     ///
     /// # Errors
-    /// No wallet or passphrase, no active user seal token, or the
-    /// master or chain could not be asked.
+    /// No wallet or passphrase, no seal token, or the master or chain
+    /// could not be asked.
     pub async fn sign(ctx: &Context, unlock: &dyn Unlock) -> Result<Self, OpsError> {
-        let seal_token = super::stake::widest_view_user_token(ctx).await?;
+        let seal_token = super::stake::node_viewer_token(ctx).await?;
         let master = ctx.master().await?;
         let (token, _) = super::kubeconfig::signed_token(
             ctx,
@@ -179,6 +180,24 @@ impl ViewerToken {
     /// renewal).
     pub fn is_fresh(&self, now: Instant) -> bool {
         now < self.renew_at
+    }
+}
+
+/// Lists as `viewer`'s holder, or publicly saying why there is none (the
+/// faces that sign when they can: a read never prompts).
+///
+/// # Errors
+/// As [`list`].
+pub async fn list_as_viewer(
+    ctx: &Context,
+    viewer: Result<&ViewerToken, String>,
+) -> Result<NodeList, OpsError> {
+    match viewer {
+        Ok(viewer) => list(ctx, ListAs::Viewer(viewer)).await,
+        Err(why) => Ok(NodeList {
+            public_because: Some(why),
+            ..list(ctx, ListAs::Public).await?
+        }),
     }
 }
 

@@ -586,6 +586,31 @@ pub async fn widest_view_user_token(ctx: &Context) -> Result<SealTokenId, OpsErr
     widest_view(&status.tokens).ok_or_else(|| no_active_user_token(owner))
 }
 
+/// The seal token to sign for to read node health as the wallet's holder:
+/// its widest-viewing active user token, else any other of its tokens
+/// (active first): the master shows a signer their own nodes in full
+/// whatever the token grants, so a node operator without a user stake
+/// still sees theirs.
+///
+/// # Errors
+/// No wallet, chain errors, or [`OpsError::Refused`] when the wallet
+/// holds no seal token (it owns no node either).
+pub async fn node_viewer_token(ctx: &Context) -> Result<SealTokenId, OpsError> {
+    let owner = super::wallet::address(ctx)?;
+    let status = status(ctx, owner).await?;
+    widest_view(&status.tokens)
+        .or_else(|| {
+            let active = |t: &&TokenView| t.state == TokenState::Active;
+            let any = status.tokens.iter().find(active).or(status.tokens.first());
+            any.map(|token| token.seal_token)
+        })
+        .ok_or_else(|| {
+            OpsError::Refused(format!(
+                "{owner} holds no seal token, so owns no node: stake first (`daas-console stake --tier viewer`)"
+            ))
+        })
+}
+
 /// The highest-tier active user token of `tokens` (oldest first), the
 /// first of equals.
 fn widest_view(tokens: &[TokenView]) -> Option<SealTokenId> {

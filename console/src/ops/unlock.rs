@@ -85,3 +85,21 @@ impl GivenPassphrase {
         Ok(std::env::var(PASSPHRASE_ENV).ok().map(Passphrase::new))
     }
 }
+
+/// Unlocks with the given passphrase only, never asking: for reads that
+/// sign when they can and otherwise do without.
+impl Unlock for GivenPassphrase {
+    fn passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
+        self.read()?.ok_or_else(|| {
+            UnlockError::Unavailable(format!(
+                "the wallet in {} is an encrypted file and no passphrase was given \
+                 ({PASSPHRASE_ENV}, {PASSPHRASE_FILE_ENV} or --passphrase-file)",
+                dir.display()
+            ))
+        })
+    }
+
+    fn new_passphrase(&self, dir: &Path) -> Result<Passphrase, UnlockError> {
+        self.passphrase(dir)
+    }
+}

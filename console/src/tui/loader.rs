@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
 use super::tasks::TuiUnlock;
-use crate::ops::nodes::{ListAs, NodeList, StakeCache, ViewerToken};
+use crate::ops::nodes::{StakeCache, ViewerToken};
 use crate::ops::{self, Context, OpsError};
 
 /// The running tasks; dropping it stops them.
@@ -196,10 +196,10 @@ impl NodesState {
 }
 
 /// The nodes, with their stake (read again every [`ops::nodes::STAKE_TTL`]),
-/// listed as the holder of the wallet's widest-viewing active user seal
-/// token when the wallet can sign for it (an owner sees their nodes' owner
-/// and stake, the admin and super tiers every node's), else publicly,
-/// saying why.
+/// listed as the holder of the wallet's widest-viewing seal token
+/// ([`ops::stake::node_viewer_token`]) when the wallet can sign for it (an
+/// owner sees their nodes' owner and stake, the admin and super tiers every
+/// node's), else publicly, saying why.
 async fn nodes(
     ctx: Context,
     news: mpsc::UnboundedSender<DataEvent>,
@@ -208,13 +208,8 @@ async fn nodes(
 ) {
     let list = async {
         let mut state = state.lock().await;
-        let mut list = match state.viewer(&ctx, &unlock).await {
-            Ok(viewer) => ops::nodes::list(&ctx, ListAs::Viewer(viewer)).await?,
-            Err(why) => NodeList {
-                public_because: Some(why),
-                ..ops::nodes::list(&ctx, ListAs::Public).await?
-            },
-        };
+        let viewer = state.viewer(&ctx, &unlock).await;
+        let mut list = ops::nodes::list_as_viewer(&ctx, viewer).await?;
         if list.master_error.is_some() {
             state.resign();
         }

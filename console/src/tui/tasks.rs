@@ -80,13 +80,11 @@ pub struct TuiUnlock {
 }
 
 impl Unlock for TuiUnlock {
-    fn passphrase(&self, _dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
+    fn passphrase(&self, dir: &std::path::Path) -> Result<Passphrase, UnlockError> {
         if let Some(typed) = self.typed().clone() {
             return Ok(typed);
         }
-        self.given.read()?.ok_or_else(|| {
-            UnlockError::Unavailable("the wallet's passphrase was not given".to_owned())
-        })
+        self.given.passphrase(dir)
     }
 
     fn new_passphrase(&self, dir: &std::path::Path) -> Result<Passphrase, UnlockError> {

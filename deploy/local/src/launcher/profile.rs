@@ -183,7 +183,7 @@ impl StackView<'_> {
         let console = self.console.display();
         let _ = write!(
             text,
-            "  {console} nodes list    # the nodes, their health and stake\n  \
+            "  {console} nodes list --stake  # the nodes, their health, owners and stake\n  \
              {console} attest        # verify the master's (dev) attestation\n  \
              {console} stake --help  # stake as a user for kubectl access\n  \
              {console} kubeconfig --help  # then a kubeconfig with the credential plugin\n  \
