@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use daas_core::chain::ChainClient;
 use daas_core::package::staking::SealToken;
-use daas_core::package::{MoveStruct as _, SealTokenId};
+use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
 use daas_e2e::agent::{AgentHost, CRASH_EXIT, wait};
 use daas_e2e::k3s::unique_suffix;
 use daas_e2e::kwok::node_ready;
@@ -261,6 +261,38 @@ async fn refusals_then_a_fresh_agent_joins_and_is_revoked_by_a_slash() {
     // A restart does not rejoin: the chain still says no.
     let exit = host.run("run", None, SHORT).await.unwrap();
     assert_eq!(exit.code(), Some(EXIT_REVOKED), "{}", host.log_tail(20));
+
+    // Its owner stakes anew for the node (as `daas-console stake --node`
+    // does): a plain restart adopts that token, stakes nothing itself,
+    // and registers; a slash of it ends this run too.
+    let renewed = chain
+        .stake_and_mint(host.key(), Mist::from_sui(5).unwrap(), Role::Worker, &node)
+        .await
+        .unwrap()
+        .token;
+    let from = host.log_len();
+    let mut agent = host.spawn("run", None).unwrap();
+    eventually(
+        &host,
+        SHORT,
+        "the new token adopted and registered",
+        || async {
+            let log = host.log_since(from);
+            log.contains("adopting this node's new worker seal token")
+                && log.contains("registered; join token accepted")
+        },
+    )
+    .await;
+    assert!(!host.log_since(from).contains("staking for the node"));
+    assert_eq!(
+        host.state().unwrap()["seal_token"],
+        serde_json::json!(renewed.to_string())
+    );
+    slash(&chain, host.key(), &slasher, renewed, "e2e: again")
+        .await
+        .unwrap();
+    let exit = wait(&mut agent, SHORT).await.unwrap();
+    assert_eq!(exit.code(), Some(EXIT_REVOKED), "{}", host.log_tail(30));
 }
 
 /// A busybox pod on `node` that prints `message`, compliant with the

@@ -119,11 +119,22 @@ async fn adopt(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, Agen
     remember(agent, seal)
 }
 
-/// `seal` if the chain still backs the node through it.
-async fn usable(agent: &Agent, seal: SealTokenId) -> Result<SealTokenId, AgentError> {
-    match agent.review(seal).await?.1 {
-        Ok(_) => Ok(seal),
-        Err(reason) => Err(AgentError::Revoked {
+/// `seal` if the chain still backs the node through it; else another
+/// active worker token of the wallet for this node (a new stake after a
+/// slash or an unstake, made with `daas-console stake --node`), which the
+/// same check admits; else revoked. Never a new stake: after a revocation
+/// only its owner decides to stake again.
+async fn usable(agent: &mut Agent, seal: SealTokenId) -> Result<SealTokenId, AgentError> {
+    let reason = match agent.review(seal).await?.1 {
+        Ok(_) => return Ok(seal),
+        Err(reason) => reason,
+    };
+    match find_on_chain(agent).await? {
+        Some(new) => {
+            info!(%new, previous = %seal, previous_refused = %reason, "adopting this node's new worker seal token");
+            remember(agent, new)
+        }
+        None => Err(AgentError::Revoked {
             node: agent.config.node.to_string(),
             reason,
         }),

@@ -105,7 +105,7 @@ pub enum AgentError {
         owner: sui_sdk_types::Address,
     },
     /// The chain no longer backs the node.
-    #[error("node {node} was revoked: {reason}; the runtime was stopped")]
+    #[error("node {node} was revoked: {reason}")]
     Revoked {
         /// The node.
         node: String,
@@ -453,9 +453,10 @@ impl Agent {
     }
 }
 
-/// Stops the runtime, then returns `error`.
+/// Stops the runtime, then returns `error` (said once, by whoever ends
+/// the agent with it).
 async fn stop_with(supervisor: Supervisor, error: AgentError) -> AgentError {
-    error!(%error, "stopping the runtime");
+    info!("stopping the runtime");
     supervisor.stop().await;
     error
 }
