@@ -827,6 +827,14 @@ async fn authentication(
             })
             .await?;
             ensure!(verified.to_string().contains(&audit_id), "{verified}");
+            // An ID the log does not hold (yet) says why it may come.
+            let unknown = operator.run(&["audit", "verify", "no-such-audit-id"]);
+            ensure!(
+                unknown
+                    .as_ref()
+                    .is_err_and(|e| format!("{e:#}").contains("may still be on its way")),
+                "{unknown:?}"
+            );
             Ok(())
         },
     )
@@ -1494,7 +1502,18 @@ async fn unstake_and_slashing(
     )
     .await;
     let owner = Console::with_key(stack, a.host.key()).unwrap();
-    let new_seal = step("6.6 restake: a new worker seal token for the node", async {
+    let new_seal = step("6.6 restake: a new worker seal token for the node (the slashed one is shown slashed, and more stake on it is refused)", async {
+        let status = owner.json(&["stake", "status"])?;
+        let old = status["tokens"]
+            .as_array()
+            .and_then(|tokens| tokens.iter().find(|t| t["seal_token"] == old_seal.to_string()))
+            .with_context(|| format!("{old_seal} not listed: {status}"))?;
+        ensure!(old["state"]["state"] == "slashed", "{old}");
+        let topped = owner.run(&["stake", "add", "--amount", "1", "--seal-token", &old_seal.to_string()]);
+        ensure!(
+            topped.as_ref().is_err_and(|e| format!("{e:#}").contains("never admits its node again")),
+            "{topped:?}"
+        );
         let receipt = owner.json(&["stake", "--node", &a.node])?;
         let seal = seal_of(&receipt)?;
         ensure!(seal != old_seal, "{receipt}");

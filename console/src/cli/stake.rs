@@ -111,9 +111,13 @@ async fn pick_token(
     let status = ops::status(ctx, owner).await?;
     let applies = |state: TokenState| match action {
         TokenAction::Withdraw => matches!(state, TokenState::Unbonding { .. }),
-        TokenAction::Unstake | TokenAction::Add(_) | TokenAction::Refresh => {
+        TokenAction::Unstake => {
             !matches!(state, TokenState::Unbonding { .. } | TokenState::Withdrawn)
         }
+        TokenAction::Add(_) | TokenAction::Refresh => !matches!(
+            state,
+            TokenState::Unbonding { .. } | TokenState::Withdrawn | TokenState::Slashed { .. }
+        ),
     };
     let candidates: Vec<SealTokenId> = status
         .tokens
@@ -170,6 +174,9 @@ async fn status(ctx: &Context, owner: Option<&str>, json: bool) -> anyhow::Resul
                 }
                 TokenState::Expired { at_ms } => format!("expired {}", format_ms(at_ms)),
                 TokenState::Understaked { required } => format!("needs {required}"),
+                TokenState::Slashed { slashed } => {
+                    format!("lost {slashed}; never admits its node again: unstake, stake anew")
+                }
                 TokenState::Withdrawn => String::new(),
             };
             vec![

@@ -12,6 +12,7 @@
 use daas_core::access::AccessToken;
 use daas_core::api::MasterClient;
 use daas_core::api::audit::AuditCheckpointList;
+use daas_core::attested::AttestedError;
 use daas_core::audit::AuditLeaf;
 use daas_core::audit::verify::verify_event_proof;
 use daas_core::package::SealTokenId;
@@ -78,7 +79,16 @@ pub async fn verify_event(
 ) -> Result<VerifiedEvent, OpsError> {
     let master = ctx.master().await?;
     let token = read_token(ctx, &master, seal_token, unlock).await?;
-    let served = master.audit_event(audit_id, &token).await?;
+    let served = match master.audit_event(audit_id, &token).await {
+        Err(AttestedError::Status { status: 404, .. }) => {
+            return Err(OpsError::Refused(format!(
+                "the master's audit log holds no event {audit_id:?} (yet: the API server sends \
+                 events in batches, so a request of the last few seconds may still be on its \
+                 way; try again shortly)"
+            )));
+        }
+        served => served?,
+    };
     let Some(record) = &served.checkpoint.anchor else {
         return Err(OpsError::Refused(format!(
             "event {audit_id} is in checkpoint {} of the master's log, which is not anchored on \

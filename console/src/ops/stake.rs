@@ -428,6 +428,13 @@ pub enum TokenState {
         /// The least stake of its role.
         required: Mist,
     },
+    /// A worker token slashed at least once: it never admits its node
+    /// again, whatever stake is added (the worker rule); what is left can
+    /// only be unstaked and withdrawn.
+    Slashed {
+        /// Everything slashed from it.
+        slashed: Mist,
+    },
     /// No stake record (withdrawn).
     Withdrawn,
 }
@@ -440,6 +447,7 @@ impl TokenState {
             Self::Unbonding { .. } => "unbonding",
             Self::Expired { .. } => "expired",
             Self::Understaked { .. } => "understaked",
+            Self::Slashed { .. } => "slashed",
             Self::Withdrawn => "withdrawn",
         }
     }
@@ -464,7 +472,18 @@ impl TokenState {
             (Self::Understaked { required }, TokenAction::Refresh) => Some(format!(
                 "is below its role's minimum stake of {required}: add stake first"
             )),
-            (Self::Active | Self::Expired { .. } | Self::Understaked { .. }, _) => None,
+            (Self::Slashed { .. }, TokenAction::Add(_) | TokenAction::Refresh) => Some(
+                "is a slashed worker token, which never admits its node again: unstake it, \
+                 withdraw what is left, and stake a new one for the node"
+                    .to_owned(),
+            ),
+            (
+                Self::Active
+                | Self::Expired { .. }
+                | Self::Understaked { .. }
+                | Self::Slashed { .. },
+                _,
+            ) => None,
         }
     }
 }
@@ -481,6 +500,14 @@ pub struct StakeStatus {
     /// The pool's parameters (tiers, unbonding, lifetime).
     #[serde(skip)]
     pub params: PoolParams,
+}
+
+/// The stake pool's parameters: tier prices, unbonding, lifetime.
+///
+/// # Errors
+/// The chain failed.
+pub async fn pool_params(ctx: &Context) -> Result<PoolParams, OpsError> {
+    Ok(ctx.chain()?.stake_pool().await?.value.params)
 }
 
 /// The seal tokens `owner` holds, with their stake and state.
@@ -524,8 +551,13 @@ async fn view(chain: &ChainClient, id: SealTokenId, now_ms: u64) -> Result<Token
         });
     };
     let token_state = match record.status(now_ms, &state.pool.params) {
-        TokenStatus::Active => TokenState::Active,
         TokenStatus::Unbonding { until_ms } => TokenState::Unbonding { until_ms },
+        _ if token.role == Role::Worker && record.slashed_total > Mist::ZERO => {
+            TokenState::Slashed {
+                slashed: record.slashed_total,
+            }
+        }
+        TokenStatus::Active => TokenState::Active,
         TokenStatus::Expired { at_ms } => TokenState::Expired { at_ms },
         TokenStatus::UnderStaked { required, .. } => TokenState::Understaked { required },
     };
@@ -754,8 +786,13 @@ mod tests {
         assert!(allowed(unbonding, 9).is_empty());
         assert_eq!(allowed(unbonding, 10), ["withdraw"]);
         assert!(allowed(TokenState::Withdrawn, 5).is_empty());
+        let slashed = TokenState::Slashed {
+            slashed: Mist::new(1),
+        };
+        assert_eq!(allowed(slashed, 5), ["request unstake"]);
 
         let why = |state: TokenState, action| state.refusal(action, 9).unwrap_or_default();
+        assert!(why(slashed, Add(Mist::new(1))).contains("never admits its node again"));
         assert_eq!(
             why(unbonding, Withdraw),
             "is unbonding until 1970-01-01T00:00:00Z; withdraw then"

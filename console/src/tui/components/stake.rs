@@ -105,6 +105,7 @@ fn state_text(token: &TokenView, now_ms: u64) -> String {
         TokenState::Unbonding { .. } => "unbonding over: withdraw".to_owned(),
         TokenState::Expired { at_ms } => format!("expired {}: refresh", time(at_ms)),
         TokenState::Understaked { required } => format!("understaked: needs {required}"),
+        TokenState::Slashed { slashed } => format!("slashed {slashed}: unstake, stake anew"),
         TokenState::Withdrawn => "withdrawn".to_owned(),
     }
 }
@@ -114,7 +115,7 @@ impl Component for Stake {
         let theme = view.theme;
         let [tiers, tokens] =
             Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
-        let params = view.data.stake.value.as_ref().map(|s| s.params);
+        let params = view.data.pool;
         let rows = Tier::ALL.iter().map(|tier| {
             Row::new(vec![
                 Span::styled(tier.as_str(), theme.header()),
