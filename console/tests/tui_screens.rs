@@ -186,3 +186,17 @@ fn a_long_reason_a_source_is_unavailable_is_wrapped_not_cut() {
     let text = fixtures::render(&mut app, WIDTH, HEIGHT);
     assert!(text.contains("name one with --seal-token"), "{text}");
 }
+
+#[test]
+fn the_tiers_prices_show_before_any_key_exists() {
+    use daas_console::tui::data::DataEvent;
+    use daas_core::package::staking::PoolParams;
+    let events = vec![
+        DataEvent::Stake(Err("no wallet key yet".to_owned())),
+        DataEvent::Pool(PoolParams::default()),
+    ];
+    let mut app = screen_with(events, Screen::Stake, false);
+    let text = fixtures::render(&mut app, WIDTH, HEIGHT);
+    assert!(text.contains("no wallet key yet"), "{text}");
+    assert!(text.contains("viewer     0.5 SUI"), "{text}");
+}

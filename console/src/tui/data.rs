@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use daas_core::api::access::Readiness;
 use daas_core::package::Mist;
+use daas_core::package::staking::PoolParams;
 use daas_core::wallet::WalletSummary;
 use sui_sdk_types::Address;
 
@@ -142,6 +143,8 @@ pub struct Data {
     pub wallet: Loaded<WalletView>,
     /// The session key's stake.
     pub stake: Loaded<StakeStatus>,
+    /// The stake pool's parameters (tier prices), read even with no key.
+    pub pool: Option<PoolParams>,
     /// The nodes.
     pub nodes: Loaded<NodeList>,
     /// Slash proposals.
@@ -174,6 +177,9 @@ pub enum DataEvent {
     Wallet(Result<WalletView, String>),
     /// The stake.
     Stake(Result<StakeStatus, String>),
+    /// The stake pool's parameters, when there is no key to read a stake
+    /// status (which carries them) for.
+    Pool(PoolParams),
     /// The nodes.
     Nodes(Result<NodeList, String>),
     /// Slash proposals.
@@ -196,7 +202,13 @@ impl Data {
             DataEvent::Attestation(r) => self.attestation.set(r),
             DataEvent::Chain(r) => self.chain.set(r),
             DataEvent::Wallet(r) => self.wallet.set(r),
-            DataEvent::Stake(r) => self.stake.set(r),
+            DataEvent::Stake(r) => {
+                if let Ok(status) = &r {
+                    self.pool = Some(status.params);
+                }
+                self.stake.set(r);
+            }
+            DataEvent::Pool(params) => self.pool = Some(params),
             DataEvent::Nodes(r) => self.nodes.set(r),
             DataEvent::Slash(r) => self.slash.set(r),
             DataEvent::Gateway(r) => self.gateway.set(r),

@@ -254,6 +254,10 @@ async fn chain(ctx: Context, news: mpsc::UnboundedSender<DataEvent>) {
         let _ = news.send(DataEvent::Stake(stake));
     } else {
         let _ = news.send(DataEvent::Stake(Err("no wallet key yet".to_owned())));
+        // The tiers' prices are the pool's, shown before any key exists.
+        if let Ok(params) = ops::stake::pool_params(&ctx).await {
+            let _ = news.send(DataEvent::Pool(params));
+        }
     }
     let slash = async {
         let chain = ctx.chain()?;

@@ -158,7 +158,7 @@ pub fn stake_status() -> StakeStatus {
                 Role::Worker,
                 "worker-00001",
                 5_000_000_000,
-                Some(Tier::Admin),
+                None,
                 TokenState::Unbonding {
                     until_ms: NOW_MS + 3 * 86_400_000 + 3_600_000,
                 },
