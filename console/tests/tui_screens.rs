@@ -200,3 +200,17 @@ fn the_tiers_prices_show_before_any_key_exists() {
     assert!(text.contains("no wallet key yet"), "{text}");
     assert!(text.contains("viewer     0.5 SUI"), "{text}");
 }
+
+#[test]
+fn a_confirmation_is_as_wide_as_what_it_signs() {
+    use daas_console::ops::stake::TokenAction;
+    use daas_console::tui::action::Mutation;
+    use daas_core::package::SealTokenId;
+    let token = SealTokenId::new(sui_sdk_types::Address::new([0xab; 32]));
+    let mut app = screen_with(fixtures::full(3, false), Screen::Stake, false);
+    app.apply(Action::Ask(Mutation::Token(token, TokenAction::Unstake)));
+    let text = fixtures::render(&mut app, WIDTH, HEIGHT);
+    let call =
+        format!("staking::request_unstake(token {token}): access ends now, the stake unbonds");
+    assert!(text.lines().any(|line| line.contains(&call)), "{text}");
+}

@@ -10,6 +10,10 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::{View, block, centered, wrapped_height};
 use crate::tui::action::{Action, Mutation};
 
+/// The confirmation's least and greatest width.
+const MIN_WIDTH: u16 = 60;
+const MAX_WIDTH: u16 = 150;
+
 /// A mutation waiting for `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirm {
@@ -45,7 +49,13 @@ impl Confirm {
             theme.warning(),
         ));
         let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
-        let popup = centered(area, 90, wrapped_height(&paragraph, 90));
+        // As wide as its longest line where the screen allows: what is
+        // signed (object ids, Move calls) reads best unwrapped.
+        let width = u16::try_from(paragraph.line_width() + 2)
+            .unwrap_or(u16::MAX)
+            .clamp(MIN_WIDTH, MAX_WIDTH)
+            .min(area.width);
+        let popup = centered(area, width, wrapped_height(&paragraph, width));
         frame.render_widget(Clear, popup);
         frame.render_widget(paragraph.block(block("Confirm", theme)), popup);
     }
