@@ -14,6 +14,7 @@ use daas_core::package::{Mist, PackageEvent};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use super::components::short;
 use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
 use super::tasks::TuiUnlock;
 use crate::ops::nodes::{StakeCache, ViewerToken};
@@ -380,12 +381,4 @@ fn describe(event: &PackageEvent) -> String {
         PackageEvent::SlashRejected(e) => format!("slash #{} rejected", e.proposal_id),
         other => other.name().to_owned(),
     }
-}
-
-/// `0x1234…abcd`.
-pub fn short(id: &str) -> String {
-    if id.len() <= 14 {
-        return id.to_owned();
-    }
-    format!("{}…{}", &id[..6], &id[id.len() - 4..])
 }

@@ -11,11 +11,10 @@ use ratatui::widgets::{Paragraph, Row, Wrap};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, time};
+use super::{Command, Component, View, block, draw_load_state, short, time};
 use crate::tui::action::Action;
 use crate::tui::data::AuditCheck;
 use crate::tui::keys::Binding;
-use crate::tui::loader::short;
 
 /// The Audit screen.
 #[derive(Debug, Default)]

@@ -9,9 +9,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row};
 
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, time};
+use super::{Command, Component, View, block, draw_load_state, short, time};
 use crate::tui::action::Action;
-use crate::tui::loader::short;
 
 /// The Gateway screen.
 #[derive(Debug, Default)]

@@ -162,6 +162,18 @@ pub fn time(ms: u64) -> String {
         )
 }
 
+/// An object id, address or digest shortened to `0x1234…abcd` (its first
+/// six and last four characters).
+pub fn short(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 14 {
+        return id.to_owned();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// A byte count as `512 B`, `3.4 KiB`, `665.2 MiB`, `1.2 GiB`.
 pub fn bytes(count: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -189,6 +201,15 @@ pub fn wrapped_height(paragraph: &ratatui::widgets::Paragraph<'_>, width: u16) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_shorten_to_their_ends_and_short_text_is_kept() {
+        let id = format!("0x{}", "ab".repeat(32));
+        assert_eq!(short(&id), "0xabab…abab");
+        assert_eq!(short("0x12"), "0x12");
+        // Characters, not bytes: never a cut inside one.
+        assert_eq!(short("ééééééééééééééé"), "éééééé…éééé");
+    }
 
     #[test]
     fn byte_counts_read_in_binary_units() {

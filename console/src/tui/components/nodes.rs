@@ -14,12 +14,11 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 use super::form::{Field, Form};
 use super::node_detail::NodeDetail;
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state};
+use super::{Command, Component, View, block, draw_load_state, short};
 use crate::ops::drain::DrainOptions;
 use crate::ops::nodes::{NodeRow, NodeState};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
-use crate::tui::loader::short;
 use daas_core::access::MAX_NODE_NAME_LEN;
 use daas_core::clock::format_span;
 

@@ -10,10 +10,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{Command, Component, View, block, load_state};
+use super::{Command, Component, View, block, load_state, short};
 use crate::ops::stake::TokenState;
 use crate::tui::action::Action;
-use crate::tui::loader::short;
 
 /// The Overview screen.
 #[derive(Debug, Default)]

@@ -9,11 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, time};
+use super::{Command, Component, View, block, draw_load_state, short, time};
 use crate::ops::slash::Decision;
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
-use crate::tui::loader::short;
 
 /// The Slash review screen.
 #[derive(Debug, Default)]

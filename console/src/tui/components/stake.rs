@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
-use super::{Command, Component, View, block, draw_load_state, time};
+use super::{Command, Component, View, block, draw_load_state, short, time};
 use crate::ops::stake::{StakeKind, TokenAction, TokenState, TokenView, UserAmount, tier_powers};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
@@ -220,7 +220,7 @@ impl Component for Stake {
         if let Some(why) = token.state.refusal(action, view.now_ms) {
             return Some(Action::Refused(format!(
                 "seal token {} {why}",
-                token.seal_token
+                short(&token.seal_token.to_string())
             )));
         }
         if binding == Binding::AddStake && !view.readonly() {
