@@ -46,8 +46,8 @@ use daas_core::package::{Mist, MoveStruct as _, Role, SealTokenId};
 use daas_core::private_file;
 use daas_core::wallet::{Keypair, Scheme};
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Node, NodeSpec};
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Node, NodeSpec, Taint};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use sui_sdk_types::Address;
 use tracing::{Instrument as _, info, info_span, warn};
 
@@ -692,8 +692,21 @@ fn sign_proof(
         .into_string())
 }
 
-/// The Node object a kubelet would create, for kwok to keep Ready; one
-/// already there (from an earlier run with the same identity) is kept.
+/// The taint that keeps workloads off simulated nodes (kwok's own
+/// convention): pods land on real nodes unless they tolerate it.
+fn simulated_taint() -> Taint {
+    Taint {
+        key: KWOK_LABEL.to_owned(),
+        value: Some("fake".to_owned()),
+        effect: "NoSchedule".to_owned(),
+        time_added: None,
+    }
+}
+
+/// The Node object a kubelet would create, for kwok to keep Ready, tainted
+/// so that no real workload is scheduled where nothing runs; one already
+/// there (from an earlier run with the same identity) is kept, and given
+/// the taint.
 async fn create_kwok_node(kube: &kube::Client, name: &str) -> Result<(), SimulateError> {
     let node = Node {
         metadata: ObjectMeta {
@@ -710,15 +723,25 @@ async fn create_kwok_node(kube: &kube::Client, name: &str) -> Result<(), Simulat
             annotations: Some([(KWOK_LABEL.to_owned(), "fake".to_owned())].into()),
             ..ObjectMeta::default()
         },
-        spec: Some(NodeSpec::default()),
+        spec: Some(NodeSpec {
+            taints: Some(vec![simulated_taint()]),
+            ..NodeSpec::default()
+        }),
         ..Node::default()
     };
-    match Api::<Node>::all(kube.clone())
-        .create(&PostParams::default(), &node)
-        .await
-    {
+    let nodes = Api::<Node>::all(kube.clone());
+    match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let taint = serde_json::json!({ "spec": { "taints": [simulated_taint()] } });
+            nodes
+                .patch(name, &PatchParams::default(), &Patch::Merge(&taint))
+                .await
+                .map(drop)
+                .map_err(SimulateError::kube(format!(
+                    "tainting the kwok node {name}"
+                )))
+        }
         Err(error) => Err(SimulateError::kube(format!(
             "creating the kwok node {name}"
         ))(error)),

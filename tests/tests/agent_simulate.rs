@@ -129,7 +129,17 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
                     .annotations
                     .as_ref()
                     .is_some_and(|a| a.contains_key("k3s-daas.io/seal-token"));
-                ready && sealed
+                // No real workload is scheduled where nothing runs.
+                let tainted = n
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.taints.as_ref())
+                    .is_some_and(|taints| {
+                        taints
+                            .iter()
+                            .any(|t| t.key == "kwok.x-k8s.io/node" && t.effect == "NoSchedule")
+                    });
+                ready && sealed && tainted
             })
             .count();
         if beating == COUNT && ready_and_labelled == COUNT {
@@ -137,7 +147,7 @@ async fn twenty_simulated_agents_stake_register_join_and_heartbeat() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{beating} heartbeating, {ready_and_labelled} Ready and labelled of {COUNT}"
+            "{beating} heartbeating, {ready_and_labelled} Ready, labelled and tainted of {COUNT}"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
