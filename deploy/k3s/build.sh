@@ -70,7 +70,7 @@ for arg in "$@"; do
 	all | control-plane | kwok | node) what="${arg}" ;;
 	--print-dir) print_dir=1 ;;
 	-h | --help)
-		sed -n '2,40p' "$0"
+		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
 		exit 0
 		;;
 	*) die "unknown argument '${arg}' (expected all, control-plane, kwok, node or --print-dir)" ;;

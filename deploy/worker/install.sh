@@ -26,9 +26,10 @@ root=""
 start=1
 dry_run=0
 
+# The comment block above, without its `# `; then exits with status $1.
 usage() {
-	sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}" >&2
+	exit "$1"
 }
 
 while (($#)); do
@@ -39,8 +40,8 @@ while (($#)); do
 	--root) root="${2:-}"; shift 2 ;;
 	--no-start) start=0; shift ;;
 	--dry-run) dry_run=1; shift ;;
-	-h | --help) usage ;;
-	*) echo "install.sh: unknown argument $1" >&2; usage ;;
+	-h | --help) usage 0 ;;
+	*) echo "install.sh: unknown argument $1" >&2; usage 2 ;;
 	esac
 done
 
