@@ -13,7 +13,11 @@ build_control_plane=1
 for arg in "$@"; do
 	case "${arg}" in
 	--without-control-plane) build_control_plane=0 ;;
-	*) echo "deploy/dev/setup.sh: unknown argument ${arg}" >&2; exit 2 ;;
+	-h | --help)
+		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+		exit 0
+		;;
+	*) echo "deploy/dev/setup.sh: unknown argument ${arg} (see --help)" >&2; exit 2 ;;
 	esac
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

@@ -11,6 +11,16 @@
 # Usage: deploy/dev/up.sh [daas-local up options: --agents N, --no-console,
 #                          --state-dir DIR, --devnet-port P, ...]
 set -euo pipefail
+for arg in "$@"; do
+	case "${arg}" in
+	-h | --help)
+		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+		echo
+		echo "daas-local up's options, once built: target/debug/daas-local up --help"
+		exit 0
+		;;
+	esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 deploy/dev/setup.sh
 cargo build -q --workspace --bins

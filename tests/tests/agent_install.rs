@@ -117,13 +117,3 @@ fn bad_arguments_are_refused() {
         assert!(text.contains(needle), "{args:?}: {text}");
     }
 }
-
-#[test]
-fn help_prints_the_usage_and_only_it() {
-    let out = install(&["--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.starts_with("Installs the K3s-DaaS worker agent"), "{text}");
-    assert!(text.contains("--dry-run"), "{text}");
-    assert!(!text.contains("set -e") && !text.contains('#'), "{text}");
-}
