@@ -495,7 +495,7 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     );
     let status = local.run(&["status"]).await;
     assert!(
-        stdout(&status).starts_with("running"),
+        stdout(&status).starts_with("running") && stdout(&status).contains("DAAS_CONSOLE_CONFIG="),
         "{}",
         stdout(&status)
     );

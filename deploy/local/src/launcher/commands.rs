@@ -69,7 +69,8 @@ async fn wait_unlocked(layout: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints whether the stack runs and which of its processes are alive.
+/// Prints whether the stack runs and which of its processes are alive,
+/// and while it runs where everything is (as `up` printed it).
 ///
 /// # Errors
 /// The lock could not be read.
@@ -90,6 +91,9 @@ pub fn status(layout: &Layout) -> anyhow::Result<()> {
     }
     for (name, pid) in lock::live_groups(layout) {
         println!("  {name:<28} pid {pid}");
+    }
+    if running && let Ok(summary) = std::fs::read_to_string(layout.summary_file()) {
+        println!("\n{summary}");
     }
     Ok(())
 }

@@ -107,6 +107,12 @@ impl Layout {
         self.root.join("run")
     }
 
+    /// What the running stack's `up` printed (where everything is, what to
+    /// do next), for `status` to say again.
+    pub fn summary_file(&self) -> PathBuf {
+        self.run_dir().join("summary.txt")
+    }
+
     /// The control plane: PKI, kubeconfigs, kine database, its logs.
     pub fn cluster_dir(&self) -> PathBuf {
         self.root.join("cluster")

@@ -329,6 +329,12 @@ async fn start(
     }
     wait_node_ready(&run, &cluster).await?;
     let text = view.next_steps();
+    // For `status`; the stack runs without it.
+    if let Err(error) =
+        daas_core::private_file::write_atomic(&layout.summary_file(), text.as_bytes())
+    {
+        eprintln!("warning: `status` will not repeat where everything is: {error}");
+    }
     let env = view.console_env();
     Ok((
         Running {
