@@ -5,6 +5,9 @@
 //! `source()`. Printing the whole chain (`{error:#}`) would then say each
 //! such cause twice; [`one_line`] says it once.
 //!
+//! A gRPC `Status` reads as its message and its root cause (its own
+//! rendering dumps its code and its source's `Debug`).
+//!
 //! With the `kube` feature, a Kubernetes API refusal anywhere in the chain
 //! reads as the API server's message, HTTP code and reason, instead of
 //! kube's rendering, which repeats the message inside a dump of the whole
@@ -18,6 +21,15 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
     let mut line = String::new();
     let mut next = Some(error);
     while let Some(current) = next {
+        if let Some(status) = grpc_status(current) {
+            // Its own rendering dumps its code and its source's `Debug`;
+            // its message and the root cause say what failed and why.
+            push_cause(&mut line, status.message());
+            if let Some(root) = root_cause(current) {
+                push_cause(&mut line, &root.to_string());
+            }
+            break;
+        }
         let mut text = current.to_string();
         let refusal = kube_refusal(current);
         if let Some(readable) = &refusal {
@@ -25,12 +37,7 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
             line = line.replace(&text, readable);
             text.clone_from(readable);
         }
-        if line.is_empty() {
-            line = text;
-        } else if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
+        push_cause(&mut line, &text);
         if refusal.is_some() {
             // Its source, the `Status`, is what the readable text says.
             break;
@@ -38,6 +45,35 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
         next = current.source();
     }
     line
+}
+
+/// Appends `text` to `line` as its next cause, unless the line already
+/// ends with it.
+fn push_cause(line: &mut String, text: &str) {
+    if line.is_empty() {
+        text.clone_into(line);
+    } else if !text.is_empty() && !line.ends_with(text) {
+        line.push_str(": ");
+        line.push_str(text);
+    }
+}
+
+/// `error` as a gRPC status, boxed or not (errors keep it boxed).
+fn grpc_status<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a tonic::Status> {
+    error.downcast_ref::<tonic::Status>().or_else(|| {
+        error
+            .downcast_ref::<Box<tonic::Status>>()
+            .map(AsRef::as_ref)
+    })
+}
+
+/// The innermost source of `error`, if it has one.
+fn root_cause<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
+    let mut root = error.source()?;
+    while let Some(deeper) = root.source() {
+        root = deeper;
+    }
+    Some(root)
 }
 
 /// A Kubernetes API refusal as a person reads it: the API server's
@@ -82,6 +118,23 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("withdraw")]
     struct Action(#[source] Shown);
+
+    #[test]
+    fn a_grpc_failure_reads_as_its_message_and_root_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("chain RPC GetObject failed: {}", .0.message())]
+        struct Rpc(#[source] Box<tonic::Status>);
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        status.set_source(std::sync::Arc::new(refused));
+        let line = one_line(&Rpc(Box::new(status)));
+        assert_eq!(
+            line,
+            "chain RPC GetObject failed: tcp connect error: refused"
+        );
+        let bare = one_line(&tonic::Status::not_found("no such object"));
+        assert_eq!(bare, "no such object");
+    }
 
     #[test]
     fn a_cause_the_message_shows_is_said_once() {
