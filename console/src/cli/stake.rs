@@ -1,6 +1,7 @@
 //! `daas-console stake …`.
 
 use anyhow::{Context as _, bail};
+use daas_core::clock::{format_ms, format_span};
 use daas_core::package::{Mist, SealTokenId, Tier};
 use sui_sdk_types::Address;
 
@@ -11,7 +12,6 @@ use crate::ops::stake::{
     self as ops, Receipt, StakeKind, StakePlan, TokenAction, TokenState, UserAmount,
 };
 use crate::ops::{Context, wallet};
-use daas_core::clock::{format_ms, format_span};
 
 /// Runs `daas-console stake …`.
 pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
@@ -23,9 +23,8 @@ pub async fn run(global: &GlobalArgs, args: StakeArgs) -> anyhow::Result<()> {
     let (token, action) = match command {
         StakeCommand::Status { owner, json } => return status(&ctx, owner.as_deref(), json).await,
         StakeCommand::Add { amount, token } => {
-            let amount: Mist = amount
-                .parse()
-                .with_context(|| format!("--amount `{amount}` is not an amount of SUI"))?;
+            let amount =
+                ops::added_amount(&amount).map_err(|why| anyhow::anyhow!("--amount: {why}"))?;
             (token, TokenAction::Add(amount))
         }
         StakeCommand::Refresh(token) => (token, TokenAction::Refresh),

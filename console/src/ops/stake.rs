@@ -309,6 +309,21 @@ impl TokenAction {
     }
 }
 
+/// The amount of SUI a person typed to add to a seal token: more than
+/// zero (the package aborts a zero amount).
+///
+/// # Errors
+/// Why it is not such an amount.
+pub fn added_amount(text: &str) -> Result<Mist, String> {
+    let amount: Mist = text
+        .parse()
+        .map_err(|error| format!("`{text}` is not an amount of SUI: {error}"))?;
+    if amount == Mist::ZERO {
+        return Err("the amount to add must be more than 0 SUI".to_owned());
+    }
+    Ok(amount)
+}
+
 /// Runs `action` on `token`, signed by `signer`.
 ///
 /// # Errors
@@ -320,6 +335,11 @@ pub async fn act(
     action: TokenAction,
 ) -> Result<Receipt, OpsError> {
     ctx.ensure_writable(action.name())?;
+    if action == TokenAction::Add(Mist::ZERO) {
+        return Err(OpsError::Refused(
+            "the amount to add must be more than 0 SUI".to_owned(),
+        ));
+    }
     let chain = ctx.chain()?;
     let role = ensure_allowed(&chain, token, action).await?;
     let receipt = |digest, stake, tier: Option<Tier>, until_ms| Receipt {
@@ -762,6 +782,17 @@ mod tests {
         let admin = token(2, Role::User, Some(Tier::Admin), TokenState::Active);
         let text = listed(&[&viewer, &admin]);
         assert_eq!(text, format!("{} (viewer), {} (admin)", id(1), id(2)));
+    }
+
+    #[test]
+    fn an_added_amount_is_more_than_zero() {
+        assert_eq!(added_amount("1.5"), Ok(Mist::new(1_500_000_000)));
+        assert!(added_amount("0").unwrap_err().contains("more than 0 SUI"));
+        assert!(
+            added_amount("lots")
+                .unwrap_err()
+                .contains("`lots` is not an amount")
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use ratatui::widgets::{Paragraph, Row, Table};
 use super::form::{Field, Form};
 use super::table::{self, Cursor};
 use super::{Command, Component, View, block, draw_load_state, short, time};
-use crate::ops::stake::{StakeKind, TokenAction, TokenState, TokenView, UserAmount, tier_powers};
+use crate::ops::stake::{
+    StakeKind, TokenAction, TokenState, TokenView, UserAmount, added_amount, tier_powers,
+};
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
 use daas_core::clock::format_span;
@@ -76,9 +78,7 @@ pub fn add_form(token: &str) -> Form {
         token,
         vec![Field::text("amount SUI", "")],
         |token, fields| {
-            let amount: Mist = Form::text(fields, 0)
-                .parse()
-                .map_err(|e| format!("amount: {e}"))?;
+            let amount = added_amount(Form::text(fields, 0)).map_err(|e| format!("amount: {e}"))?;
             let token = token
                 .parse()
                 .map_err(|_| format!("`{token}` is not a seal token"))?;
