@@ -6,7 +6,8 @@
 //! such cause twice; [`one_line`] says it once.
 //!
 //! A gRPC `Status` reads as its message and its root cause (its own
-//! rendering dumps its code and its source's `Debug`).
+//! rendering dumps its code and its source's `Debug`), and an HTTP
+//! transport failure as its root cause ([`transport_cause`]).
 //!
 //! With the `kube` feature, a Kubernetes API refusal anywhere in the chain
 //! reads as the API server's message, HTTP code and reason, instead of
@@ -28,6 +29,11 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
             if let Some(root) = root_cause(current) {
                 push_cause(&mut line, &root.to_string());
             }
+            break;
+        }
+        if let Some(failed) = current.downcast_ref::<reqwest::Error>() {
+            // It repeats the URL its caller names; why it failed is below.
+            push_cause(&mut line, &transport_cause(failed));
             break;
         }
         let mut text = current.to_string();
@@ -56,6 +62,16 @@ fn push_cause(line: &mut String, text: &str) {
         line.push_str(": ");
         line.push_str(text);
     }
+}
+
+/// Why an HTTP request got no answer, in a few words: its root cause
+/// (`Connection refused (os error 111)`, a TLS refusal), or that it timed
+/// out; not reqwest's rendering, which repeats the URL.
+pub fn transport_cause(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out".to_owned();
+    }
+    root_cause(error).map_or_else(|| error.to_string(), ToString::to_string)
 }
 
 /// `error` as a gRPC status, boxed or not (errors keep it boxed).
@@ -134,6 +150,31 @@ mod tests {
         );
         let bare = one_line(&tonic::Status::not_found("no such object"));
         assert_eq!(bare, "no such object");
+    }
+
+    #[tokio::test]
+    async fn an_http_failure_reads_as_why_not_as_the_url_again() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("request to {url} failed: {}", transport_cause(.source))]
+        struct Transport {
+            url: String,
+            #[source]
+            source: reqwest::Error,
+        }
+        // Nothing listens on port 1.
+        let url = "http://127.0.0.1:1/healthz";
+        let source = reqwest::get(url).await.unwrap_err();
+        assert!(source.to_string().contains(url), "{source}");
+        let line = one_line(&Transport {
+            url: url.to_owned(),
+            source,
+        });
+        assert!(
+            line.starts_with("request to http://127.0.0.1:1/healthz failed: "),
+            "{line}"
+        );
+        assert!(line.contains("refused"), "{line}");
+        assert_eq!(line.matches(url).count(), 1, "{line}");
     }
 
     #[test]

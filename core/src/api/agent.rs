@@ -126,7 +126,10 @@ pub enum AgentClientError {
         presented: String,
     },
     /// No HTTP answer (connection, TLS, timeout).
-    #[error("request to {url} failed: {source}")]
+    #[error(
+        "request to {url} failed: {}",
+        crate::error_chain::transport_cause(source)
+    )]
     Transport {
         /// The URL requested.
         url: String,

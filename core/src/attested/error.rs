@@ -35,7 +35,10 @@ pub enum AttestedError {
         source: serde_json::Error,
     },
     /// The request did not get an HTTP response (connection, TLS, timeout).
-    #[error("request to {url} failed: {source}")]
+    #[error(
+        "request to {url} failed: {}",
+        crate::error_chain::transport_cause(source)
+    )]
     Transport {
         /// The URL requested.
         url: String,
