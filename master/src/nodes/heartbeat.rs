@@ -82,7 +82,7 @@ async fn record(
             service.rate_limit(client)?;
             learn(service, &proof).await?;
         }
-        Err(HeartbeatRefusal::Unchecked) => recheck(service, &proof).await?,
+        Err(HeartbeatRefusal::Unchecked) => service.recheck(&WorkerClaim::from(&proof)).await?,
         other => return other.map_err(refusal),
     }
     service.registry.heartbeat(beat).map_err(refusal)
@@ -114,25 +114,27 @@ async fn learn(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(),
     Ok(())
 }
 
-/// Re-checks an invalidated admission on chain: re-admitted, or forgotten
-/// and refused.
-async fn recheck(service: &NodeService, proof: &VerifiedWorkerProof) -> Result<(), ApiError> {
-    match service.check_chain(&WorkerClaim::from(proof)).await {
-        Ok(allowed) => {
-            service.registry.admit(learnt(&allowed));
-            Ok(())
-        }
-        Err(error) => {
-            if error.status() == StatusCode::FORBIDDEN {
-                service.forget_node(proof.node_id().as_str());
+impl NodeService {
+    /// Re-checks an invalidated admission on chain: admitted again, or
+    /// forgotten and refused (403); a 503 when the chain cannot be read.
+    pub(super) async fn recheck(&self, claim: &WorkerClaim) -> Result<(), ApiError> {
+        match self.check_chain(claim).await {
+            Ok(allowed) => {
+                self.registry.admit(learnt(&allowed));
+                Ok(())
             }
-            Err(error)
+            Err(error) => {
+                if error.status() == StatusCode::FORBIDDEN {
+                    self.forget_node(claim.node.as_str());
+                }
+                Err(error)
+            }
         }
     }
 }
 
 /// A node admitted by a check here, not by a registration.
-pub(super) fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
+fn learnt(allowed: &AllowedWorker) -> AdmittedNode {
     AdmittedNode {
         name: allowed.node.clone(),
         seal_token: allowed.seal_token,

@@ -194,11 +194,10 @@ impl NodeService {
                 owner: node.owner,
                 node: node.name.clone(),
             };
-            match self.check_chain(&claim).await {
-                Ok(allowed) => self.registry.admit(heartbeat::learnt(&allowed)),
+            match self.recheck(&claim).await {
+                Ok(()) => {}
                 Err(error) if error.status() == StatusCode::FORBIDDEN => {
                     info!(node = %node.name, reason = error.message(), "quiet node forgotten");
-                    self.forget_node(node.name.as_str());
                     forgotten.push(node.name);
                 }
                 Err(error) => {
