@@ -49,14 +49,8 @@ pub async fn seal_token(agent: &mut Agent) -> Result<SealTokenId, AgentError> {
     if let Some(seal) = agent.state.seal_token {
         return usable(agent, seal).await;
     }
-    if let Some(pending) = agent.state.pending_stake.clone()
-        && let Some(seal) = settle_pending(agent, &pending).await?
-    {
-        return remember(agent, seal);
-    }
-    if let Some(seal) = find_on_chain(agent).await? {
-        info!(%seal, "found this node's worker seal token on chain");
-        return remember(agent, seal);
+    if let Some(seal) = recorded_or_found(agent).await? {
+        return Ok(seal);
     }
     let seal = stake(agent).await?;
     remember(agent, seal)
@@ -69,9 +63,15 @@ pub async fn seal_token(agent: &mut Agent) -> Result<SealTokenId, AgentError> {
 /// # Errors
 /// The chain failed.
 pub async fn staked(agent: &mut Agent) -> Result<Option<SealTokenId>, AgentError> {
-    if let Some(seal) = agent.state.seal_token {
-        return Ok(Some(seal));
+    match agent.state.seal_token {
+        Some(seal) => Ok(Some(seal)),
+        None => recorded_or_found(agent).await,
     }
+}
+
+/// With no token remembered: the outcome of a recorded stake, else an
+/// active worker token of the wallet for this node; remembered.
+async fn recorded_or_found(agent: &mut Agent) -> Result<Option<SealTokenId>, AgentError> {
     if let Some(pending) = agent.state.pending_stake.clone()
         && let Some(seal) = settle_pending(agent, &pending).await?
     {

@@ -143,7 +143,7 @@ async fn drain(
 /// Requests unstake unless the chain already shows it (or the withdrawal).
 async fn request_unstake(agent: &Agent, seal: SealTokenId) -> Result<(), AgentError> {
     if !matches!(
-        token_status(agent, seal).await?,
+        token_status(agent, seal).await?.1,
         Some(TokenStatus::Active | TokenStatus::Expired { .. } | TokenStatus::UnderStaked { .. })
     ) {
         return Ok(());
@@ -157,15 +157,18 @@ async fn request_unstake(agent: &Agent, seal: SealTokenId) -> Result<(), AgentEr
     Ok(())
 }
 
-/// The token's status now; `None` once withdrawn (no stake record or no
-/// token object).
-async fn token_status(agent: &Agent, seal: SealTokenId) -> Result<Option<TokenStatus>, AgentError> {
+/// The chain's time and the token's status then; `None` once withdrawn
+/// (no stake record or no token object).
+async fn token_status(
+    agent: &Agent,
+    seal: SealTokenId,
+) -> Result<(u64, Option<TokenStatus>), AgentError> {
     let now_ms = chain_time_ms(&agent.chain)
         .await
         .map_err(AgentError::chain("reading the chain's clock"))?;
     match agent.chain.seal_token_state(seal).await {
-        Ok(state) => Ok(state.status(now_ms)),
-        Err(daas_core::chain::ChainError::ObjectNotFound { .. }) => Ok(None),
+        Ok(state) => Ok((now_ms, state.status(now_ms))),
+        Err(daas_core::chain::ChainError::ObjectNotFound { .. }) => Ok((now_ms, None)),
         Err(error) => Err(AgentError::chain(format!("reading seal token {seal}"))(
             error,
         )),
@@ -177,16 +180,14 @@ async fn token_status(agent: &Agent, seal: SealTokenId) -> Result<Option<TokenSt
 async fn withdraw(agent: &Agent, seal: SealTokenId) -> Result<(), AgentError> {
     let mut said = None;
     loop {
-        let wait_ms = match token_status(agent, seal).await? {
+        let (now_ms, status) = token_status(agent, seal).await?;
+        let wait_ms = match status {
             None => return Ok(()),
             Some(TokenStatus::Unbonding { until_ms }) => {
                 if said != Some(until_ms) {
                     said = Some(until_ms);
                     info!(until = %format_ms(until_ms), "unbonding; the stake is withdrawn when it ends (stopping and running `daas-agent unstake` again resumes the wait)");
                 }
-                let now_ms = chain_time_ms(&agent.chain)
-                    .await
-                    .map_err(AgentError::chain("reading the chain's clock"))?;
                 until_ms.saturating_sub(now_ms)
             }
             Some(_) => 0,
