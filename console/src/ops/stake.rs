@@ -265,7 +265,7 @@ pub async fn stake(ctx: &Context, signer: &Keypair, plan: &StakePlan) -> Result<
         seal_token: minted.token,
         digest: minted.outcome.digest,
         stake: Some(minted.event.stake),
-        tier: minted.event.tier.filter(|_| plan.role == Role::User),
+        tier: plan.role.access_tier(minted.event.tier),
         until_ms: Some(minted.event.expires_at_ms),
     })
 }
@@ -318,6 +318,11 @@ pub fn added_amount(text: &str) -> Result<Mist, String> {
     let amount: Mist = text
         .parse()
         .map_err(|error| format!("`{text}` is not an amount of SUI: {error}"))?;
+    positive_addition(amount)
+}
+
+/// `amount` if it is more than zero.
+fn positive_addition(amount: Mist) -> Result<Mist, String> {
     if amount == Mist::ZERO {
         return Err("the amount to add must be more than 0 SUI".to_owned());
     }
@@ -335,10 +340,8 @@ pub async fn act(
     action: TokenAction,
 ) -> Result<Receipt, OpsError> {
     ctx.ensure_writable(action.name())?;
-    if action == TokenAction::Add(Mist::ZERO) {
-        return Err(OpsError::Refused(
-            "the amount to add must be more than 0 SUI".to_owned(),
-        ));
+    if let TokenAction::Add(amount) = action {
+        positive_addition(amount).map_err(OpsError::Refused)?;
     }
     let chain = ctx.chain()?;
     let role = ensure_allowed(&chain, token, action).await?;
@@ -347,7 +350,7 @@ pub async fn act(
         seal_token: token,
         digest,
         stake,
-        tier: tier.filter(|_| role == Role::User),
+        tier: role.access_tier(tier),
         until_ms,
     };
     Ok(match action {
@@ -572,11 +575,9 @@ async fn view(chain: &ChainClient, id: SealTokenId, now_ms: u64) -> Result<Token
     };
     let token_state = match record.status(now_ms, &state.pool.params) {
         TokenStatus::Unbonding { until_ms } => TokenState::Unbonding { until_ms },
-        _ if token.role == Role::Worker && record.slashed_total > Mist::ZERO => {
-            TokenState::Slashed {
-                slashed: record.slashed_total,
-            }
-        }
+        _ if token.role == Role::Worker && record.was_slashed() => TokenState::Slashed {
+            slashed: record.slashed_total,
+        },
         TokenStatus::Active => TokenState::Active,
         TokenStatus::Expired { at_ms } => TokenState::Expired { at_ms },
         TokenStatus::UnderStaked { required, .. } => TokenState::Understaked { required },

@@ -229,7 +229,7 @@ pub fn judge_worker(
     let record = record.ok_or(WorkerDenyReason::NoStakeRecord)?;
     check_owner(claim.owner, object_owner, record.owner)?;
     check_worker(&claim.node, record.role, &record.node_id)?;
-    if record.slashed_total > Mist::ZERO {
+    if record.was_slashed() {
         return Err(WorkerDenyReason::Slashed {
             slashed: record.slashed_total,
         });

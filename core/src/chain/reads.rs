@@ -20,7 +20,7 @@ use crate::package::staking::{
     SealToken, SlashProposal, StakePool, StakeRecord, TokenStatus, slash_proposal_field_id,
     stake_record_field_id,
 };
-use crate::package::{DynamicField, MoveStruct, Role, SealTokenId, Tier};
+use crate::package::{DynamicField, MoveStruct, SealTokenId, Tier};
 
 /// A decoded object with its on-chain reference data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +73,8 @@ impl SealTokenState {
     /// worker's token, whose stake admits a node and never grants
     /// `kubectl` access (the package's events still carry a tier for it).
     pub fn tier(&self) -> Option<Tier> {
-        if self.token.value.role != Role::User {
-            return None;
-        }
-        self.record.as_ref().and_then(|r| r.tier(&self.pool.params))
+        let tier = self.record.as_ref().and_then(|r| r.tier(&self.pool.params));
+        self.token.value.role.access_tier(tier)
     }
 }
 

@@ -205,6 +205,14 @@ impl Role {
             Self::User => "user",
         }
     }
+
+    /// The access tier a stake of this role buys, given the `tier` its
+    /// amount reaches (the package's `tier_for`, which its events carry
+    /// for every role): a user's, never a worker's, whose stake admits a
+    /// node and grants no `kubectl` access.
+    pub fn access_tier(self, tier: Option<Tier>) -> Option<Tier> {
+        tier.filter(|_| self == Self::User)
+    }
 }
 
 impl From<Role> for u8 {
@@ -633,6 +641,12 @@ impl StakeRecord {
     /// The tier the record's stake buys under `params`.
     pub fn tier(&self, params: &PoolParams) -> Option<Tier> {
         Tier::for_stake(self.stake, &params.tiers)
+    }
+
+    /// Whether anything was ever slashed from it: a worker's token then
+    /// never admits its node again (the worker rule).
+    pub fn was_slashed(&self) -> bool {
+        self.slashed_total > Mist::ZERO
     }
 }
 
