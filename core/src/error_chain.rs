@@ -22,35 +22,48 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
     let mut line = String::new();
     let mut next = Some(error);
     while let Some(current) = next {
-        if let Some(status) = grpc_status(current) {
-            // Its own rendering dumps its code and its source's `Debug`;
-            // its message and the root cause say what failed and why.
-            push_cause(&mut line, status.message());
-            if let Some(root) = root_cause(current) {
-                push_cause(&mut line, &root.to_string());
-            }
+        if let Some(causes) = readable_causes(current) {
+            // What lies below is what the readable causes say.
+            push_readable(&mut line, current, &causes);
             break;
         }
-        if let Some(failed) = current.downcast_ref::<reqwest::Error>() {
-            // It repeats the URL its caller names; why it failed is below.
-            push_cause(&mut line, &transport_cause(failed));
-            break;
-        }
-        let mut text = current.to_string();
-        let refusal = kube_refusal(current);
-        if let Some(readable) = &refusal {
-            // An error's message may embed the client's rendering.
-            line = line.replace(&text, readable);
-            text.clone_from(readable);
-        }
-        push_cause(&mut line, &text);
-        if refusal.is_some() {
-            // Its source, the `Status`, is what the readable text says.
-            break;
-        }
+        push_cause(&mut line, &current.to_string());
         next = current.source();
     }
     line
+}
+
+/// Appends `causes`, read in place of `error`'s own rendering, which an
+/// earlier message of the line may embed: it is replaced there.
+fn push_readable(line: &mut String, error: &(dyn Error + 'static), causes: &[String]) {
+    let rendered = error.to_string();
+    let readable = causes.join(": ");
+    if !rendered.is_empty() {
+        *line = line.replace(&rendered, &readable);
+    }
+    if !line.ends_with(&readable) {
+        causes.iter().for_each(|cause| push_cause(line, cause));
+    }
+}
+
+/// What a person reads for an error whose own rendering is noise, cause
+/// by cause: a gRPC status's message and root cause (it dumps its code
+/// and its source's `Debug`), an HTTP transport failure's root cause
+/// (reqwest repeats the URL its caller names), a Kubernetes refusal's
+/// message and code (kube dumps the whole `Status`).
+fn readable_causes(error: &(dyn Error + 'static)) -> Option<Vec<String>> {
+    if let Some(status) = grpc_status(error) {
+        let root = root_cause(error).map(ToString::to_string);
+        return Some(
+            std::iter::once(status.message().to_owned())
+                .chain(root)
+                .collect(),
+        );
+    }
+    if let Some(failed) = error.downcast_ref::<reqwest::Error>() {
+        return Some(vec![transport_cause(failed)]);
+    }
+    kube_refusal(error).map(|refusal| vec![refusal])
 }
 
 /// Appends `text` to `line` as its next cause, unless the line already
