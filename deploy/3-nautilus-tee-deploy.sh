@@ -66,7 +66,7 @@ json.dump(pcrs, open(sys.argv[2], "w"), indent=2)
 for name, value in pcrs.items():
     print(f"{name}={value}")
 PY
-	log "PCRs recorded in ${out}/pcrs.json; put them in the EnclaveConfig (enclave::create_config or update_pcrs with the EnclaveCap)"
+	log "PCRs recorded in ${out}/pcrs.json; put them on chain with the EnclaveCap: daas-console enclave config create --name NAME --pcrs ${out}/pcrs.json (a new image: enclave config update ID --pcrs …), then daas-console enclave register"
 	log "and give them to clients: daas-console attest --expect-pcr 0=… --expect-pcr 1=… --expect-pcr 2=…"
 fi
 

@@ -1,6 +1,7 @@
 //! Fuzzes every configuration file the product reads: the master's
 //! `nautilus-config.yaml`, the agent's `worker-config.yaml`, the console's
-//! config with its profiles, a TUI theme, a key binding, and a kubeconfig.
+//! config with its profiles, a TUI theme, a key binding, a kubeconfig, and
+//! an enclave image's measurements (`pcrs.json`, `nitro-cli` output).
 //! The first byte picks the parser; a bad file must give an error, never a
 //! panic.
 #![no_main]
@@ -17,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = Path::new("fuzz.yaml");
-    match selector % 6 {
+    match selector % 7 {
         0 => {
             let _ = daas_master::config::MasterConfig::parse_file(path, text);
         }
@@ -41,8 +42,11 @@ fuzz_target!(|data: &[u8]| {
         4 => {
             let _ = daas_console::tui::keys::Key::parse(text);
         }
-        _ => {
+        5 => {
             let _ = daas_core::access::kubeconfig::from_yaml(text);
+        }
+        _ => {
+            let _ = daas_console::ops::enclave_config::ImagePcrs::from_json(text);
         }
     }
 });

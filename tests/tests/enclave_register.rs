@@ -1,7 +1,9 @@
 //! `daas-console enclave register`, end to end with real processes: a
 //! `daas-master serve --attestation dev`, a `daas-devnet` that trusts the
 //! master's dev root, and the console submitting the master's attestation
-//! to `load_nitro_attestation` + `register_enclave` from an operator wallet.
+//! to `load_nitro_attestation` + `register_enclave` from an operator wallet;
+//! and `daas-console enclave config` creating, showing and updating the
+//! EnclaveConfigs it registers under, from the wallet holding the EnclaveCap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -11,9 +13,7 @@ use std::time::Duration;
 
 use daas_core::attestation::{DevRoot, Pcr, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig};
-use daas_core::chain::ptb::PcrArgs;
-use daas_core::chain::{ChainClient, TransactionSigner};
-use daas_core::package::ENCLAVE_CAP_ID;
+use daas_core::chain::TransactionSigner;
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::binaries;
 use daas_e2e::devnet::{Devnet, DevnetOptions};
@@ -114,29 +114,6 @@ fn console(wallet_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-async fn create_config(
-    client: &ChainClient,
-    admin: &Ed25519PrivateKey,
-    name: &str,
-    pcrs: &[Pcr; 3],
-) -> Address {
-    client
-        .create_enclave_config(
-            admin,
-            ENCLAVE_CAP_ID,
-            name,
-            &PcrArgs {
-                pcr0: pcrs[0].as_bytes(),
-                pcr1: pcrs[1].as_bytes(),
-                pcr2: pcrs[2].as_bytes(),
-            },
-        )
-        .await
-        .unwrap()
-        .event
-        .config_id
-}
-
 #[tokio::test]
 async fn the_console_registers_the_attested_master_key_from_the_operator_wallet() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,33 +137,95 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
         .await
         .unwrap();
     let client = devnet.client().unwrap();
-    let config = create_config(&client, &admin, "k3s-daas master", &pcrs).await;
-    let other = create_config(
-        &client,
-        &admin,
-        "another image",
-        &[
-            Pcr::new([0x10; 48]),
-            Pcr::new([0x11; 48]),
-            Pcr::new([0x12; 48]),
-        ],
-    )
-    .await;
+    let chain = devnet.url();
 
-    // The operator's funded wallet.
+    // The operator's funded wallet, and the wallet holding the EnclaveCap.
     let operator = Keypair::from_bytes(Scheme::Ed25519, &[0x0e; 32]).unwrap();
     devnet.fund(operator.address()).await.unwrap();
     let wallet = dir.path().join("wallet");
-    let imported = console(
-        &wallet,
-        &["wallet", "import", "--alias", "operator", "--suiprivkey"],
-        operator.to_suiprivkey().as_bytes(),
+    import(&wallet, &operator);
+    let cap_wallet = dir.path().join("cap-wallet");
+    import(
+        &cap_wallet,
+        &Keypair::from_bytes(Scheme::Ed25519, &[0xad; 32]).unwrap(),
     );
+
+    // The EnclaveConfigs, made with the console: one from the master's
+    // measurements file, one from other PCRs given as flags.
+    let pcrs_file = dir.path().join("pcrs.json");
+    let hex_of = |pcr: &Pcr| hex::encode(pcr.as_bytes());
+    std::fs::write(
+        &pcrs_file,
+        serde_json::json!({
+            "PCR0": hex_of(&pcrs[0]), "PCR1": hex_of(&pcrs[1]), "PCR2": hex_of(&pcrs[2]),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let pcrs_arg = pcrs_file.to_str().unwrap();
+    let config_command = |wallet: &Path, args: &[&str]| {
+        let mut all = vec!["enclave", "config"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--chain-endpoint", chain]);
+        console(wallet, &all, b"")
+    };
+    let config = config_id(&config_command(
+        &cap_wallet,
+        &["create", "--name", "k3s-daas master", "--pcrs", pcrs_arg],
+    ));
+    let other_pcrs: Vec<String> = [0x10u8, 0x11, 0x12]
+        .iter()
+        .enumerate()
+        .map(|(index, byte)| format!("{index}={}", hex::encode([*byte; 48])))
+        .collect();
+    let mut create_other = vec!["create", "--name", "another image"];
+    for pcr in &other_pcrs {
+        create_other.extend_from_slice(&["--pcr", pcr]);
+    }
+    let other = config_id(&config_command(&cap_wallet, &create_other));
+    let shown = config_command(&cap_wallet, &["show", &config.to_string()]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("name          k3s-daas master"), "{shown}");
+    assert!(shown.contains("version       0"), "{shown}");
     assert!(
-        imported.status.success(),
-        "wallet import: {}",
-        String::from_utf8_lossy(&imported.stderr)
+        shown.contains(&format!("pcr0          {}", hex_of(&pcrs[0]))),
+        "{shown}"
     );
+
+    // Refused before anything is sent: a wallet without the EnclaveCap, the
+    // PCRs the config already expects, a file without PCR1.
+    let balance = client.sui_balance(operator.address()).await.unwrap();
+    let bad_file = dir.path().join("bad-pcrs.json");
+    std::fs::write(&bad_file, format!(r#"{{"PCR0": "{}"}}"#, hex_of(&pcrs[0]))).unwrap();
+    let config_text = config.to_string();
+    for (wallet, args, needle) in [
+        (
+            &wallet,
+            vec!["create", "--name", "mine", "--pcrs", pcrs_arg],
+            "holds no EnclaveCap",
+        ),
+        (
+            &cap_wallet,
+            vec!["update", &config_text, "--pcrs", pcrs_arg],
+            "already expects these PCRs (version 0)",
+        ),
+        (
+            &cap_wallet,
+            vec!["update", &config_text, "--pcrs", bad_file.to_str().unwrap()],
+            "is invalid: PCR1 is missing",
+        ),
+    ] {
+        let refused = config_command(wallet, &args);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        client.sui_balance(operator.address()).await.unwrap(),
+        balance,
+        "a refused create spent gas"
+    );
+
     let dev_root = master.dev_root_path.to_str().unwrap();
     let register = |config: Address| {
         let config = config.to_string();
@@ -199,7 +238,7 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
                 "--config",
                 &config,
                 "--chain-endpoint",
-                devnet.url(),
+                chain,
                 "--allow-insecure-dev",
                 "--dev-root",
                 dev_root,
@@ -257,4 +296,64 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
         client.enclave_public_key(enclave).await.unwrap().as_bytes(),
         &signing_key
     );
+
+    // A new image for the other config: its PCRs replaced with the
+    // master's (version 1), the master registers under it.
+    let updated = config_command(
+        &cap_wallet,
+        &["update", &other.to_string(), "--pcrs", pcrs_arg],
+    );
+    let stdout = String::from_utf8_lossy(&updated.stdout);
+    assert!(
+        updated.status.success(),
+        "update: {}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    assert!(stdout.contains("version       1"), "{stdout}");
+    assert!(
+        stdout.contains("next          daas-console enclave register"),
+        "{stdout}"
+    );
+    let registered = register(other);
+    assert!(
+        registered.status.success(),
+        "enclave register after update: {}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&registered.stdout).contains(&format!("{other} (version 1)")),
+        "{}",
+        String::from_utf8_lossy(&registered.stdout)
+    );
+}
+
+/// Imports `key` into the wallet at `wallet`.
+fn import(wallet: &Path, key: &Keypair) {
+    let imported = console(
+        wallet,
+        &["wallet", "import", "--alias", "key", "--suiprivkey"],
+        key.to_suiprivkey().as_bytes(),
+    );
+    assert!(
+        imported.status.success(),
+        "wallet import: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+}
+
+/// The config a successful `enclave config create` printed.
+fn config_id(output: &Output) -> Address {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "enclave config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("config "))
+        .unwrap_or_else(|| panic!("no config in {stdout}"))
+        .trim()
+        .parse()
+        .unwrap()
 }

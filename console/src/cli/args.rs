@@ -475,6 +475,61 @@ pub enum EnclaveCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The EnclaveConfig: the PCRs a master must attest to, which clients
+    /// pinned to it trust.
+    #[command(subcommand)]
+    Config(EnclaveConfigCommand),
+}
+
+/// `daas-console enclave config …`
+#[derive(Debug, Subcommand)]
+pub enum EnclaveConfigCommand {
+    /// Show an EnclaveConfig: its name, PCRs and version.
+    Show {
+        /// The EnclaveConfig (object id).
+        config: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an EnclaveConfig expecting a master image's PCRs (needs the
+    /// package's EnclaveCap in the wallet).
+    Create {
+        /// What it pins, e.g. "k3s-daas master 1.4".
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        pcrs: ImagePcrsArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the PCRs an EnclaveConfig expects with a new master image's
+    /// (needs the EnclaveCap). Enclaves registered under the old PCRs stop
+    /// being current: register the new master afterwards. Clients pinned to
+    /// the config follow without a change of their own configuration.
+    Update {
+        /// The EnclaveConfig (object id).
+        config: String,
+        #[command(flatten)]
+        pcrs: ImagePcrsArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A master image's PCR0, PCR1 and PCR2: a file or three values.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImagePcrsArgs {
+    /// The image's measurements: the pcrs.json of
+    /// deploy/3-nautilus-tee-deploy.sh or nitro-cli build-enclave's output.
+    #[arg(long, value_name = "FILE")]
+    pub pcrs: Option<PathBuf>,
+    /// One PCR as INDEX=HEX (96 hex digits); give 0, 1 and 2.
+    #[arg(long, value_name = "INDEX=HEX")]
+    pub pcr: Vec<String>,
 }
 
 /// `daas-console gateway …`

@@ -1,23 +1,37 @@
-//! `daas-console enclave register`.
+//! `daas-console enclave register` and `enclave config …`.
 
 use anyhow::Context as _;
 use sui_sdk_types::Address;
 
-use super::args::{EnclaveCommand, GlobalArgs};
+use super::args::{EnclaveCommand, EnclaveConfigCommand, GlobalArgs};
 use super::output::{self, out};
+use super::pcr_args;
 use super::prompt::TerminalUnlock;
-use crate::ops::{enclave, wallet};
+use crate::ops::enclave_config::ConfigView;
+use crate::ops::{enclave, enclave_config, wallet};
 
 const INSECURE_BANNER: &str = "!!! INSECURE DEVELOPMENT ATTESTATION: the registered key has NO \
      hardware guarantee; never use this enclave with real stake !!!";
 
 /// Runs `daas-console enclave …`.
 pub async fn run(global: &GlobalArgs, command: EnclaveCommand) -> anyhow::Result<()> {
-    let EnclaveCommand::Register { url, config, json } = command;
-    let config: Address = config
-        .parse()
-        .with_context(|| format!("`{config}` is not an EnclaveConfig id (0x…)"))?;
-    let ctx = super::context(global, url.as_deref())?;
+    match command {
+        EnclaveCommand::Register { url, config, json } => {
+            register(global, url.as_deref(), &config, json).await
+        }
+        EnclaveCommand::Config(command) => run_config(global, command).await,
+    }
+}
+
+/// `enclave register`.
+async fn register(
+    global: &GlobalArgs,
+    url: Option<&str>,
+    config: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let config = config_id(config)?;
+    let ctx = super::context(global, url)?;
     ctx.master_settings()?;
     // Unlock the wallet before any network traffic, so a wrong passphrase
     // fails fast.
@@ -41,4 +55,61 @@ pub async fn run(global: &GlobalArgs, command: EnclaveCommand) -> anyhow::Result
     out!("owner         {}", registered.owner)?;
     out!("transaction   {}", registered.digest)?;
     Ok(())
+}
+
+/// `enclave config …`.
+async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyhow::Result<()> {
+    let ctx = super::context(global, None)?;
+    let (view, json) = match command {
+        EnclaveConfigCommand::Show { config, json } => {
+            let config = config_id(&config)?;
+            let view = enclave_config::show(&ctx, config)
+                .await
+                .with_context(|| format!("reading EnclaveConfig {config}"))?;
+            (view, json)
+        }
+        EnclaveConfigCommand::Create { name, pcrs, json } => {
+            let pcrs = pcr_args::image(&pcrs)?;
+            let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
+            let view = enclave_config::create(&ctx, &signer, &name, &pcrs)
+                .await
+                .with_context(|| format!("create_config from {} failed", signer.address()))?;
+            (view, json)
+        }
+        EnclaveConfigCommand::Update { config, pcrs, json } => {
+            let config = config_id(&config)?;
+            let pcrs = pcr_args::image(&pcrs)?;
+            let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
+            let view = enclave_config::update_pcrs(&ctx, &signer, config, &pcrs)
+                .await
+                .with_context(|| format!("update_pcrs from {} failed", signer.address()))?;
+            (view, json)
+        }
+    };
+    if json {
+        return output::json(&view);
+    }
+    print_config(&view)
+}
+
+fn print_config(view: &ConfigView) -> anyhow::Result<()> {
+    out!("config        {}", view.config)?;
+    out!("name          {}", view.name)?;
+    out!("version       {}", view.version)?;
+    for (index, pcr) in view.pcrs.iter().enumerate() {
+        out!("pcr{index}          {pcr}")?;
+    }
+    if let Some(digest) = view.digest {
+        out!("transaction   {digest}")?;
+        out!(
+            "next          daas-console enclave register MASTER_URL --config {}",
+            view.config
+        )?;
+    }
+    Ok(())
+}
+
+fn config_id(text: &str) -> anyhow::Result<Address> {
+    text.parse()
+        .with_context(|| format!("`{text}` is not an EnclaveConfig id (0x…)"))
 }

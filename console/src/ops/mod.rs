@@ -11,6 +11,7 @@ pub mod audit;
 pub mod credential;
 pub mod drain;
 pub mod enclave;
+pub mod enclave_config;
 mod error;
 pub mod gateway;
 mod json;

@@ -1,0 +1,266 @@
+//! The on-chain `EnclaveConfig`: the PCRs a master must attest to before
+//! its key is registered, and what clients pinned to the config trust.
+//!
+//! Creating one and replacing its PCRs need the package's `EnclaveCap`, held
+//! by the operator who deploys the master. Replacing the PCRs (a new master
+//! image) bumps the config's version, which retires every enclave registered
+//! under the old one; clients pinned to the config follow without a change
+//! of their own configuration.
+
+use std::path::Path;
+
+use daas_core::attestation::Pcr;
+use daas_core::chain::ChainClient;
+use daas_core::chain::ptb::PcrArgs;
+use daas_core::package::MoveStruct as _;
+use daas_core::package::enclave::{EnclaveCap, EnclaveConfig};
+use daas_core::wallet::Keypair;
+use serde::Serialize;
+use sui_sdk_types::{Address, Digest};
+
+use super::{Context, OpsError};
+
+/// The three PCRs an `EnclaveConfig` pins: the enclave image (PCR0), its
+/// kernel and boot (PCR1) and its application (PCR2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagePcrs(pub [Pcr; 3]);
+
+impl ImagePcrs {
+    /// Reads the measurements of an enclave image: the `pcrs.json` that
+    /// `deploy/3-nautilus-tee-deploy.sh` writes (`{"PCR0": "…", …}`) or the
+    /// output of `nitro-cli build-enclave` (the same under `Measurements`).
+    ///
+    /// # Errors
+    /// [`OpsError::Invalid`] naming the file and what is wrong with it.
+    pub fn from_file(path: &Path) -> Result<Self, OpsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| OpsError::File {
+            action: "reading the PCRs in",
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|reason| OpsError::Invalid {
+            what: "PCR file",
+            value: path.display().to_string(),
+            reason,
+        })
+    }
+
+    /// [`ImagePcrs::from_file`]'s parser.
+    ///
+    /// # Errors
+    /// Why the text holds no PCR0, PCR1 and PCR2 of 48 bytes each.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
+        let measurements = value.get("Measurements").unwrap_or(&value);
+        let pcr = |index: usize| -> Result<Pcr, String> {
+            let name = format!("PCR{index}");
+            let hex = measurements
+                .get(&name)
+                .ok_or_else(|| format!("{name} is missing"))?
+                .as_str()
+                .ok_or_else(|| format!("{name} is not a string"))?;
+            Pcr::from_hex(hex.trim().trim_start_matches("0x"))
+                .map_err(|_| format!("{name} is not 96 hex digits (48 bytes)"))
+        };
+        Ok(Self([pcr(0)?, pcr(1)?, pcr(2)?]))
+    }
+
+    /// The PCRs as a config holds them, if each is 48 bytes.
+    fn of(config: &EnclaveConfig) -> Option<Self> {
+        Some(Self([
+            Pcr::from_slice(&config.pcr0)?,
+            Pcr::from_slice(&config.pcr1)?,
+            Pcr::from_slice(&config.pcr2)?,
+        ]))
+    }
+
+    fn args(&self) -> PcrArgs<'_> {
+        PcrArgs {
+            pcr0: self.0[0].as_bytes(),
+            pcr1: self.0[1].as_bytes(),
+            pcr2: self.0[2].as_bytes(),
+        }
+    }
+
+    fn hex(&self) -> [String; 3] {
+        self.0.map(|pcr| hex::encode(pcr.as_bytes()))
+    }
+}
+
+/// An `EnclaveConfig` as the chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigView {
+    /// The shared `EnclaveConfig` object.
+    pub config: Address,
+    /// Its name.
+    pub name: String,
+    /// PCR0, PCR1 and PCR2 (hex).
+    pub pcrs: [String; 3],
+    /// Bumped by every change of the PCRs; enclaves registered under an
+    /// older version are no longer current.
+    pub version: u64,
+    /// The transaction that wrote it, when this operation did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// The `EnclaveCap` `owner` holds, if any.
+///
+/// # Errors
+/// The chain failed.
+pub async fn enclave_cap(chain: &ChainClient, owner: Address) -> Result<Option<Address>, OpsError> {
+    let caps = chain
+        .owned_objects_of_type(owner, &EnclaveCap::struct_tag(chain.package_id()))
+        .await?;
+    Ok(caps.into_iter().next())
+}
+
+/// The `EnclaveConfig` `config`.
+///
+/// # Errors
+/// The chain failed or holds no such config.
+pub async fn show(ctx: &Context, config: Address) -> Result<ConfigView, OpsError> {
+    let read = ctx.chain()?.enclave_config(config).await?.value;
+    Ok(ConfigView {
+        config,
+        pcrs: [&read.pcr0, &read.pcr1, &read.pcr2].map(hex::encode),
+        name: read.name,
+        version: read.version,
+        digest: None,
+    })
+}
+
+/// Creates an `EnclaveConfig` named `name` expecting `pcrs`, with the
+/// signer's `EnclaveCap`.
+///
+/// # Errors
+/// Read-only session; an empty name; the signer holds no `EnclaveCap`
+/// (nothing is sent); the chain refused.
+pub async fn create(
+    ctx: &Context,
+    signer: &Keypair,
+    name: &str,
+    pcrs: &ImagePcrs,
+) -> Result<ConfigView, OpsError> {
+    ctx.ensure_writable("create an EnclaveConfig")?;
+    if name.trim().is_empty() {
+        return Err(OpsError::Invalid {
+            what: "EnclaveConfig name",
+            value: name.to_owned(),
+            reason: "it is empty; name the master image it pins".to_owned(),
+        });
+    }
+    let chain = ctx.chain()?;
+    let cap = held_cap(&chain, signer.address()).await?;
+    let created = chain
+        .create_enclave_config(signer, cap, name, &pcrs.args())
+        .await?;
+    Ok(ConfigView {
+        config: created.event.config_id,
+        name: created.event.name,
+        pcrs: pcrs.hex(),
+        version: created.event.version,
+        digest: Some(created.outcome.digest),
+    })
+}
+
+/// Replaces the PCRs `config` expects with `pcrs` (a new master image),
+/// with the signer's `EnclaveCap`. Every enclave registered under the old
+/// PCRs stops being current; register the new master's key afterwards.
+///
+/// # Errors
+/// Read-only session; the config already expects `pcrs` (an update would
+/// only retire its enclaves); the signer holds no `EnclaveCap`; the chain
+/// refused. Nothing is sent on a refusal.
+pub async fn update_pcrs(
+    ctx: &Context,
+    signer: &Keypair,
+    config: Address,
+    pcrs: &ImagePcrs,
+) -> Result<ConfigView, OpsError> {
+    ctx.ensure_writable("update an EnclaveConfig")?;
+    let chain = ctx.chain()?;
+    let current = chain.enclave_config(config).await?.value;
+    if ImagePcrs::of(&current).as_ref() == Some(pcrs) {
+        return Err(OpsError::Refused(format!(
+            "EnclaveConfig {config} already expects these PCRs (version {}); updating would only \
+             retire the enclaves registered under it",
+            current.version
+        )));
+    }
+    let cap = held_cap(&chain, signer.address()).await?;
+    let updated = chain
+        .update_enclave_pcrs(signer, config, cap, &pcrs.args())
+        .await?;
+    Ok(ConfigView {
+        config,
+        name: updated.event.name,
+        pcrs: pcrs.hex(),
+        version: updated.event.version,
+        digest: Some(updated.outcome.digest),
+    })
+}
+
+/// The signer's `EnclaveCap`, or why there is none.
+async fn held_cap(chain: &ChainClient, signer: Address) -> Result<Address, OpsError> {
+    enclave_cap(chain, signer).await?.ok_or_else(|| {
+        OpsError::Refused(format!(
+            "{signer} holds no EnclaveCap: only the operator who published the package (or \
+             received its EnclaveCap) may create or update EnclaveConfigs; nothing was sent"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex_of(byte: u8) -> String {
+        hex::encode([byte; 48])
+    }
+
+    #[test]
+    fn reads_the_deploy_scripts_file_and_nitro_clis_output() {
+        let expected = ImagePcrs([Pcr::new([1; 48]), Pcr::new([2; 48]), Pcr::new([3; 48])]);
+        let script = format!(
+            r#"{{"PCR0": "{}", "PCR1": "0x{}", "PCR2": " {} "}}"#,
+            hex_of(1),
+            hex_of(2),
+            hex_of(3)
+        );
+        assert_eq!(ImagePcrs::from_json(&script), Ok(expected));
+        let nitro_cli = format!(
+            r#"{{"EnclaveImage": "x.eif", "Measurements": {{"HashAlgorithm": "Sha384 {{ ... }}",
+                "PCR0": "{}", "PCR1": "{}", "PCR2": "{}"}}}}"#,
+            hex_of(1).to_uppercase(),
+            hex_of(2),
+            hex_of(3)
+        );
+        assert_eq!(ImagePcrs::from_json(&nitro_cli), Ok(expected));
+    }
+
+    #[test]
+    fn a_bad_file_names_what_is_wrong() {
+        for (text, needle) in [
+            ("PCR0=ab".to_owned(), "not JSON"),
+            ("{}".to_owned(), "PCR0 is missing"),
+            (
+                format!(r#"{{"PCR0": "{}", "PCR1": 7}}"#, hex_of(1)),
+                "PCR1 is not a string",
+            ),
+            (
+                format!(
+                    r#"{{"PCR0": "{}", "PCR1": "{}", "PCR2": "abcd"}}"#,
+                    hex_of(1),
+                    hex_of(2)
+                ),
+                "PCR2 is not 96 hex digits",
+            ),
+            ("[1, 2]".to_owned(), "PCR0 is missing"),
+        ] {
+            let error = ImagePcrs::from_json(&text).unwrap_err();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+    }
+}
