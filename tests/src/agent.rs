@@ -140,12 +140,23 @@ impl AgentHost {
             .filter(|(index, _)| matches!(index, 0..=2))
             .map(|(index, value)| format!("    \"{index}\": \"{value}\"\n"))
             .collect();
+        self.config_trusting(node, &format!("  pcrs:\n{pcr_lines}"))
+    }
+
+    /// [`Self::config_text`] trusting the PCRs of the on-chain
+    /// `EnclaveConfig` `config` instead.
+    pub fn config_pinned_to(&self, node: &str, config: Address) -> String {
+        self.config_trusting(node, &format!("  enclave_config: \"{config}\"\n"))
+    }
+
+    /// The configuration with `pin` (YAML lines of `security:`).
+    fn config_trusting(&self, node: &str, pin: &str) -> String {
         format!(
             "sui:\n  profile: devnet\n  rpc_endpoint: \"{chain}\"\n  wallet_dir: \"{wallet}\"\n  \
              passphrase_file: \"{passphrase}\"\n\
              k3s:\n  master_endpoint: \"{master}\"\n  data_dir: \"{data}\"\n\
              node:\n  id: {node}\n  stake_amount: 5000000000\n\
-             security:\n  dev_root: \"{dev_root}\"\n  allow_insecure_dev: true\n  pcrs:\n{pcr_lines}\
+             security:\n  dev_root: \"{dev_root}\"\n  allow_insecure_dev: true\n{pin}\
              agent:\n  state_dir: \"{state}\"\n  api_listen: \"127.0.0.1:0\"\n  heartbeat_secs: 1\n  drain_timeout_secs: 60\n\
              runtime:\n  command: [\"{runtime}\"]\n  extra_args: [\"--ca-file\", \"{{ca_file}}\"]\n  \
              restart_backoff_max_secs: 5\n",

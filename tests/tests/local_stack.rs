@@ -11,7 +11,9 @@
 //! tokens and node names, and nothing is staked twice;
 //! `deploy/4-system-integration-test.sh` passes against it; `up` while up is refused
 //! safely; a launcher killed with SIGKILL, or stopped with Ctrl-C, leaves
-//! no process of any recorded group behind and the next `up` works;
+//! no process of any recorded group behind and the next `up` works; `up`
+//! with a rebuilt master replaces the PCRs of the same EnclaveConfig, to
+//! which the worker's configuration is pinned, and the worker joins it;
 //! `reset` of a running stack stops it and deletes the state. And the bad cases: a missing
 //! prerequisite names the setup script, a busy port is named.
 //!
@@ -113,8 +115,17 @@ impl Local {
 
     /// `daas-local up`, returned once it printed that the stack is ready.
     async fn up(&self) -> Child {
-        let mut child = self
-            .command(&["up", "--no-console", "--agents", "1"])
+        self.up_with(None).await
+    }
+
+    /// [`Self::up`], with `master` as the master's binary if given (a
+    /// rebuilt master: other dev PCRs).
+    async fn up_with(&self, master: Option<&Path>) -> Child {
+        let mut command = self.command(&["up", "--no-console", "--agents", "1"]);
+        if let Some(master) = master {
+            command.env("DAAS_MASTER_BIN", master);
+        }
+        let mut child = command
             .args(&self.ports)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -585,8 +596,40 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     assert!(exit.success(), "the launcher exited with {exit} on SIGINT");
     wait_gone(&recorded).await;
 
-    let mut launcher = local.up().await;
+    // A rebuilt master (one more byte: other dev PCRs): the same
+    // EnclaveConfig, its PCRs replaced, so the worker's configuration,
+    // pinned to it, is still good; the worker joins the new master.
+    let images = tempfile::tempdir().unwrap();
+    let image = images.path().join("daas-master");
+    let mut bytes = std::fs::read(binaries::workspace_binary(binaries::MASTER).unwrap()).unwrap();
+    bytes.push(0);
+    std::fs::write(&image, bytes).unwrap();
+    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut launcher = local.up_with(Some(&image)).await;
     local.ready_worker().await;
+    let rebuilt = local.facts()["enclave_config"].clone();
+    assert_eq!(
+        rebuilt[0], facts["enclave_config"][0],
+        "a new EnclaveConfig"
+    );
+    assert_ne!(rebuilt[1], facts["enclave_config"][1], "the same PCRs");
+    let config: Address = rebuilt[0].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        local
+            .chain()
+            .enclave_config(config)
+            .await
+            .unwrap()
+            .value
+            .version,
+        1
+    );
+    let worker_config =
+        std::fs::read_to_string(layout.worker_dir().join("worker-config.yaml")).unwrap();
+    assert!(
+        worker_config.contains(&format!("enclave_config: \"{config}\"")),
+        "{worker_config}"
+    );
     let mut recorded = lock::live_groups(&layout);
     recorded.push(("launcher".to_owned(), launcher.id().unwrap()));
 

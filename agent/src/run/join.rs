@@ -326,24 +326,34 @@ pub async fn register(agent: &Agent, seal: SealTokenId) -> Result<Joined, AgentE
 
 /// Attestation failures refuse the master; the rest are failures to reach it.
 fn classify(url: &str, source: AttestedError) -> AgentError {
-    match source {
-        AttestedError::PcrMismatch { .. }
-        | AttestedError::NonceMismatch { .. }
-        | AttestedError::DevAttestationNotAllowed { .. }
-        | AttestedError::Attestation(_)
-        | AttestedError::TlsKeyNotAttested { .. }
-        | AttestedError::UnexpectedServerKey { .. }
-        | AttestedError::SigningKey { .. }
-        | AttestedError::NoServerCertificate
-        | AttestedError::DevRootMissing => AgentError::MasterRefused {
+    if refuses_master(&source) {
+        AgentError::MasterRefused {
             url: url.to_owned(),
             source,
-        },
-        source => AgentError::Master {
+        }
+    } else {
+        AgentError::Master {
             action: format!("attesting the master at {url}"),
             source,
-        },
+        }
     }
+}
+
+/// Whether `error` refuses the master for what it attests (not a failure
+/// to reach it).
+pub(super) fn refuses_master(error: &AttestedError) -> bool {
+    matches!(
+        error,
+        AttestedError::PcrMismatch { .. }
+            | AttestedError::NonceMismatch { .. }
+            | AttestedError::DevAttestationNotAllowed { .. }
+            | AttestedError::Attestation(_)
+            | AttestedError::TlsKeyNotAttested { .. }
+            | AttestedError::UnexpectedServerKey { .. }
+            | AttestedError::SigningKey { .. }
+            | AttestedError::NoServerCertificate
+            | AttestedError::DevRootMissing
+    )
 }
 
 /// The configured audience, or the one the master's kubeconfig names.

@@ -31,7 +31,7 @@ use daas_core::access::worker::{AllowedWorker, WorkerClaim, chain_time_ms, revie
 use daas_core::access::worker_proof::{Purpose, WorkerClaims, WorkerProof};
 use daas_core::api::MasterClient;
 use daas_core::api::nodes::{AgentEndpoint, HeartbeatRequest, NodeMetrics, NodeStatus};
-use daas_core::attestation::{DevRoot, PcrPolicy, TrustRoots};
+use daas_core::attestation::{DevRoot, ExpectedPcrs, PcrPolicy, TrustRoots};
 use daas_core::attested::{AttestedClient, AttestedClientConfig, AttestedError};
 use daas_core::chain::{ChainClient, ChainError};
 use daas_core::package::SealTokenId;
@@ -177,6 +177,8 @@ pub struct Agent {
     key: Keypair,
     chain: ChainClient,
     master: MasterClient,
+    /// The PCRs `master` is attested against.
+    pinned: ExpectedPcrs,
     store: StateStore,
     state: AgentState,
     /// The local API once `run` started it.
@@ -206,12 +208,13 @@ impl Agent {
         let state = store.load(config.node.as_str(), key.address())?;
         let chain = ChainClient::new(config.chain.clone())
             .map_err(AgentError::chain("connecting to the chain"))?;
-        let master = master_client(&config, &chain).await?;
+        let (master, pinned) = master_client(&config, &chain).await?;
         Ok(Self {
             config,
             key,
             chain,
             master,
+            pinned,
             store,
             state,
             api: None,
@@ -390,7 +393,7 @@ impl Agent {
     /// Sends one heartbeat. `Ok(false)` when the master refused the node
     /// (the chain decides next); transport and server errors are logged.
     async fn heartbeat(
-        &self,
+        &mut self,
         seal: SealTokenId,
         audience: &str,
         status: NodeStatus,
@@ -409,9 +412,35 @@ impl Agent {
                 warn!(status, %error, "the master refused the heartbeat; asking the chain");
                 Ok(false)
             }
+            Err(error) if join::refuses_master(&error) && self.follow_enclave_config().await => {
+                Ok(true)
+            }
             Err(error) => {
                 warn!(%error, "heartbeat failed; retrying at the next interval");
                 Ok(true)
+            }
+        }
+    }
+
+    /// After the master was refused for what it attests: when the PCRs come
+    /// from an `EnclaveConfig` whose operator has since replaced them (a new
+    /// master image, `update_pcrs`), trust the new ones from the next
+    /// request on, as a restarted agent would. Whether the pin changed.
+    async fn follow_enclave_config(&mut self) -> bool {
+        let PcrSource::EnclaveConfig(config) = self.config.master.pcrs else {
+            return false;
+        };
+        match master_client(&self.config, &self.chain).await {
+            Ok((master, pinned)) if pinned != self.pinned => {
+                info!(%config, "EnclaveConfig expects new PCRs (a new master image): following it");
+                self.master = master;
+                self.pinned = pinned;
+                true
+            }
+            Ok(_) => false,
+            Err(error) => {
+                warn!(%error, "cannot re-read the pinned EnclaveConfig");
+                false
             }
         }
     }
@@ -462,11 +491,11 @@ async fn stop_with(supervisor: Supervisor, error: AgentError) -> AgentError {
 }
 
 /// The attested client of the configured master, with the PCRs of the
-/// configuration or of the on-chain `EnclaveConfig`.
+/// configuration or of the on-chain `EnclaveConfig`, and those PCRs.
 async fn master_client(
     config: &AgentConfig,
     chain: &ChainClient,
-) -> Result<MasterClient, AgentError> {
+) -> Result<(MasterClient, ExpectedPcrs), AgentError> {
     let pcrs = match &config.master.pcrs {
         PcrSource::Expected(pcrs) => pcrs.clone(),
         PcrSource::EnclaveConfig(id) => {
@@ -492,10 +521,10 @@ async fn master_client(
         None => (TrustRoots::aws(), false),
     };
     let client_config =
-        AttestedClientConfig::new(roots, PcrPolicy::Expect(pcrs)).allow_insecure_dev(dev);
+        AttestedClientConfig::new(roots, PcrPolicy::Expect(pcrs.clone())).allow_insecure_dev(dev);
     let client = AttestedClient::new(&config.master.url, client_config)
         .map_err(AgentError::master("making the master client"))?;
-    Ok(MasterClient::new(client))
+    Ok((MasterClient::new(client), pcrs))
 }
 
 /// This machine's figures, or zeros (with a warning) when `/proc` cannot be

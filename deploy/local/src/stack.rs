@@ -178,6 +178,8 @@ pub struct MasterProcess {
     config: PathBuf,
     webhook_port: u16,
     url: String,
+    /// The binary it runs, when not the workspace's (a new image).
+    binary: Option<PathBuf>,
 }
 
 impl MasterProcess {
@@ -194,6 +196,7 @@ impl MasterProcess {
             config,
             webhook_port,
             url: String::new(),
+            binary: None,
         };
         master.spawn().await?;
         Ok(master)
@@ -305,8 +308,22 @@ impl MasterProcess {
         self.wait_ready().await
     }
 
+    /// Restarts the master from `binary`, as an operator deploys a new
+    /// master image: same state, configuration and address, new dev PCRs
+    /// (they measure the running binary).
+    ///
+    /// # Errors
+    /// It did not come up.
+    pub async fn upgrade(&mut self, binary: PathBuf) -> anyhow::Result<()> {
+        self.binary = Some(binary);
+        self.restart().await
+    }
+
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let binary = master_binary().await?;
+        let binary = match &self.binary {
+            Some(binary) => binary.clone(),
+            None => master_binary().await?,
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

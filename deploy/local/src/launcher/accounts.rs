@@ -184,8 +184,10 @@ pub fn boot_pcrs(pcrs: &BTreeMap<u8, String>) -> anyhow::Result<[String; 3]> {
     Ok([get(0)?, get(1)?, get(2)?])
 }
 
-/// The `EnclaveConfig` holding `pcrs`: the kept one if its PCRs match,
-/// else a new one made by the operator (who owns the `EnclaveCap`).
+/// The `EnclaveConfig` holding `pcrs`: the kept one, its PCRs replaced with
+/// `update_pcrs` if a rebuilt master has new ones (so that worker configs
+/// pinned to it stay valid, as a real deployment upgrades its image), or a
+/// new one made by the operator (who owns the `EnclaveCap`).
 ///
 /// # Errors
 /// The PCRs are not hex, or the transaction failed.
@@ -196,29 +198,38 @@ pub async fn enclave_config(
     operator: &Account,
     pcrs: &[String; 3],
 ) -> anyhow::Result<Address> {
-    if let Some((id, kept)) = &facts.enclave_config
-        && kept == pcrs
-    {
-        return Ok(*id);
-    }
     let bytes: Vec<Vec<u8>> = pcrs
         .iter()
         .map(|pcr| hex::decode(pcr).context("a PCR of the master is not hex"))
         .collect::<anyhow::Result<_>>()?;
-    let created = chain
-        .create_enclave_config(
-            operator.key(),
-            ENCLAVE_CAP_ID,
-            "k3s-daas local master (dev attestation)",
-            &PcrArgs {
-                pcr0: &bytes[0],
-                pcr1: &bytes[1],
-                pcr2: &bytes[2],
-            },
-        )
-        .await
-        .context("creating the EnclaveConfig")?;
-    let id = created.event.config_id;
+    let args = PcrArgs {
+        pcr0: &bytes[0],
+        pcr1: &bytes[1],
+        pcr2: &bytes[2],
+    };
+    let id = match &facts.enclave_config {
+        Some((id, kept)) if kept == pcrs => return Ok(*id),
+        Some((id, _)) => {
+            chain
+                .update_enclave_pcrs(operator.key(), *id, ENCLAVE_CAP_ID, &args)
+                .await
+                .with_context(|| format!("updating the PCRs of EnclaveConfig {id}"))?;
+            *id
+        }
+        None => {
+            chain
+                .create_enclave_config(
+                    operator.key(),
+                    ENCLAVE_CAP_ID,
+                    "k3s-daas local master (dev attestation)",
+                    &args,
+                )
+                .await
+                .context("creating the EnclaveConfig")?
+                .event
+                .config_id
+        }
+    };
     facts.enclave_config = Some((id, pcrs.clone()));
     facts.save(layout)?;
     Ok(id)

@@ -499,8 +499,8 @@ fn spawn_worker(
          passphrase_file: {passphrase:?}\n\
          k3s:\n  master_endpoint: {master:?}\n  data_dir: {data:?}\n\
          node:\n  id: {NODE_NAME}\n  stake_amount: {WORKER_STAKE}\n\
-         security:\n  dev_root: {dev_root:?}\n  allow_insecure_dev: true\n  pcrs:\n    \
-         \"0\": \"{p0}\"\n    \"1\": \"{p1}\"\n    \"2\": \"{p2}\"\n\
+         security:\n  dev_root: {dev_root:?}\n  allow_insecure_dev: true\n  \
+         enclave_config: \"{config}\"\n\
          agent:\n  state_dir: {state:?}\n  api_listen: \"127.0.0.1:{api}\"\n  heartbeat_secs: 5\n  \
          drain_timeout_secs: 60\n\
          runtime:\n  command: [{launcher:?}, \"node\"]\n  extra_args: [\"--ca-file\", \"{{ca_file}}\"]\n  \
@@ -511,9 +511,7 @@ fn spawn_worker(
         master = view.master_url(),
         data = dir.join("k3s").display().to_string(),
         dev_root = layout.dev_root().display().to_string(),
-        p0 = view.pcrs[0],
-        p1 = view.pcrs[1],
-        p2 = view.pcrs[2],
+        config = view.enclave_config,
         state = dir.join("state").display().to_string(),
         api = view.ports.agent_api_port,
         launcher = programs.launcher.display().to_string(),
