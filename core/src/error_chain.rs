@@ -12,7 +12,7 @@
 //! With the `kube` feature, a Kubernetes API refusal anywhere in the chain
 //! reads as the API server's message, HTTP code and reason, instead of
 //! kube's rendering, which repeats the message inside a dump of the whole
-//! `Status`.
+//! `Status`; a request with no answer reads as its root cause.
 
 use std::error::Error;
 
@@ -50,7 +50,8 @@ fn push_readable(line: &mut String, error: &(dyn Error + 'static), causes: &[Str
 /// by cause: a gRPC status's message and root cause (it dumps its code
 /// and its source's `Debug`), an HTTP transport failure's root cause
 /// (reqwest repeats the URL its caller names), a Kubernetes refusal's
-/// message and code (kube dumps the whole `Status`).
+/// message and code (kube dumps the whole `Status`), a Kubernetes client's
+/// transport failure as its root cause.
 fn readable_causes(error: &(dyn Error + 'static)) -> Option<Vec<String>> {
     if let Some(status) = grpc_status(error) {
         let root = root_cause(error).map(ToString::to_string);
@@ -63,7 +64,7 @@ fn readable_causes(error: &(dyn Error + 'static)) -> Option<Vec<String>> {
     if let Some(failed) = error.downcast_ref::<reqwest::Error>() {
         return Some(vec![transport_cause(failed)]);
     }
-    kube_refusal(error).map(|refusal| vec![refusal])
+    kube_readable(error).map(|readable| vec![readable])
 }
 
 /// Appends `text` to `line` as its next cause, unless the line already
@@ -105,21 +106,26 @@ fn root_cause<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + '
     Some(root)
 }
 
-/// A Kubernetes API refusal as a person reads it: the API server's
-/// message, HTTP code and reason.
+/// A Kubernetes client error as a person reads it: a refusal as the API
+/// server's message, HTTP code and reason; a request with no answer as its
+/// root cause (kube's rendering nests `ServiceError: client error
+/// (Connect): …`).
 #[cfg(feature = "kube")]
-fn kube_refusal(error: &(dyn Error + 'static)) -> Option<String> {
+fn kube_readable(error: &(dyn Error + 'static)) -> Option<String> {
     match error.downcast_ref::<kube::Error>()? {
         kube::Error::Api(status) => Some(format!(
             "{} (HTTP {} {})",
             status.message, status.code, status.reason
         )),
+        kube::Error::Service(_) | kube::Error::HyperError(_) => {
+            root_cause(error).map(ToString::to_string)
+        }
         _ => None,
     }
 }
 
 #[cfg(not(feature = "kube"))]
-fn kube_refusal(_error: &(dyn Error + 'static)) -> Option<String> {
+fn kube_readable(_error: &(dyn Error + 'static)) -> Option<String> {
     None
 }
 
@@ -229,6 +235,24 @@ mod tests {
             one_line(&Listing(refused)),
             "listing nodes: forbidden (HTTP 403 Forbidden)"
         );
+    }
+
+    #[cfg(feature = "kube")]
+    #[tokio::test]
+    async fn a_kubernetes_request_with_no_answer_reads_as_why() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("listing nodes: {0}")]
+        struct Listing(#[source] kube::Error);
+        // Nothing listens on port 1.
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let failed = client.apiserver_version().await.unwrap_err();
+        assert!(failed.to_string().contains("ServiceError"), "{failed}");
+        let line = one_line(&Listing(failed));
+        assert!(line.starts_with("listing nodes: "), "{line}");
+        assert!(line.contains("refused"), "{line}");
+        assert!(!line.contains("ServiceError"), "{line}");
+        assert_eq!(line.matches("listing nodes").count(), 1, "{line}");
     }
 
     #[test]
