@@ -3,6 +3,8 @@
 use std::io::Write as _;
 use std::time::Duration;
 
+use anyhow::bail;
+
 use daas_core::api::nodes::HealthView;
 use daas_core::clock::format_span;
 
@@ -35,6 +37,9 @@ pub async fn run(global: &GlobalArgs, command: NodesCommand) -> anyhow::Result<(
                 (None, true) => ops::list(&ctx, ListAs::Public).await?,
                 (None, false) => list_as_widest(&ctx).await?,
             };
+            if let (Some(master), Some(cluster)) = (&list.master_error, &list.cluster_error) {
+                bail!("no view of the nodes: {master}; {cluster}");
+            }
             if stake {
                 ops::fill_stakes(&ctx, &mut list.nodes, &mut ops::StakeCache::default()).await?;
             }
@@ -176,10 +181,10 @@ async fn list_as_widest(ctx: &Context) -> anyhow::Result<NodeList> {
 /// The node list as a table; STAKE only when it was read (`--stake`).
 fn print_list(list: &NodeList, with_stake: bool) -> anyhow::Result<()> {
     if let Some(error) = &list.master_error {
-        eprintln!("warning: no master view: {error}");
+        eprintln!("warning: {error}");
     }
     if let Some(error) = &list.cluster_error {
-        eprintln!("warning: no API server view: {error}");
+        eprintln!("warning: {error}");
     }
     let dash = || "-".to_owned();
     let rows: Vec<Vec<String>> = list
@@ -208,7 +213,11 @@ fn print_list(list: &NodeList, with_stake: bool) -> anyhow::Result<()> {
     } else {
         &["NAME", "STATUS", "BEAT", "CPU%", "MEM%", "PODS", "OWNER"]
     };
-    output::table(header, &rows)?;
+    if rows.is_empty() {
+        eprintln!("no nodes");
+    } else {
+        output::table(header, &rows)?;
+    }
     if let Some(why) = &list.public_because {
         eprintln!("note: listed publicly: {why}");
     }
