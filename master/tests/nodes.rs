@@ -301,7 +301,7 @@ async fn a_registered_worker_joins_heartbeats_and_shows_in_health_and_status() {
 
 #[tokio::test]
 async fn a_quiet_node_the_chain_no_longer_admits_leaves_node_health() {
-    let harness = Harness::start().await;
+    let mut harness = Harness::start().await;
     let owner = harness.funded(0x33).await;
     let gone = node_name("nodes-quiet-gone");
     let kept = node_name("nodes-quiet-kept");
@@ -339,6 +339,14 @@ async fn a_quiet_node_the_chain_no_longer_admits_leaves_node_health() {
     assert!(forgotten.is_empty(), "{forgotten:?}");
     let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{gone}")).await;
     assert_eq!(status, StatusCode::OK, "still listed before the sweep");
+
+    // The chain cannot be asked: nothing is forgotten, both wait.
+    harness.devnet.stop().await.unwrap();
+    let forgotten = harness.service.recheck_quiet_nodes(Duration::ZERO).await;
+    assert!(forgotten.is_empty(), "{forgotten:?}");
+    let (status, _) = harness.get(&format!("{NODE_HEALTH_PATH}/{gone}")).await;
+    assert_eq!(status, StatusCode::OK, "forgotten without the chain");
+    harness.devnet.restart().await.unwrap();
 
     let forgotten = harness.service.recheck_quiet_nodes(Duration::ZERO).await;
     let forgotten: Vec<String> = forgotten.iter().map(ToString::to_string).collect();

@@ -184,11 +184,13 @@ impl NodeService {
     /// admitted again, one it no longer admits is forgotten, so an unstaked
     /// or slashed node whose agent stopped leaves node health instead of
     /// staying there, stale, until the master restarts. The nodes
-    /// forgotten; a node the chain could not be asked about waits for the
-    /// next round.
+    /// forgotten. When the chain cannot be asked, the round stops there
+    /// (said once, not once per node) and the rest wait for the next one.
     pub async fn recheck_quiet_nodes(&self, quiet: Duration) -> Vec<NodeName> {
         let mut forgotten = Vec::new();
-        for node in self.registry.quiet_unchecked(quiet) {
+        let quiet_nodes = self.registry.quiet_unchecked(quiet);
+        let total = quiet_nodes.len();
+        for (index, node) in quiet_nodes.into_iter().enumerate() {
             let claim = WorkerClaim {
                 seal_token: node.seal_token,
                 owner: node.owner,
@@ -201,7 +203,12 @@ impl NodeService {
                     forgotten.push(node.name);
                 }
                 Err(error) => {
-                    warn!(node = %node.name, error = error.message(), "cannot re-check a quiet node");
+                    warn!(
+                        waiting = total - index,
+                        error = error.message(),
+                        "cannot re-check quiet nodes; they wait for the next round"
+                    );
+                    break;
                 }
             }
         }
