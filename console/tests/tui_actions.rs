@@ -299,3 +299,40 @@ fn q_quits_and_digits_switch_screens() {
     press(&mut app, "q");
     assert!(app.quit);
 }
+
+#[test]
+fn results_flash_while_progress_and_errors_stay() {
+    use daas_console::tui::app::FLASH_MS;
+    let hint = ("? for help, : for commands", false);
+    let mut app = app(false, Screen::Nodes);
+
+    // A result stays for FLASH_MS from the tick that first shows it.
+    app.on_task(TaskEvent::Done(Ok("cordoned worker-00000".to_owned())));
+    app.on_tick(NOW_MS);
+    app.on_tick(NOW_MS + FLASH_MS - 1);
+    assert_eq!(app.status(), ("cordoned worker-00000", false));
+    app.on_tick(NOW_MS + FLASH_MS);
+    assert_eq!(app.status(), hint);
+
+    // Progress stays while its task runs, however long.
+    app.on_task(TaskEvent::Progress(
+        "draining worker-00000: 3 pods left".to_owned(),
+    ));
+    app.on_tick(NOW_MS);
+    app.on_tick(NOW_MS + 60 * FLASH_MS);
+    assert_eq!(app.status(), ("draining worker-00000: 3 pods left", false));
+
+    // An error stays until something replaces it.
+    app.on_task(TaskEvent::Done(Err("drain failed: timed out".to_owned())));
+    app.on_tick(NOW_MS);
+    app.on_tick(NOW_MS + 60 * FLASH_MS);
+    assert_eq!(app.status(), ("drain failed: timed out", true));
+
+    // A mode's instructions stay while the mode lasts.
+    press(&mut app, "/");
+    let filtering = app.status().0.to_owned();
+    assert!(filtering.starts_with("filter:"), "{filtering}");
+    app.on_tick(NOW_MS);
+    app.on_tick(NOW_MS + 60 * FLASH_MS);
+    assert_eq!(app.status().0, filtering);
+}

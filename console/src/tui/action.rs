@@ -142,8 +142,11 @@ pub enum Action {
     Goto(Screen),
     /// Reload every source now.
     Refresh,
-    /// Show a message in the status line (empty: back to the hint).
+    /// Show a message in the status line until something replaces it, such
+    /// as how to use a mode (empty: back to the hint).
     Status(String),
+    /// Show a result in the status line for a moment.
+    Flash(String),
     /// Show why a key does nothing here, as an error in the status line.
     Refused(String),
     /// Ask to confirm a mutation (refused when read-only).

@@ -93,11 +93,26 @@ enum Popup {
 /// The status line when there is nothing to say.
 const HINT: &str = "? for help, : for commands";
 
+/// How long a result stays on the status line before the hint returns
+/// (k9s's flash). Progress stays until its task reports; an error until
+/// something replaces it, so that it is not missed.
+pub const FLASH_MS: u64 = 5_000;
+
 /// The status line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Status {
     text: String,
     error: bool,
+    expiry: Option<Expiry>,
+}
+
+/// When a flashed result leaves the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// [`FLASH_MS`] from the next tick (the clock is read there).
+    FromNextTick,
+    /// At this time (ms since the epoch).
+    At(u64),
 }
 
 /// The console's state and its reactions to actions.
@@ -141,6 +156,7 @@ impl App {
             status: Status {
                 text: theme_error.unwrap_or_else(|| HINT.to_owned()),
                 error: false,
+                expiry: None,
             },
             refresh,
             tasks,
@@ -191,7 +207,7 @@ impl App {
             TaskEvent::Progress(text) => self.set_status(text, false),
             TaskEvent::Done(result) => {
                 match result {
-                    Ok(text) => self.set_status(text, false),
+                    Ok(text) => self.flash(text),
                     Err(text) => self.set_status(text, true),
                 }
                 self.refresh.notify_one();
@@ -200,7 +216,7 @@ impl App {
             TaskEvent::Audit(check) => {
                 match &check {
                     AuditCheck::Verified(v) => {
-                        self.set_status(format!("{} verified", v.event.audit_id), false);
+                        self.flash(format!("{} verified", v.event.audit_id));
                     }
                     AuditCheck::Failed { audit_id, .. } => {
                         self.set_status(format!("{audit_id} NOT verified"), true);
@@ -213,8 +229,34 @@ impl App {
         }
     }
 
+    /// Says `text` until something replaces it.
     fn set_status(&mut self, text: String, error: bool) {
-        self.status = Status { text, error };
+        self.status = Status {
+            text,
+            error,
+            expiry: None,
+        };
+    }
+
+    /// Says the result `text` for [`FLASH_MS`].
+    fn flash(&mut self, text: String) {
+        self.status = Status {
+            text,
+            error: false,
+            expiry: Some(Expiry::FromNextTick),
+        };
+    }
+
+    /// The clock ticked: a flashed result whose time is up gives way to
+    /// the hint.
+    pub fn on_tick(&mut self, now_ms: u64) {
+        match self.status.expiry {
+            Some(Expiry::FromNextTick) => {
+                self.status.expiry = Some(Expiry::At(now_ms.saturating_add(FLASH_MS)));
+            }
+            Some(Expiry::At(at)) if now_ms >= at => self.clear_status(),
+            _ => {}
+        }
     }
 
     /// Back to the hint: what the status line said is done with.
@@ -292,17 +334,19 @@ impl App {
             Action::Refresh => {
                 self.popup = None;
                 self.refresh.notify_one();
-                self.set_status("refreshing…".to_owned(), false);
+                self.flash("refreshing…".to_owned());
             }
             Action::Status(text) => {
-                if matches!(self.popup, Some(Popup::Confirm(_))) {
-                    self.popup = None;
-                }
+                self.close_confirm();
                 if text.is_empty() {
                     self.clear_status();
                 } else {
                     self.set_status(text, false);
                 }
+            }
+            Action::Flash(text) => {
+                self.close_confirm();
+                self.flash(text);
             }
             Action::Refused(text) => self.set_status(text, true),
             Action::Form(form) => self.popup = Some(Popup::Form(form)),
@@ -336,6 +380,13 @@ impl App {
                     tasks::slash_target(self.ctx.clone(), node, self.tasks.clone());
                 }
             }
+        }
+    }
+
+    /// A confirmation answered by anything but `y` is gone.
+    fn close_confirm(&mut self) {
+        if matches!(self.popup, Some(Popup::Confirm(_))) {
+            self.popup = None;
         }
     }
 

@@ -79,7 +79,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::select! {
             event = terminal.next() => match event {
                 Some(Event::Key(key)) => app.on_key(&key, unix_now_ms()),
-                Some(Event::Resize | Event::Tick) => {}
+                Some(Event::Tick) => app.on_tick(unix_now_ms()),
+                Some(Event::Resize) => {}
                 None => break,
             },
             Some(event) = news.recv() => app.on_data(event),

@@ -28,7 +28,7 @@ impl Confirm {
     pub fn on_key(&self, key: &KeyEvent) -> Action {
         match key.code {
             KeyCode::Char('y' | 'Y') => Action::Run(self.mutation.clone()),
-            _ => Action::Status(format!(
+            _ => Action::Flash(format!(
                 "{} cancelled; nothing was done",
                 self.mutation.name()
             )),

@@ -366,7 +366,7 @@ impl Component for Nodes {
         }
         if view.is(key, Binding::Sort) {
             self.sort = (self.sort + 1) % COLUMNS.len();
-            return Some(Action::Status(format!("sorted by {}", COLUMNS[self.sort])));
+            return Some(Action::Flash(format!("sorted by {}", COLUMNS[self.sort])));
         }
         if view.is(key, Binding::Reverse) {
             self.descending = !self.descending;

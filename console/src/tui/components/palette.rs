@@ -72,7 +72,7 @@ impl Palette {
         } else if let [only] = matches.as_slice() {
             only
         } else {
-            return Action::Status(format!("`:{typed}`: no such screen or command (try tab)"));
+            return Action::Flash(format!("`:{typed}`: no such screen or command (try tab)"));
         };
         if let Some((screen, _)) = Screen::ALL.iter().find(|(_, name)| *name == word) {
             return Action::Goto(*screen);
@@ -116,7 +116,7 @@ mod tests {
         };
         ambiguous.complete();
         assert_eq!(ambiguous.input, "s", "stake and slash share only `s`");
-        assert!(matches!(ambiguous.run(), Action::Status(_)));
+        assert!(matches!(ambiguous.run(), Action::Flash(_)));
         let slash = Palette {
             input: "sl".to_owned(),
         };
