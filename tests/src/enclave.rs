@@ -7,15 +7,34 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use daas_core::attested::AttestedClient;
-use daas_core::chain::ChainClient;
 use daas_core::chain::ptb::PcrArgs;
+use daas_core::chain::{ChainClient, TransactionSigner as _};
 use sui_crypto::ed25519::Ed25519PrivateKey;
 use sui_sdk_types::{Address, Ed25519PublicKey};
 
 use daas_core::package::ENCLAVE_CAP_ID;
 
-use crate::devnet::Devnet;
-use crate::stack::Stack;
+use crate::devnet::{Devnet, DevnetOptions};
+use crate::stack::{Stack, StackOptions};
+
+/// A stack whose `EnclaveCap` `admin` holds (funded), with an
+/// `EnclaveConfig` of its master's PCRs ([`trusted_config`]).
+///
+/// # Errors
+/// A component did not start, or a transaction failed.
+pub async fn stack_with_config(admin: &Ed25519PrivateKey) -> anyhow::Result<(Stack, Address)> {
+    let mut stack = Stack::start(StackOptions {
+        devnet: DevnetOptions {
+            admin: Some(admin.address()),
+            ..DevnetOptions::default()
+        },
+        ..StackOptions::default()
+    })
+    .await?;
+    stack.devnet.fund(admin.address()).await?;
+    let config = trusted_config(&mut stack, admin).await?;
+    Ok((stack, config))
+}
 
 /// Makes the devnet trust the stack's master's dev attestation root (a
 /// devnet restart, which the master rides out), then creates, as `admin`

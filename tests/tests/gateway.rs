@@ -8,13 +8,12 @@
 use std::time::Duration;
 
 use daas_core::access::review::user_namespace;
+use daas_core::chain::ChainClient;
 use daas_core::chain::calls::K8sRequest as Submission;
-use daas_core::chain::{ChainClient, TransactionSigner};
 use daas_core::package::gateway::{HttpMethod, K8sResult};
 use daas_core::package::{Mist, Role, SealTokenId};
-use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::enclave;
-use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::stack::Stack;
 use daas_e2e::user::{Account, UserMachine};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -39,21 +38,7 @@ struct World {
 impl World {
     async fn start() -> Self {
         let admin = Ed25519PrivateKey::new([0xad; 32]);
-        let mut stack = Stack::start(StackOptions {
-            devnet: DevnetOptions {
-                admin: Some(TransactionSigner::address(&admin)),
-                ..DevnetOptions::default()
-            },
-            ..StackOptions::default()
-        })
-        .await
-        .unwrap();
-        stack
-            .devnet
-            .fund(TransactionSigner::address(&admin))
-            .await
-            .unwrap();
-        let config = enclave::trusted_config(&mut stack, &admin).await.unwrap();
+        let (stack, config) = enclave::stack_with_config(&admin).await.unwrap();
         let chain = stack.devnet.client().unwrap();
         Self {
             stack,
