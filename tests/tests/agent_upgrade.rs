@@ -4,7 +4,8 @@
 //! its own).
 //!
 //! The master is restarted from another binary, so it attests to other
-//! PCRs: the agent refuses it. Once the operator replaces the config's PCRs
+//! PCRs: the agent refuses it, and says so once. Once the operator replaces
+//! the config's PCRs
 //! with `daas-console enclave config update`, the agent follows without a
 //! restart and its heartbeats reach the master again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,14 +14,12 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
 use daas_core::api::MasterClient;
-use daas_core::chain::TransactionSigner;
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::agent::AgentHost;
 use daas_e2e::binaries::{self, MASTER};
-use daas_e2e::devnet::DevnetOptions;
 use daas_e2e::enclave;
 use daas_e2e::k3s::unique_suffix;
-use daas_e2e::stack::{Stack, StackOptions};
+use daas_e2e::stack::Stack;
 use daas_e2e::user::UserMachine;
 use sui_crypto::ed25519::Ed25519PrivateKey;
 
@@ -62,21 +61,7 @@ async fn heartbeat_within(stack: &Stack, node: &str, secs: u64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_pinned_to_an_enclave_config_follows_the_operators_new_image() {
     let admin = Ed25519PrivateKey::new([0xad; 32]);
-    let mut stack = Stack::start(StackOptions {
-        devnet: DevnetOptions {
-            admin: Some(TransactionSigner::address(&admin)),
-            ..DevnetOptions::default()
-        },
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
-    stack
-        .devnet
-        .fund(TransactionSigner::address(&admin))
-        .await
-        .unwrap();
-    let config = enclave::trusted_config(&mut stack, &admin).await.unwrap();
+    let (mut stack, config) = enclave::stack_with_config(&admin).await.unwrap();
 
     // A worker pinned to the config; its runtime only sleeps: what is
     // checked is the master's view of its heartbeats.
@@ -116,6 +101,20 @@ async fn an_agent_pinned_to_an_enclave_config_follows_the_operators_new_image() 
         async move { log.contains("heartbeat failed") && log.contains("PCR0") }
     })
     .await;
+    // Said once, naming what it waits for, not once per heartbeat.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = host.log_since(before);
+    assert_eq!(
+        refused
+            .matches("heartbeat failed: the master does not attest")
+            .count(),
+        1,
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!("the PCRs EnclaveConfig {config} expects")),
+        "{refused}"
+    );
     let new_pcrs = stack
         .master
         .client()
@@ -167,6 +166,12 @@ async fn an_agent_pinned_to_an_enclave_config_follows_the_operators_new_image() 
     })
     .await;
     assert!(agent.try_wait().unwrap().is_none(), "the agent stopped");
+    assert!(
+        host.log_since(before)
+            .contains("heartbeats reach the master again"),
+        "{}",
+        host.log_since(before)
+    );
     // Trusting the new PCRs, it no longer fails its heartbeats.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let log = host.log_since(before);

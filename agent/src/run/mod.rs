@@ -37,7 +37,7 @@ use daas_core::chain::{ChainClient, ChainError};
 use daas_core::package::SealTokenId;
 use daas_core::wallet::Keypair;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{AgentConfig, ConfigError, PcrSource};
 use crate::exit::Exit;
@@ -151,6 +151,15 @@ impl AgentError {
     }
 }
 
+/// Why heartbeats fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeartbeatFailure {
+    /// The master could not be reached, or failed.
+    Unreachable,
+    /// The master was refused for what it attests.
+    Refused,
+}
+
 /// How a run ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -179,6 +188,9 @@ pub struct Agent {
     master: MasterClient,
     /// The PCRs `master` is attested against.
     pinned: ExpectedPcrs,
+    /// Why heartbeats have been failing, as last said (each change of
+    /// reason is said once, and so is their recovery).
+    heartbeats_failing: Option<HeartbeatFailure>,
     store: StateStore,
     state: AgentState,
     /// The local API once `run` started it.
@@ -209,12 +221,16 @@ impl Agent {
         let chain = ChainClient::new(config.chain.clone())
             .map_err(AgentError::chain("connecting to the chain"))?;
         let (master, pinned) = master_client(&config, &chain).await?;
+        if config.master.dev_root.is_some() {
+            warn!("INSECURE: development attestation is accepted (security.allow_insecure_dev)");
+        }
         Ok(Self {
             config,
             key,
             chain,
             master,
             pinned,
+            heartbeats_failing: None,
             store,
             state,
             api: None,
@@ -407,7 +423,12 @@ impl Agent {
             agent_api: self.agent_api(),
         };
         match self.master.heartbeat(&request).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                if self.heartbeats_failing.take().is_some() {
+                    info!("heartbeats reach the master again");
+                }
+                Ok(true)
+            }
             Err(AttestedError::Status { status, error, .. }) if matches!(status, 403 | 404) => {
                 warn!(status, %error, "the master refused the heartbeat; asking the chain");
                 Ok(false)
@@ -416,9 +437,39 @@ impl Agent {
                 Ok(true)
             }
             Err(error) => {
-                warn!(%error, "heartbeat failed; retrying at the next interval");
+                self.heartbeat_failed(&error);
                 Ok(true)
             }
+        }
+    }
+
+    /// Says why heartbeats fail, once per reason.
+    fn heartbeat_failed(&mut self, error: &AttestedError) {
+        let failure = if join::refuses_master(error) {
+            HeartbeatFailure::Refused
+        } else {
+            HeartbeatFailure::Unreachable
+        };
+        if self.heartbeats_failing.replace(failure) == Some(failure) {
+            debug!(%error, "heartbeat failed");
+            return;
+        }
+        match (failure, &self.config.master.pcrs) {
+            (HeartbeatFailure::Unreachable, _) => {
+                warn!(%error, "heartbeat failed; retrying at every interval");
+            }
+            (HeartbeatFailure::Refused, PcrSource::Expected(_)) => warn!(
+                %error,
+                "heartbeat failed: the master does not attest to the configured PCRs; retrying \
+                 at every interval (security.enclave_config instead follows the operator's new \
+                 images)"
+            ),
+            (HeartbeatFailure::Refused, PcrSource::EnclaveConfig(config)) => warn!(
+                %error,
+                "heartbeat failed: the master does not attest to the PCRs EnclaveConfig {config} \
+                 expects; retrying at every interval, and following the config once its \
+                 operator updates it"
+            ),
         }
     }
 
@@ -515,7 +566,6 @@ async fn master_client(
             let root = DevRoot::from_pem(&pem).map_err(|error| {
                 AgentError::Local(format!("parsing the dev root {}: {error}", path.display()))
             })?;
-            warn!("INSECURE: development attestation is accepted (security.allow_insecure_dev)");
             (TrustRoots::aws_and_insecure_dev(root), true)
         }
         None => (TrustRoots::aws(), false),
