@@ -145,6 +145,7 @@ async fn an_agent_pinned_to_an_enclave_config_follows_the_operators_new_image() 
                 &config.to_string(),
                 "--pcrs",
                 pcrs_file.to_str().unwrap(),
+                "--yes",
                 "--chain-endpoint",
                 stack.devnet.url(),
             ],

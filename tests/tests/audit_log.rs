@@ -166,6 +166,7 @@ impl World {
             "register".into(),
             "--config".into(),
             config,
+            "--yes".into(),
         ]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.operator.console(&args, b"").unwrap();

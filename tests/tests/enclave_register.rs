@@ -166,7 +166,7 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
     let config_command = |wallet: &Path, args: &[&str]| {
         let mut all = vec!["enclave", "config"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--chain-endpoint", chain]);
+        all.extend_from_slice(&["--chain-endpoint", chain, "--yes"]);
         console(wallet, &all, b"")
     };
     let config = config_id(&config_command(
@@ -225,6 +225,29 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
         balance,
         "a refused create spent gas"
     );
+    // Without a terminal to ask, a transaction needs --yes.
+    let unconfirmed = console(
+        &cap_wallet,
+        &[
+            "enclave",
+            "config",
+            "update",
+            &other.to_string(),
+            "--pcrs",
+            pcrs_arg,
+            "--chain-endpoint",
+            chain,
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&unconfirmed.stderr);
+    assert!(!unconfirmed.status.success(), "updated without --yes");
+    assert!(stderr.contains("pass --yes to confirm"), "{stderr}");
+    assert!(
+        stderr.contains("every enclave registered under the current ones stops being current"),
+        "{stderr}"
+    );
+    assert_eq!(client.enclave_config(other).await.unwrap().value.version, 0);
 
     let dev_root = master.dev_root_path.to_str().unwrap();
     let register = |config: Address| {
@@ -242,6 +265,7 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
                 "--allow-insecure-dev",
                 "--dev-root",
                 dev_root,
+                "--yes",
             ],
             b"",
         )

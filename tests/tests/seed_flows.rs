@@ -542,7 +542,7 @@ async fn register_enclave(
             let config = enclave::trusted_config(stack, operator_key)
                 .await?
                 .to_string();
-            operator.json(&["enclave", "register", "--config", &config])?;
+            operator.json(&["enclave", "register", "--config", &config, "--yes"])?;
             Ok(())
         },
     )

@@ -6,8 +6,8 @@ use sui_sdk_types::Address;
 use super::args::{EnclaveCommand, EnclaveConfigCommand, GlobalArgs};
 use super::output::{self, out};
 use super::pcr_args;
-use super::prompt::TerminalUnlock;
-use crate::ops::enclave_config::ConfigView;
+use super::prompt::{TerminalUnlock, confirm};
+use crate::ops::enclave_config::{ConfigView, ImagePcrs};
 use crate::ops::{enclave, enclave_config, wallet};
 
 const INSECURE_BANNER: &str = "!!! INSECURE DEVELOPMENT ATTESTATION: the registered key has NO \
@@ -32,7 +32,16 @@ async fn register(
 ) -> anyhow::Result<()> {
     let config = config_id(config)?;
     let ctx = super::context(global, url)?;
-    ctx.master_settings()?;
+    let master = ctx.master_settings()?.url.clone();
+    ctx.ensure_writable("register an enclave")?;
+    confirm(
+        &format!(
+            "attest the master at {master} against the PCRs of EnclaveConfig {config} and \
+             register its key on chain (a transaction from your wallet)"
+        ),
+        "sign and send?",
+        global.yes,
+    )?;
     // Unlock the wallet before any network traffic, so a wrong passphrase
     // fails fast.
     let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
@@ -70,6 +79,15 @@ async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyho
         }
         EnclaveConfigCommand::Create { name, pcrs, json } => {
             let pcrs = pcr_args::image(&pcrs)?;
+            ctx.ensure_writable("create an EnclaveConfig")?;
+            confirm(
+                &format!(
+                    "create EnclaveConfig \"{name}\" expecting\n{}",
+                    pcr_lines(&pcrs)
+                ),
+                "sign and send?",
+                global.yes,
+            )?;
             let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
             let view = enclave_config::create(&ctx, &signer, &name, &pcrs)
                 .await
@@ -79,6 +97,19 @@ async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyho
         EnclaveConfigCommand::Update { config, pcrs, json } => {
             let config = config_id(&config)?;
             let pcrs = pcr_args::image(&pcrs)?;
+            ctx.ensure_writable("update an EnclaveConfig")?;
+            let current = enclave_config::plan_update(&ctx, config, &pcrs).await?;
+            confirm(
+                &format!(
+                    "replace the PCRs EnclaveConfig {config} (\"{}\", version {}) expects with\n{}\n\
+                     every enclave registered under the current ones stops being current",
+                    current.name,
+                    current.version,
+                    pcr_lines(&pcrs)
+                ),
+                "sign and send?",
+                global.yes,
+            )?;
             let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
             let view = enclave_config::update_pcrs(&ctx, &signer, config, &pcrs)
                 .await
@@ -107,6 +138,16 @@ fn print_config(view: &ConfigView) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `  PCRn  HEX` lines.
+fn pcr_lines(pcrs: &ImagePcrs) -> String {
+    pcrs.hex()
+        .iter()
+        .enumerate()
+        .map(|(index, pcr)| format!("  PCR{index}  {pcr}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn config_id(text: &str) -> anyhow::Result<Address> {

@@ -13,7 +13,7 @@ use daas_core::attestation::Pcr;
 use daas_core::chain::ChainClient;
 use daas_core::chain::ptb::PcrArgs;
 use daas_core::package::MoveStruct as _;
-use daas_core::package::enclave::{EnclaveCap, EnclaveConfig};
+use daas_core::package::enclave::EnclaveCap;
 use daas_core::wallet::Keypair;
 use serde::Serialize;
 use sui_sdk_types::{Address, Digest};
@@ -66,15 +66,6 @@ impl ImagePcrs {
         Ok(Self([pcr(0)?, pcr(1)?, pcr(2)?]))
     }
 
-    /// The PCRs as a config holds them, if each is 48 bytes.
-    fn of(config: &EnclaveConfig) -> Option<Self> {
-        Some(Self([
-            Pcr::from_slice(&config.pcr0)?,
-            Pcr::from_slice(&config.pcr1)?,
-            Pcr::from_slice(&config.pcr2)?,
-        ]))
-    }
-
     fn args(&self) -> PcrArgs<'_> {
         PcrArgs {
             pcr0: self.0[0].as_bytes(),
@@ -83,7 +74,8 @@ impl ImagePcrs {
         }
     }
 
-    fn hex(&self) -> [String; 3] {
+    /// PCR0, PCR1 and PCR2 in hex.
+    pub fn hex(&self) -> [String; 3] {
         self.0.map(|pcr| hex::encode(pcr.as_bytes()))
     }
 }
@@ -165,14 +157,35 @@ pub async fn create(
     })
 }
 
+/// `config` as it is before its PCRs are replaced with `pcrs`: what a
+/// confirmation shows.
+///
+/// # Errors
+/// The chain failed or holds no such config; the config already expects
+/// `pcrs` (an update would only retire its enclaves).
+pub async fn plan_update(
+    ctx: &Context,
+    config: Address,
+    pcrs: &ImagePcrs,
+) -> Result<ConfigView, OpsError> {
+    let current = show(ctx, config).await?;
+    if current.pcrs == pcrs.hex() {
+        return Err(OpsError::Refused(format!(
+            "EnclaveConfig {config} already expects these PCRs (version {}); updating would only \
+             retire the enclaves registered under it",
+            current.version
+        )));
+    }
+    Ok(current)
+}
+
 /// Replaces the PCRs `config` expects with `pcrs` (a new master image),
 /// with the signer's `EnclaveCap`. Every enclave registered under the old
 /// PCRs stops being current; register the new master's key afterwards.
 ///
 /// # Errors
-/// Read-only session; the config already expects `pcrs` (an update would
-/// only retire its enclaves); the signer holds no `EnclaveCap`; the chain
-/// refused. Nothing is sent on a refusal.
+/// Read-only session; as [`plan_update`]; the signer holds no
+/// `EnclaveCap`; the chain refused. Nothing is sent on a refusal.
 pub async fn update_pcrs(
     ctx: &Context,
     signer: &Keypair,
@@ -180,15 +193,8 @@ pub async fn update_pcrs(
     pcrs: &ImagePcrs,
 ) -> Result<ConfigView, OpsError> {
     ctx.ensure_writable("update an EnclaveConfig")?;
+    plan_update(ctx, config, pcrs).await?;
     let chain = ctx.chain()?;
-    let current = chain.enclave_config(config).await?.value;
-    if ImagePcrs::of(&current).as_ref() == Some(pcrs) {
-        return Err(OpsError::Refused(format!(
-            "EnclaveConfig {config} already expects these PCRs (version {}); updating would only \
-             retire the enclaves registered under it",
-            current.version
-        )));
-    }
     let cap = held_cap(&chain, signer.address()).await?;
     let updated = chain
         .update_enclave_pcrs(signer, config, cap, &pcrs.args())

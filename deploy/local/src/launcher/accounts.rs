@@ -254,7 +254,7 @@ pub async fn register_enclave(
         .arg(operator.wallet_dir())
         .arg("--passphrase-file")
         .arg(operator.passphrase_file())
-        .args(["enclave", "register", master_url, "--config"])
+        .args(["enclave", "register", master_url, "--yes", "--config"])
         .arg(config.to_string())
         .stdin(std::process::Stdio::null())
         .output()
