@@ -3,7 +3,8 @@
 //! master's dev root, and the console submitting the master's attestation
 //! to `load_nitro_attestation` + `register_enclave` from an operator wallet;
 //! and `daas-console enclave config` creating, showing and updating the
-//! EnclaveConfigs it registers under, from the wallet holding the EnclaveCap.
+//! EnclaveConfigs it registers under, from the wallet holding the EnclaveCap;
+//! and `enclave destroy` of an enclave whose config has moved on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -348,6 +349,55 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
         String::from_utf8_lossy(&registered.stdout).contains(&format!("{other} (version 1)")),
         "{}",
         String::from_utf8_lossy(&registered.stdout)
+    );
+
+    // The first enclave is current: it cannot be deleted. Once its config
+    // moves on (other PCRs, version 1), anyone may delete it.
+    let destroy = || {
+        console(
+            &wallet,
+            &[
+                "enclave",
+                "destroy",
+                &enclave.to_string(),
+                "--chain-endpoint",
+                chain,
+                "--yes",
+            ],
+            b"",
+        )
+    };
+    let refused = destroy();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "deleted a current enclave");
+    assert!(
+        stderr.contains(&format!("Enclave {enclave} is current")),
+        "{stderr}"
+    );
+    let mut update_config = vec!["update", &config_text];
+    for pcr in &other_pcrs {
+        update_config.extend_from_slice(&["--pcr", pcr]);
+    }
+    let updated = config_command(&cap_wallet, &update_config);
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    let deleted = destroy();
+    assert!(
+        deleted.status.success(),
+        "enclave destroy: {}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&deleted.stdout).contains(&format!("deleted       {enclave}")),
+        "{}",
+        String::from_utf8_lossy(&deleted.stdout)
+    );
+    assert!(
+        client.enclave(enclave).await.is_err(),
+        "the enclave is still on chain"
     );
 }
 

@@ -479,6 +479,16 @@ pub enum EnclaveCommand {
     /// pinned to it trust.
     #[command(subcommand)]
     Config(EnclaveConfigCommand),
+    /// Delete an enclave registered under an older version of its config
+    /// (after `enclave config update`); anyone may, and the storage rebate
+    /// is yours.
+    Destroy {
+        /// The stale Enclave (object id).
+        enclave: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `daas-console enclave config …`

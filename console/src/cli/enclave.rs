@@ -1,4 +1,4 @@
-//! `daas-console enclave register` and `enclave config …`.
+//! `daas-console enclave register`, `enclave config …` and `enclave destroy`.
 
 use anyhow::Context as _;
 use sui_sdk_types::Address;
@@ -20,7 +20,38 @@ pub async fn run(global: &GlobalArgs, command: EnclaveCommand) -> anyhow::Result
             register(global, url.as_deref(), &config, json).await
         }
         EnclaveCommand::Config(command) => run_config(global, command).await,
+        EnclaveCommand::Destroy { enclave, json } => destroy(global, &enclave, json).await,
     }
+}
+
+/// `enclave destroy`.
+async fn destroy(global: &GlobalArgs, enclave: &str, json: bool) -> anyhow::Result<()> {
+    let enclave: Address = enclave
+        .parse()
+        .with_context(|| format!("`{enclave}` is not an Enclave id (0x…)"))?;
+    let ctx = super::context(global, None)?;
+    ctx.ensure_writable("delete an enclave")?;
+    let config = enclave_config::plan_destroy(&ctx, enclave).await?;
+    confirm(
+        &format!(
+            "delete Enclave {enclave}, registered under an older version of EnclaveConfig {} \
+             (now version {})",
+            config.config, config.version
+        ),
+        "sign and send?",
+        global.yes,
+    )?;
+    let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
+    let destroyed = enclave_config::destroy(&ctx, &signer, enclave)
+        .await
+        .with_context(|| format!("destroy_old_enclave from {} failed", signer.address()))?;
+    if json {
+        return output::json(&destroyed);
+    }
+    out!("deleted       {}", destroyed.enclave)?;
+    out!("config        {}", destroyed.config)?;
+    out!("transaction   {}", destroyed.digest)?;
+    Ok(())
 }
 
 /// `enclave register`.

@@ -5,7 +5,7 @@
 //! by the operator who deploys the master. Replacing the PCRs (a new master
 //! image) bumps the config's version, which retires every enclave registered
 //! under the old one; clients pinned to the config follow without a change
-//! of their own configuration.
+//! of their own configuration. Anyone may then delete those stale enclaves.
 
 use std::path::Path;
 
@@ -205,6 +205,59 @@ pub async fn update_pcrs(
         pcrs: pcrs.hex(),
         version: updated.event.version,
         digest: Some(updated.outcome.digest),
+    })
+}
+
+/// A stale enclave deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destroyed {
+    /// The deleted `Enclave`.
+    pub enclave: Address,
+    /// Its config, which has moved on.
+    pub config: Address,
+    /// The transaction.
+    pub digest: Digest,
+}
+
+/// The `EnclaveConfig` of `enclave`, if the enclave is stale (registered
+/// under an older version of it): what a confirmation shows.
+///
+/// # Errors
+/// The chain failed or holds no such enclave; the enclave is current (its
+/// config still expects the PCRs it was registered with).
+pub async fn plan_destroy(ctx: &Context, enclave: Address) -> Result<ConfigView, OpsError> {
+    let registered = ctx.chain()?.enclave(enclave).await?.value;
+    let config = show(ctx, registered.config_id).await?;
+    if registered.config_version >= config.version {
+        return Err(OpsError::Refused(format!(
+            "Enclave {enclave} is current (EnclaveConfig {} version {}): only an enclave whose \
+             config has moved on may be deleted",
+            config.config, config.version
+        )));
+    }
+    Ok(config)
+}
+
+/// Deletes `enclave`, registered under an older version of its config
+/// (anyone may; the storage rebate goes to the signer).
+///
+/// # Errors
+/// Read-only session; as [`plan_destroy`]; the chain refused.
+pub async fn destroy(
+    ctx: &Context,
+    signer: &Keypair,
+    enclave: Address,
+) -> Result<Destroyed, OpsError> {
+    ctx.ensure_writable("delete an enclave")?;
+    let config = plan_destroy(ctx, enclave).await?.config;
+    let called = ctx
+        .chain()?
+        .destroy_old_enclave(signer, enclave, config)
+        .await?;
+    Ok(Destroyed {
+        enclave: called.event.enclave_id,
+        config: called.event.config_id,
+        digest: called.outcome.digest,
     })
 }
 
