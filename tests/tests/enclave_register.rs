@@ -226,6 +226,25 @@ async fn the_console_registers_the_attested_master_key_from_the_operator_wallet(
         balance,
         "a refused create spent gas"
     );
+    // Checked before asking: no confirmation is needed to hear it.
+    let no_cap = console(
+        &wallet,
+        &[
+            "enclave",
+            "config",
+            "create",
+            "--name",
+            "mine",
+            "--pcrs",
+            pcrs_arg,
+            "--chain-endpoint",
+            chain,
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&no_cap.stderr);
+    assert!(stderr.contains("holds no EnclaveCap"), "{stderr}");
+    assert!(!stderr.contains("--yes"), "{stderr}");
     // Without a terminal to ask, a transaction needs --yes.
     let unconfirmed = console(
         &cap_wallet,

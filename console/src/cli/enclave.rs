@@ -111,6 +111,7 @@ async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyho
         EnclaveConfigCommand::Create { name, pcrs, json } => {
             let pcrs = pcr_args::image(&pcrs)?;
             ctx.ensure_writable("create an EnclaveConfig")?;
+            enclave_config::ensure_cap(&ctx, wallet::address(&ctx)?).await?;
             confirm(
                 &format!(
                     "create EnclaveConfig \"{name}\" expecting\n{}",
@@ -130,6 +131,7 @@ async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyho
             let pcrs = pcr_args::image(&pcrs)?;
             ctx.ensure_writable("update an EnclaveConfig")?;
             let current = enclave_config::plan_update(&ctx, config, &pcrs).await?;
+            enclave_config::ensure_cap(&ctx, wallet::address(&ctx)?).await?;
             confirm(
                 &format!(
                     "replace the PCRs EnclaveConfig {config} (\"{}\", version {}) expects with\n{}\n\

@@ -261,6 +261,15 @@ pub async fn destroy(
     })
 }
 
+/// The `EnclaveCap` `holder` holds, or why creating or updating configs is
+/// refused: what a face checks before it asks to confirm.
+///
+/// # Errors
+/// The chain failed, or `holder` holds no `EnclaveCap`.
+pub async fn ensure_cap(ctx: &Context, holder: Address) -> Result<Address, OpsError> {
+    held_cap(&ctx.chain()?, holder).await
+}
+
 /// The signer's `EnclaveCap`, or why there is none.
 async fn held_cap(chain: &ChainClient, signer: Address) -> Result<Address, OpsError> {
     enclave_cap(chain, signer).await?.ok_or_else(|| {
