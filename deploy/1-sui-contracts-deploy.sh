@@ -24,7 +24,11 @@ while (($#)); do
 	--publish-json) need_value "$@"; publish_json="$2"; shift 2 ;;
 	--out) need_value "$@"; out="$2"; shift 2 ;;
 	--dry-run) DRY_RUN=1; shift ;;
-	*) die "unknown argument $1 (see the usage at the top of this script)" ;;
+	-h | --help)
+		print_help
+		exit 0
+		;;
+	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
 case "${network}" in

@@ -31,7 +31,11 @@ while (($#)); do
 	--agent-bin) need_value "$@"; agent_bin="$2"; shift 2 ;;
 	--k3s-bin) need_value "$@"; k3s_bin="$2"; shift 2 ;;
 	--dry-run) DRY_RUN=1; shift ;;
-	*) die "unknown argument $1 (see the usage at the top of this script)" ;;
+	-h | --help)
+		print_help
+		exit 0
+		;;
+	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
 [[ -n "${config}" ]] || die "--config worker-config.yaml is required (template: deploy/worker/worker-config.yaml)"

@@ -32,7 +32,11 @@ while (($#)); do
 	--passphrase-file) need_value "$@"; passphrase_file="$2"; shift 2 ;;
 	--console) need_value "$@"; console="$2"; shift 2 ;;
 	--dry-run) DRY_RUN=1; shift ;;
-	*) die "unknown argument $1 (see the usage at the top of this script)" ;;
+	-h | --help)
+		print_help
+		exit 0
+		;;
+	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
 [[ "${master}" == https://* ]] || die "--master https://HOST:PORT is required"

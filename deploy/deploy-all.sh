@@ -22,7 +22,11 @@ while (($#)); do
 	--worker-host) need_value "$@"; workers+=("$2"); shift 2 ;;
 	--port) need_value "$@"; port="$2"; shift 2 ;;
 	--dry-run) DRY_RUN=1; dry=(--dry-run); shift ;;
-	*) die "unknown argument $1 (see the usage at the top of this script)" ;;
+	-h | --help)
+		print_help
+		exit 0
+		;;
+	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
 ((${#workers[@]})) || die "at least one --worker-host USER@ADDRESS is required"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Shared by the deployment scripts (deploy/[1-4]-*.sh, deploy-all.sh):
-# messages, prerequisite checks and the --dry-run runner. Sourced, never run.
+# messages, prerequisite checks and the --dry-run runner; and, for them and
+# the developer scripts (deploy/dev/setup.sh, up.sh, deploy/k3s/build.sh),
+# --help. Sourced, never run.
 
 # The script's name for messages.
 DEPLOY_NAME="$(basename "${0}")"
@@ -12,6 +14,12 @@ DRY_RUN="${DRY_RUN:-0}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '%s: %s\n' "${DEPLOY_NAME}" "$*" >&2; }
+
+# print_help: the running script's usage, the comment block at its top
+# without the `# `.
+print_help() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
 die() {
 	log "error: $*"
 	exit 1

@@ -9,12 +9,14 @@
 #   --without-control-plane  skip deploy/k3s/build.sh (CI runs it in parallel
 #                            with the Rust lint pass)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 build_control_plane=1
 for arg in "$@"; do
 	case "${arg}" in
 	--without-control-plane) build_control_plane=0 ;;
 	-h | --help)
-		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+		print_help
 		exit 0
 		;;
 	*) echo "deploy/dev/setup.sh: unknown argument ${arg} (see --help)" >&2; exit 2 ;;

@@ -11,10 +11,12 @@
 # Usage: deploy/dev/up.sh [daas-local up options: --agents N, --no-console,
 #                          --state-dir DIR, --devnet-port P, ...]
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 for arg in "$@"; do
 	case "${arg}" in
 	-h | --help)
-		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+		print_help
 		echo
 		echo "daas-local up's options, once built: target/debug/daas-local up --help"
 		exit 0

@@ -36,6 +36,8 @@
 #   XDG_CACHE_HOME  cache root (default ~/.cache)
 #   DAAS_BUILD_TIME set to 1 to run each go build under /usr/bin/time -v
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -70,7 +72,7 @@ for arg in "$@"; do
 	all | control-plane | kwok | node) what="${arg}" ;;
 	--print-dir) print_dir=1 ;;
 	-h | --help)
-		awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+		print_help
 		exit 0
 		;;
 	*) die "unknown argument '${arg}' (expected all, control-plane, kwok, node or --print-dir)" ;;

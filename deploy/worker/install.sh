@@ -27,6 +27,7 @@ start=1
 dry_run=0
 
 # The comment block above, without its `# `; then exits with status $1.
+# (deploy/lib.sh's print_help, inline: this script runs alone on a worker.)
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}" >&2
 	exit "$1"

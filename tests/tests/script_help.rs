@@ -19,6 +19,26 @@ fn each_script_prints_its_usage_and_only_it() {
             "deploy/worker/install.sh",
             "Installs the K3s-DaaS worker agent",
         ),
+        (
+            "deploy/1-sui-contracts-deploy.sh",
+            "Step 1 of the deployment guide",
+        ),
+        (
+            "deploy/2-ec2-worker-deploy.sh",
+            "Step 2 of the deployment guide",
+        ),
+        (
+            "deploy/3-nautilus-tee-deploy.sh",
+            "Step 3 of the deployment guide",
+        ),
+        (
+            "deploy/4-system-integration-test.sh",
+            "Step 4 of the deployment guide",
+        ),
+        (
+            "deploy/deploy-all.sh",
+            "The whole deployment guide in order",
+        ),
     ] {
         let out = Command::new("bash")
             .arg(root.join(script))
