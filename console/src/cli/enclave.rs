@@ -7,7 +7,7 @@ use super::args::{EnclaveCommand, EnclaveConfigCommand, GlobalArgs};
 use super::output::{self, out};
 use super::pcr_args;
 use super::prompt::{TerminalUnlock, confirm};
-use crate::ops::enclave_config::{ConfigView, ImagePcrs};
+use crate::ops::enclave_config::{ConfigChange, ConfigPlan, ConfigView};
 use crate::ops::{enclave, enclave_config, wallet};
 
 const INSECURE_BANNER: &str = "!!! INSECURE DEVELOPMENT ATTESTATION: the registered key has NO \
@@ -31,18 +31,18 @@ async fn destroy(global: &GlobalArgs, enclave: &str, json: bool) -> anyhow::Resu
         .with_context(|| format!("`{enclave}` is not an Enclave id (0x…)"))?;
     let ctx = super::context(global, None)?;
     ctx.ensure_writable("delete an enclave")?;
-    let config = enclave_config::plan_destroy(&ctx, enclave).await?;
+    let plan = enclave_config::plan_destroy(&ctx, enclave).await?;
     confirm(
         &format!(
             "delete Enclave {enclave}, registered under an older version of EnclaveConfig {} \
              (now version {})",
-            config.config, config.version
+            plan.config.config, plan.config.version
         ),
         "sign and send?",
         global.yes,
     )?;
     let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
-    let destroyed = enclave_config::destroy(&ctx, &signer, enclave)
+    let destroyed = enclave_config::destroy(&ctx, &signer, &plan)
         .await
         .with_context(|| format!("destroy_old_enclave from {} failed", signer.address()))?;
     if json {
@@ -100,63 +100,68 @@ async fn register(
 /// `enclave config …`.
 async fn run_config(global: &GlobalArgs, command: EnclaveConfigCommand) -> anyhow::Result<()> {
     let ctx = super::context(global, None)?;
-    let (view, json) = match command {
+    let (plan, json) = match command {
         EnclaveConfigCommand::Show { config, json } => {
             let config = config_id(&config)?;
             let view = enclave_config::show(&ctx, config)
                 .await
                 .with_context(|| format!("reading EnclaveConfig {config}"))?;
-            (view, json)
+            return print_config(&view, json);
         }
         EnclaveConfigCommand::Create { name, pcrs, json } => {
             let pcrs = pcr_args::image(&pcrs)?;
             ctx.ensure_writable("create an EnclaveConfig")?;
-            enclave_config::ensure_cap(&ctx, wallet::address(&ctx)?).await?;
-            confirm(
-                &format!(
-                    "create EnclaveConfig \"{name}\" expecting\n{}",
-                    pcr_lines(&pcrs)
-                ),
-                "sign and send?",
-                global.yes,
-            )?;
-            let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
-            let view = enclave_config::create(&ctx, &signer, &name, &pcrs)
-                .await
-                .with_context(|| format!("create_config from {} failed", signer.address()))?;
-            (view, json)
+            let sender = wallet::address(&ctx)?;
+            (
+                enclave_config::plan_create(&ctx, sender, &name, pcrs).await?,
+                json,
+            )
         }
         EnclaveConfigCommand::Update { config, pcrs, json } => {
             let config = config_id(&config)?;
             let pcrs = pcr_args::image(&pcrs)?;
             ctx.ensure_writable("update an EnclaveConfig")?;
-            let current = enclave_config::plan_update(&ctx, config, &pcrs).await?;
-            enclave_config::ensure_cap(&ctx, wallet::address(&ctx)?).await?;
-            confirm(
-                &format!(
-                    "replace the PCRs EnclaveConfig {config} (\"{}\", version {}) expects with\n{}\n\
-                     every enclave registered under the current ones stops being current",
-                    current.name,
-                    current.version,
-                    pcr_lines(&pcrs)
-                ),
-                "sign and send?",
-                global.yes,
-            )?;
-            let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
-            let view = enclave_config::update_pcrs(&ctx, &signer, config, &pcrs)
-                .await
-                .with_context(|| format!("update_pcrs from {} failed", signer.address()))?;
-            (view, json)
+            let sender = wallet::address(&ctx)?;
+            (
+                enclave_config::plan_update(&ctx, sender, config, pcrs).await?,
+                json,
+            )
         }
     };
-    if json {
-        return output::json(&view);
-    }
-    print_config(&view)
+    confirm(&describe(&plan), "sign and send?", global.yes)?;
+    let signer = wallet::signer(&ctx, &TerminalUnlock::of(&ctx))?;
+    let view = enclave_config::apply(&ctx, &signer, &plan)
+        .await
+        .with_context(|| format!("the EnclaveConfig change from {} failed", signer.address()))?;
+    print_config(&view, json)
 }
 
-fn print_config(view: &ConfigView) -> anyhow::Result<()> {
+/// What `plan` will sign, for its confirmation.
+fn describe(plan: &ConfigPlan) -> String {
+    let pcrs = plan
+        .pcrs
+        .hex()
+        .iter()
+        .enumerate()
+        .map(|(index, pcr)| format!("  PCR{index}  {pcr}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    match &plan.change {
+        ConfigChange::Create { name } => {
+            format!("create EnclaveConfig \"{name}\" expecting\n{pcrs}")
+        }
+        ConfigChange::Update { current } => format!(
+            "replace the PCRs EnclaveConfig {} (\"{}\", version {}) expects with\n{pcrs}\n\
+             every enclave registered under the current ones stops being current",
+            current.config, current.name, current.version
+        ),
+    }
+}
+
+fn print_config(view: &ConfigView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(view);
+    }
     out!("config        {}", view.config)?;
     out!("name          {}", view.name)?;
     out!("version       {}", view.version)?;
@@ -171,16 +176,6 @@ fn print_config(view: &ConfigView) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// `  PCRn  HEX` lines.
-fn pcr_lines(pcrs: &ImagePcrs) -> String {
-    pcrs.hex()
-        .iter()
-        .enumerate()
-        .map(|(index, pcr)| format!("  PCR{index}  {pcr}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn config_id(text: &str) -> anyhow::Result<Address> {

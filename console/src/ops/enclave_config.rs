@@ -97,17 +97,6 @@ pub struct ConfigView {
     pub digest: Option<Digest>,
 }
 
-/// The `EnclaveCap` `owner` holds, if any.
-///
-/// # Errors
-/// The chain failed.
-pub async fn enclave_cap(chain: &ChainClient, owner: Address) -> Result<Option<Address>, OpsError> {
-    let caps = chain
-        .owned_objects_of_type(owner, &EnclaveCap::struct_tag(chain.package_id()))
-        .await?;
-    Ok(caps.into_iter().next())
-}
-
 /// The `EnclaveConfig` `config`.
 ///
 /// # Errors
@@ -123,19 +112,47 @@ pub async fn show(ctx: &Context, config: Address) -> Result<ConfigView, OpsError
     })
 }
 
-/// Creates an `EnclaveConfig` named `name` expecting `pcrs`, with the
-/// signer's `EnclaveCap`.
+/// A change of an `EnclaveConfig`, checked and ready to sign: what a
+/// confirmation shows, then what [`apply`] sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPlan {
+    /// Who signs: the holder of `cap`.
+    pub sender: Address,
+    /// The sender's `EnclaveCap`.
+    cap: Address,
+    /// A new config, or new PCRs for one.
+    pub change: ConfigChange,
+    /// The PCRs the config will expect.
+    pub pcrs: ImagePcrs,
+}
+
+/// What a [`ConfigPlan`] changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// A new config of this name.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// New PCRs (a new master image) for the config as it is now; every
+    /// enclave registered under its current PCRs stops being current.
+    Update {
+        /// The config before the change.
+        current: ConfigView,
+    },
+}
+
+/// Plans a new `EnclaveConfig` named `name` expecting `pcrs`, signed by
+/// `sender` with its `EnclaveCap`.
 ///
 /// # Errors
-/// Read-only session; an empty name; the signer holds no `EnclaveCap`
-/// (nothing is sent); the chain refused.
-pub async fn create(
+/// An empty name; `sender` holds no `EnclaveCap`; the chain failed.
+pub async fn plan_create(
     ctx: &Context,
-    signer: &Keypair,
+    sender: Address,
     name: &str,
-    pcrs: &ImagePcrs,
-) -> Result<ConfigView, OpsError> {
-    ctx.ensure_writable("create an EnclaveConfig")?;
+    pcrs: ImagePcrs,
+) -> Result<ConfigPlan, OpsError> {
     if name.trim().is_empty() {
         return Err(OpsError::Invalid {
             what: "EnclaveConfig name",
@@ -143,31 +160,30 @@ pub async fn create(
             reason: "it is empty; name the master image it pins".to_owned(),
         });
     }
-    let chain = ctx.chain()?;
-    let cap = held_cap(&chain, signer.address()).await?;
-    let created = chain
-        .create_enclave_config(signer, cap, name, &pcrs.args())
-        .await?;
-    Ok(ConfigView {
-        config: created.event.config_id,
-        name: created.event.name,
-        pcrs: pcrs.hex(),
-        version: created.event.version,
-        digest: Some(created.outcome.digest),
+    Ok(ConfigPlan {
+        sender,
+        cap: held_cap(&ctx.chain()?, sender).await?,
+        change: ConfigChange::Create {
+            name: name.to_owned(),
+        },
+        pcrs,
     })
 }
 
-/// `config` as it is before its PCRs are replaced with `pcrs`: what a
-/// confirmation shows.
+/// Plans replacing the PCRs `config` expects with `pcrs` (a new master
+/// image), signed by `sender` with its `EnclaveCap`; register the new
+/// master's key afterwards.
 ///
 /// # Errors
 /// The chain failed or holds no such config; the config already expects
-/// `pcrs` (an update would only retire its enclaves).
+/// `pcrs` (an update would only retire its enclaves); `sender` holds no
+/// `EnclaveCap`.
 pub async fn plan_update(
     ctx: &Context,
+    sender: Address,
     config: Address,
-    pcrs: &ImagePcrs,
-) -> Result<ConfigView, OpsError> {
+    pcrs: ImagePcrs,
+) -> Result<ConfigPlan, OpsError> {
     let current = show(ctx, config).await?;
     if current.pcrs == pcrs.hex() {
         return Err(OpsError::Refused(format!(
@@ -176,36 +192,75 @@ pub async fn plan_update(
             current.version
         )));
     }
-    Ok(current)
+    Ok(ConfigPlan {
+        sender,
+        cap: held_cap(&ctx.chain()?, sender).await?,
+        change: ConfigChange::Update { current },
+        pcrs,
+    })
 }
 
-/// Replaces the PCRs `config` expects with `pcrs` (a new master image),
-/// with the signer's `EnclaveCap`. Every enclave registered under the old
-/// PCRs stops being current; register the new master's key afterwards.
+/// Signs and sends `plan` with `signer` (which must be its sender).
 ///
 /// # Errors
-/// Read-only session; as [`plan_update`]; the signer holds no
-/// `EnclaveCap`; the chain refused. Nothing is sent on a refusal.
-pub async fn update_pcrs(
+/// Read-only session, another signer, or the chain's refusal.
+pub async fn apply(
     ctx: &Context,
     signer: &Keypair,
-    config: Address,
-    pcrs: &ImagePcrs,
+    plan: &ConfigPlan,
 ) -> Result<ConfigView, OpsError> {
-    ctx.ensure_writable("update an EnclaveConfig")?;
-    plan_update(ctx, config, pcrs).await?;
+    ctx.ensure_writable("change an EnclaveConfig")?;
+    if signer.address() != plan.sender {
+        return Err(OpsError::Refused(format!(
+            "the plan is for {}, not {}",
+            plan.sender,
+            signer.address()
+        )));
+    }
     let chain = ctx.chain()?;
-    let cap = held_cap(&chain, signer.address()).await?;
-    let updated = chain
-        .update_enclave_pcrs(signer, config, cap, &pcrs.args())
-        .await?;
+    let pcrs = plan.pcrs.args();
+    let (config, name, version, digest) = match &plan.change {
+        ConfigChange::Create { name } => {
+            let created = chain
+                .create_enclave_config(signer, plan.cap, name, &pcrs)
+                .await?;
+            let event = created.event;
+            (
+                event.config_id,
+                event.name,
+                event.version,
+                created.outcome.digest,
+            )
+        }
+        ConfigChange::Update { current } => {
+            let updated = chain
+                .update_enclave_pcrs(signer, current.config, plan.cap, &pcrs)
+                .await?;
+            let event = updated.event;
+            (
+                event.config_id,
+                event.name,
+                event.version,
+                updated.outcome.digest,
+            )
+        }
+    };
     Ok(ConfigView {
         config,
-        name: updated.event.name,
-        pcrs: pcrs.hex(),
-        version: updated.event.version,
-        digest: Some(updated.outcome.digest),
+        name,
+        pcrs: plan.pcrs.hex(),
+        version,
+        digest: Some(digest),
     })
+}
+
+/// The deletion of a stale enclave, checked: what a confirmation shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestroyPlan {
+    /// The stale `Enclave`.
+    pub enclave: Address,
+    /// Its config, which has moved on since it was registered.
+    pub config: ConfigView,
 }
 
 /// A stale enclave deleted.
@@ -219,13 +274,13 @@ pub struct Destroyed {
     pub digest: Digest,
 }
 
-/// The `EnclaveConfig` of `enclave`, if the enclave is stale (registered
-/// under an older version of it): what a confirmation shows.
+/// Plans deleting `enclave` if it is stale (registered under an older
+/// version of its config).
 ///
 /// # Errors
 /// The chain failed or holds no such enclave; the enclave is current (its
 /// config still expects the PCRs it was registered with).
-pub async fn plan_destroy(ctx: &Context, enclave: Address) -> Result<ConfigView, OpsError> {
+pub async fn plan_destroy(ctx: &Context, enclave: Address) -> Result<DestroyPlan, OpsError> {
     let registered = ctx.chain()?.enclave(enclave).await?.value;
     let config = show(ctx, registered.config_id).await?;
     if registered.config_version >= config.version {
@@ -235,24 +290,23 @@ pub async fn plan_destroy(ctx: &Context, enclave: Address) -> Result<ConfigView,
             config.config, config.version
         )));
     }
-    Ok(config)
+    Ok(DestroyPlan { enclave, config })
 }
 
-/// Deletes `enclave`, registered under an older version of its config
-/// (anyone may; the storage rebate goes to the signer).
+/// Deletes the enclave of `plan` (anyone may; the storage rebate goes to
+/// the signer).
 ///
 /// # Errors
-/// Read-only session; as [`plan_destroy`]; the chain refused.
+/// Read-only session; the chain refused.
 pub async fn destroy(
     ctx: &Context,
     signer: &Keypair,
-    enclave: Address,
+    plan: &DestroyPlan,
 ) -> Result<Destroyed, OpsError> {
     ctx.ensure_writable("delete an enclave")?;
-    let config = plan_destroy(ctx, enclave).await?.config;
     let called = ctx
         .chain()?
-        .destroy_old_enclave(signer, enclave, config)
+        .destroy_old_enclave(signer, plan.enclave, plan.config.config)
         .await?;
     Ok(Destroyed {
         enclave: called.event.enclave_id,
@@ -261,20 +315,14 @@ pub async fn destroy(
     })
 }
 
-/// The `EnclaveCap` `holder` holds, or why creating or updating configs is
-/// refused: what a face checks before it asks to confirm.
-///
-/// # Errors
-/// The chain failed, or `holder` holds no `EnclaveCap`.
-pub async fn ensure_cap(ctx: &Context, holder: Address) -> Result<Address, OpsError> {
-    held_cap(&ctx.chain()?, holder).await
-}
-
-/// The signer's `EnclaveCap`, or why there is none.
-async fn held_cap(chain: &ChainClient, signer: Address) -> Result<Address, OpsError> {
-    enclave_cap(chain, signer).await?.ok_or_else(|| {
+/// The `EnclaveCap` `holder` holds, or why it may not change configs.
+async fn held_cap(chain: &ChainClient, holder: Address) -> Result<Address, OpsError> {
+    let caps = chain
+        .owned_objects_of_type(holder, &EnclaveCap::struct_tag(chain.package_id()))
+        .await?;
+    caps.into_iter().next().ok_or_else(|| {
         OpsError::Refused(format!(
-            "{signer} holds no EnclaveCap: only the operator who published the package (or \
+            "{holder} holds no EnclaveCap: only the operator who published the package (or \
              received its EnclaveCap) may create or update EnclaveConfigs; nothing was sent"
         ))
     })
