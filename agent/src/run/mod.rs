@@ -220,7 +220,8 @@ impl Agent {
         let state = store.load(config.node.as_str(), key.address())?;
         let chain = ChainClient::new(config.chain.clone())
             .map_err(AgentError::chain("connecting to the chain"))?;
-        let (master, pinned) = master_client(&config, &chain).await?;
+        let pinned = expected_pcrs(&config, &chain).await?;
+        let master = master_client(&config, pinned.clone())?;
         if config.master.dev_root.is_some() {
             warn!("INSECURE: development attestation is accepted (security.allow_insecure_dev)");
         }
@@ -481,18 +482,25 @@ impl Agent {
         let PcrSource::EnclaveConfig(config) = self.config.master.pcrs else {
             return false;
         };
-        match master_client(&self.config, &self.chain).await {
-            Ok((master, pinned)) if pinned != self.pinned => {
-                info!(%config, "EnclaveConfig expects new PCRs (a new master image): following it");
-                self.master = master;
-                self.pinned = pinned;
-                true
-            }
-            Ok(_) => false,
+        let pcrs = match self.chain.enclave_expected_pcrs(config).await {
+            Ok(pcrs) if pcrs != self.pinned => pcrs,
+            Ok(_) => return false,
             Err(error) => {
                 // The chain checks report the chain's trouble; the refusal
                 // is said by the caller.
                 debug!(%error, "cannot re-read the pinned EnclaveConfig");
+                return false;
+            }
+        };
+        match master_client(&self.config, pcrs.clone()) {
+            Ok(master) => {
+                info!(%config, "EnclaveConfig expects new PCRs (a new master image): following it");
+                self.master = master;
+                self.pinned = pcrs;
+                true
+            }
+            Err(error) => {
+                warn!(%error, "cannot follow the EnclaveConfig's new PCRs");
                 false
             }
         }
@@ -543,23 +551,27 @@ async fn stop_with(supervisor: Supervisor, error: AgentError) -> AgentError {
     error
 }
 
-/// The attested client of the configured master, with the PCRs of the
-/// configuration or of the on-chain `EnclaveConfig`, and those PCRs.
-async fn master_client(
+/// The PCRs the master must attest to: the configuration's, or those the
+/// on-chain `EnclaveConfig` expects now.
+async fn expected_pcrs(
     config: &AgentConfig,
     chain: &ChainClient,
-) -> Result<(MasterClient, ExpectedPcrs), AgentError> {
-    let pcrs = match &config.master.pcrs {
-        PcrSource::Expected(pcrs) => pcrs.clone(),
+) -> Result<ExpectedPcrs, AgentError> {
+    match &config.master.pcrs {
+        PcrSource::Expected(pcrs) => Ok(pcrs.clone()),
         PcrSource::EnclaveConfig(id) => {
             chain
                 .enclave_expected_pcrs(*id)
                 .await
                 .map_err(AgentError::chain(format!(
                     "reading the PCRs of EnclaveConfig {id}"
-                )))?
+                )))
         }
-    };
+    }
+}
+
+/// The attested client of the configured master, expecting `pcrs`.
+fn master_client(config: &AgentConfig, pcrs: ExpectedPcrs) -> Result<MasterClient, AgentError> {
     let (roots, dev) = match &config.master.dev_root {
         Some(path) => {
             let pem = std::fs::read_to_string(path).map_err(|error| {
@@ -573,10 +585,10 @@ async fn master_client(
         None => (TrustRoots::aws(), false),
     };
     let client_config =
-        AttestedClientConfig::new(roots, PcrPolicy::Expect(pcrs.clone())).allow_insecure_dev(dev);
+        AttestedClientConfig::new(roots, PcrPolicy::Expect(pcrs)).allow_insecure_dev(dev);
     let client = AttestedClient::new(&config.master.url, client_config)
         .map_err(AgentError::master("making the master client"))?;
-    Ok((MasterClient::new(client), pcrs))
+    Ok(MasterClient::new(client))
 }
 
 /// This machine's figures, or zeros (with a warning) when `/proc` cannot be
