@@ -17,6 +17,25 @@ use daas_core::package::ENCLAVE_CAP_ID;
 use crate::devnet::{Devnet, DevnetOptions};
 use crate::stack::{Stack, StackOptions};
 
+/// A new master image: the workspace's `daas-master` with one more byte,
+/// written to `dir`, so that it attests to other dev PCRs (they measure the
+/// running binary).
+///
+/// # Errors
+/// The binary is missing or the copy failed.
+pub fn new_master_image(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let built = crate::binaries::workspace_binary(crate::binaries::MASTER)?;
+    let mut bytes =
+        std::fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
+    bytes.push(0);
+    let image = dir.join("daas-master");
+    std::fs::write(&image, bytes).with_context(|| format!("writing {}", image.display()))?;
+    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", image.display()))?;
+    Ok(image)
+}
+
 /// A stack whose `EnclaveCap` `admin` holds (funded), with an
 /// `EnclaveConfig` of its master's PCRs ([`trusted_config`]).
 ///

@@ -10,13 +10,11 @@
 //! restart and its heartbeats reach the master again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
 use daas_core::api::MasterClient;
 use daas_core::wallet::{Keypair, Scheme};
 use daas_e2e::agent::AgentHost;
-use daas_e2e::binaries::{self, MASTER};
 use daas_e2e::enclave;
 use daas_e2e::k3s::unique_suffix;
 use daas_e2e::stack::Stack;
@@ -89,11 +87,7 @@ async fn an_agent_pinned_to_an_enclave_config_follows_the_operators_new_image() 
     // A new master image: the same program with one more byte, so other
     // dev PCRs. The agent refuses it.
     let images = tempfile::tempdir().unwrap();
-    let image = images.path().join("daas-master");
-    let mut bytes = std::fs::read(binaries::workspace_binary(MASTER).unwrap()).unwrap();
-    bytes.push(0);
-    std::fs::write(&image, bytes).unwrap();
-    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = enclave::new_master_image(images.path()).unwrap();
     let before = host.log_len();
     stack.master.upgrade(image).await.unwrap();
     eventually(&host, "the agent refuses the new image", || {

@@ -600,11 +600,7 @@ async fn up_down_up_resumes_the_same_chain_and_node_and_leaves_nothing_behind() 
     // EnclaveConfig, its PCRs replaced, so the worker's configuration,
     // pinned to it, is still good; the worker joins the new master.
     let images = tempfile::tempdir().unwrap();
-    let image = images.path().join("daas-master");
-    let mut bytes = std::fs::read(binaries::workspace_binary(binaries::MASTER).unwrap()).unwrap();
-    bytes.push(0);
-    std::fs::write(&image, bytes).unwrap();
-    std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = daas_e2e::enclave::new_master_image(images.path()).unwrap();
     let mut launcher = local.up_with(Some(&image)).await;
     local.ready_worker().await;
     let rebuilt = local.facts()["enclave_config"].clone();

@@ -198,6 +198,10 @@ pub async fn enclave_config(
     operator: &Account,
     pcrs: &[String; 3],
 ) -> anyhow::Result<Address> {
+    let kept = match &facts.enclave_config {
+        Some((id, kept)) if kept == pcrs => return Ok(*id),
+        kept => kept.as_ref().map(|(id, _)| *id),
+    };
     let bytes: Vec<Vec<u8>> = pcrs
         .iter()
         .map(|pcr| hex::decode(pcr).context("a PCR of the master is not hex"))
@@ -207,14 +211,13 @@ pub async fn enclave_config(
         pcr1: &bytes[1],
         pcr2: &bytes[2],
     };
-    let id = match &facts.enclave_config {
-        Some((id, kept)) if kept == pcrs => return Ok(*id),
-        Some((id, _)) => {
+    let id = match kept {
+        Some(id) => {
             chain
-                .update_enclave_pcrs(operator.key(), *id, ENCLAVE_CAP_ID, &args)
+                .update_enclave_pcrs(operator.key(), id, ENCLAVE_CAP_ID, &args)
                 .await
                 .with_context(|| format!("updating the PCRs of EnclaveConfig {id}"))?;
-            *id
+            id
         }
         None => {
             chain
