@@ -39,7 +39,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -1152,7 +1152,11 @@ async fn faq(stack: &Stack, curl: &Curl, user: &Console, user_seal: SealTokenId,
 /// The workload of the rolling update: two busybox `httpd` replicas
 /// spread over the schedulable nodes (a cordoned node is no domain, so a
 /// drained node's replica moves to the other), an HTTP readiness probe
-/// every second, and a PodDisruptionBudget keeping one.
+/// every second, and a PodDisruptionBudget keeping one. The probe forgives
+/// two slow answers: on a loaded machine a replica that flapped to not
+/// ready could be evicted at once (the budget's default policy lets an
+/// unready pod go while the budget it last saw was healthy), and the
+/// rolling update would be blamed for the probe.
 fn workload(image: &str) -> String {
     format!(
         r#"apiVersion: apps/v1
@@ -1187,7 +1191,8 @@ spec:
         readinessProbe:
           httpGet: {{path: /index.html, port: 8080}}
           periodSeconds: 1
-          failureThreshold: 1
+          timeoutSeconds: 3
+          failureThreshold: 3
         securityContext:
           allowPrivilegeEscalation: false
           capabilities: {{drop: [ALL]}}
@@ -1204,67 +1209,120 @@ spec:
 
 /// Replicas of the workload that are Ready and not terminating, by node.
 async fn serving(pods: &Api<Pod>) -> anyhow::Result<Vec<String>> {
-    let list = pods
-        .list(&ListParams::default().labels("app=seed-web"))
-        .await?;
-    Ok(list
-        .items
+    Ok(replicas(pods)
+        .await?
         .into_iter()
-        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
-        .filter(|pod| {
-            pod.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .filter_map(|pod| pod.spec.and_then(|s| s.node_name))
+        .filter(Replica::serving)
+        .map(|r| r.node)
         .collect())
 }
 
-/// Samples the workload every 200 ms until stopped: the fewest serving
-/// replicas seen, and how many samples.
+/// One replica of the workload as the API server shows it.
+#[derive(Debug, PartialEq)]
+struct Replica {
+    name: String,
+    node: String,
+    ready: bool,
+    terminating: bool,
+}
+
+impl Replica {
+    fn serving(&self) -> bool {
+        self.ready && !self.terminating
+    }
+}
+
+impl std::fmt::Display for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let node = if self.node.is_empty() {
+            "(unscheduled)"
+        } else {
+            &self.node
+        };
+        let ready = if self.ready { "ready" } else { "not ready" };
+        let ending = if self.terminating {
+            ", terminating"
+        } else {
+            ""
+        };
+        write!(f, "{} on {node}: {ready}{ending}", self.name)
+    }
+}
+
+async fn replicas(pods: &Api<Pod>) -> anyhow::Result<Vec<Replica>> {
+    let list = pods
+        .list(&ListParams::default().labels("app=seed-web"))
+        .await?;
+    let mut replicas: Vec<Replica> = list
+        .items
+        .into_iter()
+        .map(|pod| Replica {
+            name: pod.metadata.name.unwrap_or_default(),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+            ready: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+            node: pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
+        })
+        .collect();
+    replicas.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(replicas)
+}
+
+/// Samples the workload every 200 ms until stopped, keeping every change
+/// of the replicas' states, so that a failure shows how it came about.
 struct Prober {
     stop: Arc<AtomicBool>,
-    fewest: Arc<AtomicUsize>,
-    samples: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<Probed>>,
+}
+
+/// What a [`Prober`] saw.
+struct Probed {
+    samples: usize,
+    fewest: usize,
+    timeline: Vec<String>,
 }
 
 impl Prober {
     fn start(pods: Api<Pod>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let fewest = Arc::new(AtomicUsize::new(usize::MAX));
-        let samples = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn({
-            let (stop, fewest, samples) = (stop.clone(), fewest.clone(), samples.clone());
+            let stop = stop.clone();
             async move {
+                let started = Instant::now();
+                let mut probed = Probed {
+                    samples: 0,
+                    fewest: usize::MAX,
+                    timeline: Vec::new(),
+                };
+                let mut last = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
-                    let count = serving(&pods).await?.len();
-                    fewest.fetch_min(count, Ordering::SeqCst);
-                    samples.fetch_add(1, Ordering::SeqCst);
-                    if count == 0 {
-                        eprintln!("  PROBE: no replica serving");
+                    let now = replicas(&pods).await?;
+                    let count = now.iter().filter(|r| r.serving()).count();
+                    probed.fewest = probed.fewest.min(count);
+                    probed.samples += 1;
+                    if now != last {
+                        let states: Vec<String> = now.iter().map(ToString::to_string).collect();
+                        probed.timeline.push(format!(
+                            "{:>6} ms, {count} serving: {}",
+                            started.elapsed().as_millis(),
+                            states.join("; ")
+                        ));
+                        last = now;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Ok(())
+                Ok(probed)
             }
         });
-        Self {
-            stop,
-            fewest,
-            samples,
-            task,
-        }
+        Self { stop, task }
     }
 
-    async fn finish(self) -> anyhow::Result<(usize, usize)> {
+    async fn finish(self) -> anyhow::Result<Probed> {
         self.stop.store(true, Ordering::SeqCst);
-        self.task.await??;
-        Ok((
-            self.fewest.load(Ordering::SeqCst),
-            self.samples.load(Ordering::SeqCst),
-        ))
+        self.task.await?
     }
 }
 
@@ -1314,8 +1372,15 @@ async fn rolling_update(
     step(
         "7.6 the workload stayed available throughout the update",
         async {
-            let (fewest, samples) = prober.finish().await?;
+            let Probed {
+                samples,
+                fewest,
+                timeline,
+            } = prober.finish().await?;
             eprintln!("  {samples} samples, fewest replicas serving: {fewest}");
+            for change in &timeline {
+                eprintln!("    {change}");
+            }
             ensure!(samples >= 20, "only {samples} samples");
             ensure!(fewest >= 1, "at some sample no replica was serving");
             Ok(())
