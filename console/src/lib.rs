@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod escape;
 pub mod ops;
 pub mod tui;

@@ -30,6 +30,9 @@ use kube::api::{ListParams, PostParams};
 
 const NODE: &str = "worker-tui-1";
 const PASSPHRASE: &str = "operator passphrase";
+/// A slash reason as a hostile reporter would write it: an OSC 52
+/// clipboard write and a newline that would forge a line of output.
+const HOSTILE_REASON: &str = "double-signed heartbeats\x1b]52;c;cHduZWQ=\x07\nforged line";
 const SUI: u64 = 1_000_000_000;
 /// How long one screen change may take to show.
 const SHOW_TIMEOUT: Duration = Duration::from_secs(90);
@@ -205,7 +208,7 @@ async fn worker_with_pods(stack: &Stack) -> kube::Client {
     }
     // A proposal to slash the worker, for the operator to review.
     chain
-        .propose_slash(&worker.chain, seal, &[0xe1; 32], "double-signed heartbeats")
+        .propose_slash(&worker.chain, seal, &[0xe1; 32], HOSTILE_REASON)
         .await
         .unwrap();
     kube
@@ -342,6 +345,22 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
     let decided = cli(home.path(), &["slash", "list", "--history", "--json"]);
     assert_eq!(decided["decided"][0]["outcome"], "approved", "{decided}");
     assert_eq!(decided["pending"].as_array().unwrap().len(), 0, "{decided}");
+    assert_eq!(decided["decided"][0]["reason"], HOSTILE_REASON, "{decided}");
+
+    // The reason, written on chain by anyone who stakes, reaches the
+    // operator's terminal written out: its escape sequences are not obeyed
+    // (no clipboard write) and its newline forges no line.
+    let text = cli_output(home.path(), &["slash", "list", "--history"]);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        !text.stdout.iter().any(|b| matches!(b, 0x1b | 0x07 | b'\r')),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("double-signed heartbeats\\u001b]52;c;cHduZWQ=\\u0007\\u000aforged line"),
+        "{shown:?}"
+    );
+    assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown:?}");
 
     // With a second user token, of the admin tier, a new session lists
     // the nodes as the holder of the higher one: every node in full (the
@@ -368,6 +387,12 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
 
 /// Runs `daas-console ARGS --json` as the operator and parses its output.
 fn cli(home: &Path, args: &[&str]) -> serde_json::Value {
+    let output = cli_output(home, args);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs `daas-console ARGS` as the operator; it must succeed.
+fn cli_output(home: &Path, args: &[&str]) -> std::process::Output {
     let output = Command::new(binaries::workspace_binary(CONSOLE).unwrap())
         .args(args)
         .env_clear()
@@ -384,7 +409,7 @@ fn cli(home: &Path, args: &[&str]) -> serde_json::Value {
         "daas-console {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    output
 }
 
 #[test]

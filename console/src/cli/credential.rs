@@ -17,7 +17,7 @@ use daas_core::package::SealTokenId;
 use serde::Serialize;
 
 use super::args::{CredentialArgs, GlobalArgs};
-use super::output::out;
+use super::output::{note, out};
 use super::prompt::TerminalUnlock;
 use crate::ops::credential::{
     self as ops, AccessCheck, CHECK_TIMEOUT, CacheFiles, CredentialRequest, Issued,
@@ -140,7 +140,7 @@ impl Invocation {
             && let Some(cache) = &self.cache
             && let Err(error) = cache.remember_allowed(self.now_ms)
         {
-            eprintln!("warning: cannot remember the chain's check: {error}");
+            note!("warning: cannot remember the chain's check: {error}");
         }
         self.exec_credential(issued)
     }
@@ -153,7 +153,7 @@ impl Invocation {
                 "cannot sign a token for kubectl (kubectl gives the plugin a terminal only when it runs interactively)",
             )?;
         if let Some(error) = cache_error {
-            eprintln!("warning: cannot cache the credential: {error}");
+            note!("warning: cannot cache the credential: {error}");
         }
         Ok(issued)
     }
@@ -185,13 +185,13 @@ async fn check(ctx: &Context, seal_token: SealTokenId) -> anyhow::Result<bool> {
             bail!("K3s-DaaS access will be refused: {why}")
         }
         Ok(Err(error)) => {
-            eprintln!(
+            note!(
                 "warning: cannot check seal token {seal_token} on chain ({error}); signing anyway"
             );
             Ok(false)
         }
         Err(_) => {
-            eprintln!("warning: the chain did not answer within {CHECK_TIMEOUT:?}; signing anyway");
+            note!("warning: the chain did not answer within {CHECK_TIMEOUT:?}; signing anyway");
             Ok(false)
         }
     }

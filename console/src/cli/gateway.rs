@@ -7,6 +7,7 @@ use sui_sdk_types::Address;
 use super::args::{GatewayCommand, GlobalArgs};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
+use crate::escape::single_line;
 use crate::ops::gateway::{self as ops, Draft, Request};
 use crate::ops::wallet;
 use daas_core::clock::format_ms;
@@ -95,8 +96,8 @@ pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result
                     "{} {:<6} {} ({}) by {} — {}",
                     request.id,
                     request.method,
-                    request.path,
-                    request.namespace,
+                    single_line(&request.path),
+                    single_line(&request.namespace),
                     request.sender,
                     result_line(request)
                 )?;
@@ -120,9 +121,13 @@ pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result
                     .tier
                     .map_or_else(|| "none".to_owned(), |t| t.to_string())
             )?;
-            out!("request       {} {}", request.method, request.path)?;
-            out!("namespace     {}", request.namespace)?;
-            out!("resource      {}", request.resource_type)?;
+            out!(
+                "request       {} {}",
+                request.method,
+                single_line(&request.path)
+            )?;
+            out!("namespace     {}", single_line(&request.namespace))?;
+            out!("resource      {}", single_line(&request.resource_type))?;
             out!("payload hash  {}", request.payload_hash)?;
             out!("submitted     {}", format_ms(request.submitted_at_ms))?;
             out!("result        {}", result_line(&request))?;

@@ -7,7 +7,7 @@ use daas_core::access::kubeconfig::{self, ServerTrust};
 use daas_core::package::SealTokenId;
 
 use super::args::{GlobalArgs, KubeconfigArgs};
-use super::output::out;
+use super::output::{note, out};
 use crate::ops::kubeconfig::{self as ops, EntryRequest, ServerSource};
 use crate::ops::{Context, stake};
 
@@ -77,7 +77,7 @@ async fn default_namespace(ctx: &Context, seal_token: SealTokenId) -> Option<Str
     match ops::own_namespace(ctx, seal_token).await {
         Ok(namespace) => namespace,
         Err(error) => {
-            eprintln!(
+            note!(
                 "note: the context gets no namespace: cannot read seal token {seal_token}'s \
                  tier ({error}); a developer's writes go to its own namespace (--namespace)"
             );

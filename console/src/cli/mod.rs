@@ -28,6 +28,7 @@ pub use prompt::PASSPHRASE_ENV;
 
 use crate::config::{self, Overrides, Settings};
 use crate::ops::Context;
+use output::note;
 
 /// The exit code for a command's result, printing its error. A reader of
 /// our output that went away ends the process quietly, as Unix tools do.
@@ -36,7 +37,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
+            note!(
                 "error: {}",
                 daas_core::error_chain::one_line(error.as_ref())
             );

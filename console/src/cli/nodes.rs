@@ -1,6 +1,5 @@
 //! `daas-console nodes …`.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -9,7 +8,7 @@ use daas_core::api::nodes::HealthView;
 use daas_core::clock::format_span;
 
 use super::args::{DrainArgs, GlobalArgs, NodesCommand};
-use super::output::{self, out};
+use super::output::{self, note, out};
 use super::prompt::{TerminalUnlock, confirm};
 use crate::ops::Context;
 use crate::ops::drain::{self, DrainOptions, DrainProgress};
@@ -133,21 +132,20 @@ fn options(args: &DrainArgs) -> DrainOptions {
 
 /// Progress goes to stderr, so stdout stays the result.
 fn report_progress(progress: DrainProgress) {
-    let mut err = std::io::stderr().lock();
-    let _ = match progress {
-        DrainProgress::Cordoned => writeln!(err, "cordoned"),
+    match progress {
+        DrainProgress::Cordoned => note!("cordoned"),
         DrainProgress::Planned { remove, skipped } => {
             for (pod, why) in &skipped {
-                let _ = writeln!(err, "leaving {pod}: {why}");
+                note!("leaving {pod}: {why}");
             }
-            writeln!(err, "removing {} pod(s)", remove.len())
+            note!("removing {} pod(s)", remove.len());
         }
-        DrainProgress::Removing(pod) => writeln!(err, "evicting {pod}"),
+        DrainProgress::Removing(pod) => note!("evicting {pod}"),
         DrainProgress::Blocked(pod) => {
-            writeln!(err, "{pod}: a disruption budget refuses for now; retrying")
+            note!("{pod}: a disruption budget refuses for now; retrying");
         }
-        DrainProgress::Remaining(count) => writeln!(err, "{count} pod(s) left"),
-    };
+        DrainProgress::Remaining(count) => note!("{count} pod(s) left"),
+    }
 }
 
 fn print_agent_metrics(view: &ops::AgentMetricsView) -> anyhow::Result<()> {
@@ -181,10 +179,10 @@ async fn list_as_widest(ctx: &Context) -> anyhow::Result<NodeList> {
 /// The node list as a table; STAKE only when it was read (`--stake`).
 fn print_list(list: &NodeList, with_stake: bool) -> anyhow::Result<()> {
     if let Some(error) = &list.master_error {
-        eprintln!("warning: {error}");
+        note!("warning: {error}");
     }
     if let Some(error) = &list.cluster_error {
-        eprintln!("warning: {error}");
+        note!("warning: {error}");
     }
     let dash = || "-".to_owned();
     let rows: Vec<Vec<String>> = list
@@ -214,19 +212,17 @@ fn print_list(list: &NodeList, with_stake: bool) -> anyhow::Result<()> {
         &["NAME", "STATUS", "BEAT", "CPU%", "MEM%", "PODS", "OWNER"]
     };
     if rows.is_empty() {
-        eprintln!("no nodes");
+        note!("no nodes");
     } else {
         output::table(header, &rows)?;
     }
     if let Some(why) = &list.public_because {
-        eprintln!("note: listed publicly: {why}");
+        note!("note: listed publicly: {why}");
     }
     if let Some(note) = list.hidden_owners_note() {
-        eprintln!("note: {note}");
+        note!("note: {note}");
         if list.master_view == Some(HealthView::Public) {
-            eprintln!(
-                "note: `nodes list --seal-token OBJECT_ID` lists as that seal token's holder"
-            );
+            note!("note: `nodes list --seal-token OBJECT_ID` lists as that seal token's holder");
         }
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! Writing results: lines and JSON to stdout, returning the `io::Result`
 //! instead of panicking like `println!` when the reader has gone
-//! (`daas-console … | head`).
+//! (`daas-console … | head`), and notes to stderr. Everything written goes
+//! through [`escape::controls`](crate::escape::controls): much of it comes
+//! from the chain, where anyone can write.
 
 use serde::Serialize;
 
@@ -8,10 +10,28 @@ use serde::Serialize;
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::escape::controls(&format!($($arg)*))
+        )
     }};
 }
 pub(crate) use out;
+
+/// Writes a line to stderr (warnings, notes, progress), as `eprintln!`
+/// does but without panicking when stderr has gone.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            $crate::escape::controls(&format!($($arg)*))
+        );
+    }};
+}
+pub(crate) use note;
 
 /// Writes `value` as pretty JSON.
 ///
@@ -34,10 +54,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
 }
 
 /// `rows` under `header` in columns as wide as their widest cell, three
-/// spaces apart (as kubectl prints); the last column is not padded.
+/// spaces apart (as kubectl prints); the last column is not padded. A cell
+/// stays on its row ([`escape::single_line`](crate::escape::single_line)).
 fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| crate::escape::single_line(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -88,5 +117,14 @@ mod tests {
             ]
         );
         assert_eq!(table_lines(&["NAME"], &[]), ["NAME"]);
+    }
+
+    #[test]
+    fn a_cell_from_outside_stays_on_its_row_with_its_controls_written_out() {
+        let rows = vec![vec!["#0".to_owned(), "bad\x1b[2J\nfake row".to_owned()]];
+        assert_eq!(
+            table_lines(&["ID", "REASON"], &rows),
+            ["ID   REASON", "#0   bad\\u001b[2J\\u000afake row"]
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::bail;
 use daas_core::wallet::Passphrase;
 
+use crate::escape;
 use crate::ops::unlock::GivenPassphrase;
 pub use crate::ops::unlock::{PASSPHRASE_ENV, PASSPHRASE_FILE_ENV};
 use crate::ops::{Context, Unlock, UnlockError};
@@ -85,11 +86,11 @@ pub fn confirm(details: &str, question: &str, yes: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut err = std::io::stderr().lock();
-    writeln!(err, "{details}")?;
+    writeln!(err, "{}", escape::controls(details))?;
     if !std::io::stdin().is_terminal() {
         bail!("refusing without confirmation: no terminal to ask; pass --yes to confirm");
     }
-    write!(err, "{question} [y/N] ")?;
+    write!(err, "{} [y/N] ", escape::controls(question))?;
     err.flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use daas_core::package::SealTokenId;
 
 use super::args::{GlobalArgs, SealTokenCommand};
-use super::output::{self, out};
+use super::output::{self, note, out};
 use super::prompt::TerminalUnlock;
 use crate::ops::opaque;
 use daas_core::clock::format_ms;
@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalArgs, command: SealTokenCommand) -> anyhow::Resu
                 return output::json(&issued);
             }
             // The token alone on stdout, for `export SEAL_TOKEN=$(…)`.
-            eprintln!(
+            note!(
                 "opaque seal token for {} through seal token {}, expires {} (id {})",
                 issued.owner,
                 issued.seal_token_id,

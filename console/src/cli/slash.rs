@@ -6,6 +6,7 @@ use daas_core::package::SealTokenId;
 use super::args::{GlobalArgs, SlashCommand};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
+use crate::escape::single_line;
 use crate::ops::slash::{self as ops, Decision};
 use crate::ops::{Context, wallet};
 use daas_core::clock::format_ms;
@@ -94,11 +95,11 @@ async fn list(ctx: &Context, history: bool, json: bool) -> anyhow::Result<()> {
             "#{:<4} {} node `{}` owner {} stake {} would lose {} — {} (proposed {} by {})",
             p.id,
             p.seal_token,
-            p.node,
+            single_line(&p.node),
             p.owner.map_or_else(|| "-".to_owned(), |o| o.to_string()),
             p.stake.map_or_else(|| "-".to_owned(), |s| s.to_string()),
             p.amount.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            p.reason,
+            single_line(&p.reason),
             format_ms(p.created_at_ms),
             p.reporter
         )?;
@@ -113,7 +114,7 @@ async fn list(ctx: &Context, history: bool, json: bool) -> anyhow::Result<()> {
             d.slashed
                 .map(|s| format!(", slashed {s}"))
                 .unwrap_or_default(),
-            d.reason
+            single_line(&d.reason)
         )?;
     }
     Ok(())
@@ -141,8 +142,8 @@ async fn decide(
         &format!(
             "{verb} proposal #{id}: seal token {} (node `{}`), reason: {}{}",
             proposal.seal_token,
-            proposal.node,
-            proposal.reason,
+            single_line(&proposal.node),
+            single_line(&proposal.reason),
             match (decision, proposal.amount) {
                 (Decision::Approve, Some(amount)) => format!("; slashes {amount}"),
                 _ => String::new(),

@@ -9,7 +9,7 @@ use sui_sdk_types::Address;
 use zeroize::Zeroizing;
 
 use super::args::{GlobalArgs, ImportSource, StoreArg, WalletCommand};
-use super::output::{self, out};
+use super::output::{self, note, out};
 use super::prompt::{TerminalUnlock, confirm};
 use crate::ops::Context;
 use crate::ops::wallet::{self as ops, NewStore, OpenedWallet, StoreChoice};
@@ -166,7 +166,7 @@ fn report_added(opened: &OpenedWallet, entries: &[WalletEntry], json: bool) -> a
         }));
     }
     if let Some(created) = &opened.created {
-        eprintln!("{}", describe_new_store(created));
+        note!("{}", describe_new_store(created));
     }
     for entry in entries {
         print_entry(entry)?;

@@ -32,6 +32,7 @@ use super::data::{AuditCheck, Data, DataEvent};
 use super::keys::{Binding, KeyBindings};
 use super::tasks::{self, TaskEvent, TuiUnlock};
 use super::theme::Theme;
+use crate::escape::single_line;
 use crate::ops::Context;
 use crate::ops::slash::Decision;
 
@@ -481,7 +482,9 @@ impl App {
                 if let Some(p) = proposal {
                     lines.push(format!(
                         "seal token {} node `{}`: {}",
-                        p.seal_token, p.node, p.reason
+                        p.seal_token,
+                        single_line(&p.node),
+                        single_line(&p.reason)
                     ));
                     if let (Decision::Approve, Some(amount)) = (decision, p.amount) {
                         lines.push(format!("slashes {amount}"));

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use daas_core::chain::ChainError;
 use daas_core::chain::{CursorStore, EventCursor, EventFollower, StartAt};
-use daas_core::package::{Mist, PackageEvent};
+use daas_core::package::Mist;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use super::components::short;
+use super::chain_event;
 use super::data::{ChainView, DataEvent, EventLine, MasterView, SlashView, WalletView};
 use super::tasks::TuiUnlock;
 use crate::ops::nodes::{StakeCache, ViewerToken};
@@ -334,7 +334,7 @@ async fn follow_events(
                     if let Ok(Some(decoded)) = event.decode(package) {
                         lines.push(EventLine {
                             checkpoint: event.cursor.checkpoint,
-                            text: describe(&decoded),
+                            text: chain_event::describe(&decoded),
                         });
                     }
                 }
@@ -356,29 +356,5 @@ async fn follow_events(
             }
             tokio::time::sleep(every).await;
         }
-    }
-}
-
-/// One line for an event.
-fn describe(event: &PackageEvent) -> String {
-    match event {
-        PackageEvent::StakeCreated(e) => format!(
-            "stake {} {} by {}",
-            e.stake,
-            e.tier
-                .map_or_else(|| e.role.as_str().to_owned(), |t| t.to_string()),
-            short(&e.owner.to_string())
-        ),
-        PackageEvent::UnstakeRequested(e) => {
-            format!("unstake requested by {}", short(&e.owner.to_string()))
-        }
-        PackageEvent::SlashProposed(e) => {
-            format!("slash #{} proposed: {}", e.proposal_id, e.reason)
-        }
-        PackageEvent::SlashApproved(e) => {
-            format!("slash #{} approved: {} slashed", e.proposal_id, e.slashed)
-        }
-        PackageEvent::SlashRejected(e) => format!("slash #{} rejected", e.proposal_id),
-        other => other.name().to_owned(),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chain_event;
 pub mod components;
 pub mod data;
 pub mod keys;

@@ -10,6 +10,7 @@ use ratatui::widgets::{Paragraph, Row};
 
 use super::table::{self, Cursor};
 use super::{Command, Component, View, block, draw_load_state, short, time};
+use crate::escape::single_line;
 use crate::tui::action::Action;
 
 /// The Gateway screen.
@@ -75,8 +76,8 @@ impl Component for Gateway {
                 Row::new(vec![
                     short(&r.id.to_string()),
                     r.method.to_string(),
-                    r.path.clone(),
-                    r.namespace.clone(),
+                    single_line(&r.path).into_owned(),
+                    single_line(&r.namespace).into_owned(),
                     short(&r.sender.to_string()),
                     r.tier.map_or_else(|| "none".to_owned(), |t| t.to_string()),
                     r.result

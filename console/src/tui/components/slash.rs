@@ -10,6 +10,7 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::table::{self, Cursor};
 use super::{Command, Component, View, block, draw_load_state, short, time};
+use crate::escape::single_line;
 use crate::ops::slash::Decision;
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
@@ -75,12 +76,12 @@ impl Component for Slash {
                         if p.node.is_empty() {
                             "(user)".to_owned()
                         } else {
-                            p.node.clone()
+                            single_line(&p.node).into_owned()
                         },
                         p.owner.map_or_else(dash, |o| short(&o.to_string())),
                         p.stake.map_or_else(dash, |s| s.to_string()),
                         p.amount.map_or_else(dash, |s| s.to_string()),
-                        p.reason.clone(),
+                        single_line(&p.reason).into_owned(),
                         short(&p.evidence_hash),
                         time(p.created_at_ms),
                     ])
@@ -99,7 +100,7 @@ impl Component for Slash {
                 Span::styled(d.outcome, style),
                 Span::raw(d.slashed.map_or_else(|| "-".to_owned(), |s| s.to_string())),
                 Span::raw(short(&d.by.to_string())),
-                Span::raw(d.reason.clone()),
+                Span::raw(single_line(&d.reason).into_owned()),
             ])
         });
         frame.render_widget(
