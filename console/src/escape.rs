@@ -10,6 +10,7 @@
 //! also valid, with the same meaning, inside a JSON string.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// `text` with every control character except newline and tab, and every
 /// bidirectional formatting character, written as `\uXXXX`: for whole
@@ -33,7 +34,7 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if unsafe_char(c) {
-            escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+            let _ = write!(escaped, "\\u{:04x}", u32::from(c));
         } else {
             escaped.push(c);
         }

@@ -13,72 +13,82 @@ pub fn describe(event: &PackageEvent) -> String {
     match event {
         PackageEvent::StakeCreated(e) => format!(
             "{} staked {} ({})",
-            who(&e.owner),
+            abbreviated(&e.owner),
             e.stake,
             holder(e.role, &e.node_id, e.tier)
         ),
         PackageEvent::StakeAdded(e) => format!(
             "{} added {} ({}, now {})",
-            who(&e.owner),
+            abbreviated(&e.owner),
             e.added,
             holder(e.role, &e.node_id, e.tier),
             e.stake
         ),
         PackageEvent::TokenRefreshed(e) => format!(
             "{} refreshed seal token {} ({})",
-            who(&e.owner),
-            short(&e.token_id.to_string()),
+            abbreviated(&e.owner),
+            abbreviated(&e.token_id),
             holder(e.role, &e.node_id, e.tier)
         ),
         PackageEvent::UnstakeRequested(e) => format!(
             "{} unstaked {} ({}): access ends, unbonding",
-            who(&e.owner),
+            abbreviated(&e.owner),
             e.stake,
             holder(e.role, &e.node_id, None)
         ),
         PackageEvent::Withdrawn(e) => format!(
             "{} withdrew {} ({})",
-            who(&e.owner),
+            abbreviated(&e.owner),
             e.amount,
             holder(e.role, &e.node_id, None)
         ),
         PackageEvent::SlashProposed(e) => format!(
             "slash #{} proposed against seal token {} by {}: {}",
             e.proposal_id,
-            short(&e.token_id.to_string()),
-            who(&e.reporter),
+            abbreviated(&e.token_id),
+            abbreviated(&e.reporter),
             single_line(&e.reason)
         ),
         PackageEvent::SlashApproved(e) => format!(
             "slash #{} approved: {} slashed from {} ({})",
             e.proposal_id,
             e.slashed,
-            who(&e.owner),
+            abbreviated(&e.owner),
             holder(e.role, &e.node_id, e.tier)
         ),
         PackageEvent::SlashRejected(e) => {
-            format!("slash #{} rejected by {}", e.proposal_id, who(&e.rejecter))
+            format!(
+                "slash #{} rejected by {}",
+                e.proposal_id,
+                abbreviated(&e.rejecter)
+            )
         }
         PackageEvent::ParamsUpdated(_) => "staking parameters updated".to_owned(),
         PackageEvent::PauseChanged(e) if e.paused => "staking paused".to_owned(),
         PackageEvent::PauseChanged(_) => "staking resumed".to_owned(),
         PackageEvent::TreasuryWithdrawn(e) => {
-            format!("treasury: {} withdrawn to {}", e.amount, who(&e.recipient))
+            format!(
+                "treasury: {} withdrawn to {}",
+                e.amount,
+                abbreviated(&e.recipient)
+            )
         }
-        PackageEvent::SlasherGranted(e) => format!("SlasherCap granted to {}", who(&e.recipient)),
+        PackageEvent::SlasherGranted(e) => {
+            format!("SlasherCap granted to {}", abbreviated(&e.recipient))
+        }
         PackageEvent::K8sRequestSubmitted(e) => format!(
             "gateway request {} {} by {}",
             e.method,
             single_line(&e.path),
-            who(&e.sender)
+            abbreviated(&e.sender)
         ),
         PackageEvent::K8sResultRecorded(e) => format!(
             "gateway result {} for request {}",
             e.status_code,
-            short(&e.request_id.to_string())
+            abbreviated(&e.request_id)
         ),
         PackageEvent::AuditLogCreated(e) => {
-            format!("audit log {} created", short(&e.log_id.to_string()))
+            format!("audit log {} created", abbreviated(&e.log_id))
         }
         PackageEvent::CheckpointAnchored(e) => format!(
             "audit log anchored at {} event(s), root {}",
@@ -97,19 +107,20 @@ pub fn describe(event: &PackageEvent) -> String {
         ),
         PackageEvent::EnclaveRegistered(e) => format!(
             "enclave {} registered (config version {})",
-            short(&e.enclave_id.to_string()),
+            abbreviated(&e.enclave_id),
             e.config_version
         ),
         PackageEvent::EnclaveDestroyed(e) => {
-            format!("enclave {} destroyed", short(&e.enclave_id.to_string()))
+            format!("enclave {} destroyed", abbreviated(&e.enclave_id))
         }
         // The enum is non-exhaustive: an event added to the package later.
         other => other.name().to_owned(),
     }
 }
 
-fn who(address: &impl ToString) -> String {
-    short(&address.to_string())
+/// An address or object id as `0xabab…abab`.
+fn abbreviated(id: &impl ToString) -> String {
+    short(&id.to_string())
 }
 
 /// What a seal token holds: a worker's node, or a user's tier.
