@@ -1224,6 +1224,9 @@ struct Replica {
     node: String,
     ready: bool,
     terminating: bool,
+    /// Why a replica that is not ready is not: the scheduler's or the
+    /// kubelet's word.
+    waiting: Option<String>,
 }
 
 impl Replica {
@@ -1245,8 +1248,58 @@ impl std::fmt::Display for Replica {
         } else {
             ""
         };
-        write!(f, "{} on {node}: {ready}{ending}", self.name)
+        write!(f, "{} on {node}: {ready}{ending}", self.name)?;
+        match &self.waiting {
+            Some(why) => write!(f, " ({why})"),
+            None => Ok(()),
+        }
     }
+}
+
+/// The first reason the pod gives for not serving: the kubelet's (a pod it
+/// failed, as node-pressure eviction does), an unmet scheduling condition,
+/// a container waiting or terminated, or the Ready condition's.
+fn waiting_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if let Some(reason) = &status.reason {
+        return Some(format!(
+            "{reason}: {}",
+            status.message.as_deref().unwrap_or_default()
+        ));
+    }
+    let conditions = status.conditions.as_deref().unwrap_or_default();
+    let unmet = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status != "True")
+            .map(|c| {
+                let reason = c.reason.as_deref().unwrap_or(kind);
+                format!("{reason}: {}", c.message.as_deref().unwrap_or_default())
+            })
+    };
+    let container = || {
+        status
+            .container_statuses
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find_map(|c| {
+                let state = c.state.as_ref()?;
+                if let Some(w) = &state.waiting {
+                    let reason = w.reason.as_deref().unwrap_or("waiting");
+                    return Some(format!(
+                        "{reason}: {}",
+                        w.message.as_deref().unwrap_or_default()
+                    ));
+                }
+                let t = state.terminated.as_ref()?;
+                let reason = t.reason.as_deref().unwrap_or("terminated");
+                Some(format!("{reason}, exit {}", t.exit_code))
+            })
+    };
+    unmet("PodScheduled")
+        .or_else(container)
+        .or_else(|| unmet("Ready"))
 }
 
 async fn replicas(pods: &Api<Pod>) -> anyhow::Result<Vec<Replica>> {
@@ -1256,23 +1309,61 @@ async fn replicas(pods: &Api<Pod>) -> anyhow::Result<Vec<Replica>> {
     let mut replicas: Vec<Replica> = list
         .items
         .into_iter()
-        .map(|pod| Replica {
-            name: pod.metadata.name.unwrap_or_default(),
-            terminating: pod.metadata.deletion_timestamp.is_some(),
-            ready: pod
+        .map(|pod| {
+            let ready = pod
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
-            node: pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            Replica {
+                waiting: if ready { None } else { waiting_reason(&pod) },
+                name: pod.metadata.name.unwrap_or_default(),
+                terminating: pod.metadata.deletion_timestamp.is_some(),
+                ready,
+                node: pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
+            }
         })
         .collect();
     replicas.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(replicas)
 }
 
-/// Samples the workload every 200 ms until stopped, keeping every change
-/// of the replicas' states, so that a failure shows how it came about.
+/// Every Node in a word: its name, readiness, and what keeps pods off it
+/// (cordon, taints, the kubelet's pressure conditions).
+async fn node_states(nodes: &Api<Node>) -> anyhow::Result<Vec<String>> {
+    let list = nodes.list(&ListParams::default()).await?;
+    let mut states: Vec<String> = list
+        .items
+        .into_iter()
+        .map(|node| {
+            let mut words = Vec::new();
+            let status = node.status.unwrap_or_default();
+            for condition in status.conditions.unwrap_or_default() {
+                match (condition.type_.as_str(), condition.status.as_str()) {
+                    ("Ready", "True") => words.push("ready".to_owned()),
+                    ("Ready", other) => words.push(format!("ready {other}")),
+                    (kind, "True") => words.push(kind.to_owned()),
+                    _ => {}
+                }
+            }
+            let spec = node.spec.unwrap_or_default();
+            if spec.unschedulable == Some(true) {
+                words.push("cordoned".to_owned());
+            }
+            for taint in spec.taints.unwrap_or_default() {
+                let key = taint.key.trim_start_matches("node.kubernetes.io/");
+                words.push(format!("taint {key}:{}", taint.effect));
+            }
+            let name = node.metadata.name.unwrap_or_default();
+            format!("{name}: {}", words.join(", "))
+        })
+        .collect();
+    states.sort();
+    Ok(states)
+}
+
+/// Samples the workload and the Nodes every 200 ms until stopped, keeping
+/// every change of their states, so that a failure shows how it came about.
 struct Prober {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<anyhow::Result<Probed>>,
@@ -1286,7 +1377,7 @@ struct Probed {
 }
 
 impl Prober {
-    fn start(pods: Api<Pod>) -> Self {
+    fn start(pods: Api<Pod>, nodes: Api<Node>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn({
             let stop = stop.clone();
@@ -1297,18 +1388,19 @@ impl Prober {
                     fewest: usize::MAX,
                     timeline: Vec::new(),
                 };
-                let mut last = Vec::new();
+                let mut last = (Vec::new(), Vec::new());
                 while !stop.load(Ordering::SeqCst) {
-                    let now = replicas(&pods).await?;
-                    let count = now.iter().filter(|r| r.serving()).count();
+                    let now = (replicas(&pods).await?, node_states(&nodes).await?);
+                    let count = now.0.iter().filter(|r| r.serving()).count();
                     probed.fewest = probed.fewest.min(count);
                     probed.samples += 1;
                     if now != last {
-                        let states: Vec<String> = now.iter().map(ToString::to_string).collect();
+                        let states: Vec<String> = now.0.iter().map(ToString::to_string).collect();
                         probed.timeline.push(format!(
-                            "{:>6} ms, {count} serving: {}",
+                            "{:>6} ms, {count} serving: {}; nodes: {}",
                             started.elapsed().as_millis(),
-                            states.join("; ")
+                            states.join("; "),
+                            now.1.join("; ")
                         ));
                         last = now;
                     }
@@ -1365,7 +1457,7 @@ async fn rolling_update(
         },
     )
     .await;
-    let prober = Prober::start(pods.clone());
+    let prober = Prober::start(pods.clone(), nodes.clone());
     for worker in [a, b] {
         upgrade(stack, nodes, operator, &pods, worker).await;
     }
@@ -1498,6 +1590,10 @@ async fn unstake_and_slashing(
         .await
     })
     .await;
+    // The workload moves twice: off the slashed node, then off the worker
+    // that leaves; its timeline explains a failure of the last step.
+    let pods: Api<Pod> = Api::namespaced(stack.cluster.client().await.unwrap(), "default");
+    let prober = Prober::start(pods.clone(), nodes.clone());
     let proposal = step(
         "6.2 slash: proposed against the node, approved by the SlasherCap holder",
         async {
@@ -1633,11 +1729,14 @@ async fn unstake_and_slashing(
                 tokens.iter().all(|t| t["state"]["state"] == "withdrawn"),
                 "{status}"
             );
-            eventually("the workload back to two replicas", READY, || async {
-                let pods: Api<Pod> = Api::namespaced(stack.cluster.client().await?, "default");
+            let back = eventually("the workload back to two replicas", READY, || async {
                 Ok((serving(&pods).await?.len() == 2).then_some(()))
             })
-            .await
+            .await;
+            for change in prober.finish().await?.timeline {
+                eprintln!("    {change}");
+            }
+            back
         },
     )
     .await;

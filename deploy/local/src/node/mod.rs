@@ -26,7 +26,11 @@
 //!   `127.0.0.1:6444` in the same way);
 //! - its own **cgroup root** `/daas-node-<slot>` in every cgroup v1 hierarchy
 //!   (this machine runs cgroup v1, which kubelet 1.37 accepts with
-//!   `failCgroupV1: false`), and pods in `10.42.<slot>.0/24` (CNI `ptp`).
+//!   `failCgroupV1: false`), and pods in `10.42.<slot>.0/24` (CNI `ptp`);
+//! - **no node-pressure eviction and no image garbage collection**: the
+//!   disk and memory are the host's, shared with whatever else runs there,
+//!   so the kubelet would fail pods and taint the node (for minutes) over
+//!   the host's state, and the images cannot be pulled again.
 //!
 //! All of it runs under a supervisor (see [`crate::supervisor`]): its
 //! janitor kills the node's process groups when the [`Node`] is dropped or
