@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use daas_core::error_chain::one_line;
+use daas_core::escape;
 use daas_core::package::{Mist, SealTokenId};
 use tracing::info;
 
@@ -138,9 +139,11 @@ pub async fn main(cli: Cli) -> Exit {
 }
 
 /// Says why the agent stops, once, on stderr (where its logs go too,
-/// so it is not logged as well), and gives its exit status.
+/// so it is not logged as well), and gives its exit status. The message
+/// may quote the master or the chain, so its control characters are
+/// written out.
 fn fail(message: &str, exit: Exit) -> Exit {
-    eprintln!("daas-agent: {message}");
+    eprintln!("daas-agent: {}", escape::controls(message));
     exit
 }
 

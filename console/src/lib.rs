@@ -7,6 +7,5 @@
 
 pub mod cli;
 pub mod config;
-pub mod escape;
 pub mod ops;
 pub mod tui;

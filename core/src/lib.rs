@@ -14,6 +14,7 @@ pub mod audit;
 pub mod chain;
 pub mod clock;
 pub mod error_chain;
+pub mod escape;
 pub mod intent;
 pub mod package;
 pub mod private_file;

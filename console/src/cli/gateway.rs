@@ -7,10 +7,10 @@ use sui_sdk_types::Address;
 use super::args::{GatewayCommand, GlobalArgs};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
-use crate::escape::single_line;
 use crate::ops::gateway::{self as ops, Draft, Request};
 use crate::ops::wallet;
 use daas_core::clock::format_ms;
+use daas_core::escape::single_line;
 
 /// Runs `daas-console gateway …`.
 pub async fn run(global: &GlobalArgs, command: GatewayCommand) -> anyhow::Result<()> {

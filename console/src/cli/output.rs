@@ -1,7 +1,7 @@
 //! Writing results: lines and JSON to stdout, returning the `io::Result`
 //! instead of panicking like `println!` when the reader has gone
 //! (`daas-console … | head`), and notes to stderr. Everything written goes
-//! through [`escape::controls`](crate::escape::controls): much of it comes
+//! through [`escape::controls`](daas_core::escape::controls): much of it comes
 //! from the chain, where anyone can write.
 
 use serde::Serialize;
@@ -13,7 +13,7 @@ macro_rules! out {
         writeln!(
             std::io::stdout().lock(),
             "{}",
-            $crate::escape::controls(&format!($($arg)*))
+            daas_core::escape::controls(&format!($($arg)*))
         )
     }};
 }
@@ -27,7 +27,7 @@ macro_rules! note {
         let _ = writeln!(
             std::io::stderr().lock(),
             "{}",
-            $crate::escape::controls(&format!($($arg)*))
+            daas_core::escape::controls(&format!($($arg)*))
         );
     }};
 }
@@ -55,13 +55,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
 
 /// `rows` under `header` in columns as wide as their widest cell, three
 /// spaces apart (as kubectl prints); the last column is not padded. A cell
-/// stays on its row ([`escape::single_line`](crate::escape::single_line)).
+/// stays on its row ([`escape::single_line`](daas_core::escape::single_line)).
 fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             row.iter()
-                .map(|cell| crate::escape::single_line(cell).into_owned())
+                .map(|cell| daas_core::escape::single_line(cell).into_owned())
                 .collect()
         })
         .collect();

@@ -7,10 +7,10 @@ use std::path::Path;
 use anyhow::bail;
 use daas_core::wallet::Passphrase;
 
-use crate::escape;
 use crate::ops::unlock::GivenPassphrase;
 pub use crate::ops::unlock::{PASSPHRASE_ENV, PASSPHRASE_FILE_ENV};
 use crate::ops::{Context, Unlock, UnlockError};
+use daas_core::escape;
 
 /// Unlocks with the given passphrase ([`GivenPassphrase`]), else the
 /// terminal (twice for a new wallet).

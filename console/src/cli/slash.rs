@@ -6,10 +6,10 @@ use daas_core::package::SealTokenId;
 use super::args::{GlobalArgs, SlashCommand};
 use super::output::{self, out};
 use super::prompt::{TerminalUnlock, confirm};
-use crate::escape::single_line;
 use crate::ops::slash::{self as ops, Decision};
 use crate::ops::{Context, wallet};
 use daas_core::clock::format_ms;
+use daas_core::escape::single_line;
 
 /// Runs `daas-console slash …`.
 pub async fn run(global: &GlobalArgs, command: SlashCommand) -> anyhow::Result<()> {

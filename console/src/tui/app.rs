@@ -32,9 +32,9 @@ use super::data::{AuditCheck, Data, DataEvent};
 use super::keys::{Binding, KeyBindings};
 use super::tasks::{self, TaskEvent, TuiUnlock};
 use super::theme::Theme;
-use crate::escape::single_line;
 use crate::ops::Context;
 use crate::ops::slash::Decision;
+use daas_core::escape::single_line;
 
 /// Every screen's component.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 use daas_core::package::{PackageEvent, Role, Tier};
 
 use super::components::short;
-use crate::escape::single_line;
+use daas_core::escape::single_line;
 
 /// One line for `event`.
 pub fn describe(event: &PackageEvent) -> String {

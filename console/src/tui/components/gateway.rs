@@ -10,8 +10,8 @@ use ratatui::widgets::{Paragraph, Row};
 
 use super::table::{self, Cursor};
 use super::{Command, Component, View, block, draw_load_state, short, time};
-use crate::escape::single_line;
 use crate::tui::action::Action;
+use daas_core::escape::single_line;
 
 /// The Gateway screen.
 #[derive(Debug, Default)]

@@ -10,10 +10,10 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::table::{self, Cursor};
 use super::{Command, Component, View, block, draw_load_state, short, time};
-use crate::escape::single_line;
 use crate::ops::slash::Decision;
 use crate::tui::action::{Action, Mutation};
 use crate::tui::keys::Binding;
+use daas_core::escape::single_line;
 
 /// The Slash review screen.
 #[derive(Debug, Default)]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use daas_core::escape;
 
 mod accounts;
 mod commands;
@@ -168,9 +169,7 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!(
-        "daas-local: {}",
-        daas_core::error_chain::one_line(error.as_ref())
-    );
+    let message = daas_core::error_chain::one_line(error.as_ref());
+    eprintln!("daas-local: {}", escape::controls(&message));
     ExitCode::FAILURE
 }

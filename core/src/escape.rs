@@ -1,5 +1,6 @@
 //! Text from outside (the chain, the master, the API server) made safe to
-//! show on an operator's terminal.
+//! show on a terminal: the console's output, and the messages the agent
+//! and the local launcher stop with.
 //!
 //! Anyone who stakes can write a slash reason or a gateway path on chain,
 //! and such text reaches the operator's screen. A raw escape sequence in it
