@@ -375,6 +375,9 @@ async fn an_operator_stakes_drains_and_approves_a_slash_in_the_tui() {
         &format!("DAAS_WALLET_PASSPHRASE='{PASSPHRASE}'"),
         &[],
     );
+    // The Overview opens on the package's recent history: the slash
+    // approved in the last session is among its chain events.
+    session.wait_for("approved: 0.5 SUI slashed from");
     session.type_text("4");
     let nodes = session.wait_for("4.5 SUI");
     assert!(

@@ -296,65 +296,97 @@ async fn wallet(ctx: &Context, chain_reachable: bool) -> Result<WalletView, Stri
     })
 }
 
-/// Keeps no cursor: the Overview shows events from the session's start.
-struct Ephemeral;
+/// How many checkpoints before the chain's height the Overview's events
+/// start: the package's recent history shows when the console opens, not
+/// only what happens after (a few minutes of a public network; the whole
+/// of a young devnet).
+const EVENT_LOOKBACK_CHECKPOINTS: u64 = 2_000;
 
-impl CursorStore for Ephemeral {
+/// The position read up to, kept in memory for the session: a follower
+/// started again after an error continues there, neither repeating events
+/// nor skipping any.
+#[derive(Clone, Default)]
+struct SessionCursor(Arc<std::sync::Mutex<Option<EventCursor>>>);
+
+impl SessionCursor {
+    fn get(&self) -> Option<EventCursor> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl CursorStore for SessionCursor {
     async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(None)
+        Ok(self.get())
     }
 
-    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
+    async fn store(&self, cursor: EventCursor) -> Result<(), ChainError> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cursor);
         Ok(())
     }
 }
 
-/// Follows the package's events from now on.
+/// Follows the package's events from [`EVENT_LOOKBACK_CHECKPOINTS`] back.
 async fn follow_events(
     ctx: Context,
     news: mpsc::UnboundedSender<DataEvent>,
     every: std::time::Duration,
 ) {
+    let cursor = SessionCursor::default();
     loop {
-        let chain = match ctx.chain() {
-            Ok(chain) => chain,
-            Err(error) => {
-                let _ = news.send(DataEvent::Events(Err(text(error))));
-                return;
-            }
-        };
-        let package = chain.package_id();
-        let mut follower = EventFollower::new(chain, Ephemeral)
-            .with_start(StartAt::Latest)
-            .with_poll_interval(every);
-        loop {
-            let mut lines = Vec::new();
-            let batch = async {
-                while let Some(event) = follower.try_next().await? {
-                    if let Ok(Some(decoded)) = event.decode(package) {
-                        lines.push(EventLine {
-                            checkpoint: event.cursor.checkpoint,
-                            text: chain_event::describe(&decoded),
-                        });
-                    }
-                }
-                Ok::<_, ChainError>(())
-            };
-            let result = batch.await;
-            if news.is_closed() {
-                return;
-            }
-            match result {
-                Ok(()) => {
-                    let _ = news.send(DataEvent::Events(Ok(lines)));
-                }
-                Err(error) => {
-                    let _ = news.send(DataEvent::Events(Err(error.to_string())));
-                    tokio::time::sleep(every).await;
-                    break;
-                }
-            }
-            tokio::time::sleep(every).await;
+        let result = follow_from(&ctx, &cursor, &news, every).await;
+        if news.is_closed() {
+            return;
         }
+        if let Err(error) = result {
+            let _ = news.send(DataEvent::Events(Err(error)));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Sends each batch of events until reading fails or the UI is gone.
+async fn follow_from(
+    ctx: &Context,
+    cursor: &SessionCursor,
+    news: &mpsc::UnboundedSender<DataEvent>,
+    every: std::time::Duration,
+) -> Result<(), String> {
+    let chain = ctx.chain().map_err(text)?;
+    let package = chain.package_id();
+    let start = match cursor.get() {
+        // The follower resumes from the cursor; where it would start
+        // without one does not matter.
+        Some(_) => StartAt::Latest,
+        None => {
+            let info = chain.service_info().await.map_err(|e| e.to_string())?;
+            let height = info.checkpoint_height;
+            StartAt::Checkpoint(height.saturating_sub(EVENT_LOOKBACK_CHECKPOINTS))
+        }
+    };
+    let mut follower = EventFollower::new(chain, cursor.clone())
+        .with_start(start)
+        .with_checkpoint_cursor(Duration::ZERO)
+        .with_poll_interval(every);
+    loop {
+        let mut lines = Vec::new();
+        while let Some(event) = follower.try_next().await.map_err(|e| e.to_string())? {
+            if let Ok(Some(decoded)) = event.decode(package) {
+                lines.push(EventLine {
+                    checkpoint: event.cursor.checkpoint,
+                    text: chain_event::describe(&decoded),
+                });
+            }
+            follower.ack(&event).await.map_err(|e| e.to_string())?;
+        }
+        if news.send(DataEvent::Events(Ok(lines))).is_err() {
+            return Ok(());
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -244,10 +244,7 @@ impl Overview {
                 Line::styled(format!("events unavailable: {error}"), theme.error()),
             );
         } else if lines.is_empty() {
-            lines.push(Line::styled(
-                "no event since the console started",
-                theme.muted(),
-            ));
+            lines.push(Line::styled("no recent event", theme.muted()));
         }
         lines
     }
