@@ -1376,6 +1376,15 @@ struct Probed {
     timeline: Vec<String>,
 }
 
+impl Probed {
+    /// Prints the timeline under the step.
+    fn print_timeline(&self) {
+        for change in &self.timeline {
+            eprintln!("    {change}");
+        }
+    }
+}
+
 impl Prober {
     fn start(pods: Api<Pod>, nodes: Api<Node>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -1464,15 +1473,10 @@ async fn rolling_update(
     step(
         "7.6 the workload stayed available throughout the update",
         async {
-            let Probed {
-                samples,
-                fewest,
-                timeline,
-            } = prober.finish().await?;
+            let probed = prober.finish().await?;
+            let (samples, fewest) = (probed.samples, probed.fewest);
             eprintln!("  {samples} samples, fewest replicas serving: {fewest}");
-            for change in &timeline {
-                eprintln!("    {change}");
-            }
+            probed.print_timeline();
             ensure!(samples >= 20, "only {samples} samples");
             ensure!(fewest >= 1, "at some sample no replica was serving");
             Ok(())
@@ -1733,9 +1737,7 @@ async fn unstake_and_slashing(
                 Ok((serving(&pods).await?.len() == 2).then_some(()))
             })
             .await;
-            for change in prober.finish().await?.timeline {
-                eprintln!("    {change}");
-            }
+            prober.finish().await?.print_timeline();
             back
         },
     )

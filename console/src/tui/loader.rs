@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daas_core::chain::ChainError;
+use daas_core::chain::{ChainClient, ChainError};
 use daas_core::chain::{CursorStore, EventCursor, EventFollower, StartAt};
 use daas_core::package::Mist;
 use tokio::sync::{Notify, mpsc};
@@ -296,10 +296,9 @@ async fn wallet(ctx: &Context, chain_reachable: bool) -> Result<WalletView, Stri
     })
 }
 
-/// How many checkpoints before the chain's height the Overview's events
-/// start: the package's recent history shows when the console opens, not
-/// only what happens after (a few minutes of a public network; the whole
-/// of a young devnet).
+/// How many checkpoints back the Overview's events start: the package's
+/// recent history shows when the console opens, not only what happens
+/// after (a few minutes of a public network; the whole of a young devnet).
 const EVENT_LOOKBACK_CHECKPOINTS: u64 = 2_000;
 
 /// The position read up to, kept in memory for the session: a follower
@@ -309,9 +308,8 @@ const EVENT_LOOKBACK_CHECKPOINTS: u64 = 2_000;
 struct SessionCursor(Arc<std::sync::Mutex<Option<EventCursor>>>);
 
 impl SessionCursor {
-    fn get(&self) -> Option<EventCursor> {
-        *self
-            .0
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<EventCursor>> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -319,14 +317,11 @@ impl SessionCursor {
 
 impl CursorStore for SessionCursor {
     async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(self.get())
+        Ok(*self.slot())
     }
 
     async fn store(&self, cursor: EventCursor) -> Result<(), ChainError> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cursor);
+        *self.slot() = Some(cursor);
         Ok(())
     }
 }
@@ -337,14 +332,21 @@ async fn follow_events(
     news: mpsc::UnboundedSender<DataEvent>,
     every: std::time::Duration,
 ) {
+    let chain = match ctx.chain() {
+        Ok(chain) => chain,
+        Err(error) => {
+            let _ = news.send(DataEvent::Events(Err(text(error))));
+            return;
+        }
+    };
     let cursor = SessionCursor::default();
     loop {
-        let result = follow_from(&ctx, &cursor, &news, every).await;
+        let result = follow_from(chain.clone(), &cursor, &news, every).await;
         if news.is_closed() {
             return;
         }
         if let Err(error) = result {
-            let _ = news.send(DataEvent::Events(Err(error)));
+            let _ = news.send(DataEvent::Events(Err(error.to_string())));
         }
         tokio::time::sleep(every).await;
     }
@@ -352,37 +354,26 @@ async fn follow_events(
 
 /// Sends each batch of events until reading fails or the UI is gone.
 async fn follow_from(
-    ctx: &Context,
+    chain: ChainClient,
     cursor: &SessionCursor,
     news: &mpsc::UnboundedSender<DataEvent>,
     every: std::time::Duration,
-) -> Result<(), String> {
-    let chain = ctx.chain().map_err(text)?;
+) -> Result<(), ChainError> {
     let package = chain.package_id();
-    let start = match cursor.get() {
-        // The follower resumes from the cursor; where it would start
-        // without one does not matter.
-        Some(_) => StartAt::Latest,
-        None => {
-            let info = chain.service_info().await.map_err(|e| e.to_string())?;
-            let height = info.checkpoint_height;
-            StartAt::Checkpoint(height.saturating_sub(EVENT_LOOKBACK_CHECKPOINTS))
-        }
-    };
     let mut follower = EventFollower::new(chain, cursor.clone())
-        .with_start(start)
+        .with_start(StartAt::Recent(EVENT_LOOKBACK_CHECKPOINTS))
         .with_checkpoint_cursor(Duration::ZERO)
         .with_poll_interval(every);
     loop {
         let mut lines = Vec::new();
-        while let Some(event) = follower.try_next().await.map_err(|e| e.to_string())? {
+        while let Some(event) = follower.try_next().await? {
             if let Ok(Some(decoded)) = event.decode(package) {
                 lines.push(EventLine {
                     checkpoint: event.cursor.checkpoint,
                     text: chain_event::describe(&decoded),
                 });
             }
-            follower.ack(&event).await.map_err(|e| e.to_string())?;
+            follower.ack(&event).await?;
         }
         if news.send(DataEvent::Events(Ok(lines))).is_err() {
             return Ok(());

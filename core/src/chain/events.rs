@@ -192,6 +192,9 @@ pub enum StartAt {
     Genesis,
     /// The next checkpoint after the node's current height.
     Latest,
+    /// The node's last `n` checkpoints, up to its current height: recent
+    /// history, then what comes (`Recent(0)` is [`StartAt::Latest`]).
+    Recent(u64),
     /// A given checkpoint.
     Checkpoint(u64),
 }
@@ -496,12 +499,8 @@ impl<S: CursorStore> EventFollower<S> {
             None => match self.start {
                 StartAt::Genesis => 0,
                 StartAt::Checkpoint(n) => n,
-                StartAt::Latest => self
-                    .client
-                    .service_info()
-                    .await?
-                    .checkpoint_height
-                    .saturating_add(1),
+                StartAt::Latest => first_of_last(&self.client, 0).await?,
+                StartAt::Recent(count) => first_of_last(&self.client, count).await?,
             },
         };
         debug!(next, after = ?self.after, "event follower starts");
@@ -683,6 +682,13 @@ fn listed_event(event: &proto::Event) -> Result<ChainEvent, ChainError> {
         transaction_digest,
         event: emitted_event_from_proto(event)?,
     })
+}
+
+/// The first of the node's last `count` checkpoints (with none, the one
+/// after its current height).
+async fn first_of_last(client: &ChainClient, count: u64) -> Result<u64, ChainError> {
+    let height = client.service_info().await?.checkpoint_height;
+    Ok(height.saturating_add(1).saturating_sub(count))
 }
 
 #[cfg(test)]
