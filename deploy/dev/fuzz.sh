@@ -4,7 +4,7 @@
 # for attestation_parse, the real Nitro documents), and print executions
 # and crashes per target.
 #
-#   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [--build B] [--max-len BYTES] [TARGET...]
+#   deploy/dev/fuzz.sh [--seconds N] [--sanitizer S] [--build B] [--max-len BYTES] [--clean] [TARGET...]
 #
 # Defaults: 30 s, AddressSanitizer, a release build, inputs up to 20,000
 # bytes (the largest real attestation document), every target. `--sanitizer none` (what
@@ -20,6 +20,10 @@
 # machine) and runs fewer executions per second, enough for a bounded
 # smoke run; long runs use the release build.
 #
+# `--clean` (what CI runs) removes the build (several GB) once the targets
+# have run, keeping the corpus, the logs and the table: CI's disk is shared
+# with the workspace build and the test clusters.
+#
 # Installs cargo-fuzz when it is missing. Uses the nightly toolchain when
 # one is installed, else RUSTC_BOOTSTRAP=1 with the default one. New inputs
 # go to fuzz/target/corpus/<target>/ (not committed); a crash is left in
@@ -27,12 +31,13 @@
 # written to fuzz/target/results.tsv.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--seconds N] [--sanitizer address|none] [--build release|dev] [--max-len BYTES] [TARGET...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--seconds N] [--sanitizer address|none] [--build release|dev] [--max-len BYTES] [--clean] [TARGET...]" >&2; exit 2; }
 
 seconds=30
 sanitizer=address
 build=release
 max_len=20000
+clean=0
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     --sanitizer) [ $# -ge 2 ] || usage; sanitizer="$2"; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build="$2"; shift 2 ;;
     --max-len) [ $# -ge 2 ] || usage; max_len="$2"; shift 2 ;;
+    --clean) clean=1; shift ;;
     -h|--help) usage ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) targets+=("$1"); shift ;;
@@ -126,4 +132,7 @@ for target in "${targets[@]}"; do
   fi
 done
 column -t -s $'\t' "$results"
+if [ "$clean" = 1 ]; then
+  find target -mindepth 1 -maxdepth 1 ! -name corpus ! -name 'fuzz-*.log' ! -name results.tsv -exec rm -rf {} +
+fi
 exit "$failed"

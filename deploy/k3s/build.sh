@@ -92,6 +92,20 @@ check_go() {
 	fi
 }
 
+# use_private_go_caches: point Go's build and module caches at a directory
+# that is removed when this script ends. Each component is built once per
+# version and kept in its own directory, so the caches (several GB) would
+# only fill the disk, which CI shares with the Rust build; one run's builds
+# still share them (the kubelet reuses the control plane's packages).
+go_tmp=""
+use_private_go_caches() {
+	[[ -z "${go_tmp}" ]] || return 0
+	go_tmp="$(mktemp -d "${cache_root}/.go.XXXXXX")"
+	trap 'rm -rf "${go_tmp}"' EXIT
+	# -modcacherw: the module cache is read-only by default, so rm could not remove it.
+	export GOCACHE="${go_tmp}/build" GOMODCACHE="${go_tmp}/mod" GOFLAGS="${GOFLAGS:+${GOFLAGS} }-modcacherw"
+}
+
 # run_build DIR LOGNAME CMD...: run a build command, optionally under time -v.
 run_build() {
 	local name="$1"
@@ -117,6 +131,7 @@ install_dir() {
 		return 0
 	fi
 	check_go
+	use_private_go_caches
 	local tmp
 	tmp="$(mktemp -d "${cache_root}/.${name}-${version}.XXXXXX")"
 	chmod 755 "${tmp}"
@@ -224,7 +239,11 @@ build_node_images() {
 	local busybox=/bin/busybox
 	"${busybox}" --list >/dev/null 2>&1 || die "${busybox} is missing (apt-get install busybox-static)"
 	local kubernetes_src rootfs
-	kubernetes_src="$(cd "${here}/kubernetes" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+	# `go mod download`, not `go list -m`: the private module cache may not
+	# hold the module yet when the kubelet was already built.
+	kubernetes_src="$(cd "${here}/kubernetes" && go mod download -json k8s.io/kubernetes |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[[ -d "${kubernetes_src}" ]] || die "could not download k8s.io/kubernetes for the pause image's source"
 	rootfs="$(mktemp -d)"
 	mkdir -p "${rootfs}/pause" "${rootfs}/busybox/bin" "${rootfs}/busybox/etc" "${rootfs}/busybox/tmp"
 	gcc -Os -Wall -Werror -static "-DVERSION=v${PAUSE_VERSION}-${KUBERNETES_VERSION}" \

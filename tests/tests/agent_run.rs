@@ -5,7 +5,8 @@
 //!
 //! - refusals: a bad config (the message names the field and file), a node
 //!   name the master would refuse, a master with other PCRs — each before
-//!   anything is staked;
+//!   anything is staked; control characters a refusal quotes are written
+//!   out;
 //! - a fresh agent with a faucet-funded wallet stakes, registers and joins:
 //!   a real Node becomes Ready (the figures of `run` → join token accepted
 //!   and → Node Ready are printed); slashing its seal token stops the
@@ -88,6 +89,30 @@ async fn node_is_ready(nodes: &Api<Node>, name: &str) -> bool {
 
 async fn node_is_gone(nodes: &Api<Node>, name: &str) -> bool {
     matches!(nodes.get_opt(name).await, Ok(None))
+}
+
+/// The message the agent stops with may quote outside text (a path here;
+/// the master's or the chain's words elsewhere): its control characters
+/// are written out, never sent to the operator's terminal.
+#[test]
+fn a_refusal_writes_out_the_control_characters_it_quotes() {
+    let agent = daas_e2e::binaries::workspace_binary("daas-agent").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("worker\u{1b}]0;owned\u{7}.yaml");
+    let out = std::process::Command::new(agent)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{stderr:?}");
+    assert!(
+        stderr.contains("cannot read config file")
+            && stderr.contains(r"worker\u001b]0;owned\u0007.yaml"),
+        "{stderr:?}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

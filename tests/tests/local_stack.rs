@@ -808,14 +808,18 @@ async fn the_first_command_in_a_terminal_opens_the_console_on_the_stack() {
     wait_gone(&recorded).await;
 }
 
+/// Also: the control characters of the directory it quotes are written
+/// out, not sent to the terminal.
 #[tokio::test]
 async fn a_missing_prerequisite_names_the_setup_script() {
     let local = Local::new();
-    let empty = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("bin\u{1b}]0;owned\u{7}");
+    std::fs::create_dir(&empty).unwrap();
     let output = local
         .command(&["up", "--no-console"])
         .args(&local.ports)
-        .env("DAAS_K8S_BIN_DIR", empty.path())
+        .env("DAAS_K8S_BIN_DIR", &empty)
         .output()
         .await
         .unwrap();
@@ -823,6 +827,8 @@ async fn a_missing_prerequisite_names_the_setup_script() {
     let err = stderr(&output);
     assert!(err.contains("deploy/dev/setup.sh"), "{err}");
     assert!(err.contains("control-plane binaries"), "{err}");
+    assert!(err.contains(r"bin\u001b]0;owned\u0007"), "{err:?}");
+    assert!(!err.contains(['\u{1b}', '\u{7}']), "{err:?}");
     assert!(!local.layout().pid_file().exists());
 }
 
