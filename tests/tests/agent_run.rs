@@ -96,7 +96,7 @@ async fn node_is_gone(nodes: &Api<Node>, name: &str) -> bool {
 /// are written out, never sent to the operator's terminal.
 #[test]
 fn a_refusal_writes_out_the_control_characters_it_quotes() {
-    let agent = daas_e2e::binaries::workspace_binary("daas-agent").unwrap();
+    let agent = daas_e2e::binaries::workspace_binary(daas_e2e::binaries::AGENT).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("worker\u{1b}]0;owned\u{7}.yaml");
     let out = std::process::Command::new(agent)

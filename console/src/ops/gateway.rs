@@ -4,7 +4,7 @@
 //! events, and show one request object with its result.
 
 use daas_core::chain::calls::K8sRequest as Submission;
-use daas_core::chain::{EventFollower, StartAt};
+use daas_core::chain::{EventFollower, MemoryCursorStore, StartAt};
 use daas_core::package::gateway::{
     HttpMethod, K8sRequest, api_target, check_request, payload_hash,
 };
@@ -13,7 +13,6 @@ use daas_core::wallet::Keypair;
 use serde::Serialize;
 use sui_sdk_types::{Address, Digest};
 
-use super::slash::FromGenesis;
 use super::{Context, OpsError};
 
 /// A request as the submitter fills it in.
@@ -222,7 +221,8 @@ pub async fn list(ctx: &Context, sender: Option<Address>) -> Result<Vec<Request>
     let chain = ctx.chain()?;
     let package = chain.package_id();
     let pool = chain.stake_pool_id();
-    let mut follower = EventFollower::new(chain, FromGenesis).with_start(StartAt::Genesis);
+    let mut follower =
+        EventFollower::new(chain, MemoryCursorStore::default()).with_start(StartAt::Genesis);
     let mut requests: Vec<Request> = Vec::new();
     while let Some(event) = follower.try_next().await? {
         match event.decode(package) {

@@ -3,8 +3,7 @@
 //! the history of decided ones (from the package's events), and approve or
 //! reject with the wallet's `SlasherCap`.
 
-use daas_core::chain::ChainError;
-use daas_core::chain::{ChainClient, CursorStore, EventCursor, EventFollower, StartAt};
+use daas_core::chain::{ChainClient, ChainError, EventFollower, MemoryCursorStore, StartAt};
 use daas_core::package::staking::SlasherCap;
 use daas_core::package::{Mist, MoveStruct as _, PackageEvent, SealTokenId};
 use daas_core::wallet::Keypair;
@@ -95,20 +94,6 @@ pub async fn pending(ctx: &Context) -> Result<Vec<Proposal>, OpsError> {
     Ok(proposals)
 }
 
-/// A cursor store that keeps nothing: history is read from genesis
-/// (slash history, gateway requests).
-pub(crate) struct FromGenesis;
-
-impl CursorStore for FromGenesis {
-    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(None)
-    }
-
-    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
-        Ok(())
-    }
-}
-
 /// Every decided proposal, in chain order, from the package's events.
 ///
 /// # Errors
@@ -116,7 +101,8 @@ impl CursorStore for FromGenesis {
 pub async fn history(ctx: &Context) -> Result<Vec<Decided>, OpsError> {
     let chain = ctx.chain()?;
     let package = chain.package_id();
-    let mut follower = EventFollower::new(chain, FromGenesis).with_start(StartAt::Genesis);
+    let mut follower =
+        EventFollower::new(chain, MemoryCursorStore::default()).with_start(StartAt::Genesis);
     let mut reasons = std::collections::HashMap::new();
     let mut decided = Vec::new();
     while let Some(event) = follower.try_next().await? {

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daas_core::chain::{ChainClient, ChainError};
-use daas_core::chain::{CursorStore, EventCursor, EventFollower, StartAt};
+use daas_core::chain::{ChainClient, ChainError, EventFollower, MemoryCursorStore, StartAt};
 use daas_core::package::Mist;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -301,31 +300,6 @@ async fn wallet(ctx: &Context, chain_reachable: bool) -> Result<WalletView, Stri
 /// after (a few minutes of a public network; the whole of a young devnet).
 const EVENT_LOOKBACK_CHECKPOINTS: u64 = 2_000;
 
-/// The position read up to, kept in memory for the session: a follower
-/// started again after an error continues there, neither repeating events
-/// nor skipping any.
-#[derive(Clone, Default)]
-struct SessionCursor(Arc<std::sync::Mutex<Option<EventCursor>>>);
-
-impl SessionCursor {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<EventCursor>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl CursorStore for SessionCursor {
-    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(*self.slot())
-    }
-
-    async fn store(&self, cursor: EventCursor) -> Result<(), ChainError> {
-        *self.slot() = Some(cursor);
-        Ok(())
-    }
-}
-
 /// Follows the package's events from [`EVENT_LOOKBACK_CHECKPOINTS`] back.
 async fn follow_events(
     ctx: Context,
@@ -339,7 +313,9 @@ async fn follow_events(
             return;
         }
     };
-    let cursor = SessionCursor::default();
+    // Kept for the session: a follower started again after an error
+    // resumes where the last one read up to.
+    let cursor = MemoryCursorStore::default();
     loop {
         let result = follow_from(chain.clone(), &cursor, &news, every).await;
         if news.is_closed() {
@@ -355,7 +331,7 @@ async fn follow_events(
 /// Sends each batch of events until reading fails or the UI is gone.
 async fn follow_from(
     chain: ChainClient,
-    cursor: &SessionCursor,
+    cursor: &MemoryCursorStore,
     news: &mpsc::UnboundedSender<DataEvent>,
     every: std::time::Duration,
 ) -> Result<(), ChainError> {

@@ -31,6 +31,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -123,6 +124,30 @@ pub trait CursorStore: Send + Sync {
     fn load(&self) -> impl Future<Output = Result<Option<EventCursor>, ChainError>> + Send;
     /// Records `cursor` as acknowledged; must be durable when it returns.
     fn store(&self, cursor: EventCursor) -> impl Future<Output = Result<(), ChainError>> + Send;
+}
+
+/// A [`CursorStore`] in memory, shared by its clones and gone with the
+/// process: a follower without one starts where its [`StartAt`] says, and a
+/// follower started again from a clone resumes after what the last one
+/// acknowledged, neither repeating events nor skipping any.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCursorStore(Arc<Mutex<Option<EventCursor>>>);
+
+impl MemoryCursorStore {
+    fn slot(&self) -> MutexGuard<'_, Option<EventCursor>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CursorStore for MemoryCursorStore {
+    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
+        Ok(*self.slot())
+    }
+
+    async fn store(&self, cursor: EventCursor) -> Result<(), ChainError> {
+        *self.slot() = Some(cursor);
+        Ok(())
+    }
 }
 
 /// A [`CursorStore`] in a small JSON file, replaced atomically on update.
@@ -732,6 +757,17 @@ mod tests {
         assert!(whole.is_whole_checkpoint() && !a.is_whole_checkpoint());
         assert_eq!(whole.resume_checkpoint(), 2);
         assert_eq!(a.resume_checkpoint(), 1);
+    }
+
+    #[tokio::test]
+    async fn memory_store_is_shared_by_its_clones() {
+        let store = MemoryCursorStore::default();
+        let other = store.clone();
+        assert_eq!(other.load().await.unwrap(), None);
+        let cursor = EventCursor::after_checkpoint(7);
+        store.store(cursor).await.unwrap();
+        assert_eq!(other.load().await.unwrap(), Some(cursor));
+        assert_eq!(MemoryCursorStore::default().load().await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -32,7 +32,8 @@ pub use client::{
 };
 pub use error::{ChainError, MoveAbort, Stage};
 pub use events::{
-    ChainEvent, CursorStore, EventCursor, EventFollower, FileCursorStore, ReadStats, StartAt,
+    ChainEvent, CursorStore, EventCursor, EventFollower, FileCursorStore, MemoryCursorStore,
+    ReadStats, StartAt,
 };
 pub use profile::{ChainConfig, Finality, Profile};
 pub use signer::TransactionSigner;

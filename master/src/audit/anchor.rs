@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use daas_core::api::audit::{AnchorRecord, AuditCheckpoint};
 use daas_core::chain::ptb::{AuditCheckpointArgs, AuditLogArgs};
 use daas_core::chain::{
-    ChainClient, ChainError, CursorStore, EventCursor, EventFollower, StartAt, TransactionSigner,
+    ChainClient, ChainError, EventFollower, MemoryCursorStore, StartAt, TransactionSigner,
 };
 use daas_core::package::PackageAbort;
 use daas_core::package::PackageEvent;
@@ -360,25 +360,13 @@ enum StepError {
     Mismatch(AnchorMismatch),
 }
 
-/// A cursor that lives only in the watcher: it starts at the chain head.
-struct FromStart;
-
-impl CursorStore for FromStart {
-    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(None)
-    }
-
-    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
-        Ok(())
-    }
-}
-
 /// Follows events from the chain head, reporting the `EnclaveRegistered`
 /// with this boot's key, then the first `AuditLogCreated` for that
 /// enclave.
 async fn watch_chain(chain: ChainClient, public_key: [u8; 32], found: watch::Sender<Found>) {
     let package = chain.package_id();
-    let mut follower = EventFollower::new(chain, FromStart).with_start(StartAt::Latest);
+    let mut follower =
+        EventFollower::new(chain, MemoryCursorStore::default()).with_start(StartAt::Latest);
     let mut backoff = TICK;
     loop {
         match follower.next().await {

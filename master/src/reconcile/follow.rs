@@ -1,27 +1,13 @@
 //! The invalidation follower every replica runs: chain events to
 //! [`Invalidation`](super::Invalidation) calls.
 
-use daas_core::chain::{ChainError, ChainEvent, CursorStore, EventCursor, EventFollower, StartAt};
+use daas_core::chain::{ChainEvent, EventFollower, MemoryCursorStore, StartAt};
 use daas_core::package::PackageEvent;
 use tracing::{debug, info, instrument, warn};
 
 use super::Context;
 use super::classify::{Invalidate, invalidation};
 use daas_core::error_chain::one_line;
-
-/// A cursor that lives only in the follower: a replica that restarts has
-/// empty caches, so it starts at the chain head.
-struct InMemory;
-
-impl CursorStore for InMemory {
-    async fn load(&self) -> Result<Option<EventCursor>, ChainError> {
-        Ok(None)
-    }
-
-    async fn store(&self, _cursor: EventCursor) -> Result<(), ChainError> {
-        Ok(())
-    }
-}
 
 /// Follows events from the chain head forever, reporting each to the
 /// context's [`Invalidation`](super::Invalidation) and keeping
@@ -31,7 +17,9 @@ pub(super) async fn invalidate(context: &Context) {
         .settings
         .invalidation_start
         .map_or(StartAt::Latest, StartAt::Checkpoint);
-    let mut follower = EventFollower::new(context.chain.clone(), InMemory)
+    // The cursor lives only in memory: a replica that restarts has empty
+    // caches, so it starts at the chain head.
+    let mut follower = EventFollower::new(context.chain.clone(), MemoryCursorStore::default())
         .with_start(start)
         .with_poll_interval(context.settings.poll_interval);
     let mut backoff = context.backoff();

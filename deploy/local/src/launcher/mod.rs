@@ -169,7 +169,13 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
+    report(error);
+    ExitCode::FAILURE
+}
+
+/// Says what went wrong on one line of stderr. The message may quote the
+/// master or the chain, so its control characters are written out.
+fn report(error: &anyhow::Error) {
     let message = daas_core::error_chain::one_line(error.as_ref());
     eprintln!("daas-local: {}", escape::controls(&message));
-    ExitCode::FAILURE
 }

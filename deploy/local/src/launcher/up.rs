@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use daas_core::attested::AttestedClient;
 use daas_core::chain::{ChainClient, ChainConfig};
-use daas_core::escape;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use sui_sdk_types::{Address, Ed25519PublicKey};
@@ -202,10 +201,7 @@ async fn serve(
                     eprintln!("daas-local: topped up the master's {name} from the faucet");
                 },
                 // The master keeps its events and requests until it can pay.
-                Err(error) => {
-                    let message = daas_core::error_chain::one_line(error.as_ref());
-                    eprintln!("daas-local: {}", escape::controls(&message));
-                }
+                Err(error) => super::report(&error),
             },
         }
     }
