@@ -2,7 +2,8 @@
 # Shared by the deployment scripts (deploy/[1-4]-*.sh, deploy-all.sh):
 # messages, prerequisite checks and the --dry-run runner; and, for them and
 # the developer scripts (deploy/dev/setup.sh, up.sh, deploy/k3s/build.sh),
-# --help. Sourced, never run.
+# --help; for up.sh and deploy/local/bench.sh, the workspace's build.
+# Sourced, never run.
 
 # The script's name for messages.
 DEPLOY_NAME="$(basename "${0}")"
@@ -45,6 +46,15 @@ need_file() {
 	else
 		die "prerequisite missing: ${path} — ${what}"
 	fi
+}
+
+# build_binaries: every binary of the workspace, in one debug build whose
+# features are resolved with the dev-dependencies (`--examples`: the
+# workspace has none), as `cargo test --workspace` and the tests' own build
+# (deploy/local/src/binaries.rs, BUILD_ARGS) resolve them: each reuses what
+# the others built instead of rebuilding 47 crates with other features.
+build_binaries() {
+	cargo build -q --workspace --bins --examples
 }
 
 # run CMD...: run a command, or print it in a dry run.

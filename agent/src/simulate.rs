@@ -18,7 +18,7 @@
 //!
 //! Joining survives a chain, faucet, master or API server that is down for
 //! a while: a step that failed for want of an answer is retried for up to
-//! [`REGISTER_RETRY_FOR`], and a retry first looks for the stake an
+//! `REGISTER_RETRY_FOR`, and a retry first looks for the stake an
 //! earlier attempt may have made, so no agent stakes twice.
 //!
 //! Agents share a few attested connections to the master (`--connections`)

@@ -25,5 +25,5 @@ for arg in "$@"; do
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 deploy/dev/setup.sh
-cargo build -q --workspace --bins
+build_binaries
 exec "${CARGO_TARGET_DIR:-target}/debug/daas-local" up "$@"

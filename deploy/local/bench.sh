@@ -15,6 +15,8 @@
 # Usage: deploy/local/bench.sh [RUNS]          (default 2)
 #        deploy/local/bench.sh --nothing-built
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 nothing_built=0
 runs=2
@@ -74,7 +76,7 @@ if [[ "${nothing_built}" == 1 ]]; then
 	exit 0
 fi
 
-cargo build -q --workspace --bins
+build_binaries
 for i in $(seq 1 "${runs}"); do
 	"${launcher}" --state-dir "${state}" reset >/dev/null
 	echo "cold ${i}: $(up) s"

@@ -5,7 +5,7 @@
 //!
 //! - `POST /api/v1/staking`, `/register`, `/unstake`: an order from the
 //!   node's owner ([`auth`]), then the [`AgentControl`] action;
-//! - `GET /api/v1/metrics` ([`metrics`]), `GET /health`, Prometheus
+//! - `GET /api/v1/metrics` ([`NodeMetrics`]), `GET /health`, Prometheus
 //!   `GET /metrics` ([`prometheus`]), `GET /openapi.json` ([`openapi`]).
 
 pub mod auth;

@@ -13,7 +13,7 @@
 //! 4. heartbeat every N seconds with the seed's metrics, refresh the seal
 //!    token on chain before it expires, and watch the chain: when it no
 //!    longer backs the node (unstaked, slashed, expired), stop the runtime
-//!    and exit [`Exit::Revoked`](crate::exit::Exit::Revoked);
+//!    and exit [`crate::exit::Exit::Revoked`];
 //! 5. on an unstake request, leave ([`unstake`]).
 //!
 //! Every step survives kill -9: a restart reads the state and continues.

@@ -58,8 +58,13 @@ pub struct GlobalArgs {
     /// Accept INSECURE development attestation (needs --dev-root). No hardware guarantee.
     #[arg(long, global = true)]
     pub allow_insecure_dev: bool,
-    /// The master's dev root (PEM, <state-dir>/dev-root.pem), trusted only with --allow-insecure-dev.
-    #[arg(long, global = true, value_name = "PEM")]
+    /// The master's dev root, trusted only with `--allow-insecure-dev`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        help = "The master's dev root (PEM, <state-dir>/dev-root.pem), trusted only with --allow-insecure-dev"
+    )]
     pub dev_root: Option<PathBuf>,
     /// Kubeconfig for node operations (default: $KUBECONFIG, else ~/.kube/config).
     #[arg(long, global = true, value_name = "FILE")]

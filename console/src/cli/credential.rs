@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<(
 
 /// The kubectl credential plugin's answer from its cache alone, printed:
 /// a still-good cached token whose chain check is recent. `false` when
-/// the chain or the wallet is needed ([`run`] does both); nothing async,
+/// the chain or the wallet is needed (`run` does both); nothing async,
 /// no wallet and no network on this path.
 ///
 /// # Errors

@@ -113,7 +113,7 @@ impl CacheFiles {
         }))
     }
 
-    /// The cached token if it is still good for `request` (see [`cached`]).
+    /// The cached token if it is still good for `request` (see `cached`).
     pub fn token(&self, request: &CredentialRequest) -> Option<Issued> {
         cached(&self.token, request, self.key.as_deref(), unix_now_secs())
     }

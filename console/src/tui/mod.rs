@@ -1,7 +1,7 @@
 //! The terminal UI: `daas-console` with no subcommand.
 //!
 //! [`terminal`] owns the terminal and one event task; keys become
-//! [`action::Action`]s and only actions change state ([`app`]); screens
+//! [`action::Action`]s and only actions change state ([`app`](mod@app)); screens
 //! and popups are [`components`]; network I/O runs in background tasks
 //! ([`loader`], [`tasks`]) that report through channels, so drawing never
 //! waits. The first frame is drawn before any network call. Logs go to a

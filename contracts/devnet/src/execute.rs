@@ -1,6 +1,6 @@
 //! Transaction execution: the checks the devnet enforces before running a
 //! transaction (signature, gas, input ownership and versions), then the run
-//! ([`crate::ptb`]), gas charging, and the resulting effects, computed the
+//! (the `ptb` module), gas charging, and the resulting effects, computed the
 //! Sui way.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,14 +10,14 @@
 //!    ([`tokenreview`]: `authentication.k8s.io/v1` `TokenReview`).
 //! 3. The master parses and verifies the token offline
 //!    ([`AccessToken::parse`], [`UnverifiedToken::verify`]), reads the seal
-//!    token, its stake record and the pool from the chain, and [`review`]
+//!    token, its stake record and the pool from the chain, and [`review`](mod@review)
 //!    decides who the user is and which tier groups they get.
 //!
 //! Workers prove their seal tokens with a [`worker_proof`], in the same
 //! signed envelope as the access token (the private `envelope` module), for
 //! a node whose name is a [`NodeName`]; [`worker`] holds the one rule of
 //! whether a seal token may hold a node, with the owner, status and
-//! chain-read checks of [`review`].
+//! chain-read checks of [`review`](mod@review).
 //!
 //! A node's owner orders its agent (stake, register, unstake) with an
 //! [`agent_request`] in the same envelope, bound to the agent's TLS key.

@@ -37,7 +37,7 @@
 //! [`AccessToken::sign`] makes a token; [`AccessToken::parse`] checks the
 //! format and gives an [`UnverifiedToken`]; only
 //! [`UnverifiedToken::verify`] makes a [`VerifiedToken`], which is what the
-//! access decision ([`super::review`]) takes.
+//! access decision ([`super::review()`]) takes.
 
 use std::fmt;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! POSTs a `TokenReview` whose `spec.token` is the bearer token `kubectl`
 //! sent; the webhook answers the same object with `status` filled in. The
 //! master parses the request with [`TokenReview`], decides
-//! ([`super::review`]) and answers [`TokenReview::answer`].
+//! ([`super::review()`]) and answers [`TokenReview::answer`].
 //!
 //! Audiences: `spec.audiences` are what the reviewer wants the token to be
 //! for: the API server's own audiences (its `--api-audiences`) for its own

@@ -3,10 +3,17 @@
 //! `$DAAS_<NAME>_BIN` (e.g. `DAAS_MASTER_BIN`) names a prebuilt one (a
 //! relative path is taken from the workspace directory, since Cargo runs
 //! tests and benches in their package's directory); otherwise the test runs `cargo build --workspace --bins
-//! --message-format=json` once per process and takes the paths Cargo
-//! reports, so a test never runs a stale binary. One build of every binary
-//! (one feature resolution) is much cheaper than one per package, each of
-//! which would resolve features differently and rebuild shared crates.
+//! --examples --message-format=json` once per process and takes the paths
+//! Cargo reports, so a test never runs a stale binary. One build of every
+//! binary (one feature resolution) is much cheaper than one per package,
+//! each of which would resolve features differently and rebuild shared
+//! crates.
+//!
+//! `--examples` (the workspace has none) makes Cargo resolve features with
+//! the dev-dependencies, as `cargo test --workspace` does: the binaries are
+//! then the ones the test build made already. Without it, 47 crates and
+//! every binary were built a second time with other features (a minute
+//! and 0.8 GB on a clean checkout, and again after every edit of `core`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +21,10 @@ use std::process::Stdio;
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context as _, bail};
+
+/// The arguments of the one build of every binary; `deploy/lib.sh`'s
+/// `build_binaries` (what `deploy/dev/up.sh` builds) runs the same.
+pub const BUILD_ARGS: [&str; 4] = ["build", "--workspace", "--bins", "--examples"];
 
 /// Every binary by name, or why the build failed.
 type Built = Result<HashMap<String, PathBuf>, String>;
@@ -117,22 +128,19 @@ fn build_all() -> anyhow::Result<HashMap<String, PathBuf>> {
     }
     let output = command
         .current_dir(workspace)
-        .args([
-            "build",
-            "--workspace",
-            "--bins",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(BUILD_ARGS)
+        .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| {
             format!(
-                "running {} build --workspace --bins",
-                cargo.to_string_lossy()
+                "running {} {}",
+                cargo.to_string_lossy(),
+                BUILD_ARGS.join(" ")
             )
         })?;
     if !output.status.success() {
-        bail!("cargo build --workspace --bins failed ({})", output.status);
+        bail!("cargo {} failed ({})", BUILD_ARGS.join(" "), output.status);
     }
     Ok(output
         .stdout
@@ -173,6 +181,14 @@ mod tests {
         assert_eq!(override_variable(MASTER), "DAAS_MASTER_BIN");
         assert_eq!(override_variable(DEVNET), "DAAS_DEVNET_BIN");
         assert_eq!(override_variable(CONSOLE), "DAAS_CONSOLE_BIN");
+    }
+
+    #[test]
+    fn the_tests_and_the_first_command_build_the_same_way() {
+        let lib = std::fs::read_to_string(workspace_dir().unwrap().join("deploy/lib.sh")).unwrap();
+        let flags = BUILD_ARGS[1..].join(" ");
+        let expected = format!("cargo build -q {flags}\n");
+        assert!(lib.contains(&expected), "deploy/lib.sh lacks {expected:?}");
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! That is `k3s server --disable-agent` with every add-on disabled. No fixed
 //! port is bound anywhere, so two test binaries on one machine never collide.
 //!
-//! Every process runs under a [`Supervisor`]: in its own process group,
-//! stopped and cleaned up by a janitor when the [`Cluster`] is dropped or the
-//! test process exits, panics or is killed. That is what cleans up the
+//! Every process runs under a supervisor (the `supervisor` module): in its
+//! own process group, stopped and cleaned up by a janitor when the
+//! [`Cluster`] is dropped or the test process exits, panics or is killed. That is what cleans up the
 //! [`shared`] cluster, whose `Drop` never runs.
 
 use std::ffi::OsStr;

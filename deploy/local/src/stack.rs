@@ -22,7 +22,7 @@ use crate::devnet::{Devnet, DevnetOptions};
 use crate::k3s::{self, Cluster, ClusterBuilder, StaticToken};
 
 /// How long the master may take to print its address.
-const MASTER_START_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MASTER_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The API server caches webhook token answers; it holds successes for 10 s
 /// whatever this says, so revocation relies on the authorization webhook.
 pub(crate) const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);

@@ -10,8 +10,8 @@
 //! - `down` stops a running stack; `status` says what runs; `reset`
 //!   deletes the state directory.
 //!
-//! Every process runs in its own process group under a janitor (see
-//! [`crate::supervisor`]) that stops the groups when the launcher goes away
+//! Every process runs in its own process group under a janitor (the
+//! `supervisor` module) that stops the groups when the launcher goes away
 //! in any way, SIGKILL included; the next `up` also stops whatever a
 //! crashed launcher's recorded groups left ([`lock::clean_stale`]).
 

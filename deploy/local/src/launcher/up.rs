@@ -180,7 +180,7 @@ async fn serve(
                     _ = terminate.recv() => return,
                 }
             }
-            Err(error) => eprintln!("could not open the console: {error:#}"),
+            Err(error) => super::report(&error.context("could not open the console")),
         }
     }
     let mut check = tokio::time::interval(Duration::from_secs(2));
@@ -192,7 +192,7 @@ async fn serve(
             _ = terminate.recv() => return,
             _ = check.tick() => {
                 if let Err(error) = running.run.check_alive() {
-                    eprintln!("daas-local: {error:#}");
+                    super::report(&error);
                     return;
                 }
             }
@@ -333,7 +333,10 @@ async fn start(
     if let Err(error) =
         daas_core::private_file::write_atomic(&layout.summary_file(), text.as_bytes())
     {
-        eprintln!("warning: `status` will not repeat where everything is: {error}");
+        super::report(
+            &anyhow::Error::new(error)
+                .context("warning: `status` will not repeat where everything is"),
+        );
     }
     let env = view.console_env();
     Ok((

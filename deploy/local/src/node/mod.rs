@@ -32,7 +32,7 @@
 //!   so the kubelet would fail pods and taint the node (for minutes) over
 //!   the host's state, and the images cannot be pulled again.
 //!
-//! All of it runs under a supervisor (see [`crate::supervisor`]): its
+//! All of it runs under a supervisor (the `supervisor` module): its
 //! janitor kills the node's process groups when the [`Node`] is dropped or
 //! the test process dies in any way, then removes the cgroups, the veth, the
 //! slot claim and the data directory. [`Footprint::remaining`] lists what is
