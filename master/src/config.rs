@@ -62,13 +62,16 @@
 //! `api.tls_cert`/`api.tls_key` are accepted but ignored with a warning:
 //! the attested TLS key is made in memory at every boot.
 
+use std::fmt;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use daas_core::access::node_name::check_kubernetes_node_name;
 use daas_core::chain::{ChainConfig, Profile};
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use sui_sdk_types::Address;
 
 use crate::attestation::{AttestationMode, DevFallback};
@@ -213,8 +216,8 @@ fn default_gateway_enabled() -> bool {
 #[non_exhaustive]
 pub struct TeeSection {
     /// `AWS_NITRO`, `DEV_INSECURE` or `auto`.
-    #[serde(rename = "type", default)]
-    pub tee_type: Option<String>,
+    #[serde(rename = "type", default, deserialize_with = "tee_type")]
+    pub tee_type: Option<AttestationMode>,
     /// Seconds between re-attestations (seed: 3600).
     #[serde(default = "default_interval")]
     pub attestation_interval: u64,
@@ -254,14 +257,17 @@ fn default_attestation_rate() -> u32 {
 pub struct SuiSection {
     /// `devnet`, `testnet` or `mainnet`; required when the master reads
     /// the chain.
-    pub profile: Option<String>,
+    #[serde(default, deserialize_with = "sui_profile")]
+    pub profile: Option<Profile>,
     /// Full node gRPC endpoint; default: the profile's. `https` off the
     /// devnet.
     pub rpc_endpoint: Option<String>,
     /// The `k3s_daas` package; required off the devnet.
-    pub package_id: Option<String>,
+    #[serde(default, deserialize_with = "package_id")]
+    pub package_id: Option<Address>,
     /// The stake pool; required off the devnet.
-    pub stake_pool_id: Option<String>,
+    #[serde(default, deserialize_with = "stake_pool_id")]
+    pub stake_pool_id: Option<Address>,
     /// Event type filter.
     pub event_filter: Option<String>,
 }
@@ -291,7 +297,8 @@ pub struct ApiSection {
     /// TCP port on all interfaces.
     pub port: Option<u16>,
     /// Any endpoint (`tcp:…`, `unix:…`, `vsock:…`); wins over `port`.
-    pub listen: Option<String>,
+    #[serde(deserialize_with = "api_listen")]
+    pub listen: Option<Endpoint>,
     /// Whether the public listener requires a PROXY protocol v2 header
     /// naming the client (sent by `daas-master proxy`); default: on for
     /// vsock, off otherwise. Never read when off.
@@ -513,11 +520,9 @@ impl MasterConfig {
             .and_then(|config| config.check(path).map(|()| config))
     }
 
-    /// Parses YAML text.
-    ///
-    /// # Errors
-    /// The parser's message.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Parses YAML text, without the checks across keys of
+    /// [`Self::parse_file`].
+    fn parse(text: &str) -> Result<Self, String> {
         daas_core::yaml::from_str(text).map_err(|error| error.to_string())
     }
 
@@ -526,8 +531,6 @@ impl MasterConfig {
             path: path.to_owned(),
             reason,
         };
-        self.attestation_mode().map_err(value)?;
-        self.listen().map_err(value)?;
         self.nodes.check_exempt().map_err(value)?;
         self.audit.check().map_err(value)?;
         self.leader.check().map_err(value)?;
@@ -614,30 +617,12 @@ impl MasterConfig {
         self.k3s.kubeconfig.is_some() || self.sui != SuiSection::default()
     }
 
-    /// `tee.type` as a mode (`None` if unset).
-    ///
-    /// # Errors
-    /// An unknown type.
-    pub fn attestation_mode(&self) -> Result<Option<AttestationMode>, String> {
-        self.tee
-            .tee_type
-            .as_deref()
-            .map(|text| text.parse().map_err(|error| format!("tee.type: {error}")))
-            .transpose()
-    }
-
     /// `api.listen`, or `tcp:0.0.0.0:<api.port>` (`None` if neither).
-    ///
-    /// # Errors
-    /// A malformed endpoint.
-    pub fn listen(&self) -> Result<Option<Endpoint>, String> {
+    pub fn listen(&self) -> Option<Endpoint> {
         match (&self.api.listen, self.api.port) {
-            (Some(listen), _) => listen
-                .parse()
-                .map(Some)
-                .map_err(|error| format!("api.listen: {error}")),
-            (None, Some(port)) => Ok(Some(Endpoint::Tcp(format!("0.0.0.0:{port}")))),
-            (None, None) => Ok(None),
+            (Some(listen), _) => Some(listen.clone()),
+            (None, Some(port)) => Some(Endpoint::Tcp(format!("0.0.0.0:{port}"))),
+            (None, None) => None,
         }
     }
 
@@ -649,26 +634,20 @@ impl MasterConfig {
     /// No or an unknown profile, a malformed id, a profile without ids, or
     /// a public network over plain `http`.
     pub fn chain_config(&self) -> Result<ChainConfig, String> {
-        let profile: Profile = self
-            .sui
-            .profile
-            .as_deref()
-            .ok_or_else(|| {
-                "sui.profile is not set: name the chain the master reads stake from \
-                 (devnet, testnet or mainnet); there is no default chain"
-                    .to_owned()
-            })?
-            .parse()
-            .map_err(|error| format!("sui.profile: {error}"))?;
+        let profile = self.sui.profile.ok_or_else(|| {
+            "sui.profile is not set: name the chain the master reads stake from \
+             (devnet, testnet or mainnet); there is no default chain"
+                .to_owned()
+        })?;
         let mut config = ChainConfig::new(profile);
         if let Some(endpoint) = &self.sui.rpc_endpoint {
             config.endpoint = Some(endpoint.clone());
         }
-        if let Some(id) = &self.sui.package_id {
-            config = config.with_package(parse_id("sui.package_id", id)?);
+        if let Some(id) = self.sui.package_id {
+            config = config.with_package(id);
         }
-        if let Some(id) = &self.sui.stake_pool_id {
-            config = config.with_stake_pool(parse_id("sui.stake_pool_id", id)?);
+        if let Some(id) = self.sui.stake_pool_id {
+            config = config.with_stake_pool(id);
         }
         config.validate().map_err(|error| format!("sui: {error}"))?;
         config
@@ -752,9 +731,53 @@ fn at_least_one(value: u32) -> NonZeroU32 {
     NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
-fn parse_id(key: &str, text: &str) -> Result<Address, String> {
-    text.parse()
-        .map_err(|error| format!("{key}: {text:?} is not a Sui object id: {error}"))
+/// An optional value the file writes as text, parsed once, here: a value
+/// that does not parse is refused naming `key`.
+fn parsed<'de, D, T>(deserializer: D, key: &str) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| {
+            text.parse()
+                .map_err(|error| D::Error::custom(format!("{key}: {error}")))
+        })
+        .transpose()
+}
+
+fn tee_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AttestationMode>, D::Error> {
+    parsed(d, "tee.type")
+}
+
+fn api_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Endpoint>, D::Error> {
+    parsed(d, "api.listen")
+}
+
+fn sui_profile<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Profile>, D::Error> {
+    parsed(d, "sui.profile")
+}
+
+fn package_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Address>, D::Error> {
+    parsed::<_, ObjectId>(d, "sui.package_id").map(|id| id.map(|id| id.0))
+}
+
+fn stake_pool_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Address>, D::Error> {
+    parsed::<_, ObjectId>(d, "sui.stake_pool_id").map(|id| id.map(|id| id.0))
+}
+
+/// A Sui object id whose parse error quotes the text.
+struct ObjectId(Address);
+
+impl FromStr for ObjectId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse()
+            .map(Self)
+            .map_err(|error| format!("{text:?} is not a Sui object id: {error}"))
+    }
 }
 
 #[cfg(test)]
@@ -783,13 +806,10 @@ api:
     #[test]
     fn parses_the_seed_file() {
         let config = MasterConfig::parse(SEED).unwrap();
-        assert_eq!(
-            config.attestation_mode().unwrap(),
-            Some(AttestationMode::Nitro)
-        );
+        assert_eq!(config.tee.tee_type, Some(AttestationMode::Nitro));
         assert_eq!(config.attestation_interval(), Duration::from_secs(3600));
         assert_eq!(
-            config.listen().unwrap(),
+            config.listen(),
             Some(Endpoint::Tcp("0.0.0.0:6443".to_owned()))
         );
         assert_eq!(config.k3s.cluster_cidr.as_deref(), Some("10.42.0.0/16"));
@@ -920,6 +940,42 @@ api:
         // Attestation only: no chain is read, none needs naming.
         let (_dir, _path, loaded) = load("tee:\n  type: dev\n");
         assert!(loaded.is_ok());
+    }
+
+    #[test]
+    fn text_values_are_parsed_once_into_their_types() {
+        let (_dir, _path, loaded) = load(&format!(
+            "tee:\n  type: DEV_INSECURE\napi:\n  listen: \"vsock:16:6443\"\nsui:\n  profile: testnet\n{IDS}"
+        ));
+        let config = loaded.unwrap();
+        assert_eq!(config.tee.tee_type, Some(AttestationMode::Dev));
+        assert_eq!(
+            config.listen(),
+            Some(Endpoint::Vsock {
+                cid: 16,
+                port: 6443
+            })
+        );
+        assert_eq!(config.sui.profile, Some(Profile::Testnet));
+        assert_eq!(config.sui.package_id, Some("0x7f".parse().unwrap()));
+        assert_eq!(config.sui.stake_pool_id, Some("0x70".parse().unwrap()));
+        for (text, key, needle) in [
+            ("sui:\n  profile: localnet\n", "sui.profile", "localnet"),
+            (
+                "sui:\n  profile: devnet\n  package_id: \"0xzz\"\n",
+                "sui.package_id",
+                "\"0xzz\" is not a Sui object id",
+            ),
+            (
+                "sui:\n  profile: devnet\n  stake_pool_id: \"pool\"\n",
+                "sui.stake_pool_id",
+                "\"pool\" is not a Sui object id",
+            ),
+            ("api:\n  listen: \"vsock:x\"\n", "api.listen", "line 2"),
+            ("tee:\n  type: 7\n", "tee.type", "unknown attestation mode"),
+        ] {
+            refused(text, key, needle);
+        }
     }
 
     #[test]

@@ -78,7 +78,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(listen) => listen.clone(),
         None => config
             .listen()
-            .map_err(anyhow::Error::msg)?
             .unwrap_or_else(|| Endpoint::Tcp("127.0.0.1:8443".to_owned())),
     };
     let shutdown: Shutdown = shutdown_signal().boxed().shared();
@@ -254,10 +253,7 @@ fn attested_api(
 ) -> anyhow::Result<(Arc<MasterIdentity>, Router)> {
     let mode = match args.attestation {
         Some(mode) => mode,
-        None => config
-            .attestation_mode()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
+        None => config.tee.tee_type.unwrap_or_default(),
     };
     let fallback = if args.allow_dev_fallback {
         DevFallback::Allow
