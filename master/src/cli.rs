@@ -1,6 +1,7 @@
 //! The command line: `daas-master serve` and `daas-master proxy`.
 
 use std::io::Write as _;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -117,11 +118,11 @@ pub struct ProxyArgs {
     /// Connections held at most (each costs two file descriptors); lowered to fit
     /// the open-file limit.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PROXY_MAX_CONNECTIONS)]
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
 }
 
 /// Default cap of `daas-master proxy`.
-pub const DEFAULT_PROXY_MAX_CONNECTIONS: u32 = 8192;
+pub const DEFAULT_PROXY_MAX_CONNECTIONS: NonZeroU32 = NonZeroU32::new(8192).unwrap();
 
 /// Runs a parsed command line until it finishes or SIGTERM/SIGINT.
 ///
@@ -155,8 +156,8 @@ fn webhook_files(args: &WebhookFilesArgs) -> anyhow::Result<()> {
 
 async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
     let wanted = Budget {
-        public: args.max_connections.max(1),
-        webhook: 0,
+        public: args.max_connections,
+        webhook: None,
     };
     let budget = fd_limit::fit(fd_limit::raise_open_file_limit(), 2, wanted)?;
     let options = ForwardOptions {
@@ -218,4 +219,31 @@ pub async fn shutdown_signal() {
     }
     // Give the log line a moment before connections are drained.
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy_args(extra: &[&str]) -> Result<ProxyArgs, clap::Error> {
+        let base = ["daas-master", "proxy", "--listen", "tcp:127.0.0.1:0"];
+        let to = ["--to", "tcp:127.0.0.1:1"];
+        let cli = Cli::try_parse_from(base.iter().chain(&to).chain(extra))?;
+        match cli.command {
+            Command::Proxy(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_proxy_cap_defaults_and_zero_is_refused() {
+        let args = proxy_args(&[]).unwrap();
+        assert_eq!(args.max_connections, DEFAULT_PROXY_MAX_CONNECTIONS);
+        let args = proxy_args(&["--max-connections", "3"]).unwrap();
+        assert_eq!(args.max_connections.get(), 3);
+        let error = proxy_args(&["--max-connections", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--max-connections"), "{error}");
+    }
 }

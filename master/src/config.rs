@@ -227,8 +227,11 @@ pub struct TeeSection {
     pub allow_dev_fallback: bool,
     /// `POST /api/v1/attestation` calls per minute and client address:
     /// each costs one NSM request or one signature.
-    #[serde(default = "default_attestation_rate")]
-    pub attestation_rate_limit_per_minute: u32,
+    #[serde(
+        default = "default_attestation_rate",
+        deserialize_with = "attestation_rate"
+    )]
+    pub attestation_rate_limit_per_minute: NonZeroU32,
 }
 
 impl Default for TeeSection {
@@ -246,8 +249,8 @@ fn default_interval() -> u64 {
     3600
 }
 
-fn default_attestation_rate() -> u32 {
-    60
+fn default_attestation_rate() -> NonZeroU32 {
+    crate::http::attestation::DEFAULT_RATE_LIMIT_PER_MINUTE
 }
 
 /// `sui:`.
@@ -305,12 +308,15 @@ pub struct ApiSection {
     pub proxy_protocol: Option<bool>,
     /// Requests per minute and client address on the public listener,
     /// counted before any other work.
-    pub client_rate_limit_per_minute: u32,
+    #[serde(deserialize_with = "client_rate")]
+    pub client_rate_limit_per_minute: NonZeroU32,
     /// Open connections of the public listener at most.
-    pub max_connections: u32,
+    #[serde(deserialize_with = "max_connections")]
+    pub max_connections: NonZeroU32,
     /// Open connections of the webhook listener at most (a budget of its
     /// own, so a flood of the public port cannot starve the API server).
-    pub webhook_max_connections: u32,
+    #[serde(deserialize_with = "webhook_max_connections")]
+    pub webhook_max_connections: NonZeroU32,
     /// Seconds for the PROXY header and the TLS handshake.
     pub handshake_timeout_secs: u64,
     /// Seconds a connection may stay without a request in flight.
@@ -332,7 +338,7 @@ impl Default for ApiSection {
             port: None,
             listen: None,
             proxy_protocol: None,
-            client_rate_limit_per_minute: 1200,
+            client_rate_limit_per_minute: const { NonZeroU32::new(1200).unwrap() },
             max_connections: limits.max_connections,
             webhook_max_connections: ConnectionLimits::WEBHOOK_MAX_CONNECTIONS,
             handshake_timeout_secs: limits.handshake_timeout.as_secs(),
@@ -351,13 +357,15 @@ impl Default for ApiSection {
 #[non_exhaustive]
 pub struct AccessSection {
     /// Requests per minute and identity (seed: 100).
-    pub rate_limit_per_minute: u32,
+    #[serde(deserialize_with = "identity_rate")]
+    pub rate_limit_per_minute: NonZeroU32,
     /// Longest life of a cached allowed decision, seconds.
     pub decision_cache_secs: u64,
     /// Lifetime of an issued opaque seal token, seconds.
     pub seal_token_ttl_secs: u64,
     /// Live opaque seal tokens an owner may hold at once.
-    pub seal_tokens_per_owner: u32,
+    #[serde(deserialize_with = "seal_tokens_per_owner")]
+    pub seal_tokens_per_owner: NonZeroU32,
     /// Clock skew tolerated for access tokens and worker proofs, seconds.
     pub clock_skew_secs: u64,
 }
@@ -365,10 +373,10 @@ pub struct AccessSection {
 impl Default for AccessSection {
     fn default() -> Self {
         Self {
-            rate_limit_per_minute: 100,
+            rate_limit_per_minute: const { NonZeroU32::new(100).unwrap() },
             decision_cache_secs: 30,
             seal_token_ttl_secs: 86_400,
-            seal_tokens_per_owner: 10,
+            seal_tokens_per_owner: const { NonZeroU32::new(10).unwrap() },
             clock_skew_secs: 30,
         }
     }
@@ -580,33 +588,6 @@ impl MasterConfig {
                 self.access.clock_skew_secs
             )));
         }
-        for (key, count) in [
-            (
-                "access.rate_limit_per_minute",
-                self.access.rate_limit_per_minute,
-            ),
-            (
-                "api.client_rate_limit_per_minute",
-                self.api.client_rate_limit_per_minute,
-            ),
-            ("api.max_connections", self.api.max_connections),
-            (
-                "api.webhook_max_connections",
-                self.api.webhook_max_connections,
-            ),
-            (
-                "tee.attestation_rate_limit_per_minute",
-                self.tee.attestation_rate_limit_per_minute,
-            ),
-            (
-                "access.seal_tokens_per_owner",
-                self.access.seal_tokens_per_owner,
-            ),
-        ] {
-            if count == 0 {
-                return Err(value(format!("{key} must be at least 1")));
-            }
-        }
         Ok(())
     }
 
@@ -656,21 +637,6 @@ impl MasterConfig {
         Ok(config)
     }
 
-    /// `access.rate_limit_per_minute` (checked to be positive by `load`).
-    pub fn rate_limit_per_minute(&self) -> NonZeroU32 {
-        at_least_one(self.access.rate_limit_per_minute)
-    }
-
-    /// `api.client_rate_limit_per_minute`.
-    pub fn client_rate_limit_per_minute(&self) -> NonZeroU32 {
-        at_least_one(self.api.client_rate_limit_per_minute)
-    }
-
-    /// `tee.attestation_rate_limit_per_minute`.
-    pub fn attestation_rate_limit_per_minute(&self) -> NonZeroU32 {
-        at_least_one(self.tee.attestation_rate_limit_per_minute)
-    }
-
     /// `tee.allow_dev_fallback`.
     pub fn dev_fallback(&self) -> DevFallback {
         if self.tee.allow_dev_fallback {
@@ -678,11 +644,6 @@ impl MasterConfig {
         } else {
             DevFallback::Refuse
         }
-    }
-
-    /// `access.seal_tokens_per_owner` (checked to be positive by `load`).
-    pub fn seal_tokens_per_owner(&self) -> NonZeroU32 {
-        at_least_one(self.access.seal_tokens_per_owner)
     }
 
     /// `tee.attestation_interval`.
@@ -708,7 +669,7 @@ impl MasterConfig {
     /// The public listener's limits (`api.*`).
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
-            max_connections: self.api.max_connections.max(1),
+            max_connections: self.api.max_connections,
             handshake_timeout: Duration::from_secs(self.api.handshake_timeout_secs),
             idle_timeout: Duration::from_secs(self.api.idle_timeout_secs),
             body_timeout: Duration::from_secs(self.api.body_timeout_secs),
@@ -720,15 +681,11 @@ impl MasterConfig {
     /// budget and an idle time of its own.
     pub fn webhook_connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
-            max_connections: self.api.webhook_max_connections.max(1),
+            max_connections: self.api.webhook_max_connections,
             idle_timeout: Duration::from_secs(self.api.webhook_idle_timeout_secs),
             ..self.connection_limits()
         }
     }
-}
-
-fn at_least_one(value: u32) -> NonZeroU32 {
-    NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
 /// An optional value the file writes as text, parsed once, here: a value
@@ -747,24 +704,43 @@ where
         .transpose()
 }
 
-fn tee_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AttestationMode>, D::Error> {
-    parsed(d, "tee.type")
+/// An optional Sui object id, refused naming `key` and quoting the text.
+fn object_id<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Option<Address>, D::Error> {
+    parsed::<_, ObjectId>(d, key).map(|id| id.map(|id| id.0))
 }
 
-fn api_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Endpoint>, D::Error> {
-    parsed(d, "api.listen")
+/// A count the file gives, which must be at least 1: zero is refused
+/// naming `key`.
+fn at_least_one<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+) -> Result<NonZeroU32, D::Error> {
+    NonZeroU32::new(u32::deserialize(deserializer)?)
+        .ok_or_else(|| D::Error::custom(format!("{key} must be at least 1")))
 }
 
-fn sui_profile<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Profile>, D::Error> {
-    parsed(d, "sui.profile")
+/// One `deserialize_with` function per typed key, so that every refusal
+/// names the key as the file writes it: `name -> Type = helper("key")`.
+macro_rules! keyed {
+    ($($name:ident -> $ty:ty = $helper:ident($key:literal);)*) => {$(
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            $helper(d, $key)
+        }
+    )*};
 }
 
-fn package_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Address>, D::Error> {
-    parsed::<_, ObjectId>(d, "sui.package_id").map(|id| id.map(|id| id.0))
-}
-
-fn stake_pool_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Address>, D::Error> {
-    parsed::<_, ObjectId>(d, "sui.stake_pool_id").map(|id| id.map(|id| id.0))
+keyed! {
+    tee_type -> Option<AttestationMode> = parsed("tee.type");
+    attestation_rate -> NonZeroU32 = at_least_one("tee.attestation_rate_limit_per_minute");
+    sui_profile -> Option<Profile> = parsed("sui.profile");
+    package_id -> Option<Address> = object_id("sui.package_id");
+    stake_pool_id -> Option<Address> = object_id("sui.stake_pool_id");
+    api_listen -> Option<Endpoint> = parsed("api.listen");
+    client_rate -> NonZeroU32 = at_least_one("api.client_rate_limit_per_minute");
+    max_connections -> NonZeroU32 = at_least_one("api.max_connections");
+    webhook_max_connections -> NonZeroU32 = at_least_one("api.webhook_max_connections");
+    identity_rate -> NonZeroU32 = at_least_one("access.rate_limit_per_minute");
+    seal_tokens_per_owner -> NonZeroU32 = at_least_one("access.seal_tokens_per_owner");
 }
 
 /// A Sui object id whose parse error quotes the text.
@@ -1033,12 +1009,12 @@ api:
         let config = loaded.unwrap();
         assert_eq!(config.proxy_protocol(&tcp), ProxyProtocol::Required);
         let limits = config.connection_limits();
-        assert_eq!(limits.max_connections, 8);
+        assert_eq!(limits.max_connections.get(), 8);
         assert_eq!(limits.handshake_timeout, Duration::from_secs(3));
         assert_eq!(limits.idle_timeout, Duration::from_secs(5));
         assert_eq!(limits.body_timeout, Duration::from_secs(7));
         let webhook = config.webhook_connection_limits();
-        assert_eq!(webhook.max_connections, 4);
+        assert_eq!(webhook.max_connections.get(), 4);
         assert_eq!(webhook.idle_timeout, Duration::from_secs(9));
         assert_eq!(webhook.body_timeout, limits.body_timeout);
         let (_dir, _path, loaded) = load("api:\n  proxy_protocol: false\n");

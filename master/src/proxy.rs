@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::io;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub struct ForwardOptions {
     /// Whether each forwarded connection starts with a PROXY v2 header.
     pub send_proxy_header: bool,
     /// Connections held at most; the newest over it is closed at once.
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
 }
 
 /// Forwards every connection accepted on `listener` to `target` until
@@ -51,7 +52,7 @@ pub async fn forward(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     tokio::pin!(shutdown);
-    let slots = Arc::new(Semaphore::new(options.max_connections.max(1) as usize));
+    let slots = Arc::new(Semaphore::new(options.max_connections.get() as usize));
     let at_cap = AtomicBool::new(false);
     let mut tasks = tokio::task::JoinSet::new();
     loop {

@@ -167,7 +167,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry,
     });
     let client_limit = Arc::new(RateLimiter::per_minute(
-        config.client_rate_limit_per_minute(),
+        config.api.client_rate_limit_per_minute,
     ));
     let public = limit_by_client(app(routes.merge(health::router(health))), client_limit);
 
@@ -216,11 +216,12 @@ impl ListenerOptions {
             1,
             Budget {
                 public: public.max_connections,
-                webhook: webhook.max_connections,
+                webhook: Some(webhook.max_connections),
             },
         )?;
         public.max_connections = budget.public;
-        webhook.max_connections = budget.webhook;
+        // `fit` keeps a cap for each listener it was asked for.
+        webhook.max_connections = budget.webhook.unwrap_or(webhook.max_connections);
         let metrics = ConnectionMetrics::register(registry);
         let proxy_protocol = config.proxy_protocol(listen);
         tracing::info!(
@@ -268,7 +269,7 @@ fn attested_api(
         config.attestation_interval(),
     )
     .context("the attestation provider cannot make a document")?
-    .with_rate_limit(config.attestation_rate_limit_per_minute());
+    .with_rate_limit(config.tee.attestation_rate_limit_per_minute);
     tracing::info!(
         tee_type = %provider.tee_type(),
         signing_public_key = %identity.signing_public_key_hex(),
@@ -334,7 +335,7 @@ impl ClusterServices {
             .audience
             .clone()
             .unwrap_or_else(|| api_server_url.clone());
-        let rate_limit = config.rate_limit_per_minute();
+        let rate_limit = config.access.rate_limit_per_minute;
         let clock_skew = Duration::from_secs(config.access.clock_skew_secs);
         let access = AccessService::new(
             AccessSettings {
@@ -343,7 +344,7 @@ impl ClusterServices {
                 cluster_ca_pem: cluster.ca_pem.clone(),
                 decision_cache_ttl: Duration::from_secs(config.access.decision_cache_secs),
                 seal_token_ttl: Duration::from_secs(config.access.seal_token_ttl_secs),
-                seal_tokens_per_owner: config.seal_tokens_per_owner(),
+                seal_tokens_per_owner: config.access.seal_tokens_per_owner,
                 clock_skew,
                 rate_limit_per_minute: rate_limit,
             },

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,7 +256,7 @@ async fn at_the_cap_the_newest_connection_is_closed_and_another_listener_answers
     let mut registry = Registry::default();
     let metrics = ConnectionMetrics::register(&mut registry);
     let held_open = ConnectionLimits {
-        max_connections: 3,
+        max_connections: NonZeroU32::new(3).unwrap(),
         handshake_timeout: Duration::from_secs(600),
         ..ConnectionLimits::default()
     };

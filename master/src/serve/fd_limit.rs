@@ -6,6 +6,8 @@
 //! the rest ([`fit`]), shrinking the public listener's first: the webhook
 //! listener the API server calls must keep its budget.
 
+use std::num::NonZeroU32;
+
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// Descriptors kept for outbound connections (chain, API server), files,
@@ -39,9 +41,9 @@ pub fn raise_open_file_limit() -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// The public listener's cap.
-    pub public: u32,
-    /// The webhook listener's cap.
-    pub webhook: u32,
+    pub public: NonZeroU32,
+    /// The webhook listener's cap (`None`: the process has none).
+    pub webhook: Option<NonZeroU32>,
 }
 
 /// Why the caps cannot fit.
@@ -68,27 +70,36 @@ pub struct TooFewFiles {
 pub fn fit(open_files: u64, per_connection: u64, wanted: Budget) -> Result<Budget, TooFewFiles> {
     let per_connection = per_connection.max(1);
     let room = open_files.saturating_sub(RESERVED_FDS) / per_connection;
-    let wanted_total = u64::from(wanted.public) + u64::from(wanted.webhook);
-    if wanted_total <= room {
+    let wanted_public = u64::from(wanted.public.get());
+    let wanted_webhook = wanted.webhook.map_or(0, |cap| u64::from(cap.get()));
+    if wanted_public + wanted_webhook <= room {
         return Ok(wanted);
     }
-    let webhook = u64::from(wanted.webhook).min(room / 4);
+    let too_few = || TooFewFiles {
+        open_files,
+        needed: RESERVED_FDS
+            + per_connection
+                * (u64::from(MIN_PUBLIC_CONNECTIONS) + u64::from(wanted.webhook.is_some())),
+    };
+    let webhook = wanted_webhook.min(room / 4);
     let public = room - webhook;
-    if public < u64::from(MIN_PUBLIC_CONNECTIONS) || (wanted.webhook > 0 && webhook == 0) {
-        let needed = RESERVED_FDS
-            + per_connection * (u64::from(MIN_PUBLIC_CONNECTIONS) + u64::from(wanted.webhook > 0));
-        return Err(TooFewFiles { open_files, needed });
+    if public < u64::from(MIN_PUBLIC_CONNECTIONS) {
+        return Err(too_few());
     }
+    let cap = |count: u64| NonZeroU32::new(u32::try_from(count).unwrap_or(u32::MAX));
     let budget = Budget {
-        public: u32::try_from(public).unwrap_or(u32::MAX),
-        webhook: u32::try_from(webhook).unwrap_or(u32::MAX),
+        public: cap(public).ok_or_else(too_few)?,
+        webhook: wanted
+            .webhook
+            .map(|_| cap(webhook).ok_or_else(too_few))
+            .transpose()?,
     };
     tracing::warn!(
         open_files,
         wanted_public = wanted.public,
-        wanted_webhook = wanted.webhook,
+        wanted_webhook = ?wanted.webhook,
         public = budget.public,
-        webhook = budget.webhook,
+        webhook = ?budget.webhook,
         "connection caps lowered to fit the open-file limit"
     );
     Ok(budget)
@@ -99,8 +110,8 @@ mod tests {
     use super::*;
 
     const WANTED: Budget = Budget {
-        public: 8192,
-        webhook: 512,
+        public: NonZeroU32::new(8192).unwrap(),
+        webhook: NonZeroU32::new(512),
     };
 
     #[test]
@@ -112,22 +123,23 @@ mod tests {
     #[test]
     fn the_public_listener_shrinks_first_and_the_webhooks_keep_a_share() {
         let budget = fit(4096, 1, WANTED).unwrap();
-        assert_eq!(budget.webhook, 512);
-        assert_eq!(budget.public, 4096 - 256 - 512);
+        assert_eq!(budget.webhook, NonZeroU32::new(512));
+        assert_eq!(budget.public.get(), 4096 - 256 - 512);
         let small = fit(1024, 1, WANTED).unwrap();
-        assert_eq!(small.webhook, (1024 - 256) / 4);
-        assert_eq!(small.public, 1024 - 256 - small.webhook);
+        let webhook = small.webhook.unwrap().get();
+        assert_eq!(webhook, (1024 - 256) / 4);
+        assert_eq!(small.public.get(), 1024 - 256 - webhook);
         // A forwarder spends two descriptors per connection.
         let proxy = fit(
             4096,
             2,
             Budget {
-                public: 8192,
-                webhook: 0,
+                public: NonZeroU32::new(8192).unwrap(),
+                webhook: None,
             },
         )
         .unwrap();
-        assert_eq!(proxy.public, (4096 - 256) / 2);
+        assert_eq!(proxy.public.get(), (4096 - 256) / 2);
     }
 
     #[test]

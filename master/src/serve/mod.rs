@@ -26,6 +26,7 @@ pub(crate) mod stall;
 
 use std::future::Future;
 use std::io;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,7 +54,7 @@ pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Open connections at most; the newest over it is closed at once.
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
     /// The PROXY v2 header (when required) and the TLS handshake.
     pub handshake_timeout: Duration,
     /// How long a connection may stay without a request in flight (before
@@ -70,7 +71,10 @@ pub struct ConnectionLimits {
 impl ConnectionLimits {
     /// The webhook listener's default budget: the API server keeps a few
     /// keep-alive connections, and this leaves it room to spare.
-    pub const WEBHOOK_MAX_CONNECTIONS: u32 = 512;
+    pub const WEBHOOK_MAX_CONNECTIONS: NonZeroU32 = NonZeroU32::new(512).unwrap();
+
+    /// The public listener's default budget.
+    pub const MAX_CONNECTIONS: NonZeroU32 = NonZeroU32::new(8192).unwrap();
 
     /// The webhook listener's default idle time: longer than the API
     /// server keeps an idle webhook connection (client-go's 90 s), so the
@@ -83,7 +87,7 @@ impl ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
-            max_connections: 8192,
+            max_connections: Self::MAX_CONNECTIONS,
             handshake_timeout: Duration::from_secs(10),
             // Reconnecting with TLS 1.3 resumption is cheaper than holding
             // idle connections: about 30 KB of buffers each, so 5,000 agents
@@ -146,7 +150,7 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let name = options.name;
-    let max = options.limits.max_connections.max(1);
+    let max = options.limits.max_connections.get();
     let slots = Arc::new(Semaphore::new(max as usize));
     let (closing, closing_watch) = watch::channel(false);
     let shared = Arc::new(connection::Shared {
