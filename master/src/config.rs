@@ -218,9 +218,12 @@ pub struct TeeSection {
     /// `AWS_NITRO`, `DEV_INSECURE` or `auto`.
     #[serde(rename = "type", default, deserialize_with = "tee_type")]
     pub tee_type: Option<AttestationMode>,
-    /// Seconds between re-attestations (seed: 3600).
-    #[serde(default = "default_interval")]
-    pub attestation_interval: u64,
+    /// Between re-attestations; seconds in the file (seed: 3600).
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "attestation_interval"
+    )]
+    pub attestation_interval: Duration,
     /// Whether `auto` may fall back to INSECURE dev attestation when
     /// `/dev/nsm` is missing (else it refuses to start).
     #[serde(default)]
@@ -245,8 +248,8 @@ impl Default for TeeSection {
     }
 }
 
-fn default_interval() -> u64 {
-    3600
+fn default_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_attestation_rate() -> NonZeroU32 {
@@ -317,14 +320,26 @@ pub struct ApiSection {
     /// own, so a flood of the public port cannot starve the API server).
     #[serde(deserialize_with = "webhook_max_connections")]
     pub webhook_max_connections: NonZeroU32,
-    /// Seconds for the PROXY header and the TLS handshake.
-    pub handshake_timeout_secs: u64,
-    /// Seconds a connection may stay without a request in flight.
-    pub idle_timeout_secs: u64,
-    /// The same for the webhook listener's connections (the API server's).
-    pub webhook_idle_timeout_secs: u64,
-    /// Seconds a request body may take to arrive.
-    pub body_timeout_secs: u64,
+    /// For the PROXY header and the TLS handshake (`handshake_timeout_secs`).
+    #[serde(
+        rename = "handshake_timeout_secs",
+        deserialize_with = "handshake_timeout"
+    )]
+    pub handshake_timeout: Duration,
+    /// How long a connection may stay without a request in flight
+    /// (`idle_timeout_secs`).
+    #[serde(rename = "idle_timeout_secs", deserialize_with = "idle_timeout")]
+    pub idle_timeout: Duration,
+    /// The same for the webhook listener's connections, the API server's
+    /// (`webhook_idle_timeout_secs`).
+    #[serde(
+        rename = "webhook_idle_timeout_secs",
+        deserialize_with = "webhook_idle_timeout"
+    )]
+    pub webhook_idle_timeout: Duration,
+    /// How long a request body may take to arrive (`body_timeout_secs`).
+    #[serde(rename = "body_timeout_secs", deserialize_with = "body_timeout")]
+    pub body_timeout: Duration,
     /// Ignored: the attested TLS certificate is made at boot.
     pub tls_cert: Option<PathBuf>,
     /// Ignored: the attested TLS key is made at boot.
@@ -341,10 +356,10 @@ impl Default for ApiSection {
             client_rate_limit_per_minute: const { NonZeroU32::new(1200).unwrap() },
             max_connections: limits.max_connections,
             webhook_max_connections: ConnectionLimits::WEBHOOK_MAX_CONNECTIONS,
-            handshake_timeout_secs: limits.handshake_timeout.as_secs(),
-            idle_timeout_secs: limits.idle_timeout.as_secs(),
-            webhook_idle_timeout_secs: ConnectionLimits::WEBHOOK_IDLE_TIMEOUT.as_secs(),
-            body_timeout_secs: limits.body_timeout.as_secs(),
+            handshake_timeout: limits.handshake_timeout,
+            idle_timeout: limits.idle_timeout,
+            webhook_idle_timeout: ConnectionLimits::WEBHOOK_IDLE_TIMEOUT,
+            body_timeout: limits.body_timeout,
             tls_cert: None,
             tls_key: None,
         }
@@ -359,25 +374,30 @@ pub struct AccessSection {
     /// Requests per minute and identity (seed: 100).
     #[serde(deserialize_with = "identity_rate")]
     pub rate_limit_per_minute: NonZeroU32,
-    /// Longest life of a cached allowed decision, seconds.
-    pub decision_cache_secs: u64,
-    /// Lifetime of an issued opaque seal token, seconds.
-    pub seal_token_ttl_secs: u64,
+    /// Longest life of a cached allowed decision (`decision_cache_secs`).
+    #[serde(rename = "decision_cache_secs", deserialize_with = "decision_cache")]
+    pub decision_cache: Duration,
+    /// Lifetime of an issued opaque seal token (`seal_token_ttl_secs`).
+    #[serde(rename = "seal_token_ttl_secs", deserialize_with = "seal_token_ttl")]
+    pub seal_token_ttl: Duration,
     /// Live opaque seal tokens an owner may hold at once.
     #[serde(deserialize_with = "seal_tokens_per_owner")]
     pub seal_tokens_per_owner: NonZeroU32,
-    /// Clock skew tolerated for access tokens and worker proofs, seconds.
-    pub clock_skew_secs: u64,
+    /// Clock skew tolerated for access tokens and worker proofs
+    /// (`clock_skew_secs`); none at all is a choice, more than a year is
+    /// not.
+    #[serde(rename = "clock_skew_secs", deserialize_with = "clock_skew")]
+    pub clock_skew: Duration,
 }
 
 impl Default for AccessSection {
     fn default() -> Self {
         Self {
             rate_limit_per_minute: const { NonZeroU32::new(100).unwrap() },
-            decision_cache_secs: 30,
-            seal_token_ttl_secs: 86_400,
+            decision_cache: Duration::from_secs(30),
+            seal_token_ttl: Duration::from_secs(86_400),
             seal_tokens_per_owner: const { NonZeroU32::new(10).unwrap() },
-            clock_skew_secs: 30,
+            clock_skew: Duration::from_secs(30),
         }
     }
 }
@@ -387,14 +407,25 @@ impl Default for AccessSection {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct NodesSection {
-    /// Lifetime of a per-node bootstrap token, seconds.
-    pub bootstrap_token_ttl_secs: u64,
-    /// Worker proofs older than this are stale, seconds.
-    pub proof_max_age_secs: u64,
-    /// Evictions are tried this long before pods are deleted, seconds.
-    pub drain_timeout_secs: u64,
-    /// How often the leader re-checks every Node, seconds.
-    pub recheck_interval_secs: u64,
+    /// Lifetime of a per-node bootstrap token (`bootstrap_token_ttl_secs`).
+    #[serde(
+        rename = "bootstrap_token_ttl_secs",
+        deserialize_with = "bootstrap_token_ttl"
+    )]
+    pub bootstrap_token_ttl: Duration,
+    /// Worker proofs older than this are stale (`proof_max_age_secs`).
+    #[serde(rename = "proof_max_age_secs", deserialize_with = "proof_max_age")]
+    pub proof_max_age: Duration,
+    /// Evictions are tried this long before pods are deleted
+    /// (`drain_timeout_secs`).
+    #[serde(rename = "drain_timeout_secs", deserialize_with = "drain_timeout")]
+    pub drain_timeout: Duration,
+    /// How often the leader re-checks every Node (`recheck_interval_secs`).
+    #[serde(
+        rename = "recheck_interval_secs",
+        deserialize_with = "recheck_interval"
+    )]
+    pub recheck_interval: Duration,
     /// Names of Nodes outside staking (the K3s server's own node when it
     /// runs an agent): never revoked, never admitted through a seal token.
     pub exempt: Vec<String>,
@@ -403,10 +434,10 @@ pub struct NodesSection {
 impl Default for NodesSection {
     fn default() -> Self {
         Self {
-            bootstrap_token_ttl_secs: 600,
-            proof_max_age_secs: 60,
-            drain_timeout_secs: 60,
-            recheck_interval_secs: 60,
+            bootstrap_token_ttl: Duration::from_secs(600),
+            proof_max_age: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(60),
+            recheck_interval: Duration::from_secs(60),
             exempt: Vec::new(),
         }
     }
@@ -434,8 +465,13 @@ impl NodesSection {
 pub struct AuditSection {
     /// Sign a checkpoint once this many events are not yet in one.
     pub checkpoint_events: u64,
-    /// Sign a checkpoint of pending events at least this often, ms.
-    pub checkpoint_interval_ms: u64,
+    /// Sign a checkpoint of pending events at least this often
+    /// (`checkpoint_interval_ms`).
+    #[serde(
+        rename = "checkpoint_interval_ms",
+        deserialize_with = "checkpoint_interval"
+    )]
+    pub checkpoint_interval: Duration,
     /// A file (mode 0600) holding the `suiprivkey1…` key that pays for
     /// anchoring transactions. Without one the master signs checkpoints
     /// but does not anchor them.
@@ -446,7 +482,7 @@ impl Default for AuditSection {
     fn default() -> Self {
         Self {
             checkpoint_events: 1000,
-            checkpoint_interval_ms: 2000,
+            checkpoint_interval: Duration::from_millis(2000),
             gas_key_file: None,
         }
     }
@@ -456,16 +492,6 @@ impl AuditSection {
     fn check(&self) -> Result<(), String> {
         if self.checkpoint_events == 0 {
             return Err("audit.checkpoint_events must be at least 1".to_owned());
-        }
-        if self.checkpoint_interval_ms == 0 {
-            return Err("audit.checkpoint_interval_ms must be at least 1".to_owned());
-        }
-        if self.checkpoint_interval_ms / 1000 > daas_core::clock::MAX_CONFIGURED_SECS {
-            return Err(format!(
-                "audit.checkpoint_interval_ms must be at most {} (a year), not {}",
-                daas_core::clock::MAX_CONFIGURED_SECS * 1000,
-                self.checkpoint_interval_ms
-            ));
         }
         Ok(())
     }
@@ -545,49 +571,6 @@ impl MasterConfig {
         if self.reads_chain() {
             self.chain_config().map_err(value)?;
         }
-        for (key, seconds) in [
-            ("tee.attestation_interval", self.tee.attestation_interval),
-            (
-                "access.decision_cache_secs",
-                self.access.decision_cache_secs,
-            ),
-            (
-                "access.seal_token_ttl_secs",
-                self.access.seal_token_ttl_secs,
-            ),
-            (
-                "nodes.bootstrap_token_ttl_secs",
-                self.nodes.bootstrap_token_ttl_secs,
-            ),
-            ("nodes.proof_max_age_secs", self.nodes.proof_max_age_secs),
-            (
-                "nodes.recheck_interval_secs",
-                self.nodes.recheck_interval_secs,
-            ),
-            (
-                "api.handshake_timeout_secs",
-                self.api.handshake_timeout_secs,
-            ),
-            ("api.idle_timeout_secs", self.api.idle_timeout_secs),
-            (
-                "api.webhook_idle_timeout_secs",
-                self.api.webhook_idle_timeout_secs,
-            ),
-            ("api.body_timeout_secs", self.api.body_timeout_secs),
-            ("nodes.drain_timeout_secs", self.nodes.drain_timeout_secs),
-        ] {
-            if let Err(reason) = daas_core::clock::configured_secs(seconds) {
-                return Err(value(format!("{key} {reason}")));
-            }
-        }
-        // No tolerance at all is a choice; an unbounded one is not.
-        if self.access.clock_skew_secs > daas_core::clock::MAX_CONFIGURED_SECS {
-            return Err(value(format!(
-                "access.clock_skew_secs must be at most {} seconds (a year), not {}",
-                daas_core::clock::MAX_CONFIGURED_SECS,
-                self.access.clock_skew_secs
-            )));
-        }
         Ok(())
     }
 
@@ -646,11 +629,6 @@ impl MasterConfig {
         }
     }
 
-    /// `tee.attestation_interval`.
-    pub fn attestation_interval(&self) -> Duration {
-        Duration::from_secs(self.tee.attestation_interval)
-    }
-
     /// Whether the public listener at `listen` requires a PROXY v2 header:
     /// `api.proxy_protocol`, by default on for vsock (where the parent's
     /// `daas-master proxy` forwards) and off otherwise.
@@ -670,9 +648,9 @@ impl MasterConfig {
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: self.api.max_connections,
-            handshake_timeout: Duration::from_secs(self.api.handshake_timeout_secs),
-            idle_timeout: Duration::from_secs(self.api.idle_timeout_secs),
-            body_timeout: Duration::from_secs(self.api.body_timeout_secs),
+            handshake_timeout: self.api.handshake_timeout,
+            idle_timeout: self.api.idle_timeout,
+            body_timeout: self.api.body_timeout,
             ..ConnectionLimits::default()
         }
     }
@@ -682,7 +660,7 @@ impl MasterConfig {
     pub fn webhook_connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: self.api.webhook_max_connections,
-            idle_timeout: Duration::from_secs(self.api.webhook_idle_timeout_secs),
+            idle_timeout: self.api.webhook_idle_timeout,
             ..self.connection_limits()
         }
     }
@@ -719,6 +697,40 @@ fn at_least_one<'de, D: Deserializer<'de>>(
         .ok_or_else(|| D::Error::custom(format!("{key} must be at least 1")))
 }
 
+/// A span the file gives in seconds, from 1 second to a year, refused
+/// naming `key`.
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D, key: &str) -> Result<Duration, D::Error> {
+    daas_core::clock::configured_secs(u64::deserialize(deserializer)?)
+        .map_err(|reason| D::Error::custom(format!("{key} {reason}")))
+}
+
+/// A span in seconds that may be zero, at most a year.
+fn seconds_or_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+) -> Result<Duration, D::Error> {
+    match u64::deserialize(deserializer)? {
+        0 => Ok(Duration::ZERO),
+        secs => daas_core::clock::configured_secs(secs)
+            .map_err(|reason| D::Error::custom(format!("{key} {reason}"))),
+    }
+}
+
+/// A span the file gives in milliseconds, from 1 ms to a year.
+fn milliseconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+) -> Result<Duration, D::Error> {
+    let ms = u64::deserialize(deserializer)?;
+    let most = daas_core::clock::MAX_CONFIGURED_SECS * 1000;
+    if ms == 0 || ms > most {
+        return Err(D::Error::custom(format!(
+            "{key} must be from 1 to {most} (a year), not {ms}"
+        )));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 /// One `deserialize_with` function per typed key, so that every refusal
 /// names the key as the file writes it: `name -> Type = helper("key")`.
 macro_rules! keyed {
@@ -741,6 +753,19 @@ keyed! {
     webhook_max_connections -> NonZeroU32 = at_least_one("api.webhook_max_connections");
     identity_rate -> NonZeroU32 = at_least_one("access.rate_limit_per_minute");
     seal_tokens_per_owner -> NonZeroU32 = at_least_one("access.seal_tokens_per_owner");
+    attestation_interval -> Duration = seconds("tee.attestation_interval");
+    handshake_timeout -> Duration = seconds("api.handshake_timeout_secs");
+    idle_timeout -> Duration = seconds("api.idle_timeout_secs");
+    webhook_idle_timeout -> Duration = seconds("api.webhook_idle_timeout_secs");
+    body_timeout -> Duration = seconds("api.body_timeout_secs");
+    decision_cache -> Duration = seconds("access.decision_cache_secs");
+    seal_token_ttl -> Duration = seconds("access.seal_token_ttl_secs");
+    clock_skew -> Duration = seconds_or_none("access.clock_skew_secs");
+    bootstrap_token_ttl -> Duration = seconds("nodes.bootstrap_token_ttl_secs");
+    proof_max_age -> Duration = seconds("nodes.proof_max_age_secs");
+    drain_timeout -> Duration = seconds("nodes.drain_timeout_secs");
+    recheck_interval -> Duration = seconds("nodes.recheck_interval_secs");
+    checkpoint_interval -> Duration = milliseconds("audit.checkpoint_interval_ms");
 }
 
 /// A Sui object id whose parse error quotes the text.
@@ -783,7 +808,7 @@ api:
     fn parses_the_seed_file() {
         let config = MasterConfig::parse(SEED).unwrap();
         assert_eq!(config.tee.tee_type, Some(AttestationMode::Nitro));
-        assert_eq!(config.attestation_interval(), Duration::from_secs(3600));
+        assert_eq!(config.tee.attestation_interval, Duration::from_secs(3600));
         assert_eq!(
             config.listen(),
             Some(Endpoint::Tcp("0.0.0.0:6443".to_owned()))
@@ -798,7 +823,7 @@ api:
             "nodes:\n  exempt: [\"server-node\", \"k3s.example.com\"]\n  recheck_interval_secs: 5\n",
         )
         .unwrap();
-        assert_eq!(config.nodes.recheck_interval_secs, 5);
+        assert_eq!(config.nodes.recheck_interval, Duration::from_secs(5));
         assert!(config.nodes.exempt().contains("server-node"));
         assert!(config.nodes.check_exempt().is_ok());
         assert!(MasterConfig::default().nodes.exempt().is_empty());
@@ -808,7 +833,7 @@ api:
     fn empty_file_is_defaults() {
         let config = MasterConfig::parse("").unwrap();
         assert_eq!(config, MasterConfig::default());
-        assert_eq!(config.attestation_interval(), Duration::from_secs(3600));
+        assert_eq!(config.tee.attestation_interval, Duration::from_secs(3600));
     }
 
     #[test]
@@ -952,6 +977,29 @@ api:
         ] {
             refused(text, key, needle);
         }
+    }
+
+    #[test]
+    fn spans_are_durations_in_the_unit_their_key_names() {
+        let (_dir, _path, loaded) = load(
+            "access:\n  clock_skew_secs: 0\n  decision_cache_secs: 7\naudit:\n  \
+             checkpoint_interval_ms: 250\nnodes:\n  drain_timeout_secs: 9\n",
+        );
+        let config = loaded.unwrap();
+        assert_eq!(config.access.clock_skew, Duration::ZERO);
+        assert_eq!(config.access.decision_cache, Duration::from_secs(7));
+        assert_eq!(config.audit.checkpoint_interval, Duration::from_millis(250));
+        assert_eq!(config.nodes.drain_timeout, Duration::from_secs(9));
+        refused(
+            "access:\n  decision_cache_secs: 0\n",
+            "access.decision_cache_secs",
+            "at least 1 second",
+        );
+        refused(
+            "nodes:\n  proof_max_age_secs: -1\n",
+            "proof_max_age_secs",
+            "line 2",
+        );
     }
 
     #[test]

@@ -266,7 +266,7 @@ fn attested_api(
     let state = AttestationState::new(
         Arc::clone(&provider),
         Arc::clone(&identity),
-        config.attestation_interval(),
+        config.tee.attestation_interval,
     )
     .context("the attestation provider cannot make a document")?
     .with_rate_limit(config.tee.attestation_rate_limit_per_minute);
@@ -287,7 +287,7 @@ fn open_audit_log(
 ) -> anyhow::Result<Arc<AuditLog>> {
     let policy = CheckpointPolicy {
         events: config.audit.checkpoint_events,
-        interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
+        interval: config.audit.checkpoint_interval,
     };
     let log = AuditLog::open(&args.state_dir, identity.signing_key().clone(), policy)
         .context("cannot open the audit log")?;
@@ -336,14 +336,14 @@ impl ClusterServices {
             .clone()
             .unwrap_or_else(|| api_server_url.clone());
         let rate_limit = config.access.rate_limit_per_minute;
-        let clock_skew = Duration::from_secs(config.access.clock_skew_secs);
+        let clock_skew = config.access.clock_skew;
         let access = AccessService::new(
             AccessSettings {
                 audience: audience.clone(),
                 api_server_url: api_server_url.clone(),
                 cluster_ca_pem: cluster.ca_pem.clone(),
-                decision_cache_ttl: Duration::from_secs(config.access.decision_cache_secs),
-                seal_token_ttl: Duration::from_secs(config.access.seal_token_ttl_secs),
+                decision_cache_ttl: config.access.decision_cache,
+                seal_token_ttl: config.access.seal_token_ttl,
                 seal_tokens_per_owner: config.access.seal_tokens_per_owner,
                 clock_skew,
                 rate_limit_per_minute: rate_limit,
@@ -358,8 +358,8 @@ impl ClusterServices {
                 api_server_url,
                 cluster_ca_pem: cluster.ca_pem.clone(),
                 audience,
-                bootstrap_token_ttl: Duration::from_secs(config.nodes.bootstrap_token_ttl_secs),
-                proof_max_age: Duration::from_secs(config.nodes.proof_max_age_secs),
+                bootstrap_token_ttl: config.nodes.bootstrap_token_ttl,
+                proof_max_age: config.nodes.proof_max_age,
                 clock_skew,
                 rate_limit_per_minute: rate_limit,
                 exempt: config.nodes.exempt(),
@@ -370,7 +370,7 @@ impl ClusterServices {
         )
         .with_access(Arc::clone(&access))
         .with_drain_policy(DrainPolicy {
-            timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
+            timeout: config.nodes.drain_timeout,
             ..DrainPolicy::default()
         });
         Self {
@@ -389,10 +389,10 @@ impl ClusterServices {
         let mut settings = ReconcilerSettings::new(replica_identity());
         settings.invalidation_start = invalidation_start;
         settings.drain = DrainPolicy {
-            timeout: Duration::from_secs(config.nodes.drain_timeout_secs),
+            timeout: config.nodes.drain_timeout,
             ..DrainPolicy::default()
         };
-        settings.recheck_interval = Duration::from_secs(config.nodes.recheck_interval_secs);
+        settings.recheck_interval = config.nodes.recheck_interval;
         settings.exempt = config.nodes.exempt();
         settings.lease = config.leader.lease_settings();
         let invalidation = Arc::new(Caches {
