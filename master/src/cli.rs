@@ -12,6 +12,7 @@ use crate::attestation::AttestationMode;
 use crate::endpoint::{Endpoint, Listener};
 use crate::pod_security;
 use crate::proxy::ForwardOptions;
+use crate::serve::ConnectionLimits;
 use crate::serve::fd_limit::{self, Budget};
 use crate::webhooks::{ApiServerFiles, WebhookTls};
 
@@ -121,8 +122,9 @@ pub struct ProxyArgs {
     pub max_connections: NonZeroU32,
 }
 
-/// Default cap of `daas-master proxy`.
-pub const DEFAULT_PROXY_MAX_CONNECTIONS: NonZeroU32 = NonZeroU32::new(8192).unwrap();
+/// Default cap of `daas-master proxy`: the master's public listener's, to
+/// which it forwards.
+pub const DEFAULT_PROXY_MAX_CONNECTIONS: NonZeroU32 = ConnectionLimits::MAX_CONNECTIONS;
 
 /// Runs a parsed command line until it finishes or SIGTERM/SIGINT.
 ///

@@ -697,11 +697,14 @@ fn at_least_one<'de, D: Deserializer<'de>>(
         .ok_or_else(|| D::Error::custom(format!("{key} must be at least 1")))
 }
 
-/// A span the file gives in seconds, from 1 second to a year, refused
-/// naming `key`.
+/// `secs` as a configured span (1 second to a year), refused naming `key`.
+fn configured<E: serde::de::Error>(secs: u64, key: &str) -> Result<Duration, E> {
+    daas_core::clock::configured_secs(secs).map_err(|reason| E::custom(format!("{key} {reason}")))
+}
+
+/// A span the file gives in seconds, from 1 second to a year.
 fn seconds<'de, D: Deserializer<'de>>(deserializer: D, key: &str) -> Result<Duration, D::Error> {
-    daas_core::clock::configured_secs(u64::deserialize(deserializer)?)
-        .map_err(|reason| D::Error::custom(format!("{key} {reason}")))
+    configured(u64::deserialize(deserializer)?, key)
 }
 
 /// A span in seconds that may be zero, at most a year.
@@ -711,8 +714,7 @@ fn seconds_or_none<'de, D: Deserializer<'de>>(
 ) -> Result<Duration, D::Error> {
     match u64::deserialize(deserializer)? {
         0 => Ok(Duration::ZERO),
-        secs => daas_core::clock::configured_secs(secs)
-            .map_err(|reason| D::Error::custom(format!("{key} {reason}"))),
+        secs => configured(secs, key),
     }
 }
 

@@ -17,8 +17,8 @@
 //!
 //! Every process runs under a supervisor (the `supervisor` module): in its
 //! own process group, stopped and cleaned up by a janitor when the
-//! [`Cluster`] is dropped or the test process exits, panics or is killed. That is what cleans up the
-//! [`shared`] cluster, whose `Drop` never runs.
+//! [`Cluster`] is dropped or the test process exits, panics or is killed.
+//! That is what cleans up the [`shared`] cluster, whose `Drop` never runs.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
